@@ -1,0 +1,315 @@
+//! The daemon side of the control socket.
+//!
+//! The socket lives in the data directory with mode 0600, and a peer must
+//! also be the daemon's own user or root (checked with `SO_PEERCRED`), so
+//! only the operator can place or fetch files this way. Each command is an
+//! `ctl_command` event. Connections are served on blocking threads: the
+//! traffic is small, and uploads and downloads are blocking work anyway.
+
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use super::proto::{self, GetHeader, LsEntry, PutResult, Reply, Request, Status, TenantSummary};
+use crate::config::{Config, TenantCode};
+use crate::events::Event;
+use crate::namespace::{BoxKind, Namespace, NsPath, Principal};
+use crate::transfer::{Download, OpenMode, Upload};
+
+/// Bytes per data frame of a `get`.
+const GET_CHUNK: usize = 256 << 10;
+
+/// What the control socket serves from.
+pub struct Context {
+    pub ns: Arc<Namespace>,
+    pub config: Arc<Config>,
+    pub listen: std::net::SocketAddr,
+    pub started: Timestamp,
+    /// Open SSH connections right now.
+    pub connections: Box<dyn Fn() -> usize + Send + Sync>,
+}
+
+/// Creates the socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the control socket until `shutdown`.
+pub async fn serve(listener: UnixListener, ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    let me = rustix::process::geteuid().as_raw();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let uid = match stream.peer_cred() {
+                    Ok(c) => c.uid(),
+                    Err(_) => continue,
+                };
+                if uid != me && uid != 0 {
+                    tracing::warn!(uid, "control socket connection from another user refused");
+                    continue;
+                }
+                let Ok(std) = stream.into_std() else { continue };
+                if std.set_nonblocking(false).is_err() {
+                    continue;
+                }
+                let ctx = Arc::clone(&ctx);
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = handle(std, &ctx, uid) {
+                        tracing::debug!(error = %e, "control connection ended");
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn tokyo(t: Timestamp) -> String {
+    match TimeZone::get("Asia/Tokyo") {
+        Ok(tz) => t.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+fn tenant(ctx: &Context, code: &str) -> Result<TenantCode, String> {
+    let parsed = TenantCode::parse(code).map_err(|e| e.to_string())?;
+    if ctx.config.tenant(parsed.as_str()).is_none() {
+        return Err(format!("tenant {code} is not in the configuration"));
+    }
+    Ok(parsed)
+}
+
+fn box_kind(name: &str) -> Result<BoxKind, String> {
+    BoxKind::parse(name).ok_or_else(|| format!("no box {name:?}: use inbox or outbox"))
+}
+
+fn file_path(ctx: &Context, bx: BoxKind, name: &str) -> Result<NsPath, String> {
+    if name.contains('/') {
+        return Err(format!(
+            "{name:?}: files are placed under their base name, without '/'"
+        ));
+    }
+    NsPath::in_box(bx, name, ctx.ns.limits.max_path_depth).map_err(|e| e.to_string())
+}
+
+fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
+    while let Some(frame) = proto::read_frame(&mut s)? {
+        let req: Request = match serde_json::from_slice(&frame) {
+            Ok(r) => r,
+            Err(e) => {
+                proto::write_json(&mut s, &Reply::err(format!("unknown command: {e}")))?;
+                continue;
+            }
+        };
+        let (command, detail, result) = match req {
+            Request::Status => ("status", String::new(), status(&mut s, ctx)),
+            Request::Ls { tenant, bx } => {
+                let detail = format!("tenant={tenant} box={}", bx.as_deref().unwrap_or("*"));
+                ("ls", detail, ls(&mut s, ctx, &tenant, bx.as_deref()))
+            }
+            Request::Put { tenant, bx, name } => {
+                let detail = format!("tenant={tenant} box={bx} name={name}");
+                ("put", detail, put(&mut s, ctx, &tenant, &bx, &name))
+            }
+            Request::Get { tenant, bx, name } => {
+                let detail = format!("tenant={tenant} box={bx} name={name}");
+                ("get", detail, get(&mut s, ctx, &tenant, &bx, &name))
+            }
+        };
+        let (ok, detail) = match &result {
+            Ok(extra) if extra.is_empty() => (true, detail),
+            Ok(extra) => (true, format!("{detail} {extra}")),
+            Err(CtlError::Refused(e)) => (false, format!("{detail}: {e}")),
+            Err(CtlError::Io(e)) => (false, format!("{detail}: connection failed: {e}")),
+        };
+        ctx.ns.events.record(Event::CtlCommand {
+            uid,
+            command: command.to_string(),
+            detail,
+            ok,
+        });
+        match result {
+            Ok(_) => {}
+            Err(CtlError::Refused(msg)) => proto::write_json(&mut s, &Reply::err(msg))?,
+            Err(CtlError::Io(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A command's failure: refused (answered to the operator) or the
+/// connection broke.
+enum CtlError {
+    Refused(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for CtlError {
+    fn from(e: io::Error) -> Self {
+        CtlError::Io(e)
+    }
+}
+
+impl From<String> for CtlError {
+    fn from(e: String) -> Self {
+        CtlError::Refused(e)
+    }
+}
+
+impl From<crate::namespace::NsError> for CtlError {
+    fn from(e: crate::namespace::NsError) -> Self {
+        CtlError::Refused(e.to_string())
+    }
+}
+
+type CtlResult = Result<String, CtlError>;
+
+fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let st = Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        config: ctx.config.source.clone(),
+        listen: ctx.listen.to_string(),
+        data_dir: ctx.config.server.data_dir.display().to_string(),
+        started_at: tokyo(ctx.started),
+        uptime_secs: Timestamp::now()
+            .duration_since(ctx.started)
+            .as_secs()
+            .max(0) as u64,
+        connections: (ctx.connections)(),
+        tenants: ctx
+            .config
+            .tenants
+            .iter()
+            .map(|t| TenantSummary {
+                code: t.code.to_string(),
+                name: t.name.clone(),
+                accounts: t.accounts.len(),
+            })
+            .collect(),
+        vault_recipient: ctx.ns.vault.recipient(),
+    };
+    proto::write_json(s, &Reply::ok(st))?;
+    Ok(String::new())
+}
+
+fn ls(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: Option<&str>) -> CtlResult {
+    let code = tenant(ctx, code)?;
+    let only = bx.map(box_kind).transpose()?;
+    let items = ctx.ns.inventory(&code, only)?;
+    let entries: Vec<LsEntry> = items
+        .into_iter()
+        .map(|i| LsEntry {
+            bx: i.bx.to_string(),
+            path: i.path,
+            kind: match i.info.kind {
+                crate::namespace::EntryKind::Dir => "dir".into(),
+                crate::namespace::EntryKind::File => "file".into(),
+            },
+            size: i.info.size,
+            sha256: i.info.sha256,
+            state: i.info.state.to_string(),
+            time: i
+                .info
+                .committed_at
+                .or_else(|| Timestamp::from_second(i.info.mtime).ok())
+                .map(tokyo),
+            by: i.by,
+        })
+        .collect();
+    proto::write_json(s, &Reply::ok(entries))?;
+    Ok(String::new())
+}
+
+fn put(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: &str, name: &str) -> CtlResult {
+    let code = tenant(ctx, code)?;
+    let bx = box_kind(bx)?;
+    let path = file_path(ctx, bx, name)?;
+    let who = Principal::operator(code);
+    let mut up = Upload::begin(&ctx.ns, &who, &path, OpenMode::Truncate)?;
+    proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
+    let mut offset = 0u64;
+    let mut failed = None;
+    loop {
+        let frame = proto::read_frame(s)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "ctl put ended before its last frame",
+            )
+        })?;
+        if frame.is_empty() {
+            break;
+        }
+        // After a failure the rest of the stream is read and dropped, so
+        // the error reaches the operator instead of a broken pipe.
+        if failed.is_none() {
+            let n = frame.len() as u64;
+            match up.write(offset, Bytes::from(frame)) {
+                Ok(()) => offset += n,
+                Err(e) => failed = Some(e),
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let object = up.commit()?;
+    let result = PutResult {
+        path: format!("/{bx}/{}", object.path),
+        size: object.size,
+        sha256: object.sha256.clone(),
+    };
+    proto::write_json(s, &Reply::ok(&result))?;
+    Ok(format!("size={} sha256={}", object.size, object.sha256))
+}
+
+fn get(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: &str, name: &str) -> CtlResult {
+    let code = tenant(ctx, code)?;
+    let bx = box_kind(bx)?;
+    let path = NsPath::in_box(bx, name, ctx.ns.limits.max_path_depth).map_err(|e| e.to_string())?;
+    let who = Principal::operator(code);
+    let mut d = Download::open(&ctx.ns, &who, &path)?;
+    let info = d.info();
+    let header = GetHeader {
+        size: d.size(),
+        sha256: info.sha256.clone().unwrap_or_default(),
+    };
+    proto::write_json(s, &Reply::ok(&header))?;
+    let mut buf = vec![0u8; GET_CHUNK];
+    let mut offset = 0u64;
+    let outcome = loop {
+        match d.read_at(offset, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                proto::write_frame(s, &buf[..n])?;
+                offset += n as u64;
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    proto::write_frame(s, &[])?;
+    match outcome {
+        Ok(()) => {
+            proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
+            s.flush()?;
+            Ok(format!("bytes={offset}"))
+        }
+        Err(e) => Err(CtlError::Refused(e)),
+    }
+}

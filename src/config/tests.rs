@@ -1,0 +1,118 @@
+use super::*;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd juki-batch";
+
+fn sample(extra_tenant: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:2222"
+data_dir = "/var/lib/renkei"
+
+[vault]
+
+[[tenant]]
+code = "032018"
+name = "盛岡市"
+networks = ["127.0.0.0/8"]
+
+[[tenant.account]]
+user = "032018-juki"
+keys = ["{KEY}"]
+{extra_tenant}
+"#
+    )
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse("renkei.toml", text, Path::new("/etc/renkei"))
+}
+
+fn err_of(text: &str) -> (usize, String) {
+    match parse(text) {
+        Err(ConfigError::Invalid { line, message, .. }) => (line, message),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn issue_example_loads() {
+    let c = parse(&sample("")).unwrap();
+    assert_eq!(c.tenants.len(), 1);
+    let (t, a) = c.account("032018-juki").unwrap();
+    assert_eq!(t.name, "盛岡市");
+    assert_eq!(a.keys.len(), 1);
+    assert_eq!(
+        c.server.host_key,
+        PathBuf::from("/var/lib/renkei/host_ed25519")
+    );
+    assert_eq!(c.vault.identity, PathBuf::from("/var/lib/renkei/vault.key"));
+    assert!(c.admits("127.0.0.1".parse().unwrap()));
+    assert!(c.admits("::ffff:127.0.0.1".parse().unwrap()));
+    assert!(!c.admits("10.0.0.1".parse().unwrap()));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn wrong_check_digit_names_line_and_digit() {
+    let text = sample("").replace("032018\"", "032019\"");
+    let (line, msg) = err_of(&text);
+    assert_eq!(line, 9);
+    assert!(msg.contains("check digit is 8"), "{msg}");
+}
+
+#[test]
+fn unknown_key_is_refused_with_line() {
+    let text = sample("").replace("[vault]", "[vault]\nidentiy = \"x\"");
+    let (line, msg) = err_of(&text);
+    assert_eq!(line, 7);
+    assert!(msg.contains("identiy"), "{msg}");
+}
+
+#[test]
+fn duplicate_user_across_tenants() {
+    let extra = format!(
+        "[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"10.0.0.0/8\"]\n[[tenant.account]]\nuser = \"032018-juki\"\nkeys = [\"{KEY}\"]\n"
+    );
+    let (line, msg) = err_of(&sample(&extra));
+    assert_eq!(line, 21);
+    assert!(msg.contains("already an account of tenant 032018"), "{msg}");
+}
+
+#[test]
+fn bad_network_and_limits() {
+    let text = sample("").replace("127.0.0.0/8", "127.0.0.1/8");
+    let (_, msg) = err_of(&text);
+    assert!(msg.contains("did you mean 127.0.0.0/8"), "{msg}");
+
+    let text = sample("").replace("[vault]", "[limits]\nmax_packet = \"1KiB\"\n[vault]");
+    let (line, msg) = err_of(&text);
+    assert_eq!(line, 7);
+    assert!(msg.contains("limits.max_packet"), "{msg}");
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let (line, _) = err_of("[server]\nlisten = \n");
+    assert_eq!(line, 2);
+}
+
+#[test]
+fn shared_network_warns() {
+    let extra = format!(
+        "[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"127.0.0.0/16\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY}\"]\n"
+    );
+    let c = parse(&sample(&extra)).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("both claim")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn line_col_counts_characters() {
+    assert_eq!(line_col("a\nあい x", 9), (2, 4));
+    assert_eq!(line_col("abc", 0), (1, 1));
+}

@@ -1,0 +1,197 @@
+//! `renkei serve`: opens storage, recovers, starts the SSH listener and
+//! the control socket, and shuts down gracefully on SIGTERM/SIGINT.
+//!
+//! Start-up order matters: the journal is opened (which also locks out a
+//! second daemon on the same data directory) and recovery removes what a
+//! crash left behind *before* the listener accepts anyone.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::admin;
+use crate::config::Config;
+use crate::events::{Event, Events};
+use crate::fsutil;
+use crate::journal::{Journal, JournalError};
+use crate::namespace::Namespace;
+use crate::namespace::upkeep::{self, UpkeepError};
+use crate::ssh::{self, keys::HostKeyError};
+use crate::vault::{Vault, VaultError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("start-up recovery failed: {0}")]
+    Recovery(#[from] UpkeepError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Control {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the daemon until it is told to stop. `demo` prints how to connect
+/// to the embedded default configuration.
+pub fn run(config: Config, demo: bool) -> Result<(), DaemonError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("renkei")
+        .max_blocking_threads(1024)
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    runtime.block_on(serve(Arc::new(config), demo))
+}
+
+async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
+    let data_dir = config.server.data_dir.clone();
+    fsutil::create_private_dir(&data_dir).map_err(|source| DaemonError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    for w in &config.warnings {
+        tracing::warn!("configuration: {w}");
+    }
+    let events = Arc::new(Events::new());
+    let host_key = ssh::keys::load_or_create(&config.server.host_key)?;
+    let host_public = host_key.public_key().clone();
+    let vault_dir = data_dir.join("vault");
+    let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
+    let journal = Journal::open(&data_dir.join("journal.redb"))?;
+    let ns = Namespace::new(journal, vault, config.limits.clone(), Arc::clone(&events));
+
+    let recovery_ns = Arc::clone(&ns);
+    let (report, expired) = tokio::task::spawn_blocking(move || {
+        let report = upkeep::recover(&recovery_ns)?;
+        let expired = upkeep::expire_partials(&recovery_ns, jiff::Timestamp::now())?;
+        Ok::<_, UpkeepError>((report, expired))
+    })
+    .await
+    .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??;
+    events.record(Event::RecoveryCompleted {
+        committed_files: report.committed_files,
+        partials: report.partials,
+        orphan_blobs_removed: report.orphan_blobs_removed,
+        partials_expired: expired,
+    });
+
+    let state = ssh::State::new(
+        Arc::clone(&config),
+        Arc::clone(&ns),
+        Arc::clone(&events),
+        vault_dir,
+    );
+    let server = ssh::Server::bind(Arc::clone(&state), host_key)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.server.listen.to_string(),
+            source,
+        })?;
+    let listen = server.local_addr().map_err(|source| DaemonError::Listen {
+        addr: config.server.listen.to_string(),
+        source,
+    })?;
+    let socket_path: PathBuf = data_dir.join(admin::SOCKET_NAME);
+    let ctl_listener =
+        admin::server::bind(&socket_path).map_err(|source| DaemonError::Control {
+            path: socket_path.display().to_string(),
+            source,
+        })?;
+    let ctl_state = Arc::clone(&state);
+    let ctl = Arc::new(admin::server::Context {
+        ns: Arc::clone(&ns),
+        config: Arc::clone(&config),
+        listen,
+        started: jiff::Timestamp::now(),
+        connections: Box::new(move || ctl_state.live_connections()),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
+    let sweeper = tokio::spawn(sweep_partials(Arc::clone(&ns)));
+    events.record(Event::DaemonStarted {
+        version: env!("CARGO_PKG_VERSION"),
+        listen,
+        config: config.source.clone(),
+        tenants: config.tenants.len(),
+    });
+    tracing::info!(%listen, data_dir = %data_dir.display(), "renkei is listening");
+    if demo {
+        println!("{}", crate::demo::banner(listen, &host_public));
+    }
+
+    let server_task = tokio::spawn(server.run(stop_rx));
+    let reason = wait_for_signal().await;
+    tracing::info!(
+        reason,
+        "stopping: sessions get limits.shutdown_grace to finish"
+    );
+    let _ = stop_tx.send(true);
+    let _ = server_task.await;
+    let _ = ctl_task.await;
+    sweeper.abort();
+    let _ = std::fs::remove_file(&socket_path);
+    events.record(Event::DaemonStopped {
+        reason: reason.to_string(),
+    });
+    Ok(())
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the only way out is being killed.
+        std::future::pending::<()>().await;
+        return "unreachable";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Expires partials periodically.
+async fn sweep_partials(ns: Arc<Namespace>) {
+    let every =
+        (ns.limits.partial_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let ns = Arc::clone(&ns);
+        match tokio::task::spawn_blocking(move || {
+            upkeep::expire_partials(&ns, jiff::Timestamp::now())
+        })
+        .await
+        {
+            Ok(Err(e)) => tracing::error!(error = %e, "expiring partial uploads failed"),
+            Err(e) => tracing::error!(error = %e, "the partial sweeper panicked"),
+            Ok(Ok(_)) => {}
+        }
+    }
+}

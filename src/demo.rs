@@ -1,0 +1,94 @@
+//! The embedded default configuration, for `renkei serve` without
+//! `--config`: one demo tenant on loopback, and an account key pair that is
+//! generated once under `./renkei-data` and reused after.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{Algorithm, PrivateKey, PublicKey};
+
+use crate::config::{Config, ConfigError};
+use crate::fsutil;
+
+/// Data directory of the embedded default (relative to the working
+/// directory).
+pub const DATA_DIR: &str = "renkei-data";
+/// The demo account's private key, inside [`DATA_DIR`].
+pub const KEY_FILE: &str = "demo_ed25519";
+/// Name shown for the embedded configuration in messages.
+pub const SOURCE: &str = "<embedded default>";
+
+const EMBEDDED: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{path}: {message}")]
+    Key { path: String, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+fn key_path() -> PathBuf {
+    Path::new(DATA_DIR).join(KEY_FILE)
+}
+
+/// Makes sure the demo key pair exists, then loads the embedded
+/// configuration.
+pub fn prepare() -> Result<Config, DemoError> {
+    let path = key_path();
+    let err = |message: String| DemoError::Key {
+        path: path.display().to_string(),
+        message,
+    };
+    if !path.exists() {
+        fsutil::create_private_dir(Path::new(DATA_DIR)).map_err(|e| err(e.to_string()))?;
+        let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+            .map_err(|e| err(e.to_string()))?;
+        let mut key = key;
+        key.set_comment("renkei-demo");
+        let text = key
+            .to_openssh(LineEnding::LF)
+            .map_err(|e| err(e.to_string()))?;
+        fsutil::write_secret(&path, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+        let public = key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| err(e.to_string()))?;
+        fsutil::write_public(
+            &path.with_extension("pub"),
+            format!("{public}\n").as_bytes(),
+        )
+        .map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Config::parse(SOURCE, EMBEDDED, Path::new("."))?)
+}
+
+/// Writes a known_hosts file for the demo and returns how to connect.
+pub fn banner(listen: SocketAddr, host_key: &PublicKey) -> String {
+    let host = match listen {
+        SocketAddr::V4(a) if a.port() == 22 => a.ip().to_string(),
+        SocketAddr::V4(a) => format!("[{}]:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    let known_hosts = Path::new(DATA_DIR).join("known_hosts");
+    let line = host_key
+        .to_openssh()
+        .map(|k| format!("{host} {k}\n"))
+        .unwrap_or_default();
+    if let Err(e) = fsutil::write_public(&known_hosts, line.as_bytes()) {
+        tracing::warn!(error = %e, "could not write the demo known_hosts file");
+    }
+    format!(
+        "renkei is running with the embedded demo configuration.\n\
+         \x20 tenant 990001 (デモ市), account demo, boxes /inbox and /outbox\n\
+         \x20 connect with:\n\n\
+         \x20   sftp -i {key} -o UserKnownHostsFile={kh} -P {port} demo@{ip}\n\n\
+         \x20 operator:  renkei ctl status | renkei ctl ls --tenant 990001\n\
+         \x20 stop with Ctrl-C\n",
+        key = key_path().display(),
+        kh = known_hosts.display(),
+        port = listen.port(),
+        ip = listen.ip(),
+    )
+}

@@ -1,0 +1,371 @@
+//! The journal: the durable truth of what exists (redb).
+//!
+//! A tenant's namespace, every committed file's metadata and where its
+//! encrypted bytes are, and every partial upload kept for resumption live
+//! here. A file is visible only once its record is committed; a blob on
+//! disk that no record names is garbage (start-up removes it). See
+//! `docs/decisions/0001-redb-journal.md` for why redb.
+//!
+//! All writes go through one writer thread that groups whatever operations
+//! are waiting into a single durable transaction (group commit): with many
+//! sessions closing files at once they share one fsync instead of queueing
+//! for one each. Reads take a snapshot and never wait for the writer.
+
+mod ops;
+pub mod records;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+
+pub use ops::{Op, OpError, Outcome};
+pub use records::{
+    BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef, dir_prefix,
+    entry_key, partial_key, tenant_prefix,
+};
+
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+const PARTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("partials");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Version of the record layout; bumped with a migration when it changes.
+const SCHEMA_VERSION: &str = "1";
+/// Most operations the writer folds into one transaction.
+const MAX_GROUP: usize = 256;
+
+/// A failure of the journal itself (not of an operation's preconditions).
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: redb::Error,
+    },
+    #[error("journal {path} is already in use by another renkei process")]
+    Locked { path: String },
+    #[error("journal {path} has schema version {found}; this renkei understands {SCHEMA_VERSION}")]
+    Schema { path: String, found: String },
+    #[error("journal storage error: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("journal commit failed, nothing was applied: {0}")]
+    Commit(String),
+    #[error("the journal writer has stopped")]
+    WriterGone,
+}
+
+/// An operation's result: done, or refused with nothing changed.
+pub type OpResult = Result<Outcome, OpError>;
+
+/// Either the operation was refused, or the journal failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+struct Job {
+    ops: Vec<Op>,
+    reply: oneshot::Sender<Result<Vec<OpResult>, JournalError>>,
+}
+
+/// Handle to the journal; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    db: Arc<Database>,
+    writer: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
+fn to_redb<E: Into<redb::Error>>(e: E) -> redb::Error {
+    e.into()
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path` and starts its
+    /// writer thread.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let shown = path.display().to_string();
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(JournalError::Locked { path: shown });
+            }
+            Err(e) => {
+                return Err(JournalError::Open {
+                    path: shown,
+                    source: e.into(),
+                });
+            }
+        };
+        let open_err = |source: redb::Error| JournalError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let txn = db.begin_write().map_err(|e| open_err(e.into()))?;
+        {
+            for def in [ENTRIES, OBJECTS, PARTIALS] {
+                txn.open_table(def).map_err(|e| open_err(e.into()))?;
+            }
+            let mut meta = txn.open_table(META).map_err(|e| open_err(e.into()))?;
+            let found = meta
+                .get("schema")
+                .map_err(|e| open_err(e.into()))?
+                .map(|v| v.value().to_string());
+            match found {
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION)
+                        .map_err(|e| open_err(e.into()))?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(JournalError::Schema {
+                        path: shown,
+                        found: v,
+                    });
+                }
+            }
+        }
+        txn.commit().map_err(|e| open_err(e.into()))?;
+
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let wdb = Arc::clone(&db);
+        thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer_loop(&wdb, &rx))
+            .map_err(|e| open_err(redb::Error::Io(e)))?;
+        Ok(Journal { db, writer: tx })
+    }
+
+    fn submit(
+        &self,
+        ops: Vec<Op>,
+    ) -> Result<oneshot::Receiver<Result<Vec<OpResult>, JournalError>>, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Job { ops, reply })
+            .map_err(|_| JournalError::WriterGone)?;
+        Ok(rx)
+    }
+
+    /// Applies operations durably (in order, in one transaction with
+    /// whatever else is waiting). Each gets its own result.
+    pub async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
+        self.submit(ops)?
+            .await
+            .map_err(|_| JournalError::WriterGone)?
+    }
+
+    /// [`Journal::apply`] for code running on a blocking thread.
+    pub fn apply_blocking(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
+        self.submit(ops)?
+            .blocking_recv()
+            .map_err(|_| JournalError::WriterGone)?
+    }
+
+    /// One operation, blocking.
+    pub fn apply_one_blocking(&self, op: Op) -> Result<Outcome, ApplyError> {
+        let mut results = self.apply_blocking(vec![op])?;
+        results
+            .pop()
+            .ok_or(JournalError::WriterGone)?
+            .map_err(ApplyError::Op)
+    }
+
+    /// One operation.
+    pub async fn apply_one(&self, op: Op) -> Result<Outcome, ApplyError> {
+        let mut results = self.apply(vec![op]).await?;
+        results
+            .pop()
+            .ok_or(JournalError::WriterGone)?
+            .map_err(ApplyError::Op)
+    }
+
+    fn read<T>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        f: impl FnOnce(&redb::ReadOnlyTable<&str, &[u8]>) -> Result<T, redb::Error>,
+    ) -> Result<T, JournalError> {
+        let txn = self.db.begin_read().map_err(to_redb)?;
+        let table = txn.open_table(def).map_err(to_redb)?;
+        Ok(f(&table)?)
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, JournalError> {
+        self.read(def, |t| match t.get(key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|e| {
+                redb::Error::Corrupted(format!("journal record {key:?} is unreadable: {e}"))
+            }),
+        })
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    fn scan<T: serde::de::DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, JournalError> {
+        self.read(def, |t| {
+            let mut out = Vec::new();
+            for item in t.range(prefix..)? {
+                let (k, v) = item?;
+                let key = k.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                let rec = serde_json::from_slice(v.value()).map_err(|e| {
+                    redb::Error::Corrupted(format!("journal record {key:?} is unreadable: {e}"))
+                })?;
+                out.push((key.to_string(), rec));
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn entry(&self, key: &str) -> Result<Option<EntryRecord>, JournalError> {
+        self.get(ENTRIES, key)
+    }
+
+    /// Entries directly inside a directory (by its prefix), name order.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
+        self.scan(ENTRIES, prefix)
+    }
+
+    /// Entries directly inside a directory with the objects of its files,
+    /// read from one snapshot.
+    pub fn list_resolved(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, EntryRecord, Option<ObjectRecord>)>, JournalError> {
+        let txn = self.db.begin_read().map_err(to_redb)?;
+        let entries = txn.open_table(ENTRIES).map_err(to_redb)?;
+        let objects = txn.open_table(OBJECTS).map_err(to_redb)?;
+        let unreadable = |key: &str, e: serde_json::Error| {
+            JournalError::Storage(redb::Error::Corrupted(format!(
+                "journal record {key:?} is unreadable: {e}"
+            )))
+        };
+        let mut out = Vec::new();
+        for item in entries.range(prefix..).map_err(to_redb)? {
+            let (k, v) = item.map_err(to_redb)?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let entry: EntryRecord =
+                serde_json::from_slice(v.value()).map_err(|e| unreadable(key, e))?;
+            let object = match &entry {
+                EntryRecord::File { object } => {
+                    match objects.get(object.as_str()).map_err(to_redb)? {
+                        Some(o) => Some(
+                            serde_json::from_slice(o.value()).map_err(|e| unreadable(object, e))?,
+                        ),
+                        None => None,
+                    }
+                }
+                EntryRecord::Dir { .. } => None,
+            };
+            out.push((records::name_of_key(key).to_string(), entry, object));
+        }
+        Ok(out)
+    }
+
+    pub fn object(&self, id: &str) -> Result<Option<ObjectRecord>, JournalError> {
+        self.get(OBJECTS, id)
+    }
+
+    pub fn partial(&self, key: &str) -> Result<Option<PartialRecord>, JournalError> {
+        self.get(PARTIALS, key)
+    }
+
+    /// Partials whose key starts with `prefix` (`""` for all).
+    pub fn partials(&self, prefix: &str) -> Result<Vec<(String, PartialRecord)>, JournalError> {
+        self.scan(PARTIALS, prefix)
+    }
+
+    /// Every object record (for start-up checks and reports).
+    pub fn objects(&self) -> Result<Vec<ObjectRecord>, JournalError> {
+        Ok(self
+            .scan::<ObjectRecord>(OBJECTS, "")?
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect())
+    }
+
+    /// Every entry of a tenant, files and directories, in key order.
+    pub fn tenant_entries(&self, tenant: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
+        self.scan(ENTRIES, &tenant_prefix(tenant))
+    }
+}
+
+fn writer_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut count = jobs[0].ops.len();
+        while count < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => {
+                    count += job.ops.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        match commit_group(db, &jobs) {
+            Ok(results) => {
+                for (job, res) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(res));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal commit failed; the operations were not applied");
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(JournalError::Commit(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn commit_group(db: &Database, jobs: &[Job]) -> Result<Vec<Vec<OpResult>>, redb::Error> {
+    let txn = db.begin_write()?;
+    let mut results = Vec::with_capacity(jobs.len());
+    {
+        let mut tables = ops::Tables {
+            entries: txn.open_table(ENTRIES)?,
+            objects: txn.open_table(OBJECTS)?,
+            partials: txn.open_table(PARTIALS)?,
+        };
+        for job in jobs {
+            let mut r = Vec::with_capacity(job.ops.len());
+            for op in &job.ops {
+                r.push(tables.apply(op)?);
+            }
+            results.push(r);
+        }
+    }
+    txn.commit()?;
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+//! Journal mutations, each checked and applied inside a write transaction.
+//!
+//! Every operation first checks all its preconditions with reads, and only
+//! then writes. That rule is what lets the group-commit writer put many
+//! sessions' operations into one transaction: an operation that fails has
+//! changed nothing, so the others can still commit.
+
+use jiff::Timestamp;
+use redb::{ReadableTable, Table};
+
+use super::records::{EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef};
+
+/// One change to the journal.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Make a finished upload visible under its name, superseding a file of
+    /// the same name, and drop the uploader's partial of it.
+    CommitObject {
+        entry_key: String,
+        /// Directory entry that must exist (`None` at the top of a box).
+        parent_key: Option<String>,
+        object: ObjectRecord,
+        /// Refuse if the name exists (SFTP `EXCL`).
+        exclusive: bool,
+        clear_partial: Option<String>,
+    },
+    /// Record (or update) an interrupted or checkpointed upload.
+    PutPartial {
+        key: String,
+        record: PartialRecord,
+    },
+    /// Forget a partial; with `if_updated_at`, only if it did not change.
+    DropPartial {
+        key: String,
+        if_updated_at: Option<Timestamp>,
+    },
+    /// Take a file out of the namespace, leaving its object in `state`.
+    RemoveFile {
+        entry_key: String,
+        state: ObjectState,
+    },
+    /// Move a file to another name in the same box.
+    Rename {
+        from_key: String,
+        to_key: String,
+        to_parent_key: Option<String>,
+        /// Path inside the box after the move.
+        to_path: String,
+        overwrite: bool,
+        at: Timestamp,
+    },
+    Mkdir {
+        key: String,
+        parent_key: Option<String>,
+        record: EntryRecord,
+    },
+    Rmdir {
+        key: String,
+        children_prefix: String,
+    },
+    SetMtime {
+        entry_key: String,
+        mtime: i64,
+    },
+}
+
+/// What an operation did.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    /// Blobs nothing refers to any more; the caller deletes them after the
+    /// commit (a crash before that leaves orphans, which start-up removes).
+    pub garbage: Vec<SegmentRef>,
+    /// The object the operation acted on, as it is now.
+    pub object: Option<ObjectRecord>,
+    /// An object that was superseded by this operation.
+    pub replaced: Option<ObjectRecord>,
+    /// A partial that was dropped.
+    pub partial: Option<PartialRecord>,
+}
+
+/// Why an operation's preconditions did not hold. Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("already exists")]
+    Exists,
+    #[error("is a directory")]
+    IsDir,
+    #[error("is not a directory")]
+    NotDir,
+    #[error("directory is not empty")]
+    NotEmpty,
+    #[error("the directory it would go into does not exist")]
+    ParentMissing,
+    #[error("changed meanwhile")]
+    Stale,
+}
+
+pub(super) struct Tables<'t> {
+    pub entries: Table<'t, &'static str, &'static [u8]>,
+    pub objects: Table<'t, &'static str, &'static [u8]>,
+    pub partials: Table<'t, &'static str, &'static [u8]>,
+}
+
+type Res = Result<Result<Outcome, OpError>, redb::Error>;
+
+fn corrupt(what: &str, key: &str, e: serde_json::Error) -> redb::Error {
+    redb::Error::Corrupted(format!("journal {what} {key:?} is unreadable: {e}"))
+}
+
+fn get<T: serde::de::DeserializeOwned>(
+    table: &Table<'_, &'static str, &'static [u8]>,
+    what: &str,
+    key: &str,
+) -> Result<Option<T>, redb::Error> {
+    match table.get(key)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| corrupt(what, key, e)),
+    }
+}
+
+fn put<T: serde::Serialize>(
+    table: &mut Table<'_, &'static str, &'static [u8]>,
+    key: &str,
+    value: &T,
+) -> Result<(), redb::Error> {
+    let bytes = serde_json::to_vec(value).map_err(|e| corrupt("record", key, e))?;
+    table.insert(key, bytes.as_slice())?;
+    Ok(())
+}
+
+/// Segments of `old` that `new` does not reuse.
+fn unused(old: &[SegmentRef], new: &[SegmentRef]) -> Vec<SegmentRef> {
+    old.iter().filter(|s| !new.contains(s)).cloned().collect()
+}
+
+impl Tables<'_> {
+    fn parent_is_dir(
+        &self,
+        parent_key: &Option<String>,
+    ) -> Result<Result<(), OpError>, redb::Error> {
+        let Some(pk) = parent_key else {
+            return Ok(Ok(()));
+        };
+        Ok(match get::<EntryRecord>(&self.entries, "entry", pk)? {
+            Some(EntryRecord::Dir { .. }) => Ok(()),
+            Some(EntryRecord::File { .. }) => Err(OpError::NotDir),
+            None => Err(OpError::ParentMissing),
+        })
+    }
+
+    /// Marks the object behind a file entry as superseded; returns it.
+    fn supersede(
+        &mut self,
+        old_id: &str,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<Option<ObjectRecord>, redb::Error> {
+        let Some(mut old) = get::<ObjectRecord>(&self.objects, "object", old_id)? else {
+            return Ok(None);
+        };
+        old.state = ObjectState::Superseded {
+            at,
+            by_object: by.to_string(),
+        };
+        put(&mut self.objects, old_id, &old)?;
+        Ok(Some(old))
+    }
+
+    pub(super) fn apply(&mut self, op: &Op) -> Res {
+        match op {
+            Op::CommitObject {
+                entry_key,
+                parent_key,
+                object,
+                exclusive,
+                clear_partial,
+            } => {
+                if let Err(e) = self.parent_is_dir(parent_key)? {
+                    return Ok(Err(e));
+                }
+                let existing = get::<EntryRecord>(&self.entries, "entry", entry_key)?;
+                let old_id = match existing {
+                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+                    Some(EntryRecord::File { .. }) if *exclusive => {
+                        return Ok(Err(OpError::Exists));
+                    }
+                    Some(EntryRecord::File { object }) => Some(object),
+                    None => None,
+                };
+                let mut out = Outcome::default();
+                let old = match old_id {
+                    Some(old_id) => self.supersede(&old_id, &object.id, object.committed_at)?,
+                    None => None,
+                };
+                if let Some(old) = old {
+                    out.garbage.extend(unused(&old.segments, &object.segments));
+                    out.replaced = Some(old);
+                }
+                let partial = match clear_partial {
+                    Some(pk) => {
+                        get::<PartialRecord>(&self.partials, "partial", pk)?.map(|p| (pk, p))
+                    }
+                    None => None,
+                };
+                if let Some((pk, p)) = partial {
+                    self.partials.remove(pk.as_str())?;
+                    out.garbage.extend(unused(&p.segments, &object.segments));
+                    out.partial = Some(p);
+                }
+                put(
+                    &mut self.entries,
+                    entry_key,
+                    &EntryRecord::File {
+                        object: object.id.clone(),
+                    },
+                )?;
+                put(&mut self.objects, &object.id, object)?;
+                out.object = Some(object.clone());
+                Ok(Ok(out))
+            }
+            Op::PutPartial { key, record } => {
+                let mut out = Outcome::default();
+                if let Some(old) = get::<PartialRecord>(&self.partials, "partial", key)? {
+                    out.garbage = unused(&old.segments, &record.segments);
+                }
+                put(&mut self.partials, key, record)?;
+                Ok(Ok(out))
+            }
+            Op::DropPartial { key, if_updated_at } => {
+                let Some(p) = get::<PartialRecord>(&self.partials, "partial", key)? else {
+                    return Ok(Err(OpError::NotFound));
+                };
+                if if_updated_at.is_some_and(|t| t != p.updated_at) {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.partials.remove(key.as_str())?;
+                Ok(Ok(Outcome {
+                    garbage: p.segments.clone(),
+                    partial: Some(p),
+                    ..Outcome::default()
+                }))
+            }
+            Op::RemoveFile { entry_key, state } => {
+                let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+                    None => return Ok(Err(OpError::NotFound)),
+                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+                    Some(EntryRecord::File { object }) => object,
+                };
+                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+                    return Err(redb::Error::Corrupted(format!(
+                        "journal entry {entry_key:?} names object {id} that does not exist"
+                    )));
+                };
+                obj.state = state.clone();
+                put(&mut self.objects, &id, &obj)?;
+                self.entries.remove(entry_key.as_str())?;
+                let garbage = if state.keeps_blobs() {
+                    Vec::new()
+                } else {
+                    obj.segments.clone()
+                };
+                Ok(Ok(Outcome {
+                    garbage,
+                    object: Some(obj),
+                    ..Outcome::default()
+                }))
+            }
+            Op::Rename {
+                from_key,
+                to_key,
+                to_parent_key,
+                to_path,
+                overwrite,
+                at,
+            } => {
+                let id = match get::<EntryRecord>(&self.entries, "entry", from_key)? {
+                    None => return Ok(Err(OpError::NotFound)),
+                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+                    Some(EntryRecord::File { object }) => object,
+                };
+                if from_key == to_key {
+                    return Ok(Ok(Outcome::default()));
+                }
+                if let Err(e) = self.parent_is_dir(to_parent_key)? {
+                    return Ok(Err(e));
+                }
+                let mut out = Outcome::default();
+                match get::<EntryRecord>(&self.entries, "entry", to_key)? {
+                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+                    Some(EntryRecord::File { .. }) if !*overwrite => {
+                        return Ok(Err(OpError::Exists));
+                    }
+                    Some(EntryRecord::File { object: old_id }) => {
+                        if let Some(old) = self.supersede(&old_id, &id, *at)? {
+                            out.garbage.extend(old.segments.clone());
+                            out.replaced = Some(old);
+                        }
+                    }
+                    None => {}
+                }
+                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+                    return Err(redb::Error::Corrupted(format!(
+                        "journal entry {from_key:?} names object {id} that does not exist"
+                    )));
+                };
+                obj.path = to_path.clone();
+                put(&mut self.objects, &id, &obj)?;
+                self.entries.remove(from_key.as_str())?;
+                put(&mut self.entries, to_key, &EntryRecord::File { object: id })?;
+                out.object = Some(obj);
+                Ok(Ok(out))
+            }
+            Op::Mkdir {
+                key,
+                parent_key,
+                record,
+            } => {
+                if let Err(e) = self.parent_is_dir(parent_key)? {
+                    return Ok(Err(e));
+                }
+                if self.entries.get(key.as_str())?.is_some() {
+                    return Ok(Err(OpError::Exists));
+                }
+                put(&mut self.entries, key, record)?;
+                Ok(Ok(Outcome::default()))
+            }
+            Op::Rmdir {
+                key,
+                children_prefix,
+            } => {
+                match get::<EntryRecord>(&self.entries, "entry", key)? {
+                    None => return Ok(Err(OpError::NotFound)),
+                    Some(EntryRecord::File { .. }) => return Ok(Err(OpError::NotDir)),
+                    Some(EntryRecord::Dir { .. }) => {}
+                }
+                let has_child = match self.entries.range(children_prefix.as_str()..)?.next() {
+                    Some(item) => item?.0.value().starts_with(children_prefix.as_str()),
+                    None => false,
+                };
+                if has_child {
+                    return Ok(Err(OpError::NotEmpty));
+                }
+                self.entries.remove(key.as_str())?;
+                Ok(Ok(Outcome::default()))
+            }
+            Op::SetMtime { entry_key, mtime } => {
+                let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+                    None => return Ok(Err(OpError::NotFound)),
+                    Some(EntryRecord::Dir { .. }) => return Ok(Ok(Outcome::default())),
+                    Some(EntryRecord::File { object }) => object,
+                };
+                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+                    return Ok(Err(OpError::NotFound));
+                };
+                obj.mtime = *mtime;
+                put(&mut self.objects, &id, &obj)?;
+                Ok(Ok(Outcome {
+                    object: Some(obj),
+                    ..Outcome::default()
+                }))
+            }
+        }
+    }
+}

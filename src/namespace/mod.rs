@@ -1,0 +1,152 @@
+//! A tenant's virtual namespace: `/inbox` and `/outbox`, held in the
+//! journal.
+//!
+//! Every operation takes a [`Principal`] and works only under that
+//! principal's tenant: journal keys are built from the principal's tenant
+//! code, never from anything the client typed, so no path names another
+//! tenant's data (isolation by construction). Each operation is checked by
+//! [`crate::policy`] first and refused unless allowed, and every change and
+//! every refusal is recorded as an event.
+//!
+//! Uploads and downloads are in [`crate::transfer`]; this module decides
+//! what they may do and where, and owns the shared state they need.
+
+pub mod error;
+mod ops;
+pub mod path;
+pub mod upkeep;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{Limits, TenantCode};
+use crate::events::{Actor, Event, Events};
+use crate::journal::Journal;
+use crate::vault::Vault;
+
+pub use error::NsError;
+pub(crate) use ops::keys as keys_of;
+pub use ops::{EntryInfo, EntryKind, InventoryItem};
+pub use path::{BoxKind, NsPath, PathError};
+
+/// Who is acting, for which tenant, from where.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: TenantCode,
+    pub user: String,
+    pub role: crate::policy::Role,
+    pub source: Option<IpAddr>,
+    pub conn: Option<u64>,
+}
+
+impl Principal {
+    /// The operator acting through the control socket.
+    pub fn operator(tenant: TenantCode) -> Principal {
+        Principal {
+            tenant,
+            user: "ctl".to_string(),
+            role: crate::policy::Role::Operator,
+            source: None,
+            conn: None,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            tenant: self.tenant.to_string(),
+            user: self.user.clone(),
+            source: self.source,
+            conn: self.conn,
+        }
+    }
+}
+
+/// Shared state of the namespace service: storage, limits, the event sink
+/// and the set of uploads in progress.
+pub struct Namespace {
+    pub journal: Journal,
+    pub vault: Arc<Vault>,
+    pub limits: Limits,
+    pub events: Arc<Events>,
+    /// When the service started (Unix seconds): the time shown for `/` and
+    /// the boxes.
+    pub started: i64,
+    /// Partial keys (tenant, box, path, account) with an upload in progress.
+    active: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").finish_non_exhaustive()
+    }
+}
+
+/// Holds an upload's key in the active set; released on drop.
+pub struct ActiveGuard {
+    ns: Arc<Namespace>,
+    key: String,
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.ns.active.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
+impl Namespace {
+    pub fn new(
+        journal: Journal,
+        vault: Arc<Vault>,
+        limits: Limits,
+        events: Arc<Events>,
+    ) -> Arc<Namespace> {
+        Arc::new(Namespace {
+            journal,
+            vault,
+            limits,
+            events,
+            started: jiff::Timestamp::now().as_second(),
+            active: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Claims `key` for one upload at a time.
+    pub fn claim(self: &Arc<Self>, key: &str) -> Option<ActiveGuard> {
+        let mut set = self.active.lock().ok()?;
+        if !set.insert(key.to_string()) {
+            return None;
+        }
+        Some(ActiveGuard {
+            ns: Arc::clone(self),
+            key: key.to_string(),
+        })
+    }
+
+    pub fn is_active(&self, key: &str) -> bool {
+        self.active.lock().map(|s| s.contains(key)).unwrap_or(true)
+    }
+
+    /// Parses a client path with this namespace's limits.
+    pub fn parse(&self, raw: &[u8]) -> Result<NsPath, PathError> {
+        NsPath::parse(raw, self.limits.max_path_depth)
+    }
+
+    /// Records a refusal and returns it as an error.
+    pub fn refuse(&self, who: &Principal, op: &str, path: &str, err: NsError) -> NsError {
+        self.events.record(Event::OperationRefused {
+            actor: who.actor(),
+            op: op.to_string(),
+            path: path.to_string(),
+            reason: err.to_string(),
+        });
+        err
+    }
+
+    /// Deletes blobs that a commit made garbage.
+    pub fn discard(&self, garbage: &[crate::journal::SegmentRef]) {
+        self.vault.remove_all(garbage);
+    }
+}

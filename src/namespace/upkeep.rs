@@ -1,0 +1,120 @@
+//! Keeping storage and journal in agreement: start-up recovery and the
+//! expiry of partial uploads.
+//!
+//! The journal is the truth. At start, before any session can write, every
+//! blob that no live record names is garbage left by a crash (an upload in
+//! flight, a delete between commit and unlink) and is removed; a blob that a
+//! record names but that is missing is reported loudly, because that is
+//! data loss.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::Namespace;
+use crate::events::Event;
+use crate::journal::{JournalError, Op, OpError};
+use crate::vault::VaultError;
+
+/// What start-up recovery found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub committed_files: u64,
+    pub partials: u64,
+    pub orphan_blobs_removed: u64,
+    pub missing_blobs: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpkeepError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Removes orphaned blobs. Must run before the first session starts.
+pub fn recover(ns: &Namespace) -> Result<RecoveryReport, UpkeepError> {
+    let mut report = RecoveryReport::default();
+    let mut live = HashSet::new();
+    for o in ns.journal.objects()? {
+        if o.state.keeps_blobs() {
+            if o.state == crate::journal::ObjectState::Stored {
+                report.committed_files += 1;
+            }
+            live.extend(o.segments.into_iter().map(|s| s.blob));
+        }
+    }
+    for (_, p) in ns.journal.partials("")? {
+        report.partials += 1;
+        live.extend(p.segments.into_iter().map(|s| s.blob));
+    }
+    let (on_disk, strays) = ns.vault.scan()?;
+    let present: HashSet<&String> = on_disk.iter().collect();
+    for blob in &on_disk {
+        if !live.contains(blob) {
+            ns.vault.remove(blob)?;
+            report.orphan_blobs_removed += 1;
+        }
+    }
+    for stray in strays {
+        tracing::warn!(path = %stray.display(), "unexpected file in the vault directory; left alone");
+    }
+    let mut missing: Vec<String> = live
+        .iter()
+        .filter(|b| !present.contains(b))
+        .cloned()
+        .collect();
+    missing.sort();
+    for blob in &missing {
+        tracing::error!(
+            blob,
+            "a blob named by the journal is missing from the vault: its file cannot be read"
+        );
+    }
+    report.missing_blobs = missing;
+    Ok(report)
+}
+
+/// Drops partials not touched for `limits.partial_expiry`. Returns how
+/// many went.
+pub fn expire_partials(ns: &Arc<Namespace>, now: Timestamp) -> Result<u64, UpkeepError> {
+    let expiry = jiff::SignedDuration::try_from(ns.limits.partial_expiry)
+        .unwrap_or(jiff::SignedDuration::MAX);
+    let mut expired = 0;
+    for (key, p) in ns.journal.partials("")? {
+        let Ok(deadline) = p.updated_at.checked_add(expiry) else {
+            continue;
+        };
+        if deadline > now {
+            continue;
+        }
+        // An upload resuming it right now wins.
+        let Some(_guard) = ns.claim(&key) else {
+            continue;
+        };
+        match ns.journal.apply_one_blocking(Op::DropPartial {
+            key,
+            if_updated_at: Some(p.updated_at),
+        }) {
+            Ok(out) => {
+                ns.discard(&out.garbage);
+                expired += 1;
+                ns.events.record(Event::PartialExpired {
+                    tenant: p.tenant.clone(),
+                    user: p.account.clone(),
+                    box_name: p.bx.to_string(),
+                    path: p.path.clone(),
+                    size: p.size,
+                });
+            }
+            Err(crate::journal::ApplyError::Op(OpError::Stale | OpError::NotFound)) => {}
+            Err(crate::journal::ApplyError::Op(e)) => {
+                tracing::warn!(error = %e, "could not expire a partial")
+            }
+            Err(crate::journal::ApplyError::Journal(e)) => return Err(e.into()),
+        }
+    }
+    Ok(expired)
+}

@@ -1,0 +1,629 @@
+//! Decodes and answers requests; owns the session's handle table.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::attrs;
+use super::codec::{self, Attrs, ExtArgs, NameEntry, Request, Status};
+use super::session::{Inbound, Out};
+use super::worker::{self, FileReq};
+use super::{Context, End};
+use crate::events::Event;
+use crate::namespace::{EntryInfo, NsError, NsPath, path};
+use crate::transfer::{Download, OpenMode, Upload};
+
+/// Entries per READDIR reply.
+const READDIR_BATCH: usize = 100;
+
+/// Extensions announced in VERSION.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("posix-rename@openssh.com", "1"),
+    ("statvfs@openssh.com", "2"),
+    ("fstatvfs@openssh.com", "2"),
+    ("fsync@openssh.com", "1"),
+    ("lsetstat@openssh.com", "1"),
+    ("limits@openssh.com", "1"),
+    ("expand-path@openssh.com", "1"),
+];
+
+enum Slot {
+    File {
+        tx: mpsc::UnboundedSender<FileReq>,
+        path: NsPath,
+        upload: bool,
+    },
+    Dir {
+        entries: Vec<EntryInfo>,
+        pos: usize,
+    },
+}
+
+pub(super) struct Handler {
+    ctx: Context,
+    out: Out,
+    handles: HashMap<Bytes, Slot>,
+    next_handle: u64,
+    workers: Vec<JoinHandle<()>>,
+    initialized: bool,
+    /// Largest read or write payload announced in `limits@openssh.com`.
+    max_io: u32,
+}
+
+fn not_utf8_or(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
+}
+
+impl Handler {
+    pub(super) fn new(ctx: Context, out: Out) -> Handler {
+        let max_io =
+            (ctx.ns.limits.max_packet.saturating_sub(1024)).min(u64::from(u32::MAX)) as u32;
+        Handler {
+            ctx,
+            out,
+            handles: HashMap::new(),
+            next_handle: 1,
+            workers: Vec::new(),
+            initialized: false,
+            max_io,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Inbound>) -> End {
+        let end = loop {
+            match rx.recv().await {
+                Some(Inbound::Packet(p, cost)) => {
+                    if let Err(reason) = self.dispatch(p, cost).await {
+                        break End::Violation(reason);
+                    }
+                }
+                Some(Inbound::Violation(reason)) => break End::Violation(reason),
+                Some(Inbound::Eof) | None => break End::Closed,
+            }
+        };
+        if let End::Violation(reason) = &end {
+            self.ctx.ns.events.record(Event::ProtocolViolation {
+                actor: self.ctx.who.actor(),
+                reason: reason.clone(),
+            });
+            self.out.budget.close();
+        }
+        // Closing the handle table ends the workers: uploads not closed by
+        // the client are kept as partials before the session is reported.
+        self.handles.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.await;
+        }
+        end
+    }
+
+    fn status(&self, id: u32, cost: u64, code: Status, msg: &str) {
+        self.out.reply(codec::status(id, code, msg), cost);
+    }
+
+    fn ok(&self, id: u32, cost: u64) {
+        self.status(id, cost, Status::Ok, "ok");
+    }
+
+    fn fail(&self, id: u32, cost: u64, e: &NsError) {
+        let (code, msg) = attrs::status_of(e);
+        self.status(id, cost, code, &msg);
+    }
+
+    /// Parses a client path; a refusal is answered and recorded.
+    fn path(&self, id: u32, cost: u64, op: &str, raw: &[u8]) -> Option<NsPath> {
+        match self.ctx.ns.parse(raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let err =
+                    self.ctx
+                        .ns
+                        .refuse(&self.ctx.who, op, &not_utf8_or(raw), NsError::BadPath(e));
+                self.fail(id, cost, &err);
+                None
+            }
+        }
+    }
+
+    fn new_handle(&mut self, slot: Slot) -> Result<Bytes, String> {
+        let max = self.ctx.ns.limits.max_open_handles;
+        if self.handles.len() >= max {
+            return Err(format!(
+                "opened more than {max} files and directories at once (limits.max_open_handles)"
+            ));
+        }
+        let h = Bytes::from(self.next_handle.to_string());
+        self.next_handle += 1;
+        self.handles.insert(h.clone(), slot);
+        Ok(h)
+    }
+
+    /// Sends a request to the worker of a file handle.
+    fn forward(&mut self, id: u32, cost: u64, handle: &Bytes, req: FileReq) {
+        match self.handles.get(handle) {
+            Some(Slot::File { tx, .. }) => {
+                if tx.send(req).is_err() {
+                    self.status(id, cost, Status::Failure, "the file's worker has stopped");
+                }
+            }
+            Some(Slot::Dir { .. }) => {
+                self.status(id, cost, Status::Failure, "this is a directory handle")
+            }
+            None => self.status(id, cost, Status::Failure, "invalid handle"),
+        }
+    }
+
+    async fn dispatch(&mut self, packet: Bytes, cost: u64) -> Result<(), String> {
+        let req = match codec::decode(packet) {
+            Ok(r) => r,
+            Err(e) => {
+                return match e.id {
+                    Some(id) if self.initialized => {
+                        let msg = format!("malformed request (type {}): {}", e.kind, e.reason);
+                        self.status(id, cost, Status::BadMessage, &msg);
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "sent an undecodable SFTP packet (type {}): {}",
+                        e.kind, e.reason
+                    )),
+                };
+            }
+        };
+        if !self.initialized {
+            return match req {
+                Request::Init { .. } => {
+                    self.initialized = true;
+                    self.out.reply(codec::version(EXTENSIONS), cost);
+                    Ok(())
+                }
+                _ => Err("sent an SFTP request before INIT".into()),
+            };
+        }
+        let ns = self.ctx.ns.clone();
+        let who = self.ctx.who.clone();
+        match req {
+            Request::Init { .. } => return Err("sent INIT twice".into()),
+            Request::Open {
+                id,
+                path,
+                pflags,
+                attrs,
+            } => self.open(id, cost, &path, pflags, attrs).await?,
+            Request::Close { id, handle } => match self.handles.remove(&handle) {
+                Some(Slot::File { tx, .. }) => {
+                    if tx.send(FileReq::Close { id, cost }).is_err() {
+                        self.status(id, cost, Status::Failure, "the file's worker has stopped");
+                    }
+                }
+                Some(Slot::Dir { .. }) => self.ok(id, cost),
+                None => self.status(id, cost, Status::Failure, "invalid handle"),
+            },
+            Request::Read {
+                id,
+                handle,
+                offset,
+                len,
+            } => {
+                let len = len.min(self.max_io);
+                self.forward(
+                    id,
+                    cost,
+                    &handle,
+                    FileReq::Read {
+                        id,
+                        offset,
+                        len,
+                        cost,
+                    },
+                );
+            }
+            Request::Write {
+                id,
+                handle,
+                offset,
+                data,
+            } => {
+                self.forward(
+                    id,
+                    cost,
+                    &handle,
+                    FileReq::Write {
+                        id,
+                        offset,
+                        data,
+                        cost,
+                    },
+                );
+            }
+            Request::Fstat { id, handle } => match self.handles.get(&handle) {
+                Some(Slot::Dir { .. }) => {
+                    let a = attrs::of(&EntryInfo::dir("", ns.started));
+                    self.out.reply(codec::attrs(id, &a), cost);
+                }
+                _ => self.forward(id, cost, &handle, FileReq::Fstat { id, cost }),
+            },
+            Request::Lstat { id, path } | Request::Stat { id, path } => {
+                if let Some(p) = self.path(id, cost, "stat", &path) {
+                    match ns.stat(&who, &p) {
+                        Ok(info) => self.out.reply(codec::attrs(id, &attrs::of(&info)), cost),
+                        Err(e) => self.fail(id, cost, &e),
+                    }
+                }
+            }
+            Request::Setstat { id, path, attrs } => {
+                if let Some(p) = self.path(id, cost, "setstat", &path) {
+                    self.setstat(id, cost, &p, &attrs).await;
+                }
+            }
+            Request::Fsetstat { id, handle, attrs } => match self.handles.get(&handle) {
+                Some(Slot::File { upload: true, .. }) => {
+                    self.forward(id, cost, &handle, FileReq::Fsetstat { id, attrs, cost });
+                }
+                Some(Slot::File { path, .. }) => {
+                    let p = path.clone();
+                    self.setstat(id, cost, &p, &attrs).await;
+                }
+                Some(Slot::Dir { .. }) => self.ok(id, cost),
+                None => self.status(id, cost, Status::Failure, "invalid handle"),
+            },
+            Request::Opendir { id, path } => {
+                if let Some(p) = self.path(id, cost, "opendir", &path) {
+                    match ns.list(&who, &p) {
+                        Ok(entries) => {
+                            let h = self.new_handle(Slot::Dir { entries, pos: 0 })?;
+                            self.out.reply(codec::handle(id, &h), cost);
+                        }
+                        Err(e) => self.fail(id, cost, &e),
+                    }
+                }
+            }
+            Request::Readdir { id, handle } => self.readdir(id, cost, &handle),
+            Request::Remove { id, path } => {
+                if let Some(p) = self.path(id, cost, "remove", &path) {
+                    let r = ns.remove(&who, &p).await;
+                    self.done(id, cost, r);
+                }
+            }
+            Request::Mkdir { id, path, .. } => {
+                if let Some(p) = self.path(id, cost, "mkdir", &path) {
+                    let r = ns.mkdir(&who, &p).await;
+                    self.done(id, cost, r);
+                }
+            }
+            Request::Rmdir { id, path } => {
+                if let Some(p) = self.path(id, cost, "rmdir", &path) {
+                    let r = ns.rmdir(&who, &p).await;
+                    self.done(id, cost, r);
+                }
+            }
+            Request::Rename { id, from, to } => self.rename(id, cost, &from, &to, false).await,
+            Request::Realpath { id, path } => self.realpath(id, cost, &path),
+            Request::Readlink { id, .. } | Request::Symlink { id } => self.status(
+                id,
+                cost,
+                Status::OpUnsupported,
+                "symbolic links do not exist in this namespace",
+            ),
+            Request::Extended { id, name, data } => self.extended(id, cost, &name, data).await?,
+        }
+        Ok(())
+    }
+
+    fn done(&self, id: u32, cost: u64, r: Result<(), NsError>) {
+        match r {
+            Ok(()) => self.ok(id, cost),
+            Err(e) => self.fail(id, cost, &e),
+        }
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        cost: u64,
+        raw: &[u8],
+        pflags: u32,
+        attrs: Attrs,
+    ) -> Result<(), String> {
+        let Some(p) = self.path(id, cost, "open", raw) else {
+            return Ok(());
+        };
+        let write = pflags & codec::FXF_WRITE != 0;
+        let read = pflags & codec::FXF_READ != 0;
+        if write && read {
+            self.status(
+                id,
+                cost,
+                Status::OpUnsupported,
+                "a file can be opened for reading or for writing, not both",
+            );
+            return Ok(());
+        }
+        if !write && !read {
+            self.status(
+                id,
+                cost,
+                Status::BadMessage,
+                "open needs the READ or WRITE flag",
+            );
+            return Ok(());
+        }
+        if write && pflags & codec::FXF_CREAT == 0 {
+            // Without CREAT the name must already exist (as a file or as
+            // this account's partial).
+            if let Err(e) = self.ctx.ns.stat(&self.ctx.who, &p) {
+                self.fail(id, cost, &e);
+                return Ok(());
+            }
+        }
+        let (ns, who, target) = (self.ctx.ns.clone(), self.ctx.who.clone(), p.clone());
+        let state = if write {
+            let mode = if pflags & codec::FXF_EXCL != 0 {
+                OpenMode::Exclusive
+            } else if pflags & codec::FXF_TRUNC != 0 {
+                OpenMode::Truncate
+            } else if pflags & codec::FXF_APPEND != 0 {
+                OpenMode::Append
+            } else {
+                OpenMode::Continue
+            };
+            let opened =
+                tokio::task::spawn_blocking(move || Upload::begin(&ns, &who, &target, mode)).await;
+            match opened {
+                Ok(Ok(mut up)) => {
+                    if let Some((_, mtime)) = attrs.times {
+                        up.set_mtime(i64::from(mtime));
+                    }
+                    worker::State::Up(up)
+                }
+                Ok(Err(e)) => {
+                    self.fail(id, cost, &e);
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.status(id, cost, Status::Failure, "internal error opening the file");
+                    return Ok(());
+                }
+            }
+        } else {
+            match tokio::task::spawn_blocking(move || Download::open(&ns, &who, &target)).await {
+                Ok(Ok(d)) => worker::State::Down(d),
+                Ok(Err(e)) => {
+                    self.fail(id, cost, &e);
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.status(id, cost, Status::Failure, "internal error opening the file");
+                    return Ok(());
+                }
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = self.new_handle(Slot::File {
+            tx,
+            path: p,
+            upload: write,
+        })?;
+        let out = self.out.clone();
+        self.workers.push(tokio::task::spawn_blocking(move || {
+            worker::run(state, rx, out)
+        }));
+        self.out.reply(codec::handle(id, &h), cost);
+        Ok(())
+    }
+
+    async fn setstat(&self, id: u32, cost: u64, p: &NsPath, a: &Attrs) {
+        let (ns, who) = (&self.ctx.ns, &self.ctx.who);
+        if a.uid_gid.is_some() {
+            self.status(
+                id,
+                cost,
+                Status::PermissionDenied,
+                "ownership is fixed in this namespace",
+            );
+            return;
+        }
+        if let Some(size) = a.size {
+            match ns.stat(who, p) {
+                Ok(info) if info.size == size => {}
+                Ok(_) => {
+                    self.status(
+                        id,
+                        cost,
+                        Status::OpUnsupported,
+                        "changing a file's size is not supported: files are written once",
+                    );
+                    return;
+                }
+                Err(e) => return self.fail(id, cost, &e),
+            }
+        }
+        if let Some((_, mtime)) = a.times {
+            if let Err(e) = ns.set_mtime(who, p, i64::from(mtime)).await {
+                return self.fail(id, cost, &e);
+            }
+        } else if let Err(e) = ns.stat(who, p) {
+            // Permission bits alone are accepted and ignored, for a name that exists.
+            return self.fail(id, cost, &e);
+        }
+        self.ok(id, cost);
+    }
+
+    fn readdir(&mut self, id: u32, cost: u64, handle: &Bytes) {
+        let owner = self.ctx.who.tenant.to_string();
+        let reply = match self.handles.get_mut(handle) {
+            Some(Slot::Dir { entries, pos }) => {
+                if *pos >= entries.len() {
+                    codec::status(id, Status::Eof, "end of directory")
+                } else {
+                    let end = (*pos + READDIR_BATCH).min(entries.len());
+                    let longnames: Vec<String> = entries[*pos..end]
+                        .iter()
+                        .map(|e| attrs::longname(e, &owner))
+                        .collect();
+                    let list: Vec<NameEntry<'_>> = entries[*pos..end]
+                        .iter()
+                        .zip(&longnames)
+                        .map(|(e, l)| NameEntry {
+                            name: e.name.as_bytes(),
+                            longname: l.as_bytes(),
+                            attrs: attrs::of(e),
+                        })
+                        .collect();
+                    let pkt = codec::name(id, &list);
+                    *pos = end;
+                    pkt
+                }
+            }
+            Some(Slot::File { .. }) => codec::status(id, Status::Failure, "this is a file handle"),
+            None => codec::status(id, Status::Failure, "invalid handle"),
+        };
+        self.out.reply(reply, cost);
+    }
+
+    async fn rename(&self, id: u32, cost: u64, from: &[u8], to: &[u8], overwrite: bool) {
+        let Some(f) = self.path(id, cost, "rename", from) else {
+            return;
+        };
+        let Some(t) = self.path(id, cost, "rename", to) else {
+            return;
+        };
+        let r = self.ctx.ns.rename(&self.ctx.who, &f, &t, overwrite).await;
+        self.done(id, cost, r);
+    }
+
+    fn realpath(&self, id: u32, cost: u64, raw: &[u8]) {
+        let raw = if raw.is_empty() { b"." as &[u8] } else { raw };
+        match path::normalize(raw) {
+            Ok(p) => {
+                let entry = NameEntry {
+                    name: p.as_bytes(),
+                    longname: p.as_bytes(),
+                    attrs: Attrs::default(),
+                };
+                self.out.reply(codec::name(id, &[entry]), cost);
+            }
+            Err(e) => {
+                let err = self.ctx.ns.refuse(
+                    &self.ctx.who,
+                    "realpath",
+                    &not_utf8_or(raw),
+                    NsError::BadPath(e),
+                );
+                self.fail(id, cost, &err);
+            }
+        }
+    }
+
+    fn statvfs(&self, id: u32, cost: u64) {
+        match rustix::fs::statvfs(&self.ctx.volume) {
+            Ok(s) => {
+                let pkt = codec::extended_reply(id)
+                    .u64(s.f_bsize)
+                    .u64(s.f_frsize)
+                    .u64(s.f_blocks)
+                    .u64(s.f_bfree)
+                    .u64(s.f_bavail)
+                    .u64(s.f_files)
+                    .u64(s.f_ffree)
+                    .u64(s.f_favail)
+                    .u64(s.f_fsid)
+                    .u64(0)
+                    .u64(crate::config::limits::MAX_NAME_BYTES as u64)
+                    .finish();
+                self.out.reply(pkt, cost);
+            }
+            Err(e) => self.status(id, cost, Status::Failure, &format!("statvfs failed: {e}")),
+        }
+    }
+
+    async fn extended(
+        &mut self,
+        id: u32,
+        cost: u64,
+        name: &[u8],
+        data: Bytes,
+    ) -> Result<(), String> {
+        let mut args = ExtArgs::new(data);
+        let bad =
+            |h: &Handler| h.status(id, cost, Status::BadMessage, "malformed extended request");
+        match name {
+            b"posix-rename@openssh.com" => match (args.string(), args.string()) {
+                (Some(f), Some(t)) => self.rename(id, cost, &f, &t, true).await,
+                _ => bad(self),
+            },
+            b"statvfs@openssh.com" => match args.string() {
+                Some(p) => {
+                    if let Some(p) = self.path(id, cost, "statvfs", &p) {
+                        match self.ctx.ns.stat(&self.ctx.who, &p) {
+                            Ok(_) => self.statvfs(id, cost),
+                            Err(e) => self.fail(id, cost, &e),
+                        }
+                    }
+                }
+                None => bad(self),
+            },
+            b"fstatvfs@openssh.com" => match args.string() {
+                Some(h) if self.handles.contains_key(&h) => self.statvfs(id, cost),
+                Some(_) => self.status(id, cost, Status::Failure, "invalid handle"),
+                None => bad(self),
+            },
+            b"fsync@openssh.com" => match args.string() {
+                Some(h) => match self.handles.get(&h) {
+                    Some(Slot::File { .. }) => {
+                        self.forward(id, cost, &h, FileReq::Fsync { id, cost })
+                    }
+                    Some(Slot::Dir { .. }) => self.ok(id, cost),
+                    None => self.status(id, cost, Status::Failure, "invalid handle"),
+                },
+                None => bad(self),
+            },
+            b"lsetstat@openssh.com" => match args.string() {
+                Some(p) => {
+                    if let Some(p) = self.path(id, cost, "setstat", &p) {
+                        let a = args.attrs().unwrap_or_default();
+                        self.setstat(id, cost, &p, &a).await;
+                    }
+                }
+                None => bad(self),
+            },
+            b"limits@openssh.com" => {
+                let l = &self.ctx.ns.limits;
+                let pkt = codec::extended_reply(id)
+                    .u64(l.max_packet)
+                    .u64(u64::from(self.max_io))
+                    .u64(u64::from(self.max_io))
+                    .u64(l.max_open_handles as u64)
+                    .finish();
+                self.out.reply(pkt, cost);
+            }
+            b"expand-path@openssh.com" => match args.string() {
+                Some(p) => {
+                    let expanded: Vec<u8> = match &p[..] {
+                        b"~" => b"/".to_vec(),
+                        [b'~', b'/', rest @ ..] => [b"/", rest].concat(),
+                        other => other.to_vec(),
+                    };
+                    self.realpath(id, cost, &expanded);
+                }
+                None => bad(self),
+            },
+            b"hardlink@openssh.com" => self.status(
+                id,
+                cost,
+                Status::OpUnsupported,
+                "hard links do not exist in this namespace",
+            ),
+            other => {
+                let msg = format!(
+                    "the extension {:?} is not supported",
+                    String::from_utf8_lossy(other)
+                );
+                self.status(id, cost, Status::OpUnsupported, &msg);
+            }
+        }
+        Ok(())
+    }
+}

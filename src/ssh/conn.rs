@@ -1,0 +1,358 @@
+//! One SSH connection: authentication and channels (russh handler).
+//!
+//! Only public-key login is offered. A key is accepted only for the
+//! account it is configured for, only from that account's networks, and
+//! never with an `ssh-rsa` (SHA-1) signature. Only the `sftp` subsystem is
+//! served; shells, commands and forwarding are refused with a message and
+//! an event.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use russh::keys::{Algorithm, HashAlg, PublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use tokio::task::JoinHandle;
+
+use super::State;
+use super::channel::{ChannelInput, ChannelOutput};
+use crate::config::canonical_ip;
+use crate::events::Event;
+use crate::namespace::Principal;
+use crate::policy::Role;
+use crate::sftp;
+
+/// What the connection task needs to know after russh has consumed the
+/// handler.
+#[derive(Default)]
+pub(super) struct ConnShared {
+    pub principal: Option<Principal>,
+    pub stats: Arc<sftp::Stats>,
+    pub tasks: Vec<JoinHandle<()>>,
+    pub end_reason: Option<String>,
+}
+
+pub(super) struct Conn {
+    pub state: Arc<State>,
+    pub conn: u64,
+    pub peer: SocketAddr,
+    pub shared: Arc<Mutex<ConnShared>>,
+    pending: HashMap<ChannelId, Channel<Msg>>,
+    sftp_channels: usize,
+    user: String,
+}
+
+const ONLY_SFTP: &str =
+    "renkei: only the SFTP subsystem is available here (use sftp, or scp without -O)\r\n";
+
+impl Conn {
+    pub(super) fn new(
+        state: Arc<State>,
+        conn: u64,
+        peer: SocketAddr,
+        shared: Arc<Mutex<ConnShared>>,
+    ) -> Conn {
+        Conn {
+            state,
+            conn,
+            peer,
+            shared,
+            pending: HashMap::new(),
+            sftp_channels: 0,
+            user: String::new(),
+        }
+    }
+
+    /// Decides whether `key` may log in as `user` from this peer.
+    fn authorize(
+        &self,
+        user: &str,
+        key: &PublicKey,
+        algorithm: &Algorithm,
+    ) -> Result<Principal, String> {
+        let config = self.state.config();
+        let (tenant, account) = config
+            .account(user)
+            .ok_or_else(|| format!("unknown user {user:?}"))?;
+        let ip = canonical_ip(self.peer.ip());
+        if !account
+            .effective_networks(tenant)
+            .iter()
+            .any(|n| n.contains(&ip))
+        {
+            return Err(format!(
+                "source address {ip} is not in the networks of account {user}"
+            ));
+        }
+        if matches!(algorithm, Algorithm::Rsa { hash: None }) {
+            return Err(
+                "ssh-rsa (SHA-1) signatures are refused; use rsa-sha2-256 or rsa-sha2-512".into(),
+            );
+        }
+        if !account
+            .keys
+            .iter()
+            .any(|k| k.key.key_data() == key.key_data())
+        {
+            return Err(format!(
+                "key {} is not authorized for {user}",
+                key.fingerprint(HashAlg::Sha256)
+            ));
+        }
+        Ok(Principal {
+            tenant: tenant.code.clone(),
+            user: user.to_string(),
+            role: Role::Account,
+            source: Some(ip),
+            conn: Some(self.conn),
+        })
+    }
+
+    fn login_failed(&self, user: &str, reason: String, key: Option<&PublicKey>) {
+        self.state.events.record(Event::LoginFailed {
+            conn: self.conn,
+            peer: self.peer,
+            user: user.to_string(),
+            reason,
+            key_fingerprint: key.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
+        });
+    }
+
+    fn channel_refused(&self, request: &str, reason: &str) {
+        self.state.events.record(Event::ChannelRefused {
+            conn: self.conn,
+            peer: self.peer,
+            user: self.user.clone(),
+            request: request.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn logged_in(&self) -> Option<Principal> {
+        self.shared.lock().ok()?.principal.clone()
+    }
+
+    async fn refuse_command(
+        &mut self,
+        channel: ChannelId,
+        request: &str,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        self.channel_refused(request, "only the SFTP subsystem is available");
+        self.pending.remove(&channel);
+        session.channel_failure(channel)?;
+        session.extended_data(channel, 1, ONLY_SFTP.as_bytes().to_vec())?;
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        Ok(())
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        self.login_failed(
+            user,
+            "password authentication is not accepted; use a key".into(),
+            None,
+        );
+        Ok(Auth::reject())
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.authorize(user, offer.public_key, offer.algorithm) {
+            Ok(_) => Ok(Auth::Accept),
+            Err(reason) => {
+                self.login_failed(user, reason, Some(offer.public_key));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.authorize(user, key.public_key, key.algorithm) {
+            Ok(principal) => {
+                self.user = user.to_string();
+                self.state.events.record(Event::LoginSucceeded {
+                    conn: self.conn,
+                    peer: self.peer,
+                    tenant: principal.tenant.to_string(),
+                    user: user.to_string(),
+                    key_fingerprint: key.public_key.fingerprint(HashAlg::Sha256).to_string(),
+                    key_algorithm: key.algorithm.to_string(),
+                });
+                if let Ok(mut s) = self.shared.lock() {
+                    s.principal = Some(principal);
+                }
+                Ok(Auth::Accept)
+            }
+            Err(reason) => {
+                self.login_failed(user, reason, Some(key.public_key));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let max = self.state.config().limits.max_channels_per_connection;
+        if self.logged_in().is_none() {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        if self.sftp_channels + self.pending.len() >= max {
+            self.channel_refused(
+                "session",
+                &format!("more than {max} sessions on one connection (limits.max_channels_per_connection)"),
+            );
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
+        self.pending.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channel_refused(
+            &format!("direct-tcpip {host}:{port}"),
+            "port forwarding is not available",
+        );
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        self.channel_refused(
+            &format!("tcpip-forward {address}:{port}"),
+            "port forwarding is not available",
+        );
+        Ok(false)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(ch), Some(who)) = (self.pending.remove(&channel), self.logged_in()) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        if name != "sftp" {
+            self.pending.insert(channel, ch);
+            return self
+                .refuse_command(channel, &format!("subsystem {name}"), session)
+                .await;
+        }
+        session.channel_success(channel)?;
+        self.sftp_channels += 1;
+        let (read, write) = ch.split();
+        let stats = self
+            .shared
+            .lock()
+            .map(|s| Arc::clone(&s.stats))
+            .unwrap_or_default();
+        let ctx = sftp::Context {
+            ns: Arc::clone(&self.state.ns),
+            who,
+            stats,
+            volume: self.state.volume.clone(),
+        };
+        let handle = session.handle();
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::spawn(async move {
+            let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
+            if let sftp::End::Violation(reason) = end {
+                if let Ok(mut s) = shared.lock() {
+                    s.end_reason = Some(format!("disconnected: the client {reason}"));
+                }
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ProtocolError,
+                        format!("protocol violation: the client {reason}"),
+                        "en".into(),
+                    )
+                    .await;
+            }
+        });
+        if let Ok(mut s) = self.shared.lock() {
+            s.tasks.push(task);
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let cmd = String::from_utf8_lossy(data)
+            .chars()
+            .take(200)
+            .collect::<String>();
+        self.refuse_command(channel, &format!("exec {cmd:?}"), session)
+            .await
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_command(channel, "shell", session).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,316 @@
+//! The SSH front door: the accept loop, admission, and russh glue.
+//!
+//! renkei runs its own accept loop (rather than russh's) so that a source
+//! address no tenant may connect from is dropped at TCP accept, before the
+//! SSH handshake costs anything (default deny at the cheapest point). Each
+//! admitted connection runs `russh::server::run_stream` with a [`conn::Conn`]
+//! handler; authenticated SFTP channels go to [`crate::sftp`].
+
+mod channel;
+mod conn;
+pub mod keys;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+use russh::{MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::events::{Event, Events};
+use crate::namespace::Namespace;
+
+/// Shared by every connection.
+pub struct State {
+    config: RwLock<Arc<Config>>,
+    pub ns: Arc<Namespace>,
+    pub events: Arc<Events>,
+    /// A directory on the data volume, for `statvfs`.
+    pub volume: PathBuf,
+    next_conn: AtomicU64,
+    live: Mutex<HashMap<u64, russh::server::Handle>>,
+}
+
+impl State {
+    pub fn new(
+        config: Arc<Config>,
+        ns: Arc<Namespace>,
+        events: Arc<Events>,
+        volume: PathBuf,
+    ) -> Arc<State> {
+        Arc::new(State {
+            config: RwLock::new(config),
+            ns,
+            events,
+            volume,
+            next_conn: AtomicU64::new(1),
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Connections open right now.
+    pub fn live_connections(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+}
+
+/// Ciphers offered. The AEAD ones first; AES-CTR with encrypt-then-MAC or
+/// SHA-2 MACs only for clients without AEAD (libssh2 1.10 as in Debian 12's
+/// curl, paramiko 2.x).
+const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_128_GCM,
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+const MACS: &[mac::Name] = &[
+    mac::HMAC_SHA256_ETM,
+    mac::HMAC_SHA512_ETM,
+    mac::HMAC_SHA256,
+    mac::HMAC_SHA512,
+];
+const KEXES: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::ECDH_SHA2_NISTP256,
+    kex::ECDH_SHA2_NISTP384,
+    kex::ECDH_SHA2_NISTP521,
+    kex::DH_G16_SHA512,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+/// Host and user key algorithms. `ssh-rsa` (SHA-1) is absent on purpose.
+const KEY_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+/// Channel window: large enough that a 1 Gbit/s link with a few ms of
+/// latency never waits for window adjustments.
+const WINDOW_SIZE: u32 = 16 << 20;
+/// Largest channel data packet we accept (the SSH maximum most peers use).
+const MAX_CHANNEL_PACKET: u32 = 65_535;
+
+fn russh_config(config: &Config, host_key: PrivateKey) -> russh::server::Config {
+    let limits = &config.limits;
+    russh::server::Config {
+        server_id: SshId::Standard(Cow::Borrowed("SSH-2.0-renkei")),
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        auth_rejection_time: limits.auth_rejection_delay,
+        // OpenSSH clients probe with "none" first; that is not a failure.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![host_key],
+        window_size: WINDOW_SIZE,
+        maximum_packet_size: MAX_CHANNEL_PACKET,
+        channel_buffer_size: 256,
+        event_buffer_size: 64,
+        preferred: Preferred {
+            kex: Cow::Borrowed(KEXES),
+            key: Cow::Borrowed(KEY_ALGORITHMS),
+            cipher: Cow::Borrowed(CIPHERS),
+            mac: Cow::Borrowed(MACS),
+            compression: Cow::Borrowed(&[russh::compression::NONE]),
+            ..Preferred::DEFAULT
+        },
+        max_auth_attempts: 6,
+        inactivity_timeout: Some(limits.idle_timeout),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// The listening SSH server.
+pub struct Server {
+    state: Arc<State>,
+    russh: Arc<russh::server::Config>,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(state: Arc<State>, host_key: PrivateKey) -> std::io::Result<Server> {
+        let config = state.config();
+        let listener = TcpListener::bind(config.server.listen).await?;
+        Ok(Server {
+            russh: Arc::new(russh_config(&config, host_key)),
+            state,
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until `shutdown` turns true, then lets sessions
+    /// finish for `limits.shutdown_grace` before cutting the rest (whose
+    /// uploads are kept as partials).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if !self.state.config().admits(peer.ip()) {
+                        self.state.events.record(Event::ConnectionRefused {
+                            peer,
+                            stage: "accept",
+                            reason: "the source address is not in any tenant's networks".into(),
+                        });
+                        drop(stream);
+                        continue;
+                    }
+                    let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
+                    self.state.events.record(Event::ConnectionAccepted { conn, peer });
+                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn));
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        drop(self.listener);
+        let grace = self.state.config().limits.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            let handles: Vec<_> = self
+                .state
+                .live
+                .lock()
+                .map(|l| l.values().cloned().collect())
+                .unwrap_or_default();
+            for h in handles {
+                let _ = h
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "renkei is shutting down".into(),
+                        "en".into(),
+                    )
+                    .await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while conns.join_next().await.is_some() {}
+            })
+            .await;
+            conns.abort_all();
+        }
+    }
+}
+
+async fn connection(
+    state: Arc<State>,
+    russh: Arc<russh::server::Config>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+) {
+    let started = Instant::now();
+    let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
+    let handler = conn::Conn::new(Arc::clone(&state), conn, peer, Arc::clone(&shared));
+    let grace_time = state.config().limits.login_grace_time;
+    let result = match russh::server::run_stream(russh, stream, handler).await {
+        Ok(session) => {
+            let handle = session.handle();
+            if let Ok(mut live) = state.live.lock() {
+                live.insert(conn, handle.clone());
+            }
+            let grace_shared = Arc::clone(&shared);
+            let grace = tokio::spawn(async move {
+                tokio::time::sleep(grace_time).await;
+                let late = grace_shared
+                    .lock()
+                    .map(|s| s.principal.is_none())
+                    .unwrap_or(false);
+                if late {
+                    if let Ok(mut s) = grace_shared.lock() {
+                        s.end_reason = Some(format!(
+                            "did not log in within {grace_time:?} (limits.login_grace_time)"
+                        ));
+                    }
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "login grace time exceeded".into(),
+                            "en".into(),
+                        )
+                        .await;
+                }
+            });
+            let r = session.await;
+            grace.abort();
+            if let Ok(mut live) = state.live.lock() {
+                live.remove(&conn);
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    let tasks = shared
+        .lock()
+        .map(|mut s| std::mem::take(&mut s.tasks))
+        .unwrap_or_default();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = match shared.lock() {
+        Ok(s) => s,
+        Err(p) => p.into_inner(),
+    };
+    let reason = match (&s.end_reason, &result) {
+        (Some(r), _) => r.clone(),
+        (None, Ok(())) => "closed".to_string(),
+        (None, Err(e)) => e.to_string(),
+    };
+    state.events.record(Event::SessionEnded {
+        conn,
+        peer,
+        tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
+        user: s.principal.as_ref().map(|p| p.user.clone()),
+        duration_ms: started.elapsed().as_millis() as u64,
+        bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
+        bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
+        reason,
+    });
+}

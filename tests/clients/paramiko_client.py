@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""paramiko driver for renkei's end-to-end tests.
+
+Usage: paramiko_client.py HOST PORT USER KEYFILE COMMAND [ARGS...]
+
+Commands (each prints one JSON object per line on stdout):
+  put LOCAL REMOTE            upload (paramiko's put: pipelined writes)
+  get REMOTE LOCAL            download with prefetch (the read pattern that
+                              freezes servers whose request loop blocks)
+  stat REMOTE                 {"size": ...}
+  listdir REMOTE              {"names": [...]}
+  try OP ARGS...              run one operation, report {"ok": false,
+                              "errno": ..., "message": ...} on failure
+  load PREFIX THREADS COUNT SIZE
+                              THREADS parallel sessions upload COUNT files
+                              each; prints {"start": name, "sha256", "size"}
+                              before and {"ok": name} after each close
+  oversize BYTES              send one SFTP packet claiming BYTES bytes
+  flood BYTES                 send BYTES of pipelined requests without
+                              reading any reply
+"""
+import hashlib
+import json
+import socket
+import struct
+import sys
+import threading
+
+import paramiko
+
+
+def out(obj):
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def connect(host, port, user, keyfile):
+    key = paramiko.Ed25519Key.from_private_key_file(keyfile)
+    t = paramiko.Transport((host, int(port)))
+    t.connect(username=user, pkey=key)
+    return t, paramiko.SFTPClient.from_transport(t)
+
+
+def content(name, size):
+    seed = hashlib.sha256(name.encode()).digest()
+    block = seed * (65536 // len(seed))
+    data = (block * (size // len(block) + 1))[:size]
+    return data
+
+
+def main():
+    host, port, user, keyfile, cmd, *args = sys.argv[1:]
+    if cmd == "load":
+        prefix, threads, count, size = args[0], int(args[1]), int(args[2]), int(args[3])
+        lock = threading.Lock()
+
+        def worker(n):
+            try:
+                t, sftp = connect(host, port, user, keyfile)
+                for i in range(count):
+                    name = f"{prefix}-{n}-{i}.dat"
+                    data = content(name, size + i * 4099)
+                    with lock:
+                        out({"start": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+                    f = sftp.open(f"/inbox/{name}", "wb")
+                    f.set_pipelined(True)
+                    f.write(data)
+                    f.close()
+                    with lock:
+                        out({"ok": name})
+            except Exception as e:  # the daemon being killed ends the run
+                with lock:
+                    out({"error": str(e), "thread": n})
+
+        ts = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join()
+        return
+    if cmd in ("oversize", "flood"):
+        key = paramiko.Ed25519Key.from_private_key_file(keyfile)
+        t = paramiko.Transport((host, int(port)))
+        t.connect(username=user, pkey=key)
+        ch = t.open_session()
+        ch.invoke_subsystem("sftp")
+        ch.sendall(struct.pack(">IBI", 5, 1, 3))  # INIT v3
+        n = int(args[0])
+        try:
+            if cmd == "oversize":
+                ch.sendall(struct.pack(">IBI", n, 3, 1) + b"x" * 64)
+            else:
+                # STAT requests, never reading a reply.
+                path = b"/inbox/" + b"a" * 200
+                one = struct.pack(">BI", 17, 0) + struct.pack(">I", len(path)) + path
+                pkt = struct.pack(">I", len(one)) + one
+                sent = 0
+                while sent < n:
+                    ch.sendall(pkt * 256)
+                    sent += len(pkt) * 256
+            # The server must close the connection.
+            ch.settimeout(30)
+            while True:
+                data = ch.recv(65536)
+                if not data:
+                    break
+            out({"closed": True, "transport_active": t.is_active() and not ch.closed})
+        except (socket.error, EOFError, paramiko.SSHException) as e:
+            out({"closed": True, "error": str(e)})
+        return
+    t, sftp = connect(host, port, user, keyfile)
+    if cmd == "put":
+        attrs = sftp.put(args[0], args[1])
+        out({"size": attrs.st_size})
+    elif cmd == "get":
+        sftp.get(args[0], args[1])
+        out({"ok": True})
+    elif cmd == "stat":
+        out({"size": sftp.stat(args[0]).st_size})
+    elif cmd == "listdir":
+        out({"names": sorted(sftp.listdir(args[0]))})
+    elif cmd == "try":
+        op, rest = args[0], args[1:]
+        try:
+            if op == "open_read":
+                sftp.open(rest[0], "rb").read()
+            elif op == "open_write":
+                f = sftp.open(rest[0], "wb")
+                f.write(b"x")
+                f.close()
+            elif op == "listdir":
+                sftp.listdir(rest[0])
+            elif op == "stat":
+                sftp.stat(rest[0])
+            elif op == "remove":
+                sftp.remove(rest[0])
+            elif op == "rename":
+                sftp.rename(rest[0], rest[1])
+            elif op == "posix_rename":
+                sftp.posix_rename(rest[0], rest[1])
+            elif op == "mkdir":
+                sftp.mkdir(rest[0])
+            elif op == "rmdir":
+                sftp.rmdir(rest[0])
+            elif op == "symlink":
+                sftp.symlink(rest[0], rest[1])
+            elif op == "readlink":
+                sftp.readlink(rest[0])
+            elif op == "chmod":
+                sftp.chmod(rest[0], 0o777)
+            elif op == "truncate":
+                sftp.truncate(rest[0], 1)
+            elif op == "utime":
+                sftp.utime(rest[0], (1700000000, 1700000000))
+            else:
+                raise SystemExit(f"unknown op {op}")
+            out({"ok": True})
+        except IOError as e:
+            out({"ok": False, "errno": e.errno, "message": str(e)})
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+    sftp.close()
+    t.close()
+
+
+if __name__ == "__main__":
+    main()
