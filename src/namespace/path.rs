@@ -36,8 +36,6 @@ pub enum PathError {
     NotUtf8,
     #[error("'..' is not allowed in paths")]
     DotDot,
-    #[error("the path leads above '/'")]
-    AboveRoot,
     #[error("name {name:?} contains the control character U+{code:04X}")]
     ControlChar { name: String, code: u32 },
     #[error(
@@ -186,9 +184,10 @@ impl fmt::Display for NsPath {
     }
 }
 
-/// `realpath`: lexical normalisation of a client path, where `..` is
-/// allowed as long as it stays inside the namespace (clients send
-/// `realpath("/inbox/..")` for `cd ..`). Nothing is looked up.
+/// `realpath`: lexical normalisation of a client path. Here `..` is
+/// allowed (clients send `realpath("/inbox/..")` for `cd ..`) and, as in
+/// POSIX, `/..` is `/`: nothing can lead above the namespace root, and
+/// nothing is looked up.
 pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     let text = std::str::from_utf8(raw).map_err(|_| PathError::NotUtf8)?;
     let mut stack: Vec<&str> = Vec::new();
@@ -196,9 +195,7 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
         match c {
             "" | "." => {}
             ".." => {
-                if stack.pop().is_none() {
-                    return Err(PathError::AboveRoot);
-                }
+                stack.pop();
             }
             c => {
                 check_component(c)?;
@@ -277,7 +274,8 @@ mod tests {
         assert_eq!(normalize(b".").unwrap(), "/");
         assert_eq!(normalize(b"/inbox/..").unwrap(), "/");
         assert_eq!(normalize(b"inbox/a/../b").unwrap(), "/inbox/b");
-        assert_eq!(normalize(b"/.."), Err(PathError::AboveRoot));
-        assert_eq!(normalize(b"/inbox/../../etc"), Err(PathError::AboveRoot));
+        assert_eq!(normalize(b"/..").unwrap(), "/");
+        assert_eq!(normalize(b"/inbox/../../etc").unwrap(), "/etc");
+        assert!(NsPath::parse(normalize(b"/inbox/../../etc").unwrap().as_bytes(), 8).is_err());
     }
 }

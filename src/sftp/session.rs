@@ -74,11 +74,21 @@ impl Budget {
     }
 }
 
-/// The reply path: to the writer, with the request's queued bytes given
-/// back when it is answered.
+/// A reply on its way to the writer: the packet, the response budget it
+/// holds, and the queued-request bytes it gives back once sent.
+struct Reply {
+    packet: Bytes,
+    budget: u64,
+    cost: u64,
+}
+
+/// The reply path to the writer. A request counts against
+/// `max_queued_requests` until its reply is on the channel, not merely
+/// produced: a client that sends requests and never reads replies is
+/// thereby caught by the same cap.
 #[derive(Clone)]
 pub(super) struct Out {
-    tx: mpsc::UnboundedSender<(Bytes, u64)>,
+    tx: mpsc::UnboundedSender<Reply>,
     pub(super) budget: Arc<Budget>,
     queued: Arc<AtomicU64>,
 }
@@ -86,16 +96,23 @@ pub(super) struct Out {
 impl Out {
     /// Sends a reply for a request that cost `cost` queued bytes.
     pub(super) fn reply(&self, packet: Bytes, cost: u64) {
-        self.queued.fetch_sub(cost, Ordering::Relaxed);
-        let _ = self.tx.send((packet, 0));
+        self.reply_budgeted(packet, cost, 0);
     }
 
     /// Sends a reply that holds `budget` bytes of the response budget
     /// (already acquired), released once written.
     pub(super) fn reply_budgeted(&self, packet: Bytes, cost: u64, budget: u64) {
-        self.queued.fetch_sub(cost, Ordering::Relaxed);
-        if self.tx.send((packet, budget)).is_err() {
+        if self
+            .tx
+            .send(Reply {
+                packet,
+                budget,
+                cost,
+            })
+            .is_err()
+        {
             self.budget.release(budget);
+            self.queued.fetch_sub(cost, Ordering::Relaxed);
         }
     }
 }
@@ -120,6 +137,7 @@ pub async fn serve<I: Input, O: Output>(input: I, output: O, ctx: Context) -> En
         output,
         out_rx,
         Arc::clone(&budget),
+        Arc::clone(&queued),
         Arc::clone(&ctx.stats),
     ));
     let out = Out {
@@ -184,18 +202,19 @@ async fn read_loop<I: Input>(
 
 async fn write_loop<O: Output>(
     output: O,
-    mut rx: mpsc::UnboundedReceiver<(Bytes, u64)>,
+    mut rx: mpsc::UnboundedReceiver<Reply>,
     budget: Arc<Budget>,
+    queued: Arc<AtomicU64>,
     stats: Arc<Stats>,
 ) -> End {
-    let mut batch: Vec<(Bytes, u64)> = Vec::new();
+    let mut batch: Vec<Reply> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        let mut size = batch[0].0.len();
-        while size < COALESCE_MAX && batch.last().is_some_and(|(b, _)| b.len() < COALESCE_ITEM) {
+        let mut size = batch[0].packet.len();
+        while size < COALESCE_MAX && batch.last().is_some_and(|r| r.packet.len() < COALESCE_ITEM) {
             match rx.try_recv() {
                 Ok(item) => {
-                    size += item.0.len();
+                    size += item.packet.len();
                     batch.push(item);
                 }
                 Err(_) => break,
@@ -203,30 +222,32 @@ async fn write_loop<O: Output>(
         }
         // Merge the run of small replies; large ones go as they are.
         let mut pending = BytesMut::new();
-        let mut to_release = 0;
-        for (bytes, cost) in batch.drain(..) {
-            to_release += cost;
-            if bytes.len() < COALESCE_ITEM {
-                pending.extend_from_slice(&bytes);
+        let (mut to_release, mut answered) = (0, 0);
+        let mut ok = true;
+        for r in batch.drain(..) {
+            to_release += r.budget;
+            answered += r.cost;
+            if !ok {
+                continue;
+            }
+            if r.packet.len() < COALESCE_ITEM {
+                pending.extend_from_slice(&r.packet);
                 continue;
             }
             if !pending.is_empty() {
-                let merged = std::mem::take(&mut pending).freeze();
-                if !send(&output, merged, &stats).await {
-                    budget.close();
-                    return End::OutputGone;
-                }
+                ok = send(&output, std::mem::take(&mut pending).freeze(), &stats).await;
             }
-            if !send(&output, bytes, &stats).await {
-                budget.close();
-                return End::OutputGone;
-            }
+            ok = ok && send(&output, r.packet, &stats).await;
         }
-        if !pending.is_empty() && !send(&output, pending.freeze(), &stats).await {
+        if ok && !pending.is_empty() {
+            ok = send(&output, pending.freeze(), &stats).await;
+        }
+        budget.release(to_release);
+        queued.fetch_sub(answered, Ordering::Relaxed);
+        if !ok {
             budget.close();
             return End::OutputGone;
         }
-        budget.release(to_release);
     }
     output.close().await;
     End::Closed

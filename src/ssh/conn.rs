@@ -133,6 +133,9 @@ impl Conn {
         self.shared.lock().ok()?.principal.clone()
     }
 
+    /// Accepts the request only to explain on stderr why nothing runs, the
+    /// way OpenSSH's `ForceCommand internal-sftp` does: a bare failure
+    /// would leave the user with "exec request failed".
     async fn refuse_command(
         &mut self,
         channel: ChannelId,
@@ -141,7 +144,7 @@ impl Conn {
     ) -> Result<(), russh::Error> {
         self.channel_refused(request, "only the SFTP subsystem is available");
         self.pending.remove(&channel);
-        session.channel_failure(channel)?;
+        session.channel_success(channel)?;
         session.extended_data(channel, 1, ONLY_SFTP.as_bytes().to_vec())?;
         session.exit_status_request(channel, 1)?;
         session.eof(channel)?;

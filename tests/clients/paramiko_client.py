@@ -18,6 +18,8 @@ Commands (each prints one JSON object per line on stdout):
   oversize BYTES              send one SFTP packet claiming BYTES bytes
   flood BYTES                 send BYTES of pipelined requests without
                               reading any reply
+  handles N REMOTE            open REMOTE N times without closing;
+                              {"opened": k, "error": ...} when refused
 """
 import hashlib
 import json
@@ -109,6 +111,15 @@ def main():
             out({"closed": True, "error": str(e)})
         return
     t, sftp = connect(host, port, user, keyfile)
+    if cmd == "handles":
+        files = []
+        try:
+            for _ in range(int(args[0])):
+                files.append(sftp.open(args[1], "rb"))
+            out({"opened": len(files)})
+        except (IOError, EOFError, socket.error, paramiko.SSHException) as e:
+            out({"opened": len(files), "error": str(e) or type(e).__name__, "active": t.is_active()})
+        return
     if cmd == "put":
         attrs = sftp.put(args[0], args[1])
         out({"size": attrs.st_size})

@@ -1,0 +1,325 @@
+//! The command line: check, serve (embedded default and refusals), ctl.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Daemon, eventually, names, pseudo_random, sha256_hex};
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+
+[[tenant]]
+code = "032018"
+name = "盛岡市"
+networks = ["10.20.0.0/16"]
+
+[[tenant.account]]
+user = "032018-juki"
+keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd juki-batch"]
+"#;
+
+fn renkei(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_summarises_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("renkei.toml"), VALID).unwrap();
+    let out = renkei(dir.path(), &["check", "--config", "renkei.toml"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("is valid")
+            && text.contains("032018 盛岡市")
+            && text.contains("account 032018-juki  keys: 1"),
+        "{text}"
+    );
+    // --config is global: it may also come first.
+    assert!(
+        renkei(dir.path(), &["--config", "renkei.toml", "check"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn check_and_serve_name_the_file_line_and_the_expected_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("bad.toml"),
+        VALID.replace("\"032018\"", "\"032019\""),
+    )
+    .unwrap();
+    for cmd in ["check", "serve"] {
+        let out = renkei(dir.path(), &["--config", "bad.toml", cmd]);
+        assert!(!out.status.success(), "{cmd} must refuse");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("bad.toml:7:8:"), "{cmd}: {err}");
+        assert!(err.contains("the check digit is 8"), "{cmd}: {err}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused serve creates nothing"
+    );
+    fs::write(
+        dir.path().join("typo.toml"),
+        VALID.replace("networks", "netwroks"),
+    )
+    .unwrap();
+    let err =
+        String::from_utf8(renkei(dir.path(), &["--config", "typo.toml", "check"]).stderr).unwrap();
+    assert!(
+        err.contains("typo.toml:9:1:") && err.contains("netwroks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctl_without_a_daemon_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("renkei.toml"), VALID).unwrap();
+    let out = renkei(dir.path(), &["--config", "renkei.toml", "ctl", "status"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot reach the daemon") && err.contains("renkei serve"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_is_refused() {
+    let d = Daemon::start();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&d.config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("already in use by another renkei process"),
+        "{err}"
+    );
+    // The first one is unaffected.
+    d.ctl_ok(&["status"]);
+}
+
+#[test]
+fn operator_places_files_in_an_outbox_and_the_municipality_picks_them_up() {
+    let d = Daemon::start();
+    let data = pseudo_random(3 << 20, 21);
+    let name = "保険料情報_032018_20261121.dat";
+    d.put("032018", "outbox", name, &data);
+    let table = d.ctl_ok(&["ls", "--tenant", "032018"]);
+    assert!(
+        table.contains(name) && table.contains(&sha256_hex(&data)) && table.contains("+09:00"),
+        "{table}"
+    );
+    d.sftp_ok(
+        "032018-juki",
+        &format!("get /outbox/{name} got.dat\nrm /outbox/{name}\n"),
+    );
+    assert_eq!(fs::read(d.work.join("got.dat")).unwrap(), data);
+    assert!(names(&d.ls("032018"), "outbox", "stored").is_empty());
+    // Another tenant never saw it.
+    let r = d.paramiko_json("011002-juki", &["listdir", "/outbox"]);
+    assert_eq!(r["names"], serde_json::json!([]));
+    // The operator's actions are recorded.
+    let ev = d.wait_event("the ctl put", |e| {
+        e["event"] == "ctl_command" && e["command"] == "put"
+    });
+    assert_eq!(ev["ok"], true);
+    assert!(ev["detail"].as_str().unwrap().contains(&sha256_hex(&data)));
+}
+
+#[test]
+fn ctl_refuses_bad_requests_clearly() {
+    let d = Daemon::start();
+    fs::write(d.work.join("f.csv"), "x").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["put", "--tenant", "032019", "--box", "inbox", "f.csv"],
+            "check digit",
+        ),
+        (
+            &["put", "--tenant", "131016", "--box", "inbox", "f.csv"],
+            "not in the configuration",
+        ),
+        (
+            &["put", "--tenant", "032018", "--box", "spam", "f.csv"],
+            "use inbox or outbox",
+        ),
+        (
+            &["put", "--tenant", "032018", "--box", "inbox", "missing.csv"],
+            "missing.csv",
+        ),
+        (
+            &[
+                "get", "--tenant", "032018", "--box", "inbox", "nope.csv", "-o", "o",
+            ],
+            "no such file",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = d.ctl(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!d.work.join("o").exists(), "a failed get leaves no file");
+    assert!(d.ls("032018").is_empty());
+}
+
+#[test]
+fn sigterm_keeps_an_upload_in_progress_as_a_partial() {
+    let mut d = Daemon::start_with(
+        common::default_tenants(),
+        "[limits]\nshutdown_grace = \"0s\"\n",
+    );
+    let data = pseudo_random(16 << 20, 4);
+    fs::write(d.work.join("t.dat"), &data).unwrap();
+    let batch = d.work.join("t-batch");
+    fs::write(&batch, "put t.dat /inbox/t.dat\n").unwrap();
+    let mut client = Command::new("sftp")
+        .args(d.ssh_opts("032018-juki", "-P"))
+        .args(["-l", "16000", "-b"])
+        .arg(&batch)
+        .arg("032018-juki@127.0.0.1")
+        .current_dir(&d.work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(
+        "the upload to be under way",
+        Duration::from_secs(30),
+        || {
+            d.vault_files()
+                .iter()
+                .any(|f| fs::metadata(f).map(|m| m.len() > 1 << 20).unwrap_or(false))
+                .then_some(())
+        },
+    );
+    let st = d.stop();
+    assert!(st.success(), "clean exit on SIGTERM: {st}");
+    let _ = client.wait();
+    assert!(d.events().iter().any(|e| e["event"] == "daemon_stopped"));
+    d.start_again();
+    let kept = d
+        .ls("032018")
+        .into_iter()
+        .find(|e| e["state"] == "partial")
+        .expect("the upload was kept");
+    assert!(kept["size"].as_u64().unwrap() > 0);
+    d.sftp_ok("032018-juki", "reput t.dat /inbox/t.dat\n");
+    assert_eq!(
+        sha256_hex(&d.get("032018", "inbox", "t.dat")),
+        sha256_hex(&data)
+    );
+}
+
+/// `renkei serve` with no configuration: the README's first command.
+/// Uses the fixed demo port 2222.
+#[test]
+fn the_embedded_default_serves_a_demo_tenant_and_reuses_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let cmd = eventually("the demo banner", Duration::from_secs(30), || {
+            rx.try_recv()
+                .ok()
+                .filter(|l| l.trim_start().starts_with("sftp -i"))
+        });
+        (child, cmd.trim().to_string())
+    };
+    let (mut child, cmd) = start();
+    assert!(cmd.ends_with("-P 2222 demo@127.0.0.1"), "{cmd}");
+    fs::write(dir.path().join("hello.csv"), "こんにちは").unwrap();
+    fs::write(
+        dir.path().join("b"),
+        "put hello.csv /inbox/hello.csv\nls /inbox\n",
+    )
+    .unwrap();
+    // Run the printed command as printed (host key checking on), in batch mode.
+    let run_printed = |cmd: &str| {
+        let mut words: Vec<&str> = cmd.split_whitespace().collect();
+        let dest = words.pop().unwrap();
+        Command::new(words[0])
+            .args(&words[1..])
+            .args(["-o", "BatchMode=yes", "-b", "b", dest])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run_printed(&cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello.csv"));
+    let keys = [
+        "renkei-data/host_ed25519",
+        "renkei-data/demo_ed25519",
+        "renkei-data/vault.key",
+    ]
+    .map(|k| fs::read(dir.path().join(k)).unwrap());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let (mut child, cmd2) = start();
+    assert_eq!(cmd, cmd2);
+    let again = [
+        "renkei-data/host_ed25519",
+        "renkei-data/demo_ed25519",
+        "renkei-data/vault.key",
+    ]
+    .map(|k| fs::read(dir.path().join(k)).unwrap());
+    assert_eq!(keys, again, "a second start reuses every key");
+    let out = run_printed(&cmd);
+    assert!(
+        out.status.success(),
+        "the known host key still matches: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ls = Command::new(BIN)
+        .args(["ctl", "ls", "--tenant", "990001", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ls.stdout).contains("hello.csv"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

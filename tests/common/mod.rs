@@ -1,0 +1,468 @@
+//! Test harness: a real `renkei serve` on an ephemeral loopback port, with
+//! real keys (ssh-keygen) and real clients (OpenSSH, paramiko, lftp, curl).
+//!
+//! Nothing here sleeps to synchronise: every wait polls a real condition
+//! (the control socket answering, an event in the log, a file on disk)
+//! against a deadline.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_renkei");
+pub const PARAMIKO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/clients/paramiko_client.py"
+);
+/// Debian's python3, which has python3-paramiko.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    sha256_hex(&fs::read(path).unwrap())
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so that large test files
+/// do not compress and differ per seed.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub struct Key {
+    pub private: PathBuf,
+    pub public_line: String,
+}
+
+/// Generates a key pair with ssh-keygen (`kind`: ed25519 or rsa).
+pub fn keygen(dir: &Path, name: &str, kind: &str) -> Key {
+    let private = dir.join(name);
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", kind, "-N", "", "-C", name, "-f"])
+        .arg(&private);
+    if kind == "rsa" {
+        cmd.args(["-b", "3072"]);
+    }
+    let st = cmd.status().expect("ssh-keygen runs");
+    assert!(st.success(), "ssh-keygen failed");
+    let public_line = fs::read_to_string(private.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string();
+    Key {
+        private,
+        public_line,
+    }
+}
+
+/// One tenant of a test configuration.
+pub struct TenantSpec {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub networks: Vec<&'static str>,
+    /// (user, own networks)
+    pub accounts: Vec<(&'static str, Option<Vec<&'static str>>)>,
+}
+
+/// The default test world: 盛岡市 with two accounts, 札幌市 with one.
+pub fn default_tenants() -> Vec<TenantSpec> {
+    vec![
+        TenantSpec {
+            code: "032018",
+            name: "盛岡市",
+            networks: vec!["127.0.0.0/8"],
+            accounts: vec![("032018-juki", None), ("032018-zei", None)],
+        },
+        TenantSpec {
+            code: "011002",
+            name: "札幌市",
+            networks: vec!["127.0.0.0/8"],
+            accounts: vec![("011002-juki", None)],
+        },
+    ]
+}
+
+pub struct Daemon {
+    pub root: tempfile::TempDir,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    /// A directory for the clients' local files.
+    pub work: PathBuf,
+    pub port: u16,
+    pub keys: HashMap<String, Key>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with(default_tenants(), "")
+    }
+
+    /// Starts a daemon for `tenants`; `extra` is appended to the
+    /// configuration (e.g. a `[limits]` table).
+    pub fn start_with(tenants: Vec<TenantSpec>, extra: &str) -> Daemon {
+        let root = tempfile::tempdir().unwrap();
+        let keys_dir = root.path().join("keys");
+        let work = root.path().join("work");
+        fs::create_dir_all(&keys_dir).unwrap();
+        fs::create_dir_all(&work).unwrap();
+        let mut keys = HashMap::new();
+        let mut toml = String::from(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n",
+        );
+        for t in &tenants {
+            let nets: Vec<String> = t.networks.iter().map(|n| format!("\"{n}\"")).collect();
+            toml.push_str(&format!(
+                "[[tenant]]\ncode = \"{}\"\nname = \"{}\"\nnetworks = [{}]\n\n",
+                t.code,
+                t.name,
+                nets.join(", ")
+            ));
+            for (user, own) in &t.accounts {
+                let key = keygen(&keys_dir, user, "ed25519");
+                toml.push_str(&format!(
+                    "[[tenant.account]]\nuser = \"{user}\"\nkeys = [\"{}\"]\n",
+                    key.public_line
+                ));
+                if let Some(own) = own {
+                    let nets: Vec<String> = own.iter().map(|n| format!("\"{n}\"")).collect();
+                    toml.push_str(&format!("networks = [{}]\n", nets.join(", ")));
+                }
+                toml.push('\n');
+                keys.insert(user.to_string(), key);
+            }
+        }
+        toml.push_str(extra);
+        let config = root.path().join("renkei.toml");
+        fs::write(&config, toml).unwrap();
+        let mut d = Daemon {
+            data: root.path().join("data"),
+            log: root.path().join("renkei.log"),
+            config,
+            work,
+            port: 0,
+            keys,
+            child: None,
+            root,
+        };
+        d.spawn();
+        d
+    }
+
+    /// Appends to the configuration file (takes effect at the next start).
+    pub fn append_config(&self, text: &str) {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("renkei starts");
+        self.child = Some(child);
+        let config = self.config.clone();
+        let port = eventually(
+            "the daemon to answer on its control socket",
+            Duration::from_secs(30),
+            || {
+                if let Some(c) = self.child.as_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        panic!(
+                            "renkei exited early ({status}); log:\n{}",
+                            fs::read_to_string(&self.log).unwrap_or_default()
+                        );
+                    }
+                }
+                let out = Command::new(BIN)
+                    .arg("--config")
+                    .arg(&config)
+                    .args(["ctl", "status", "--json"])
+                    .output()
+                    .ok()?;
+                if !out.status.success() {
+                    return None;
+                }
+                let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+                let listen = v["listen"].as_str()?;
+                listen.rsplit(':').next()?.parse::<u16>().ok()
+            },
+        );
+        self.port = port;
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("daemon running");
+        let st = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        c.wait().unwrap()
+    }
+
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none());
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("ctl")
+            .args(args)
+            .current_dir(&self.work)
+            .output()
+            .unwrap()
+    }
+
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "ctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `ctl ls --json` for a tenant.
+    pub fn ls(&self, tenant: &str) -> Vec<Value> {
+        let out = self.ctl_ok(&["ls", "--tenant", tenant, "--json"]);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Places a file into a box through the control socket.
+    pub fn put(&self, tenant: &str, bx: &str, name: &str, data: &[u8]) -> PathBuf {
+        let local = self.work.join(name);
+        fs::write(&local, data).unwrap();
+        self.ctl_ok(&[
+            "put",
+            "--tenant",
+            tenant,
+            "--box",
+            bx,
+            local.to_str().unwrap(),
+        ]);
+        local
+    }
+
+    /// Fetches a file through the control socket.
+    pub fn get(&self, tenant: &str, bx: &str, name: &str) -> Vec<u8> {
+        let out = self
+            .work
+            .join(format!("ctl-get-{}", sha256_hex(name.as_bytes())));
+        self.ctl_ok(&[
+            "get",
+            "--tenant",
+            tenant,
+            "--box",
+            bx,
+            name,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        fs::read(out).unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every event recorded so far (the `record` of each event log line).
+    pub fn events(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| {
+                v.get("record")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| serde_json::from_str(r).ok())
+            })
+            .collect()
+    }
+
+    /// Waits for an event matching `pred`.
+    pub fn wait_event(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        eventually(what, Duration::from_secs(30), || {
+            self.events().into_iter().find(|e| pred(e))
+        })
+    }
+
+    /// OpenSSH options for `user`'s key, with `port_flag` (-P for sftp/scp,
+    /// -p for ssh).
+    pub fn ssh_opts(&self, user: &str, port_flag: &str) -> Vec<String> {
+        let key = &self.keys[user];
+        vec![
+            "-i".into(),
+            key.private.display().to_string(),
+            port_flag.into(),
+            self.port.to_string(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            "UserKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+        ]
+    }
+
+    /// Runs an OpenSSH `sftp -b` batch as `user` in the work directory.
+    pub fn sftp(&self, user: &str, batch: &[u8], extra: &[&str]) -> Output {
+        let file = self.work.join(format!("batch-{}", sha256_hex(batch)));
+        fs::write(&file, batch).unwrap();
+        Command::new("sftp")
+            .args(self.ssh_opts(user, "-P"))
+            .args(extra)
+            .arg("-b")
+            .arg(&file)
+            .arg(format!("{user}@127.0.0.1"))
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs an sftp batch and asserts it succeeded; returns stdout.
+    pub fn sftp_ok(&self, user: &str, batch: &str) -> String {
+        let out = self.sftp(user, batch.as_bytes(), &[]);
+        assert!(
+            out.status.success(),
+            "sftp batch failed:\n{batch}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs the paramiko driver as `user`.
+    pub fn paramiko(&self, user: &str, args: &[&str]) -> Output {
+        Command::new(PYTHON)
+            .arg(PARAMIKO)
+            .args(["127.0.0.1", &self.port.to_string(), user])
+            .arg(&self.keys[user].private)
+            .args(args)
+            .current_dir(&self.work)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the paramiko driver and parses its last JSON line.
+    pub fn paramiko_json(&self, user: &str, args: &[&str]) -> Value {
+        let out = self.paramiko(user, args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or("");
+        serde_json::from_str(last).unwrap_or_else(|_| {
+            panic!(
+                "paramiko {args:?} gave no JSON: status {}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// Blob files in the vault directory.
+    pub fn vault_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let Ok(shards) = fs::read_dir(self.data.join("vault")) else {
+            return out;
+        };
+        for shard in shards.flatten() {
+            if let Ok(files) = fs::read_dir(shard.path()) {
+                out.extend(files.flatten().map(|f| f.path()));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("--- renkei log ---\n{}", self.log_text());
+        }
+    }
+}
+
+/// Names of the entries of `ls` (ctl, JSON) in `bx` with `state`.
+pub fn names(entries: &[Value], bx: &str, state: &str) -> Vec<String> {
+    let mut v: Vec<String> = entries
+        .iter()
+        .filter(|e| e["box"] == bx && e["state"] == state)
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}

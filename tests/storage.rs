@@ -1,0 +1,205 @@
+//! What reaches the disk, and what survives a crash.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, PARAMIKO, PYTHON, eventually, names, sha256_hex};
+use serde_json::Value;
+
+const MARKER: &[u8] = b"RENKEI-PLAINTEXT-MARKER-7f3a";
+
+fn every_file(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            every_file(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn no_plaintext_reaches_the_data_directory() {
+    let d = Daemon::start();
+    let mut content = Vec::new();
+    for i in 0..20_000 {
+        content.extend_from_slice(MARKER);
+        content.extend_from_slice(format!(" 行{i}\n").as_bytes());
+    }
+    fs::write(d.work.join("m.csv"), &content).unwrap();
+    // Complete uploads by three routes, and an upload cut off half-way.
+    d.sftp_ok("032018-juki", "put m.csv /inbox/m1.csv\n");
+    d.paramiko_json("032018-juki", &["put", "m.csv", "/inbox/m2.csv"]);
+    d.put("032018", "outbox", "m3.csv", &content);
+    let mut cut = Command::new("sftp")
+        .args(d.ssh_opts("032018-juki", "-P"))
+        .args(["-l", "8000", "-b", "-"])
+        .arg("032018-juki@127.0.0.1")
+        .current_dir(&d.work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    cut.stdin
+        .take()
+        .unwrap()
+        .write_all(b"put m.csv /inbox/m4.csv\n")
+        .unwrap();
+    eventually(
+        "part of the cut upload on disk",
+        Duration::from_secs(30),
+        || (d.vault_files().len() >= 4).then_some(()),
+    );
+    let _ = Command::new("pkill")
+        .args(["-9", "-P", &cut.id().to_string()])
+        .status();
+    let _ = cut.kill();
+    let _ = cut.wait();
+    eventually("the partial", Duration::from_secs(30), || {
+        d.ls("032018")
+            .iter()
+            .any(|e| e["state"] == "partial")
+            .then_some(())
+    });
+
+    let mut files = Vec::new();
+    every_file(&d.data, &mut files);
+    assert!(files.len() >= 6, "vault blobs, journal, keys: {files:?}");
+    let mut scanned = 0;
+    for f in &files {
+        let Ok(bytes) = fs::read(f) else { continue };
+        scanned += bytes.len();
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+            "plaintext found in {}",
+            f.display()
+        );
+    }
+    assert!(
+        scanned as u64 > 3 * content.len() as u64,
+        "the encrypted copies were scanned ({scanned} bytes)"
+    );
+    // And the bytes come back intact.
+    assert_eq!(d.get("032018", "inbox", "m1.csv"), content);
+    assert_eq!(d.get("032018", "outbox", "m3.csv"), content);
+}
+
+#[test]
+fn kill_9_during_uploads_loses_no_acknowledged_file_and_shows_no_half_file() {
+    let mut d = Daemon::start();
+    let mut load = Command::new(PYTHON)
+        .arg(PARAMIKO)
+        .args(["127.0.0.1", &d.port.to_string(), "032018-juki"])
+        .arg(&d.keys["032018-juki"].private)
+        .args(["load", "crash", "4", "60", "300000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut expected: HashMap<String, (String, u64)> = HashMap::new();
+    let mut acked = Vec::new();
+    let reader = BufReader::new(load.stdout.take().unwrap());
+    let mut lines = reader.lines();
+    // Let a good number of uploads be acknowledged, then pull the plug
+    // while the others are in flight.
+    while acked.len() < 40 {
+        let line = lines.next().expect("load output").unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if let Some(name) = v["start"].as_str() {
+            expected.insert(
+                name.to_string(),
+                (
+                    v["sha256"].as_str().unwrap().to_string(),
+                    v["size"].as_u64().unwrap(),
+                ),
+            );
+        } else if let Some(name) = v["ok"].as_str() {
+            acked.push(name.to_string());
+        }
+    }
+    d.kill9();
+    for line in lines {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(name) = v["start"].as_str() {
+            expected.insert(
+                name.to_string(),
+                (
+                    v["sha256"].as_str().unwrap().to_string(),
+                    v["size"].as_u64().unwrap(),
+                ),
+            );
+        } else if let Some(name) = v["ok"].as_str() {
+            acked.push(name.to_string());
+        }
+    }
+    let _ = load.wait();
+    // Each of the 4 sessions had started an upload it never saw finish.
+    assert!(
+        expected.len() >= acked.len() + 4,
+        "uploads were in flight at the kill: {} started, {} acknowledged",
+        expected.len(),
+        acked.len()
+    );
+
+    d.start_again();
+    let ls = d.ls("032018");
+    let stored: HashMap<String, &Value> = ls
+        .iter()
+        .filter(|e| e["state"] == "stored")
+        .map(|e| (e["path"].as_str().unwrap().to_string(), e))
+        .collect();
+    // Every acknowledged upload is there, byte-exact.
+    for name in &acked {
+        let e = stored
+            .get(name)
+            .unwrap_or_else(|| panic!("acknowledged {name} is missing after the crash"));
+        let (sha, size) = &expected[name];
+        assert_eq!(e["sha256"], *sha, "{name}");
+        assert_eq!(e["size"], *size, "{name}");
+        assert_eq!(
+            sha256_hex(&d.get("032018", "inbox", name)),
+            *sha,
+            "{name} reads back byte-exact"
+        );
+    }
+    // Whatever else is visible was complete: an upload whose OK was lost
+    // in the crash may be there, but never a half file.
+    for (name, e) in &stored {
+        let (sha, size) = expected
+            .get(name)
+            .unwrap_or_else(|| panic!("unexpected {name}"));
+        assert_eq!(e["sha256"], *sha, "{name} is complete");
+        assert_eq!(e["size"], *size, "{name} is complete");
+    }
+    // Clients list no partial.
+    let listed = d.paramiko_json("032018-juki", &["listdir", "/inbox"]);
+    let listed: Vec<String> = listed["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let mut want: Vec<String> = stored.keys().cloned().collect();
+    want.sort();
+    assert_eq!(listed, want);
+    // Start-up swept what the crash left behind, and the vault holds
+    // exactly the blobs the journal names.
+    let rec = d.wait_event("recovery after the crash", |e| {
+        e["event"] == "recovery_completed" && e["committed_files"].as_u64() > Some(0)
+    });
+    assert_eq!(rec["committed_files"], stored.len());
+    let partials = names(&ls, "inbox", "partial").len();
+    assert!(
+        d.vault_files().len() >= stored.len()
+            && d.vault_files().len() <= stored.len() + partials * 2
+    );
+}
