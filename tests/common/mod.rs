@@ -211,13 +211,15 @@ impl Daemon {
             "the daemon to answer on its control socket",
             Duration::from_secs(30),
             || {
-                if let Some(c) = self.child.as_mut() {
-                    if let Ok(Some(status)) = c.try_wait() {
-                        panic!(
-                            "renkei exited early ({status}); log:\n{}",
-                            fs::read_to_string(&self.log).unwrap_or_default()
-                        );
-                    }
+                let exited = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                if let Some(status) = exited {
+                    panic!(
+                        "renkei exited early ({status}); log:\n{}",
+                        fs::read_to_string(&self.log).unwrap_or_default()
+                    );
                 }
                 let out = Command::new(BIN)
                     .arg("--config")
