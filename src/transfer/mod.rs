@@ -6,7 +6,9 @@
 //! everyone's SSH traffic.
 
 mod download;
+mod hasher;
 mod upload;
 
 pub use download::Download;
+pub use hasher::Hasher;
 pub use upload::{OpenMode, Upload};

@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::events::Event;
 use crate::journal::{
@@ -29,6 +28,8 @@ use crate::journal::{
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
 use crate::policy::{Operation, Role};
 use crate::vault::{ObjectReader, SegmentWriter};
+
+use super::Hasher;
 
 /// How the client opened the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub struct Upload {
     current: Option<SegmentWriter>,
     /// Contiguous bytes received from offset 0.
     size: u64,
-    hasher: Sha256,
+    hasher: Hasher,
     /// Writes that arrived ahead of `size`, by offset.
     pending: BTreeMap<u64, Bytes>,
     pending_bytes: u64,
@@ -141,7 +142,7 @@ impl Upload {
             done: Vec::new(),
             current: None,
             size: 0,
-            hasher: Sha256::new(),
+            hasher: Hasher::default(),
             pending: BTreeMap::new(),
             pending_bytes: 0,
             since_checkpoint: 0,
@@ -160,7 +161,7 @@ impl Upload {
                 Some(p) => {
                     let mut reader = ObjectReader::open(Arc::clone(&ns.vault), &p.segments)?;
                     let hasher = &mut up.hasher;
-                    reader.for_each_chunk(|c| hasher.update(c))?;
+                    reader.for_each_chunk(|c| hasher.absorb(c))?;
                     up.done = p.segments;
                     up.size = p.size;
                     up.started_at = p.started_at;
@@ -207,7 +208,7 @@ impl Upload {
             // partial stays recorded until this upload replaces it.
             self.done.clear();
             self.size = 0;
-            self.hasher = Sha256::new();
+            self.hasher = Hasher::default();
             self.resumed_from = None;
             self.recorded = false;
             self.started_at = Timestamp::now();
@@ -219,14 +220,14 @@ impl Upload {
             )));
         }
         if offset == self.size {
-            self.append(&data)?;
+            self.append(data)?;
             while let Some(entry) = self.pending.first_entry() {
                 if *entry.key() != self.size {
                     break;
                 }
                 let chunk = entry.remove();
                 self.pending_bytes -= chunk.len() as u64;
-                self.append(&chunk)?;
+                self.append(chunk)?;
             }
         } else {
             self.hold(offset, data)?;
@@ -268,11 +269,11 @@ impl Upload {
         Ok(())
     }
 
-    fn append(&mut self, data: &[u8]) -> Result<(), NsError> {
+    fn append(&mut self, data: Bytes) -> Result<(), NsError> {
         let written = match self.current.as_mut() {
-            Some(seg) => seg.write_all(data),
+            Some(seg) => seg.write_all(&data),
             None => self.ns.vault.create_segment().and_then(|mut seg| {
-                let r = seg.write_all(data);
+                let r = seg.write_all(&data);
                 self.current = Some(seg);
                 r
             }),
@@ -288,9 +289,10 @@ impl Upload {
             self.poisoned = Some(err.to_string());
             return Err(err);
         }
+        let n = data.len() as u64;
         self.hasher.update(data);
-        self.size += data.len() as u64;
-        self.since_checkpoint += data.len() as u64;
+        self.size += n;
+        self.since_checkpoint += n;
         self.recorded = false;
         Ok(())
     }
@@ -359,14 +361,20 @@ impl Upload {
             return Err(e);
         }
         let now = Timestamp::now();
-        let hasher = std::mem::take(&mut self.hasher);
+        let Some(sha256) = std::mem::take(&mut self.hasher).finish() else {
+            self.poisoned = Some("the SHA-256 of the upload was lost".into());
+            self.abandon("internal error computing the SHA-256");
+            return Err(NsError::Storage(
+                "the SHA-256 of the upload was lost".into(),
+            ));
+        };
         let object = ObjectRecord {
             id: new_object_id(),
             tenant: self.who.tenant.to_string(),
             bx: self.bx,
             path: self.rel.clone(),
             size: self.size,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             segments: self.done.clone(),
             uploaded_by: self.who.user.clone(),
             source: self.who.source.map(|s| s.to_string()),

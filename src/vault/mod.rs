@@ -11,6 +11,7 @@
 //! The vault knows nothing of tenants or names: it stores and returns
 //! bytes. What a blob means is the journal's business.
 
+mod flusher;
 mod reader;
 
 use std::fs::{self, File, OpenOptions};
@@ -54,6 +55,7 @@ pub struct Vault {
     dir: PathBuf,
     identity: age::x25519::Identity,
     recipient: age::x25519::Recipient,
+    flusher: flusher::Flusher,
 }
 
 impl std::fmt::Debug for Vault {
@@ -122,6 +124,7 @@ impl Vault {
             dir: dir.to_path_buf(),
             recipient: identity.to_public(),
             identity,
+            flusher: flusher::Flusher::start(),
         })
     }
 
@@ -156,6 +159,7 @@ impl Vault {
             .mode(0o600)
             .open(&path)
             .map_err(io_err)?;
+        let early = self.flusher.handle(&file);
         let encryptor = age::Encryptor::with_recipients(std::iter::once(
             &self.recipient as &dyn age::Recipient,
         ))
@@ -167,6 +171,7 @@ impl Vault {
             shard,
             stream: Some(stream),
             len: 0,
+            early,
         })
     }
 
@@ -250,6 +255,9 @@ pub struct SegmentWriter {
     shard: PathBuf,
     stream: Option<age::stream::StreamWriter<File>>,
     len: u64,
+    /// Starts writeback early so that sealing the segment finds little
+    /// left to flush.
+    early: Option<flusher::EarlyFlush>,
 }
 
 impl SegmentWriter {
@@ -264,6 +272,9 @@ impl SegmentWriter {
             source,
         })?;
         self.len += data.len() as u64;
+        if let Some(early) = self.early.as_mut() {
+            early.wrote(data.len() as u64);
+        }
         Ok(())
     }
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Throughput of renkei against OpenSSH's sshd (internal-sftp) on this
+# machine, in the same run, alternating the two servers.
+#
+#   scripts/bench.sh [SIZE_MIB] [RUNS]      (defaults: 1024 MiB, 3 runs)
+#
+# For each cipher (aes128-gcm, chacha20-poly1305) and each run, both
+# servers get the same `put -f` (upload, fsync) and `get` of the same file
+# with the OpenSSH sftp client and the same client key; the order of the
+# two servers flips every run. Prints the median MB/s of each and the ratio
+# renkei/OpenSSH. renkei also encrypts every byte at rest and fsyncs its
+# journal; OpenSSH writes plaintext.
+set -euo pipefail
+
+SIZE_MIB=${1:-1024}
+RUNS=${2:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+for bin in sshd sftp ssh-keygen python3; do
+  command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || { echo "bench: $bin is missing (apt-get install openssh-server openssh-client python3)" >&2; exit 1; }
+done
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+
+cargo build --release --quiet
+RENKEI="$here/target/release/renkei"
+
+work=$(mktemp -d /var/tmp/renkei-bench.XXXXXX)
+cleanup() {
+  [ -n "${rpid:-}" ] && kill "$rpid" 2>/dev/null || true
+  [ -f "$work/sshd.pid" ] && kill "$(cat "$work/sshd.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RPORT=$(free_port)
+OPORT=$(free_port)
+ME=$(id -un)
+
+ssh-keygen -q -t ed25519 -N "" -f "$work/client" -C bench
+ssh-keygen -q -t ed25519 -N "" -f "$work/ssh_host_ed25519_key"
+cp "$work/client.pub" "$work/authorized_keys"
+mkdir -p "$work/openssh-target" /run/sshd 2>/dev/null || mkdir -p "$work/openssh-target"
+
+cat > "$work/renkei.toml" <<EOF
+[server]
+listen = "127.0.0.1:$RPORT"
+data_dir = "$work/renkei-data"
+[log]
+level = "warn"
+[[tenant]]
+code = "032018"
+name = "盛岡市"
+networks = ["127.0.0.0/8"]
+[[tenant.account]]
+user = "bench"
+keys = ["$(cat "$work/client.pub")"]
+EOF
+
+cat > "$work/sshd_config" <<EOF
+Port $OPORT
+ListenAddress 127.0.0.1
+HostKey $work/ssh_host_ed25519_key
+PidFile $work/sshd.pid
+AuthorizedKeysFile $work/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+Subsystem sftp internal-sftp
+LogLevel ERROR
+EOF
+
+"$RENKEI" --config "$work/renkei.toml" serve 2>"$work/renkei.log" &
+rpid=$!
+"$SSHD" -f "$work/sshd_config" -E "$work/sshd.log"
+for _ in $(seq 100); do
+  "$RENKEI" --config "$work/renkei.toml" ctl status >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
+cat "$work/big" > /dev/null
+
+# run SERVER OP CIPHER -> seconds
+run() {
+  local server=$1 op=$2 cipher=$3 user port remote
+  case $server in
+    renkei) user=bench; port=$RPORT; remote=/inbox/big ;;
+    openssh) user=$ME; port=$OPORT; remote=$work/openssh-target/big ;;
+  esac
+  case $op in
+    put) echo "put -f $work/big $remote" > "$work/batch" ;;
+    get) rm -f "$work/got"; echo "get $remote $work/got" > "$work/batch" ;;
+  esac
+  local t0 t1
+  t0=$(date +%s.%N)
+  sftp -q -b "$work/batch" -c "$cipher" -i "$work/client" -P "$port" \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -o IdentitiesOnly=yes -o LogLevel=ERROR "$user@127.0.0.1" >/dev/null
+  t1=$(date +%s.%N)
+  if [ "$op" = get ]; then cmp -s "$work/big" "$work/got" || { echo "bench: $server returned different bytes" >&2; exit 1; }; fi
+  python3 -c "print($t1 - $t0)"
+}
+
+results="$work/results"
+: > "$results"
+for cipher in aes128-gcm@openssh.com chacha20-poly1305@openssh.com; do
+  for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="openssh renkei"; else order="renkei openssh"; fi
+    for op in put get; do
+      for server in $order; do
+        s=$(run "$server" "$op" "$cipher")
+        echo "$cipher $op $server $s" >> "$results"
+        echo "bench: $cipher $op $server run $r: ${s}s" >&2
+      done
+    done
+  done
+done
+
+python3 - "$results" "$SIZE_MIB" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+path, size = sys.argv[1], int(sys.argv[2])
+times = defaultdict(list)
+for line in open(path):
+    cipher, op, server, secs = line.split()
+    times[(cipher, op, server)].append(float(secs))
+mb = size * 1048576 / 1e6
+print(f"{'cipher':32} {'op':6} {'OpenSSH MB/s':>13} {'renkei MB/s':>12} {'ratio':>6}")
+for cipher in ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"):
+    for op, label in (("put", "put -f"), ("get", "get")):
+        o = mb / statistics.median(times[(cipher, op, "openssh")])
+        r = mb / statistics.median(times[(cipher, op, "renkei")])
+        print(f"{cipher:32} {label:6} {o:13.0f} {r:12.0f} {r / o:6.2f}")
+EOF
