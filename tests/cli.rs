@@ -323,3 +323,22 @@ fn the_embedded_default_serves_a_demo_tenant_and_reuses_its_keys() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(BIN)
+        .args(["check", "--config", &format!("{root}/config/renkei.toml")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("032018 盛岡市") && text.contains("own networks: 10.103.51.7/32"),
+        "{text}"
+    );
+}

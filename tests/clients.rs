@@ -209,3 +209,200 @@ fn curl_upload_download_list_and_traversal() {
         !d.work.join("leak.dat").exists() || fs::read(d.work.join("leak.dat")).unwrap().is_empty()
     );
 }
+
+/// Uploads the first `n` bytes of `local` and drops the connection, then
+/// waits until the daemon has kept them as a partial.
+fn cut_upload(d: &Daemon, local: &str, remote: &str, n: usize) {
+    let r = d.paramiko_json("032018-juki", &["cut", local, remote, &n.to_string()]);
+    assert_eq!(r["sent"], n);
+    common::eventually("the partial", std::time::Duration::from_secs(30), || {
+        d.ls("032018")
+            .iter()
+            .any(|e| e["state"] == "partial" && e["size"] == n)
+            .then_some(())
+    });
+}
+
+#[test]
+fn lftp_and_curl_resume_a_partial() {
+    let d = Daemon::start();
+    let data = pseudo_random(6 << 20, 31);
+    fs::write(d.work.join("r.dat"), &data).unwrap();
+    // lftp: `put -c` continues from the size stat reports.
+    cut_upload(&d, "r.dat", "/inbox/lftp.dat", 2 << 20);
+    let out = lftp(&d, "032018-juki", "cd inbox; put -c r.dat -o lftp.dat");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sha256_hex(&d.get("032018", "inbox", "lftp.dat")),
+        sha256_hex(&data)
+    );
+    // curl: `-C -` asks the server for the size and appends.
+    cut_upload(&d, "r.dat", "/inbox/curl.dat", 3 << 20);
+    let out = curl(
+        &d,
+        "032018-juki",
+        &[
+            "-C",
+            "-",
+            "-T",
+            "r.dat",
+            &format!("sftp://127.0.0.1:{}/inbox/curl.dat", d.port),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sha256_hex(&d.get("032018", "inbox", "curl.dat")),
+        sha256_hex(&data)
+    );
+    let resumed = d
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "upload_committed" && e["resumed"] == true)
+        .count();
+    assert_eq!(resumed, 2);
+    assert!(names(&d.ls("032018"), "inbox", "partial").is_empty());
+}
+
+#[test]
+fn rclone_copies_a_tree_both_ways() {
+    let d = Daemon::start();
+    let src = d.work.join("src");
+    fs::create_dir_all(src.join("月次")).unwrap();
+    let big = pseudo_random(24 << 20, 12);
+    fs::write(src.join("big.dat"), &big).unwrap();
+    fs::write(src.join("月次/small.csv"), "a,b\n").unwrap();
+    let key = d.keys["032018-juki"].private.display().to_string();
+    let rclone = |args: &[&str]| {
+        Command::new("rclone")
+            .args(args)
+            .args([
+                "--sftp-host",
+                "127.0.0.1",
+                "--sftp-port",
+                &d.port.to_string(),
+                "--sftp-user",
+                "032018-juki",
+            ])
+            .args([
+                "--sftp-key-file",
+                &key,
+                "--sftp-shell-type",
+                "none",
+                "--sftp-concurrency",
+                "64",
+                "--config",
+                "/dev/null",
+            ])
+            .current_dir(&d.work)
+            .output()
+            .unwrap()
+    };
+    let out = rclone(&["copy", "src", ":sftp:inbox/rc"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ls = d.ls("032018");
+    let big_entry = ls
+        .iter()
+        .find(|e| e["path"] == "rc/big.dat")
+        .expect("big.dat uploaded");
+    assert_eq!(big_entry["sha256"], sha256_hex(&big));
+    assert!(ls.iter().any(|e| e["path"] == "rc/月次/small.csv"));
+    let out = rclone(&["copy", ":sftp:inbox/rc", "back"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256_file(&d.work.join("back/big.dat")), sha256_hex(&big));
+}
+
+#[test]
+fn writes_may_arrive_out_of_order_within_the_window_but_never_overlap_or_leave_holes() {
+    let d = Daemon::start_with(
+        common::default_tenants(),
+        "[limits]\nreorder_window = \"1MiB\"\n",
+    );
+    let data = pseudo_random(4 << 20, 17);
+    fs::write(d.work.join("o.dat"), &data).unwrap();
+    let k = 65536;
+    // Pairs swapped: every second write arrives before the one it follows.
+    let swapped: Vec<String> = (0..64)
+        .map(|i| i ^ 1)
+        .map(|i| format!("{}:{k}", i * k))
+        .collect();
+    let r = d.paramiko_json(
+        "032018-juki",
+        &["writes", "o.dat", "/inbox/swapped.dat", &swapped.join(",")],
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(d.get("032018", "inbox", "swapped.dat"), data);
+    // Rewriting bytes already written is refused.
+    let r = d.paramiko_json(
+        "032018-juki",
+        &[
+            "writes",
+            "o.dat",
+            "/inbox/overlap.dat",
+            &format!("0:{k},0:{k}"),
+        ],
+    );
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("would overwrite bytes already written"),
+        "{r}"
+    );
+    // Further ahead than the window allows is refused.
+    let r = d.paramiko_json(
+        "032018-juki",
+        &[
+            "writes",
+            "o.dat",
+            "/inbox/far.dat",
+            &format!("{}:{k}", 2 << 20),
+        ],
+    );
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("can be held out of order"),
+        "{r}"
+    );
+    // A hole at close: refused, and the prefix before it is kept.
+    let r = d.paramiko_json(
+        "032018-juki",
+        &[
+            "writes",
+            "o.dat",
+            "/inbox/hole.dat",
+            &format!("0:{k},{}:{k}", 2 * k),
+        ],
+    );
+    assert_eq!(r["ok"], false);
+    assert!(r["message"].as_str().unwrap().contains("has a hole"), "{r}");
+    let ls = d.ls("032018");
+    assert_eq!(
+        names(&ls, "inbox", "stored"),
+        vec!["swapped.dat".to_string()]
+    );
+    let hole = ls.iter().find(|e| e["path"] == "hole.dat").unwrap();
+    assert_eq!(
+        (hole["state"].as_str(), hole["size"].as_u64()),
+        (Some("partial"), Some(k as u64))
+    );
+}

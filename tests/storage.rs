@@ -203,3 +203,25 @@ fn kill_9_during_uploads_loses_no_acknowledged_file_and_shows_no_half_file() {
             && d.vault_files().len() <= stored.len() + partials * 2
     );
 }
+
+#[test]
+fn every_blob_is_a_plain_age_file_that_the_vault_key_opens() {
+    let d = Daemon::start();
+    let content = common::pseudo_random(1 << 20, 99);
+    d.put("032018", "inbox", "a.dat", &content);
+    let blobs = d.vault_files();
+    assert_eq!(blobs.len(), 1);
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(d.data.join("vault.key"))
+        .arg(&blobs[0])
+        .output()
+        .expect("the age tool runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, content, "stock age decrypts renkei's storage");
+}

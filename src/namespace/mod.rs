@@ -16,8 +16,9 @@ mod ops;
 pub mod path;
 pub mod upkeep;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Limits, TenantCode};
@@ -72,8 +73,9 @@ pub struct Namespace {
     /// When the service started (Unix seconds): the time shown for `/` and
     /// the boxes.
     pub started: i64,
-    /// Partial keys (tenant, box, path, account) with an upload in progress.
-    active: Mutex<HashSet<String>>,
+    /// Partial keys (tenant, box, path, account) with an upload in
+    /// progress, and the bytes each has received.
+    active: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -82,16 +84,25 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
-/// Holds an upload's key in the active set; released on drop.
+/// Holds an upload's key in the active set, with the bytes it has
+/// received so far (what its uploader's `stat` shows); released on drop.
 pub struct ActiveGuard {
     ns: Arc<Namespace>,
     key: String,
+    size: Arc<AtomicU64>,
+}
+
+impl ActiveGuard {
+    /// Publishes the upload's contiguous size.
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
 }
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        if let Ok(mut set) = self.ns.active.lock() {
-            set.remove(&self.key);
+        if let Ok(mut map) = self.ns.active.lock() {
+            map.remove(&self.key);
         }
     }
 }
@@ -109,24 +120,36 @@ impl Namespace {
             limits,
             events,
             started: jiff::Timestamp::now().as_second(),
-            active: Mutex::new(HashSet::new()),
+            active: Mutex::new(HashMap::new()),
         })
     }
 
     /// Claims `key` for one upload at a time.
     pub fn claim(self: &Arc<Self>, key: &str) -> Option<ActiveGuard> {
-        let mut set = self.active.lock().ok()?;
-        if !set.insert(key.to_string()) {
+        let mut map = self.active.lock().ok()?;
+        if map.contains_key(key) {
             return None;
         }
+        let size = Arc::new(AtomicU64::new(0));
+        map.insert(key.to_string(), Arc::clone(&size));
         Some(ActiveGuard {
             ns: Arc::clone(self),
             key: key.to_string(),
+            size,
         })
     }
 
     pub fn is_active(&self, key: &str) -> bool {
-        self.active.lock().map(|s| s.contains(key)).unwrap_or(true)
+        self.active
+            .lock()
+            .map(|m| m.contains_key(key))
+            .unwrap_or(true)
+    }
+
+    /// Bytes received so far by the upload in progress under `key`.
+    pub fn active_size(&self, key: &str) -> Option<u64> {
+        let map = self.active.lock().ok()?;
+        map.get(key).map(|s| s.load(Ordering::Relaxed))
     }
 
     /// Parses a client path with this namespace's limits.

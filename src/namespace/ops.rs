@@ -23,8 +23,8 @@ pub struct EntryInfo {
     pub size: u64,
     /// Unix seconds.
     pub mtime: i64,
-    /// `dir`, `stored`, `acknowledged`, or `partial` (an interrupted upload
-    /// shown to its uploader only).
+    /// `dir`, `stored`, `acknowledged`, `partial` (an interrupted upload) or
+    /// `uploading`; the last two are shown to their uploader only.
     pub state: &'static str,
     pub sha256: Option<String>,
     pub object: Option<String>,
@@ -55,6 +55,20 @@ impl EntryInfo {
             sha256: Some(o.sha256.clone()),
             object: Some(o.id.clone()),
             committed_at: Some(o.committed_at),
+        }
+    }
+
+    /// A file its uploader is writing right now.
+    fn uploading(name: &str, size: u64) -> EntryInfo {
+        EntryInfo {
+            name: name.to_string(),
+            kind: EntryKind::File,
+            size,
+            mtime: Timestamp::now().as_second(),
+            state: "uploading",
+            sha256: None,
+            object: None,
+            committed_at: None,
         }
     }
 
@@ -121,9 +135,9 @@ impl Namespace {
         })
     }
 
-    /// Attributes of a location. An interrupted upload shadows a committed
-    /// file of the same name for its uploader, so that `stat` tells a
-    /// resuming client how many bytes are kept.
+    /// Attributes of a location. An upload in progress or interrupted
+    /// shadows a committed file of the same name for its uploader, so that
+    /// `stat` tells a writing or resuming client how many bytes are kept.
     pub fn stat(&self, who: &Principal, path: &NsPath) -> Result<EntryInfo, NsError> {
         self.allow(who, Operation::Read, path)?;
         let Some(k) = keys(who, path) else {
@@ -137,6 +151,9 @@ impl Namespace {
         };
         if who.role == Role::Account {
             let pk = journal::partial_key(who.tenant.as_str(), k.bx, &k.rel, &who.user);
+            if let Some(size) = self.active_size(&pk) {
+                return Ok(EntryInfo::uploading(name, size));
+            }
             if let Some(p) = self.journal.partial(&pk)? {
                 return Ok(EntryInfo::partial(name, &p));
             }

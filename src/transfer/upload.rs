@@ -79,8 +79,11 @@ pub struct Upload {
     /// Set when storage failed mid-segment: the segment is gone, only the
     /// finished segments remain, and the upload cannot be committed.
     poisoned: Option<String>,
+    /// Set when a write was refused: the client's file is not what arrived,
+    /// so the upload cannot be committed (its prefix is kept as a partial).
+    refused: Option<String>,
     open: bool,
-    _guard: crate::namespace::ActiveGuard,
+    guard: crate::namespace::ActiveGuard,
 }
 
 fn new_object_id() -> String {
@@ -153,8 +156,9 @@ impl Upload {
             restartable: false,
             mtime: None,
             poisoned: None,
+            refused: None,
             open: true,
-            _guard: guard,
+            guard,
         };
         if matches!(mode, OpenMode::Append | OpenMode::Continue) {
             match ns.journal.partial(&up.partial_key)? {
@@ -167,6 +171,7 @@ impl Upload {
                     up.started_at = p.started_at;
                     up.resumed_from = Some(p.size);
                     up.recorded = true;
+                    up.guard.set_size(p.size);
                     up.restartable = mode == OpenMode::Continue;
                 }
                 None if mode == OpenMode::Append
@@ -194,11 +199,20 @@ impl Upload {
         self.mtime = Some(mtime);
     }
 
-    /// Accepts one write.
+    /// Accepts one write. A refused write also refuses the commit at
+    /// close: the client's file would not be what was stored.
     pub fn write(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
         if let Some(p) = &self.poisoned {
             return Err(NsError::Storage(p.clone()));
         }
+        let result = self.accept(offset, data);
+        if let Err(NsError::Invalid(reason)) = &result {
+            self.refused.get_or_insert_with(|| reason.clone());
+        }
+        result
+    }
+
+    fn accept(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
         let len = data.len() as u64;
         if len == 0 {
             return Ok(());
@@ -208,6 +222,7 @@ impl Upload {
             // partial stays recorded until this upload replaces it.
             self.done.clear();
             self.size = 0;
+            self.guard.set_size(0);
             self.hasher = Hasher::default();
             self.resumed_from = None;
             self.recorded = false;
@@ -283,6 +298,7 @@ impl Upload {
             // segment and fall back to what is already sealed.
             drop(self.current.take());
             self.size = self.done.iter().map(|s| s.len).sum();
+            self.guard.set_size(self.size);
             self.pending.clear();
             self.pending_bytes = 0;
             let err = NsError::from(e);
@@ -292,6 +308,7 @@ impl Upload {
         let n = data.len() as u64;
         self.hasher.update(data);
         self.size += n;
+        self.guard.set_size(self.size);
         self.since_checkpoint += n;
         self.recorded = false;
         Ok(())
@@ -347,6 +364,14 @@ impl Upload {
         if let Some(p) = self.poisoned.clone() {
             self.abandon("storage failed during the upload");
             return Err(NsError::Storage(p));
+        }
+        if let Some(reason) = self.refused.clone() {
+            let err = NsError::Invalid(format!(
+                "not committed because a write was refused ({reason}); the first {} bytes are kept so the upload can be resumed",
+                self.size
+            ));
+            self.abandon("a write was refused");
+            return Err(err);
         }
         if let Some((&first, _)) = self.pending.iter().next() {
             let err = NsError::Invalid(format!(

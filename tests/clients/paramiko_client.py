@@ -18,6 +18,13 @@ Commands (each prints one JSON object per line on stdout):
   oversize BYTES              send one SFTP packet claiming BYTES bytes
   flood BYTES                 send BYTES of pipelined requests without
                               reading any reply
+  writes LOCAL REMOTE OFF:LEN,...
+                              writes of those pieces of LOCAL in that order
+                              (out of order if so listed), each answered
+                              before the next, then close; {"ok": ...} or
+                              the first error, the close's included
+  cut LOCAL REMOTE NBYTES     upload the first NBYTES of LOCAL, then drop
+                              the connection without closing the file
   handles N REMOTE            open REMOTE N times without closing;
                               {"opened": k, "error": ...} when refused
 """
@@ -111,6 +118,31 @@ def main():
             out({"closed": True, "error": str(e)})
         return
     t, sftp = connect(host, port, user, keyfile)
+    if cmd == "writes":
+        data = open(args[0], "rb").read()
+        pieces = [tuple(map(int, p.split(":"))) for p in args[2].split(",")]
+        try:
+            f = sftp.open(args[1], "wb")
+            for off, length in pieces:
+                f.seek(off)
+                f.write(data[off : off + length])
+                f.flush()
+            # paramiko's close() swallows the server's answer; ask directly.
+            f._closed = True
+            sftp._request(paramiko.sftp.CMD_CLOSE, f.handle)
+            out({"ok": True})
+        except IOError as e:
+            out({"ok": False, "message": str(e)})
+        return
+    if cmd == "cut":
+        data = open(args[0], "rb").read()[: int(args[2])]
+        f = sftp.open(args[1], "wb")
+        f.write(data)
+        f.flush()
+        sftp.stat(args[1])  # a round trip: every write has been answered
+        t.sock.close()
+        out({"sent": len(data)})
+        return
     if cmd == "handles":
         files = []
         try:

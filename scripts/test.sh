@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the end-to-end tests drive on a
+# fresh Debian machine, then runs every test.
+#
+# The tests start the real daemon and use real clients: OpenSSH sftp/scp/ssh
+# and ssh-keygen, paramiko (Debian's python3-paramiko), lftp, curl with SFTP
+# support and rclone; `age` checks that stored blobs are plain age files.
+# sshd (openssh-server) is installed for scripts/bench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sftp >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v lftp >/dev/null 2>&1 || need+=(lftp)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || need+=(python3-paramiko)
+command -v pkill >/dev/null 2>&1 || need+=(procps)
+command -v rclone >/dev/null 2>&1 || need+=(rclone)
+command -v age >/dev/null 2>&1 || need+=(age)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+curl -V | grep -qw sftp || { echo "test.sh: this curl has no SFTP support (Debian's curl has it)" >&2; exit 1; }
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+  # nextest does not run doctests.
+  cargo test --doc --quiet
+else
+  cargo test --no-fail-fast "$@"
+fi
