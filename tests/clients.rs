@@ -406,3 +406,60 @@ fn writes_may_arrive_out_of_order_within_the_window_but_never_overlap_or_leave_h
         (Some("partial"), Some(k as u64))
     );
 }
+
+#[test]
+fn scp_and_lftp_traversal_attempts_fail_and_reveal_nothing() {
+    let d = Daemon::start();
+    d.put("011002", "inbox", "secret.csv", b"SAPPORO-ONLY");
+    for remote in [
+        "/011002/inbox/secret.csv",
+        "../011002/inbox/secret.csv",
+        "/inbox/../../011002/inbox/secret.csv",
+        "/etc/passwd",
+    ] {
+        let out = Command::new("scp")
+            .args(d.ssh_opts("032018-juki", "-P"))
+            .arg(format!("032018-juki@127.0.0.1:{remote}"))
+            .arg("leak.csv")
+            .current_dir(&d.work)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "scp {remote}");
+        assert!(!d.work.join("leak.csv").exists());
+    }
+    fs::write(d.work.join("evil.csv"), "x").unwrap();
+    let out = Command::new("scp")
+        .args(d.ssh_opts("032018-juki", "-P"))
+        .arg("evil.csv")
+        .arg("032018-juki@127.0.0.1:/inbox/../../011002/inbox/evil.csv")
+        .current_dir(&d.work)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    for script in [
+        "get /011002/inbox/secret.csv -o leak.csv",
+        "cd /inbox; get ../../011002/inbox/secret.csv -o leak.csv",
+        "cls /011002/inbox",
+        "put evil.csv -o /011002/inbox/evil.csv",
+        "put evil.csv -o /inbox/../outbox/evil.csv",
+        "mv /inbox/x /outbox/x",
+    ] {
+        let out = lftp(&d, "032018-juki", script);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "lftp {script}: {text}");
+        assert!(
+            !text.contains("SAPPORO") && !text.contains("secret.csv\n"),
+            "lftp {script} leaked: {text}"
+        );
+        assert!(
+            !d.work.join("leak.csv").exists()
+                || fs::read(d.work.join("leak.csv")).unwrap().is_empty()
+        );
+    }
+    assert_eq!(d.ls("011002").len(), 1);
+    assert!(d.ls("032018").is_empty());
+}

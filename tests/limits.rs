@@ -89,3 +89,60 @@ fn too_many_open_handles_disconnects() {
     let r = d.paramiko_json("032018-juki", &["handles", "4", "/outbox/h.csv"]);
     assert_eq!(r["opened"], 4);
 }
+
+#[test]
+fn a_client_that_never_logs_in_is_cut_off_after_the_grace_time() {
+    use std::io::Read;
+    let d = Daemon::start_with(default_tenants(), "[limits]\nlogin_grace_time = \"1s\"\n");
+    // Connects and says nothing at all, not even its SSH version.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    loop {
+        match silent.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("the server did not close the silent connection: {e}"),
+        }
+    }
+    assert!(total > 0, "the server's version line came first");
+    let ev = d.wait_event("the session end", |e| e["event"] == "session_ended");
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("limits.login_grace_time"),
+        "{ev}"
+    );
+    // A real client is unaffected.
+    d.sftp_ok("032018-juki", "ls /inbox\n");
+}
+
+#[test]
+fn partials_expire_after_the_configured_time() {
+    let d = Daemon::start_with(default_tenants(), "[limits]\npartial_expiry = \"2s\"\n");
+    let data = pseudo_random(1 << 20, 5);
+    std::fs::write(d.work.join("p.dat"), &data).unwrap();
+    let r = d.paramiko_json("032018-juki", &["cut", "p.dat", "/inbox/p.dat", "300000"]);
+    assert_eq!(r["sent"], 300000);
+    common::eventually("the partial", std::time::Duration::from_secs(30), || {
+        d.ls("032018")
+            .iter()
+            .any(|e| e["state"] == "partial")
+            .then_some(())
+    });
+    let ev = d.wait_event("the expiry", |e| e["event"] == "partial_expired");
+    assert_eq!(
+        (
+            ev["path"].as_str(),
+            ev["size"].as_u64(),
+            ev["user"].as_str()
+        ),
+        (Some("p.dat"), Some(300000), Some("032018-juki"))
+    );
+    assert!(d.ls("032018").is_empty());
+    assert!(d.vault_files().is_empty(), "its blobs are gone too");
+}

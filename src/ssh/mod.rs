@@ -249,43 +249,53 @@ async fn connection(
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
     let handler = conn::Conn::new(Arc::clone(&state), conn, peer, Arc::clone(&shared));
+    // The grace period covers everything before login, the version
+    // exchange included: a client that connects and sends nothing is cut
+    // off as surely as one that never authenticates.
     let grace_time = state.config().limits.login_grace_time;
-    let result = match russh::server::run_stream(russh, stream, handler).await {
-        Ok(session) => {
+    let deadline = tokio::time::Instant::now() + grace_time;
+    let late = format!(
+        "did not log in within {} (limits.login_grace_time)",
+        crate::config::units::format_duration(grace_time)
+    );
+    let started_session =
+        tokio::time::timeout_at(deadline, russh::server::run_stream(russh, stream, handler)).await;
+    let result: Result<(), String> = match started_session {
+        Err(_) => Err(late.clone()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(session)) => {
             let handle = session.handle();
             if let Ok(mut live) = state.live.lock() {
                 live.insert(conn, handle.clone());
             }
             let grace_shared = Arc::clone(&shared);
             let grace = tokio::spawn(async move {
-                tokio::time::sleep(grace_time).await;
-                let late = grace_shared
-                    .lock()
-                    .map(|s| s.principal.is_none())
-                    .unwrap_or(false);
-                if late {
-                    if let Ok(mut s) = grace_shared.lock() {
-                        s.end_reason = Some(format!(
-                            "did not log in within {grace_time:?} (limits.login_grace_time)"
-                        ));
+                tokio::time::sleep_until(deadline).await;
+                let logged_in = match grace_shared.lock() {
+                    Ok(mut s) if s.principal.is_none() => {
+                        s.end_reason = Some(late);
+                        false
                     }
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "login grace time exceeded".into(),
-                            "en".into(),
-                        )
-                        .await;
+                    _ => true,
+                };
+                if logged_in {
+                    return;
                 }
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login grace time exceeded".into(),
+                        "en".into(),
+                    )
+                    .await;
             });
-            let r = session.await;
+            let r = session.await.map_err(|e| e.to_string());
             grace.abort();
             if let Ok(mut live) = state.live.lock() {
                 live.remove(&conn);
             }
             r
         }
-        Err(e) => Err(e),
     };
     let tasks = shared
         .lock()
@@ -298,10 +308,10 @@ async fn connection(
         Ok(s) => s,
         Err(p) => p.into_inner(),
     };
-    let reason = match (&s.end_reason, &result) {
+    let reason = match (&s.end_reason, result) {
         (Some(r), _) => r.clone(),
         (None, Ok(())) => "closed".to_string(),
-        (None, Err(e)) => e.to_string(),
+        (None, Err(e)) => e,
     };
     state.events.record(Event::SessionEnded {
         conn,
