@@ -170,8 +170,8 @@ struct RawAccount {
     networks: Option<Vec<Spanned<String>>>,
 }
 
-/// Default listen address when `[server] listen` is absent.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:2222";
+/// Default listen port (on 127.0.0.1) when `[server] listen` is absent.
+pub const DEFAULT_PORT: u16 = 2222;
 
 /// Builds located errors for one source text.
 struct Locator<'a> {
@@ -273,7 +273,7 @@ impl Config {
                     ),
                 )
             })?,
-            None => DEFAULT_LISTEN.parse().expect("constant address"),
+            None => SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
         };
         if raw.server.data_dir.get_ref().trim().is_empty() {
             return Err(loc.at(raw.server.data_dir.span(), "server.data_dir is empty"));

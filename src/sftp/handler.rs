@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::attrs;
-use super::codec::{self, Attrs, ExtArgs, NameEntry, Request, Status};
+use super::codec::{self, Attrs, NameEntry, Request, Status};
 use super::session::{Inbound, Out};
 use super::worker::{self, FileReq};
 use super::{Context, End};
@@ -18,18 +18,7 @@ use crate::transfer::{Download, OpenMode, Upload};
 /// Entries per READDIR reply.
 const READDIR_BATCH: usize = 100;
 
-/// Extensions announced in VERSION.
-const EXTENSIONS: &[(&str, &str)] = &[
-    ("posix-rename@openssh.com", "1"),
-    ("statvfs@openssh.com", "2"),
-    ("fstatvfs@openssh.com", "2"),
-    ("fsync@openssh.com", "1"),
-    ("lsetstat@openssh.com", "1"),
-    ("limits@openssh.com", "1"),
-    ("expand-path@openssh.com", "1"),
-];
-
-enum Slot {
+pub(super) enum Slot {
     File {
         tx: mpsc::UnboundedSender<FileReq>,
         path: NsPath,
@@ -42,14 +31,14 @@ enum Slot {
 }
 
 pub(super) struct Handler {
-    ctx: Context,
-    out: Out,
-    handles: HashMap<Bytes, Slot>,
+    pub(super) ctx: Context,
+    pub(super) out: Out,
+    pub(super) handles: HashMap<Bytes, Slot>,
     next_handle: u64,
     workers: Vec<JoinHandle<()>>,
     initialized: bool,
     /// Largest read or write payload announced in `limits@openssh.com`.
-    max_io: u32,
+    pub(super) max_io: u32,
 }
 
 fn not_utf8_or(raw: &[u8]) -> String {
@@ -99,21 +88,21 @@ impl Handler {
         end
     }
 
-    fn status(&self, id: u32, cost: u64, code: Status, msg: &str) {
+    pub(super) fn status(&self, id: u32, cost: u64, code: Status, msg: &str) {
         self.out.reply(codec::status(id, code, msg), cost);
     }
 
-    fn ok(&self, id: u32, cost: u64) {
+    pub(super) fn ok(&self, id: u32, cost: u64) {
         self.status(id, cost, Status::Ok, "ok");
     }
 
-    fn fail(&self, id: u32, cost: u64, e: &NsError) {
+    pub(super) fn fail(&self, id: u32, cost: u64, e: &NsError) {
         let (code, msg) = attrs::status_of(e);
         self.status(id, cost, code, &msg);
     }
 
     /// Parses a client path; a refusal is answered and recorded.
-    fn path(&self, id: u32, cost: u64, op: &str, raw: &[u8]) -> Option<NsPath> {
+    pub(super) fn path(&self, id: u32, cost: u64, op: &str, raw: &[u8]) -> Option<NsPath> {
         match self.ctx.ns.parse(raw) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -141,7 +130,7 @@ impl Handler {
     }
 
     /// Sends a request to the worker of a file handle.
-    fn forward(&mut self, id: u32, cost: u64, handle: &Bytes, req: FileReq) {
+    pub(super) fn forward(&mut self, id: u32, cost: u64, handle: &Bytes, req: FileReq) {
         match self.handles.get(handle) {
             Some(Slot::File { tx, .. }) => {
                 if tx.send(req).is_err() {
@@ -176,7 +165,8 @@ impl Handler {
             return match req {
                 Request::Init { .. } => {
                     self.initialized = true;
-                    self.out.reply(codec::version(EXTENSIONS), cost);
+                    self.out
+                        .reply(codec::version(super::extended::EXTENSIONS), cost);
                     Ok(())
                 }
                 _ => Err("sent an SFTP request before INIT".into()),
@@ -414,7 +404,7 @@ impl Handler {
         Ok(())
     }
 
-    async fn setstat(&self, id: u32, cost: u64, p: &NsPath, a: &Attrs) {
+    pub(super) async fn setstat(&self, id: u32, cost: u64, p: &NsPath, a: &Attrs) {
         let (ns, who) = (&self.ctx.ns, &self.ctx.who);
         if a.uid_gid.is_some() {
             self.status(
@@ -483,7 +473,7 @@ impl Handler {
         self.out.reply(reply, cost);
     }
 
-    async fn rename(&self, id: u32, cost: u64, from: &[u8], to: &[u8], overwrite: bool) {
+    pub(super) async fn rename(&self, id: u32, cost: u64, from: &[u8], to: &[u8], overwrite: bool) {
         let Some(f) = self.path(id, cost, "rename", from) else {
             return;
         };
@@ -494,7 +484,7 @@ impl Handler {
         self.done(id, cost, r);
     }
 
-    fn realpath(&self, id: u32, cost: u64, raw: &[u8]) {
+    pub(super) fn realpath(&self, id: u32, cost: u64, raw: &[u8]) {
         let raw = if raw.is_empty() { b"." as &[u8] } else { raw };
         match path::normalize(raw) {
             Ok(p) => {
@@ -515,115 +505,5 @@ impl Handler {
                 self.fail(id, cost, &err);
             }
         }
-    }
-
-    fn statvfs(&self, id: u32, cost: u64) {
-        match rustix::fs::statvfs(&self.ctx.volume) {
-            Ok(s) => {
-                let pkt = codec::extended_reply(id)
-                    .u64(s.f_bsize)
-                    .u64(s.f_frsize)
-                    .u64(s.f_blocks)
-                    .u64(s.f_bfree)
-                    .u64(s.f_bavail)
-                    .u64(s.f_files)
-                    .u64(s.f_ffree)
-                    .u64(s.f_favail)
-                    .u64(s.f_fsid)
-                    .u64(0)
-                    .u64(crate::config::limits::MAX_NAME_BYTES as u64)
-                    .finish();
-                self.out.reply(pkt, cost);
-            }
-            Err(e) => self.status(id, cost, Status::Failure, &format!("statvfs failed: {e}")),
-        }
-    }
-
-    async fn extended(
-        &mut self,
-        id: u32,
-        cost: u64,
-        name: &[u8],
-        data: Bytes,
-    ) -> Result<(), String> {
-        let mut args = ExtArgs::new(data);
-        let bad =
-            |h: &Handler| h.status(id, cost, Status::BadMessage, "malformed extended request");
-        match name {
-            b"posix-rename@openssh.com" => match (args.string(), args.string()) {
-                (Some(f), Some(t)) => self.rename(id, cost, &f, &t, true).await,
-                _ => bad(self),
-            },
-            b"statvfs@openssh.com" => match args.string() {
-                Some(p) => {
-                    if let Some(p) = self.path(id, cost, "statvfs", &p) {
-                        match self.ctx.ns.stat(&self.ctx.who, &p) {
-                            Ok(_) => self.statvfs(id, cost),
-                            Err(e) => self.fail(id, cost, &e),
-                        }
-                    }
-                }
-                None => bad(self),
-            },
-            b"fstatvfs@openssh.com" => match args.string() {
-                Some(h) if self.handles.contains_key(&h) => self.statvfs(id, cost),
-                Some(_) => self.status(id, cost, Status::Failure, "invalid handle"),
-                None => bad(self),
-            },
-            b"fsync@openssh.com" => match args.string() {
-                Some(h) => match self.handles.get(&h) {
-                    Some(Slot::File { .. }) => {
-                        self.forward(id, cost, &h, FileReq::Fsync { id, cost })
-                    }
-                    Some(Slot::Dir { .. }) => self.ok(id, cost),
-                    None => self.status(id, cost, Status::Failure, "invalid handle"),
-                },
-                None => bad(self),
-            },
-            b"lsetstat@openssh.com" => match args.string() {
-                Some(p) => {
-                    if let Some(p) = self.path(id, cost, "setstat", &p) {
-                        let a = args.attrs().unwrap_or_default();
-                        self.setstat(id, cost, &p, &a).await;
-                    }
-                }
-                None => bad(self),
-            },
-            b"limits@openssh.com" => {
-                let l = &self.ctx.ns.limits;
-                let pkt = codec::extended_reply(id)
-                    .u64(l.max_packet)
-                    .u64(u64::from(self.max_io))
-                    .u64(u64::from(self.max_io))
-                    .u64(l.max_open_handles as u64)
-                    .finish();
-                self.out.reply(pkt, cost);
-            }
-            b"expand-path@openssh.com" => match args.string() {
-                Some(p) => {
-                    let expanded: Vec<u8> = match &p[..] {
-                        b"~" => b"/".to_vec(),
-                        [b'~', b'/', rest @ ..] => [b"/", rest].concat(),
-                        other => other.to_vec(),
-                    };
-                    self.realpath(id, cost, &expanded);
-                }
-                None => bad(self),
-            },
-            b"hardlink@openssh.com" => self.status(
-                id,
-                cost,
-                Status::OpUnsupported,
-                "hard links do not exist in this namespace",
-            ),
-            other => {
-                let msg = format!(
-                    "the extension {:?} is not supported",
-                    String::from_utf8_lossy(other)
-                );
-                self.status(id, cost, Status::OpUnsupported, &msg);
-            }
-        }
-        Ok(())
     }
 }

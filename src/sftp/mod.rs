@@ -22,6 +22,7 @@
 
 mod attrs;
 mod codec;
+mod extended;
 mod handler;
 mod session;
 mod worker;
