@@ -191,31 +191,16 @@ fn sigterm_keeps_an_upload_in_progress_as_a_partial() {
     );
     let data = pseudo_random(16 << 20, 4);
     fs::write(d.work.join("t.dat"), &data).unwrap();
-    let batch = d.work.join("t-batch");
-    fs::write(&batch, "put t.dat /inbox/t.dat\n").unwrap();
-    let mut client = Command::new("sftp")
-        .args(d.ssh_opts("032018-juki", "-P"))
-        .args(["-l", "16000", "-b"])
-        .arg(&batch)
-        .arg("032018-juki@127.0.0.1")
-        .current_dir(&d.work)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    eventually(
-        "the upload to be under way",
-        Duration::from_secs(30),
-        || {
-            d.vault_files()
-                .iter()
-                .any(|f| fs::metadata(f).map(|m| m.len() > 1 << 20).unwrap_or(false))
-                .then_some(())
-        },
+    let client = d.sftp_background(
+        "032018-juki",
+        "put t.dat /inbox/t.dat
+",
+        16_000,
     );
+    d.wait_for_blob_over(1 << 20);
     let st = d.stop();
     assert!(st.success(), "clean exit on SIGTERM: {st}");
-    let _ = client.wait();
+    common::kill_client(client);
     assert!(d.events().iter().any(|e| e["event"] == "daemon_stopped"));
     d.start_again();
     let kept = d

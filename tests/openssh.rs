@@ -3,7 +3,7 @@
 mod common;
 
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, eventually, names, pseudo_random, sha256_file, sha256_hex};
@@ -101,35 +101,16 @@ fn reput_resumes_an_upload_cut_off_by_a_dropped_connection() {
     let d = Daemon::start();
     let data = pseudo_random(24 << 20, 3);
     fs::write(d.work.join("big.dat"), &data).unwrap();
-    let batch = d.work.join("put-batch");
-    fs::write(&batch, "put big.dat /inbox/big.dat\n").unwrap();
     // 40 Mbit/s: slow enough to cut off half-way.
-    let mut client = Command::new("sftp")
-        .args(d.ssh_opts("032018-juki", "-P"))
-        .args(["-l", "40000", "-b"])
-        .arg(&batch)
-        .arg("032018-juki@127.0.0.1")
-        .current_dir(&d.work)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Watch real encrypted bytes reach the disk, then pull the plug.
-    eventually(
-        "the upload to be under way",
-        Duration::from_secs(30),
-        || {
-            d.vault_files()
-                .iter()
-                .any(|f| fs::metadata(f).map(|m| m.len() > 4 << 20).unwrap_or(false))
-                .then_some(())
-        },
+    let client = d.sftp_background(
+        "032018-juki",
+        "put big.dat /inbox/big.dat
+",
+        40_000,
     );
-    let _ = Command::new("pkill")
-        .args(["-9", "-P", &client.id().to_string()])
-        .status();
-    let _ = client.kill();
-    let _ = client.wait();
+    // Watch real encrypted bytes reach the disk, then pull the plug.
+    d.wait_for_blob_over(4 << 20);
+    common::kill_client(client);
 
     let kept = eventually(
         "the cut-off upload to be kept as a partial",
@@ -171,18 +152,12 @@ fn a_partial_survives_a_server_crash_and_resumes_from_its_last_checkpoint() {
     );
     let data = pseudo_random(20 << 20, 9);
     fs::write(d.work.join("crash.dat"), &data).unwrap();
-    let batch = d.work.join("put-batch");
-    fs::write(&batch, "put crash.dat /inbox/crash.dat\n").unwrap();
-    let mut client = Command::new("sftp")
-        .args(d.ssh_opts("032018-juki", "-P"))
-        .args(["-l", "40000", "-b"])
-        .arg(&batch)
-        .arg("032018-juki@127.0.0.1")
-        .current_dir(&d.work)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let client = d.sftp_background(
+        "032018-juki",
+        "put crash.dat /inbox/crash.dat
+",
+        40_000,
+    );
     let mut d = d;
     // A checkpoint makes the first bytes durable and visible to the operator.
     eventually("a checkpoint", Duration::from_secs(30), || {
@@ -192,7 +167,7 @@ fn a_partial_survives_a_server_crash_and_resumes_from_its_last_checkpoint() {
             .then_some(())
     });
     d.kill9();
-    let _ = client.wait();
+    common::kill_client(client);
     d.start_again();
     let kept = d
         .ls("032018")

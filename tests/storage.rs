@@ -111,35 +111,23 @@ fn kill_9_during_uploads_loses_no_acknowledged_file_and_shows_no_half_file() {
     let mut lines = reader.lines();
     // Let a good number of uploads be acknowledged, then pull the plug
     // while the others are in flight.
+    let record =
+        |line: String, expected: &mut HashMap<String, (String, u64)>, acked: &mut Vec<String>| {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if let Some(name) = v["start"].as_str() {
+                let sha = v["sha256"].as_str().unwrap().to_string();
+                expected.insert(name.to_string(), (sha, v["size"].as_u64().unwrap()));
+            } else if let Some(name) = v["ok"].as_str() {
+                acked.push(name.to_string());
+            }
+        };
     while acked.len() < 40 {
         let line = lines.next().expect("load output").unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if let Some(name) = v["start"].as_str() {
-            expected.insert(
-                name.to_string(),
-                (
-                    v["sha256"].as_str().unwrap().to_string(),
-                    v["size"].as_u64().unwrap(),
-                ),
-            );
-        } else if let Some(name) = v["ok"].as_str() {
-            acked.push(name.to_string());
-        }
+        record(line, &mut expected, &mut acked);
     }
     d.kill9();
     for line in lines {
-        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if let Some(name) = v["start"].as_str() {
-            expected.insert(
-                name.to_string(),
-                (
-                    v["sha256"].as_str().unwrap().to_string(),
-                    v["size"].as_u64().unwrap(),
-                ),
-            );
-        } else if let Some(name) = v["ok"].as_str() {
-            acked.push(name.to_string());
-        }
+        record(line.unwrap(), &mut expected, &mut acked);
     }
     let _ = load.wait();
     // Each of the 4 sessions had started an upload it never saw finish.

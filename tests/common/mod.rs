@@ -408,6 +408,40 @@ impl Daemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts an `sftp -b` batch in the background as `user`, limited to
+    /// `kbit_per_s` so that it is still running when the test acts on it.
+    pub fn sftp_background(&self, user: &str, batch: &str, kbit_per_s: u32) -> Child {
+        let file = self
+            .work
+            .join(format!("batch-{}", sha256_hex(batch.as_bytes())));
+        fs::write(&file, batch).unwrap();
+        Command::new("sftp")
+            .args(self.ssh_opts(user, "-P"))
+            .args(["-l", &kbit_per_s.to_string(), "-b"])
+            .arg(&file)
+            .arg(format!("{user}@127.0.0.1"))
+            .current_dir(&self.work)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until an encrypted blob on disk has grown past `bytes`: an
+    /// upload is under way, observed on the real disk.
+    pub fn wait_for_blob_over(&self, bytes: u64) {
+        eventually(
+            "an upload under way on disk",
+            Duration::from_secs(30),
+            || {
+                self.vault_files()
+                    .iter()
+                    .any(|f| fs::metadata(f).map(|m| m.len() > bytes).unwrap_or(false))
+                    .then_some(())
+            },
+        );
+    }
+
     /// Runs the paramiko driver as `user`.
     pub fn paramiko(&self, user: &str, args: &[&str]) -> Output {
         Command::new(PYTHON)
@@ -447,6 +481,16 @@ impl Daemon {
         }
         out
     }
+}
+
+/// Kills a background client and the `ssh` it spawned, as a dropped
+/// connection would end it.
+pub fn kill_client(mut child: Child) {
+    let _ = Command::new("pkill")
+        .args(["-9", "-P", &child.id().to_string()])
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Daemon {
