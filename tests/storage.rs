@@ -213,3 +213,26 @@ fn every_blob_is_a_plain_age_file_that_the_vault_key_opens() {
     );
     assert_eq!(out.stdout, content, "stock age decrypts renkei's storage");
 }
+
+#[test]
+fn a_blob_lost_outside_renkei_is_reported_as_data_loss() {
+    let mut d = Daemon::start();
+    d.put("032018", "outbox", "lost.csv", b"gone");
+    for blob in d.vault_files() {
+        fs::remove_file(blob).unwrap();
+    }
+    let r = d.paramiko_json("032018-juki", &["try", "open_read", "/outbox/lost.csv"]);
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing from the vault"),
+        "{r}"
+    );
+    d.restart();
+    assert!(
+        d.log_text()
+            .contains("a blob named by the journal is missing from the vault")
+    );
+}

@@ -32,8 +32,10 @@ impl Download {
             return Err(NsError::IsDir { path: shown });
         };
         // A concurrent replacement may delete the blobs between the lookup
-        // and the open; looking up again then finds the new file.
-        for _ in 0..3 {
+        // and the open; looking up again then finds the new file. The same
+        // object with a missing blob is data loss, said as such.
+        let mut tried: Option<String> = None;
+        loop {
             let object = match ns.journal.entry(&k.entry)? {
                 Some(EntryRecord::File { object }) => object,
                 Some(EntryRecord::Dir { .. }) => return Err(NsError::IsDir { path: shown }),
@@ -56,18 +58,21 @@ impl Download {
                         served: 0,
                     });
                 }
-                Err(VaultError::Io { source, .. })
+                Err(VaultError::Io { source, blob })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
-                    continue;
+                    if tried.as_deref() == Some(object.id.as_str()) {
+                        tracing::error!(path = %shown, object = %object.id, blob, "stored data is missing from the vault");
+                        return Err(NsError::Storage(format!(
+                            "the stored data of {shown} is missing from the vault (object {}, blob {blob})",
+                            object.id
+                        )));
+                    }
+                    tried = Some(object.id);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(NsError::Conflict {
-            path: shown,
-            reason: "is being replaced right now; try again".into(),
-        })
     }
 
     pub fn size(&self) -> u64 {

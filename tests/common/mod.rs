@@ -124,6 +124,8 @@ pub struct Daemon {
     pub keys: HashMap<String, Key>,
     log: PathBuf,
     child: Option<Child>,
+    /// Size of a tmpfs the vault lives on, when the test wants a small disk.
+    vault_tmpfs: Option<u64>,
 }
 
 impl Daemon {
@@ -176,8 +178,20 @@ impl Daemon {
             port: 0,
             keys,
             child: None,
+            vault_tmpfs: None,
             root,
         };
+        d.spawn();
+        d
+    }
+
+    /// Like [`Daemon::start`], but the vault directory is a tmpfs of
+    /// `bytes` (in a private user and mount namespace), so that a test can
+    /// fill the disk for real.
+    pub fn start_with_small_vault(bytes: u64) -> Daemon {
+        let mut d = Daemon::start();
+        d.kill9();
+        d.vault_tmpfs = Some(bytes);
         d.spawn();
         d
     }
@@ -197,10 +211,26 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("serve")
+        let mut cmd = match self.vault_tmpfs {
+            None => {
+                let mut c = Command::new(BIN);
+                c.arg("--config").arg(&self.config).arg("serve");
+                c
+            }
+            Some(bytes) => {
+                let vault = self.data.join("vault");
+                fs::create_dir_all(&vault).unwrap();
+                let script = format!(
+                    "mount -t tmpfs -o size={bytes},mode=0700 tmpfs '{}' && exec '{BIN}' --config '{}' serve",
+                    vault.display(),
+                    self.config.display()
+                );
+                let mut c = Command::new("unshare");
+                c.args(["--user", "--map-root-user", "--mount", "sh", "-c", &script]);
+                c
+            }
+        };
+        let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
