@@ -12,12 +12,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::admin;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::defender::Defender;
 use crate::events::{Event, Events};
 use crate::fsutil;
 use crate::journal::{Journal, JournalError};
+use crate::live::Live;
 use crate::namespace::Namespace;
 use crate::namespace::upkeep::{self, UpkeepError};
+use crate::policy::PolicySet;
 use crate::ssh::{self, keys::HostKeyError};
 use crate::vault::{Vault, VaultError};
 
@@ -51,27 +54,32 @@ pub enum DaemonError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
-/// Runs the daemon until it is told to stop. `demo` prints how to connect
-/// to the embedded default configuration.
-pub fn run(config: Config, demo: bool) -> Result<(), DaemonError> {
+/// Runs the daemon until it is told to stop. `config_path` is re-read on
+/// reload (`None` for the embedded default, which then prints how to
+/// connect).
+pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("renkei")
         .max_blocking_threads(1024)
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(serve(Arc::new(config), demo))
+    runtime.block_on(serve(config, config_path))
 }
 
-async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
+async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
+    let demo = config_path.is_none();
+    let policy = PolicySet::load(&config)?;
     let data_dir = config.server.data_dir.clone();
     fsutil::create_private_dir(&data_dir).map_err(|source| DaemonError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
-    for w in &config.warnings {
+    for w in config.warnings.iter().chain(&policy.warnings) {
         tracing::warn!("configuration: {w}");
     }
     let events = Arc::new(Events::new());
@@ -80,7 +88,15 @@ async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
     let journal = Journal::open(&data_dir.join("journal.redb"))?;
-    let ns = Namespace::new(journal, vault, config.limits.clone(), Arc::clone(&events));
+    let defender = Defender::open(
+        config.defender.clone(),
+        journal.clone(),
+        Arc::clone(&events),
+    )?;
+    let live = Live::new(config, policy, config_path);
+    let ns = Namespace::new(journal, vault, Arc::clone(&live), Arc::clone(&events));
+    let config = Arc::clone(&live.get().config);
+    record_loaded(&events, &live, "start", Vec::new());
 
     let recovery_ns = Arc::clone(&ns);
     let (report, expired) = tokio::task::spawn_blocking(move || {
@@ -98,9 +114,10 @@ async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
     });
 
     let state = ssh::State::new(
-        Arc::clone(&config),
+        Arc::clone(&live),
         Arc::clone(&ns),
         Arc::clone(&events),
+        Arc::clone(&defender),
         vault_dir,
     );
     let server = ssh::Server::bind(Arc::clone(&state), host_key)
@@ -122,15 +139,21 @@ async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
     let ctl_state = Arc::clone(&state);
     let ctl = Arc::new(admin::server::Context {
         ns: Arc::clone(&ns),
-        config: Arc::clone(&config),
+        live: Arc::clone(&live),
+        defender: Arc::clone(&defender),
         listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
+        reload: {
+            let (live, events) = (Arc::clone(&live), Arc::clone(&events));
+            Box::new(move || reload(&live, &events))
+        },
+        runtime: tokio::runtime::Handle::current(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
-    let sweeper = tokio::spawn(sweep_partials(Arc::clone(&ns)));
+    let sweeper = tokio::spawn(sweep(Arc::clone(&ns), Arc::clone(&defender)));
     events.record(Event::DaemonStarted {
         version: env!("CARGO_PKG_VERSION"),
         listen,
@@ -143,7 +166,16 @@ async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
     }
 
     let server_task = tokio::spawn(server.run(stop_rx));
-    let reason = wait_for_signal().await;
+    let reason = loop {
+        match wait_for_signal().await {
+            Signal::Reload => {
+                if let Err(e) = reload(&live, &events) {
+                    tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
+                }
+            }
+            Signal::Stop(reason) => break reason,
+        }
+    };
     tracing::info!(
         reason,
         "stopping: sessions get limits.shutdown_grace to finish"
@@ -159,30 +191,79 @@ async fn serve(config: Arc<Config>, demo: bool) -> Result<(), DaemonError> {
     Ok(())
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the only way out is being killed.
-        std::future::pending::<()>().await;
-        return "unreachable";
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// Records what configuration and rules are in force.
+fn record_loaded(events: &Events, live: &Live, how: &str, restart_needed: Vec<String>) {
+    let snap = live.get();
+    events.record(Event::ConfigLoaded {
+        config: snap.config.source.clone(),
+        config_sha256: crate::live::config_digest(&snap.config),
+        policy_files: if snap.policy.files.is_empty() {
+            vec![crate::policy::BASELINE_NAME.to_string()]
+        } else {
+            snap.policy.files.clone()
+        },
+        policy_sha256: snap.policy.digest.clone(),
+        rules: snap.policy.rules().len(),
+        how: how.to_string(),
+        restart_needed,
+    });
+}
+
+/// Reloads configuration and rules (SIGHUP, `renkei ctl reload`); on
+/// failure the running ones stay and the error is recorded and returned.
+pub fn reload(
+    live: &Live,
+    events: &Events,
+) -> Result<crate::live::ReloadReport, crate::config::ConfigError> {
+    match live.reload() {
+        Ok(report) => {
+            for w in &report.warnings {
+                tracing::warn!("configuration: {w}");
+            }
+            record_loaded(events, live, "reload", report.restart_needed.clone());
+            Ok(report)
+        }
+        Err(e) => {
+            events.record(Event::ReloadFailed {
+                error: e.to_string(),
+            });
+            Err(e)
+        }
     }
 }
 
-/// Expires partials periodically.
-async fn sweep_partials(ns: Arc<Namespace>) {
+enum Signal {
+    Reload,
+    Stop(&'static str),
+}
+
+async fn wait_for_signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        // Without signal handlers the only way out is being killed.
+        std::future::pending::<()>().await;
+        return Signal::Stop("unreachable");
+    };
+    tokio::select! {
+        _ = term.recv() => Signal::Stop("SIGTERM"),
+        _ = int.recv() => Signal::Stop("SIGINT"),
+        _ = hup.recv() => Signal::Reload,
+    }
+}
+
+/// Periodic upkeep: expires partials, forgets aged defender scores.
+async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>) {
     let every =
         (ns.limits.partial_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
         tick.tick().await;
+        defender.prune();
         let ns = Arc::clone(&ns);
         match tokio::task::spawn_blocking(move || {
             upkeep::expire_partials(&ns, jiff::Timestamp::now())

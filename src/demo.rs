@@ -61,7 +61,10 @@ pub fn prepare() -> Result<Config, DemoError> {
         )
         .map_err(|e| err(e.to_string()))?;
     }
-    Ok(Config::parse(SOURCE, EMBEDDED, Path::new("."))?)
+    let mut config = Config::parse(SOURCE, EMBEDDED, Path::new("."))?;
+    // The demo runs on the built-in baseline, whatever ./policies holds.
+    config.server.policy_dir = None;
+    Ok(config)
 }
 
 /// Writes a known_hosts file for the demo and returns how to connect.

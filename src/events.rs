@@ -54,6 +54,8 @@ pub enum Event {
         peer: SocketAddr,
         stage: &'static str,
         reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
     },
     LoginSucceeded {
         conn: u64,
@@ -68,6 +70,8 @@ pub enum Event {
         peer: SocketAddr,
         user: String,
         reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         key_fingerprint: Option<String>,
     },
@@ -180,6 +184,35 @@ pub enum Event {
         op: String,
         path: String,
         reason: String,
+        /// The policy rule that refused (`file:line`, or `default deny`);
+        /// absent when the refusal was not a policy decision.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    Banned {
+        ip: String,
+        until: String,
+        /// How many times this address has been banned.
+        bans: u32,
+        reason: String,
+    },
+    Unbanned {
+        ip: String,
+        by: String,
+    },
+    ConfigLoaded {
+        config: String,
+        config_sha256: String,
+        policy_files: Vec<String>,
+        policy_sha256: String,
+        rules: usize,
+        /// `start` or `reload`.
+        how: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        restart_needed: Vec<String>,
+    },
+    ReloadFailed {
+        error: String,
     },
     CtlCommand {
         uid: u32,
@@ -213,6 +246,10 @@ impl Event {
             Event::DirRemoved { .. } => "dir_removed",
             Event::TimesChanged { .. } => "times_changed",
             Event::OperationRefused { .. } => "operation_refused",
+            Event::Banned { .. } => "banned",
+            Event::Unbanned { .. } => "unbanned",
+            Event::ConfigLoaded { .. } => "config_loaded",
+            Event::ReloadFailed { .. } => "reload_failed",
             Event::CtlCommand { .. } => "ctl_command",
         }
     }
@@ -225,6 +262,8 @@ impl Event {
                 | Event::ChannelRefused { .. }
                 | Event::ProtocolViolation { .. }
                 | Event::OperationRefused { .. }
+                | Event::Banned { .. }
+                | Event::ReloadFailed { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }

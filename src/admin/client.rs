@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::proto::{self, GetHeader, LsEntry, MAX_FRAME, PutResult, Reply, Request, Status};
+use super::proto::{
+    self, Ban, GetHeader, LsEntry, MAX_FRAME, PutResult, ReloadResult, Reply, Request, Status,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -69,6 +71,19 @@ impl Client {
 
     pub fn status(&mut self) -> Result<Status, ClientError> {
         body(self.call(&Request::Status)?)
+    }
+
+    pub fn reload(&mut self) -> Result<ReloadResult, ClientError> {
+        body(self.call(&Request::Reload)?)
+    }
+
+    pub fn bans(&mut self) -> Result<Vec<Ban>, ClientError> {
+        body(self.call(&Request::Bans)?)
+    }
+
+    pub fn unban(&mut self, ip: &str) -> Result<(), ClientError> {
+        self.call(&Request::Unban { ip: ip.to_string() })
+            .map(|_| ())
     }
 
     pub fn ls(&mut self, tenant: &str, bx: Option<&str>) -> Result<Vec<LsEntry>, ClientError> {

@@ -33,6 +33,13 @@ pub enum Request {
         bx: String,
         name: String,
     },
+    /// Re-read the configuration and rule files.
+    Reload,
+    /// Active bans.
+    Bans,
+    Unban {
+        ip: String,
+    },
 }
 
 /// The generic reply: `ok`, and an error when not.
@@ -75,6 +82,31 @@ pub struct Status {
     pub connections: usize,
     pub tenants: Vec<TenantSummary>,
     pub vault_recipient: String,
+    /// Rule files in force (or the built-in baseline) and their digest.
+    pub policy_files: Vec<String>,
+    pub policy_sha256: String,
+    pub rules: usize,
+    pub active_bans: usize,
+}
+
+/// Result of a reload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadResult {
+    pub policy_files: Vec<String>,
+    pub rules: usize,
+    pub policy_sha256: String,
+    pub warnings: Vec<String>,
+    pub restart_needed: Vec<String>,
+}
+
+/// One active ban.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ban {
+    pub ip: String,
+    /// Asia/Tokyo, RFC 3339.
+    pub until: String,
+    pub bans: u32,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,9 +18,13 @@ use jiff::tz::TimeZone;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use super::proto::{self, GetHeader, LsEntry, PutResult, Reply, Request, Status, TenantSummary};
-use crate::config::{Config, TenantCode};
+use super::proto::{
+    self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, Status, TenantSummary,
+};
+use crate::config::{ConfigError, TenantCode};
+use crate::defender::Defender;
 use crate::events::Event;
+use crate::live::{Live, ReloadReport};
 use crate::namespace::{BoxKind, Namespace, NsPath, Principal};
 use crate::transfer::{Download, OpenMode, Upload};
 
@@ -30,11 +34,16 @@ const GET_CHUNK: usize = 256 << 10;
 /// What the control socket serves from.
 pub struct Context {
     pub ns: Arc<Namespace>,
-    pub config: Arc<Config>,
+    pub live: Arc<Live>,
+    pub defender: Arc<Defender>,
     pub listen: std::net::SocketAddr,
     pub started: Timestamp,
     /// Open SSH connections right now.
     pub connections: Box<dyn Fn() -> usize + Send + Sync>,
+    /// Reloads configuration and rules (recording the outcome).
+    pub reload: Box<dyn Fn() -> Result<ReloadReport, ConfigError> + Send + Sync>,
+    /// For the defender's async calls from the blocking ctl threads.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// Creates the socket (replacing a stale one) with mode 0600.
@@ -89,7 +98,7 @@ fn tokyo(t: Timestamp) -> String {
 
 fn tenant(ctx: &Context, code: &str) -> Result<TenantCode, String> {
     let parsed = TenantCode::parse(code).map_err(|e| e.to_string())?;
-    if ctx.config.tenant(parsed.as_str()).is_none() {
+    if ctx.live.get().config.tenant(parsed.as_str()).is_none() {
         return Err(format!("tenant {code} is not in the configuration"));
     }
     Ok(parsed)
@@ -130,6 +139,12 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
             Request::Get { tenant, bx, name } => {
                 let detail = format!("tenant={tenant} box={bx} name={name}");
                 ("get", detail, get(&mut s, ctx, &tenant, &bx, &name))
+            }
+            Request::Reload => ("reload", String::new(), reload(&mut s, ctx)),
+            Request::Bans => ("bans", String::new(), bans(&mut s, ctx)),
+            Request::Unban { ip } => {
+                let detail = format!("ip={ip}");
+                ("unban", detail, unban(&mut s, ctx, &ip, uid))
             }
         };
         let (ok, detail) = match &result {
@@ -181,20 +196,21 @@ impl From<crate::namespace::NsError> for CtlError {
 type CtlResult = Result<String, CtlError>;
 
 fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let snap = ctx.live.get();
+    let config = &snap.config;
     let st = Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
-        config: ctx.config.source.clone(),
+        config: config.source.clone(),
         listen: ctx.listen.to_string(),
-        data_dir: ctx.config.server.data_dir.display().to_string(),
+        data_dir: config.server.data_dir.display().to_string(),
         started_at: tokyo(ctx.started),
         uptime_secs: Timestamp::now()
             .duration_since(ctx.started)
             .as_secs()
             .max(0) as u64,
         connections: (ctx.connections)(),
-        tenants: ctx
-            .config
+        tenants: config
             .tenants
             .iter()
             .map(|t| TenantSummary {
@@ -204,8 +220,71 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
             })
             .collect(),
         vault_recipient: ctx.ns.vault.recipient(),
+        policy_files: if snap.policy.files.is_empty() {
+            vec![crate::policy::BASELINE_NAME.to_string()]
+        } else {
+            snap.policy.files.clone()
+        },
+        policy_sha256: snap.policy.digest.clone(),
+        rules: snap.policy.rules().len(),
+        active_bans: ctx.defender.list().len(),
     };
     proto::write_json(s, &Reply::ok(st))?;
+    Ok(String::new())
+}
+
+fn reload(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let report = (ctx.reload)().map_err(|e| {
+        CtlError::Refused(format!(
+            "reload refused, the running configuration and rules stay: {e}"
+        ))
+    })?;
+    let result = ReloadResult {
+        policy_files: report.policy_files,
+        rules: report.rules,
+        policy_sha256: report.policy_digest.clone(),
+        warnings: report.warnings,
+        restart_needed: report.restart_needed,
+    };
+    proto::write_json(s, &Reply::ok(&result))?;
+    Ok(format!(
+        "rules={} policy_sha256={}",
+        result.rules, report.policy_digest
+    ))
+}
+
+fn bans(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let list: Vec<Ban> = ctx
+        .defender
+        .list()
+        .into_iter()
+        .map(|b| Ban {
+            ip: b.ip,
+            until: tokyo(b.until),
+            bans: b.count,
+            reason: b.reason,
+        })
+        .collect();
+    proto::write_json(s, &Reply::ok(&list))?;
+    Ok(String::new())
+}
+
+fn unban(s: &mut StdUnixStream, ctx: &Context, ip: &str, uid: u32) -> CtlResult {
+    let addr: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| CtlError::Refused(format!("{ip:?} is not an IP address")))?;
+    let was = ctx
+        .runtime
+        .block_on(ctx.defender.unban(addr))
+        .map_err(|e| CtlError::Refused(format!("unban failed: {e}")))?;
+    if !was {
+        return Err(CtlError::Refused(format!("{addr} is not banned")));
+    }
+    ctx.ns.events.record(Event::Unbanned {
+        ip: addr.to_string(),
+        by: format!("ctl (uid {uid})"),
+    });
+    proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
     Ok(String::new())
 }
 

@@ -29,6 +29,12 @@ pub struct Limits {
     pub max_open_handles: usize,
     /// SFTP sessions (channels) per SSH connection.
     pub max_channels_per_connection: usize,
+    /// Open connections in total, logged in or not.
+    pub max_connections: usize,
+    /// Open connections from one source address.
+    pub max_connections_per_source: usize,
+    /// Logged-in connections of one account.
+    pub max_connections_per_account: usize,
     /// Out-of-order write data held per upload while waiting for the gap.
     pub reorder_window: u64,
     /// A long upload is made durable and resumable every this many bytes.
@@ -58,6 +64,9 @@ impl Default for Limits {
             max_response_buffer: 16 << 20,
             max_open_handles: 64,
             max_channels_per_connection: 4,
+            max_connections: 1024,
+            max_connections_per_source: 32,
+            max_connections_per_account: 16,
             reorder_window: 16 << 20,
             upload_checkpoint: 64 << 20,
             upload_checkpoint_interval: Duration::from_secs(30),
@@ -80,6 +89,9 @@ pub(super) struct RawLimits {
     max_response_buffer: Option<toml::Spanned<Quantity>>,
     max_open_handles: Option<toml::Spanned<i64>>,
     max_channels_per_connection: Option<toml::Spanned<i64>>,
+    max_connections: Option<toml::Spanned<i64>>,
+    max_connections_per_source: Option<toml::Spanned<i64>>,
+    max_connections_per_account: Option<toml::Spanned<i64>>,
     reorder_window: Option<toml::Spanned<Quantity>>,
     upload_checkpoint: Option<toml::Spanned<Quantity>>,
     upload_checkpoint_interval: Option<toml::Spanned<Quantity>>,
@@ -196,6 +208,27 @@ impl RawLimits {
                 1,
                 64,
                 "max_channels_per_connection",
+            )?,
+            max_connections: count(
+                &self.max_connections,
+                d.max_connections,
+                1,
+                1_000_000,
+                "max_connections",
+            )?,
+            max_connections_per_source: count(
+                &self.max_connections_per_source,
+                d.max_connections_per_source,
+                1,
+                1_000_000,
+                "max_connections_per_source",
+            )?,
+            max_connections_per_account: count(
+                &self.max_connections_per_account,
+                d.max_connections_per_account,
+                1,
+                1_000_000,
+                "max_connections_per_account",
             )?,
             reorder_window: size(
                 &self.reorder_window,

@@ -8,6 +8,7 @@
 //! user names are unique across tenants, keys are of accepted types, and
 //! every limit is within its documented range.
 
+pub mod defender;
 pub mod keys;
 pub mod lgcode;
 pub mod limits;
@@ -23,6 +24,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use defender::DefenderConfig;
 pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
@@ -60,6 +62,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub host_key: PathBuf,
+    /// Directory of rule files; `None` = the built-in baseline.
+    pub policy_dir: Option<PathBuf>,
+    /// Whether `policy_dir` was written in the file (then it must exist).
+    pub policy_dir_explicit: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -104,9 +110,12 @@ impl Account {
 pub struct Config {
     /// Where it came from: a path, or `<embedded default>`.
     pub source: String,
+    /// The text it was read from (its digest is recorded on load).
+    pub text: String,
     pub server: ServerConfig,
     pub vault: VaultConfig,
     pub limits: Limits,
+    pub defender: DefenderConfig,
     pub log: LogConfig,
     pub tenants: Vec<Tenant>,
     /// Things that are allowed but probably not intended.
@@ -123,6 +132,8 @@ struct RawConfig {
     #[serde(default)]
     limits: limits::RawLimits,
     #[serde(default)]
+    defender: defender::RawDefender,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     tenant: Vec<RawTenant>,
@@ -134,6 +145,7 @@ struct RawServer {
     listen: Option<Spanned<String>>,
     data_dir: Spanned<String>,
     host_key: Option<Spanned<String>>,
+    policy_dir: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -295,6 +307,15 @@ impl Config {
             .limits
             .resolve()
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        let defender = raw
+            .defender
+            .resolve(parse_network)
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let policy_dir_explicit = raw.server.policy_dir.is_some();
+        let policy_dir = Some(match &raw.server.policy_dir {
+            Some(p) => resolve(base, p.get_ref()),
+            None => base.join("policies"),
+        });
 
         let mut tenants = Vec::new();
         let mut users: HashMap<String, (usize, usize)> = HashMap::new();
@@ -407,13 +428,17 @@ impl Config {
 
         Ok(Config {
             source: file.to_string(),
+            text: text.to_string(),
             server: ServerConfig {
                 listen,
                 data_dir,
                 host_key,
+                policy_dir,
+                policy_dir_explicit,
             },
             vault: VaultConfig { identity },
             limits,
+            defender,
             log: LogConfig {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),
@@ -454,6 +479,9 @@ impl Config {
         let _ = writeln!(s, "  data_dir  {}", self.server.data_dir.display());
         let _ = writeln!(s, "  host key  {}", self.server.host_key.display());
         let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
+        if let Some(p) = &self.server.policy_dir {
+            let _ = writeln!(s, "  policies  {}", p.display());
+        }
         let _ = writeln!(s, "  tenants   {}", self.tenants.len());
         for t in &self.tenants {
             let nets: Vec<String> = t.networks.iter().map(ToString::to_string).collect();

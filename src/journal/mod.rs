@@ -24,13 +24,14 @@ use tokio::sync::oneshot;
 
 pub use ops::{Op, OpError, Outcome};
 pub use records::{
-    BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef, dir_prefix,
-    entry_key, partial_key, tenant_prefix,
+    BanRecord, BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
+    dir_prefix, entry_key, partial_key, tenant_prefix,
 };
 
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const PARTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("partials");
+const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Version of the record layout; bumped with a migration when it changes.
@@ -116,7 +117,7 @@ impl Journal {
         };
         let txn = db.begin_write().map_err(|e| open_err(e.into()))?;
         {
-            for def in [ENTRIES, OBJECTS, PARTIALS] {
+            for def in [ENTRIES, OBJECTS, PARTIALS, BANS] {
                 txn.open_table(def).map_err(|e| open_err(e.into()))?;
             }
             let mut meta = txn.open_table(META).map_err(|e| open_err(e.into()))?;
@@ -310,6 +311,15 @@ impl Journal {
             .collect())
     }
 
+    /// Every ban record (active or expired).
+    pub fn bans(&self) -> Result<Vec<BanRecord>, JournalError> {
+        Ok(self
+            .scan::<BanRecord>(BANS, "")?
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect())
+    }
+
     /// Every entry of a tenant, files and directories, in key order.
     pub fn tenant_entries(&self, tenant: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
         self.scan(ENTRIES, &tenant_prefix(tenant))
@@ -354,6 +364,7 @@ fn commit_group(db: &Database, jobs: &[Job]) -> Result<Vec<Vec<OpResult>>, redb:
             entries: txn.open_table(ENTRIES)?,
             objects: txn.open_table(OBJECTS)?,
             partials: txn.open_table(PARTIALS)?,
+            bans: txn.open_table(BANS)?,
         };
         for job in jobs {
             let mut r = Vec::with_capacity(job.ops.len());

@@ -8,7 +8,9 @@
 use jiff::Timestamp;
 use redb::{ReadableTable, Table};
 
-use super::records::{EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef};
+use super::records::{
+    BanRecord, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
+};
 
 /// One change to the journal.
 #[derive(Debug, Clone)]
@@ -58,6 +60,14 @@ pub enum Op {
         key: String,
         children_prefix: String,
     },
+    /// Record (or replace) a ban of a source address.
+    PutBan {
+        record: BanRecord,
+    },
+    /// Forget an address's ban and its history.
+    DropBan {
+        ip: String,
+    },
     SetMtime {
         entry_key: String,
         mtime: i64,
@@ -101,6 +111,7 @@ pub(super) struct Tables<'t> {
     pub entries: Table<'t, &'static str, &'static [u8]>,
     pub objects: Table<'t, &'static str, &'static [u8]>,
     pub partials: Table<'t, &'static str, &'static [u8]>,
+    pub bans: Table<'t, &'static str, &'static [u8]>,
 }
 
 type Res = Result<Result<Outcome, OpError>, redb::Error>;
@@ -345,6 +356,16 @@ impl Tables<'_> {
                     return Ok(Err(OpError::NotEmpty));
                 }
                 self.entries.remove(key.as_str())?;
+                Ok(Ok(Outcome::default()))
+            }
+            Op::PutBan { record } => {
+                put(&mut self.bans, &record.ip, record)?;
+                Ok(Ok(Outcome::default()))
+            }
+            Op::DropBan { ip } => {
+                if self.bans.remove(ip.as_str())?.is_none() {
+                    return Ok(Err(OpError::NotFound));
+                }
                 Ok(Ok(Outcome::default()))
             }
             Op::SetMtime { entry_key, mtime } => {

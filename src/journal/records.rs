@@ -170,3 +170,15 @@ pub fn split_entry_key(key: &str) -> Option<(&str, BoxKind, &str, &str)> {
     let name = it.next()?;
     Some((tenant, bx, dir, name))
 }
+
+/// A source address banned by the defender. Kept after the ban expires (as
+/// the address's history) so that repeat bans grow longer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BanRecord {
+    pub ip: String,
+    pub banned_at: Timestamp,
+    pub until: Timestamp,
+    /// How many times this address has been banned.
+    pub count: u32,
+    pub reason: String,
+}

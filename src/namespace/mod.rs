@@ -11,6 +11,7 @@
 //! Uploads and downloads are in [`crate::transfer`]; this module decides
 //! what they may do and where, and owns the shared state they need.
 
+mod access;
 pub mod error;
 mod ops;
 pub mod path;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::{Limits, TenantCode};
 use crate::events::{Actor, Event, Events};
 use crate::journal::Journal;
+use crate::live::Live;
 use crate::vault::Vault;
 
 pub use error::NsError;
@@ -67,6 +69,8 @@ impl Principal {
 /// and the set of uploads in progress.
 pub struct Namespace {
     pub journal: Journal,
+    /// Configuration and rules in force (policy decisions).
+    pub live: Arc<Live>,
     pub vault: Arc<Vault>,
     pub limits: Limits,
     pub events: Arc<Events>,
@@ -111,11 +115,13 @@ impl Namespace {
     pub fn new(
         journal: Journal,
         vault: Arc<Vault>,
-        limits: Limits,
+        live: Arc<Live>,
         events: Arc<Events>,
     ) -> Arc<Namespace> {
+        let limits = live.get().config.limits.clone();
         Arc::new(Namespace {
             journal,
+            live,
             vault,
             limits,
             events,
@@ -159,11 +165,24 @@ impl Namespace {
 
     /// Records a refusal and returns it as an error.
     pub fn refuse(&self, who: &Principal, op: &str, path: &str, err: NsError) -> NsError {
+        self.refuse_by(who, op, path, err, None)
+    }
+
+    /// Records a refusal made by a policy rule and returns it as an error.
+    pub fn refuse_by(
+        &self,
+        who: &Principal,
+        op: &str,
+        path: &str,
+        err: NsError,
+        rule: Option<String>,
+    ) -> NsError {
         self.events.record(Event::OperationRefused {
             actor: who.actor(),
             op: op.to_string(),
             path: path.to_string(),
             reason: err.to_string(),
+            rule,
         });
         err
     }

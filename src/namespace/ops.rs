@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::{Namespace, NsError, NsPath, Principal};
 use crate::events::Event;
 use crate::journal::{self, BoxKind, EntryRecord, ObjectRecord, ObjectState, Op};
-use crate::policy::{self, Operation, Role};
+use crate::policy::{Operation, Role};
 
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,26 +115,6 @@ pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
 }
 
 impl Namespace {
-    /// Checks the policy; a refusal is recorded and returned.
-    pub(crate) fn allow(
-        &self,
-        who: &Principal,
-        op: Operation,
-        path: &NsPath,
-    ) -> Result<(), NsError> {
-        policy::check(who.role, op, path.box_kind()).map_err(|policy::Denied(reason)| {
-            self.refuse(
-                who,
-                op.name(),
-                &path.to_string(),
-                NsError::Denied {
-                    path: path.to_string(),
-                    reason,
-                },
-            )
-        })
-    }
-
     /// Attributes of a location. An upload in progress or interrupted
     /// shadows a committed file of the same name for its uploader, so that
     /// `stat` tells a writing or resuming client how many bytes are kept.
@@ -401,7 +381,7 @@ impl Namespace {
         path: &NsPath,
         mtime: i64,
     ) -> Result<(), NsError> {
-        self.allow(who, Operation::SetAttr, path)?;
+        self.allow(who, Operation::Upload, path)?;
         let Some(k) = keys(who, path) else {
             return Ok(());
         };

@@ -366,7 +366,7 @@ impl Handler {
                     if let Some((_, mtime)) = attrs.times {
                         up.set_mtime(i64::from(mtime));
                     }
-                    worker::State::Up(up)
+                    worker::State::Up(Box::new(up))
                 }
                 Ok(Err(e)) => {
                     self.fail(id, cost, &e);
@@ -379,7 +379,7 @@ impl Handler {
             }
         } else {
             match tokio::task::spawn_blocking(move || Download::open(&ns, &who, &target)).await {
-                Ok(Ok(d)) => worker::State::Down(d),
+                Ok(Ok(d)) => worker::State::Down(Box::new(d)),
                 Ok(Err(e)) => {
                     self.fail(id, cost, &e);
                     return Ok(());

@@ -50,8 +50,8 @@ pub(super) enum FileReq {
 }
 
 pub(super) enum State {
-    Up(Upload),
-    Down(Download),
+    Up(Box<Upload>),
+    Down(Box<Download>),
 }
 
 fn fail(out: &Out, id: u32, cost: u64, e: &NsError) {

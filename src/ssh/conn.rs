@@ -18,9 +18,10 @@ use tokio::task::JoinHandle;
 use super::State;
 use super::channel::{ChannelInput, ChannelOutput};
 use crate::config::canonical_ip;
+use crate::defender::Offence;
 use crate::events::Event;
 use crate::namespace::Principal;
-use crate::policy::Role;
+use crate::policy::{Operation, Request, Role};
 use crate::sftp;
 
 /// What the connection task needs to know after russh has consumed the
@@ -31,6 +32,18 @@ pub(super) struct ConnShared {
     pub stats: Arc<sftp::Stats>,
     pub tasks: Vec<JoinHandle<()>>,
     pub end_reason: Option<String>,
+    /// Failed login attempts: whether each was for a configured user.
+    pub failures: Vec<bool>,
+    /// Ended by the login grace time.
+    pub timed_out: bool,
+}
+
+/// Why a login was refused.
+struct LoginRefusal {
+    reason: String,
+    /// Whether the user exists (the defender scores unknown users higher).
+    known_user: bool,
+    rule: Option<String>,
 }
 
 pub(super) struct Conn {
@@ -41,6 +54,8 @@ pub(super) struct Conn {
     pending: HashMap<ChannelId, Channel<Msg>>,
     sftp_channels: usize,
     user: String,
+    /// Authenticated but over a connection limit: disconnect with this.
+    refuse_after_auth: Option<String>,
 }
 
 const ONLY_SFTP: &str =
@@ -61,44 +76,73 @@ impl Conn {
             pending: HashMap::new(),
             sftp_channels: 0,
             user: String::new(),
+            refuse_after_auth: None,
         }
     }
 
-    /// Decides whether `key` may log in as `user` from this peer.
+    /// Decides whether `key` may log in as `user` from this peer: the key
+    /// must be one of the account's (authentication), then the rules must
+    /// allow `connect` and `login` for it from here, now (authorisation).
     fn authorize(
         &self,
         user: &str,
         key: &PublicKey,
         algorithm: &Algorithm,
-    ) -> Result<Principal, String> {
-        let config = self.state.config();
-        let (tenant, account) = config
-            .account(user)
-            .ok_or_else(|| format!("unknown user {user:?}"))?;
-        let ip = canonical_ip(self.peer.ip());
-        if !account
-            .effective_networks(tenant)
-            .iter()
-            .any(|n| n.contains(&ip))
-        {
-            return Err(format!(
-                "source address {ip} is not in the networks of account {user}"
-            ));
-        }
+    ) -> Result<Principal, LoginRefusal> {
+        let snap = self.state.live.get();
+        let refuse = |reason: String, known_user: bool, rule: Option<String>| LoginRefusal {
+            reason,
+            known_user,
+            rule,
+        };
+        let Some((tenant, account)) = snap.config.account(user) else {
+            return Err(refuse(format!("unknown user {user:?}"), false, None));
+        };
         if matches!(algorithm, Algorithm::Rsa { hash: None }) {
-            return Err(
+            return Err(refuse(
                 "ssh-rsa (SHA-1) signatures are refused; use rsa-sha2-256 or rsa-sha2-512".into(),
-            );
+                true,
+                None,
+            ));
         }
         if !account
             .keys
             .iter()
             .any(|k| k.key.key_data() == key.key_data())
         {
-            return Err(format!(
-                "key {} is not authorized for {user}",
-                key.fingerprint(HashAlg::Sha256)
+            return Err(refuse(
+                format!(
+                    "key {} is not authorized for {user}",
+                    key.fingerprint(HashAlg::Sha256)
+                ),
+                true,
+                None,
             ));
+        }
+        let ip = canonical_ip(self.peer.ip());
+        let at = crate::policy::window::tokyo(jiff::Timestamp::now());
+        for op in [Operation::Connect, Operation::Login] {
+            let d = snap.policy.decide(&Request {
+                tenant: &tenant.code,
+                account: user,
+                account_networks: account.effective_networks(tenant),
+                source: Some(ip),
+                op,
+                bx: None,
+                path: None,
+                name: None,
+                size: None,
+                at: &at,
+            });
+            if !d.allow {
+                let outside = !account.effective_networks(tenant).iter().any(|n| n.contains(&ip));
+                let why = match &d.reason {
+                    Some(r) => r.clone(),
+                    None if outside => format!("source address {ip} is not in the networks of account {user}"),
+                    None => format!("{op} of {user} from {ip} is not allowed"),
+                };
+                return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));
+            }
         }
         Ok(Principal {
             tenant: tenant.code.clone(),
@@ -109,12 +153,16 @@ impl Conn {
         })
     }
 
-    fn login_failed(&self, user: &str, reason: String, key: Option<&PublicKey>) {
+    fn login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.failures.push(refusal.known_user);
+        }
         self.state.events.record(Event::LoginFailed {
             conn: self.conn,
             peer: self.peer,
             user: user.to_string(),
-            reason,
+            reason: refusal.reason,
+            rule: refusal.rule,
             key_fingerprint: key.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
         });
     }
@@ -157,11 +205,13 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
-        self.login_failed(
-            user,
-            "password authentication is not accepted; use a key".into(),
-            None,
-        );
+        let known_user = self.state.config().account(user).is_some();
+        let refusal = LoginRefusal {
+            reason: "password authentication is not accepted; use a key".into(),
+            known_user,
+            rule: None,
+        };
+        self.login_failed(user, refusal, None);
         Ok(Auth::reject())
     }
 
@@ -187,6 +237,23 @@ impl russh::server::Handler for Conn {
         match self.authorize(user, key.public_key, key.algorithm) {
             Ok(principal) => {
                 self.user = user.to_string();
+                let max = self.state.ns.limits.max_connections_per_account;
+                if let Err(reason) = self.state.registry.login(self.conn, user, max) {
+                    // The key is right, so say plainly why they are turned
+                    // away: accept, then disconnect with the reason.
+                    let refusal = LoginRefusal {
+                        reason: reason.clone(),
+                        known_user: true,
+                        rule: None,
+                    };
+                    self.login_failed(user, refusal, Some(key.public_key));
+                    self.state
+                        .defender
+                        .offence(self.peer.ip(), Offence::LimitExceeded)
+                        .await;
+                    self.refuse_after_auth = Some(reason);
+                    return Ok(Auth::Accept);
+                }
                 self.state.events.record(Event::LoginSucceeded {
                     conn: self.conn,
                     peer: self.peer,
@@ -205,6 +272,13 @@ impl russh::server::Handler for Conn {
                 Ok(Auth::reject())
             }
         }
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(reason) = self.refuse_after_auth.take() {
+            session.disconnect(russh::Disconnect::TooManyConnections, &reason, "en")?;
+        }
+        Ok(())
     }
 
     async fn channel_open_session(
@@ -300,9 +374,12 @@ impl russh::server::Handler for Conn {
         };
         let handle = session.handle();
         let shared = Arc::clone(&self.shared);
+        let defender = Arc::clone(&self.state.defender);
+        let ip = self.peer.ip();
         let task = tokio::spawn(async move {
             let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
             if let sftp::End::Violation(reason) = end {
+                defender.offence(ip, Offence::ProtocolViolation).await;
                 if let Ok(mut s) = shared.lock() {
                     s.end_reason = Some(format!("disconnected: the client {reason}"));
                 }

@@ -9,13 +9,13 @@
 mod channel;
 mod conn;
 pub mod keys;
+mod registry;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
@@ -25,47 +25,80 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::defender::{Defender, Offence};
 use crate::events::{Event, Events};
+use crate::live::Live;
 use crate::namespace::Namespace;
 
 /// Shared by every connection.
 pub struct State {
-    config: RwLock<Arc<Config>>,
+    pub live: Arc<Live>,
     pub ns: Arc<Namespace>,
     pub events: Arc<Events>,
+    pub defender: Arc<Defender>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
     next_conn: AtomicU64,
-    live: Mutex<HashMap<u64, russh::server::Handle>>,
+    registry: registry::Registry,
 }
 
 impl State {
     pub fn new(
-        config: Arc<Config>,
+        live: Arc<Live>,
         ns: Arc<Namespace>,
         events: Arc<Events>,
+        defender: Arc<Defender>,
         volume: PathBuf,
     ) -> Arc<State> {
         Arc::new(State {
-            config: RwLock::new(config),
+            live,
             ns,
             events,
+            defender,
             volume,
             next_conn: AtomicU64::new(1),
-            live: Mutex::new(HashMap::new()),
+            registry: registry::Registry::default(),
         })
     }
 
+    /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => Arc::clone(&c),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.live.get().config)
     }
 
     /// Connections open right now.
     pub fn live_connections(&self) -> usize {
-        self.live.lock().map(|l| l.len()).unwrap_or(0)
+        self.registry.len()
+    }
+
+    /// Admission at TCP accept, before any SSH work: bans, then the rules
+    /// (could any account connect from here?), then connection limits. A
+    /// refusal says why, which rule decided, and whether the client is told
+    /// (not when the address is simply not allowed: that would tell a
+    /// stranger what this is).
+    async fn admit(&self, conn: u64, ip: IpAddr) -> Result<(), (String, Option<String>, bool)> {
+        if let Some(ban) = self.defender.banned(ip) {
+            let until = crate::policy::window::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
+            return Err((
+                format!("{ip} is banned until {until}: {}", ban.reason),
+                None,
+                true,
+            ));
+        }
+        let snap = self.live.get();
+        let at = crate::policy::window::tokyo(jiff::Timestamp::now());
+        if let Err(d) = snap.policy.admits(&snap.config, ip, &at) {
+            let reason = d
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no account may connect from this address".into());
+            return Err((reason, Some(d.by()), false));
+        }
+        if let Err(reason) = self.registry.admit(conn, ip, &self.ns.limits) {
+            self.defender.offence(ip, Offence::LimitExceeded).await;
+            return Err((reason, None, true));
+        }
+        Ok(())
     }
 }
 
@@ -194,16 +227,17 @@ impl Server {
                             continue;
                         }
                     };
-                    if !self.state.config().admits(peer.ip()) {
-                        self.state.events.record(Event::ConnectionRefused {
-                            peer,
-                            stage: "accept",
-                            reason: "the source address is not in any tenant's networks".into(),
-                        });
+                    let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
+                    if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip()).await {
+                        self.state.events.record(Event::ConnectionRefused { peer, stage: "accept", reason: reason.clone(), rule });
+                        if tell {
+                            // OpenSSH shows lines sent before the version
+                            // ("banner line 0: …"): the refusal is explained.
+                            let _ = stream.try_write(format!("renkei: {reason}\r\n").as_bytes());
+                        }
                         drop(stream);
                         continue;
                     }
-                    let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
                     self.state.events.record(Event::ConnectionAccepted { conn, peer });
                     conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn));
                 }
@@ -215,13 +249,7 @@ impl Server {
         let drained =
             tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            let handles: Vec<_> = self
-                .state
-                .live
-                .lock()
-                .map(|l| l.values().cloned().collect())
-                .unwrap_or_default();
-            for h in handles {
+            for h in self.state.registry.handles() {
                 let _ = h
                     .disconnect(
                         russh::Disconnect::ByApplication,
@@ -261,19 +289,23 @@ async fn connection(
     let started_session =
         tokio::time::timeout_at(deadline, russh::server::run_stream(russh, stream, handler)).await;
     let result: Result<(), String> = match started_session {
-        Err(_) => Err(late.clone()),
+        Err(_) => {
+            if let Ok(mut s) = shared.lock() {
+                s.timed_out = true;
+            }
+            Err(late.clone())
+        }
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(session)) => {
             let handle = session.handle();
-            if let Ok(mut live) = state.live.lock() {
-                live.insert(conn, handle.clone());
-            }
+            state.registry.set_handle(conn, handle.clone());
             let grace_shared = Arc::clone(&shared);
             let grace = tokio::spawn(async move {
                 tokio::time::sleep_until(deadline).await;
                 let logged_in = match grace_shared.lock() {
                     Ok(mut s) if s.principal.is_none() => {
                         s.end_reason = Some(late);
+                        s.timed_out = true;
                         false
                     }
                     _ => true,
@@ -291,12 +323,10 @@ async fn connection(
             });
             let r = session.await.map_err(|e| e.to_string());
             grace.abort();
-            if let Ok(mut live) = state.live.lock() {
-                live.remove(&conn);
-            }
             r
         }
     };
+    state.registry.remove(conn);
     let tasks = shared
         .lock()
         .map(|mut s| std::mem::take(&mut s.tasks))
@@ -304,23 +334,39 @@ async fn connection(
     for t in tasks {
         let _ = t.await;
     }
-    let s = match shared.lock() {
-        Ok(s) => s,
-        Err(p) => p.into_inner(),
+    let (ended, offence) = {
+        let s = match shared.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let reason = match (&s.end_reason, result) {
+            (Some(r), _) => r.clone(),
+            (None, Ok(())) => "closed".to_string(),
+            (None, Err(e)) => e,
+        };
+        // A connection that never logged in is one offence, whatever number
+        // of keys its client offered.
+        let offence = match (&s.principal, s.failures.is_empty()) {
+            (Some(_), _) => None,
+            (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
+            (None, false) => Some(Offence::UnknownUser),
+            (None, true) if s.timed_out => Some(Offence::LoginTimeout),
+            (None, true) => None,
+        };
+        let ended = Event::SessionEnded {
+            conn,
+            peer,
+            tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
+            user: s.principal.as_ref().map(|p| p.user.clone()),
+            duration_ms: started.elapsed().as_millis() as u64,
+            bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
+            bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
+            reason,
+        };
+        (ended, offence)
     };
-    let reason = match (&s.end_reason, result) {
-        (Some(r), _) => r.clone(),
-        (None, Ok(())) => "closed".to_string(),
-        (None, Err(e)) => e,
-    };
-    state.events.record(Event::SessionEnded {
-        conn,
-        peer,
-        tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
-        user: s.principal.as_ref().map(|p| p.user.clone()),
-        duration_ms: started.elapsed().as_millis() as u64,
-        bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
-        bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
-        reason,
-    });
+    state.events.record(ended);
+    if let Some(o) = offence {
+        state.defender.offence(peer.ip(), o).await;
+    }
 }

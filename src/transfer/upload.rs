@@ -25,6 +25,7 @@ use crate::events::Event;
 use crate::journal::{
     self, BoxKind, EntryRecord, ObjectRecord, ObjectState, Op, PartialRecord, SegmentRef,
 };
+use crate::live::Snapshot;
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
 use crate::policy::{Operation, Role};
 use crate::vault::{ObjectReader, SegmentWriter};
@@ -50,6 +51,13 @@ pub enum OpenMode {
 pub struct Upload {
     ns: Arc<Namespace>,
     who: Principal,
+    path: NsPath,
+    /// The rules the upload was opened under: it finishes under them even
+    /// if they are reloaded meanwhile.
+    policy: Arc<Snapshot>,
+    /// The next `max_size` in the rules at or above the size already
+    /// checked: past it, the decision is made again.
+    next_bound: Option<u64>,
     shown: String,
     bx: BoxKind,
     rel: String,
@@ -86,6 +94,11 @@ pub struct Upload {
     guard: crate::namespace::ActiveGuard,
 }
 
+/// The first bound at or above `size`.
+fn bound_after(bounds: &[u64], size: u64) -> Option<u64> {
+    bounds.iter().copied().find(|&b| b >= size)
+}
+
 fn new_object_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
@@ -99,7 +112,8 @@ impl Upload {
         path: &NsPath,
         mode: OpenMode,
     ) -> Result<Upload, NsError> {
-        ns.allow(who, Operation::Upload, path)?;
+        let policy = ns.allow_sized(who, Operation::Upload, path, Some(0))?;
+        let next_bound = bound_after(policy.policy.size_bounds(), 0);
         let shown = path.to_string();
         let Some(k) = crate::namespace::keys_of(who, path) else {
             return Err(NsError::IsDir { path: shown });
@@ -135,6 +149,9 @@ impl Upload {
         let mut up = Upload {
             ns: Arc::clone(ns),
             who: who.clone(),
+            path: path.clone(),
+            policy,
+            next_bound,
             shown,
             bx: k.bx,
             rel: k.rel,
@@ -206,14 +223,36 @@ impl Upload {
             return Err(NsError::Storage(p.clone()));
         }
         let result = self.accept(offset, data);
-        if let Err(NsError::Invalid(reason)) = &result {
+        if let Err(NsError::Invalid(reason) | NsError::Denied { reason, .. }) = &result {
             self.refused.get_or_insert_with(|| reason.clone());
         }
         result
     }
 
+    /// Re-decides the upload when its size would cross a `max_size` of the
+    /// rules it was opened under.
+    fn check_size(&mut self, size: u64) -> Result<(), NsError> {
+        if self.next_bound.is_none_or(|b| size <= b) {
+            return Ok(());
+        }
+        match self.ns.decide(
+            &self.policy,
+            &self.who,
+            Operation::Upload,
+            &self.path,
+            Some(size),
+        ) {
+            Ok(()) => {
+                self.next_bound = bound_after(self.policy.policy.size_bounds(), size);
+                Ok(())
+            }
+            Err(r) => Err(self.ns.refused(&self.who, Operation::Upload, &self.path, r)),
+        }
+    }
+
     fn accept(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
         let len = data.len() as u64;
+        self.check_size(offset.saturating_add(len))?;
         if len == 0 {
             return Ok(());
         }

@@ -1,0 +1,196 @@
+//! The command line: `renkei serve | check | policy … | ctl …`.
+//!
+//! `--config FILE` is global (before or after the subcommand). Without it,
+//! `serve` runs the embedded demo configuration and `ctl` talks to the
+//! daemon whose data directory is `./renkei-data`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod ctl;
+mod policy;
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "renkei",
+    version,
+    about = "Secure file-transfer gateway for municipal data linkage (データ連携用機器)"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, the embedded demo configuration.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Serve,
+    /// Validate a configuration and print a summary.
+    Check,
+    /// Check, explain and query the access rules (no daemon needed).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Talk to the running daemon over its control socket.
+    Ctl {
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parse and lint the rule files: errors name file:line; warnings for
+    /// shadowed rules, rules that can never match, shared networks.
+    Check,
+    /// Would this be allowed, and by which rule? Exit status 0 = allow, 1 = deny.
+    Explain {
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        #[arg(long, value_name = "USER")]
+        user: String,
+        /// Source address.
+        #[arg(long, value_name = "IP")]
+        from: std::net::IpAddr,
+        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
+        #[arg(long, value_name = "OP")]
+        op: String,
+        /// Path in the namespace, e.g. /inbox/JUKI_032018_20261121093000.csv
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
+        /// Size of the upload, in bytes (or with a unit: 64MiB).
+        #[arg(long, value_name = "N")]
+        size: Option<String>,
+        /// When (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Who may do OP in a tenant's box: each account, the rules that could
+    /// decide, in order.
+    Who {
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        #[arg(long, value_name = "OP")]
+        op: String,
+        /// Path in the namespace, e.g. /inbox or /inbox/reports/x.csv
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Show the daemon's state.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Place files into a tenant's box (encrypted on the way in), each under its base name.
+    Put {
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: String,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List a tenant's files: name, size, SHA-256, state, time.
+    Ls {
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a file, decrypted and checked against its SHA-256.
+    Get {
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: String,
+        /// Path inside the box.
+        name: String,
+        /// Where to write it (`-` for standard output).
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: PathBuf,
+    },
+    /// Re-read the configuration and rule files (as SIGHUP does).
+    Reload,
+    /// List banned source addresses.
+    Bans {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the ban of a source address.
+    Unban {
+        #[arg(value_name = "IP")]
+        ip: String,
+    },
+}
+
+/// Runs a parsed command line; the process exit code is the result.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("renkei: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            let (config, path) = match &cli.config {
+                Some(p) => (load(p)?, Some(p.clone())),
+                None => (crate::demo::prepare()?, None),
+            };
+            crate::logging::init(&config.log);
+            crate::daemon::run(config, path)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let Some(path) = &cli.config else {
+                anyhow::bail!("check needs a configuration: renkei check --config FILE");
+            };
+            let config = load(path)?;
+            let policy = crate::policy::PolicySet::load(&config)?;
+            print!("{}", config.summary());
+            print!("{}", policy::summary(&policy));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy { command } => {
+            let Some(path) = &cli.config else {
+                anyhow::bail!(
+                    "policy commands need the configuration: renkei policy … --config FILE"
+                );
+            };
+            policy::run(&load(path)?, command)
+        }
+        Command::Ctl { command } => {
+            let data_dir = match &cli.config {
+                Some(p) => load(p)?.server.data_dir,
+                None => PathBuf::from(crate::demo::DATA_DIR),
+            };
+            ctl::run(&data_dir.join(crate::admin::SOCKET_NAME), command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

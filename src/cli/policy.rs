@@ -1,0 +1,182 @@
+//! `renkei policy check | explain | who`: the operator's questions about
+//! the rules, answered from the files without a running daemon.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use jiff::civil::DateTime;
+use jiff::{Timestamp, Zoned};
+
+use super::PolicyCommand;
+use crate::config::units::{Quantity, parse_size};
+use crate::config::{Config, TenantCode};
+use crate::namespace::NsPath;
+use crate::policy::window::tokyo;
+use crate::policy::{Operation, PolicySet, Request};
+
+/// How `check` and `policy check` describe the rules in force.
+pub(super) fn summary(policy: &PolicySet) -> String {
+    let mut s = String::new();
+    let from = if policy.files.is_empty() {
+        crate::policy::BASELINE_NAME.to_string()
+    } else {
+        policy.files.join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "rules: {} from {} (sha256 {})",
+        policy.rules().len(),
+        from,
+        policy.digest
+    );
+    for w in &policy.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+fn op(s: &str) -> anyhow::Result<Operation> {
+    Operation::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("unknown operation {s:?}: use connect, login, list, read, upload, delete, rename, mkdir or rmdir")
+    })
+}
+
+/// RFC 3339, or a civil date-time taken as Asia/Tokyo.
+fn when(s: &str) -> anyhow::Result<Zoned> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(tokyo(t));
+    }
+    let civil: DateTime = s
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{s:?} is not a time: use 2026-11-21T10:00:00+09:00 or \"2026-11-21 10:00\" (Asia/Tokyo)"))?;
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+    Ok(civil.to_zoned(tz)?)
+}
+
+pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    let policy = PolicySet::load(config)?;
+    match command {
+        PolicyCommand::Check => {
+            for w in &config.warnings {
+                println!("warning: {w}");
+            }
+            print!("{}", summary(&policy));
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Who {
+            tenant,
+            op: o,
+            path,
+        } => {
+            let code = TenantCode::parse(&tenant)?;
+            let (bx, rel) = match path
+                .as_deref()
+                .map(|p| NsPath::parse(p.as_bytes(), config.limits.max_path_depth))
+                .transpose()?
+            {
+                None | Some(NsPath::Root) => (None, None),
+                Some(p) => (p.box_kind(), Some(p.rel()).filter(|r| !r.is_empty())),
+            };
+            print!("{}", policy.who(config, &code, op(&o)?, bx, rel.as_deref()));
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Explain {
+            tenant,
+            user,
+            from,
+            op: o,
+            path,
+            size,
+            at,
+        } => {
+            let code = TenantCode::parse(&tenant)?;
+            let op = op(&o)?;
+            let at = match at {
+                Some(a) => when(&a)?,
+                None => tokyo(Timestamp::now()),
+            };
+            let size = size
+                .map(|s| parse_size(&Quantity::Text(s)).map_err(|e| anyhow::anyhow!("--size: {e}")))
+                .transpose()?;
+            let Some((t, account)) = config.account(&user) else {
+                println!("deny  account {user:?} is not in the configuration");
+                return Ok(ExitCode::FAILURE);
+            };
+            let context = format!(
+                "  {op} by {user} of {} {} from {from}, at {}",
+                t.code,
+                t.name,
+                at.strftime("%Y-%m-%d %H:%M:%S %Z (%a)")
+            );
+            if t.code != code {
+                println!(
+                    "deny  {user} is an account of {} {}, not of {code}",
+                    t.code, t.name
+                );
+                println!("{context}");
+                println!(
+                    "  decided by isolation: an account only ever acts in its own tenant's namespace"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            let parsed = match (&path, op.has_path()) {
+                (Some(p), true) => Some(NsPath::parse(p.as_bytes(), config.limits.max_path_depth)?),
+                (None, true) => anyhow::bail!("{op} concerns a file or directory: give --path"),
+                (_, false) => None,
+            };
+            let (bx, rel, name) = match &parsed {
+                None => (None, None, None),
+                Some(NsPath::Root) => {
+                    let allow = matches!(op, Operation::List | Operation::Read);
+                    println!("{}  {op} /", if allow { "allow" } else { "deny" });
+                    println!("{context}");
+                    println!("  decided by the namespace: / only lists the boxes");
+                    return Ok(if allow {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    });
+                }
+                Some(p @ NsPath::Box(_)) => (p.box_kind(), Some(String::new()), None),
+                Some(p @ NsPath::Entry { name, .. }) => {
+                    (p.box_kind(), Some(p.rel()), Some(name.clone()))
+                }
+            };
+            let d = policy.decide(&Request {
+                tenant: &t.code,
+                account: &account.user,
+                account_networks: account.effective_networks(t),
+                source: Some(from),
+                op,
+                bx,
+                path: rel.as_deref(),
+                name: name.as_deref(),
+                size,
+                at: &at,
+            });
+            let target = parsed.map(|p| format!(" {p}")).unwrap_or_default();
+            println!("{}  {op}{target}", if d.allow { "allow" } else { "deny" });
+            println!("{context}");
+            match &d.rule {
+                Some(r) => {
+                    let rule = policy
+                        .rules()
+                        .iter()
+                        .find(|x| &x.at == r)
+                        .map(|x| x.summary())
+                        .unwrap_or_default();
+                    println!("  decided by {r}: {rule}");
+                }
+                None => println!("  decided by default deny: no rule matched"),
+            }
+            if let Some(reason) = &d.reason {
+                println!("  reason: {reason}");
+            }
+            Ok(if d.allow {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
