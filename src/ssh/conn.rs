@@ -135,10 +135,15 @@ impl Conn {
                 at: &at,
             });
             if !d.allow {
-                let outside = !account.effective_networks(tenant).iter().any(|n| n.contains(&ip));
+                let outside = !account
+                    .effective_networks(tenant)
+                    .iter()
+                    .any(|n| n.contains(&ip));
                 let why = match &d.reason {
                     Some(r) => r.clone(),
-                    None if outside => format!("source address {ip} is not in the networks of account {user}"),
+                    None if outside => {
+                        format!("source address {ip} is not in the networks of account {user}")
+                    }
                     None => format!("{op} of {user} from {ip} is not allowed"),
                 };
                 return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));

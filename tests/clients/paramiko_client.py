@@ -23,6 +23,11 @@ Commands (each prints one JSON object per line on stdout):
                               (out of order if so listed), each answered
                               before the next, then close; {"ok": ...} or
                               the first error, the close's included
+  fuzz SEED N                 N random operations (hostile paths included);
+                              {"ops": N, "ok": k, "refused": r}
+  password PASSWORD           try to log in with a password (KEYFILE unused)
+  sessions N                  open N logged-in sessions and hold them;
+                              {"opened": k, "error": ...} at the first refusal
   cut LOCAL REMOTE NBYTES     upload the first NBYTES of LOCAL, then drop
                               the connection without closing the file
   handles N REMOTE            open REMOTE N times without closing;
@@ -87,6 +92,25 @@ def main():
         for th in ts:
             th.join()
         return
+    if cmd == "password":
+        t = paramiko.Transport((host, int(port)))
+        try:
+            t.connect(username=user, password=args[0])
+            out({"ok": True})
+        except (paramiko.SSHException, EOFError, socket.error) as e:
+            out({"ok": False, "error": str(e)})
+        return
+    if cmd == "sessions":
+        held = []
+        try:
+            for _ in range(int(args[0])):
+                t, sftp = connect(host, port, user, keyfile)
+                sftp.listdir("/")  # a round trip: really in
+                held.append(t)
+            out({"opened": len(held)})
+        except (paramiko.SSHException, EOFError, socket.error, IOError) as e:
+            out({"opened": len(held), "error": str(e) or type(e).__name__})
+        return
     if cmd in ("oversize", "flood"):
         key = paramiko.Ed25519Key.from_private_key_file(keyfile)
         t = paramiko.Transport((host, int(port)))
@@ -142,6 +166,39 @@ def main():
         sftp.stat(args[1])  # a round trip: every write has been answered
         t.sock.close()
         out({"sent": len(data)})
+        return
+    if cmd == "fuzz":
+        import random
+        rng = random.Random(int(args[0]))
+        paths = ["/inbox/a.csv", "/inbox/b.csv", "/inbox/d", "/inbox/d/x.csv", "/outbox/b.csv",
+                 "/011002/inbox/b.csv", "../011002/inbox/b.csv", "/inbox/../../011002/inbox/b.csv",
+                 "/inbox/../outbox/b.csv", "/", "/inbox", "/outbox", "/inbox/a\nb", "/etc/passwd",
+                 "/inbox/d/../../011002/outbox/b.csv", "011002", "/inbox/\u202ecsv.exe"]
+        ok = refused = 0
+        for _ in range(int(args[1])):
+            p, q = rng.choice(paths), rng.choice(paths)
+            op = rng.choice(["stat", "listdir", "read", "write", "remove", "rename", "posix_rename",
+                             "mkdir", "rmdir", "symlink", "chmod", "utime"])
+            try:
+                if op == "stat": sftp.stat(p)
+                elif op == "listdir": sftp.listdir(p)
+                elif op == "read":
+                    data = sftp.open(p, "rb").read()
+                    assert b"SAPPORO" not in data, p
+                elif op == "write":
+                    f = sftp.open(p, "wb"); f.write(b"z" * rng.randint(0, 5000)); f.close()
+                elif op == "remove": sftp.remove(p)
+                elif op == "rename": sftp.rename(p, q)
+                elif op == "posix_rename": sftp.posix_rename(p, q)
+                elif op == "mkdir": sftp.mkdir(p)
+                elif op == "rmdir": sftp.rmdir(p)
+                elif op == "symlink": sftp.symlink(p, q)
+                elif op == "chmod": sftp.chmod(p, 0o600)
+                elif op == "utime": sftp.utime(p, (1, 1))
+                ok += 1
+            except IOError:
+                refused += 1
+        out({"ops": ok + refused, "ok": ok, "refused": refused})
         return
     if cmd == "handles":
         files = []

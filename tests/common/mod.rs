@@ -136,7 +136,23 @@ impl Daemon {
     /// Starts a daemon for `tenants`; `extra` is appended to the
     /// configuration (e.g. a `[limits]` table).
     pub fn start_with(tenants: Vec<TenantSpec>, extra: &str) -> Daemon {
+        Daemon::start_with_policies(tenants, extra, &[])
+    }
+
+    /// Like [`Daemon::start_with`], with rule files (name, text) in the
+    /// policy directory (`<config dir>/policies`).
+    pub fn start_with_policies(
+        tenants: Vec<TenantSpec>,
+        extra: &str,
+        policies: &[(&str, &str)],
+    ) -> Daemon {
         let root = tempfile::tempdir().unwrap();
+        if !policies.is_empty() {
+            fs::create_dir_all(root.path().join("policies")).unwrap();
+            for (name, text) in policies {
+                fs::write(root.path().join("policies").join(name), text).unwrap();
+            }
+        }
         let keys_dir = root.path().join("keys");
         let work = root.path().join("work");
         fs::create_dir_all(&keys_dir).unwrap();
@@ -194,6 +210,23 @@ impl Daemon {
         d.vault_tmpfs = Some(bytes);
         d.spawn();
         d
+    }
+
+    /// Writes a rule file into the policy directory (takes effect at the
+    /// next reload or start).
+    pub fn write_policy(&self, name: &str, text: &str) {
+        let dir = self.root.path().join("policies");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), text).unwrap();
+    }
+
+    /// The shipped baseline rule file.
+    pub fn baseline_rules() -> String {
+        fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/00-baseline.toml"
+        ))
+        .unwrap()
     }
 
     /// Appends to the configuration file (takes effect at the next start).
@@ -285,6 +318,15 @@ impl Daemon {
             .unwrap();
         assert!(st.success());
         c.wait().unwrap()
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn hup(&self) {
+        let st = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
 
     pub fn restart(&mut self) {
@@ -474,10 +516,16 @@ impl Daemon {
 
     /// Runs the paramiko driver as `user`.
     pub fn paramiko(&self, user: &str, args: &[&str]) -> Output {
+        self.paramiko_keyed(user, user, args)
+    }
+
+    /// Runs the paramiko driver as `user` holding `key_of`'s key (any user
+    /// name, configured or not).
+    pub fn paramiko_keyed(&self, user: &str, key_of: &str, args: &[&str]) -> Output {
         Command::new(PYTHON)
             .arg(PARAMIKO)
             .args(["127.0.0.1", &self.port.to_string(), user])
-            .arg(&self.keys[user].private)
+            .arg(&self.keys[key_of].private)
             .args(args)
             .current_dir(&self.work)
             .output()
