@@ -161,12 +161,13 @@ fn run(w: &World, op: &Op) {
             }
         }
         Op::Upload(p, n, close) => {
-            if let Ok(p) = parse(p) {
-                if let Ok(mut up) = Upload::begin(ns, who, &p, OpenMode::Truncate) {
-                    let _ = up.write(0, Bytes::from(vec![b'z'; *n]));
-                    if *close {
-                        let _ = up.commit();
-                    }
+            let up = parse(p)
+                .ok()
+                .and_then(|p| Upload::begin(ns, who, &p, OpenMode::Truncate).ok());
+            if let Some(mut up) = up {
+                let _ = up.write(0, Bytes::from(vec![b'z'; *n]));
+                if *close {
+                    let _ = up.commit();
                 }
             }
         }
@@ -186,15 +187,14 @@ fn run(w: &World, op: &Op) {
             }
         }
         Op::Read(p) => {
-            if let Ok(p) = parse(p) {
-                if let Ok(mut d) = Download::open(ns, who, &p) {
-                    let mut buf = vec![0u8; 64];
-                    let got = d.read_at(0, &mut buf).unwrap_or(0);
-                    assert!(
-                        !String::from_utf8_lossy(&buf[..got]).contains("SAPPORO"),
-                        "read 札幌市's data through {p}"
-                    );
-                }
+            let download = parse(p).ok().and_then(|p| Download::open(ns, who, &p).ok());
+            if let Some(mut d) = download {
+                let mut buf = vec![0u8; 64];
+                let got = d.read_at(0, &mut buf).unwrap_or(0);
+                assert!(
+                    !String::from_utf8_lossy(&buf[..got]).contains("SAPPORO"),
+                    "read 札幌市's data through {p}"
+                );
             }
         }
         Op::List(p) => {
