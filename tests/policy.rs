@@ -322,6 +322,33 @@ fn explain_who_and_check_answer_the_operators_questions() {
         "{out}"
     );
 
+    // Uploads are decided at size 0 when they open, and again as they grow.
+    let zei = |size: Option<&str>| {
+        let mut a = vec![
+            "explain",
+            "--tenant",
+            "032018",
+            "--user",
+            "032018-zei",
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "upload",
+            "--path",
+            "/inbox/z.dat",
+        ];
+        if let Some(s) = size {
+            a.extend(["--size", s]);
+        }
+        policy_cmd(&d, &a)
+    };
+    assert!(zei(None).0, "{}", zei(None).1);
+    let (ok, out) = zei(Some("2MiB"));
+    assert!(
+        !ok && out.contains("limited to 1 MiB") && out.contains("size 2MiB"),
+        "{out}"
+    );
+
     // A point in time: later-* is allowed inside its window.
     let at = jiff::Timestamp::now()
         .checked_add(jiff::SignedDuration::from_mins(200))

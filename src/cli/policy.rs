@@ -97,13 +97,18 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             };
             let size = size
                 .map(|s| parse_size(&Quantity::Text(s)).map_err(|e| anyhow::anyhow!("--size: {e}")))
-                .transpose()?;
+                .transpose()?
+                // An upload is first decided when it opens, at size 0.
+                .or((op == Operation::Upload).then_some(0));
             let Some((t, account)) = config.account(&user) else {
                 println!("deny  account {user:?} is not in the configuration");
                 return Ok(ExitCode::FAILURE);
             };
+            let sized = size
+                .map(|s| format!(", size {}", crate::config::units::format_size(s)))
+                .unwrap_or_default();
             let context = format!(
-                "  {op} by {user} of {} {} from {from}, at {}",
+                "  {op} by {user} of {} {} from {from}, at {}{sized}",
                 t.code,
                 t.name,
                 at.strftime("%Y-%m-%d %H:%M:%S %Z (%a)")

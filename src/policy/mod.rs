@@ -276,9 +276,9 @@ impl PolicySet {
             return format!("tenant {tenant} is not in the configuration\n");
         };
         let place = bx
-            .map(|b| format!("/{b}{}", path.map(|p| format!("/{p}")).unwrap_or_default()))
+            .map(|b| format!(" /{b}{}", path.map(|p| format!("/{p}")).unwrap_or_default()))
             .unwrap_or_default();
-        let _ = writeln!(out, "{op} {place} of {} {}:", t.code, t.name);
+        let _ = writeln!(out, "{op}{place} of {} {}:", t.code, t.name);
         for a in &t.accounts {
             let nets: Vec<String> = a
                 .effective_networks(t)
@@ -313,14 +313,14 @@ impl PolicySet {
                     || r.name.is_some()
                     || r.max_size.is_some()
                     || (r.path.is_some() && path.is_none());
-                let _ = writeln!(out, "    {:<44} {}", r.summary(), r.at);
+                let _ = writeln!(out, "    {}  {}", r.at, r.summary());
                 if !conditional {
                     settled = true;
                     break;
                 }
             }
             if !settled {
-                let _ = writeln!(out, "    {:<44} default deny", "otherwise deny");
+                let _ = writeln!(out, "    default deny  (nothing else matches)");
             }
         }
         let _ = writeln!(
