@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::admin;
+use crate::audit::{AuditConfig, AuditError, AuditLog};
 use crate::config::{Config, ConfigError};
 use crate::defender::Defender;
 use crate::events::{Event, Events};
@@ -56,6 +57,8 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// Runs the daemon until it is told to stop. `config_path` is re-read on
@@ -82,7 +85,16 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     for w in config.warnings.iter().chain(&policy.warnings) {
         tracing::warn!("configuration: {w}");
     }
-    let events = Arc::new(Events::new());
+    let (audit, opened) = AuditLog::open(
+        &data_dir.join("audit"),
+        &config.audit.key,
+        AuditConfig {
+            checkpoint_every: config.audit.checkpoint_every,
+            checkpoint_interval: config.audit.checkpoint_interval,
+            segment_size: config.audit.segment_size,
+        },
+    )?;
+    let events = Arc::new(Events::with_audit(audit.clone()));
     let host_key = ssh::keys::load_or_create(&config.server.host_key)?;
     let host_public = host_key.public_key().clone();
     let vault_dir = data_dir.join("vault");
@@ -99,10 +111,15 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     record_loaded(&events, &live, "start", Vec::new());
 
     let recovery_ns = Arc::clone(&ns);
-    let (report, expired) = tokio::task::spawn_blocking(move || {
+    let audit_dir = audit.dir.clone();
+    let (report, expired, reconciled) = tokio::task::spawn_blocking(move || {
         let report = upkeep::recover(&recovery_ns)?;
         let expired = upkeep::expire_partials(&recovery_ns, jiff::Timestamp::now())?;
-        Ok::<_, UpkeepError>((report, expired))
+        let reconciled = match &opened.last_ts {
+            Some(last) if opened.crashed => reconcile_audit(&recovery_ns, &audit_dir, last)?,
+            _ => 0,
+        };
+        Ok::<_, UpkeepError>((report, expired, reconciled))
     })
     .await
     .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??;
@@ -111,6 +128,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         partials: report.partials,
         orphan_blobs_removed: report.orphan_blobs_removed,
         partials_expired: expired,
+        audit_reconciled: reconciled,
     });
 
     let state = ssh::State::new(
@@ -154,6 +172,11 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
     let sweeper = tokio::spawn(sweep(Arc::clone(&ns), Arc::clone(&defender)));
+    let retention = tokio::spawn(retain(
+        Arc::clone(&ns),
+        audit.clone(),
+        config.retention.clone(),
+    ));
     events.record(Event::DaemonStarted {
         version: env!("CARGO_PKG_VERSION"),
         listen,
@@ -184,10 +207,13 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let _ = server_task.await;
     let _ = ctl_task.await;
     sweeper.abort();
+    retention.abort();
     let _ = std::fs::remove_file(&socket_path);
     events.record(Event::DaemonStopped {
         reason: reason.to_string(),
     });
+    // The final checkpoint seals the trail: a clean stop is verifiable as one.
+    audit.close().await;
     Ok(())
 }
 
@@ -273,6 +299,72 @@ async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>) {
             Ok(Err(e)) => tracing::error!(error = %e, "expiring partial uploads failed"),
             Err(e) => tracing::error!(error = %e, "the partial sweeper panicked"),
             Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// How far before the trail's last record a crash may have left changes
+/// the journal has and the trail lacks.
+const RECONCILE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// After a crash: records the changes the journal committed in the moments
+/// before the trail's last record that the trail does not have.
+fn reconcile_audit(
+    ns: &Namespace,
+    audit_dir: &std::path::Path,
+    last_ts: &str,
+) -> Result<u64, UpkeepError> {
+    let Ok(last) = last_ts.parse::<jiff::Timestamp>() else {
+        return Ok(0);
+    };
+    let start = last.checked_sub(RECONCILE_WINDOW).unwrap_or(last);
+    let mut uploads = std::collections::HashSet::new();
+    let mut removals = std::collections::HashSet::new();
+    let from = crate::audit::read::first_segment_since(audit_dir, start)
+        .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+    crate::audit::read::each(audit_dir, from, |f| {
+        let object = f
+            .record
+            .fields
+            .get("object")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        match (f.record.event.as_str(), object) {
+            ("upload_committed", Some(o)) => {
+                uploads.insert(o);
+            }
+            ("deleted", Some(o)) => {
+                removals.insert(o);
+            }
+            _ => {}
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+    upkeep::reconcile(ns, start, &uploads, &removals)
+}
+
+/// File retention and audit pruning, every `retention.sweep_interval`.
+async fn retain(ns: Arc<Namespace>, audit: AuditLog, retention: crate::config::RetentionConfig) {
+    let mut tick = tokio::time::interval(retention.sweep_interval);
+    loop {
+        tick.tick().await;
+        let (rns, period) = (Arc::clone(&ns), retention.acknowledged);
+        match tokio::task::spawn_blocking(move || {
+            upkeep::retention(&rns, period, jiff::Timestamp::now())
+        })
+        .await
+        {
+            Ok(Err(e)) => tracing::error!(error = %e, "file retention failed"),
+            Err(e) => tracing::error!(error = %e, "file retention panicked"),
+            Ok(Ok(_)) => {}
+        }
+        let keep =
+            jiff::SignedDuration::try_from(retention.audit).unwrap_or(jiff::SignedDuration::MAX);
+        if let Ok(before) = jiff::Timestamp::now().checked_sub(keep) {
+            if let Err(e) = audit.prune(before).await {
+                tracing::error!(error = %e, "pruning old audit segments failed");
+            }
         }
     }
 }

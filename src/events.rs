@@ -1,16 +1,22 @@
 //! Security-relevant events: connections, logins, refusals, file operations,
 //! operator actions.
 //!
-//! Every such event is built as an [`Event`] and handed to [`Events::record`]
-//! — never written with an ad-hoc `info!` elsewhere — so that the signed
-//! audit trail can take all of them over from this one place. Today each
-//! event becomes one structured `tracing` record with target
-//! `renkei::event`: the common fields (event, tenant, user, peer, box, path,
-//! reason) as fields, and the whole event as JSON in `record`.
+//! Every such event is built as an [`Event`] and handed to [`Events`] —
+//! never written with an ad-hoc `info!` elsewhere. Each becomes a record of
+//! the signed audit trail (`crate::audit`) and a structured `tracing` line
+//! with target `renkei::event`. Changes to stored files are recorded
+//! *durably* ([`Events::record_durable`]) before the client is told OK; if
+//! the trail cannot be written, [`Events::writable`] turns false and the
+//! namespace refuses operations rather than do them unrecorded.
+//!
+//! Event names are stable; `docs/audit.md` lists them with their fields
+//! and Japanese terms ([`japanese`]).
 
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
+
+use crate::audit::{AuditError, AuditLog};
 
 /// Who did something: an account of a tenant over SSH, or the operator via
 /// the control socket.
@@ -45,6 +51,9 @@ pub enum Event {
         partials: u64,
         orphan_blobs_removed: u64,
         partials_expired: u64,
+        /// Changes recorded late because a crash came between them and
+        /// their audit record.
+        audit_reconciled: u64,
     },
     ConnectionAccepted {
         conn: u64,
@@ -109,6 +118,10 @@ pub enum Event {
         size: u64,
         sha256: String,
         resumed: bool,
+        /// Recorded at start-up: the daemon stopped between committing the
+        /// file and recording it.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
     },
     UploadInterrupted {
         #[serde(flatten)]
@@ -146,6 +159,28 @@ pub enum Event {
         object: String,
         /// True in the outbox, where deleting means "received, thank you".
         acknowledged: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
+    },
+    /// A file's stored bytes destroyed at the end of its retention.
+    Purged {
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        /// Why it could go: acknowledged (or delivered), and when.
+        state: String,
+        since: String,
+    },
+    /// Files kept past the retention period because they were never handed on.
+    RetentionReport {
+        tenant: String,
+        files: u64,
+        bytes: u64,
+        oldest: String,
     },
     Renamed {
         #[serde(flatten)]
@@ -250,6 +285,8 @@ impl Event {
             Event::Unbanned { .. } => "unbanned",
             Event::ConfigLoaded { .. } => "config_loaded",
             Event::ReloadFailed { .. } => "reload_failed",
+            Event::Purged { .. } => "purged",
+            Event::RetentionReport { .. } => "retention_report",
             Event::CtlCommand { .. } => "ctl_command",
         }
     }
@@ -268,17 +305,114 @@ impl Event {
     }
 }
 
+/// Event names that are refusals (for `audit query --result refused`).
+pub const REFUSALS: &[&str] = &[
+    "connection_refused",
+    "login_failed",
+    "channel_refused",
+    "protocol_violation",
+    "operation_refused",
+    "banned",
+    "reload_failed",
+];
+
+/// The Japanese term shown beside each event name.
+pub fn japanese(name: &str) -> &'static str {
+    match name {
+        "daemon_started" => "起動",
+        "daemon_stopped" => "停止",
+        "config_loaded" => "設定読込",
+        "reload_failed" => "設定読込失敗",
+        "recovery_completed" => "起動時回復",
+        "connection_accepted" => "接続受付",
+        "connection_refused" => "接続拒否",
+        "login_succeeded" => "ログイン成功",
+        "login_failed" => "ログイン失敗",
+        "channel_refused" => "要求拒否",
+        "session_ended" => "セッション終了",
+        "protocol_violation" => "プロトコル違反",
+        "upload_committed" => "受信完了",
+        "upload_interrupted" => "受信中断",
+        "partial_expired" => "中断分破棄",
+        "downloaded" => "送信",
+        "deleted" => "削除",
+        "renamed" => "名前変更",
+        "dir_created" => "フォルダ作成",
+        "dir_removed" => "フォルダ削除",
+        "times_changed" => "日時変更",
+        "operation_refused" => "操作拒否",
+        "purged" => "保存期間満了消去",
+        "retention_report" => "未連携ファイル報告",
+        "banned" => "遮断",
+        "unbanned" => "遮断解除",
+        "ctl_command" => "運用操作",
+        "checkpoint" => "署名",
+        "audit_recovered" => "監査ログ回復",
+        "audit_pruned" => "監査ログ整理",
+        "audit_records_lost" => "監査記録欠落",
+        _ => "",
+    }
+}
+
 /// The sink every event goes through.
 #[derive(Debug, Default)]
-pub struct Events {}
+pub struct Events {
+    audit: Option<AuditLog>,
+}
 
 impl Events {
+    /// Events to the log only (library tests; no audit trail).
     pub fn new() -> Self {
-        Events {}
+        Events { audit: None }
     }
 
+    /// Events to the log and to the audit trail.
+    pub fn with_audit(audit: AuditLog) -> Self {
+        Events { audit: Some(audit) }
+    }
+
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// Whether records can be written (always, without an audit trail).
+    pub fn writable(&self) -> bool {
+        self.audit.as_ref().is_none_or(AuditLog::healthy)
+    }
+
+    /// Records an event; it reaches the disk with the next sync (at most
+    /// the next checkpoint).
     pub fn record(&self, event: Event) {
-        let record = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
+        let json = self.log(&event);
+        if let Some(a) = &self.audit {
+            a.append(json);
+        }
+    }
+
+    /// Records an event and waits until its audit record is on disk.
+    pub async fn record_durable(&self, event: Event) -> Result<(), AuditError> {
+        let json = self.log(&event);
+        match &self.audit {
+            Some(a) => a.append_durable(json).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Events::record_durable`] for blocking threads.
+    pub fn record_durable_blocking(&self, event: Event) -> Result<(), AuditError> {
+        let json = self.log(&event);
+        match &self.audit {
+            Some(a) => a.append_durable_blocking(json).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the log line; returns the event as JSON for the trail.
+    fn log(&self, event: &Event) -> String {
+        let json = serde_json::to_string(event)
+            .unwrap_or_else(|e| format!(r#"{{"event":"unserialisable","error":"{e}"}}"#));
+        let record: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
         // Absent fields are left out of the log line rather than shown empty.
         let field = |k: &str| {
             record.get(k).map(|v| match v {
@@ -298,5 +432,6 @@ impl Events {
         } else {
             tracing::info!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
         }
+        json
     }
 }

@@ -7,6 +7,7 @@
 //! nothing of SSH; nothing but `namespace::path` reads client path bytes.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -102,6 +102,11 @@ impl Live {
         if format!("{:?}", config.defender) != format!("{:?}", running.defender) {
             restart_needed.push("[defender]".to_string());
         }
+        if format!("{:?}{:?}", config.audit, config.retention)
+            != format!("{:?}{:?}", running.audit, running.retention)
+        {
+            restart_needed.push("[audit]/[retention]".to_string());
+        }
         if format!("{:?}", config.log) != format!("{:?}", running.log) {
             restart_needed.push("[log]".to_string());
         }
@@ -111,6 +116,8 @@ impl Live {
         config.vault = running.vault.clone();
         config.limits = running.limits.clone();
         config.defender = running.defender.clone();
+        config.audit = running.audit.clone();
+        config.retention = running.retention.clone();
         config.log = running.log.clone();
         if self.config_path.is_none() {
             config.server.policy_dir = running.server.policy_dir.clone();

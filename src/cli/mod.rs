@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod ctl;
 mod policy;
 
@@ -43,6 +44,66 @@ pub enum Command {
     Ctl {
         #[command(subcommand)]
         command: CtlCommand,
+    },
+    /// Verify, query and export the audit trail (offline; no daemon needed).
+    Audit {
+        /// The audit directory (default: <data_dir>/audit of the configuration).
+        #[arg(long, global = true, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record, the chain and every checkpoint signature. Exit
+    /// status 1 and the first problem when anything was tampered with.
+    Verify {
+        /// Public key file (ed25519:<hex>); default: audit.pub beside the trail.
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<std::path::PathBuf>,
+        /// The daemon is running: accept an end not yet sealed.
+        #[arg(long)]
+        live: bool,
+        /// Verify an exported bundle instead of the directory.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<std::path::PathBuf>,
+    },
+    /// Search the trail: a readable table, or --json / --csv.
+    Query {
+        #[arg(long, value_name = "CODE")]
+        tenant: Option<String>,
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Event name(s), comma-separated (see docs/audit.md).
+        #[arg(long, value_name = "EVENT")]
+        event: Option<String>,
+        /// Part of a file path.
+        #[arg(long, value_name = "TEXT")]
+        file: Option<String>,
+        /// ok or refused.
+        #[arg(long, value_name = "RESULT")]
+        result: Option<String>,
+        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Write the records of a period, with the checkpoints that sign them,
+    /// as a bundle that verifies on its own.
+    Export {
+        #[arg(long, value_name = "TIME")]
+        since: String,
+        #[arg(long, value_name = "TIME")]
+        until: String,
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
     },
 }
 
@@ -184,6 +245,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             policy::run(&load(path)?, command)
         }
+        Command::Audit { dir, command } => {
+            let config = cli.config.as_deref().map(load).transpose()?;
+            let dir = match (dir, &config) {
+                (Some(d), _) => d,
+                (None, Some(c)) => c.server.data_dir.join("audit"),
+                (None, None) => PathBuf::from(crate::demo::DATA_DIR).join("audit"),
+            };
+            audit::run(dir, config.as_ref(), command)
+        }
         Command::Ctl { command } => {
             let data_dir = match &cli.config {
                 Some(p) => load(p)?.server.data_dir,
@@ -193,4 +263,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A time on the command line: RFC 3339, or a civil date-time (with or
+/// without seconds, or a bare date) taken as Asia/Tokyo.
+pub(crate) fn when(s: &str) -> anyhow::Result<jiff::Zoned> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(crate::policy::window::tokyo(t));
+    }
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+    if let Ok(civil) = s.parse::<jiff::civil::DateTime>() {
+        return Ok(civil.to_zoned(tz)?);
+    }
+    if let Ok(date) = s.parse::<jiff::civil::Date>() {
+        return Ok(date.to_zoned(tz)?);
+    }
+    anyhow::bail!(
+        "{s:?} is not a time: use 2026-11-21T10:00:00+09:00, \"2026-11-21 10:00\" or 2026-11-21 (Asia/Tokyo)"
+    )
 }

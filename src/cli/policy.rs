@@ -4,10 +4,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use jiff::civil::DateTime;
-use jiff::{Timestamp, Zoned};
+use jiff::Timestamp;
 
-use super::PolicyCommand;
+use super::{PolicyCommand, when};
 use crate::config::units::{Quantity, parse_size};
 use crate::config::{Config, TenantCode};
 use crate::namespace::NsPath;
@@ -39,18 +38,6 @@ fn op(s: &str) -> anyhow::Result<Operation> {
     Operation::parse(s).ok_or_else(|| {
         anyhow::anyhow!("unknown operation {s:?}: use connect, login, list, read, upload, delete, rename, mkdir or rmdir")
     })
-}
-
-/// RFC 3339, or a civil date-time taken as Asia/Tokyo.
-fn when(s: &str) -> anyhow::Result<Zoned> {
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(tokyo(t));
-    }
-    let civil: DateTime = s
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{s:?} is not a time: use 2026-11-21T10:00:00+09:00 or \"2026-11-21 10:00\" (Asia/Tokyo)"))?;
-    let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
-    Ok(civil.to_zoned(tz)?)
 }
 
 pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {

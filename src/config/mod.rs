@@ -12,6 +12,7 @@ pub mod defender;
 pub mod keys;
 pub mod lgcode;
 pub mod limits;
+pub mod retention;
 pub mod units;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use defender::DefenderConfig;
 pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
+pub use retention::{AuditSettings, RetentionConfig};
 
 /// A configuration error, located in the file that caused it.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,8 @@ pub struct Config {
     pub vault: VaultConfig,
     pub limits: Limits,
     pub defender: DefenderConfig,
+    pub audit: AuditSettings,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
     pub tenants: Vec<Tenant>,
     /// Things that are allowed but probably not intended.
@@ -133,6 +137,10 @@ struct RawConfig {
     limits: limits::RawLimits,
     #[serde(default)]
     defender: defender::RawDefender,
+    #[serde(default)]
+    audit: retention::RawAudit,
+    #[serde(default)]
+    retention: retention::RawRetention,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -311,6 +319,14 @@ impl Config {
             .defender
             .resolve(parse_network)
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        let audit = raw
+            .audit
+            .resolve(data_dir.join("audit.key"), |p| resolve(base, p))
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let retention = raw
+            .retention
+            .resolve()
+            .map_err(|(span, msg)| loc.at(span, msg))?;
         let policy_dir_explicit = raw.server.policy_dir.is_some();
         let policy_dir = Some(match &raw.server.policy_dir {
             Some(p) => resolve(base, p.get_ref()),
@@ -439,6 +455,8 @@ impl Config {
             vault: VaultConfig { identity },
             limits,
             defender,
+            audit,
+            retention,
             log: LogConfig {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),

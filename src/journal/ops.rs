@@ -60,6 +60,13 @@ pub enum Op {
         key: String,
         children_prefix: String,
     },
+    /// Forget a file that left the namespace (acknowledged, deleted,
+    /// superseded) at the end of its retention; its blobs become garbage.
+    /// `state` must still be the object's state.
+    PurgeObject {
+        id: String,
+        state: &'static str,
+    },
     /// Record (or replace) a ban of a source address.
     PutBan {
         record: BanRecord,
@@ -357,6 +364,20 @@ impl Tables<'_> {
                 }
                 self.entries.remove(key.as_str())?;
                 Ok(Ok(Outcome::default()))
+            }
+            Op::PurgeObject { id, state } => {
+                let Some(obj) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                    return Ok(Err(OpError::NotFound));
+                };
+                if obj.state.label() != *state || obj.state == ObjectState::Stored {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.objects.remove(id.as_str())?;
+                Ok(Ok(Outcome {
+                    garbage: obj.segments.clone(),
+                    object: Some(obj),
+                    ..Outcome::default()
+                }))
             }
             Op::PutBan { record } => {
                 put(&mut self.bans, &record.ip, record)?;

@@ -31,6 +31,13 @@ impl Namespace {
         path: &NsPath,
         size: Option<u64>,
     ) -> Result<(), Refusal> {
+        // Fail closed: nothing happens that cannot be recorded.
+        if !self.events.writable() {
+            return Err(Refusal {
+                reason: "the audit trail cannot be written right now (see the daemon's log); operations are refused until it can".into(),
+                rule: None,
+            });
+        }
         if who.role == Role::Operator {
             return Ok(());
         }

@@ -187,6 +187,25 @@ impl Namespace {
         err
     }
 
+    /// Records a change durably: the client hears OK only once its audit
+    /// record is on disk.
+    pub(crate) async fn recorded(&self, event: Event) -> Result<(), NsError> {
+        self.events.record_durable(event).await.map_err(|e| {
+            NsError::Storage(format!(
+                "the change was made but its audit record could not be written: {e}"
+            ))
+        })
+    }
+
+    /// [`Namespace::recorded`] for blocking threads.
+    pub(crate) fn recorded_blocking(&self, event: Event) -> Result<(), NsError> {
+        self.events.record_durable_blocking(event).map_err(|e| {
+            NsError::Storage(format!(
+                "the change was made but its audit record could not be written: {e}"
+            ))
+        })
+    }
+
     /// Deletes blobs that a commit made garbage.
     pub fn discard(&self, garbage: &[crate::journal::SegmentRef]) {
         self.vault.remove_all(garbage);

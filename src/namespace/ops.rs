@@ -222,12 +222,12 @@ impl Namespace {
             .apply_one(op)
             .await
             .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        self.events.record(Event::DirCreated {
+        self.recorded(Event::DirCreated {
             actor: who.actor(),
             box_name: k.bx.to_string(),
             path: k.rel,
-        });
-        Ok(())
+        })
+        .await
     }
 
     pub async fn rmdir(&self, who: &Principal, path: &NsPath) -> Result<(), NsError> {
@@ -241,12 +241,12 @@ impl Namespace {
             .apply_one(op)
             .await
             .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        self.events.record(Event::DirRemoved {
+        self.recorded(Event::DirRemoved {
             actor: who.actor(),
             box_name: k.bx.to_string(),
             path: k.rel,
-        });
-        Ok(())
+        })
+        .await
     }
 
     /// Removes a file. In the outbox this is the tenant's acknowledgement
@@ -286,34 +286,35 @@ impl Namespace {
                 },
             ])
             .await?;
-        let mut removed_any = false;
+        let mut removed = None;
         let shown = path.to_string();
         let mut results = results.into_iter();
         match results.next() {
             Some(Ok(out)) => {
-                removed_any = true;
                 self.discard(&out.garbage);
-                if let Some(o) = out.object {
-                    self.events.record(Event::Deleted {
-                        actor: who.actor(),
-                        box_name: k.bx.to_string(),
-                        path: k.rel.clone(),
-                        object: o.id,
-                        acknowledged: k.bx == BoxKind::Outbox,
-                    });
-                }
+                removed = Some(out.object);
             }
             Some(Err(journal::OpError::NotFound)) | None => {}
             Some(Err(e)) => return Err(NsError::from_op(e, &shown)),
         }
         if let Some(Ok(out)) = results.next() {
-            removed_any = true;
             self.discard(&out.garbage);
+            removed.get_or_insert(None);
         }
-        if removed_any {
-            Ok(())
-        } else {
-            Err(NsError::NotFound { path: shown })
+        match removed {
+            None => Err(NsError::NotFound { path: shown }),
+            Some(None) => Ok(()),
+            Some(Some(o)) => {
+                self.recorded(Event::Deleted {
+                    actor: who.actor(),
+                    box_name: k.bx.to_string(),
+                    path: k.rel.clone(),
+                    object: o.id,
+                    acknowledged: k.bx == BoxKind::Outbox,
+                    recovered: false,
+                })
+                .await
+            }
         }
     }
 
@@ -364,14 +365,14 @@ impl Namespace {
             Err(e) => return Err(NsError::from_apply(e, &from.to_string())),
         };
         self.discard(&out.garbage);
-        self.events.record(Event::Renamed {
+        self.recorded(Event::Renamed {
             actor: who.actor(),
             box_name: f.bx.to_string(),
             from: f.rel,
             to: t.rel,
             replaced: out.replaced.is_some(),
-        });
-        Ok(())
+        })
+        .await
     }
 
     /// Sets a committed file's modification time.
@@ -393,15 +394,16 @@ impl Namespace {
             })
             .await
             .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        if out.object.is_some() {
-            self.events.record(Event::TimesChanged {
-                actor: who.actor(),
-                box_name: k.bx.to_string(),
-                path: k.rel,
-                mtime,
-            });
+        if out.object.is_none() {
+            return Ok(());
         }
-        Ok(())
+        self.recorded(Event::TimesChanged {
+            actor: who.actor(),
+            box_name: k.bx.to_string(),
+            path: k.rel,
+            mtime,
+        })
+        .await
     }
 }
 

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 use super::Namespace;
 use crate::events::Event;
-use crate::journal::{JournalError, Op, OpError};
+use crate::journal::{JournalError, ObjectState, Op, OpError};
 use crate::vault::VaultError;
 
 /// What start-up recovery found.
@@ -32,6 +32,8 @@ pub enum UpkeepError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error("the audit trail cannot be written: {0}")]
+    Audit(String),
 }
 
 /// Removes orphaned blobs. Must run before the first session starts.
@@ -117,4 +119,147 @@ pub fn expire_partials(ns: &Arc<Namespace>, now: Timestamp) -> Result<u64, Upkee
         }
     }
     Ok(expired)
+}
+
+/// What a retention sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub purged: u64,
+    pub forgotten: u64,
+    /// (tenant, files, bytes, oldest) kept because never handed on.
+    pub kept: Vec<(String, u64, u64, Timestamp)>,
+}
+
+/// Applies file retention at `now`: acknowledged files older than the
+/// period lose their blobs (an audited `purged`); records of deleted and
+/// superseded files (whose blobs went when they did) are forgotten; inbox
+/// files never handed on are kept, and reported.
+pub fn retention(
+    ns: &Arc<Namespace>,
+    period: std::time::Duration,
+    now: Timestamp,
+) -> Result<RetentionReport, UpkeepError> {
+    let period = jiff::SignedDuration::try_from(period).unwrap_or(jiff::SignedDuration::MAX);
+    let old = |t: Timestamp| t.checked_add(period).is_ok_and(|end| end <= now);
+    let mut report = RetentionReport::default();
+    let mut kept: std::collections::BTreeMap<String, (u64, u64, Timestamp)> =
+        std::collections::BTreeMap::new();
+    for o in ns.journal.objects()? {
+        let (since, state) = match &o.state {
+            ObjectState::Acknowledged { at, .. } => (*at, "acknowledged"),
+            ObjectState::Deleted { at, .. } => (*at, "deleted"),
+            ObjectState::Superseded { at, .. } => (*at, "superseded"),
+            ObjectState::Stored => {
+                if o.bx == crate::journal::BoxKind::Inbox && old(o.committed_at) {
+                    let e = kept
+                        .entry(o.tenant.clone())
+                        .or_insert((0, 0, o.committed_at));
+                    e.0 += 1;
+                    e.1 += o.size;
+                    e.2 = e.2.min(o.committed_at);
+                }
+                continue;
+            }
+        };
+        if !old(since) {
+            continue;
+        }
+        let out = match ns.journal.apply_one_blocking(Op::PurgeObject {
+            id: o.id.clone(),
+            state,
+        }) {
+            Ok(out) => out,
+            Err(crate::journal::ApplyError::Op(_)) => continue,
+            Err(crate::journal::ApplyError::Journal(e)) => return Err(e.into()),
+        };
+        ns.discard(&out.garbage);
+        if state == "acknowledged" {
+            report.purged += 1;
+            ns.events
+                .record_durable_blocking(Event::Purged {
+                    tenant: o.tenant.clone(),
+                    box_name: o.bx.to_string(),
+                    path: o.path.clone(),
+                    object: o.id.clone(),
+                    size: o.size,
+                    sha256: o.sha256.clone(),
+                    state: state.to_string(),
+                    since: since.to_string(),
+                })
+                .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+        } else {
+            report.forgotten += 1;
+        }
+    }
+    for (tenant, (files, bytes, oldest)) in kept {
+        ns.events.record(Event::RetentionReport {
+            tenant: tenant.clone(),
+            files,
+            bytes,
+            oldest: oldest.to_string(),
+        });
+        report.kept.push((tenant, files, bytes, oldest));
+    }
+    Ok(report)
+}
+
+/// Records, at start-up, changes the journal holds but the audit trail
+/// missed because the daemon stopped between the two (the window is the
+/// few moments before `last_record`; `recorded` are the object ids the
+/// trail has for it, as (uploads, removals)).
+pub fn reconcile(
+    ns: &Namespace,
+    window_start: Timestamp,
+    recorded_uploads: &HashSet<String>,
+    recorded_removals: &HashSet<String>,
+) -> Result<u64, UpkeepError> {
+    let mut added = 0;
+    for o in ns.journal.objects()? {
+        let actor = crate::events::Actor {
+            tenant: o.tenant.clone(),
+            user: o.uploaded_by.clone(),
+            source: o.source.as_deref().and_then(|s| s.parse().ok()),
+            conn: None,
+        };
+        if o.committed_at >= window_start && !recorded_uploads.contains(&o.id) {
+            ns.events
+                .record_durable_blocking(Event::UploadCommitted {
+                    actor: actor.clone(),
+                    box_name: o.bx.to_string(),
+                    path: o.path.clone(),
+                    object: o.id.clone(),
+                    size: o.size,
+                    sha256: o.sha256.clone(),
+                    resumed: o.segments.len() > 1,
+                    recovered: true,
+                })
+                .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+            added += 1;
+        }
+        let removed = match &o.state {
+            ObjectState::Deleted { at, by } => Some((*at, by.clone(), false)),
+            ObjectState::Acknowledged { at, by } => Some((*at, by.clone(), true)),
+            _ => None,
+        };
+        if let Some((at, by, acknowledged)) = removed {
+            if at >= window_start && !recorded_removals.contains(&o.id) {
+                ns.events
+                    .record_durable_blocking(Event::Deleted {
+                        actor: crate::events::Actor {
+                            user: by,
+                            source: None,
+                            ..actor
+                        },
+                        box_name: o.bx.to_string(),
+                        path: o.path.clone(),
+                        object: o.id.clone(),
+                        acknowledged,
+                        recovered: true,
+                    })
+                    .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
 }

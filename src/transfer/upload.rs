@@ -458,7 +458,8 @@ impl Upload {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                self.ns.events.record(Event::UploadCommitted {
+                // Durable before the client is told OK.
+                self.ns.recorded_blocking(Event::UploadCommitted {
                     actor: self.who.actor(),
                     box_name: self.bx.to_string(),
                     path: self.rel.clone(),
@@ -466,7 +467,8 @@ impl Upload {
                     size: object.size,
                     sha256: object.sha256.clone(),
                     resumed: self.resumed_from.is_some(),
-                });
+                    recovered: false,
+                })?;
                 Ok(object)
             }
             Err(e) => {

@@ -1,0 +1,313 @@
+//! Offline verification: no daemon, no secret, only the public key.
+//!
+//! Checks every record's hash, that each follows the one before it (seq and
+//! `prev`), every checkpoint's signature, that segments are contiguous and
+//! each but the newest ends with a checkpoint, and — unless the trail is
+//! being written right now (`live`) — that it ends with the final
+//! checkpoint of a clean stop, so that records cut off the end are noticed.
+//! The first problem found is reported with where it is and what is wrong.
+
+use std::fmt;
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+
+use super::keys;
+use super::record::{self, GENESIS, Parsed, checkpoint_message};
+use super::segments;
+
+/// The first thing wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `segment-000003.jsonl, line 17`, or the bundle line.
+    pub at: String,
+    pub seq: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(s) => write!(f, "{} (record seq {s}): {}", self.at, self.message),
+            None => write!(f, "{}: {}", self.at, self.message),
+        }
+    }
+}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub records: u64,
+    pub checkpoints: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub last_checkpoint_seq: u64,
+    pub segments: usize,
+    /// The chain starts at a signed anchor left by pruning.
+    pub anchored: bool,
+    /// The last record is the final checkpoint of a clean stop.
+    pub sealed: bool,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+}
+
+impl Report {
+    /// Records after the last checkpoint (not yet vouched for by a signature).
+    pub fn unsigned(&self) -> u64 {
+        self.last_seq.saturating_sub(self.last_checkpoint_seq)
+    }
+}
+
+/// Walks a chain, one record at a time.
+struct Chain<'k> {
+    key: &'k VerifyingKey,
+    key_id: String,
+    next_seq: u64,
+    prev: String,
+    report: Report,
+    last: Option<Parsed>,
+}
+
+impl<'k> Chain<'k> {
+    fn new(key: &'k VerifyingKey) -> Chain<'k> {
+        Chain {
+            key_id: keys::key_id(key),
+            key,
+            next_seq: 1,
+            prev: GENESIS.to_string(),
+            report: Report::default(),
+            last: None,
+        }
+    }
+
+    fn check_signature(&self, p: &Parsed) -> Result<(), String> {
+        let key = p.fields.get("key").and_then(|v| v.as_str()).unwrap_or("");
+        if key != self.key_id {
+            return Err(format!(
+                "the checkpoint is signed with key {key}, not with the given key {}",
+                self.key_id
+            ));
+        }
+        let signed = p.fields.get("signed_seq").and_then(|v| v.as_u64());
+        if signed != Some(p.seq - 1) {
+            return Err(format!(
+                "the checkpoint signs seq {signed:?}, not the record before it ({})",
+                p.seq - 1
+            ));
+        }
+        let sig = p
+            .fields
+            .get("signature")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if !keys::check(self.key, &checkpoint_message(p.seq - 1, &p.prev), sig) {
+            return Err("the checkpoint's signature is not valid: the records before it, or the checkpoint, were altered".into());
+        }
+        Ok(())
+    }
+
+    /// Starts the chain at a signed anchor (a checkpoint line).
+    fn anchor(&mut self, line: &str) -> Result<(), String> {
+        let p = record::parse(line).map_err(|e| e.to_string())?;
+        if p.event != "checkpoint" {
+            return Err("the anchor is not a checkpoint".into());
+        }
+        self.check_signature(&p)?;
+        self.next_seq = p.seq + 1;
+        self.prev = p.hash.clone();
+        self.report.anchored = true;
+        self.report.last_checkpoint_seq = p.seq;
+        self.report.first_seq = p.seq + 1;
+        Ok(())
+    }
+
+    fn push(&mut self, line: &str) -> Result<(), (Option<u64>, String)> {
+        let p = record::parse(line).map_err(|e| (None, e.to_string()))?;
+        let seq = Some(p.seq);
+        if p.seq > self.next_seq {
+            return Err((
+                seq,
+                format!(
+                    "records {} to {} are missing (removed?)",
+                    self.next_seq,
+                    p.seq - 1
+                ),
+            ));
+        }
+        if p.seq < self.next_seq {
+            return Err((
+                seq,
+                format!(
+                    "seq {} comes after seq {}: a record was inserted, repeated or moved",
+                    p.seq,
+                    self.next_seq - 1
+                ),
+            ));
+        }
+        if p.prev != self.prev {
+            return Err((seq, "the record does not follow the one before it (its prev hash differs): records were altered, inserted, removed or reordered".into()));
+        }
+        if p.event == "checkpoint" {
+            self.check_signature(&p).map_err(|m| (seq, m))?;
+            self.report.checkpoints += 1;
+            self.report.last_checkpoint_seq = p.seq;
+        }
+        if self.report.records == 0 && !self.report.anchored {
+            self.report.first_seq = p.seq;
+        }
+        if self.report.first_ts.is_none() {
+            self.report.first_ts = Some(p.ts.clone());
+        }
+        self.report.records += 1;
+        self.report.last_seq = p.seq;
+        self.report.last_ts = Some(p.ts.clone());
+        self.next_seq = p.seq + 1;
+        self.prev = p.hash.clone();
+        self.last = Some(p);
+        Ok(())
+    }
+
+    fn last_is_checkpoint(&self) -> bool {
+        self.last.as_ref().is_some_and(|p| p.event == "checkpoint")
+    }
+
+    fn last_is_final(&self) -> bool {
+        self.last.as_ref().is_some_and(|p| {
+            p.event == "checkpoint" && p.fields.get("final").and_then(|v| v.as_bool()) == Some(true)
+        })
+    }
+}
+
+fn problem(at: String, seq: Option<u64>, message: impl Into<String>) -> Problem {
+    Problem {
+        at,
+        seq,
+        message: message.into(),
+    }
+}
+
+/// Verifies the audit directory `dir` with `key`. `live`: the daemon may
+/// be writing, so an unsealed end (and a line being written) is accepted.
+pub fn verify_dir(dir: &Path, key: &VerifyingKey, live: bool) -> Result<Report, Problem> {
+    let mut chain = Chain::new(key);
+    let io = |e: std::io::Error| problem(dir.display().to_string(), None, e.to_string());
+    let mut expected_segment = 1;
+    if let Some(a) = segments::read_anchor(dir).map_err(io)? {
+        chain.anchor(&a.line).map_err(|m| {
+            problem(
+                segments::ANCHOR.to_string(),
+                None,
+                format!("the anchor left by pruning is not valid: {m}"),
+            )
+        })?;
+        expected_segment = a.segment + 1;
+    }
+    let present = segments::list(dir).map_err(io)?;
+    if present.is_empty() && !chain.report.anchored {
+        return Err(problem(
+            dir.display().to_string(),
+            None,
+            "there are no audit segments here",
+        ));
+    }
+    for (i, n) in present.iter().enumerate() {
+        let name = segments::name(*n);
+        if *n != expected_segment {
+            return Err(problem(
+                name,
+                None,
+                format!(
+                    "segment {expected_segment} was expected next: a segment is missing or was renamed"
+                ),
+            ));
+        }
+        expected_segment += 1;
+        let newest = i + 1 == present.len();
+        let bytes = std::fs::read(segments::path(dir, *n)).map_err(io)?;
+        let (lines, rest) = segments::split_lines(&bytes);
+        for (k, (_, raw)) in lines.iter().enumerate() {
+            let at = format!("{name}, line {}", k + 1);
+            let line = std::str::from_utf8(raw)
+                .map_err(|_| problem(at.clone(), None, "not UTF-8: the record was altered"))?;
+            // A live writer may be in the middle of its last line.
+            let being_written = live && newest && k + 1 == lines.len() && rest.is_empty();
+            if being_written && matches!(record::parse(line), Err(record::LineError::Torn)) {
+                continue;
+            }
+            chain.push(line).map_err(|(seq, m)| problem(at, seq, m))?;
+        }
+        let cut_short = !rest.is_empty();
+        if cut_short && !(live && newest) {
+            return Err(problem(
+                format!("{name}, line {}", lines.len() + 1),
+                None,
+                "the last record is incomplete: the segment was cut short",
+            ));
+        }
+        if !newest && !chain.last_is_checkpoint() {
+            return Err(problem(
+                name,
+                None,
+                "the segment does not end with a checkpoint: it was truncated or replaced",
+            ));
+        }
+        chain.report.segments += 1;
+    }
+    if !live && !chain.last_is_final() {
+        let tail = chain.report.unsigned();
+        return Err(problem(
+            segments::name(present.last().copied().unwrap_or(0)),
+            Some(chain.report.last_seq),
+            format!(
+                "the trail does not end with the final checkpoint of a clean stop ({tail} records after the last checkpoint): the daemon is running or stopped abnormally (verify with --live), or records were cut from the end"
+            ),
+        ));
+    }
+    chain.report.sealed = chain.last_is_final();
+    Ok(chain.report)
+}
+
+/// Verifies an exported bundle: a header line, an optional signed anchor,
+/// then records that must chain and end with a checkpoint.
+pub fn verify_bundle(text: &str, key: &VerifyingKey) -> Result<Report, Problem> {
+    let mut lines = text.lines().enumerate();
+    let at = |i: usize| format!("bundle line {}", i + 1);
+    let Some((_, header)) = lines.next() else {
+        return Err(problem(at(0), None, "the bundle is empty"));
+    };
+    let header: serde_json::Value = serde_json::from_str(header)
+        .map_err(|e| problem(at(0), None, format!("not a bundle header: {e}")))?;
+    if header.get("renkei_audit_bundle").and_then(|v| v.as_u64()) != Some(1) {
+        return Err(problem(at(0), None, "not a renkei audit bundle (format 1)"));
+    }
+    let mut chain = Chain::new(key);
+    let mut first = true;
+    for (i, line) in lines {
+        if first {
+            first = false;
+            let p = record::parse(line).map_err(|e| problem(at(i), None, e.to_string()))?;
+            if p.seq > 1 {
+                chain.anchor(line).map_err(|m| {
+                    problem(
+                        at(i),
+                        Some(p.seq),
+                        format!("the bundle's anchor is not valid: {m}"),
+                    )
+                })?;
+                continue;
+            }
+        }
+        chain
+            .push(line)
+            .map_err(|(seq, m)| problem(at(i), seq, m))?;
+    }
+    if !chain.last_is_checkpoint() {
+        return Err(problem(
+            "bundle end".into(),
+            Some(chain.report.last_seq),
+            "the bundle does not end with a checkpoint: it was cut short",
+        ));
+    }
+    chain.report.sealed = true;
+    Ok(chain.report)
+}

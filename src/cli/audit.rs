@@ -1,0 +1,343 @@
+//! `renkei audit verify | query | export`: the auditor's tools. They read
+//! the trail's files directly; no daemon, no secret.
+
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::{AuditCommand, when};
+use crate::audit::{export, keys, read, verify};
+use crate::config::Config;
+use crate::events::{REFUSALS, japanese};
+use crate::policy::window::tokyo;
+
+fn local(ts: &str) -> String {
+    ts.parse::<jiff::Timestamp>()
+        .map(|t| tokyo(t).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| ts.to_string())
+}
+
+fn public_key(dir: &Path, given: Option<&Path>) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = dir.join("audit.pub");
+            eprintln!(
+                "note: using the public key stored beside the trail ({}); for an independent check give --pubkey with a copy kept elsewhere",
+                p.display()
+            );
+            p
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    keys::read_public(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// One record as a row for people and spreadsheets.
+struct Row {
+    seq: u64,
+    time: String,
+    event: String,
+    tenant: String,
+    tenant_name: String,
+    user: String,
+    source: String,
+    bx: String,
+    path: String,
+    size: String,
+    sha256: String,
+    result: &'static str,
+    reason: String,
+    rule: String,
+}
+
+fn text(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> Row {
+    let tenant = text(f, "tenant");
+    let refused = REFUSALS.contains(&event) || f.get("ok") == Some(&Value::Bool(false));
+    let path = match event {
+        "renamed" => format!("{} → {}", text(f, "from"), text(f, "to")),
+        _ => text(f, "path"),
+    };
+    let size = match (f.get("bytes_served"), f.get("size")) {
+        (Some(b), _) => format!("{b} served"),
+        (None, Some(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    let source = match text(f, "source") {
+        s if s.is_empty() => text(f, "peer"),
+        s => s,
+    };
+    Row {
+        seq,
+        time: local(ts),
+        event: event.to_string(),
+        tenant_name: config
+            .and_then(|c| c.tenant(&tenant))
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        tenant,
+        user: text(f, "user"),
+        source,
+        bx: text(f, "box"),
+        path,
+        size,
+        sha256: text(f, "sha256"),
+        result: if refused { "refused" } else { "ok" },
+        reason: match text(f, "reason") {
+            r if r.is_empty() => text(f, "detail"),
+            r => r,
+        },
+        rule: text(f, "rule"),
+    }
+}
+
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub(super) fn run(
+    dir: PathBuf,
+    config: Option<&Config>,
+    command: AuditCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify {
+            pubkey,
+            live,
+            bundle,
+        } => {
+            let key = public_key(&dir, pubkey.as_deref())?;
+            let result = match &bundle {
+                Some(b) => {
+                    let text = std::fs::read_to_string(b)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", b.display()))?;
+                    verify::verify_bundle(&text, &key)
+                }
+                None => verify::verify_dir(&dir, &key, live),
+            };
+            let what = bundle
+                .as_ref()
+                .map_or_else(|| dir.display().to_string(), |b| b.display().to_string());
+            match result {
+                Ok(r) => {
+                    println!("audit trail {what}: verified");
+                    println!(
+                        "  {} records, seq {} to {}{}, {} to {} (Asia/Tokyo)",
+                        r.records,
+                        r.first_seq,
+                        r.last_seq,
+                        if bundle.is_none() {
+                            format!(", in {} segments", r.segments)
+                        } else {
+                            String::new()
+                        },
+                        r.first_ts.as_deref().map(local).unwrap_or_default(),
+                        r.last_ts.as_deref().map(local).unwrap_or_default()
+                    );
+                    println!(
+                        "  {} checkpoints signed by key {}",
+                        r.checkpoints,
+                        keys::key_id(&key)
+                    );
+                    if r.anchored {
+                        println!(
+                            "  the chain starts at a signed checkpoint (earlier records were pruned or are outside the bundle)"
+                        );
+                    }
+                    if r.sealed && bundle.is_none() {
+                        println!("  sealed by the final checkpoint of a clean stop");
+                    } else if r.unsigned() > 0 {
+                        println!(
+                            "  the last {} records are not signed yet (the next checkpoint will sign them)",
+                            r.unsigned()
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(p) => {
+                    println!("audit trail {what}: FAILED verification");
+                    println!("  first problem: {p}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Query {
+            tenant,
+            user,
+            event,
+            file,
+            result,
+            since,
+            until,
+            json,
+            csv: as_csv,
+        } => {
+            let since = since
+                .as_deref()
+                .map(when)
+                .transpose()?
+                .map(|z| z.timestamp());
+            let until = until
+                .as_deref()
+                .map(when)
+                .transpose()?
+                .map(|z| z.timestamp());
+            if result
+                .as_deref()
+                .is_some_and(|r| r != "ok" && r != "refused")
+            {
+                anyhow::bail!("--result is ok or refused");
+            }
+            let events: Option<Vec<&str>> = event
+                .as_deref()
+                .map(|e| e.split(',').map(str::trim).collect());
+            let from = match since {
+                Some(s) => read::first_segment_since(&dir, s)?,
+                None => 0,
+            };
+            let mut rows = Vec::new();
+            let mut raw = Vec::new();
+            read::each(&dir, from, |f| {
+                let p = &f.record;
+                let ts = p.ts.parse::<jiff::Timestamp>().ok();
+                if since.is_some_and(|s| ts.is_some_and(|t| t < s))
+                    || until.is_some_and(|u| ts.is_some_and(|t| t > u))
+                {
+                    return ControlFlow::Continue(());
+                }
+                let wanted_event = match &events {
+                    Some(list) => list.contains(&p.event.as_str()),
+                    None => p.event != "checkpoint",
+                };
+                let r = row(p.seq, &p.ts, &p.event, &p.fields, config);
+                let keep = wanted_event
+                    && tenant.as_ref().is_none_or(|t| &r.tenant == t)
+                    && user.as_ref().is_none_or(|u| &r.user == u)
+                    && file.as_ref().is_none_or(|s| r.path.contains(s.as_str()))
+                    && result.as_ref().is_none_or(|x| x == r.result);
+                if keep {
+                    raw.push(p.fields.clone());
+                    rows.push(r);
+                }
+                ControlFlow::Continue(())
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&raw)?);
+            } else if as_csv {
+                println!(
+                    "seq,time_asia_tokyo,event,event_ja,tenant,tenant_name,user,source,box,path,size,sha256,result,reason,rule"
+                );
+                for r in &rows {
+                    let cols = [
+                        r.seq.to_string(),
+                        r.time.clone(),
+                        r.event.clone(),
+                        japanese(&r.event).to_string(),
+                        r.tenant.clone(),
+                        r.tenant_name.clone(),
+                        r.user.clone(),
+                        r.source.clone(),
+                        r.bx.clone(),
+                        r.path.clone(),
+                        r.size.clone(),
+                        r.sha256.clone(),
+                        r.result.to_string(),
+                        r.reason.clone(),
+                        r.rule.clone(),
+                    ];
+                    println!(
+                        "{}",
+                        cols.iter().map(|c| csv(c)).collect::<Vec<_>>().join(",")
+                    );
+                }
+            } else {
+                let mut out = String::new();
+                let _ = writeln!(
+                    out,
+                    "{:<19}  {:<20} {:<12} {:<18} {:<14} {:<22} DETAIL",
+                    "TIME (Asia/Tokyo)", "EVENT", "", "MUNICIPALITY", "USER", "FROM"
+                );
+                for r in &rows {
+                    let who = if r.tenant.is_empty() {
+                        String::new()
+                    } else if r.tenant_name.is_empty() {
+                        r.tenant.clone()
+                    } else {
+                        format!("{}({})", r.tenant_name, r.tenant)
+                    };
+                    let mut detail = Vec::new();
+                    if !r.path.is_empty() {
+                        detail.push(if r.bx.is_empty() {
+                            r.path.clone()
+                        } else {
+                            format!("/{}/{}", r.bx, r.path.trim_start_matches('/'))
+                        });
+                    }
+                    if !r.size.is_empty() {
+                        detail.push(format!("{} B", r.size));
+                    }
+                    if !r.sha256.is_empty() {
+                        detail.push(format!("sha256 {}…", &r.sha256[..r.sha256.len().min(12)]));
+                    }
+                    if r.result == "refused" {
+                        detail.push(format!("REFUSED: {}", r.reason));
+                    } else if !r.reason.is_empty() {
+                        detail.push(r.reason.clone());
+                    }
+                    if !r.rule.is_empty() {
+                        detail.push(format!("[{}]", r.rule));
+                    }
+                    let _ = writeln!(
+                        out,
+                        "{:<19}  {:<20} {:<12} {:<18} {:<14} {:<22} {}",
+                        r.time,
+                        r.event,
+                        japanese(&r.event),
+                        who,
+                        r.user,
+                        r.source,
+                        detail.join("  ")
+                    );
+                }
+                let _ = writeln!(out, "{} records", rows.len());
+                print!("{out}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export {
+            since,
+            until,
+            output,
+        } => {
+            let since = when(&since)?.timestamp();
+            let until = when(&until)?.timestamp();
+            let key = public_key(&dir, None)?;
+            let e = export::export(&dir, since, until, &keys::key_id(&key), &output)?;
+            println!(
+                "{}: {} records (seq {} to {}), from a signed checkpoint to a signed checkpoint; check it with renkei audit verify --bundle {} --pubkey audit.pub",
+                output.display(),
+                e.records,
+                e.first_seq,
+                e.last_seq,
+                output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
