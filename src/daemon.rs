@@ -361,10 +361,11 @@ async fn retain(ns: Arc<Namespace>, audit: AuditLog, retention: crate::config::R
         }
         let keep =
             jiff::SignedDuration::try_from(retention.audit).unwrap_or(jiff::SignedDuration::MAX);
-        if let Ok(before) = jiff::Timestamp::now().checked_sub(keep) {
-            if let Err(e) = audit.prune(before).await {
-                tracing::error!(error = %e, "pruning old audit segments failed");
-            }
+        let before = jiff::Timestamp::now()
+            .checked_sub(keep)
+            .unwrap_or(jiff::Timestamp::MIN);
+        if let Err(e) = audit.prune(before).await {
+            tracing::error!(error = %e, "pruning old audit segments failed");
         }
     }
 }

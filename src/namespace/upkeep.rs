@@ -241,8 +241,10 @@ pub fn reconcile(
             ObjectState::Acknowledged { at, by } => Some((*at, by.clone(), true)),
             _ => None,
         };
-        if let Some((at, by, acknowledged)) = removed {
-            if at >= window_start && !recorded_removals.contains(&o.id) {
+        let missing =
+            removed.filter(|(at, _, _)| *at >= window_start && !recorded_removals.contains(&o.id));
+        if let Some((_, by, acknowledged)) = missing {
+            {
                 ns.events
                     .record_durable_blocking(Event::Deleted {
                         actor: crate::events::Actor {
