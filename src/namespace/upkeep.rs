@@ -244,23 +244,21 @@ pub fn reconcile(
         let missing =
             removed.filter(|(at, _, _)| *at >= window_start && !recorded_removals.contains(&o.id));
         if let Some((_, by, acknowledged)) = missing {
-            {
-                ns.events
-                    .record_durable_blocking(Event::Deleted {
-                        actor: crate::events::Actor {
-                            user: by,
-                            source: None,
-                            ..actor
-                        },
-                        box_name: o.bx.to_string(),
-                        path: o.path.clone(),
-                        object: o.id.clone(),
-                        acknowledged,
-                        recovered: true,
-                    })
-                    .map_err(|e| UpkeepError::Audit(e.to_string()))?;
-                added += 1;
-            }
+            ns.events
+                .record_durable_blocking(Event::Deleted {
+                    actor: crate::events::Actor {
+                        user: by,
+                        source: None,
+                        ..actor
+                    },
+                    box_name: o.bx.to_string(),
+                    path: o.path.clone(),
+                    object: o.id.clone(),
+                    acknowledged,
+                    recovered: true,
+                })
+                .map_err(|e| UpkeepError::Audit(e.to_string()))?;
+            added += 1;
         }
     }
     Ok(added)
