@@ -53,3 +53,39 @@ fn a_full_vault_refuses_the_upload_and_harms_nothing() {
     // Restart after a full disk is covered elsewhere: this vault is a tmpfs
     // that lives and dies with the daemon's namespace.
 }
+
+#[test]
+fn when_the_audit_trail_cannot_be_written_operations_are_refused_not_done_unrecorded() {
+    let d = Daemon::start_with_small("audit", 64 << 10);
+    std::fs::write(d.work.join("x.csv"), "x").unwrap();
+    // Each session leaves a handful of records; sooner or later the trail's
+    // disk is full.
+    let mut refused = None;
+    for i in 0..400 {
+        let r = d.paramiko_json(
+            "032018-juki",
+            &["try", "open_write", &format!("/inbox/f{i}.csv")],
+        );
+        if r["ok"] == false {
+            refused = Some(r["message"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let msg = refused.expect("the audit trail never filled up");
+    assert!(msg.contains("audit"), "{msg}");
+    // From then on everything is refused with the reason, and the daemon lives.
+    let r = d.paramiko_json("032018-juki", &["try", "listdir", "/inbox"]);
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("audit trail cannot be written"),
+        "{r}"
+    );
+    d.ctl_ok(&["status"]);
+    assert!(
+        d.log_text()
+            .contains("operations are refused until it can be written")
+    );
+}

@@ -166,7 +166,9 @@ impl Writer {
         }
     }
 
-    /// Appends a signed checkpoint over the current head.
+    /// Appends a signed checkpoint over the current head, and starts a new
+    /// segment when this one has grown past `segment_size` (so every
+    /// segment but the newest ends with a checkpoint).
     fn checkpoint(&mut self, last: bool) -> Result<u64, String> {
         self.flush(false)?;
         let head_seq = self.next_seq - 1;
@@ -180,7 +182,11 @@ impl Writer {
         self.flush(true)?;
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        Ok(self.next_seq - 1)
+        let signed = self.next_seq - 1;
+        if !last && self.segment_len >= self.config.segment_size {
+            self.rotate()?;
+        }
+        Ok(signed)
     }
 
     /// Starts the next segment (the current one ends with a checkpoint).
@@ -199,10 +205,8 @@ impl Writer {
     fn after_batch(&mut self) {
         let due = self.since_checkpoint >= self.config.checkpoint_every
             || self.segment_len >= self.config.segment_size;
-        let rotate =
-            due && self.checkpoint(false).is_ok() && self.segment_len >= self.config.segment_size;
-        if let Err(e) = if rotate { self.rotate() } else { Ok(()) } {
-            tracing::error!("{e}");
+        if let Some(Err(e)) = due.then(|| self.checkpoint(false)) {
+            tracing::error!("audit checkpoint failed: {e}");
         }
     }
 

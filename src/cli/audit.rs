@@ -71,8 +71,8 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
         _ => text(f, "path"),
     };
     let size = match (f.get("bytes_served"), f.get("size")) {
-        (Some(b), _) => format!("{b} served"),
-        (None, Some(s)) => s.to_string(),
+        (Some(b), _) => format!("{b} B served"),
+        (None, Some(s)) => format!("{s} B"),
         _ => String::new(),
     };
     let source = match text(f, "source") {
@@ -101,6 +101,27 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
         },
         rule: text(f, "rule"),
     }
+}
+
+/// Columns of East Asian wide characters take two cells in a terminal.
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `cells` terminal cells.
+fn pad(s: &str, cells: usize) -> String {
+    format!("{s}{}", " ".repeat(cells.saturating_sub(width(s))))
 }
 
 fn csv(s: &str) -> String {
@@ -270,8 +291,13 @@ pub(super) fn run(
                 let mut out = String::new();
                 let _ = writeln!(
                     out,
-                    "{:<19}  {:<20} {:<12} {:<18} {:<14} {:<22} DETAIL",
-                    "TIME (Asia/Tokyo)", "EVENT", "", "MUNICIPALITY", "USER", "FROM"
+                    "{:<19}  {:<20} {} {} {:<14} {:<22} DETAIL",
+                    "TIME (Asia/Tokyo)",
+                    "EVENT",
+                    pad("", 16),
+                    pad("MUNICIPALITY", 24),
+                    "USER",
+                    "FROM"
                 );
                 for r in &rows {
                     let who = if r.tenant.is_empty() {
@@ -290,7 +316,7 @@ pub(super) fn run(
                         });
                     }
                     if !r.size.is_empty() {
-                        detail.push(format!("{} B", r.size));
+                        detail.push(r.size.clone());
                     }
                     if !r.sha256.is_empty() {
                         detail.push(format!("sha256 {}…", &r.sha256[..r.sha256.len().min(12)]));
@@ -305,11 +331,11 @@ pub(super) fn run(
                     }
                     let _ = writeln!(
                         out,
-                        "{:<19}  {:<20} {:<12} {:<18} {:<14} {:<22} {}",
+                        "{:<19}  {:<20} {} {} {:<14} {:<22} {}",
                         r.time,
                         r.event,
-                        japanese(&r.event),
-                        who,
+                        pad(japanese(&r.event), 16),
+                        pad(&who, 24),
                         r.user,
                         r.source,
                         detail.join("  ")

@@ -124,8 +124,9 @@ pub struct Daemon {
     pub keys: HashMap<String, Key>,
     log: PathBuf,
     child: Option<Child>,
-    /// Size of a tmpfs the vault lives on, when the test wants a small disk.
-    vault_tmpfs: Option<u64>,
+    /// A data subdirectory on a tmpfs of this size, when the test wants a
+    /// small disk.
+    tmpfs: Option<(&'static str, u64)>,
 }
 
 impl Daemon {
@@ -194,7 +195,7 @@ impl Daemon {
             port: 0,
             keys,
             child: None,
-            vault_tmpfs: None,
+            tmpfs: None,
             root,
         };
         d.spawn();
@@ -205,9 +206,14 @@ impl Daemon {
     /// `bytes` (in a private user and mount namespace), so that a test can
     /// fill the disk for real.
     pub fn start_with_small_vault(bytes: u64) -> Daemon {
+        Daemon::start_with_small("vault", bytes)
+    }
+
+    /// The data subdirectory `sub` on a tmpfs of `bytes`.
+    pub fn start_with_small(sub: &'static str, bytes: u64) -> Daemon {
         let mut d = Daemon::start();
         d.kill9();
-        d.vault_tmpfs = Some(bytes);
+        d.tmpfs = Some((sub, bytes));
         d.spawn();
         d
     }
@@ -244,14 +250,14 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut cmd = match self.vault_tmpfs {
+        let mut cmd = match self.tmpfs {
             None => {
                 let mut c = Command::new(BIN);
                 c.arg("--config").arg(&self.config).arg("serve");
                 c
             }
-            Some(bytes) => {
-                let vault = self.data.join("vault");
+            Some((sub, bytes)) => {
+                let vault = self.data.join(sub);
                 fs::create_dir_all(&vault).unwrap();
                 let script = format!(
                     "mount -t tmpfs -o size={bytes},mode=0700 tmpfs '{}' && exec '{BIN}' --config '{}' serve",
