@@ -188,7 +188,8 @@ fn verify_names_the_first_bad_record_for_every_kind_of_tampering() {
         original.join(seg(3)).exists(),
         "the session spans several segments"
     );
-    let tampers: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    type Tamper = Box<dyn Fn(&Path)>;
+    let tampers: Vec<(&str, Tamper, &str)> = vec![
         ("nothing", Box::new(|_: &Path| {}), ""),
         (
             "an edited byte",
