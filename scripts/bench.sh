@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Throughput of renkei against OpenSSH's sshd (internal-sftp) on this
-# machine, in the same run, alternating the two servers.
+# renkei against OpenSSH's sshd (internal-sftp) on this machine, in the
+# same run, alternating the two servers.
 #
-#   scripts/bench.sh [SIZE_MIB] [RUNS]      (defaults: 1024 MiB, 3 runs)
+#   scripts/bench.sh                      all three below, default sizes
+#   scripts/bench.sh throughput [MIB] [RUNS]   1 GiB put -f and get (3 runs)
+#   scripts/bench.sh small [FILES] [RUNS]      1000 x 4 KiB put -f, one session
+#   scripts/bench.sh audit [RECORDS]           audit verify over 1M records
 #
-# For each cipher (aes128-gcm, chacha20-poly1305) and each run, both
-# servers get the same `put -f` (upload, fsync) and `get` of the same file
-# with the OpenSSH sftp client and the same client key; the order of the
-# two servers flips every run. Prints the median MB/s of each and the ratio
-# renkei/OpenSSH. renkei also encrypts every byte at rest and fsyncs its
-# journal; OpenSSH writes plaintext.
+# throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
+# both servers get the same `put -f` (upload, fsync) and `get` of the same
+# file with the OpenSSH sftp client and the same client key; the order of
+# the two servers flips every run. Prints the median MB/s and the ratio
+# renkei/OpenSSH. renkei also encrypts every byte at rest, hashes it, fsyncs
+# its journal and audits each file durably; OpenSSH writes plaintext.
+#
+# small: FILES files of 4 KiB in one session with `put -f` (aes128-gcm),
+# median of RUNS; prints milliseconds per file and the ratio.
 set -euo pipefail
 
-SIZE_MIB=${1:-1024}
-RUNS=${2:-3}
+MODE=${1:-all}
+case $MODE in
+  throughput) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
+  small) FILES=${2:-1000}; RUNS=${3:-3} ;;
+  audit) RECORDS=${2:-1000000} ;;
+  all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS]]" >&2; exit 2 ;;
+esac
+
+if [ "$MODE" = audit ] || [ "$MODE" = all ]; then
+  cargo run --quiet --release --example audit_verify_bench -- "${RECORDS}"
+  [ "$MODE" = audit ] && exit 0
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
@@ -82,9 +99,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
-cat "$work/big" > /dev/null
 
 # run SERVER OP CIPHER -> seconds
 run() {
@@ -106,6 +120,49 @@ run() {
   if [ "$op" = get ]; then cmp -s "$work/big" "$work/got" || { echo "bench: $server returned different bytes" >&2; exit 1; }; fi
   python3 -c "print($t1 - $t0)"
 }
+
+if [ "$MODE" = small ] || [ "$MODE" = all ]; then
+  mkdir -p "$work/small" "$work/openssh-target/small"
+  for i in $(seq "$FILES"); do head -c 4096 /dev/urandom > "$work/small/f$i.dat"; done
+  sftp -q -b - -i "$work/client" -P "$RPORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR bench@127.0.0.1 <<<"mkdir /inbox/small" >/dev/null
+  small="$work/small-results"
+  : > "$small"
+  for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="openssh renkei"; else order="renkei openssh"; fi
+    for server in $order; do
+      case $server in
+        renkei) user=bench; port=$RPORT; remote=/inbox/small/ ;;
+        openssh) user=$ME; port=$OPORT; remote=$work/openssh-target/small/ ;;
+      esac
+      echo "put -f $work/small/* $remote" > "$work/batch"
+      t0=$(date +%s.%N)
+      sftp -q -b "$work/batch" -c aes128-gcm@openssh.com -i "$work/client" -P "$port" \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+        -o IdentitiesOnly=yes -o LogLevel=ERROR "$user@127.0.0.1" >/dev/null
+      t1=$(date +%s.%N)
+      s=$(python3 -c "print($t1 - $t0)")
+      echo "$server $s" >> "$small"
+      echo "bench: small files $server run $r: ${s}s" >&2
+    done
+  done
+  python3 - "$small" "$FILES" <<'PY'
+import statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    server, secs = line.split()
+    times.setdefault(server, []).append(float(secs))
+n = int(sys.argv[2])
+o = statistics.median(times["openssh"]) / n * 1000
+r = statistics.median(times["renkei"]) / n * 1000
+print(f"{n} x 4 KiB put -f, one session (aes128-gcm): OpenSSH {o:.2f} ms/file, renkei {r:.2f} ms/file, renkei/OpenSSH throughput ratio {o / r:.2f}")
+PY
+  [ "$MODE" = small ] && exit 0
+fi
+
+echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
+cat "$work/big" > /dev/null
 
 results="$work/results"
 : > "$results"

@@ -13,7 +13,7 @@ use std::path::Path;
 use ed25519_dalek::VerifyingKey;
 
 use super::keys;
-use super::record::{self, GENESIS, Parsed, checkpoint_message};
+use super::record::{self, GENESIS, Head, checkpoint_message};
 use super::segments;
 
 /// The first thing wrong, and where.
@@ -65,7 +65,9 @@ struct Chain<'k> {
     next_seq: u64,
     prev: String,
     report: Report,
-    last: Option<Parsed>,
+    /// The last record was a checkpoint (and a final one).
+    last_checkpoint: bool,
+    last_final: bool,
 }
 
 impl<'k> Chain<'k> {
@@ -76,31 +78,20 @@ impl<'k> Chain<'k> {
             next_seq: 1,
             prev: GENESIS.to_string(),
             report: Report::default(),
-            last: None,
+            last_checkpoint: false,
+            last_final: false,
         }
     }
 
-    fn check_signature(&self, p: &Parsed) -> Result<(), String> {
-        let key = p.fields.get("key").and_then(|v| v.as_str()).unwrap_or("");
+    fn check_signature(&self, h: &Head<'_>) -> Result<(), String> {
+        let key = h.key.unwrap_or("");
         if key != self.key_id {
-            return Err(format!(
-                "the checkpoint is signed with key {key}, not with the given key {}",
-                self.key_id
-            ));
+            return Err(format!("the checkpoint is signed with key {key}, not with the given key {}", self.key_id));
         }
-        let signed = p.fields.get("signed_seq").and_then(|v| v.as_u64());
-        if signed != Some(p.seq - 1) {
-            return Err(format!(
-                "the checkpoint signs seq {signed:?}, not the record before it ({})",
-                p.seq - 1
-            ));
+        if h.signed_seq != Some(h.seq - 1) {
+            return Err(format!("the checkpoint signs seq {:?}, not the record before it ({})", h.signed_seq, h.seq - 1));
         }
-        let sig = p
-            .fields
-            .get("signature")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        if !keys::check(self.key, &checkpoint_message(p.seq - 1, &p.prev), sig) {
+        if !keys::check(self.key, &checkpoint_message(h.seq - 1, h.prev), h.signature.unwrap_or("")) {
             return Err("the checkpoint's signature is not valid: the records before it, or the checkpoint, were altered".into());
         }
         Ok(())
@@ -108,73 +99,61 @@ impl<'k> Chain<'k> {
 
     /// Starts the chain at a signed anchor (a checkpoint line).
     fn anchor(&mut self, line: &str) -> Result<(), String> {
-        let p = record::parse(line).map_err(|e| e.to_string())?;
-        if p.event != "checkpoint" {
+        let h = record::head(line).map_err(|e| e.to_string())?;
+        if h.event != "checkpoint" {
             return Err("the anchor is not a checkpoint".into());
         }
-        self.check_signature(&p)?;
-        self.next_seq = p.seq + 1;
-        self.prev = p.hash.clone();
+        self.check_signature(&h)?;
+        self.next_seq = h.seq + 1;
+        self.prev = h.hash.to_string();
         self.report.anchored = true;
-        self.report.last_checkpoint_seq = p.seq;
-        self.report.first_seq = p.seq + 1;
+        self.report.last_checkpoint_seq = h.seq;
+        self.report.first_seq = h.seq + 1;
         Ok(())
     }
 
     fn push(&mut self, line: &str) -> Result<(), (Option<u64>, String)> {
-        let p = record::parse(line).map_err(|e| (None, e.to_string()))?;
-        let seq = Some(p.seq);
-        if p.seq > self.next_seq {
-            return Err((
-                seq,
-                format!(
-                    "records {} to {} are missing (removed?)",
-                    self.next_seq,
-                    p.seq - 1
-                ),
-            ));
+        let h = record::head(line).map_err(|e| (None, e.to_string()))?;
+        let seq = Some(h.seq);
+        if h.seq > self.next_seq {
+            return Err((seq, format!("records {} to {} are missing (removed?)", self.next_seq, h.seq - 1)));
         }
-        if p.seq < self.next_seq {
-            return Err((
-                seq,
-                format!(
-                    "seq {} comes after seq {}: a record was inserted, repeated or moved",
-                    p.seq,
-                    self.next_seq - 1
-                ),
-            ));
+        if h.seq < self.next_seq {
+            return Err((seq, format!("seq {} comes after seq {}: a record was inserted, repeated or moved", h.seq, self.next_seq - 1)));
         }
-        if p.prev != self.prev {
+        if h.prev != self.prev {
             return Err((seq, "the record does not follow the one before it (its prev hash differs): records were altered, inserted, removed or reordered".into()));
         }
-        if p.event == "checkpoint" {
-            self.check_signature(&p).map_err(|m| (seq, m))?;
+        self.last_checkpoint = h.event == "checkpoint";
+        self.last_final = self.last_checkpoint && h.last;
+        if self.last_checkpoint {
+            self.check_signature(&h).map_err(|m| (seq, m))?;
             self.report.checkpoints += 1;
-            self.report.last_checkpoint_seq = p.seq;
+            self.report.last_checkpoint_seq = h.seq;
         }
         if self.report.records == 0 && !self.report.anchored {
-            self.report.first_seq = p.seq;
+            self.report.first_seq = h.seq;
         }
         if self.report.first_ts.is_none() {
-            self.report.first_ts = Some(p.ts.clone());
+            self.report.first_ts = Some(h.ts.to_string());
         }
+        let last_ts = self.report.last_ts.get_or_insert_with(String::new);
+        last_ts.clear();
+        last_ts.push_str(h.ts);
         self.report.records += 1;
-        self.report.last_seq = p.seq;
-        self.report.last_ts = Some(p.ts.clone());
-        self.next_seq = p.seq + 1;
-        self.prev = p.hash.clone();
-        self.last = Some(p);
+        self.report.last_seq = h.seq;
+        self.next_seq = h.seq + 1;
+        self.prev.clear();
+        self.prev.push_str(h.hash);
         Ok(())
     }
 
     fn last_is_checkpoint(&self) -> bool {
-        self.last.as_ref().is_some_and(|p| p.event == "checkpoint")
+        self.last_checkpoint
     }
 
     fn last_is_final(&self) -> bool {
-        self.last.as_ref().is_some_and(|p| {
-            p.event == "checkpoint" && p.fields.get("final").and_then(|v| v.as_bool()) == Some(true)
-        })
+        self.last_final
     }
 }
 
