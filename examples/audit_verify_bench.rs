@@ -8,10 +8,16 @@ use std::time::{Duration, Instant};
 use renkei::audit::{AuditConfig, AuditLog, keys, verify};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: u64 = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let dir = tempfile_dir()?;
     let audit_dir = dir.join("audit");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     let (log, _) = AuditLog::open(
         &audit_dir,
@@ -34,7 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(log.close());
     let written = started.elapsed();
     let key = keys::read_public(&std::fs::read_to_string(dir.join("audit.pub"))?)?;
-    let bytes: u64 = std::fs::read_dir(&audit_dir)?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    let bytes: u64 = std::fs::read_dir(&audit_dir)?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let t = Instant::now();
     let report = verify::verify_dir(&audit_dir, &key, false).map_err(|p| p.to_string())?;
     let took = t.elapsed();

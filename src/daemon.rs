@@ -20,6 +20,7 @@ use crate::fsutil;
 use crate::journal::{Journal, JournalError};
 use crate::live::Live;
 use crate::namespace::Namespace;
+use crate::namespace::reconcile;
 use crate::namespace::upkeep::{self, UpkeepError};
 use crate::policy::PolicySet;
 use crate::ssh::{self, keys::HostKeyError};
@@ -116,7 +117,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         let report = upkeep::recover(&recovery_ns)?;
         let expired = upkeep::expire_partials(&recovery_ns, jiff::Timestamp::now())?;
         let reconciled = match &opened.last_ts {
-            Some(last) if opened.crashed => reconcile_audit(&recovery_ns, &audit_dir, last)?,
+            Some(last) if opened.crashed => reconcile::with_trail(&recovery_ns, &audit_dir, last)?,
             _ => 0,
         };
         Ok::<_, UpkeepError>((report, expired, reconciled))
@@ -301,47 +302,6 @@ async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>) {
             Ok(Ok(_)) => {}
         }
     }
-}
-
-/// How far before the trail's last record a crash may have left changes
-/// the journal has and the trail lacks.
-const RECONCILE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
-
-/// After a crash: records the changes the journal committed in the moments
-/// before the trail's last record that the trail does not have.
-fn reconcile_audit(
-    ns: &Namespace,
-    audit_dir: &std::path::Path,
-    last_ts: &str,
-) -> Result<u64, UpkeepError> {
-    let Ok(last) = last_ts.parse::<jiff::Timestamp>() else {
-        return Ok(0);
-    };
-    let start = last.checked_sub(RECONCILE_WINDOW).unwrap_or(last);
-    let mut uploads = std::collections::HashSet::new();
-    let mut removals = std::collections::HashSet::new();
-    let from = crate::audit::read::first_segment_since(audit_dir, start)
-        .map_err(|e| UpkeepError::Audit(e.to_string()))?;
-    crate::audit::read::each(audit_dir, from, |f| {
-        let object = f
-            .record
-            .fields
-            .get("object")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        match (f.record.event.as_str(), object) {
-            ("upload_committed", Some(o)) => {
-                uploads.insert(o);
-            }
-            ("deleted", Some(o)) => {
-                removals.insert(o);
-            }
-            _ => {}
-        }
-        std::ops::ControlFlow::Continue(())
-    })
-    .map_err(|e| UpkeepError::Audit(e.to_string()))?;
-    upkeep::reconcile(ns, start, &uploads, &removals)
 }
 
 /// File retention and audit pruning, every `retention.sweep_interval`.

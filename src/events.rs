@@ -123,6 +123,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         recovered: bool,
     },
+    /// An `upload_committed` record was written alongside a journal
+    /// commit that did not become durable (the journal failed, or the
+    /// daemon stopped first): the file is not stored under that name and
+    /// the client was not told OK.
+    CommitFailed {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        reason: String,
+    },
     UploadInterrupted {
         #[serde(flatten)]
         actor: Actor,
@@ -272,6 +285,7 @@ impl Event {
             Event::SessionEnded { .. } => "session_ended",
             Event::ProtocolViolation { .. } => "protocol_violation",
             Event::UploadCommitted { .. } => "upload_committed",
+            Event::CommitFailed { .. } => "commit_failed",
             Event::UploadInterrupted { .. } => "upload_interrupted",
             Event::PartialExpired { .. } => "partial_expired",
             Event::Downloaded { .. } => "downloaded",
@@ -291,6 +305,7 @@ impl Event {
         }
     }
 
+    /// Refusals and failures are logged as warnings.
     fn is_refusal(&self) -> bool {
         matches!(
             self,
@@ -301,6 +316,7 @@ impl Event {
                 | Event::OperationRefused { .. }
                 | Event::Banned { .. }
                 | Event::ReloadFailed { .. }
+                | Event::CommitFailed { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }
@@ -315,6 +331,10 @@ pub const REFUSALS: &[&str] = &[
     "banned",
     "reload_failed",
 ];
+
+/// Event names that are failures rather than refusals: something was
+/// attempted and did not complete (for `audit query --result failed`).
+pub const FAILURES: &[&str] = &["commit_failed", "upload_interrupted", "audit_records_lost"];
 
 /// The Japanese term shown beside each event name.
 pub fn japanese(name: &str) -> &'static str {
@@ -332,6 +352,7 @@ pub fn japanese(name: &str) -> &'static str {
         "session_ended" => "セッション終了",
         "protocol_violation" => "プロトコル違反",
         "upload_committed" => "受信完了",
+        "commit_failed" => "受信確定失敗",
         "upload_interrupted" => "受信中断",
         "partial_expired" => "中断分破棄",
         "downloaded" => "送信",
@@ -351,6 +372,20 @@ pub fn japanese(name: &str) -> &'static str {
         "audit_pruned" => "監査ログ整理",
         "audit_records_lost" => "監査記録欠落",
         _ => "",
+    }
+}
+
+/// An audit record on its way to disk (see [`Events::record_pending`]).
+#[must_use = "a record is durable only once waited for"]
+pub struct Pending(Option<Result<crate::audit::Durable, AuditError>>);
+
+impl Pending {
+    /// Waits until the record is on disk (at once without a trail).
+    pub fn wait_blocking(self) -> Result<(), AuditError> {
+        match self.0 {
+            None => Ok(()),
+            Some(sent) => sent?.wait_blocking().map(|_| ()),
+        }
     }
 }
 
@@ -387,6 +422,14 @@ impl Events {
         if let Some(a) = &self.audit {
             a.append(json);
         }
+    }
+
+    /// Records an event without waiting for the disk; the ticket says
+    /// when its audit record is durable. Used to overlap the record's
+    /// fsync with the journal commit of the change it describes.
+    pub fn record_pending(&self, event: Event) -> Pending {
+        let json = self.log(&event);
+        Pending(self.audit.as_ref().map(|a| a.append_pending(json)))
     }
 
     /// Records an event and waits until its audit record is on disk.

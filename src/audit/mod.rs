@@ -103,6 +103,28 @@ pub struct PruneReport {
     pub through_seq: u64,
 }
 
+/// A record handed to the writer, not yet known to be on disk.
+#[must_use = "a record is durable only once its ticket says so"]
+pub struct Durable(oneshot::Receiver<Result<u64, String>>);
+
+impl Durable {
+    /// Waits until the record is on disk; returns its seq.
+    pub async fn wait(self) -> Result<u64, AuditError> {
+        self.0
+            .await
+            .map_err(|_| AuditError::Gone)?
+            .map_err(AuditError::Write)
+    }
+
+    /// [`Durable::wait`] for blocking threads.
+    pub fn wait_blocking(self) -> Result<u64, AuditError> {
+        self.0
+            .blocking_recv()
+            .map_err(|_| AuditError::Gone)?
+            .map_err(AuditError::Write)
+    }
+}
+
 /// Handle to the running audit log.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -293,10 +315,10 @@ impl AuditLog {
         });
     }
 
-    fn durable(
-        &self,
-        event_json: String,
-    ) -> Result<oneshot::Receiver<Result<u64, String>>, AuditError> {
+    /// Appends a record and returns at once with a ticket that tells when
+    /// it is on disk: the caller can do other durable work (a journal
+    /// commit) while the record's fsync runs.
+    pub fn append_pending(&self, event_json: String) -> Result<Durable, AuditError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Record {
@@ -304,23 +326,17 @@ impl AuditLog {
                 durable: Some(tx),
             })
             .map_err(|_| AuditError::Gone)?;
-        Ok(rx)
+        Ok(Durable(rx))
     }
 
     /// Appends a record and waits until it is on disk; returns its seq.
     pub async fn append_durable(&self, event_json: String) -> Result<u64, AuditError> {
-        self.durable(event_json)?
-            .await
-            .map_err(|_| AuditError::Gone)?
-            .map_err(AuditError::Write)
+        self.append_pending(event_json)?.wait().await
     }
 
     /// [`AuditLog::append_durable`] for blocking threads.
     pub fn append_durable_blocking(&self, event_json: String) -> Result<u64, AuditError> {
-        self.durable(event_json)?
-            .blocking_recv()
-            .map_err(|_| AuditError::Gone)?
-            .map_err(AuditError::Write)
+        self.append_pending(event_json)?.wait_blocking()
     }
 
     /// Writes a checkpoint now (if anything is unsigned); returns the seq

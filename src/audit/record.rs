@@ -82,14 +82,20 @@ fn checked(line: &str) -> Result<(&str, &str), LineError> {
         return Err(LineError::Torn);
     }
     let (body_part, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
-    let Some(hash) = suffix.strip_prefix(",\"hash\":\"").and_then(|s| s.strip_suffix("\"}")) else {
+    let Some(hash) = suffix
+        .strip_prefix(",\"hash\":\"")
+        .and_then(|s| s.strip_suffix("\"}"))
+    else {
         return Err(LineError::Torn);
     };
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(LineError::Torn);
     }
     // The hashed bytes are the body and its closing brace; no copy needed.
-    let digest = Sha256::new().chain_update(body_part.as_bytes()).chain_update(b"}").finalize();
+    let digest = Sha256::new()
+        .chain_update(body_part.as_bytes())
+        .chain_update(b"}")
+        .finalize();
     if hex::encode(digest) != hash {
         return Err(LineError::HashMismatch);
     }

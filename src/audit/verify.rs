@@ -86,12 +86,23 @@ impl<'k> Chain<'k> {
     fn check_signature(&self, h: &Head<'_>) -> Result<(), String> {
         let key = h.key.unwrap_or("");
         if key != self.key_id {
-            return Err(format!("the checkpoint is signed with key {key}, not with the given key {}", self.key_id));
+            return Err(format!(
+                "the checkpoint is signed with key {key}, not with the given key {}",
+                self.key_id
+            ));
         }
         if h.signed_seq != Some(h.seq - 1) {
-            return Err(format!("the checkpoint signs seq {:?}, not the record before it ({})", h.signed_seq, h.seq - 1));
+            return Err(format!(
+                "the checkpoint signs seq {:?}, not the record before it ({})",
+                h.signed_seq,
+                h.seq - 1
+            ));
         }
-        if !keys::check(self.key, &checkpoint_message(h.seq - 1, h.prev), h.signature.unwrap_or("")) {
+        if !keys::check(
+            self.key,
+            &checkpoint_message(h.seq - 1, h.prev),
+            h.signature.unwrap_or(""),
+        ) {
             return Err("the checkpoint's signature is not valid: the records before it, or the checkpoint, were altered".into());
         }
         Ok(())
@@ -116,10 +127,24 @@ impl<'k> Chain<'k> {
         let h = record::head(line).map_err(|e| (None, e.to_string()))?;
         let seq = Some(h.seq);
         if h.seq > self.next_seq {
-            return Err((seq, format!("records {} to {} are missing (removed?)", self.next_seq, h.seq - 1)));
+            return Err((
+                seq,
+                format!(
+                    "records {} to {} are missing (removed?)",
+                    self.next_seq,
+                    h.seq - 1
+                ),
+            ));
         }
         if h.seq < self.next_seq {
-            return Err((seq, format!("seq {} comes after seq {}: a record was inserted, repeated or moved", h.seq, self.next_seq - 1)));
+            return Err((
+                seq,
+                format!(
+                    "seq {} comes after seq {}: a record was inserted, repeated or moved",
+                    h.seq,
+                    self.next_seq - 1
+                ),
+            ));
         }
         if h.prev != self.prev {
             return Err((seq, "the record does not follow the one before it (its prev hash differs): records were altered, inserted, removed or reordered".into()));

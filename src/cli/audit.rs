@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{AuditCommand, when};
 use crate::audit::{export, keys, read, verify};
 use crate::config::Config;
-use crate::events::{REFUSALS, japanese};
+use crate::events::{FAILURES, REFUSALS, japanese};
 use crate::policy::window::tokyo;
 
 fn local(ts: &str) -> String {
@@ -94,7 +94,13 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
         path,
         size,
         sha256: text(f, "sha256"),
-        result: if refused { "refused" } else { "ok" },
+        result: if refused {
+            "refused"
+        } else if FAILURES.contains(&event) {
+            "failed"
+        } else {
+            "ok"
+        },
         reason: match text(f, "reason") {
             r if r.is_empty() => text(f, "detail"),
             r => r,
@@ -221,9 +227,9 @@ pub(super) fn run(
                 .map(|z| z.timestamp());
             if result
                 .as_deref()
-                .is_some_and(|r| r != "ok" && r != "refused")
+                .is_some_and(|r| !["ok", "refused", "failed"].contains(&r))
             {
-                anyhow::bail!("--result is ok or refused");
+                anyhow::bail!("--result is ok, refused or failed");
             }
             let events: Option<Vec<&str>> = event
                 .as_deref()
@@ -323,6 +329,8 @@ pub(super) fn run(
                     }
                     if r.result == "refused" {
                         detail.push(format!("REFUSED: {}", r.reason));
+                    } else if r.result == "failed" {
+                        detail.push(format!("FAILED: {}", r.reason));
                     } else if !r.reason.is_empty() {
                         detail.push(r.reason.clone());
                     }

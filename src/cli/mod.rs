@@ -82,7 +82,7 @@ pub enum AuditCommand {
         /// Part of a file path.
         #[arg(long, value_name = "TEXT")]
         file: Option<String>,
-        /// ok or refused.
+        /// ok, refused or failed.
         #[arg(long, value_name = "RESULT")]
         result: Option<String>,
         /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).

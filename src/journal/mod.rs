@@ -72,9 +72,14 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
 }
 
+/// Called on the writer thread once every operation of a job has been
+/// accepted, before the transaction is committed.
+pub type OnAccept = Box<dyn FnOnce() + Send>;
+
 struct Job {
     ops: Vec<Op>,
     reply: oneshot::Sender<Result<Vec<OpResult>, JournalError>>,
+    on_accept: Option<OnAccept>,
 }
 
 /// Handle to the journal; cheap to clone.
@@ -154,10 +159,15 @@ impl Journal {
     fn submit(
         &self,
         ops: Vec<Op>,
+        on_accept: Option<OnAccept>,
     ) -> Result<oneshot::Receiver<Result<Vec<OpResult>, JournalError>>, JournalError> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(Job { ops, reply })
+            .send(Job {
+                ops,
+                reply,
+                on_accept,
+            })
             .map_err(|_| JournalError::WriterGone)?;
         Ok(rx)
     }
@@ -165,14 +175,14 @@ impl Journal {
     /// Applies operations durably (in order, in one transaction with
     /// whatever else is waiting). Each gets its own result.
     pub async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops)?
+        self.submit(ops, None)?
             .await
             .map_err(|_| JournalError::WriterGone)?
     }
 
     /// [`Journal::apply`] for code running on a blocking thread.
     pub fn apply_blocking(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops)?
+        self.submit(ops, None)?
             .blocking_recv()
             .map_err(|_| JournalError::WriterGone)?
     }
@@ -180,6 +190,26 @@ impl Journal {
     /// One operation, blocking.
     pub fn apply_one_blocking(&self, op: Op) -> Result<Outcome, ApplyError> {
         let mut results = self.apply_blocking(vec![op])?;
+        results
+            .pop()
+            .ok_or(JournalError::WriterGone)?
+            .map_err(ApplyError::Op)
+    }
+
+    /// One operation, blocking; `on_accept` runs once the operation is
+    /// accepted and before its commit is made durable, so that a record
+    /// that must be durable with it (its audit record) is written at the
+    /// same time instead of after. If the commit then fails, `on_accept`
+    /// has run and the error is returned.
+    pub fn apply_one_announced_blocking(
+        &self,
+        op: Op,
+        on_accept: OnAccept,
+    ) -> Result<Outcome, ApplyError> {
+        let mut results = self
+            .submit(vec![op], Some(on_accept))?
+            .blocking_recv()
+            .map_err(|_| JournalError::WriterGone)??;
         results
             .pop()
             .ok_or(JournalError::WriterGone)?
@@ -339,7 +369,7 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match commit_group(db, &jobs) {
+        match commit_group(db, &mut jobs) {
             Ok(results) => {
                 for (job, res) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(res));
@@ -356,7 +386,7 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_group(db: &Database, jobs: &[Job]) -> Result<Vec<Vec<OpResult>>, redb::Error> {
+fn commit_group(db: &Database, jobs: &mut [Job]) -> Result<Vec<Vec<OpResult>>, redb::Error> {
     let txn = db.begin_write()?;
     let mut results = Vec::with_capacity(jobs.len());
     {
@@ -370,6 +400,11 @@ fn commit_group(db: &Database, jobs: &[Job]) -> Result<Vec<Vec<OpResult>>, redb:
             let mut r = Vec::with_capacity(job.ops.len());
             for op in &job.ops {
                 r.push(tables.apply(op)?);
+            }
+            if r.iter().all(Result::is_ok)
+                && let Some(announce) = job.on_accept.take()
+            {
+                announce();
             }
             results.push(r);
         }

@@ -15,6 +15,7 @@ mod access;
 pub mod error;
 mod ops;
 pub mod path;
+pub mod reconcile;
 pub mod upkeep;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Limits, TenantCode};
-use crate::events::{Actor, Event, Events};
+use crate::events::{Actor, Event, Events, Pending};
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::vault::Vault;
@@ -197,9 +198,10 @@ impl Namespace {
         })
     }
 
-    /// [`Namespace::recorded`] for blocking threads.
-    pub(crate) fn recorded_blocking(&self, event: Event) -> Result<(), NsError> {
-        self.events.record_durable_blocking(event).map_err(|e| {
+    /// Waits for an audit record sent ahead (see
+    /// [`Events::record_pending`]) to be on disk.
+    pub(crate) fn confirmed_blocking(&self, pending: Pending) -> Result<(), NsError> {
+        pending.wait_blocking().map_err(|e| {
             NsError::Storage(format!(
                 "the change was made but its audit record could not be written: {e}"
             ))

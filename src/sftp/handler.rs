@@ -396,11 +396,13 @@ impl Handler {
             path: p,
             upload: write,
         })?;
+        // The handle goes out first: the worker's first job (preparing an
+        // upload's segment) then overlaps the client's next request.
+        self.out.reply(codec::handle(id, &h), cost);
         let out = self.out.clone();
         self.workers.push(tokio::task::spawn_blocking(move || {
             worker::run(state, rx, out)
         }));
-        self.out.reply(codec::handle(id, &h), cost);
         Ok(())
     }
 

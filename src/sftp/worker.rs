@@ -67,6 +67,9 @@ fn ok(out: &Out, id: u32, cost: u64) {
 /// client did not close is kept as a partial when `state` drops.
 pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, out: Out) {
     let mut closed = None;
+    if let State::Up(u) = &mut state {
+        u.prepare();
+    }
     while let Some(req) = rx.blocking_recv() {
         match (req, &mut state) {
             (

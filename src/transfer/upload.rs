@@ -323,6 +323,21 @@ impl Upload {
         Ok(())
     }
 
+    /// Creates the segment the first bytes will go to, ahead of them: run
+    /// while the client's first write is still on its way, it takes the
+    /// key exchange and file creation off that write's path. A failure
+    /// here is left for the write to meet and report.
+    pub fn prepare(&mut self) {
+        if self.current.is_none() && self.open && self.poisoned.is_none() {
+            match self.ns.vault.create_segment() {
+                Ok(seg) => self.current = Some(seg),
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not prepare a segment ahead of the first write")
+                }
+            }
+        }
+    }
+
     fn append(&mut self, data: Bytes) -> Result<(), NsError> {
         let written = match self.current.as_mut() {
             Some(seg) => seg.write_all(&data),
@@ -454,25 +469,53 @@ impl Upload {
             exclusive: self.exclusive,
             clear_partial: Some(self.partial_key.clone()),
         };
-        match self.ns.journal.apply_one_blocking(op) {
+        // The audit record is written while the journal commits (not after):
+        // both are durable before the client is told OK, and the trail
+        // costs no extra wait.
+        let event = Event::UploadCommitted {
+            actor: self.who.actor(),
+            box_name: self.bx.to_string(),
+            path: self.rel.clone(),
+            object: object.id.clone(),
+            size: object.size,
+            sha256: object.sha256.clone(),
+            resumed: self.resumed_from.is_some(),
+            recovered: false,
+        };
+        let (announced, pending) = std::sync::mpsc::sync_channel(1);
+        let events = std::sync::Arc::clone(&self.ns.events);
+        let on_accept = Box::new(move || {
+            let _ = announced.send(events.record_pending(event));
+        });
+        let applied = self.ns.journal.apply_one_announced_blocking(op, on_accept);
+        let pending = pending.try_recv().ok();
+        match applied {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                // Durable before the client is told OK.
-                self.ns.recorded_blocking(Event::UploadCommitted {
-                    actor: self.who.actor(),
-                    box_name: self.bx.to_string(),
-                    path: self.rel.clone(),
-                    object: object.id.clone(),
-                    size: object.size,
-                    sha256: object.sha256.clone(),
-                    resumed: self.resumed_from.is_some(),
-                    recovered: false,
-                })?;
+                match pending {
+                    Some(p) => self.ns.confirmed_blocking(p)?,
+                    None => {
+                        return Err(NsError::Storage(
+                            "the commit was made but no audit record was sent with it".into(),
+                        ));
+                    }
+                }
                 Ok(object)
             }
             Err(e) => {
                 let err = NsError::from_apply(e, &self.shown);
+                if let Some(p) = pending {
+                    // The trail already says committed: correct it.
+                    let _ = p.wait_blocking();
+                    self.ns.events.record(Event::CommitFailed {
+                        actor: self.who.actor(),
+                        box_name: self.bx.to_string(),
+                        path: self.rel.clone(),
+                        object: object.id.clone(),
+                        reason: err.to_string(),
+                    });
+                }
                 self.abandon(&format!("commit refused: {err}"));
                 Err(err)
             }

@@ -50,6 +50,9 @@ pub enum VaultError {
     },
 }
 
+/// Write buffer of a segment: holds the age header (a few hundred bytes).
+const HEADER_BUFFER: usize = 4096;
+
 /// Encrypted storage for blobs.
 pub struct Vault {
     dir: PathBuf,
@@ -159,7 +162,13 @@ impl Vault {
             .mode(0o600)
             .open(&path)
             .map_err(io_err)?;
+        // The name is made durable now, while the client is still sending,
+        // so that sealing the segment needs only the file's own fsync.
+        fsutil::fsync_dir(&shard).map_err(io_err)?;
         let early = self.flusher.handle(&file);
+        // The age header goes out in many small writes; buffer them.
+        // Stream chunks are larger than the buffer and pass straight through.
+        let file = io::BufWriter::with_capacity(HEADER_BUFFER, file);
         let encryptor = age::Encryptor::with_recipients(std::iter::once(
             &self.recipient as &dyn age::Recipient,
         ))
@@ -168,7 +177,6 @@ impl Vault {
         Ok(SegmentWriter {
             blob,
             path,
-            shard,
             stream: Some(stream),
             len: 0,
             early,
@@ -252,8 +260,7 @@ impl Vault {
 pub struct SegmentWriter {
     blob: String,
     path: PathBuf,
-    shard: PathBuf,
-    stream: Option<age::stream::StreamWriter<File>>,
+    stream: Option<age::stream::StreamWriter<io::BufWriter<File>>>,
     len: u64,
     /// Starts writeback early so that sealing the segment finds little
     /// left to flush.
@@ -287,8 +294,7 @@ impl SegmentWriter {
         self.len == 0
     }
 
-    /// Completes the age stream and makes the segment durable (file and
-    /// directory entry fsynced).
+    /// Completes the age stream and makes the segment durable.
     pub fn finish(mut self) -> Result<SegmentRef, VaultError> {
         let io_err = |blob: &str, source| VaultError::Io {
             blob: blob.to_string(),
@@ -300,9 +306,12 @@ impl SegmentWriter {
                 io::Error::other("segment already finished"),
             ));
         };
-        let file = stream.finish().map_err(|e| io_err(&self.blob, e))?;
-        file.sync_all().map_err(|e| io_err(&self.blob, e))?;
-        fsutil::fsync_dir(&self.shard).map_err(|e| io_err(&self.blob, e))?;
+        let file = stream
+            .finish()
+            .and_then(|b| b.into_inner().map_err(io::IntoInnerError::into_error))
+            .map_err(|e| io_err(&self.blob, e))?;
+        // The directory entry was made durable at creation.
+        file.sync_data().map_err(|e| io_err(&self.blob, e))?;
         let seg = SegmentRef {
             blob: std::mem::take(&mut self.blob),
             len: self.len,
