@@ -141,7 +141,7 @@ fn a_session_is_recorded_and_queries_answer_who_did_what() {
     );
     let (ok, csv) = audit(&d, &["query", "--csv", "--result", "refused"]);
     assert!(
-        ok && csv.starts_with("seq,time_asia_tokyo,event,event_ja"),
+        ok && csv.starts_with("\u{feff}seq,time_asia_tokyo,event,event_ja"),
         "{csv}"
     );
     // A time range.

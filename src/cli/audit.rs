@@ -267,8 +267,10 @@ pub(super) fn run(
             if json {
                 println!("{}", serde_json::to_string_pretty(&raw)?);
             } else if as_csv {
+                // The byte-order mark makes spreadsheet programs read the
+                // Japanese names as UTF-8.
                 println!(
-                    "seq,time_asia_tokyo,event,event_ja,tenant,tenant_name,user,source,box,path,size,sha256,result,reason,rule"
+                    "\u{feff}seq,time_asia_tokyo,event,event_ja,tenant,tenant_name,user,source,box,path,size,sha256,result,reason,rule"
                 );
                 for r in &rows {
                     let cols = [

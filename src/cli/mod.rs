@@ -72,8 +72,10 @@ pub enum AuditCommand {
     },
     /// Search the trail: a readable table, or --json / --csv.
     Query {
+        /// Municipality code (6 digits).
         #[arg(long, value_name = "CODE")]
         tenant: Option<String>,
+        /// Account (SSH user), or ctl for the operator.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
         /// Event name(s), comma-separated (see docs/audit.md).
@@ -88,10 +90,13 @@ pub enum AuditCommand {
         /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        /// Up to and including (same forms as --since).
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
+        /// The matching records as a JSON array, fields as written.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// CSV with a header row (UTF-8 with BOM, for spreadsheets).
         #[arg(long)]
         csv: bool,
     },

@@ -497,6 +497,19 @@ impl Config {
         let _ = writeln!(s, "  data_dir  {}", self.server.data_dir.display());
         let _ = writeln!(s, "  host key  {}", self.server.host_key.display());
         let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
+        let _ = writeln!(
+            s,
+            "  audit key {}  (checkpoint every {} records or {})",
+            self.audit.key.display(),
+            self.audit.checkpoint_every,
+            units::format_duration(self.audit.checkpoint_interval)
+        );
+        let _ = writeln!(
+            s,
+            "  retention acknowledged files {}, audit trail {}",
+            units::format_duration(self.retention.acknowledged),
+            units::format_duration(self.retention.audit)
+        );
         if let Some(p) = &self.server.policy_dir {
             let _ = writeln!(s, "  policies  {}", p.display());
         }

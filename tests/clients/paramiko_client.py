@@ -55,6 +55,20 @@ def connect(host, port, user, keyfile):
     return t, paramiko.SFTPClient.from_transport(t)
 
 
+def close_checked(sftp, f):
+    """Closes an upload and raises if the server did not answer OK.
+
+    paramiko's own close() swallows the server's answer (and a connection
+    lost while waiting for it), so an upload that was never committed would
+    look acknowledged.
+    """
+    f.flush()
+    if f.pipelined:
+        sftp._finish_responses(f)
+    f._closed = True
+    sftp._request(paramiko.sftp.CMD_CLOSE, f.handle)
+
+
 def content(name, size):
     seed = hashlib.sha256(name.encode()).digest()
     block = seed * (65536 // len(seed))
@@ -79,7 +93,7 @@ def main():
                     f = sftp.open(f"/inbox/{name}", "wb")
                     f.set_pipelined(True)
                     f.write(data)
-                    f.close()
+                    close_checked(sftp, f)
                     with lock:
                         out({"ok": name})
             except Exception as e:  # the daemon being killed ends the run
@@ -151,9 +165,7 @@ def main():
                 f.seek(off)
                 f.write(data[off : off + length])
                 f.flush()
-            # paramiko's close() swallows the server's answer; ask directly.
-            f._closed = True
-            sftp._request(paramiko.sftp.CMD_CLOSE, f.handle)
+            close_checked(sftp, f)
             out({"ok": True})
         except IOError as e:
             out({"ok": False, "message": str(e)})
@@ -227,7 +239,7 @@ def main():
             elif op == "open_write":
                 f = sftp.open(rest[0], "wb")
                 f.write(b"x")
-                f.close()
+                close_checked(sftp, f)
             elif op == "listdir":
                 sftp.listdir(rest[0])
             elif op == "stat":
