@@ -16,6 +16,8 @@
 #
 # small: FILES files of 4 KiB in one session with `put -f` (aes128-gcm),
 # median of RUNS; prints milliseconds per file and the ratio.
+#
+# RENKEI=/path/to/renkei runs another build of renkei instead of this tree's.
 set -euo pipefail
 
 MODE=${1:-all}
@@ -39,8 +41,11 @@ for bin in sshd sftp ssh-keygen python3; do
 done
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
 
-cargo build --release --quiet
-RENKEI="$here/target/release/renkei"
+# RENKEI=/path/to/renkei compares another build instead of this tree's.
+if [ -z "${RENKEI:-}" ]; then
+  cargo build --release --quiet
+  RENKEI="$here/target/release/renkei"
+fi
 
 work=$(mktemp -d /var/tmp/renkei-bench.XXXXXX)
 cleanup() {

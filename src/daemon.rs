@@ -20,7 +20,7 @@ use crate::fsutil;
 use crate::journal::{Journal, JournalError};
 use crate::live::Live;
 use crate::namespace::Namespace;
-use crate::namespace::reconcile;
+use crate::namespace::notes;
 use crate::namespace::upkeep::{self, UpkeepError};
 use crate::policy::PolicySet;
 use crate::ssh::{self, keys::HostKeyError};
@@ -86,7 +86,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     for w in config.warnings.iter().chain(&policy.warnings) {
         tracing::warn!("configuration: {w}");
     }
-    let (audit, opened) = AuditLog::open(
+    let (audit, _) = AuditLog::open(
         &data_dir.join("audit"),
         &config.audit.key,
         AuditConfig {
@@ -111,19 +111,26 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let config = Arc::clone(&live.get().config);
     record_loaded(&events, &live, "start", Vec::new());
 
-    let recovery_ns = Arc::clone(&ns);
-    let audit_dir = audit.dir.clone();
-    let (report, expired, reconciled) = tokio::task::spawn_blocking(move || {
+    let (recovery_ns, recovery_audit) = (Arc::clone(&ns), audit.clone());
+    let (report, expired, settled) = tokio::task::spawn_blocking(move || {
         let report = upkeep::recover(&recovery_ns)?;
         let expired = upkeep::expire_partials(&recovery_ns, jiff::Timestamp::now())?;
-        let reconciled = match &opened.last_ts {
-            Some(last) if opened.crashed => reconcile::with_trail(&recovery_ns, &audit_dir, last)?,
-            _ => 0,
-        };
-        Ok::<_, UpkeepError>((report, expired, reconciled))
+        // Records committed with changes that the trail does not have yet
+        // (the daemon stopped first) go in before anyone connects.
+        let settled = notes::settle_all(&recovery_ns, &recovery_audit);
+        Ok::<_, UpkeepError>((report, expired, settled))
     })
     .await
     .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??;
+    let mut keeper = notes::Keeper {
+        dropped_seen: audit.dropped(),
+        must_settle: false,
+    };
+    let reconciled = settled.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "audit records committed with changes could not be added to the trail yet; they stay in the journal and are retried");
+        keeper.must_settle = true;
+        0
+    });
     events.record(Event::RecoveryCompleted {
         committed_files: report.committed_files,
         partials: report.partials,
@@ -173,6 +180,12 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
     let sweeper = tokio::spawn(sweep(Arc::clone(&ns), Arc::clone(&defender)));
+    let note_keeper = tokio::spawn(notes::keep(
+        Arc::clone(&ns),
+        audit.clone(),
+        config.audit.checkpoint_interval,
+        keeper,
+    ));
     let retention = tokio::spawn(retain(
         Arc::clone(&ns),
         audit.clone(),
@@ -209,6 +222,9 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let _ = ctl_task.await;
     sweeper.abort();
     retention.abort();
+    // Notes not yet cleared stay in the journal; the next start finds
+    // their records in the trail (sealed below) and drops them.
+    note_keeper.abort();
     let _ = std::fs::remove_file(&socket_path);
     events.record(Event::DaemonStopped {
         reason: reason.to_string(),

@@ -59,6 +59,11 @@ fn session(d: &mut Daemon) {
         &[],
     );
     let _ = d.paramiko_keyed("032018-juki", "032018-zei", &["stat", "/"]);
+    // A connection lost mid-upload.
+    let _ = d.paramiko_json(
+        "032018-juki",
+        &["cut", "住民基本台帳情報_032018.csv", "/inbox/cut.csv", "6"],
+    );
     assert!(d.stop().success());
 }
 
@@ -120,6 +125,20 @@ fn a_session_is_recorded_and_queries_answer_who_did_what() {
             .as_str()
             .unwrap()
             .starts_with("SHA256:")
+    );
+    let failed = query_json(&d, &["--result", "failed"]);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (
+            &failed[0]["event"],
+            &failed[0]["path"],
+            &failed[0]["kept_bytes"]
+        ),
+        (
+            &Value::from("upload_interrupted"),
+            &Value::from("cut.csv"),
+            &Value::from(6)
+        )
     );
     assert!(
         query_json(&d, &["--event", "ctl_command"])
@@ -331,11 +350,28 @@ fn a_kill_during_concurrent_uploads_leaves_a_trail_that_verifies_after_restart()
     assert!(d.stop().success());
     let (ok, out) = audit(&d, &["verify"]);
     assert!(ok, "{out}");
-    // Every upload the clients were told about is in the trail.
-    let recorded: Vec<String> = query_json(&d, &["--event", "upload_committed"])
+    // Every upload the clients were told about is in the trail, once.
+    let records = query_json(&d, &["--event", "upload_committed"]);
+    let recorded: Vec<String> = records
         .iter()
         .map(|r| r["path"].as_str().unwrap().to_string())
         .collect();
+    let mut objects: Vec<&str> = records
+        .iter()
+        .map(|r| r["object"].as_str().unwrap())
+        .collect();
+    objects.sort_unstable();
+    let before = objects.len();
+    objects.dedup();
+    assert_eq!(objects.len(), before, "an upload was recorded twice");
+    // Each record names the journal transaction it was committed with.
+    let mut seqs: Vec<u64> = records
+        .iter()
+        .map(|r| r["journal_seq"].as_u64().expect("journal_seq"))
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), records.len());
     for name in &acked {
         assert!(
             recorded.contains(name),

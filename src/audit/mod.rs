@@ -21,7 +21,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ pub(crate) struct Tail {
 /// What opening found.
 #[derive(Debug, Clone)]
 pub struct OpenReport {
-    /// The newest record before this start (to reconcile with the journal).
+    /// Time of the newest record before this start.
     pub last_ts: Option<String>,
     pub next_seq: u64,
     /// The previous run did not stop cleanly.
@@ -130,6 +130,7 @@ impl Durable {
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     healthy: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
     pub dir: PathBuf,
 }
 
@@ -272,6 +273,7 @@ impl AuditLog {
             torn_bytes: tail.torn_bytes,
         };
         let healthy = Arc::new(AtomicBool::new(true));
+        let dropped = Arc::new(AtomicU64::new(0));
         let w = Writer::new(
             dir.to_path_buf(),
             key,
@@ -279,6 +281,7 @@ impl AuditLog {
             &tail,
             file,
             Arc::clone(&healthy),
+            Arc::clone(&dropped),
         );
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -288,6 +291,7 @@ impl AuditLog {
         let log = AuditLog {
             tx,
             healthy,
+            dropped,
             dir: dir.to_path_buf(),
         };
         if report.crashed {
@@ -305,6 +309,12 @@ impl AuditLog {
     /// Whether records are being written (false while the disk refuses).
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Records dropped since start because the disk refused writes for
+    /// longer than the backlog could hold.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Acquire)
     }
 
     /// Appends a record; it becomes durable with the next sync.

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,7 @@ pub(super) struct Writer {
     pub since_checkpoint: u64,
     pub last_checkpoint: Instant,
     pub healthy: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
     backlog: VecDeque<String>,
     backlog_bytes: usize,
     lost: u64,
@@ -80,6 +81,7 @@ impl Writer {
         tail: &Tail,
         file: File,
         healthy: Arc<AtomicBool>,
+        dropped: Arc<AtomicU64>,
     ) -> Writer {
         Writer {
             dir,
@@ -93,6 +95,7 @@ impl Writer {
             since_checkpoint: tail.since_checkpoint,
             last_checkpoint: Instant::now(),
             healthy,
+            dropped,
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             lost: 0,
@@ -108,6 +111,7 @@ impl Writer {
                 Some(e) => {
                     self.backlog_bytes -= e.len();
                     self.lost += 1;
+                    self.dropped.fetch_add(1, Ordering::AcqRel);
                 }
                 None => break,
             }

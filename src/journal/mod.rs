@@ -11,8 +11,10 @@
 //! sessions closing files at once they share one fsync instead of queueing
 //! for one each. Reads take a snapshot and never wait for the writer.
 
+mod notes;
 mod ops;
 pub mod records;
+mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,11 +24,13 @@ use std::thread;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
+pub use notes::{Note, NoteText};
 pub use ops::{Op, OpError, Outcome};
 pub use records::{
     BanRecord, BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
     dir_prefix, entry_key, partial_key, tenant_prefix,
 };
+use writer::Job;
 
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
@@ -72,16 +76,6 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
 }
 
-/// Called on the writer thread once every operation of a job has been
-/// accepted, before the transaction is committed.
-pub type OnAccept = Box<dyn FnOnce() + Send>;
-
-struct Job {
-    ops: Vec<Op>,
-    reply: oneshot::Sender<Result<Vec<OpResult>, JournalError>>,
-    on_accept: Option<OnAccept>,
-}
-
 /// Handle to the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
@@ -125,6 +119,8 @@ impl Journal {
             for def in [ENTRIES, OBJECTS, PARTIALS, BANS] {
                 txn.open_table(def).map_err(|e| open_err(e.into()))?;
             }
+            txn.open_table(notes::NOTES)
+                .map_err(|e| open_err(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| open_err(e.into()))?;
             let found = meta
                 .get("schema")
@@ -151,7 +147,7 @@ impl Journal {
         let wdb = Arc::clone(&db);
         thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer_loop(&wdb, &rx))
+            .spawn(move || writer::run(&wdb, &rx))
             .map_err(|e| open_err(redb::Error::Io(e)))?;
         Ok(Journal { db, writer: tx })
     }
@@ -159,15 +155,11 @@ impl Journal {
     fn submit(
         &self,
         ops: Vec<Op>,
-        on_accept: Option<OnAccept>,
+        note: Option<Note>,
     ) -> Result<oneshot::Receiver<Result<Vec<OpResult>, JournalError>>, JournalError> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(Job {
-                ops,
-                reply,
-                on_accept,
-            })
+            .send(Job { ops, reply, note })
             .map_err(|_| JournalError::WriterGone)?;
         Ok(rx)
     }
@@ -187,42 +179,46 @@ impl Journal {
             .map_err(|_| JournalError::WriterGone)?
     }
 
-    /// One operation, blocking.
-    pub fn apply_one_blocking(&self, op: Op) -> Result<Outcome, ApplyError> {
-        let mut results = self.apply_blocking(vec![op])?;
-        results
-            .pop()
-            .ok_or(JournalError::WriterGone)?
-            .map_err(ApplyError::Op)
+    /// [`Journal::apply`] with a [`Note`] committed in the same transaction.
+    pub async fn apply_noted(
+        &self,
+        ops: Vec<Op>,
+        note: Note,
+    ) -> Result<Vec<OpResult>, JournalError> {
+        self.submit(ops, Some(note))?
+            .await
+            .map_err(|_| JournalError::WriterGone)?
     }
 
-    /// One operation, blocking; `on_accept` runs once the operation is
-    /// accepted and before its commit is made durable, so that a record
-    /// that must be durable with it (its audit record) is written at the
-    /// same time instead of after. If the commit then fails, `on_accept`
-    /// has run and the error is returned.
-    pub fn apply_one_announced_blocking(
+    /// [`Journal::apply_noted`] for code running on a blocking thread.
+    pub fn apply_noted_blocking(
         &self,
-        op: Op,
-        on_accept: OnAccept,
-    ) -> Result<Outcome, ApplyError> {
-        let mut results = self
-            .submit(vec![op], Some(on_accept))?
+        ops: Vec<Op>,
+        note: Note,
+    ) -> Result<Vec<OpResult>, JournalError> {
+        self.submit(ops, Some(note))?
             .blocking_recv()
-            .map_err(|_| JournalError::WriterGone)??;
-        results
-            .pop()
-            .ok_or(JournalError::WriterGone)?
-            .map_err(ApplyError::Op)
+            .map_err(|_| JournalError::WriterGone)?
+    }
+
+    /// One operation, blocking.
+    pub fn apply_one_blocking(&self, op: Op) -> Result<Outcome, ApplyError> {
+        single(self.apply_blocking(vec![op]))
     }
 
     /// One operation.
     pub async fn apply_one(&self, op: Op) -> Result<Outcome, ApplyError> {
-        let mut results = self.apply(vec![op]).await?;
-        results
-            .pop()
-            .ok_or(JournalError::WriterGone)?
-            .map_err(ApplyError::Op)
+        single(self.apply(vec![op]).await)
+    }
+
+    /// One operation with its note.
+    pub async fn apply_one_noted(&self, op: Op, note: Note) -> Result<Outcome, ApplyError> {
+        single(self.apply_noted(vec![op], note).await)
+    }
+
+    /// One operation with its note, blocking.
+    pub fn apply_one_noted_blocking(&self, op: Op, note: Note) -> Result<Outcome, ApplyError> {
+        single(self.apply_noted_blocking(vec![op], note))
     }
 
     fn read<T>(
@@ -356,61 +352,11 @@ impl Journal {
     }
 }
 
-fn writer_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].ops.len();
-        while count < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.ops.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        match commit_group(db, &mut jobs) {
-            Ok(results) => {
-                for (job, res) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(res));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "journal commit failed; the operations were not applied");
-                let msg = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(JournalError::Commit(msg.clone())));
-                }
-            }
-        }
-    }
-}
-
-fn commit_group(db: &Database, jobs: &mut [Job]) -> Result<Vec<Vec<OpResult>>, redb::Error> {
-    let txn = db.begin_write()?;
-    let mut results = Vec::with_capacity(jobs.len());
-    {
-        let mut tables = ops::Tables {
-            entries: txn.open_table(ENTRIES)?,
-            objects: txn.open_table(OBJECTS)?,
-            partials: txn.open_table(PARTIALS)?,
-            bans: txn.open_table(BANS)?,
-        };
-        for job in jobs {
-            let mut r = Vec::with_capacity(job.ops.len());
-            for op in &job.ops {
-                r.push(tables.apply(op)?);
-            }
-            if r.iter().all(Result::is_ok)
-                && let Some(announce) = job.on_accept.take()
-            {
-                announce();
-            }
-            results.push(r);
-        }
-    }
-    txn.commit()?;
-    Ok(results)
+fn single(results: Result<Vec<OpResult>, JournalError>) -> Result<Outcome, ApplyError> {
+    results?
+        .pop()
+        .ok_or(JournalError::WriterGone)?
+        .map_err(ApplyError::Op)
 }
 
 #[cfg(test)]

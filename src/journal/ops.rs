@@ -79,6 +79,11 @@ pub enum Op {
         entry_key: String,
         mtime: i64,
     },
+    /// Forget the notes up to and including `through` (their records are
+    /// on disk where they belong).
+    DropNotes {
+        through: u64,
+    },
 }
 
 /// What an operation did.
@@ -119,6 +124,8 @@ pub(super) struct Tables<'t> {
     pub objects: Table<'t, &'static str, &'static [u8]>,
     pub partials: Table<'t, &'static str, &'static [u8]>,
     pub bans: Table<'t, &'static str, &'static [u8]>,
+    pub notes: Table<'t, u64, &'static str>,
+    pub meta: Table<'t, &'static str, &'static str>,
 }
 
 type Res = Result<Result<Outcome, OpError>, redb::Error>;
@@ -186,6 +193,22 @@ impl Tables<'_> {
         };
         put(&mut self.objects, old_id, &old)?;
         Ok(Some(old))
+    }
+
+    /// The sequence number the next note gets: one past the newest note,
+    /// or what `meta` kept when the notes were all dropped.
+    pub(super) fn next_note(&self) -> Result<u64, redb::Error> {
+        let after_last = self.notes.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let kept = match self.meta.get(super::notes::NEXT_NOTE)? {
+            Some(v) => v.value().parse::<u64>().map_err(|e| {
+                redb::Error::Corrupted(format!(
+                    "journal meta {:?} is unreadable: {e}",
+                    super::notes::NEXT_NOTE
+                ))
+            })?,
+            None => 1,
+        };
+        Ok(after_last.max(kept))
     }
 
     pub(super) fn apply(&mut self, op: &Op) -> Res {
@@ -404,6 +427,17 @@ impl Tables<'_> {
                     object: Some(obj),
                     ..Outcome::default()
                 }))
+            }
+            Op::DropNotes { through } => {
+                // The next sequence number is the newest note's plus one;
+                // with the table emptied, `meta` remembers where it was.
+                let next = self.next_note()?.max(through.saturating_add(1));
+                self.notes.retain_in(..=*through, |_, _| false)?;
+                if self.notes.first()?.is_none() {
+                    self.meta
+                        .insert(super::notes::NEXT_NOTE, next.to_string().as_str())?;
+                }
+                Ok(Ok(Outcome::default()))
             }
         }
     }

@@ -165,3 +165,70 @@ fn second_open_is_refused() {
         Err(JournalError::Locked { .. })
     ));
 }
+
+/// A note whose text names its sequence number and whose delivery is
+/// counted.
+fn note(delivered: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Note {
+    let d = std::sync::Arc::clone(delivered);
+    Note {
+        text: Box::new(|seq, results| results.iter().all(Result::is_ok).then(|| format!("n{seq}"))),
+        deliver: Box::new(move |t| d.lock().unwrap().push(t)),
+    }
+}
+
+#[test]
+fn notes_are_committed_with_accepted_changes_delivered_after_and_dropped_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.redb");
+    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let j = Journal::open(&path).unwrap();
+        let mk = |name: &str| Op::CommitObject {
+            entry_key: entry_key("032018", BoxKind::Inbox, "", name),
+            parent_key: None,
+            object: object(&format!("id-{name}"), name, &"a".repeat(32)),
+            exclusive: true,
+            clear_partial: None,
+        };
+        j.apply_noted_blocking(vec![mk("a")], note(&delivered))
+            .unwrap();
+        // Refused (exists, exclusive): no note, nothing delivered.
+        let r = j
+            .apply_noted_blocking(vec![mk("a")], note(&delivered))
+            .unwrap();
+        assert_eq!(r[0].as_ref().unwrap_err(), &OpError::Exists);
+        j.apply_noted_blocking(vec![mk("b")], note(&delivered))
+            .unwrap();
+        assert_eq!(*delivered.lock().unwrap(), vec!["n1", "n2"]);
+        assert_eq!(
+            j.notes().unwrap(),
+            vec![(1, "n1".to_string()), (2, "n2".to_string())]
+        );
+        j.apply_one_blocking(Op::DropNotes { through: 1 }).unwrap();
+        assert_eq!(j.last_note().unwrap(), Some(2));
+        j.apply_one_blocking(Op::DropNotes { through: 2 }).unwrap();
+        assert_eq!(j.last_note().unwrap(), None);
+    }
+    // Sequence numbers never repeat, across restarts and after dropping.
+    // (The old writer thread lets go of the file once it sees the handle
+    // gone.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let j = loop {
+        match Journal::open(&path) {
+            Err(JournalError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            other => break other.unwrap(),
+        }
+    };
+    let op = Op::Mkdir {
+        key: entry_key("032018", BoxKind::Inbox, "", "d"),
+        parent_key: None,
+        record: EntryRecord::Dir {
+            created: jiff::Timestamp::now(),
+            created_by: "u".into(),
+        },
+    };
+    j.apply_noted_blocking(vec![op], note(&delivered)).unwrap();
+    assert_eq!(j.notes().unwrap(), vec![(3, "n3".to_string())]);
+}

@@ -13,9 +13,9 @@
 
 mod access;
 pub mod error;
+pub mod notes;
 mod ops;
 pub mod path;
-pub mod reconcile;
 pub mod upkeep;
 
 use std::collections::HashMap;
@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Limits, TenantCode};
-use crate::events::{Actor, Event, Events, Pending};
-use crate::journal::Journal;
+use crate::events::{Actor, Event, Events};
+use crate::journal::{ApplyError, Journal, Op, OpResult, Outcome};
 use crate::live::Live;
 use crate::vault::Vault;
 
@@ -188,28 +188,35 @@ impl Namespace {
         err
     }
 
-    /// Records a change durably: the client hears OK only once its audit
-    /// record is on disk.
-    pub(crate) async fn recorded(&self, event: Event) -> Result<(), NsError> {
-        self.events.record_durable(event).await.map_err(|e| {
-            NsError::Storage(format!(
-                "the change was made but its audit record could not be written: {e}"
-            ))
-        })
+    /// Applies one operation together with the audit record of what it
+    /// did (`build` makes it from the outcome; `None` records nothing):
+    /// both are committed in one journal transaction, so neither exists
+    /// without the other, and the record reaches the trail once the change
+    /// is durable (see `Events::note`).
+    pub(crate) async fn apply_recorded<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        self.journal.apply_one_noted(op, note).await
     }
 
-    /// Waits for an audit record sent ahead (see
-    /// [`Events::record_pending`]) to be on disk.
-    pub(crate) fn confirmed_blocking(&self, pending: Pending) -> Result<(), NsError> {
-        pending.wait_blocking().map_err(|e| {
-            NsError::Storage(format!(
-                "the change was made but its audit record could not be written: {e}"
-            ))
-        })
+    /// [`Namespace::apply_recorded`] for blocking threads.
+    pub(crate) fn apply_recorded_blocking<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        self.journal.apply_one_noted_blocking(op, note)
     }
 
     /// Deletes blobs that a commit made garbage.
     pub fn discard(&self, garbage: &[crate::journal::SegmentRef]) {
         self.vault.remove_all(garbage);
     }
+}
+
+/// The outcome of the first operation of a group, if it was done.
+fn first_done(results: &[OpResult]) -> Option<&Outcome> {
+    results.first().and_then(|r| r.as_ref().ok())
 }

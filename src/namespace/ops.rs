@@ -218,16 +218,15 @@ impl Namespace {
                 created_by: who.user.clone(),
             },
         };
-        self.journal
-            .apply_one(op)
-            .await
-            .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        self.recorded(Event::DirCreated {
+        let event = Event::DirCreated {
             actor: who.actor(),
             box_name: k.bx.to_string(),
             path: k.rel,
-        })
-        .await
+        };
+        self.apply_recorded(op, move |_| Some(event))
+            .await
+            .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
+        Ok(())
     }
 
     pub async fn rmdir(&self, who: &Principal, path: &NsPath) -> Result<(), NsError> {
@@ -237,16 +236,15 @@ impl Namespace {
             key: k.entry,
             children_prefix: journal::dir_prefix(who.tenant.as_str(), k.bx, &k.rel),
         };
-        self.journal
-            .apply_one(op)
-            .await
-            .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        self.recorded(Event::DirRemoved {
+        let event = Event::DirRemoved {
             actor: who.actor(),
             box_name: k.bx.to_string(),
             path: k.rel,
-        })
-        .await
+        };
+        self.apply_recorded(op, move |_| Some(event))
+            .await
+            .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
+        Ok(())
     }
 
     /// Removes a file. In the outbox this is the tenant's acknowledgement
@@ -273,18 +271,32 @@ impl Namespace {
                 reason: "is being uploaded by another of your sessions".into(),
             });
         }
+        let (actor, bx, rel) = (who.actor(), k.bx, k.rel.clone());
+        let note = self.events.note(move |results| {
+            let object = results.first()?.as_ref().ok()?.object.as_ref()?;
+            Some(Event::Deleted {
+                actor,
+                box_name: bx.to_string(),
+                path: rel,
+                object: object.id.clone(),
+                acknowledged: bx == BoxKind::Outbox,
+            })
+        });
         let results = self
             .journal
-            .apply(vec![
-                Op::RemoveFile {
-                    entry_key: k.entry,
-                    state,
-                },
-                Op::DropPartial {
-                    key: pk,
-                    if_updated_at: None,
-                },
-            ])
+            .apply_noted(
+                vec![
+                    Op::RemoveFile {
+                        entry_key: k.entry,
+                        state,
+                    },
+                    Op::DropPartial {
+                        key: pk,
+                        if_updated_at: None,
+                    },
+                ],
+                note,
+            )
             .await?;
         let mut removed = None;
         let shown = path.to_string();
@@ -303,18 +315,7 @@ impl Namespace {
         }
         match removed {
             None => Err(NsError::NotFound { path: shown }),
-            Some(None) => Ok(()),
-            Some(Some(o)) => {
-                self.recorded(Event::Deleted {
-                    actor: who.actor(),
-                    box_name: k.bx.to_string(),
-                    path: k.rel.clone(),
-                    object: o.id,
-                    acknowledged: k.bx == BoxKind::Outbox,
-                    recovered: false,
-                })
-                .await
-            }
+            Some(_) => Ok(()),
         }
     }
 
@@ -350,7 +351,17 @@ impl Namespace {
             overwrite,
             at: Timestamp::now(),
         };
-        let out = match self.journal.apply_one(op).await {
+        let (actor, bx, from_rel, to_rel) = (who.actor(), f.bx, f.rel, t.rel);
+        let record = move |out: &journal::Outcome| {
+            Some(Event::Renamed {
+                actor,
+                box_name: bx.to_string(),
+                from: from_rel,
+                to: to_rel,
+                replaced: out.replaced.is_some(),
+            })
+        };
+        let out = match self.apply_recorded(op, record).await {
             Ok(out) => out,
             Err(journal::ApplyError::Op(journal::OpError::IsDir)) => {
                 return Err(NsError::Unsupported(format!(
@@ -365,14 +376,7 @@ impl Namespace {
             Err(e) => return Err(NsError::from_apply(e, &from.to_string())),
         };
         self.discard(&out.garbage);
-        self.recorded(Event::Renamed {
-            actor: who.actor(),
-            box_name: f.bx.to_string(),
-            from: f.rel,
-            to: t.rel,
-            replaced: out.replaced.is_some(),
-        })
-        .await
+        Ok(())
     }
 
     /// Sets a committed file's modification time.
@@ -386,24 +390,26 @@ impl Namespace {
         let Some(k) = keys(who, path) else {
             return Ok(());
         };
-        let out = self
-            .journal
-            .apply_one(Op::SetMtime {
-                entry_key: k.entry,
+        let (actor, bx, rel) = (who.actor(), k.bx, k.rel);
+        let record = move |out: &journal::Outcome| {
+            out.object.as_ref()?;
+            Some(Event::TimesChanged {
+                actor,
+                box_name: bx.to_string(),
+                path: rel,
                 mtime,
             })
-            .await
-            .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
-        if out.object.is_none() {
-            return Ok(());
-        }
-        self.recorded(Event::TimesChanged {
-            actor: who.actor(),
-            box_name: k.bx.to_string(),
-            path: k.rel,
-            mtime,
-        })
+        };
+        self.apply_recorded(
+            Op::SetMtime {
+                entry_key: k.entry,
+                mtime,
+            },
+            record,
+        )
         .await
+        .map_err(|e| NsError::from_apply(e, &path.to_string()))?;
+        Ok(())
     }
 }
 

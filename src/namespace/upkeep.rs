@@ -164,10 +164,24 @@ pub fn retention(
         if !old(since) {
             continue;
         }
-        let out = match ns.journal.apply_one_blocking(Op::PurgeObject {
+        let purged = Event::Purged {
+            tenant: o.tenant.clone(),
+            box_name: o.bx.to_string(),
+            path: o.path.clone(),
+            object: o.id.clone(),
+            size: o.size,
+            sha256: o.sha256.clone(),
+            state: state.to_string(),
+            since: since.to_string(),
+        };
+        // Acknowledged files are purged with a record; deleted and replaced
+        // ones (whose removal was recorded then) are just forgotten.
+        let record = (state == "acknowledged").then_some(purged);
+        let op = Op::PurgeObject {
             id: o.id.clone(),
             state,
-        }) {
+        };
+        let out = match ns.apply_recorded_blocking(op, move |_| record) {
             Ok(out) => out,
             Err(crate::journal::ApplyError::Op(_)) => continue,
             Err(crate::journal::ApplyError::Journal(e)) => return Err(e.into()),
@@ -175,18 +189,6 @@ pub fn retention(
         ns.discard(&out.garbage);
         if state == "acknowledged" {
             report.purged += 1;
-            ns.events
-                .record_durable_blocking(Event::Purged {
-                    tenant: o.tenant.clone(),
-                    box_name: o.bx.to_string(),
-                    path: o.path.clone(),
-                    object: o.id.clone(),
-                    size: o.size,
-                    sha256: o.sha256.clone(),
-                    state: state.to_string(),
-                    since: since.to_string(),
-                })
-                .map_err(|e| UpkeepError::Audit(e.to_string()))?;
         } else {
             report.forgotten += 1;
         }

@@ -469,9 +469,8 @@ impl Upload {
             exclusive: self.exclusive,
             clear_partial: Some(self.partial_key.clone()),
         };
-        // The audit record is written while the journal commits (not after):
-        // both are durable before the client is told OK, and the trail
-        // costs no extra wait.
+        // The audit record is committed with the file itself: neither
+        // exists without the other, and both are durable before OK.
         let event = Event::UploadCommitted {
             actor: self.who.actor(),
             box_name: self.bx.to_string(),
@@ -480,42 +479,15 @@ impl Upload {
             size: object.size,
             sha256: object.sha256.clone(),
             resumed: self.resumed_from.is_some(),
-            recovered: false,
         };
-        let (announced, pending) = std::sync::mpsc::sync_channel(1);
-        let events = std::sync::Arc::clone(&self.ns.events);
-        let on_accept = Box::new(move || {
-            let _ = announced.send(events.record_pending(event));
-        });
-        let applied = self.ns.journal.apply_one_announced_blocking(op, on_accept);
-        let pending = pending.try_recv().ok();
-        match applied {
+        match self.ns.apply_recorded_blocking(op, move |_| Some(event)) {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                match pending {
-                    Some(p) => self.ns.confirmed_blocking(p)?,
-                    None => {
-                        return Err(NsError::Storage(
-                            "the commit was made but no audit record was sent with it".into(),
-                        ));
-                    }
-                }
                 Ok(object)
             }
             Err(e) => {
                 let err = NsError::from_apply(e, &self.shown);
-                if let Some(p) = pending {
-                    // The trail already says committed: correct it.
-                    let _ = p.wait_blocking();
-                    self.ns.events.record(Event::CommitFailed {
-                        actor: self.who.actor(),
-                        box_name: self.bx.to_string(),
-                        path: self.rel.clone(),
-                        object: object.id.clone(),
-                        reason: err.to_string(),
-                    });
-                }
                 self.abandon(&format!("commit refused: {err}"));
                 Err(err)
             }

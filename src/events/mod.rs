@@ -4,19 +4,22 @@
 //! Every such event is built as an [`Event`] and handed to [`Events`] —
 //! never written with an ad-hoc `info!` elsewhere. Each becomes a record of
 //! the signed audit trail (`crate::audit`) and a structured `tracing` line
-//! with target `renkei::event`. Changes to stored files are recorded
-//! *durably* ([`Events::record_durable`]) before the client is told OK; if
-//! the trail cannot be written, [`Events::writable`] turns false and the
-//! namespace refuses operations rather than do them unrecorded.
+//! with target `renkei::event`. The record of a change to stored files is
+//! committed with the change itself ([`Events::note`], a journal note) and
+//! reaches the trail once the change is durable; if the trail cannot be
+//! written, [`Events::writable`] turns false and the namespace refuses
+//! operations rather than do them unrecorded.
 //!
 //! Event names are stable; `docs/audit.md` lists them with their fields
 //! and Japanese terms ([`japanese`]).
 
+mod sink;
+
+pub use sink::{Events, JOURNAL_SEQ, with_field};
+
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
-
-use crate::audit::{AuditError, AuditLog};
 
 /// Who did something: an account of a tenant over SSH, or the operator via
 /// the control socket.
@@ -118,23 +121,6 @@ pub enum Event {
         size: u64,
         sha256: String,
         resumed: bool,
-        /// Recorded at start-up: the daemon stopped between committing the
-        /// file and recording it.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        recovered: bool,
-    },
-    /// An `upload_committed` record was written alongside a journal
-    /// commit that did not become durable (the journal failed, or the
-    /// daemon stopped first): the file is not stored under that name and
-    /// the client was not told OK.
-    CommitFailed {
-        #[serde(flatten)]
-        actor: Actor,
-        #[serde(rename = "box")]
-        box_name: String,
-        path: String,
-        object: String,
-        reason: String,
     },
     UploadInterrupted {
         #[serde(flatten)]
@@ -172,8 +158,6 @@ pub enum Event {
         object: String,
         /// True in the outbox, where deleting means "received, thank you".
         acknowledged: bool,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        recovered: bool,
     },
     /// A file's stored bytes destroyed at the end of its retention.
     Purged {
@@ -285,7 +269,6 @@ impl Event {
             Event::SessionEnded { .. } => "session_ended",
             Event::ProtocolViolation { .. } => "protocol_violation",
             Event::UploadCommitted { .. } => "upload_committed",
-            Event::CommitFailed { .. } => "commit_failed",
             Event::UploadInterrupted { .. } => "upload_interrupted",
             Event::PartialExpired { .. } => "partial_expired",
             Event::Downloaded { .. } => "downloaded",
@@ -316,7 +299,6 @@ impl Event {
                 | Event::OperationRefused { .. }
                 | Event::Banned { .. }
                 | Event::ReloadFailed { .. }
-                | Event::CommitFailed { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }
@@ -334,7 +316,7 @@ pub const REFUSALS: &[&str] = &[
 
 /// Event names that are failures rather than refusals: something was
 /// attempted and did not complete (for `audit query --result failed`).
-pub const FAILURES: &[&str] = &["commit_failed", "upload_interrupted", "audit_records_lost"];
+pub const FAILURES: &[&str] = &["upload_interrupted", "audit_records_lost"];
 
 /// The Japanese term shown beside each event name.
 pub fn japanese(name: &str) -> &'static str {
@@ -352,7 +334,6 @@ pub fn japanese(name: &str) -> &'static str {
         "session_ended" => "セッション終了",
         "protocol_violation" => "プロトコル違反",
         "upload_committed" => "受信完了",
-        "commit_failed" => "受信確定失敗",
         "upload_interrupted" => "受信中断",
         "partial_expired" => "中断分破棄",
         "downloaded" => "送信",
@@ -372,109 +353,5 @@ pub fn japanese(name: &str) -> &'static str {
         "audit_pruned" => "監査ログ整理",
         "audit_records_lost" => "監査記録欠落",
         _ => "",
-    }
-}
-
-/// An audit record on its way to disk (see [`Events::record_pending`]).
-#[must_use = "a record is durable only once waited for"]
-pub struct Pending(Option<Result<crate::audit::Durable, AuditError>>);
-
-impl Pending {
-    /// Waits until the record is on disk (at once without a trail).
-    pub fn wait_blocking(self) -> Result<(), AuditError> {
-        match self.0 {
-            None => Ok(()),
-            Some(sent) => sent?.wait_blocking().map(|_| ()),
-        }
-    }
-}
-
-/// The sink every event goes through.
-#[derive(Debug, Default)]
-pub struct Events {
-    audit: Option<AuditLog>,
-}
-
-impl Events {
-    /// Events to the log only (library tests; no audit trail).
-    pub fn new() -> Self {
-        Events { audit: None }
-    }
-
-    /// Events to the log and to the audit trail.
-    pub fn with_audit(audit: AuditLog) -> Self {
-        Events { audit: Some(audit) }
-    }
-
-    pub fn audit(&self) -> Option<&AuditLog> {
-        self.audit.as_ref()
-    }
-
-    /// Whether records can be written (always, without an audit trail).
-    pub fn writable(&self) -> bool {
-        self.audit.as_ref().is_none_or(AuditLog::healthy)
-    }
-
-    /// Records an event; it reaches the disk with the next sync (at most
-    /// the next checkpoint).
-    pub fn record(&self, event: Event) {
-        let json = self.log(&event);
-        if let Some(a) = &self.audit {
-            a.append(json);
-        }
-    }
-
-    /// Records an event without waiting for the disk; the ticket says
-    /// when its audit record is durable. Used to overlap the record's
-    /// fsync with the journal commit of the change it describes.
-    pub fn record_pending(&self, event: Event) -> Pending {
-        let json = self.log(&event);
-        Pending(self.audit.as_ref().map(|a| a.append_pending(json)))
-    }
-
-    /// Records an event and waits until its audit record is on disk.
-    pub async fn record_durable(&self, event: Event) -> Result<(), AuditError> {
-        let json = self.log(&event);
-        match &self.audit {
-            Some(a) => a.append_durable(json).await.map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// [`Events::record_durable`] for blocking threads.
-    pub fn record_durable_blocking(&self, event: Event) -> Result<(), AuditError> {
-        let json = self.log(&event);
-        match &self.audit {
-            Some(a) => a.append_durable_blocking(json).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes the log line; returns the event as JSON for the trail.
-    fn log(&self, event: &Event) -> String {
-        let json = serde_json::to_string(event)
-            .unwrap_or_else(|e| format!(r#"{{"event":"unserialisable","error":"{e}"}}"#));
-        let record: serde_json::Value =
-            serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
-        // Absent fields are left out of the log line rather than shown empty.
-        let field = |k: &str| {
-            record.get(k).map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        };
-        let name = event.name();
-        let tenant = field("tenant");
-        let user = field("user");
-        let peer = field("peer").or_else(|| field("source"));
-        let box_name = field("box");
-        let path = field("path");
-        let reason = field("reason");
-        if event.is_refusal() {
-            tracing::warn!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
-        } else {
-            tracing::info!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
-        }
-        json
     }
 }

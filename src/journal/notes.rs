@@ -1,0 +1,69 @@
+//! Notes: what must be recorded elsewhere about a change, committed with it.
+//!
+//! A change to stored files and its audit record must never exist one
+//! without the other, and the client must not hear OK before both are
+//! durable. The audit trail is another file, so the two cannot share an
+//! fsync; instead the record rides in the change's own transaction as a
+//! *note* (table `notes`, keyed by a sequence number that never repeats).
+//! Once the transaction is durable the writer thread hands the note's text
+//! to its `deliver` callback — the audit trail appends it — before the
+//! caller hears back. Notes stay in the journal until the trail has them on
+//! disk; the trail's owner then drops them (`Op::DropNotes`). After a
+//! crash, the notes still present are exactly the records the trail may
+//! lack.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Journal, JournalError, OpResult, to_redb};
+
+pub(super) const NOTES: TableDefinition<u64, &str> = TableDefinition::new("notes");
+/// Key in `meta` of the next note's sequence number.
+pub(super) const NEXT_NOTE: &str = "next_note";
+
+/// Builds a note's text from its sequence number and the results of the
+/// operations it accompanies; `None` stores no note (nothing was changed
+/// that needs one). Runs on the writer thread inside the transaction: it
+/// must be quick and must not block.
+pub type NoteText = Box<dyn FnOnce(u64, &[OpResult]) -> Option<String> + Send>;
+
+/// A note to commit with a group of operations.
+pub struct Note {
+    pub text: NoteText,
+    /// Receives the text once the transaction is durable, on the writer
+    /// thread and before the caller hears back (keep it short).
+    pub deliver: Box<dyn FnOnce(String) + Send>,
+}
+
+impl std::fmt::Debug for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Note")
+    }
+}
+
+impl Journal {
+    /// The notes not yet dropped, in sequence order.
+    pub fn notes(&self) -> Result<Vec<(u64, String)>, JournalError> {
+        let txn = self.db.begin_read().map_err(to_redb)?;
+        let table = txn.open_table(NOTES).map_err(to_redb)?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(to_redb)? {
+            let (k, v) = item.map_err(to_redb)?;
+            out.push((k.value(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The sequence number of the newest note not yet dropped.
+    pub fn last_note(&self) -> Result<Option<u64>, JournalError> {
+        let txn = self.db.begin_read().map_err(to_redb)?;
+        let table = txn.open_table(NOTES).map_err(to_redb)?;
+        Ok(table.last().map_err(to_redb)?.map(|(k, _)| k.value()))
+    }
+
+    /// Returns once every note committed before the call has been
+    /// delivered: the writer delivers a group's notes before it starts on
+    /// the next group, and this waits for a group of its own.
+    pub async fn notes_delivered(&self) -> Result<(), JournalError> {
+        self.apply(Vec::new()).await.map(|_| ())
+    }
+}
