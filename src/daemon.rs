@@ -23,6 +23,7 @@ use crate::namespace::Namespace;
 use crate::namespace::notes;
 use crate::namespace::upkeep::{self, UpkeepError};
 use crate::policy::PolicySet;
+use crate::route::Router;
 use crate::ssh::{self, keys::HostKeyError};
 use crate::vault::{Vault, VaultError};
 
@@ -156,6 +157,9 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         addr: config.server.listen.to_string(),
         source,
     })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (router, route_tasks) =
+        Router::start(Arc::clone(&ns), config.routes.clone(), stop_rx.clone());
     let socket_path: PathBuf = data_dir.join(admin::SOCKET_NAME);
     let ctl_listener =
         admin::server::bind(&socket_path).map_err(|source| DaemonError::Control {
@@ -167,6 +171,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         ns: Arc::clone(&ns),
         live: Arc::clone(&live),
         defender: Arc::clone(&defender),
+        router,
         listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
@@ -177,7 +182,6 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         runtime: tokio::runtime::Handle::current(),
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
     let sweeper = tokio::spawn(sweep(Arc::clone(&ns), Arc::clone(&defender)));
     let note_keeper = tokio::spawn(notes::keep(
@@ -220,6 +224,9 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     let _ = ctl_task.await;
+    for t in route_tasks {
+        let _ = t.await;
+    }
     sweeper.abort();
     retention.abort();
     // Notes not yet cleared stay in the journal; the next start finds

@@ -20,6 +20,8 @@ pub mod live;
 pub mod logging;
 pub mod namespace;
 pub mod policy;
+pub mod route;
+pub mod schedule;
 pub mod sftp;
 pub mod ssh;
 pub mod transfer;

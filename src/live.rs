@@ -107,6 +107,9 @@ impl Live {
         {
             restart_needed.push("[audit]/[retention]".to_string());
         }
+        if format!("{:?}", config.routes) != format!("{:?}", running.routes) {
+            restart_needed.push("[[route]]".to_string());
+        }
         if format!("{:?}", config.log) != format!("{:?}", running.log) {
             restart_needed.push("[log]".to_string());
         }

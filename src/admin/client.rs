@@ -81,6 +81,18 @@ impl Client {
         body(self.call(&Request::Bans)?)
     }
 
+    pub fn routes(&mut self) -> Result<Vec<crate::route::RouteReport>, ClientError> {
+        body(self.call(&Request::Routes)?)
+    }
+
+    /// Requeues failed items; returns how many.
+    pub fn retry(&mut self, route: &str, item: Option<&str>) -> Result<usize, ClientError> {
+        body(self.call(&Request::Retry {
+            route: route.to_string(),
+            item: item.map(str::to_string),
+        })?)
+    }
+
     pub fn unban(&mut self, ip: &str) -> Result<(), ClientError> {
         self.call(&Request::Unban { ip: ip.to_string() })
             .map(|_| ())

@@ -40,6 +40,13 @@ pub enum Request {
     Unban {
         ip: String,
     },
+    /// Each route's queue, runs and failures.
+    Routes,
+    /// Requeue a route's failed items (all, or one by object id or path).
+    Retry {
+        route: String,
+        item: Option<String>,
+    },
 }
 
 /// The generic reply: `ok`, and an error when not.

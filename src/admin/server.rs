@@ -36,6 +36,7 @@ pub struct Context {
     pub ns: Arc<Namespace>,
     pub live: Arc<Live>,
     pub defender: Arc<Defender>,
+    pub router: Arc<crate::route::Router>,
     pub listen: std::net::SocketAddr,
     pub started: Timestamp,
     /// Open SSH connections right now.
@@ -145,6 +146,11 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
             Request::Unban { ip } => {
                 let detail = format!("ip={ip}");
                 ("unban", detail, unban(&mut s, ctx, &ip, uid))
+            }
+            Request::Routes => ("routes", String::new(), routes(&mut s, ctx)),
+            Request::Retry { route, item } => {
+                let detail = format!("route={route} item={}", item.as_deref().unwrap_or("*"));
+                ("retry", detail, retry(&mut s, ctx, &route, item.as_deref()))
             }
         };
         let (ok, detail) = match &result {
@@ -286,6 +292,21 @@ fn unban(s: &mut StdUnixStream, ctx: &Context, ip: &str, uid: u32) -> CtlResult 
     });
     proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
     Ok(String::new())
+}
+
+fn routes(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let report = ctx.router.report().map_err(|e| e.to_string())?;
+    proto::write_json(s, &Reply::ok(&report))?;
+    Ok(String::new())
+}
+
+fn retry(s: &mut StdUnixStream, ctx: &Context, route: &str, item: Option<&str>) -> CtlResult {
+    let n = ctx
+        .runtime
+        .block_on(ctx.router.retry(route, item))
+        .map_err(|e| e.to_string())?;
+    proto::write_json(s, &Reply::ok(n))?;
+    Ok(format!("requeued={n}"))
 }
 
 fn ls(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: Option<&str>) -> CtlResult {

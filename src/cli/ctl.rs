@@ -79,6 +79,18 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        CtlCommand::Routes { json } => {
+            let routes = client.routes()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&routes)?);
+            } else {
+                print_routes(&routes);
+            }
+        }
+        CtlCommand::Retry { route, item } => {
+            let n = client.retry(&route, item.as_deref())?;
+            println!("{n} item(s) of route {route} queued again");
+        }
         CtlCommand::Unban { ip } => {
             client.unban(&ip)?;
             println!("{ip} is no longer banned");
@@ -123,5 +135,36 @@ fn print_table(entries: &[LsEntry]) {
             e.time.as_deref().unwrap_or("-"),
             name
         );
+    }
+}
+
+fn print_routes(routes: &[crate::route::RouteReport]) {
+    if routes.is_empty() {
+        println!("no routes are configured");
+    }
+    for r in routes {
+        println!("route {}  ({})", r.name, r.defined_at);
+        println!("  {} -> {}", r.source, r.destination);
+        println!("  trigger    {}  tenants: {}", r.trigger, r.tenants);
+        println!(
+            "  items      queued {}  delivered {}  failed {}  cancelled {}  imported {}",
+            r.queued, r.delivered, r.failed, r.cancelled, r.imported
+        );
+        println!(
+            "  last run   {}",
+            r.last_run.as_deref().unwrap_or("not yet")
+        );
+        if let Some(n) = &r.next_run {
+            println!("  next run   {n}");
+        }
+        if let Some(e) = &r.last_error {
+            println!("  last error {e}");
+        }
+        for f in &r.failures {
+            println!(
+                "  FAILED     {} {} (attempts {}): {}",
+                f.tenant, f.path, f.attempts, f.error
+            );
+        }
     }
 }

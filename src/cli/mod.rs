@@ -204,6 +204,20 @@ pub enum CtlCommand {
         #[arg(value_name = "IP")]
         ip: String,
     },
+    /// Each route: queue, last and next run, failures.
+    Routes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a route's failed items back in its queue (all, or one ITEM given
+    /// by its path or object id).
+    Retry {
+        #[arg(value_name = "ROUTE")]
+        route: String,
+        #[arg(value_name = "ITEM")]
+        item: Option<String>,
+    },
 }
 
 /// Runs a parsed command line; the process exit code is the result.

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lgcode;
 pub mod limits;
 pub mod retention;
+pub mod routes;
 pub mod units;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
 pub use retention::{AuditSettings, RetentionConfig};
+pub use routes::{Destination, RetryPolicy, Route, Source};
 
 /// A configuration error, located in the file that caused it.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub log: LogConfig,
     pub tenants: Vec<Tenant>,
+    /// Hand-off routes (`[[route]]`), in file order.
+    pub routes: Vec<Route>,
     /// Things that are allowed but probably not intended.
     pub warnings: Vec<String>,
     users: HashMap<String, (usize, usize)>,
@@ -145,6 +149,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     tenant: Vec<RawTenant>,
+    #[serde(default)]
+    route: Vec<routes::RawRoute>,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +448,21 @@ impl Config {
         }
         warn_shared_networks(&tenants, &mut warnings);
 
+        let mut route_list: Vec<Route> = Vec::new();
+        for rr in &raw.route {
+            let (line, _) = line_col(text, rr.name_span().start);
+            if route_list.iter().any(|r| r.name == rr.name()) {
+                return Err(loc.at(
+                    rr.name_span(),
+                    format!("route {:?} is defined twice", rr.name()),
+                ));
+            }
+            let route = rr
+                .resolve(&tenants, &|p| resolve(base, p), line, file)
+                .map_err(|(span, msg)| loc.at(span, msg))?;
+            route_list.push(route);
+        }
+
         Ok(Config {
             source: file.to_string(),
             text: text.to_string(),
@@ -462,6 +483,7 @@ impl Config {
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),
             },
             tenants,
+            routes: route_list,
             warnings,
             users,
         })
@@ -534,6 +556,21 @@ impl Config {
                     .unwrap_or_default();
                 let _ = writeln!(s, "      account {}  keys: {}{own}", a.user, a.keys.len());
             }
+        }
+        if !self.routes.is_empty() {
+            let _ = writeln!(s, "  routes    {}", self.routes.len());
+        }
+        for r in &self.routes {
+            let tenant = r.tenants.first().map_or("{tenant}", |t| t.as_str());
+            let _ = writeln!(
+                s,
+                "    {}  {} -> {}  {}  tenants: {}",
+                r.name,
+                r.source_label(tenant),
+                r.destination_label(tenant),
+                r.trigger,
+                r.tenants.len()
+            );
         }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");

@@ -246,6 +246,74 @@ pub enum Event {
     ReloadFailed {
         error: String,
     },
+    /// A file reached a route's destination (or was found there already,
+    /// byte-identical, after a restart).
+    HandoffDelivered {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        destination: String,
+        attempts: u32,
+        /// True when the destination already held the same bytes.
+        already_there: bool,
+    },
+    /// A hand-off attempt failed; `gave_up` when no retry follows.
+    HandoffFailed {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        destination: String,
+        attempts: u32,
+        error: String,
+        gave_up: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_attempt: Option<String>,
+    },
+    /// A queued hand-off was dropped because its file left the box first.
+    HandoffCancelled {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        reason: String,
+    },
+    /// The operator put failed hand-offs back in the queue.
+    HandoffRequeued {
+        route: String,
+        object: String,
+        path: String,
+        tenant: String,
+    },
+    /// A route took a file from a directory into a tenant's box.
+    FileImported {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        source: String,
+    },
+    /// A route could not take a file from a directory.
+    ImportFailed {
+        route: String,
+        tenant: String,
+        source: String,
+        name: String,
+        error: String,
+    },
     CtlCommand {
         uid: u32,
         command: String,
@@ -285,6 +353,12 @@ impl Event {
             Event::Purged { .. } => "purged",
             Event::RetentionReport { .. } => "retention_report",
             Event::CtlCommand { .. } => "ctl_command",
+            Event::HandoffDelivered { .. } => "handoff_delivered",
+            Event::HandoffFailed { .. } => "handoff_failed",
+            Event::HandoffCancelled { .. } => "handoff_cancelled",
+            Event::HandoffRequeued { .. } => "handoff_requeued",
+            Event::FileImported { .. } => "file_imported",
+            Event::ImportFailed { .. } => "import_failed",
         }
     }
 
@@ -299,6 +373,8 @@ impl Event {
                 | Event::OperationRefused { .. }
                 | Event::Banned { .. }
                 | Event::ReloadFailed { .. }
+                | Event::HandoffFailed { .. }
+                | Event::ImportFailed { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }
@@ -316,7 +392,12 @@ pub const REFUSALS: &[&str] = &[
 
 /// Event names that are failures rather than refusals: something was
 /// attempted and did not complete (for `audit query --result failed`).
-pub const FAILURES: &[&str] = &["upload_interrupted", "audit_records_lost"];
+pub const FAILURES: &[&str] = &[
+    "upload_interrupted",
+    "audit_records_lost",
+    "handoff_failed",
+    "import_failed",
+];
 
 /// The Japanese term shown beside each event name.
 pub fn japanese(name: &str) -> &'static str {
@@ -348,6 +429,12 @@ pub fn japanese(name: &str) -> &'static str {
         "banned" => "遮断",
         "unbanned" => "遮断解除",
         "ctl_command" => "運用操作",
+        "handoff_delivered" => "連携完了",
+        "handoff_failed" => "連携失敗",
+        "handoff_cancelled" => "連携取消",
+        "handoff_requeued" => "連携再実行",
+        "file_imported" => "連携受信",
+        "import_failed" => "連携受信失敗",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

@@ -11,6 +11,7 @@
 //! sessions closing files at once they share one fsync instead of queueing
 //! for one each. Reads take a snapshot and never wait for the writer.
 
+pub mod handoff;
 mod notes;
 mod ops;
 pub mod records;
@@ -24,6 +25,7 @@ use std::thread;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
+pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use notes::{Note, NoteText};
 pub use ops::{Op, OpError, Outcome};
 pub use records::{
@@ -37,6 +39,8 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const PARTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("partials");
 const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+const IMPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("imports");
 
 /// Version of the record layout; bumped with a migration when it changes.
 const SCHEMA_VERSION: &str = "1";
@@ -116,7 +120,7 @@ impl Journal {
         };
         let txn = db.begin_write().map_err(|e| open_err(e.into()))?;
         {
-            for def in [ENTRIES, OBJECTS, PARTIALS, BANS] {
+            for def in [ENTRIES, OBJECTS, PARTIALS, BANS, DELIVERIES, IMPORTS] {
                 txn.open_table(def).map_err(|e| open_err(e.into()))?;
             }
             txn.open_table(notes::NOTES)

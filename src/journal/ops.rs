@@ -79,6 +79,8 @@ pub enum Op {
         entry_key: String,
         mtime: i64,
     },
+    /// A hand-off change (`journal::handoff`).
+    Handoff(super::handoff::HandoffOp),
     /// Forget the notes up to and including `through` (their records are
     /// on disk where they belong).
     DropNotes {
@@ -124,6 +126,8 @@ pub(super) struct Tables<'t> {
     pub objects: Table<'t, &'static str, &'static [u8]>,
     pub partials: Table<'t, &'static str, &'static [u8]>,
     pub bans: Table<'t, &'static str, &'static [u8]>,
+    pub deliveries: Table<'t, &'static str, &'static [u8]>,
+    pub imports: Table<'t, &'static str, &'static [u8]>,
     pub notes: Table<'t, u64, &'static str>,
     pub meta: Table<'t, &'static str, &'static str>,
 }
@@ -134,7 +138,7 @@ fn corrupt(what: &str, key: &str, e: serde_json::Error) -> redb::Error {
     redb::Error::Corrupted(format!("journal {what} {key:?} is unreadable: {e}"))
 }
 
-fn get<T: serde::de::DeserializeOwned>(
+pub(super) fn get<T: serde::de::DeserializeOwned>(
     table: &Table<'_, &'static str, &'static [u8]>,
     what: &str,
     key: &str,
@@ -147,7 +151,7 @@ fn get<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn put<T: serde::Serialize>(
+pub(super) fn put<T: serde::Serialize>(
     table: &mut Table<'_, &'static str, &'static [u8]>,
     key: &str,
     value: &T,
@@ -428,6 +432,7 @@ impl Tables<'_> {
                     ..Outcome::default()
                 }))
             }
+            Op::Handoff(h) => self.apply_handoff(h),
             Op::DropNotes { through } => {
                 // The next sequence number is the newest note's plus one;
                 // with the table emptied, `meta` remembers where it was.

@@ -13,7 +13,10 @@ use redb::Database;
 use tokio::sync::oneshot;
 
 use super::notes::{NOTES, Note};
-use super::{BANS, ENTRIES, JournalError, MAX_GROUP, META, OBJECTS, Op, OpResult, PARTIALS, ops};
+use super::{
+    BANS, DELIVERIES, ENTRIES, IMPORTS, JournalError, MAX_GROUP, META, OBJECTS, Op, OpResult,
+    PARTIALS, ops,
+};
 
 pub(super) struct Job {
     pub ops: Vec<Op>,
@@ -77,6 +80,8 @@ fn commit_group(
             objects: txn.open_table(OBJECTS)?,
             partials: txn.open_table(PARTIALS)?,
             bans: txn.open_table(BANS)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            imports: txn.open_table(IMPORTS)?,
             notes: txn.open_table(NOTES)?,
             meta: txn.open_table(META)?,
         };

@@ -81,6 +81,8 @@ pub struct Namespace {
     /// Partial keys (tenant, box, path, account) with an upload in
     /// progress, and the bytes each has received.
     active: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Bumped at every commit; routes on arrival wait on it.
+    arrivals: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -128,6 +130,7 @@ impl Namespace {
             events,
             started: jiff::Timestamp::now().as_second(),
             active: Mutex::new(HashMap::new()),
+            arrivals: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -208,6 +211,36 @@ impl Namespace {
     {
         let note = self.events.note(move |r| first_done(r).and_then(build));
         self.journal.apply_one_noted_blocking(op, note)
+    }
+
+    /// [`Namespace::apply_recorded_blocking`] for several operations in one
+    /// transaction; the result is the first one's, and `build` sees it.
+    pub(crate) fn apply_all_recorded_blocking<F>(
+        &self,
+        ops: Vec<Op>,
+        build: F,
+    ) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        let mut results = self.journal.apply_noted_blocking(ops, note)?;
+        if results.is_empty() {
+            return Err(ApplyError::Journal(
+                crate::journal::JournalError::WriterGone,
+            ));
+        }
+        Ok(results.swap_remove(0)?)
+    }
+
+    /// Tells routes that a file was committed.
+    pub fn arrived(&self) {
+        self.arrivals.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever a file is committed.
+    pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.arrivals.subscribe()
     }
 
     /// Deletes blobs that a commit made garbage.

@@ -415,6 +415,30 @@ impl Upload {
     /// Finishes the upload: segments durable, record committed, file
     /// visible. On any error the bytes are kept as a partial.
     pub fn commit(&mut self) -> Result<ObjectRecord, NsError> {
+        let (actor, box_name, path) = (self.who.actor(), self.bx.to_string(), self.rel.clone());
+        let resumed = self.resumed_from.is_some();
+        self.commit_with(
+            |_| Vec::new(),
+            move |object| Event::UploadCommitted {
+                actor,
+                box_name,
+                path,
+                object: object.id.clone(),
+                size: object.size,
+                sha256: object.sha256.clone(),
+                resumed,
+            },
+        )
+    }
+
+    /// [`Upload::commit`] with more operations (made by `extra` from the
+    /// object) in the same transaction — they must not be able to fail once
+    /// the commit itself succeeds — recorded as `event` makes it.
+    pub fn commit_with<X, F>(&mut self, extra: X, event: F) -> Result<ObjectRecord, NsError>
+    where
+        X: FnOnce(&ObjectRecord) -> Vec<Op>,
+        F: FnOnce(&ObjectRecord) -> Event + Send + 'static,
+    {
         if let Some(p) = self.poisoned.clone() {
             self.abandon("storage failed during the upload");
             return Err(NsError::Storage(p));
@@ -471,19 +495,17 @@ impl Upload {
         };
         // The audit record is committed with the file itself: neither
         // exists without the other, and both are durable before OK.
-        let event = Event::UploadCommitted {
-            actor: self.who.actor(),
-            box_name: self.bx.to_string(),
-            path: self.rel.clone(),
-            object: object.id.clone(),
-            size: object.size,
-            sha256: object.sha256.clone(),
-            resumed: self.resumed_from.is_some(),
-        };
-        match self.ns.apply_recorded_blocking(op, move |_| Some(event)) {
+        let event = event(&object);
+        let mut ops = vec![op];
+        ops.extend(extra(&object));
+        match self
+            .ns
+            .apply_all_recorded_blocking(ops, move |_| Some(event))
+        {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
+                self.ns.arrived();
                 Ok(object)
             }
             Err(e) => {

@@ -1,0 +1,458 @@
+//! `[[route]]` tables: what moves files on, from where to where, when.
+//!
+//! A route reads from one source and writes to one destination, for each
+//! of its tenants separately: `{tenant}` in a directory path stands for the
+//! tenant's code, so one route serves a whole 広域連合 while each
+//! municipality's files stay in their own directories.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::{Quantity, parse_duration};
+use super::{Tenant, TenantCode};
+use crate::journal::BoxKind;
+use crate::policy::pattern::NamePattern;
+use crate::schedule::{Cron, Trigger};
+
+/// The placeholder for the tenant code in directory paths.
+pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+/// Where a route takes files from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Files committed to a tenant's box.
+    Box { bx: BoxKind },
+    /// Files another program writes into a directory.
+    Dir {
+        path: String,
+        /// Take a file only once `NAME<suffix>` exists next to it.
+        ready_suffix: Option<String>,
+        /// Without a ready suffix: how long size and time must stay
+        /// unchanged before a file counts as complete.
+        settle: Duration,
+    },
+}
+
+/// Where a route puts files.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A spool directory (an ingest's input folder).
+    Dir {
+        path: String,
+        /// After the data file, create an empty `NAME<suffix>`.
+        trigger_suffix: Option<String>,
+    },
+    /// A tenant's box.
+    Box { bx: BoxKind },
+}
+
+/// Retries with exponential backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before an item is `failed` (first try included).
+    pub attempts: u32,
+    /// Wait after the first failure; doubled after each further one.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 8,
+            first: Duration::from_secs(10),
+            max: Duration::from_secs(900),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `failures` failed attempts.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let shift = failures.saturating_sub(1).min(30);
+        self.first.saturating_mul(1 << shift).min(self.max)
+    }
+}
+
+/// One validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// `file:line` of the `[[route]]` table, for messages.
+    pub at: String,
+    pub source: Source,
+    /// File names the route takes (`None` = all).
+    pub pattern: Option<NamePattern>,
+    pub destination: Destination,
+    /// The tenants it serves (all configured ones when not listed).
+    pub tenants: Vec<TenantCode>,
+    pub trigger: Trigger,
+    pub retry: RetryPolicy,
+    /// How often sources are looked at again even without a signal.
+    pub rescan: Duration,
+}
+
+impl Route {
+    /// A directory path with the tenant's code filled in.
+    pub fn dir_for(path: &str, tenant: &str) -> PathBuf {
+        PathBuf::from(path.replace(TENANT_PLACEHOLDER, tenant))
+    }
+
+    /// The destination as shown in receipts and `ctl routes`.
+    pub fn destination_label(&self, tenant: &str) -> String {
+        match &self.destination {
+            Destination::Dir { path, .. } => {
+                format!("dir:{}", Route::dir_for(path, tenant).display())
+            }
+            Destination::Box { bx } => format!("box:{tenant}/{bx}"),
+        }
+    }
+
+    pub fn source_label(&self, tenant: &str) -> String {
+        match &self.source {
+            Source::Dir { path, .. } => format!("dir:{}", Route::dir_for(path, tenant).display()),
+            Source::Box { bx } => format!("box:{tenant}/{bx}"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    name: Spanned<String>,
+    source: Spanned<RawEnd>,
+    destination: Spanned<RawEnd>,
+    tenants: Option<Vec<Spanned<String>>>,
+    schedule: Option<Spanned<String>>,
+    every: Option<Spanned<Quantity>>,
+    rescan: Option<Spanned<Quantity>>,
+    retry: Option<Spanned<RawRetry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnd {
+    #[serde(rename = "box")]
+    bx: Option<Spanned<String>>,
+    dir: Option<Spanned<String>>,
+    pattern: Option<Spanned<String>>,
+    ready_suffix: Option<Spanned<String>>,
+    settle: Option<Spanned<Quantity>>,
+    trigger_suffix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    attempts: Option<Spanned<i64>>,
+    first: Option<Spanned<Quantity>>,
+    max: Option<Spanned<Quantity>>,
+}
+
+type Problem = (std::ops::Range<usize>, String);
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !s.starts_with(['-', '.'])
+}
+
+fn suffix(v: &Option<Spanned<String>>, what: &str) -> Result<Option<String>, Problem> {
+    let Some(v) = v else { return Ok(None) };
+    let s = v.get_ref();
+    if s.is_empty() || s.contains(['/', '\0']) || s.chars().any(char::is_control) {
+        return Err((
+            v.span(),
+            format!("{what} {s:?} must be a non-empty file-name suffix such as \".end\""),
+        ));
+    }
+    Ok(Some(s.clone()))
+}
+
+fn boxed(v: &Spanned<String>) -> Result<BoxKind, Problem> {
+    BoxKind::parse(v.get_ref()).ok_or_else(|| {
+        (
+            v.span(),
+            format!(
+                "box {:?} is not a box: write \"inbox\" or \"outbox\"",
+                v.get_ref()
+            ),
+        )
+    })
+}
+
+fn dir_path(v: &Spanned<String>, resolve: &dyn Fn(&str) -> PathBuf) -> Result<String, Problem> {
+    let s = v.get_ref();
+    if s.trim().is_empty() {
+        return Err((v.span(), "dir is empty".into()));
+    }
+    let rest = s.replace(TENANT_PLACEHOLDER, "");
+    if rest.contains(['{', '}']) {
+        return Err((
+            v.span(),
+            format!("dir {s:?}: the only placeholder is {TENANT_PLACEHOLDER}"),
+        ));
+    }
+    Ok(resolve(s).display().to_string())
+}
+
+fn duration_in(
+    v: &Option<Spanned<Quantity>>,
+    default: Duration,
+    range: (Duration, Duration),
+    name: &str,
+) -> Result<Duration, Problem> {
+    let Some(v) = v else { return Ok(default) };
+    let d = parse_duration(v.get_ref()).map_err(|e| (v.span(), format!("{name}: {e}")))?;
+    if d < range.0 || d > range.1 {
+        return Err((
+            v.span(),
+            format!(
+                "{name} must be between {} and {}",
+                super::units::format_duration(range.0),
+                super::units::format_duration(range.1)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl RawRoute {
+    pub(super) fn resolve(
+        &self,
+        tenants: &[Tenant],
+        resolve: &dyn Fn(&str) -> PathBuf,
+        line: usize,
+        file: &str,
+    ) -> Result<Route, Problem> {
+        let name = self.name.get_ref().clone();
+        if !valid_name(&name) {
+            return Err((
+                self.name.span(),
+                format!(
+                    "route name {name:?}: use 1–64 characters from A–Z a–z 0–9 . _ - (not starting with - or .)"
+                ),
+            ));
+        }
+        let src = self.source.get_ref();
+        let source = match (&src.bx, &src.dir) {
+            (Some(b), None) => {
+                if let Some(x) = src.ready_suffix.as_ref().or(src.trigger_suffix.as_ref()) {
+                    return Err((x.span(), "a box source takes no suffix".into()));
+                }
+                Source::Box { bx: boxed(b)? }
+            }
+            (None, Some(d)) => {
+                if let Some(t) = &src.trigger_suffix {
+                    return Err((
+                        t.span(),
+                        "trigger_suffix belongs to a destination; a source directory waits for ready_suffix".into(),
+                    ));
+                }
+                Source::Dir {
+                    path: dir_path(d, resolve)?,
+                    ready_suffix: suffix(&src.ready_suffix, "ready_suffix")?,
+                    settle: duration_in(
+                        &src.settle,
+                        Duration::from_secs(2),
+                        (Duration::from_millis(100), Duration::from_secs(3600)),
+                        "source.settle",
+                    )?,
+                }
+            }
+            _ => {
+                return Err((
+                    self.source.span(),
+                    format!(
+                        "route {name}: source needs exactly one of box = \"inbox\"|\"outbox\" or dir = \"PATH\""
+                    ),
+                ));
+            }
+        };
+        let dst = self.destination.get_ref();
+        if let Some(x) = dst.ready_suffix.as_ref() {
+            return Err((
+                x.span(),
+                "ready_suffix belongs to a source directory".into(),
+            ));
+        }
+        if let Some(x) = dst.pattern.as_ref() {
+            return Err((
+                x.span(),
+                "pattern belongs to the source: it chooses which files the route takes".into(),
+            ));
+        }
+        if let Some(x) = dst.settle.as_ref() {
+            return Err((x.span(), "settle belongs to a source directory".into()));
+        }
+        let destination = match (&dst.bx, &dst.dir) {
+            (Some(b), None) => {
+                if let Some(t) = &dst.trigger_suffix {
+                    return Err((t.span(), "a box destination takes no trigger_suffix".into()));
+                }
+                Destination::Box { bx: boxed(b)? }
+            }
+            (None, Some(d)) => Destination::Dir {
+                path: dir_path(d, resolve)?,
+                trigger_suffix: suffix(&dst.trigger_suffix, "trigger_suffix")?,
+            },
+            _ => {
+                return Err((
+                    self.destination.span(),
+                    format!(
+                        "route {name}: destination needs exactly one of box = \"inbox\"|\"outbox\" or dir = \"PATH\""
+                    ),
+                ));
+            }
+        };
+        if matches!(source, Source::Box { .. }) && matches!(destination, Destination::Box { .. }) {
+            return Err((
+                self.destination.span(),
+                format!("route {name}: box to box is not a hand-off; use a directory at one end"),
+            ));
+        }
+        if matches!(source, Source::Dir { .. }) && matches!(destination, Destination::Dir { .. }) {
+            return Err((
+                self.destination.span(),
+                format!(
+                    "route {name}: directory to directory would not pass through renkei (no encryption, journal or audit); one end must be a box"
+                ),
+            ));
+        }
+        let pattern = match &src.pattern {
+            None => None,
+            Some(p) => Some(
+                NamePattern::parse(p.get_ref())
+                    .map_err(|e| (p.span(), format!("route {name}: pattern: {e}")))?,
+            ),
+        };
+        let codes = match &self.tenants {
+            None => tenants.iter().map(|t| t.code.clone()).collect(),
+            Some(list) => {
+                let mut out = Vec::new();
+                let mut seen = HashSet::new();
+                for c in list {
+                    let code = TenantCode::parse(c.get_ref())
+                        .map_err(|e| (c.span(), format!("route {name}: tenants: {e}")))?;
+                    if !tenants.iter().any(|t| t.code == code) {
+                        return Err((
+                            c.span(),
+                            format!("route {name}: tenant {code} is not configured"),
+                        ));
+                    }
+                    if seen.insert(code.to_string()) {
+                        out.push(code);
+                    }
+                }
+                out
+            }
+        };
+        // One directory for several tenants would mix municipalities'
+        // files: each needs its own, named by {tenant}.
+        let shared_dir = [
+            match &source {
+                Source::Dir { path, .. } => Some(path),
+                Source::Box { .. } => None,
+            },
+            match &destination {
+                Destination::Dir { path, .. } => Some(path),
+                Destination::Box { .. } => None,
+            },
+        ]
+        .into_iter()
+        .flatten()
+        .find(|p| !p.contains(TENANT_PLACEHOLDER));
+        if let Some(p) = shared_dir
+            && codes.len() != 1
+        {
+            let span = self
+                .tenants
+                .as_ref()
+                .and_then(|l| l.first().map(Spanned::span))
+                .unwrap_or(self.name.span());
+            return Err((
+                span,
+                format!(
+                    "route {name}: directory {p} has no {TENANT_PLACEHOLDER} but the route serves {} tenants; put {TENANT_PLACEHOLDER} in the path or list exactly one tenant",
+                    codes.len()
+                ),
+            ));
+        }
+        let trigger = match (&self.schedule, &self.every) {
+            (Some(_), Some(e)) => {
+                return Err((
+                    e.span(),
+                    format!("route {name}: give schedule or every, not both"),
+                ));
+            }
+            (Some(s), None) => Trigger::Cron(
+                Cron::parse(s.get_ref())
+                    .map_err(|e| (s.span(), format!("route {name}: schedule: {e}")))?,
+            ),
+            (None, Some(_)) => {
+                Trigger::Every(duration_in(&self.every, DAY, (SECOND, DAY * 31), "every")?)
+            }
+            (None, None) => Trigger::Arrival,
+        };
+        let mut retry = RetryPolicy::default();
+        if let Some(r) = &self.retry {
+            let r = r.get_ref();
+            if let Some(a) = &r.attempts {
+                if !(1..=1000).contains(a.get_ref()) {
+                    return Err((a.span(), "retry.attempts must be between 1 and 1000".into()));
+                }
+                retry.attempts = *a.get_ref() as u32;
+            }
+            retry.first = duration_in(
+                &r.first,
+                retry.first,
+                (Duration::from_millis(100), DAY),
+                "retry.first",
+            )?;
+            retry.max = duration_in(
+                &r.max,
+                retry.max,
+                (Duration::from_millis(100), DAY * 7),
+                "retry.max",
+            )?;
+            if retry.max < retry.first {
+                retry.max = retry.first;
+            }
+        }
+        let rescan = duration_in(
+            &self.rescan,
+            Duration::from_secs(30),
+            (Duration::from_millis(100), DAY),
+            "rescan",
+        )?;
+        Ok(Route {
+            at: format!("{file}:{line}"),
+            name,
+            source,
+            pattern,
+            destination,
+            tenants: codes,
+            trigger,
+            retry,
+            rescan,
+        })
+    }
+
+    pub(super) fn name_span(&self) -> std::ops::Range<usize> {
+        self.name.span()
+    }
+
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+}

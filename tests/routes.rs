@@ -1,0 +1,442 @@
+//! Routes end to end: files uploaded over SFTP reach a spool directory
+//! with their trigger file; files another program writes into a
+//! distribution folder reach the tenant's outbox only when complete;
+//! failures are retried and reported; a kill -9 at any moment neither
+//! loses nor doubles a file.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{BIN, Daemon, default_tenants, eventually, pseudo_random, sha256_hex};
+use serde_json::Value;
+
+const UP: &str = r#"
+[[route]]
+name = "juki-up"
+source = { box = "inbox", pattern = "*.csv" }
+destination = { dir = "spool/{tenant}", trigger_suffix = ".end" }
+retry = { attempts = 3, first = "200ms", max = "1s" }
+"#;
+
+const DOWN: &str = r#"
+[[route]]
+name = "kokuho-down"
+source = { dir = "dist/{tenant}", settle = "1s" }
+destination = { box = "outbox" }
+rescan = "500ms"
+"#;
+
+fn spool(d: &Daemon, tenant: &str) -> PathBuf {
+    d.root.path().join("spool").join(tenant)
+}
+
+fn dist(d: &Daemon, tenant: &str) -> PathBuf {
+    d.root.path().join("dist").join(tenant)
+}
+
+fn routes(d: &Daemon) -> Vec<Value> {
+    serde_json::from_str(&d.ctl_ok(&["routes", "--json"])).unwrap()
+}
+
+fn route<'a>(all: &'a [Value], name: &str) -> &'a Value {
+    all.iter().find(|r| r["name"] == name).unwrap()
+}
+
+fn audit_events(d: &Daemon, event: &str) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&d.config)
+        .args(["audit", "query", "--json", "--event", event])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
+}
+
+fn hidden_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_upload_reaches_the_spool_with_its_trigger_file_once() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    let name = "住民基本台帳情報_032018_20261121.csv";
+    let data = pseudo_random(300_000, 7);
+    let local = d.work.join(name);
+    fs::write(&local, &data).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        &format!(
+            "put {} /inbox/{name}\nput {} /inbox/memo.txt\n",
+            local.display(),
+            local.display()
+        ),
+    );
+    let dir = spool(&d, "032018");
+    let end = dir.join(format!("{name}.end"));
+    eventually("the trigger file", Duration::from_secs(20), || {
+        end.exists().then_some(())
+    });
+    assert_eq!(
+        fs::read(dir.join(name)).unwrap(),
+        data,
+        "byte-exact at the destination"
+    );
+    // The pattern takes only *.csv; 札幌市's spool saw nothing.
+    assert!(!dir.join("memo.txt").exists());
+    assert!(!spool(&d, "011002").join(name).exists());
+    assert!(
+        hidden_files(&dir).is_empty(),
+        "working files left: {:?}",
+        hidden_files(&dir)
+    );
+
+    let all = routes(&d);
+    let r = route(&all, "juki-up");
+    assert_eq!(r["delivered"], 1, "{r}");
+    assert_eq!(r["queued"], 0);
+    let delivered = d.wait_event("handoff_delivered", |e| e["event"] == "handoff_delivered");
+    assert_eq!(delivered["sha256"], sha256_hex(&data));
+    assert_eq!(delivered["tenant"], "032018");
+    assert_eq!(delivered["already_there"], false);
+
+    // A restart does not hand it on again.
+    let mut d = d;
+    d.restart();
+    fs::remove_file(dir.join(name)).unwrap();
+    fs::remove_file(&end).unwrap();
+    fs::write(&local, b"second,file\n").unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        &format!("put {} /inbox/second.csv\n", local.display()),
+    );
+    eventually("the second file", Duration::from_secs(20), || {
+        dir.join("second.csv.end").exists().then_some(())
+    });
+    assert!(
+        !dir.join(name).exists(),
+        "the first file was delivered again"
+    );
+    let handed: Vec<Value> = audit_events(&d, "handoff_delivered");
+    assert_eq!(handed.len(), 2, "{handed:?}");
+}
+
+#[test]
+fn a_slowly_written_file_is_taken_only_when_complete() {
+    let d = Daemon::start_with(default_tenants(), DOWN);
+    let src = dist(&d, "032018");
+    eventually("the source directory", Duration::from_secs(10), || {
+        src.is_dir().then_some(())
+    });
+    let name = "被保険者情報_032018.csv";
+    let data = pseudo_random(64 * 1024, 3);
+    // Another process writes it in pieces, pausing shorter than `settle`.
+    let writer = Command::new(common::PYTHON)
+        .arg("-c")
+        .arg(
+            "import sys,time\n\
+             data=open(sys.argv[1],'rb').read()\n\
+             f=open(sys.argv[2],'wb')\n\
+             for i in range(0,len(data),4096):\n\
+             \x20   f.write(data[i:i+4096]); f.flush(); time.sleep(0.15)\n\
+             f.close()\n",
+        )
+        .arg({
+            let p = d.work.join("payload");
+            fs::write(&p, &data).unwrap();
+            p
+        })
+        .arg(src.join(name))
+        .spawn()
+        .unwrap();
+    let out = writer.wait_with_output().unwrap();
+    assert!(out.status.success());
+    eventually("the import", Duration::from_secs(20), || {
+        (!src.join(name).exists()).then_some(())
+    });
+    // What reached the outbox is the whole file: never a prefix.
+    assert_eq!(d.get("032018", "outbox", name), data);
+    let imports = audit_events(&d, "file_imported");
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert_eq!(imports[0]["size"], data.len());
+
+    // The municipality downloads it over SFTP.
+    let got = d.work.join("got.csv");
+    d.sftp_ok(
+        "032018-juki",
+        &format!("get /outbox/{name} {}\n", got.display()),
+    );
+    assert_eq!(fs::read(&got).unwrap(), data);
+    // 札幌市 sees nothing of it.
+    assert!(d.ls("011002").is_empty());
+}
+
+#[test]
+fn a_ready_file_rule_waits_for_the_trigger() {
+    let extra = r#"
+[[route]]
+name = "down-end"
+source = { dir = "dist/{tenant}", ready_suffix = ".end" }
+destination = { box = "outbox" }
+tenants = ["032018"]
+rescan = "300ms"
+"#;
+    let d = Daemon::start_with(default_tenants(), extra);
+    let src = dist(&d, "032018");
+    eventually("the source directory", Duration::from_secs(10), || {
+        src.is_dir().then_some(())
+    });
+    fs::write(src.join("a.csv"), b"complete,1\n").unwrap();
+    fs::write(src.join("b.csv"), b"incomplete").unwrap();
+    fs::write(src.join("a.csv.end"), b"").unwrap();
+    eventually("a.csv taken", Duration::from_secs(20), || {
+        (!src.join("a.csv").exists()).then_some(())
+    });
+    assert!(
+        !src.join("a.csv.end").exists(),
+        "the ready file goes with its data file"
+    );
+    // b.csv has no ready file: it stays, however long it sits (a second
+    // file, c.csv, taken later shows the route has looked again since).
+    fs::write(src.join("c.csv"), b"c\n").unwrap();
+    fs::write(src.join("c.csv.end"), b"").unwrap();
+    eventually("c.csv taken", Duration::from_secs(20), || {
+        (!src.join("c.csv").exists()).then_some(())
+    });
+    assert!(src.join("b.csv").exists());
+    let names: Vec<String> = d
+        .ls("032018")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["a.csv", "c.csv"]);
+}
+
+#[test]
+fn failures_are_retried_then_reported_and_requeued_by_the_operator() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    // A regular file where the spool directory should be: every attempt
+    // fails until it is gone.
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    let blocker = spool(&d, "032018");
+    fs::write(&blocker, b"not a directory").unwrap();
+    d.put("032018", "inbox", "JUKI.csv", b"a,b,c\n");
+    let failed = d.wait_event("handoff gave up", |e| {
+        e["event"] == "handoff_failed" && e["gave_up"] == true
+    });
+    assert_eq!(failed["attempts"], 3);
+    let tries: Vec<Value> = d
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "handoff_failed")
+        .collect();
+    assert_eq!(tries.len(), 3, "three attempts, then it stops: {tries:?}");
+    assert!(tries[0]["next_attempt"].is_string());
+    let all = routes(&d);
+    let r = route(&all, "juki-up");
+    assert_eq!(r["failed"], 1);
+    assert_eq!(r["failures"][0]["path"], "JUKI.csv");
+    let text = d.ctl_ok(&["routes"]);
+    assert!(
+        text.contains("FAILED") && text.contains("JUKI.csv"),
+        "{text}"
+    );
+
+    fs::remove_file(&blocker).unwrap();
+    let out = d.ctl_ok(&["retry", "juki-up"]);
+    assert!(out.contains("1 item"), "{out}");
+    eventually("delivery after retry", Duration::from_secs(20), || {
+        blocker.join("JUKI.csv.end").exists().then_some(())
+    });
+    assert_eq!(fs::read(blocker.join("JUKI.csv")).unwrap(), b"a,b,c\n");
+    assert_eq!(audit_events(&d, "handoff_requeued").len(), 1);
+    let out = d.ctl(&["retry", "no-such-route"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no route named"));
+}
+
+#[test]
+fn a_different_file_waiting_in_the_spool_is_never_overwritten() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    let dir = spool(&d, "032018");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("X.csv"), b"yesterday's file, not yet ingested\n").unwrap();
+    d.put("032018", "inbox", "X.csv", b"today's file\n");
+    let e = d.wait_event("conflict", |e| e["event"] == "handoff_failed");
+    assert!(
+        e["error"].as_str().unwrap().contains("already exists"),
+        "{e}"
+    );
+    assert_eq!(
+        fs::read(dir.join("X.csv")).unwrap(),
+        b"yesterday's file, not yet ingested\n"
+    );
+    // The ingest takes the old file; the next attempt delivers the new one.
+    fs::remove_file(dir.join("X.csv")).unwrap();
+    eventually("delivery", Duration::from_secs(20), || {
+        dir.join("X.csv.end").exists().then_some(())
+    });
+    assert_eq!(fs::read(dir.join("X.csv")).unwrap(), b"today's file\n");
+}
+
+/// A stand-in for the ingest: moves each delivered file (once its trigger
+/// file exists) out of the spool, counting what it saw.
+fn ingest(dir: &Path, taken: &Path, seen: &mut HashMap<String, u32>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().into_string().unwrap();
+        let Some(data_name) = name.strip_suffix(".end") else {
+            continue;
+        };
+        let from = dir.join(data_name);
+        let n = seen.entry(data_name.to_string()).or_insert(0);
+        *n += 1;
+        let to = taken.join(format!("{data_name}.{n}"));
+        fs::rename(&from, &to)
+            .unwrap_or_else(|e| panic!("{data_name}: trigger without data file: {e}"));
+        fs::remove_file(dir.join(&name)).unwrap();
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_neither_loses_nor_doubles_a_file() {
+    let mut d = Daemon::start_with(default_tenants(), &format!("{UP}{DOWN}"));
+    let taken = d.root.path().join("taken");
+    fs::create_dir_all(&taken).unwrap();
+    let up_dir = spool(&d, "032018");
+    let down_src = dist(&d, "011002");
+    eventually("the source directory", Duration::from_secs(10), || {
+        down_src.is_dir().then_some(())
+    });
+    let mut seen = HashMap::new();
+    let mut expected_up = HashMap::new();
+    let mut expected_down = HashMap::new();
+    let rounds = 6;
+    let per_round = 40;
+    let mut seed = 1u64;
+    for round in 0..rounds {
+        // Up: operator puts (committed before ctl returns).
+        for i in 0..per_round {
+            let name = format!("UP_{round:02}_{i:03}.csv");
+            let data = pseudo_random(1000 + (i * 37) % 5000, seed);
+            seed += 1;
+            d.put("032018", "inbox", &name, &data);
+            expected_up.insert(name, data);
+        }
+        // Down: written under a temporary name and renamed into place.
+        for i in 0..per_round {
+            let name = format!("DOWN_{round:02}_{i:03}.csv");
+            let data = pseudo_random(500 + (i * 53) % 3000, seed);
+            seed += 1;
+            let tmp = down_src.join(format!(".{name}.tmp"));
+            let mut f = fs::File::create(&tmp).unwrap();
+            f.write_all(&data).unwrap();
+            f.sync_all().unwrap();
+            fs::rename(&tmp, down_src.join(&name)).unwrap();
+            expected_down.insert(name, data);
+        }
+        // Let some of it move, then kill at an arbitrary point.
+        let wait_for = (seed % 7) as usize * 5;
+        let _ = common::try_eventually(Duration::from_secs(5), || {
+            ingest(&up_dir, &taken, &mut seen);
+            (seen.len() >= wait_for).then_some(())
+        });
+        d.kill9();
+        ingest(&up_dir, &taken, &mut seen);
+        d.start_again();
+    }
+    eventually("every file up", Duration::from_secs(60), || {
+        ingest(&up_dir, &taken, &mut seen);
+        (seen.len() == expected_up.len()).then_some(())
+    });
+    eventually("every file down", Duration::from_secs(60), || {
+        let left = fs::read_dir(&down_src).unwrap().count();
+        (left == 0).then_some(())
+    });
+    for (name, data) in &expected_up {
+        assert_eq!(
+            seen[name], 1,
+            "{name} reached the ingest {} times",
+            seen[name]
+        );
+        assert_eq!(
+            &fs::read(taken.join(format!("{name}.1"))).unwrap(),
+            data,
+            "{name}"
+        );
+    }
+    let outbox = d.ls("011002");
+    assert_eq!(outbox.len(), expected_down.len());
+    for (name, data) in &expected_down {
+        assert_eq!(&d.get("011002", "outbox", name), data, "{name}");
+    }
+    assert!(
+        hidden_files(&up_dir).is_empty(),
+        "{:?}",
+        hidden_files(&up_dir)
+    );
+    let imported = audit_events(&d, "file_imported");
+    assert_eq!(
+        imported.len(),
+        expected_down.len(),
+        "each file imported once"
+    );
+    let all = routes(&d);
+    assert_eq!(route(&all, "juki-up")["delivered"], expected_up.len());
+}
+
+#[test]
+fn routes_are_checked_with_file_and_line() {
+    let d = Daemon::start_with(default_tenants(), "");
+    for (extra, says) in [
+        (
+            "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"s/{tenant}\" }\nschedule = \"0 2 * *\"\n",
+            "five",
+        ),
+        (
+            "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"shared\" }\n",
+            "{tenant}",
+        ),
+        (
+            "[[route]]\nname = \"r\"\nsource = { dir = \"a/{tenant}\" }\ndestination = { dir = \"b/{tenant}\" }\n",
+            "would not pass through",
+        ),
+        (
+            "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"s/{tenant}\" }\ntenants = [\"032019\"]\n",
+            "check digit",
+        ),
+    ] {
+        let path = d.root.path().join("bad.toml");
+        let base = fs::read_to_string(&d.config).unwrap();
+        fs::write(&path, format!("{base}\n{extra}")).unwrap();
+        let out = Command::new(BIN)
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra}");
+        assert!(
+            err.contains("bad.toml:") && err.contains(says),
+            "{extra}: {err}"
+        );
+    }
+}
