@@ -561,7 +561,7 @@ impl Config {
             let _ = writeln!(s, "  routes    {}", self.routes.len());
         }
         for r in &self.routes {
-            let tenant = r.tenants.first().map_or("{tenant}", |t| t.as_str());
+            let tenant = routes::TENANT_PLACEHOLDER;
             let _ = writeln!(
                 s,
                 "    {}  {} -> {}  {}  tenants: {}",

@@ -255,7 +255,6 @@ impl Cron {
     }
 }
 
-
 /// A time as people here read it: Asia/Tokyo, to the second.
 pub fn local_text(t: Timestamp) -> String {
     t.to_zoned(tokyo())
