@@ -6,6 +6,7 @@
 #   scripts/bench.sh throughput [MIB] [RUNS]   1 GiB put -f and get (3 runs)
 #   scripts/bench.sh small [FILES] [RUNS]      1000 x 4 KiB put -f, one session
 #   scripts/bench.sh audit [RECORDS]           audit verify over 1M records
+#   scripts/bench.sh handoff [FILES]            upload OK -> file in the spool
 #
 # throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
 # both servers get the same `put -f` (upload, fsync) and `get` of the same
@@ -17,6 +18,11 @@
 # small: FILES files of 4 KiB in one session with `put -f` (aes128-gcm),
 # median of RUNS; prints milliseconds per file and the ratio.
 #
+# handoff: FILES files (default 1000) uploaded one after another with
+# paramiko through a route to a spool directory; for each, the time from
+# the upload's OK (close answered) to the file's trigger file appearing.
+# Prints median and p99.
+#
 # RENKEI=/path/to/renkei runs another build of renkei instead of this tree's.
 set -euo pipefail
 
@@ -25,8 +31,9 @@ case $MODE in
   throughput) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   small) FILES=${2:-1000}; RUNS=${3:-3} ;;
   audit) RECORDS=${2:-1000000} ;;
+  handoff) FILES=${2:-1000} ;;
   all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
-  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES]]" >&2; exit 2 ;;
 esac
 
 if [ "$MODE" = audit ] || [ "$MODE" = all ]; then
@@ -79,6 +86,10 @@ networks = ["127.0.0.0/8"]
 [[tenant.account]]
 user = "bench"
 keys = ["$(cat "$work/client.pub")"]
+[[route]]
+name = "bench-handoff"
+source = { box = "inbox", pattern = "handoff-*" }
+destination = { dir = "$work/spool/{tenant}", trigger_suffix = ".end" }
 EOF
 
 cat > "$work/sshd_config" <<EOF
@@ -104,6 +115,33 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+if [ "$MODE" = handoff ]; then
+  /usr/bin/python3 - "$RPORT" "$work/client" "$work/spool/032018" "$FILES" <<'PY'
+import os, statistics, sys, time
+import paramiko
+port, key, spool, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+t = paramiko.Transport(("127.0.0.1", port))
+t.connect(username="bench", pkey=paramiko.Ed25519Key.from_private_key_file(key))
+sftp = paramiko.SFTPClient.from_transport(t)
+data = os.urandom(4096)
+lat = []
+for i in range(n):
+    name = f"handoff-{i:05}.csv"
+    with sftp.open(f"/inbox/{name}", "wb") as f:
+        f.write(data)
+    ok = time.perf_counter()  # close answered: the upload is committed
+    end = os.path.join(spool, name + ".end")
+    while not os.path.exists(end):
+        if time.perf_counter() - ok > 30:
+            sys.exit(f"{name} did not reach the spool in 30 s")
+        time.sleep(0.0002)
+    lat.append((time.perf_counter() - ok) * 1000)
+lat.sort()
+p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
+print(f"hand-off latency over {n} files (upload OK -> NAME.end in the spool): median {statistics.median(lat):.2f} ms, p99 {p99:.2f} ms, max {lat[-1]:.2f} ms")
+PY
+  exit 0
+fi
 
 # run SERVER OP CIPHER -> seconds
 run() {
