@@ -20,6 +20,7 @@ pub mod live;
 pub mod logging;
 pub mod namespace;
 pub mod policy;
+pub mod remote;
 pub mod route;
 pub mod schedule;
 pub mod sftp;

@@ -102,15 +102,13 @@ fn an_upload_reaches_the_spool_with_its_trigger_file_once() {
     // The pattern takes only *.csv; 札幌市's spool saw nothing.
     assert!(!dir.join("memo.txt").exists());
     assert!(!spool(&d, "011002").join(name).exists());
-    assert!(
-        hidden_files(&dir).is_empty(),
-        "working files left: {:?}",
-        hidden_files(&dir)
-    );
-
-    let all = routes(&d);
-    let r = route(&all, "juki-up");
-    assert_eq!(r["delivered"], 1, "{r}");
+    // `delivered` is committed just after the trigger file appears, and the
+    // receipt removed just after that.
+    let r = eventually("the delivery recorded", Duration::from_secs(10), || {
+        let all = routes(&d);
+        let r = route(&all, "juki-up").clone();
+        (r["delivered"] == 1 && hidden_files(&dir).is_empty()).then_some(r)
+    });
     assert_eq!(r["queued"], 0);
     let delivered = d.wait_event("handoff_delivered", |e| e["event"] == "handoff_delivered");
     assert_eq!(delivered["sha256"], sha256_hex(&data));
@@ -134,7 +132,10 @@ fn an_upload_reaches_the_spool_with_its_trigger_file_once() {
         !dir.join(name).exists(),
         "the first file was delivered again"
     );
-    let handed: Vec<Value> = audit_events(&d, "handoff_delivered");
+    let handed = eventually("both audit records", Duration::from_secs(10), || {
+        let v = audit_events(&d, "handoff_delivered");
+        (v.len() >= 2).then_some(v)
+    });
     assert_eq!(handed.len(), 2, "{handed:?}");
 }
 
@@ -173,7 +174,10 @@ fn a_slowly_written_file_is_taken_only_when_complete() {
     });
     // What reached the outbox is the whole file: never a prefix.
     assert_eq!(d.get("032018", "outbox", name), data);
-    let imports = audit_events(&d, "file_imported");
+    let imports = eventually("the audit record", Duration::from_secs(10), || {
+        let v = audit_events(&d, "file_imported");
+        (!v.is_empty()).then_some(v)
+    });
     assert_eq!(imports.len(), 1, "{imports:?}");
     assert_eq!(imports[0]["size"], data.len());
 
@@ -266,7 +270,9 @@ fn failures_are_retried_then_reported_and_requeued_by_the_operator() {
         blocker.join("JUKI.csv.end").exists().then_some(())
     });
     assert_eq!(fs::read(blocker.join("JUKI.csv")).unwrap(), b"a,b,c\n");
-    assert_eq!(audit_events(&d, "handoff_requeued").len(), 1);
+    eventually("the requeue record", Duration::from_secs(10), || {
+        (audit_events(&d, "handoff_requeued").len() == 1).then_some(())
+    });
     let out = d.ctl(&["retry", "no-such-route"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no route named"));
@@ -387,19 +393,24 @@ fn kill_9_at_random_moments_neither_loses_nor_doubles_a_file() {
     for (name, data) in &expected_down {
         assert_eq!(&d.get("011002", "outbox", name), data, "{name}");
     }
-    assert!(
-        hidden_files(&up_dir).is_empty(),
-        "{:?}",
-        hidden_files(&up_dir)
-    );
-    let imported = audit_events(&d, "file_imported");
+    // The last receipt goes just after the last commit.
+    let clean = common::try_eventually(Duration::from_secs(10), || {
+        hidden_files(&up_dir).is_empty().then_some(())
+    });
+    assert!(clean.is_some(), "{:?}", hidden_files(&up_dir));
+    let imported = eventually("every import record", Duration::from_secs(10), || {
+        let v = audit_events(&d, "file_imported");
+        (v.len() >= expected_down.len()).then_some(v)
+    });
     assert_eq!(
         imported.len(),
         expected_down.len(),
         "each file imported once"
     );
-    let all = routes(&d);
-    assert_eq!(route(&all, "juki-up")["delivered"], expected_up.len());
+    eventually("every delivery recorded", Duration::from_secs(10), || {
+        let all = routes(&d);
+        (route(&all, "juki-up")["delivered"] == expected_up.len()).then_some(())
+    });
 }
 
 #[test]

@@ -21,6 +21,23 @@ use crate::schedule::{Cron, Trigger};
 /// The placeholder for the tenant code in directory paths.
 pub const TENANT_PLACEHOLDER: &str = "{tenant}";
 
+/// A remote SFTP server a route talks to (the standard system's, or a
+/// municipality's own linkage server).
+#[derive(Debug, Clone)]
+pub struct RemoteEnd {
+    /// `host:port`.
+    pub addr: String,
+    pub user: String,
+    /// renkei's private key for this server (OpenSSH format).
+    pub key: PathBuf,
+    /// The server's host key, pinned: anything else is refused.
+    pub host_key: super::AuthorizedKey,
+    /// Directory on the server, `{tenant}` = the code.
+    pub path: String,
+    /// Connecting, logging in and each request must finish within this.
+    pub timeout: Duration,
+}
+
 /// Where a route takes files from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -33,6 +50,13 @@ pub enum Source {
         ready_suffix: Option<String>,
         /// Without a ready suffix: how long size and time must stay
         /// unchanged before a file counts as complete.
+        settle: Duration,
+    },
+    /// Files on a remote SFTP server, pulled (and removed there once
+    /// stored).
+    Sftp {
+        remote: Box<RemoteEnd>,
+        ready_suffix: Option<String>,
         settle: Duration,
     },
 }
@@ -48,6 +72,11 @@ pub enum Destination {
     },
     /// A tenant's box.
     Box { bx: BoxKind },
+    /// A remote SFTP server, pushed to.
+    Sftp {
+        remote: Box<RemoteEnd>,
+        trigger_suffix: Option<String>,
+    },
 }
 
 /// Retries with exponential backoff.
@@ -110,6 +139,7 @@ impl Route {
                 format!("dir:{}", Route::dir_for(path, tenant).display())
             }
             Destination::Box { bx } => format!("box:{tenant}/{bx}"),
+            Destination::Sftp { remote, .. } => remote.label(tenant),
         }
     }
 
@@ -117,7 +147,31 @@ impl Route {
         match &self.source {
             Source::Dir { path, .. } => format!("dir:{}", Route::dir_for(path, tenant).display()),
             Source::Box { bx } => format!("box:{tenant}/{bx}"),
+            Source::Sftp { remote, .. } => remote.label(tenant),
         }
+    }
+}
+
+impl Route {
+    /// The source's file-name pattern, if any.
+    pub fn source_pattern(&self) -> Option<&NamePattern> {
+        self.pattern.as_ref()
+    }
+}
+
+impl RemoteEnd {
+    pub fn label(&self, tenant: &str) -> String {
+        format!(
+            "sftp://{}@{}{}",
+            self.user,
+            self.addr,
+            self.path.replace(TENANT_PLACEHOLDER, tenant)
+        )
+    }
+
+    /// The remote directory for a tenant.
+    pub fn dir_for(&self, tenant: &str) -> String {
+        self.path.replace(TENANT_PLACEHOLDER, tenant)
     }
 }
 
@@ -144,6 +198,95 @@ struct RawEnd {
     ready_suffix: Option<Spanned<String>>,
     settle: Option<Spanned<Quantity>>,
     trigger_suffix: Option<Spanned<String>>,
+    sftp: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    host_key: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    timeout: Option<Spanned<Quantity>>,
+}
+
+impl RawEnd {
+    /// The remote server of an `sftp = ...` end.
+    fn remote(
+        &self,
+        at: std::ops::Range<usize>,
+        name: &str,
+        resolve: &dyn Fn(&str) -> PathBuf,
+    ) -> Result<RemoteEnd, Problem> {
+        let need = |v: &Option<Spanned<String>>, what: &str| {
+            v.clone().ok_or_else(|| {
+                (
+                    at.clone(),
+                    format!("route {name}: an sftp end needs {what}"),
+                )
+            })
+        };
+        let addr = need(&self.sftp, "sftp = \"host:port\"")?;
+        if !addr.get_ref().contains(':') {
+            return Err((
+                addr.span(),
+                format!(
+                    "route {name}: sftp {:?} needs a port, e.g. \"10.0.1.5:22\"",
+                    addr.get_ref()
+                ),
+            ));
+        }
+        let user = need(&self.user, "user = \"...\"")?;
+        let key = need(
+            &self.key,
+            "key = \"PATH\" (renkei's private key for that server)",
+        )?;
+        let key_path = resolve(key.get_ref());
+        if let Err(e) = russh::keys::load_secret_key(&key_path, None) {
+            return Err((
+                key.span(),
+                format!("route {name}: key {}: {e}", key_path.display()),
+            ));
+        }
+        let host = need(
+            &self.host_key,
+            "host_key = \"ssh-ed25519 AAAA...\" (the server's host key, pinned)",
+        )?;
+        let host_key = match super::keys::parse_line(host.get_ref()) {
+            Ok(Some(k)) => k,
+            Ok(None) => return Err((host.span(), format!("route {name}: host_key is empty"))),
+            Err(e) => return Err((host.span(), format!("route {name}: host_key: {e}"))),
+        };
+        let path = need(&self.path, "path = \"/remote/dir\"")?;
+        if !path.get_ref().starts_with('/') {
+            return Err((
+                path.span(),
+                format!(
+                    "route {name}: path {:?} must be absolute on the server",
+                    path.get_ref()
+                ),
+            ));
+        }
+        Ok(RemoteEnd {
+            addr: addr.get_ref().clone(),
+            user: user.get_ref().clone(),
+            key: key_path,
+            host_key,
+            path: path.get_ref().clone(),
+            timeout: duration_in(
+                &self.timeout,
+                Duration::from_secs(30),
+                (Duration::from_millis(100), Duration::from_secs(3600)),
+                "timeout",
+            )?,
+        })
+    }
+
+    /// The first key that belongs only to sftp ends, if set on another kind.
+    fn stray_remote_key(&self) -> Option<std::ops::Range<usize>> {
+        [&self.user, &self.key, &self.host_key, &self.path]
+            .into_iter()
+            .flatten()
+            .map(Spanned::span)
+            .next()
+            .or_else(|| self.timeout.as_ref().map(Spanned::span))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,7 +388,42 @@ impl RawRoute {
             ));
         }
         let src = self.source.get_ref();
+        if src.sftp.is_none()
+            && let Some(span) = src.stray_remote_key()
+        {
+            return Err((
+                span,
+                format!(
+                    "route {name}: user, key, host_key, path and timeout belong to an sftp end"
+                ),
+            ));
+        }
         let source = match (&src.bx, &src.dir) {
+            _ if src.sftp.is_some() => {
+                if src.bx.is_some() || src.dir.is_some() {
+                    return Err((
+                        self.source.span(),
+                        format!("route {name}: source needs exactly one of box, dir or sftp"),
+                    ));
+                }
+                if let Some(t) = &src.trigger_suffix {
+                    return Err((
+                        t.span(),
+                        "trigger_suffix belongs to a destination; a source waits for ready_suffix"
+                            .into(),
+                    ));
+                }
+                Source::Sftp {
+                    remote: Box::new(src.remote(self.source.span(), &name, resolve)?),
+                    ready_suffix: suffix(&src.ready_suffix, "ready_suffix")?,
+                    settle: duration_in(
+                        &src.settle,
+                        Duration::from_secs(2),
+                        (Duration::from_millis(100), Duration::from_secs(3600)),
+                        "source.settle",
+                    )?,
+                }
+            }
             (Some(b), None) => {
                 if let Some(x) = src.ready_suffix.as_ref().or(src.trigger_suffix.as_ref()) {
                     return Err((x.span(), "a box source takes no suffix".into()));
@@ -295,7 +473,29 @@ impl RawRoute {
         if let Some(x) = dst.settle.as_ref() {
             return Err((x.span(), "settle belongs to a source directory".into()));
         }
+        if dst.sftp.is_none()
+            && let Some(span) = dst.stray_remote_key()
+        {
+            return Err((
+                span,
+                format!(
+                    "route {name}: user, key, host_key, path and timeout belong to an sftp end"
+                ),
+            ));
+        }
         let destination = match (&dst.bx, &dst.dir) {
+            _ if dst.sftp.is_some() => {
+                if dst.bx.is_some() || dst.dir.is_some() {
+                    return Err((
+                        self.destination.span(),
+                        format!("route {name}: destination needs exactly one of box, dir or sftp"),
+                    ));
+                }
+                Destination::Sftp {
+                    remote: Box::new(dst.remote(self.destination.span(), &name, resolve)?),
+                    trigger_suffix: suffix(&dst.trigger_suffix, "trigger_suffix")?,
+                }
+            }
             (Some(b), None) => {
                 if let Some(t) = &dst.trigger_suffix {
                     return Err((t.span(), "a box destination takes no trigger_suffix".into()));
@@ -362,10 +562,12 @@ impl RawRoute {
         let shared_dir = [
             match &source {
                 Source::Dir { path, .. } => Some(path),
+                Source::Sftp { remote, .. } => Some(&remote.path),
                 Source::Box { .. } => None,
             },
             match &destination {
                 Destination::Dir { path, .. } => Some(path),
+                Destination::Sftp { remote, .. } => Some(&remote.path),
                 Destination::Box { .. } => None,
             },
         ]

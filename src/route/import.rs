@@ -106,7 +106,7 @@ pub fn look(path: &Path) -> io::Result<Option<Seen>> {
     }))
 }
 
-fn route_principal(route: &Route, tenant: &TenantCode) -> Principal {
+pub(super) fn route_principal(route: &Route, tenant: &TenantCode) -> Principal {
     Principal {
         tenant: tenant.clone(),
         user: format!("route:{}", route.name),
@@ -287,7 +287,7 @@ fn same_or_conflict(
     }
 }
 
-fn drop_mark(ns: &Namespace, key: &str) -> Result<(), ImportError> {
+pub(super) fn drop_mark(ns: &Namespace, key: &str) -> Result<(), ImportError> {
     match ns
         .journal
         .apply_one_blocking(Op::Handoff(HandoffOp::DropImport {

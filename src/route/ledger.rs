@@ -235,3 +235,31 @@ pub async fn requeue(
     }
     Ok(count)
 }
+
+/// Which working file left at a destination by `route` may go: a receipt
+/// (`.renkei-ROUTE-OBJECT.sent`) once its item is no longer queued (a
+/// crash came between committing `delivered` and removing it), a `.part`
+/// once its item is delivered or cancelled.
+pub(super) fn stale_working_file(ns: &Namespace, route: &str, name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(".renkei-")
+        .and_then(|r| r.strip_prefix(route))
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    let (object, is_receipt) = match (rest.strip_suffix(".sent"), rest.strip_suffix(".part")) {
+        (Some(o), _) => (o, true),
+        (_, Some(o)) => (o, false),
+        _ => return false,
+    };
+    if object.contains('-') {
+        // Another route whose name extends this one's.
+        return false;
+    }
+    match ns.journal.delivery(route, object) {
+        Ok(Some(r)) if is_receipt => r.state != DeliveryState::Queued,
+        Ok(Some(r)) => matches!(r.state, DeliveryState::Delivered | DeliveryState::Cancelled),
+        _ => false,
+    }
+}

@@ -12,8 +12,10 @@
 //! Routes sit in the core beside the namespace: they use the journal, the
 //! vault and the event sink, and nothing of SSH.
 
+mod folder;
 pub mod import;
 pub mod ledger;
+mod pull;
 pub mod spool;
 mod worker;
 

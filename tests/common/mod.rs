@@ -6,6 +6,8 @@
 //! against a deadline.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;

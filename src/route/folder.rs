@@ -1,0 +1,283 @@
+//! A directory route's worker: watches each tenant's source directory and
+//! takes complete files into the box (`import` says when a file is
+//! complete and how it is taken exactly once).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+
+use super::RouteState;
+use super::import::{self, Seen, Taken};
+use super::worker::until;
+use crate::config::{Destination, Route, Source, TenantCode};
+use crate::events::Event;
+use crate::namespace::Namespace;
+use crate::schedule::Trigger;
+
+/// A source directory of one tenant.
+struct Watched {
+    tenant: TenantCode,
+    dir: PathBuf,
+}
+
+pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Receiver<bool>) {
+    let route = &st.route;
+    let (
+        Source::Dir {
+            path,
+            ready_suffix,
+            settle,
+        },
+        Destination::Box { bx },
+    ) = (&route.source, &route.destination)
+    else {
+        tracing::error!(route = %route.name, "a directory route needs a box destination");
+        return;
+    };
+    let (settle, bx) = (*settle, *bx);
+    let dirs: Vec<Watched> = route
+        .tenants
+        .iter()
+        .map(|t| Watched {
+            tenant: t.clone(),
+            dir: Route::dir_for(path, t.as_str()),
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let _watcher = watch_dirs(&route.name, &dirs, tx);
+    let arrival = route.trigger == Trigger::Arrival;
+    let mut next_fire = route.trigger.next_after(Timestamp::now());
+    let mut active = arrival;
+    let mut seen: HashMap<(usize, String), (Seen, Instant)> = HashMap::new();
+    let mut reported: HashMap<(usize, String), String> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        st.update(|s| s.next_run = next_fire);
+        let mut recheck: Option<Duration> = None;
+        if active {
+            st.update(|s| s.last_run = Some(Timestamp::now()));
+            let mut pending = false;
+            for (i, w) in dirs.iter().enumerate() {
+                let names = match list(&w.dir) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let text = format!("{}: {e}", w.dir.display());
+                        report(&ns, &st, &mut reported, (i, String::new()), w, "", text);
+                        continue;
+                    }
+                };
+                let present: HashSet<&String> = names.iter().collect();
+                seen.retain(|(di, n), _| *di != i || present.contains(n));
+                for name in &names {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    if import::ignored(name, ready_suffix.as_deref()) {
+                        continue;
+                    }
+                    let file = w.dir.join(name);
+                    let Ok(Some(now_seen)) = import::look(&file) else {
+                        continue;
+                    };
+                    let ready = match ready_suffix {
+                        Some(s) => w.dir.join(format!("{name}{s}")).exists(),
+                        None => {
+                            let key = (i, name.clone());
+                            match seen.get(&key) {
+                                Some((prev, since)) if *prev == now_seen => {
+                                    let waited = since.elapsed();
+                                    if waited < settle {
+                                        recheck =
+                                            Some(recheck.map_or(settle - waited, |r| {
+                                                r.min(settle - waited)
+                                            }));
+                                    }
+                                    waited >= settle
+                                }
+                                _ => {
+                                    seen.insert(key, (now_seen.clone(), Instant::now()));
+                                    recheck = Some(recheck.map_or(settle, |r| r.min(settle)));
+                                    false
+                                }
+                            }
+                        }
+                    };
+                    if !ready {
+                        pending = true;
+                        continue;
+                    }
+                    let (tns, troute, tenant, dir, tname, suffix) = (
+                        Arc::clone(&ns),
+                        route.clone(),
+                        w.tenant.clone(),
+                        w.dir.clone(),
+                        name.clone(),
+                        ready_suffix.clone(),
+                    );
+                    let seen_now = now_seen.clone();
+                    let res = tokio::task::spawn_blocking(move || {
+                        import::take(
+                            &tns,
+                            &troute,
+                            bx,
+                            &import::Candidate {
+                                tenant: &tenant,
+                                dir: &dir,
+                                name: &tname,
+                                ready: suffix.as_deref(),
+                                seen: &seen_now,
+                            },
+                        )
+                    })
+                    .await;
+                    let key = (i, name.clone());
+                    match res {
+                        Ok(Ok(Taken::Imported { .. })) => {
+                            seen.remove(&key);
+                            reported.remove(&key);
+                            st.update(|s| {
+                                s.imported += 1;
+                                s.import_problems
+                                    .retain(|(n, _)| n != &file.display().to_string());
+                            });
+                        }
+                        Ok(Ok(Taken::AlreadyImported)) => {
+                            seen.remove(&key);
+                            reported.remove(&key);
+                        }
+                        Ok(Ok(Taken::Changed)) => {
+                            seen.remove(&key);
+                            pending = true;
+                        }
+                        Ok(Err(e)) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
+                        Err(e) => report(
+                            &ns,
+                            &st,
+                            &mut reported,
+                            key,
+                            w,
+                            name,
+                            format!("the import task failed: {e}"),
+                        ),
+                    }
+                }
+            }
+            // A scheduled run lasts until every file it saw was taken.
+            active = arrival || pending;
+        }
+        let mut wait = if arrival {
+            route.rescan
+        } else {
+            Duration::from_secs(86_400)
+        };
+        if let Some(r) = recheck {
+            wait = wait.min(r);
+        }
+        if let Some(t) = next_fire {
+            wait = wait.min(until(t));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {
+                if next_fire.is_some_and(|t| t <= Timestamp::now()) {
+                    active = true;
+                    next_fire = route.trigger.next_after(Timestamp::now());
+                }
+            }
+            got = rx.recv(), if arrival => {
+                if got.is_none() {
+                    // Watching failed: the rescan interval carries on.
+                }
+            }
+            () = st.kick.notified() => {
+                reported.clear();
+                active = true;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Names in a directory (created if missing), in order.
+fn list(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        match entry.file_name().into_string() {
+            Ok(n) => names.push(n),
+            Err(raw) => {
+                tracing::warn!(dir = %dir.display(), name = ?raw, "a file name in a route's source directory is not UTF-8; it is not taken");
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Records an import problem once per file and message.
+fn report(
+    ns: &Namespace,
+    st: &RouteState,
+    reported: &mut HashMap<(usize, String), String>,
+    key: (usize, String),
+    w: &Watched,
+    name: &str,
+    error: String,
+) {
+    if reported.get(&key) == Some(&error) {
+        return;
+    }
+    reported.insert(key, error.clone());
+    let shown = w.dir.join(name).display().to_string();
+    st.update(|s| {
+        s.last_error = Some(error.clone());
+        s.import_problems.retain(|(n, _)| n != &shown);
+        s.import_problems.push((shown.clone(), error.clone()));
+    });
+    ns.events.record(Event::ImportFailed {
+        route: st.route.name.clone(),
+        tenant: w.tenant.to_string(),
+        source: w.dir.display().to_string(),
+        name: name.to_string(),
+        error,
+    });
+}
+
+/// Watches the source directories; every change sends a (coalesced)
+/// signal. Without a watcher the rescan interval still finds everything.
+fn watch_dirs(
+    route: &str,
+    dirs: &[Watched],
+    tx: mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = match notify::recommended_watcher(
+        move |_res: notify::Result<notify::Event>| {
+            let _ = tx.try_send(());
+        },
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(route, error = %e, "cannot watch source directories; relying on the rescan interval");
+            return None;
+        }
+    };
+    for w in dirs {
+        if let Err(e) = std::fs::create_dir_all(&w.dir) {
+            tracing::warn!(route, dir = %w.dir.display(), error = %e, "cannot create a source directory");
+            continue;
+        }
+        if let Err(e) = watcher.watch(&w.dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(route, dir = %w.dir.display(), error = %e, "cannot watch a source directory; relying on the rescan interval");
+        }
+    }
+    Some(watcher)
+}

@@ -1,0 +1,232 @@
+//! Routes to and from a real OpenSSH sshd on loopback (the standard
+//! system's SFTP server): push with trigger files, host-key pinning,
+//! retries while the server is down, scheduled pulls, and a kill -9 in the
+//! middle of pushing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::sshd::{Sshd, free_port};
+use common::{BIN, Daemon, default_tenants, eventually, pseudo_random};
+use serde_json::Value;
+
+fn push_route(s: &Sshd, extra: &str) -> String {
+    format!(
+        "[[route]]\nname = \"push\"\nsource = {{ box = \"inbox\", pattern = \"*.csv\" }}\ndestination = {}\nretry = {{ attempts = 4, first = \"300ms\", max = \"1s\" }}\n{extra}",
+        s.end(
+            &format!("{}/{{tenant}}", s.files().display()),
+            ", trigger_suffix = \".end\", timeout = \"5s\""
+        )
+    )
+}
+
+fn audit_events(d: &Daemon, event: &str) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&d.config)
+        .args(["audit", "query", "--json", "--event", event])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
+}
+
+fn hidden(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_upload_is_pushed_to_the_standard_systems_server() {
+    let s = Sshd::start();
+    let d = Daemon::start_with(default_tenants(), &push_route(&s, ""));
+    let name = "住民基本台帳情報_032018_20261121.csv";
+    let data = pseudo_random(3 * 1024 * 1024 + 17, 11);
+    let local = d.work.join(name);
+    fs::write(&local, &data).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        &format!("put {} /inbox/{name}\n", local.display()),
+    );
+    let dir = s.files().join("032018");
+    eventually(
+        "the trigger file on the server",
+        Duration::from_secs(30),
+        || dir.join(format!("{name}.end")).exists().then_some(()),
+    );
+    assert_eq!(fs::read(dir.join(name)).unwrap(), data);
+    // The receipt goes just after `delivered` is committed.
+    let clean = common::try_eventually(Duration::from_secs(10), || {
+        hidden(&dir).is_empty().then_some(())
+    });
+    assert!(clean.is_some(), "{:?}", hidden(&dir));
+    let e = d.wait_event("delivered", |e| e["event"] == "handoff_delivered");
+    assert!(
+        e["destination"].as_str().unwrap().starts_with("sftp://"),
+        "{e}"
+    );
+    assert!(!s.files().join("011002").join(name).exists());
+}
+
+#[test]
+fn a_host_key_that_is_not_the_pinned_one_is_refused() {
+    let s = Sshd::start();
+    let other = common::keygen(s.dir.path(), "impostor", "ed25519");
+    let route = push_route(&s, "").replace(&s.host_key_line, &other.public_line);
+    let d = Daemon::start_with(default_tenants(), &route);
+    d.put("032018", "inbox", "JUKI.csv", b"1,2\n");
+    let e = d.wait_event("refusal", |e| e["event"] == "handoff_failed");
+    let err = e["error"].as_str().unwrap();
+    assert!(
+        err.contains("host key mismatch") && err.contains("SHA256:"),
+        "{err}"
+    );
+    assert_eq!(e["gave_up"], true, "a mismatch is not retried blindly: {e}");
+    assert!(!s.files().join("032018").join("JUKI.csv").exists());
+    let text = d.ctl_ok(&["routes"]);
+    assert!(text.contains("host key mismatch"), "{text}");
+}
+
+#[test]
+fn a_server_that_is_down_is_retried_until_it_is_up() {
+    let mut s = Sshd::prepare(free_port());
+    let d = Daemon::start_with(default_tenants(), &push_route(&s, ""));
+    d.put(
+        "032018",
+        "inbox",
+        "DOWN.csv",
+        b"while the server was down\n",
+    );
+    let e = d.wait_event("a failed attempt", |e| e["event"] == "handoff_failed");
+    assert_eq!(e["gave_up"], false);
+    assert!(e["next_attempt"].is_string());
+    s.run();
+    let dir = s.files().join("032018");
+    eventually("delivery once up", Duration::from_secs(30), || {
+        dir.join("DOWN.csv.end").exists().then_some(())
+    });
+    assert_eq!(
+        fs::read(dir.join("DOWN.csv")).unwrap(),
+        b"while the server was down\n"
+    );
+    // The record reaches the trail just after the journal commit.
+    let delivered = eventually("the audit record", Duration::from_secs(10), || {
+        let v = audit_events(&d, "handoff_delivered");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0]["attempts"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn files_are_pulled_on_a_schedule_into_the_inbox() {
+    let s = Sshd::start();
+    let route = format!(
+        "[[route]]\nname = \"pull\"\nsource = {}\ndestination = {{ box = \"inbox\" }}\nevery = \"1s\"\n",
+        s.end(
+            &format!("{}/{{tenant}}", s.files().display()),
+            ", ready_suffix = \".end\", timeout = \"5s\""
+        )
+    );
+    let d = Daemon::start_with(default_tenants(), &route);
+    let dir = s.files().join("011002");
+    fs::create_dir_all(&dir).unwrap();
+    let data = pseudo_random(700_000, 5);
+    fs::write(dir.join("所得・課税情報_011002.csv"), &data).unwrap();
+    fs::write(dir.join("unfinished.csv"), b"no ready file yet").unwrap();
+    fs::write(dir.join("所得・課税情報_011002.csv.end"), b"").unwrap();
+    // The data file goes first, then its ready file.
+    eventually("the pull", Duration::from_secs(30), || {
+        (!dir.join("所得・課税情報_011002.csv").exists()
+            && !dir.join("所得・課税情報_011002.csv.end").exists())
+        .then_some(())
+    });
+    assert_eq!(d.get("011002", "inbox", "所得・課税情報_011002.csv"), data);
+    assert!(
+        dir.join("unfinished.csv").exists(),
+        "no ready file: not taken"
+    );
+    let imported = eventually("the audit record", Duration::from_secs(10), || {
+        let v = audit_events(&d, "file_imported");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(imported.len(), 1);
+    assert!(
+        imported[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("sftp://")
+    );
+    // 盛岡市 got nothing of 札幌市's.
+    assert!(d.ls("032018").is_empty());
+}
+
+#[test]
+fn kill_9_while_pushing_neither_loses_nor_doubles_a_file() {
+    let s = Sshd::start();
+    let mut d = Daemon::start_with(default_tenants(), &push_route(&s, ""));
+    let dir = s.files().join("032018");
+    let taken = s.dir.path().join("taken");
+    fs::create_dir_all(&taken).unwrap();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut expected = HashMap::new();
+    let ingest = |seen: &mut HashMap<String, u32>| {
+        let Ok(rd) = fs::read_dir(&dir) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name().into_string().unwrap();
+            let Some(data_name) = name.strip_suffix(".end") else {
+                continue;
+            };
+            let n = seen.entry(data_name.to_string()).or_insert(0);
+            *n += 1;
+            fs::rename(dir.join(data_name), taken.join(format!("{data_name}.{n}")))
+                .unwrap_or_else(|e| panic!("{data_name}: trigger without data: {e}"));
+            fs::remove_file(dir.join(&name)).unwrap();
+        }
+    };
+    let mut seed = 100u64;
+    for round in 0..4 {
+        for i in 0..25 {
+            let name = format!("P_{round}_{i:02}.csv");
+            let data = pseudo_random(20_000 + (i * 7919) % 200_000, seed);
+            seed += 1;
+            d.put("032018", "inbox", &name, &data);
+            expected.insert(name, data);
+        }
+        let wait_for = (seed % 5) as usize * 4;
+        let _ = common::try_eventually(Duration::from_secs(5), || {
+            ingest(&mut seen);
+            (seen.len() >= wait_for).then_some(())
+        });
+        d.kill9();
+        ingest(&mut seen);
+        d.start_again();
+    }
+    eventually("every file", Duration::from_secs(90), || {
+        ingest(&mut seen);
+        (seen.len() == expected.len()).then_some(())
+    });
+    for (name, data) in &expected {
+        assert_eq!(seen[name], 1, "{name} arrived {} times", seen[name]);
+        assert_eq!(
+            &fs::read(taken.join(format!("{name}.1"))).unwrap(),
+            data,
+            "{name}"
+        );
+    }
+    let left = common::try_eventually(Duration::from_secs(10), || {
+        hidden(&dir).is_empty().then_some(())
+    });
+    assert!(left.is_some(), "working files left: {:?}", hidden(&dir));
+}
