@@ -7,6 +7,7 @@
 #   scripts/bench.sh small [FILES] [RUNS]      1000 x 4 KiB put -f, one session
 #   scripts/bench.sh audit [RECORDS]           audit verify over 1M records
 #   scripts/bench.sh handoff [FILES]            upload OK -> file in the spool
+#   scripts/bench.sh push [MIB] [RUNS]          route push to sshd vs sftp put
 #
 # throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
 # both servers get the same `put -f` (upload, fsync) and `get` of the same
@@ -23,6 +24,12 @@
 # the upload's OK (close answered) to the file's trigger file appearing.
 # Prints median and p99.
 #
+# push: a 1 GiB file committed to an inbox is pushed by a route to the
+# OpenSSH sshd above (renkei as SFTP client: decrypt, hash check, upload,
+# rename, trigger file), timed from the commit to the trigger file on the
+# server; against `sftp put` of the same file to the same server.
+# Alternating, median of RUNS (3).
+#
 # RENKEI=/path/to/renkei runs another build of renkei instead of this tree's.
 set -euo pipefail
 
@@ -32,8 +39,9 @@ case $MODE in
   small) FILES=${2:-1000}; RUNS=${3:-3} ;;
   audit) RECORDS=${2:-1000000} ;;
   handoff) FILES=${2:-1000} ;;
+  push) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
-  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS]]" >&2; exit 2 ;;
 esac
 
 if [ "$MODE" = audit ] || [ "$MODE" = all ]; then
@@ -90,6 +98,10 @@ keys = ["$(cat "$work/client.pub")"]
 name = "bench-handoff"
 source = { box = "inbox", pattern = "handoff-*" }
 destination = { dir = "$work/spool/{tenant}", trigger_suffix = ".end" }
+[[route]]
+name = "bench-push"
+source = { box = "inbox", pattern = "push-*" }
+destination = { sftp = "127.0.0.1:$OPORT", user = "$ME", key = "$work/client", host_key = "$(cat "$work/ssh_host_ed25519_key.pub")", path = "$work/openssh-target/push/{tenant}", trigger_suffix = ".end" }
 EOF
 
 cat > "$work/sshd_config" <<EOF
@@ -139,6 +151,49 @@ for i in range(n):
 lat.sort()
 p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
 print(f"hand-off latency over {n} files (upload OK -> NAME.end in the spool): median {statistics.median(lat):.2f} ms, p99 {p99:.2f} ms, max {lat[-1]:.2f} ms")
+PY
+  exit 0
+fi
+
+if [ "$MODE" = push ]; then
+  echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
+  head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
+  pushres="$work/push-results"
+  : > "$pushres"
+  mkdir -p "$work/openssh-target/put"
+  for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="sftp renkei"; else order="renkei sftp"; fi
+    for who in $order; do
+      if [ "$who" = sftp ]; then
+        rm -f "$work/openssh-target/put/big"
+        t0=$(date +%s.%N)
+        sftp -q -b - -i "$work/client" -P "$OPORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+          -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR "$ME@127.0.0.1" \
+          <<<"put $work/big $work/openssh-target/put/big" >/dev/null
+        t1=$(date +%s.%N)
+      else
+        cp "$work/big" "$work/push-$r.dat"
+        "$RENKEI" --config "$work/renkei.toml" ctl put --tenant 032018 --box inbox "$work/push-$r.dat" >/dev/null
+        t0=$(date +%s.%N)
+        until [ -e "$work/openssh-target/push/032018/push-$r.dat.end" ]; do sleep 0.01; done
+        t1=$(date +%s.%N)
+        rm -f "$work/push-$r.dat" "$work/openssh-target/push/032018/push-$r.dat"*
+      fi
+      s=$(python3 -c "print($t1 - $t0)")
+      echo "$who $s" >> "$pushres"
+      echo "bench: push $who run $r: ${s}s" >&2
+    done
+  done
+  python3 - "$pushres" "$SIZE_MIB" <<'PY'
+import statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    who, secs = line.split()
+    times.setdefault(who, []).append(float(secs))
+mb = int(sys.argv[2]) * 1048576 / 1e6
+o = mb / statistics.median(times["sftp"])
+r = mb / statistics.median(times["renkei"])
+print(f"{sys.argv[2]} MiB to OpenSSH sshd: sftp put {o:.0f} MB/s, renkei route push {r:.0f} MB/s, ratio {r / o:.2f}")
 PY
   exit 0
 fi

@@ -20,6 +20,14 @@ pub use push::{Placed, PushTarget, forget, push};
 
 use crate::config::routes::RemoteEnd;
 
+/// Ciphers renkei offers as a client: AEAD only, AES-GCM first (hardware
+/// accelerated where the servers are).
+const CLIENT_CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+];
+
 /// Why talking to a remote server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -145,6 +153,11 @@ pub async fn connect(end: &RemoteEnd) -> Result<Conn, RemoteError> {
         window_size: 16 << 20,
         maximum_packet_size: 65535,
         nodelay: true,
+        channel_buffer_size: 256,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(CLIENT_CIPHERS),
+            ..russh::Preferred::DEFAULT
+        },
         ..client::Config::default()
     });
     let mismatch = Arc::new(std::sync::Mutex::new(None));
@@ -209,6 +222,7 @@ pub async fn connect(end: &RemoteEnd) -> Result<Conn, RemoteError> {
         let cfg = russh_sftp::client::Config {
             max_concurrent_writes: 64,
             max_concurrent_reads: 64,
+            max_write_packet_len: 255 * 1024,
             request_timeout_secs: end.timeout.as_secs().max(1),
             ..Default::default()
         };

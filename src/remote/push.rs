@@ -202,31 +202,42 @@ async fn upload(
     part: &str,
     from: u64,
 ) -> Result<(), RemoteError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(8);
+    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
+    let (htx, hrx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(8);
     let reader_vault = Arc::clone(vault);
     let segments = object.segments.clone();
-    // Decryption is blocking work: a reader thread feeds the uploader.
-    let reader = tokio::task::spawn_blocking(move || -> Result<String, RemoteError> {
+    // Decryption and hashing are blocking work, each on its own thread so
+    // that they overlap with each other and with the upload.
+    let reader = tokio::task::spawn_blocking(move || -> Result<(), RemoteError> {
         let mut r = ObjectReader::open(reader_vault, &segments)?;
-        let mut h = Sha256::new();
         let mut off = 0u64;
-        let mut buf = vec![0u8; CHUNK];
         loop {
+            let mut buf = vec![0u8; CHUNK];
             let n = r.read_at(off, &mut buf)?;
             if n == 0 {
-                break;
+                return Ok(());
             }
-            h.update(&buf[..n]);
+            buf.truncate(n);
+            let chunk = bytes::Bytes::from(buf);
+            if htx.send(chunk.clone()).is_err() {
+                return Ok(());
+            }
             let end = off + n as u64;
             if end > from {
                 let skip = from.saturating_sub(off) as usize;
-                if tx.blocking_send(buf[skip..n].to_vec()).is_err() {
-                    break;
+                if tx.blocking_send(chunk.slice(skip..)).is_err() {
+                    return Ok(());
                 }
             }
             off = end;
         }
-        Ok(hex::encode(h.finalize()))
+    });
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut h = Sha256::new();
+        while let Ok(chunk) = hrx.recv() {
+            h.update(&chunk);
+        }
+        hex::encode(h.finalize())
     });
     let flags = if from == 0 {
         OpenFlags::CREATE | OpenFlags::WRITE | OpenFlags::TRUNCATE
@@ -251,9 +262,12 @@ async fn upload(
         }
     }
     drop(rx);
-    let found = reader
+    reader
         .await
         .map_err(|e| conn.err(format!("the vault reader failed: {e}")))??;
+    let found = hasher
+        .await
+        .map_err(|e| conn.err(format!("the hasher failed: {e}")))?;
     if let Some(e) = write_error {
         return Err(e);
     }
