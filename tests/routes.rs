@@ -451,3 +451,74 @@ fn routes_are_checked_with_file_and_line() {
         );
     }
 }
+
+#[test]
+fn the_municipality_reads_a_receipt_for_each_file_it_sent() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    let name = "住民基本台帳情報_032018_20261121.csv";
+    let data = b"1,2,3\n".to_vec();
+    let local = d.work.join(name);
+    fs::write(&local, &data).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        &format!("put {} /inbox/{name}\n", local.display()),
+    );
+    let out = eventually("a delivered receipt", Duration::from_secs(20), || {
+        let got = d.work.join("receipt.txt");
+        let _ = fs::remove_file(&got);
+        let listing = d.sftp_ok("032018-juki", "ls -1 /receipts\n");
+        let receipt = listing
+            .lines()
+            .map(str::trim)
+            .find(|l| l.contains(name) && l.ends_with("_juki-up.txt"))?
+            .to_string();
+        d.sftp_ok("032018-juki", &format!("get {receipt} {}\n", got.display()));
+        let text = fs::read_to_string(&got).ok()?;
+        text.contains("連携完了 (delivered)").then_some(text)
+    });
+    assert!(out.contains(&sha256_hex(&data)), "{out}");
+    assert!(out.contains(&format!("/inbox/{name}")), "{out}");
+    assert!(out.contains("連携日時 / delivered:"), "{out}");
+    // The top level shows it; 札幌市 has none; nobody can write there.
+    let top = d.sftp_ok("032018-juki", "ls -1 /\n");
+    assert!(top.contains("receipts"), "{top}");
+    let theirs = d.sftp_ok("011002-juki", "ls -1 /receipts\n");
+    assert!(!theirs.contains(name), "{theirs}");
+    let refused = d.sftp(
+        "032018-juki",
+        format!("put {} /receipts/x.txt\n", local.display()).as_bytes(),
+        &[],
+    );
+    assert!(!refused.status.success());
+}
+
+#[test]
+fn a_file_missing_at_its_deadline_raises_an_alert() {
+    // A deadline every minute, so the test sees one within a minute.
+    let extra = format!("{UP}expect = {{ pattern = \"JUKI_*.csv\", by = \"* * * * *\" }}\n");
+    let d = Daemon::start_with(default_tenants(), &extra);
+    d.put("032018", "inbox", "JUKI_032018.csv", b"on time\n");
+    let uploaded = eventually("the upload record", Duration::from_secs(10), || {
+        audit_events(&d, "upload_committed").into_iter().next()
+    });
+    let t = uploaded["ts"].as_str().unwrap().to_string();
+    let in_window = |e: &Value| {
+        e["since"].as_str().unwrap() < t.as_str() && t.as_str() <= e["deadline"].as_str().unwrap()
+    };
+    // 札幌市 sent nothing: alerted for the window that holds the upload.
+    let alert = eventually("the alert", Duration::from_secs(90), || {
+        audit_events(&d, "expected_file_missing")
+            .into_iter()
+            .find(|e| e["tenant"] == "011002" && in_window(e))
+    });
+    assert_eq!(alert["pattern"], "JUKI_*.csv");
+    assert_eq!(alert["route"], "juki-up");
+    // 盛岡市 sent its file in that window: no alert for it.
+    let own: Vec<Value> = audit_events(&d, "expected_file_missing")
+        .into_iter()
+        .filter(|e| e["tenant"] == "032018" && in_window(e))
+        .collect();
+    assert!(own.is_empty(), "{own:?}");
+    let text = d.ctl_ok(&["routes"]);
+    assert!(text.contains("no file matching JUKI_*.csv from 011002"), "{text}");
+}

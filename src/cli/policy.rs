@@ -118,11 +118,13 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             };
             let (bx, rel, name) = match &parsed {
                 None => (None, None, None),
-                Some(NsPath::Root) => {
+                Some(p @ (NsPath::Root | NsPath::Receipts | NsPath::Receipt(_))) => {
                     let allow = matches!(op, Operation::List | Operation::Read);
-                    println!("{}  {op} /", if allow { "allow" } else { "deny" });
+                    println!("{}  {op} {p}", if allow { "allow" } else { "deny" });
                     println!("{context}");
-                    println!("  decided by the namespace: / only lists the boxes");
+                    println!(
+                        "  decided by the namespace: / lists the boxes and /receipts is read-only, each tenant seeing its own"
+                    );
                     return Ok(if allow {
                         ExitCode::SUCCESS
                     } else {

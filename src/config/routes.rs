@@ -124,6 +124,17 @@ pub struct Route {
     pub retry: RetryPolicy,
     /// How often sources are looked at again even without a signal.
     pub rescan: Duration,
+    /// A file the route's tenants must deliver by a deadline.
+    pub expect: Option<Expectation>,
+}
+
+/// "A file matching `pattern` is expected by each deadline of `by`": at
+/// every deadline, each tenant that committed no matching file to the
+/// route's box since the previous deadline raises an alert.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub pattern: NamePattern,
+    pub by: Cron,
 }
 
 impl Route {
@@ -153,6 +164,14 @@ impl Route {
 }
 
 impl Route {
+    /// The box whose files the route takes or fills.
+    pub fn tenant_box(&self) -> Option<BoxKind> {
+        match (&self.source, &self.destination) {
+            (Source::Box { bx }, _) | (_, Destination::Box { bx }) => Some(*bx),
+            _ => None,
+        }
+    }
+
     /// The source's file-name pattern, if any.
     pub fn source_pattern(&self) -> Option<&NamePattern> {
         self.pattern.as_ref()
@@ -186,6 +205,14 @@ pub(super) struct RawRoute {
     every: Option<Spanned<Quantity>>,
     rescan: Option<Spanned<Quantity>>,
     retry: Option<Spanned<RawRetry>>,
+    expect: Option<Spanned<RawExpect>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    pattern: Spanned<String>,
+    by: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -637,7 +664,24 @@ impl RawRoute {
             (Duration::from_millis(100), DAY),
             "rescan",
         )?;
+        let expect = match &self.expect {
+            None => None,
+            Some(e) => {
+                let e = e.get_ref();
+                Some(Expectation {
+                    pattern: NamePattern::parse(e.pattern.get_ref()).map_err(|m| {
+                        (
+                            e.pattern.span(),
+                            format!("route {name}: expect.pattern: {m}"),
+                        )
+                    })?,
+                    by: Cron::parse(e.by.get_ref())
+                        .map_err(|m| (e.by.span(), format!("route {name}: expect.by: {m}")))?,
+                })
+            }
+        };
         Ok(Route {
+            expect,
             at: format!("{file}:{line}"),
             name,
             source,

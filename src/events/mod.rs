@@ -314,6 +314,18 @@ pub enum Event {
         name: String,
         error: String,
     },
+    /// A file a route expects was not there by its deadline.
+    ExpectedFileMissing {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        pattern: String,
+        /// The window searched: after `since`, up to `deadline` (RFC 3339,
+        /// Asia/Tokyo).
+        since: String,
+        deadline: String,
+    },
     CtlCommand {
         uid: u32,
         command: String,
@@ -359,6 +371,7 @@ impl Event {
             Event::HandoffRequeued { .. } => "handoff_requeued",
             Event::FileImported { .. } => "file_imported",
             Event::ImportFailed { .. } => "import_failed",
+            Event::ExpectedFileMissing { .. } => "expected_file_missing",
         }
     }
 
@@ -375,6 +388,7 @@ impl Event {
                 | Event::ReloadFailed { .. }
                 | Event::HandoffFailed { .. }
                 | Event::ImportFailed { .. }
+                | Event::ExpectedFileMissing { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }
@@ -397,6 +411,7 @@ pub const FAILURES: &[&str] = &[
     "audit_records_lost",
     "handoff_failed",
     "import_failed",
+    "expected_file_missing",
 ];
 
 /// The Japanese term shown beside each event name.
@@ -435,6 +450,7 @@ pub fn japanese(name: &str) -> &'static str {
         "handoff_requeued" => "連携再実行",
         "file_imported" => "連携受信",
         "import_failed" => "連携受信失敗",
+        "expected_file_missing" => "未着ファイル警告",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

@@ -46,9 +46,12 @@ impl Namespace {
                 Ok(())
             } else {
                 Err(Refusal {
-                    reason:
+                    reason: if matches!(path, NsPath::Receipts | NsPath::Receipt(_)) {
+                        "/receipts is read-only: renkei writes the receipts".into()
+                    } else {
                         "the top level holds only /inbox and /outbox; nothing can be changed there"
-                            .into(),
+                            .into()
+                    },
                     rule: None,
                 })
             };

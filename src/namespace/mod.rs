@@ -16,6 +16,7 @@ pub mod error;
 pub mod notes;
 mod ops;
 pub mod path;
+pub mod receipts;
 pub mod upkeep;
 
 use std::collections::HashMap;

@@ -120,6 +120,16 @@ impl Namespace {
     /// `stat` tells a writing or resuming client how many bytes are kept.
     pub fn stat(&self, who: &Principal, path: &NsPath) -> Result<EntryInfo, NsError> {
         self.allow(who, Operation::Read, path)?;
+        match path {
+            NsPath::Receipts => {
+                return Ok(EntryInfo::dir(
+                    super::path::RECEIPTS,
+                    self.receipts_mtime(who),
+                ));
+            }
+            NsPath::Receipt(name) => return Ok(self.receipt(who, name)?.info()),
+            _ => {}
+        }
         let Some(k) = keys(who, path) else {
             let name = path.box_kind().map_or("/", BoxKind::name);
             return Ok(EntryInfo::dir(name, self.started));
@@ -155,11 +165,27 @@ impl Namespace {
     /// The entries of a directory, in name order.
     pub fn list(&self, who: &Principal, path: &NsPath) -> Result<Vec<EntryInfo>, NsError> {
         self.allow(who, Operation::List, path)?;
+        match path {
+            NsPath::Receipts => {
+                return Ok(self.receipts(who)?.iter().map(|r| r.info()).collect());
+            }
+            NsPath::Receipt(_) => {
+                return Err(NsError::NotDir {
+                    path: path.to_string(),
+                });
+            }
+            _ => {}
+        }
         let Some((bx, dir)) = path.as_dir() else {
-            return Ok(BoxKind::ALL
+            let mut top: Vec<EntryInfo> = BoxKind::ALL
                 .iter()
                 .map(|b| EntryInfo::dir(b.name(), self.started))
-                .collect());
+                .collect();
+            top.push(EntryInfo::dir(
+                super::path::RECEIPTS,
+                self.receipts_mtime(who),
+            ));
+            return Ok(top);
         };
         if let Some(k) = keys(who, path) {
             match self.journal.entry(&k.entry)? {

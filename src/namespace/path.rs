@@ -13,6 +13,9 @@ use crate::config::limits::MAX_NAME_BYTES;
 
 pub use crate::journal::BoxKind;
 
+/// The name of the read-only receipts directory at the top.
+pub const RECEIPTS: &str = "receipts";
+
 /// A location in a tenant's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NsPath {
@@ -20,6 +23,10 @@ pub enum NsPath {
     Root,
     /// `/inbox` or `/outbox`.
     Box(BoxKind),
+    /// `/receipts`: read-only hand-off receipts of the tenant's files.
+    Receipts,
+    /// One receipt, by name.
+    Receipt(String),
     /// Something inside a box: `parent` is the directory path inside the box
     /// (`""` at the box's top), `name` the last component.
     Entry {
@@ -48,7 +55,9 @@ pub enum PathError {
     TooLong { bytes: usize },
     #[error("the path is {depth} directories deep inside the box; the limit is {max}")]
     TooDeep { depth: usize, max: usize },
-    #[error("there is no '/{name}' here: the boxes are /inbox and /outbox")]
+    #[error(
+        "there is no '/{name}' here: the boxes are /inbox and /outbox (and /receipts, read-only)"
+    )]
     NoSuchBox { name: String },
 }
 
@@ -104,6 +113,13 @@ impl NsPath {
         let Some((first, rest)) = parts.split_first() else {
             return Ok(NsPath::Root);
         };
+        if *first == RECEIPTS {
+            return Ok(if rest.is_empty() {
+                NsPath::Receipts
+            } else {
+                NsPath::Receipt(rest.join("/"))
+            });
+        }
         let bx = BoxKind::parse(first).ok_or_else(|| PathError::NoSuchBox {
             name: first.to_string(),
         })?;
@@ -133,7 +149,7 @@ impl NsPath {
 
     pub fn box_kind(&self) -> Option<BoxKind> {
         match self {
-            NsPath::Root => None,
+            NsPath::Root | NsPath::Receipts | NsPath::Receipt(_) => None,
             NsPath::Box(b) | NsPath::Entry { bx: b, .. } => Some(*b),
         }
     }
@@ -150,7 +166,8 @@ impl NsPath {
     /// The parent location.
     pub fn parent(&self) -> NsPath {
         match self {
-            NsPath::Root | NsPath::Box(_) => NsPath::Root,
+            NsPath::Root | NsPath::Box(_) | NsPath::Receipts => NsPath::Root,
+            NsPath::Receipt(_) => NsPath::Receipts,
             NsPath::Entry { bx, parent, .. } if parent.is_empty() => NsPath::Box(*bx),
             NsPath::Entry { bx, parent, .. } => {
                 let (p, n) = parent.rsplit_once('/').unwrap_or(("", parent));
@@ -167,7 +184,7 @@ impl NsPath {
     /// is used as a directory (`""` for the box itself).
     pub fn as_dir(&self) -> Option<(BoxKind, String)> {
         match self {
-            NsPath::Root => None,
+            NsPath::Root | NsPath::Receipts | NsPath::Receipt(_) => None,
             NsPath::Box(b) => Some((*b, String::new())),
             NsPath::Entry { bx, .. } => Some((*bx, self.rel())),
         }
@@ -179,6 +196,8 @@ impl fmt::Display for NsPath {
         match self {
             NsPath::Root => f.write_str("/"),
             NsPath::Box(b) => write!(f, "/{b}"),
+            NsPath::Receipts => write!(f, "/{RECEIPTS}"),
+            NsPath::Receipt(n) => write!(f, "/{RECEIPTS}/{n}"),
             NsPath::Entry { bx, .. } => write!(f, "/{bx}/{}", self.rel()),
         }
     }

@@ -12,6 +12,7 @@
 //! Routes sit in the core beside the namespace: they use the journal, the
 //! vault and the event sink, and nothing of SSH.
 
+mod expect;
 mod folder;
 pub mod import;
 pub mod ledger;
@@ -126,10 +127,17 @@ impl Router {
                 })
             })
             .collect();
-        let handles = states
+        let mut handles: Vec<JoinHandle<()>> = states
             .iter()
             .map(|st| tokio::spawn(worker::run(Arc::clone(&ns), Arc::clone(st), stop.clone())))
             .collect();
+        for st in states.iter().filter(|s| s.route.expect.is_some()) {
+            handles.push(tokio::spawn(expect::run(
+                Arc::clone(&ns),
+                Arc::clone(st),
+                stop.clone(),
+            )));
+        }
         (Arc::new(Router { ns, routes: states }), handles)
     }
 

@@ -240,6 +240,42 @@ impl Cron {
         None
     }
 
+    /// The last matching minute at or before `at`.
+    pub fn prev_at_or_before(&self, at: Timestamp) -> Option<Timestamp> {
+        let tz = tokyo();
+        let local = at.to_zoned(tz.clone()).datetime();
+        let mut day = local.date();
+        for i in 0..HORIZON_DAYS {
+            if self.day_matches(day) {
+                let until = if i == 0 {
+                    (local.hour() as u32, local.minute() as u32)
+                } else {
+                    (23, 59)
+                };
+                if let Some((h, m)) = self.last_time_until(until) {
+                    let t = DateTime::from_parts(day, jiff::civil::time(h as i8, m as i8, 0, 0));
+                    return tz.to_timestamp(t).ok();
+                }
+            }
+            day = day.yesterday().ok()?;
+        }
+        None
+    }
+
+    /// The last (hour, minute) at or before `until` on a matching day.
+    fn last_time_until(&self, until: (u32, u32)) -> Option<(u32, u32)> {
+        for h in (0..=until.0).rev() {
+            if self.hours & (1 << h) == 0 {
+                continue;
+            }
+            let m_max = if h == until.0 { until.1 } else { 59 };
+            if let Some(m) = (0..=m_max).rev().find(|m| self.minutes & (1 << m) != 0) {
+                return Some((h, m));
+            }
+        }
+        None
+    }
+
     /// The first (hour, minute) at or after `from` on a matching day.
     fn first_time_from(&self, from: (u32, u32)) -> Option<(u32, u32)> {
         for h in from.0..24 {

@@ -86,3 +86,22 @@ fn the_server_zone_does_not_matter() {
         .unwrap();
     assert_eq!(t.to_string(), "2026-11-21T17:00:00Z");
 }
+
+#[test]
+fn the_previous_firing_is_found_too() {
+    let c = Cron::parse("0 9 * * MON-FRI").unwrap();
+    // Monday 09:00's window starts at Friday 09:00.
+    let monday = at("2026-11-23T09:00");
+    let prev = c
+        .prev_at_or_before(
+            monday
+                .checked_sub(jiff::SignedDuration::from_secs(60))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        prev.to_zoned(tokyo()).datetime().to_string(),
+        "2026-11-20T09:00:00"
+    );
+    assert_eq!(c.prev_at_or_before(monday).unwrap(), monday);
+}
