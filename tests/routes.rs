@@ -520,5 +520,31 @@ fn a_file_missing_at_its_deadline_raises_an_alert() {
         .collect();
     assert!(own.is_empty(), "{own:?}");
     let text = d.ctl_ok(&["routes"]);
-    assert!(text.contains("no file matching JUKI_*.csv from 011002"), "{text}");
+    assert!(
+        text.contains("no file matching JUKI_*.csv from 011002"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_delivered_file_is_purged_after_retention_and_its_receipt_stays() {
+    let extra = format!("{UP}\n[retention]\nacknowledged = \"2s\"\nsweep_interval = \"1s\"\n");
+    let d = Daemon::start_with(default_tenants(), &extra);
+    d.put("032018", "inbox", "OLD.csv", b"handed on\n");
+    let purged = d.wait_event("the purge", |e| {
+        e["event"] == "purged" && e["path"] == "OLD.csv"
+    });
+    assert_eq!(purged["state"], "delivered");
+    assert!(d.ls("032018").is_empty(), "{:?}", d.ls("032018"));
+    // The ingest still has it; the municipality still has its receipt.
+    assert_eq!(
+        fs::read(spool(&d, "032018").join("OLD.csv")).unwrap(),
+        b"handed on\n"
+    );
+    let listing = d.sftp_ok("032018-juki", "ls -1 /receipts\n");
+    assert!(listing.contains("OLD.csv_juki-up.txt"), "{listing}");
+    // No blob is left behind.
+    eventually("the blob gone", Duration::from_secs(10), || {
+        d.vault_files().is_empty().then_some(())
+    });
 }

@@ -121,6 +121,81 @@ pub fn expire_partials(ns: &Arc<Namespace>, now: Timestamp) -> Result<u64, Upkee
     Ok(expired)
 }
 
+/// Objects every route has delivered (and none still holds): when the last
+/// delivery finished, and by which route.
+fn handed_on(
+    ns: &Namespace,
+) -> Result<std::collections::HashMap<String, (Timestamp, String)>, UpkeepError> {
+    use crate::journal::DeliveryState;
+    let mut done: std::collections::HashMap<String, (Timestamp, String)> =
+        std::collections::HashMap::new();
+    let mut pending = std::collections::HashSet::new();
+    for d in ns.journal.deliveries("")? {
+        match (d.state, d.finished_at) {
+            (DeliveryState::Delivered, Some(at)) => {
+                let e = done
+                    .entry(d.object.clone())
+                    .or_insert((at, d.route.clone()));
+                if at > e.0 {
+                    *e = (at, d.route.clone());
+                }
+            }
+            _ => {
+                pending.insert(d.object);
+            }
+        }
+    }
+    done.retain(|o, _| !pending.contains(o));
+    Ok(done)
+}
+
+/// Takes a file that was handed on out of its box and destroys its blobs
+/// (one transaction, with its `purged` record). False if it changed.
+fn purge_delivered(
+    ns: &Namespace,
+    o: &crate::journal::ObjectRecord,
+    at: Timestamp,
+    route: &str,
+) -> Result<bool, UpkeepError> {
+    let (dir, name) = o.path.rsplit_once('/').unwrap_or(("", o.path.as_str()));
+    let ops = vec![
+        Op::RemoveFile {
+            entry_key: crate::journal::entry_key(&o.tenant, o.bx, dir, name),
+            state: ObjectState::Acknowledged {
+                at,
+                by: format!("route:{route}"),
+            },
+        },
+        Op::PurgeObject {
+            id: o.id.clone(),
+            state: "acknowledged",
+        },
+    ];
+    let record = Event::Purged {
+        tenant: o.tenant.clone(),
+        box_name: o.bx.to_string(),
+        path: o.path.clone(),
+        object: o.id.clone(),
+        size: o.size,
+        sha256: o.sha256.clone(),
+        state: "delivered".to_string(),
+        since: at.to_string(),
+    };
+    // Both steps or neither: the purge only applies to what the removal
+    // just acknowledged, and the record only if both were done.
+    let note = ns
+        .events
+        .note(move |r| r.iter().all(Result::is_ok).then_some(record));
+    let results = ns.journal.apply_noted_blocking(ops, note)?;
+    if !results.iter().all(Result::is_ok) {
+        return Ok(false);
+    }
+    for out in results.iter().flatten() {
+        ns.discard(&out.garbage);
+    }
+    Ok(true)
+}
+
 /// What a retention sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -144,12 +219,19 @@ pub fn retention(
     let mut report = RetentionReport::default();
     let mut kept: std::collections::BTreeMap<String, (u64, u64, Timestamp)> =
         std::collections::BTreeMap::new();
+    let handed_on = handed_on(ns)?;
     for o in ns.journal.objects()? {
         let (since, state) = match &o.state {
             ObjectState::Acknowledged { at, .. } => (*at, "acknowledged"),
             ObjectState::Deleted { at, .. } => (*at, "deleted"),
             ObjectState::Superseded { at, .. } => (*at, "superseded"),
             ObjectState::Stored => {
+                if let Some((at, route)) = handed_on.get(&o.id) {
+                    if old(*at) && purge_delivered(ns, &o, *at, route)? {
+                        report.purged += 1;
+                    }
+                    continue;
+                }
                 if o.bx == crate::journal::BoxKind::Inbox && old(o.committed_at) {
                     let e = kept
                         .entry(o.tenant.clone())
