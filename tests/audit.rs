@@ -405,10 +405,14 @@ fn retention_purges_acknowledged_files_and_old_audit_segments() {
         (purged["path"].as_str(), purged["state"].as_str()),
         (Some("保険料情報.csv"), Some("acknowledged"))
     );
-    assert_eq!(
-        d.vault_files().len(),
-        1,
-        "only the inbox file's blob is left"
+    // The record is written at the commit; the blobs go right after it.
+    let left = common::try_eventually(std::time::Duration::from_secs(10), || {
+        (d.vault_files().len() == 1).then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "only the inbox file's blob is left: {:?}",
+        d.vault_files()
     );
     let kept = d.wait_event("the retention report", |e| e["event"] == "retention_report");
     assert_eq!(

@@ -548,3 +548,38 @@ fn a_delivered_file_is_purged_after_retention_and_its_receipt_stays() {
         d.vault_files().is_empty().then_some(())
     });
 }
+
+#[test]
+fn stored_bytes_that_fail_their_check_are_never_delivered() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    // The first attempt fails (a file where the spool directory should
+    // be), which leaves time to damage the stored copy before the next.
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    let blocker = spool(&d, "032018");
+    fs::write(&blocker, b"not a directory").unwrap();
+    d.put("032018", "inbox", "DAMAGED.csv", &pseudo_random(200_000, 9));
+    d.wait_event("the first failure", |e| e["event"] == "handoff_failed");
+    let blobs = d.vault_files();
+    assert_eq!(blobs.len(), 1);
+    let mut bytes = fs::read(&blobs[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&blobs[0], &bytes).unwrap();
+    fs::remove_file(&blocker).unwrap();
+    let e = d.wait_event("the check to stop it", |e| {
+        e["event"] == "handoff_failed" && e["gave_up"] == true
+    });
+    let err = e["error"].as_str().unwrap();
+    assert!(err.contains("decrypt") || err.contains("SHA-256"), "{err}");
+    assert!(
+        !blocker.join("DAMAGED.csv").exists(),
+        "corrupt data was delivered"
+    );
+    assert!(
+        hidden_files(&blocker).is_empty(),
+        "{:?}",
+        hidden_files(&blocker)
+    );
+    let all = routes(&d);
+    assert_eq!(route(&all, "juki-up")["failed"], 1);
+}

@@ -262,9 +262,16 @@ async fn upload(
         }
     }
     drop(rx);
-    reader
+    let read = reader
         .await
-        .map_err(|e| conn.err(format!("the vault reader failed: {e}")))??;
+        .map_err(|e| conn.err(format!("the vault reader failed: {e}")))?;
+    if let Err(e) = read {
+        if e.is_permanent() {
+            let _ = f.shutdown().await;
+            let _ = remove_if_present(conn, part).await;
+        }
+        return Err(e);
+    }
     let found = hasher
         .await
         .map_err(|e| conn.err(format!("the hasher failed: {e}")))?;

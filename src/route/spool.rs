@@ -228,14 +228,20 @@ fn write_part(vault: &Arc<Vault>, object: &ObjectRecord, part: &Path) -> Result<
         .map_err(io_err(part))?;
     let mut hasher = Sha256::new();
     let mut write_error = None;
-    reader.for_each_chunk(|chunk| {
+    let read = reader.for_each_chunk(|chunk| {
         if write_error.is_none() {
             hasher.update(chunk);
             if let Err(e) = out.write_all(chunk) {
                 write_error = Some(e);
             }
         }
-    })?;
+    });
+    if let Err(e) = read {
+        // Bytes that could not be read back whole never stay in a spool.
+        drop(out);
+        let _ = fs::remove_file(part);
+        return Err(e.into());
+    }
     if let Some(e) = write_error {
         drop(out);
         let _ = fs::remove_file(part);
