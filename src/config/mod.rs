@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lgcode;
 pub mod limits;
 pub mod retention;
+pub mod route_ends;
 pub mod routes;
 pub mod units;
 
