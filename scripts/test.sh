@@ -5,7 +5,8 @@
 # The tests start the real daemon and use real clients: OpenSSH sftp/scp/ssh
 # and ssh-keygen, paramiko (Debian's python3-paramiko), lftp, curl with SFTP
 # support and rclone; `age` checks that stored blobs are plain age files.
-# sshd (openssh-server) is installed for scripts/bench.sh.
+# OpenSSH sshd (openssh-server) is the remote SFTP peer of the route tests
+# (and the baseline of scripts/bench.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
