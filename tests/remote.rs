@@ -8,12 +8,10 @@ mod common;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::sshd::{Sshd, free_port};
-use common::{BIN, Daemon, default_tenants, eventually, pseudo_random};
-use serde_json::Value;
+use common::{Daemon, default_tenants, eventually, pseudo_random};
 
 fn push_route(s: &Sshd, extra: &str) -> String {
     format!(
@@ -23,18 +21,6 @@ fn push_route(s: &Sshd, extra: &str) -> String {
             ", trigger_suffix = \".end\", timeout = \"5s\""
         )
     )
-}
-
-fn audit_events(d: &Daemon, event: &str) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&d.config)
-        .args(["audit", "query", "--json", "--event", event])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
 }
 
 fn hidden(dir: &Path) -> Vec<String> {
@@ -122,7 +108,7 @@ fn a_server_that_is_down_is_retried_until_it_is_up() {
     );
     // The record reaches the trail just after the journal commit.
     let delivered = eventually("the audit record", Duration::from_secs(10), || {
-        let v = audit_events(&d, "handoff_delivered");
+        let v = d.audit_query("handoff_delivered");
         (!v.is_empty()).then_some(v)
     });
     assert_eq!(delivered.len(), 1);
@@ -158,7 +144,7 @@ fn files_are_pulled_on_a_schedule_into_the_inbox() {
         "no ready file: not taken"
     );
     let imported = eventually("the audit record", Duration::from_secs(10), || {
-        let v = audit_events(&d, "file_imported");
+        let v = d.audit_query("file_imported");
         (!v.is_empty()).then_some(v)
     });
     assert_eq!(imported.len(), 1);

@@ -48,22 +48,6 @@ fn route<'a>(all: &'a [Value], name: &str) -> &'a Value {
     all.iter().find(|r| r["name"] == name).unwrap()
 }
 
-fn audit_events(d: &Daemon, event: &str) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&d.config)
-        .args(["audit", "query", "--json", "--event", event])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
-}
-
 fn hidden_files(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|rd| {
@@ -133,7 +117,7 @@ fn an_upload_reaches_the_spool_with_its_trigger_file_once() {
         "the first file was delivered again"
     );
     let handed = eventually("both audit records", Duration::from_secs(10), || {
-        let v = audit_events(&d, "handoff_delivered");
+        let v = d.audit_query("handoff_delivered");
         (v.len() >= 2).then_some(v)
     });
     assert_eq!(handed.len(), 2, "{handed:?}");
@@ -175,7 +159,7 @@ fn a_slowly_written_file_is_taken_only_when_complete() {
     // What reached the outbox is the whole file: never a prefix.
     assert_eq!(d.get("032018", "outbox", name), data);
     let imports = eventually("the audit record", Duration::from_secs(10), || {
-        let v = audit_events(&d, "file_imported");
+        let v = d.audit_query("file_imported");
         (!v.is_empty()).then_some(v)
     });
     assert_eq!(imports.len(), 1, "{imports:?}");
@@ -271,7 +255,7 @@ fn failures_are_retried_then_reported_and_requeued_by_the_operator() {
     });
     assert_eq!(fs::read(blocker.join("JUKI.csv")).unwrap(), b"a,b,c\n");
     eventually("the requeue record", Duration::from_secs(10), || {
-        (audit_events(&d, "handoff_requeued").len() == 1).then_some(())
+        (d.audit_query("handoff_requeued").len() == 1).then_some(())
     });
     let out = d.ctl(&["retry", "no-such-route"]);
     assert!(!out.status.success());
@@ -399,7 +383,7 @@ fn kill_9_at_random_moments_neither_loses_nor_doubles_a_file() {
     });
     assert!(clean.is_some(), "{:?}", hidden_files(&up_dir));
     let imported = eventually("every import record", Duration::from_secs(10), || {
-        let v = audit_events(&d, "file_imported");
+        let v = d.audit_query("file_imported");
         (v.len() >= expected_down.len()).then_some(v)
     });
     assert_eq!(
@@ -499,7 +483,7 @@ fn a_file_missing_at_its_deadline_raises_an_alert() {
     let d = Daemon::start_with(default_tenants(), &extra);
     d.put("032018", "inbox", "JUKI_032018.csv", b"on time\n");
     let uploaded = eventually("the upload record", Duration::from_secs(10), || {
-        audit_events(&d, "upload_committed").into_iter().next()
+        d.audit_query("upload_committed").into_iter().next()
     });
     let t = uploaded["ts"].as_str().unwrap().to_string();
     let in_window = |e: &Value| {
@@ -507,14 +491,15 @@ fn a_file_missing_at_its_deadline_raises_an_alert() {
     };
     // 札幌市 sent nothing: alerted for the window that holds the upload.
     let alert = eventually("the alert", Duration::from_secs(90), || {
-        audit_events(&d, "expected_file_missing")
+        d.audit_query("expected_file_missing")
             .into_iter()
             .find(|e| e["tenant"] == "011002" && in_window(e))
     });
     assert_eq!(alert["pattern"], "JUKI_*.csv");
     assert_eq!(alert["route"], "juki-up");
     // 盛岡市 sent its file in that window: no alert for it.
-    let own: Vec<Value> = audit_events(&d, "expected_file_missing")
+    let own: Vec<Value> = d
+        .audit_query("expected_file_missing")
         .into_iter()
         .filter(|e| e["tenant"] == "032018" && in_window(e))
         .collect();

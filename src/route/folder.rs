@@ -5,13 +5,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
 use super::RouteState;
-use super::import::{self, Seen, Taken};
+use super::import::{self, Taken};
+use super::settle::Settling;
 use super::worker::until;
 use crate::config::{Destination, Route, Source, TenantCode};
 use crate::events::Event;
@@ -52,14 +53,13 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
     let arrival = route.trigger == Trigger::Arrival;
     let mut next_fire = route.trigger.next_after(Timestamp::now());
     let mut active = arrival;
-    let mut seen: HashMap<(usize, String), (Seen, Instant)> = HashMap::new();
+    let mut seen: Settling<(usize, String)> = Settling::new(settle);
     let mut reported: HashMap<(usize, String), String> = HashMap::new();
     loop {
         if *stop.borrow() {
             return;
         }
         st.update(|s| s.next_run = next_fire);
-        let mut recheck: Option<Duration> = None;
         if active {
             st.update(|s| s.last_run = Some(Timestamp::now()));
             let mut pending = false;
@@ -73,7 +73,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                     }
                 };
                 let present: HashSet<&String> = names.iter().collect();
-                seen.retain(|(di, n), _| *di != i || present.contains(n));
+                seen.retain(|(di, n)| *di != i || present.contains(n));
                 for name in &names {
                     if *stop.borrow() {
                         return;
@@ -87,26 +87,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                     };
                     let ready = match ready_suffix {
                         Some(s) => w.dir.join(format!("{name}{s}")).exists(),
-                        None => {
-                            let key = (i, name.clone());
-                            match seen.get(&key) {
-                                Some((prev, since)) if *prev == now_seen => {
-                                    let waited = since.elapsed();
-                                    if waited < settle {
-                                        recheck =
-                                            Some(recheck.map_or(settle - waited, |r| {
-                                                r.min(settle - waited)
-                                            }));
-                                    }
-                                    waited >= settle
-                                }
-                                _ => {
-                                    seen.insert(key, (now_seen.clone(), Instant::now()));
-                                    recheck = Some(recheck.map_or(settle, |r| r.min(settle)));
-                                    false
-                                }
-                            }
-                        }
+                        None => seen.is_complete((i, name.clone()), &now_seen),
                     };
                     if !ready {
                         pending = true;
@@ -139,7 +120,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                     let key = (i, name.clone());
                     match res {
                         Ok(Ok(Taken::Imported { .. })) => {
-                            seen.remove(&key);
+                            seen.forget(&key);
                             reported.remove(&key);
                             st.update(|s| {
                                 s.imported += 1;
@@ -148,11 +129,11 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                             });
                         }
                         Ok(Ok(Taken::AlreadyImported)) => {
-                            seen.remove(&key);
+                            seen.forget(&key);
                             reported.remove(&key);
                         }
                         Ok(Ok(Taken::Changed)) => {
-                            seen.remove(&key);
+                            seen.forget(&key);
                             pending = true;
                         }
                         Ok(Err(e)) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
@@ -176,7 +157,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
         } else {
             Duration::from_secs(86_400)
         };
-        if let Some(r) = recheck {
+        if let Some(r) = seen.take_recheck() {
             wait = wait.min(r);
         }
         if let Some(t) = next_fire {

@@ -211,36 +211,15 @@ pub fn take(
         up.abandon("the source file changed while it was read");
         return Ok(Taken::Changed);
     }
-    let source = path.display().to_string();
-    let (route_name, code, mark_key) = (route.name.clone(), tenant.to_string(), key.clone());
-    let name_owned = name.to_string();
-    let object = up.commit_with(
-        |o| {
-            vec![Op::Handoff(HandoffOp::PutImport {
-                key: mark_key,
-                mark: ImportMark {
-                    route: route_name.clone(),
-                    tenant: code.clone(),
-                    name: name_owned,
-                    size: o.size,
-                    sha256: o.sha256.clone(),
-                    object: o.id.clone(),
-                    at: Timestamp::now(),
-                },
-            })]
-        },
-        {
-            let (route_name, code) = (route.name.clone(), tenant.to_string());
-            move |o| Event::FileImported {
-                route: route_name,
-                tenant: code,
-                box_name: bx.to_string(),
-                path: o.path.clone(),
-                object: o.id.clone(),
-                size: o.size,
-                sha256: o.sha256.clone(),
-                source,
-            }
+    let object = commit_import(
+        &mut up,
+        &ImportOf {
+            route: &route.name,
+            tenant: tenant.as_str(),
+            bx,
+            name,
+            key: &key,
+            source: path.display().to_string(),
         },
     )?;
     remove_source(dir, name, ready)?;
@@ -263,28 +242,86 @@ fn same_or_conflict(
     let Some(key) = entry else {
         return Err(ImportError::Conflict(format!("{name}: not a file name")));
     };
-    let existing = match ns
-        .journal
-        .entry(&key)
-        .map_err(|e| ImportError::Journal(e.into()))?
-    {
-        Some(crate::journal::EntryRecord::File { object }) => ns
-            .journal
-            .object(&object)
-            .map_err(|e| ImportError::Journal(e.into()))?,
-        _ => None,
-    };
+    let existing = stored_sha256(ns, &key).map_err(|e| ImportError::Journal(e.into()))?;
     let found = sha256_of(&path).map_err(io_err(&path))?;
-    match existing {
-        Some(o) if o.sha256 == found => {
-            remove_source(dir, name, ready)?;
-            Ok(Taken::AlreadyImported)
-        }
-        _ => Err(ImportError::Conflict(format!(
-            "a file {name} with other contents is still waiting in the box; route {} takes the new one once the old one is received",
-            route.name
-        ))),
+    if existing.as_deref() == Some(found.as_str()) {
+        remove_source(dir, name, ready)?;
+        return Ok(Taken::AlreadyImported);
     }
+    Err(ImportError::Conflict(waiting_conflict(name, &route.name)))
+}
+
+/// What is being imported, for [`commit_import`].
+pub(super) struct ImportOf<'a> {
+    pub route: &'a str,
+    pub tenant: &'a str,
+    pub bx: BoxKind,
+    pub name: &'a str,
+    /// The import mark's key.
+    pub key: &'a str,
+    /// Where it came from, as recorded.
+    pub source: String,
+}
+
+/// Commits an imported file together with its import mark (one
+/// transaction), recorded as `file_imported`.
+pub(super) fn commit_import(
+    up: &mut Upload,
+    what: &ImportOf<'_>,
+) -> Result<crate::journal::ObjectRecord, NsError> {
+    let (route, tenant, bx) = (what.route.to_string(), what.tenant.to_string(), what.bx);
+    let (key, name, source) = (
+        what.key.to_string(),
+        what.name.to_string(),
+        what.source.clone(),
+    );
+    let (event_route, event_tenant) = (route.clone(), tenant.clone());
+    up.commit_with(
+        move |o| {
+            vec![Op::Handoff(HandoffOp::PutImport {
+                key,
+                mark: ImportMark {
+                    route,
+                    tenant,
+                    name,
+                    size: o.size,
+                    sha256: o.sha256.clone(),
+                    object: o.id.clone(),
+                    at: Timestamp::now(),
+                },
+            })]
+        },
+        move |o| Event::FileImported {
+            route: event_route,
+            tenant: event_tenant,
+            box_name: bx.to_string(),
+            path: o.path.clone(),
+            object: o.id.clone(),
+            size: o.size,
+            sha256: o.sha256.clone(),
+            source,
+        },
+    )
+}
+
+/// The SHA-256 of the file stored under a journal entry key, if any.
+pub(super) fn stored_sha256(
+    ns: &Namespace,
+    entry: &str,
+) -> Result<Option<String>, crate::journal::JournalError> {
+    Ok(match ns.journal.entry(entry)? {
+        Some(crate::journal::EntryRecord::File { object }) => {
+            ns.journal.object(&object)?.map(|o| o.sha256)
+        }
+        _ => None,
+    })
+}
+
+/// Why a file is not imported while an older one of its name waits.
+pub(super) fn waiting_conflict(name: &str, route: &str) -> String {
+    format!(
+        "a file {name} with other contents is still waiting in the box; route {route} takes the new one once the old one is received"
+    )
 }
 
 pub(super) fn drop_mark(ns: &Namespace, key: &str) -> Result<(), ImportError> {

@@ -17,6 +17,7 @@ mod folder;
 pub mod import;
 pub mod ledger;
 mod pull;
+mod settle;
 pub mod spool;
 mod worker;
 

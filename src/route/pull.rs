@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use jiff::Timestamp;
@@ -18,24 +18,21 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
 use super::RouteState;
-use super::import::{drop_mark, ignored, route_principal};
+use super::import::Seen;
+use super::import::{
+    ImportOf, commit_import, drop_mark, ignored, route_principal, stored_sha256, waiting_conflict,
+};
+use super::settle::Settling;
 use super::worker::until;
 use crate::config::routes::RemoteEnd;
 use crate::config::{Destination, Route, Source, TenantCode};
 use crate::events::Event;
-use crate::journal::{BoxKind, EntryRecord, HandoffOp, ImportMark, Op};
+use crate::journal::BoxKind;
 use crate::namespace::{Namespace, NsError, NsPath};
 use crate::remote::{self, Conn};
 use crate::transfer::{OpenMode, Upload};
 
 const CHUNK: usize = 256 << 10;
-
-/// What is known of a remote file between looks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RemoteSeen {
-    size: u64,
-    mtime: u32,
-}
 
 pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Receiver<bool>) {
     let route = &st.route;
@@ -54,7 +51,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
     let arrival = route.trigger == crate::schedule::Trigger::Arrival;
     let mut next_fire = route.trigger.next_after(Timestamp::now());
     let mut active = arrival;
-    let mut seen: HashMap<(String, String), (RemoteSeen, Instant)> = HashMap::new();
+    let mut seen: Settling<(String, String)> = Settling::new(*settle);
     let mut reported: HashMap<String, String> = HashMap::new();
     loop {
         if *stop.borrow() {
@@ -86,16 +83,8 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                             bx: *bx,
                             ready: ready_suffix.as_deref(),
                         };
-                        match look
-                            .tenant_pass(*settle, &mut seen, &mut reported, &st)
-                            .await
-                        {
-                            Ok((p, r)) => {
-                                pending |= p;
-                                if let Some(r) = r {
-                                    recheck = Some(recheck.map_or(r, |x| x.min(r)));
-                                }
-                            }
+                        match look.tenant_pass(&mut seen, &mut reported, &st).await {
+                            Ok(p) => pending |= p,
                             Err(e) => {
                                 let dir = remote.dir_for(tenant.as_str());
                                 note_problem(
@@ -119,6 +108,9 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
         } else {
             Duration::from_secs(86_400)
         };
+        if let Some(r) = seen.take_recheck() {
+            recheck = Some(recheck.map_or(r, |x| x.min(r)));
+        }
         if let Some(r) = recheck {
             wait = wait.min(r);
         }
@@ -196,15 +188,13 @@ impl Look<'_> {
         self.remote.dir_for(self.tenant.as_str())
     }
 
-    /// Takes every complete file; returns whether some are still pending
-    /// and when to look again.
+    /// Takes every complete file; returns whether some are still pending.
     async fn tenant_pass(
         &self,
-        settle: Duration,
-        seen: &mut HashMap<(String, String), (RemoteSeen, Instant)>,
+        seen: &mut Settling<(String, String)>,
         reported: &mut HashMap<String, String>,
         st: &RouteState,
-    ) -> Result<(bool, Option<Duration>), remote::RemoteError> {
+    ) -> Result<bool, remote::RemoteError> {
         let dir = self.dir();
         remote::make_dirs(self.conn, &dir).await?;
         let entries = self
@@ -213,24 +203,24 @@ impl Look<'_> {
             .read_dir(dir.clone())
             .await
             .map_err(|e| self.conn.err(format!("cannot list {dir}: {e}")))?;
-        let mut files: HashMap<String, RemoteSeen> = HashMap::new();
+        let mut files: HashMap<String, Seen> = HashMap::new();
         for e in entries {
             let m = e.metadata();
             if m.is_regular() {
                 files.insert(
                     e.file_name(),
-                    RemoteSeen {
+                    Seen {
                         size: m.size.unwrap_or(0),
-                        mtime: m.mtime.unwrap_or(0),
+                        mtime_ns: i128::from(m.mtime.unwrap_or(0)) * 1_000_000_000,
                     },
                 );
             }
         }
         let code = self.tenant.to_string();
-        seen.retain(|(t, n), _| *t != code || files.contains_key(n));
+        seen.retain(|(t, n)| *t != code || files.contains_key(n));
         let mut names: Vec<&String> = files.keys().collect();
         names.sort();
-        let (mut pending, mut recheck) = (false, None::<Duration>);
+        let mut pending = false;
         for name in names {
             if ignored(name, self.ready) {
                 continue;
@@ -245,24 +235,7 @@ impl Look<'_> {
             let now_seen = files[name].clone();
             let ready = match self.ready {
                 Some(s) => files.contains_key(&format!("{name}{s}")),
-                None => {
-                    let key = (code.clone(), name.clone());
-                    match seen.get(&key) {
-                        Some((prev, since)) if *prev == now_seen => {
-                            let waited = since.elapsed();
-                            if waited < settle {
-                                let r = settle - waited;
-                                recheck = Some(recheck.map_or(r, |x| x.min(r)));
-                            }
-                            waited >= settle
-                        }
-                        _ => {
-                            seen.insert(key, (now_seen.clone(), Instant::now()));
-                            recheck = Some(recheck.map_or(settle, |x| x.min(settle)));
-                            false
-                        }
-                    }
-                }
+                None => seen.is_complete((code.clone(), name.clone()), &now_seen),
             };
             if !ready {
                 pending = true;
@@ -271,7 +244,7 @@ impl Look<'_> {
             let shown = format!("{dir}/{name}");
             match self.take(name, now_seen.size).await {
                 Ok(Pulled::Imported) => {
-                    seen.remove(&(code.clone(), name.clone()));
+                    seen.forget(&(code.clone(), name.clone()));
                     reported.remove(&shown);
                     st.update(|s| {
                         s.imported += 1;
@@ -279,10 +252,10 @@ impl Look<'_> {
                     });
                 }
                 Ok(Pulled::AlreadyImported) => {
-                    seen.remove(&(code.clone(), name.clone()));
+                    seen.forget(&(code.clone(), name.clone()));
                 }
                 Ok(Pulled::Changed) => {
-                    seen.remove(&(code.clone(), name.clone()));
+                    seen.forget(&(code.clone(), name.clone()));
                     pending = true;
                 }
                 Err(e) => {
@@ -298,7 +271,7 @@ impl Look<'_> {
                 }
             }
         }
-        Ok((pending, recheck))
+        Ok(pending)
     }
 
     async fn remote_sha256(&self, path: &str) -> Result<String, String> {
@@ -383,33 +356,15 @@ impl Look<'_> {
                     up.abandon("the remote file changed while it was read");
                     return Ok(None);
                 }
-                let object = up.commit_with(
-                    |o| {
-                        vec![Op::Handoff(HandoffOp::PutImport {
-                            key: mark_key,
-                            mark: ImportMark {
-                                route: route_name.clone(),
-                                tenant: code.clone(),
-                                name: file_name,
-                                size: o.size,
-                                sha256: o.sha256.clone(),
-                                object: o.id.clone(),
-                                at: Timestamp::now(),
-                            },
-                        })]
-                    },
-                    {
-                        let (route_name, code) = (route_name.clone(), code.clone());
-                        move |o| Event::FileImported {
-                            route: route_name,
-                            tenant: code,
-                            box_name: bx.to_string(),
-                            path: o.path.clone(),
-                            object: o.id.clone(),
-                            size: o.size,
-                            sha256: o.sha256.clone(),
-                            source,
-                        }
+                let object = commit_import(
+                    &mut up,
+                    &ImportOf {
+                        route: &route_name,
+                        tenant: &code,
+                        bx,
+                        name: &file_name,
+                        key: &mark_key,
+                        source,
                     },
                 )?;
                 Ok(Some(object))
@@ -462,24 +417,14 @@ impl Look<'_> {
         let ns_path = NsPath::in_box(self.bx, name, self.ns.limits.max_path_depth)
             .map_err(|e| e.to_string())?;
         let existing = match crate::namespace::keys_of(&who, &ns_path) {
-            Some(k) => match self.ns.journal.entry(&k.entry).map_err(|e| e.to_string())? {
-                Some(EntryRecord::File { object }) => {
-                    self.ns.journal.object(&object).map_err(|e| e.to_string())?
-                }
-                _ => None,
-            },
+            Some(k) => stored_sha256(self.ns, &k.entry).map_err(|e| e.to_string())?,
             None => None,
         };
         let found = self.remote_sha256(path).await?;
-        match existing {
-            Some(o) if o.sha256 == found => {
-                self.remove_source(name).await?;
-                Ok(Pulled::AlreadyImported)
-            }
-            _ => Err(format!(
-                "a file {name} with other contents is still waiting in the box; route {} takes the new one once the old one is received",
-                self.route.name
-            )),
+        if existing.as_deref() == Some(found.as_str()) {
+            self.remove_source(name).await?;
+            return Ok(Pulled::AlreadyImported);
         }
+        Err(waiting_conflict(name, &self.route.name))
     }
 }

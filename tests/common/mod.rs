@@ -445,6 +445,24 @@ impl Daemon {
             .collect()
     }
 
+    /// The audit trail's records of one event, as `renkei audit query
+    /// --json` gives them (offline, from the trail on disk).
+    pub fn audit_query(&self, event: &str) -> Vec<Value> {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["audit", "query", "--json", "--event", event])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
+    }
+
     /// Waits for an event matching `pred`.
     pub fn wait_event(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         eventually(what, Duration::from_secs(30), || {
