@@ -17,21 +17,7 @@ const SMALL: &str =
     "[audit]\ncheckpoint_every = 20\ncheckpoint_interval = \"1s\"\nsegment_size = \"8KiB\"\n";
 
 fn audit(d: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&d.config)
-        .arg("audit")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    d.cli("audit", args)
 }
 
 fn query_json(d: &Daemon, args: &[&str]) -> Vec<Value> {

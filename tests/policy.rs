@@ -268,21 +268,7 @@ fn every_match_type_allows_and_refuses_through_real_clients() {
 }
 
 fn policy_cmd(d: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&d.config)
-        .arg("policy")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    d.cli("policy", args)
 }
 
 #[test]

@@ -178,7 +178,20 @@ impl RawEnd {
         })
     }
 
-    /// The first key that belongs only to sftp ends, if set on another kind.
+    /// Refuses keys that belong only to sftp ends on another kind of end.
+    fn no_stray_remote_keys(&self, name: &str) -> Result<(), Problem> {
+        match self.stray_remote_key() {
+            Some(span) if self.sftp.is_none() => Err((
+                span,
+                format!(
+                    "route {name}: user, key, host_key, path and timeout belong to an sftp end"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first key that belongs only to sftp ends, if set.
     fn stray_remote_key(&self) -> Option<std::ops::Range<usize>> {
         [&self.user, &self.key, &self.host_key, &self.path]
             .into_iter()
@@ -197,16 +210,7 @@ impl RawEnd {
         name: &str,
         resolve: &dyn Fn(&str) -> PathBuf,
     ) -> Result<Source, Problem> {
-        if self.sftp.is_none()
-            && let Some(span) = self.stray_remote_key()
-        {
-            return Err((
-                span,
-                format!(
-                    "route {name}: user, key, host_key, path and timeout belong to an sftp end"
-                ),
-            ));
-        }
+        self.no_stray_remote_keys(name)?;
         let source = match (&self.bx, &self.dir) {
             _ if self.sftp.is_some() => {
                 if self.bx.is_some() || self.dir.is_some() {
@@ -291,16 +295,7 @@ impl RawEnd {
         if let Some(x) = self.settle.as_ref() {
             return Err((x.span(), "settle belongs to a source directory".into()));
         }
-        if self.sftp.is_none()
-            && let Some(span) = self.stray_remote_key()
-        {
-            return Err((
-                span,
-                format!(
-                    "route {name}: user, key, host_key, path and timeout belong to an sftp end"
-                ),
-            ));
-        }
+        self.no_stray_remote_keys(name)?;
         let destination = match (&self.bx, &self.dir) {
             _ if self.sftp.is_some() => {
                 if self.bx.is_some() || self.dir.is_some() {

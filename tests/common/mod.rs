@@ -448,19 +448,29 @@ impl Daemon {
     /// The audit trail's records of one event, as `renkei audit query
     /// --json` gives them (offline, from the trail on disk).
     pub fn audit_query(&self, event: &str) -> Vec<Value> {
+        let (ok, out) = self.cli("audit", &["query", "--json", "--event", event]);
+        assert!(ok, "{out}");
+        serde_json::from_str(out.trim_start_matches(|c| c != '[')).unwrap()
+    }
+
+    /// Runs `renkei --config <this daemon's config> SUB ARGS…` (offline
+    /// commands: audit, policy, check); success and stdout+stderr.
+    pub fn cli(&self, sub: &str, args: &[&str]) -> (bool, String) {
         let out = Command::new(BIN)
             .arg("--config")
             .arg(&self.config)
-            .args(["audit", "query", "--json", "--event", event])
+            .arg(sub)
+            .args(args)
             .output()
             .unwrap();
-        assert!(
+        (
             out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap()
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     /// Waits for an event matching `pred`.
