@@ -104,6 +104,10 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     );
     upload(&ns, &who, "/inbox/delivered.csv");
     assert_eq!(journal.notes().unwrap().len(), 3);
+    // Its record was handed to the trail's writer; settling reads the
+    // trail from disk, so (as the daemon's own `clear` does) wait until the
+    // trail has written everything handed to it.
+    rt.block_on(audit.checkpoint()).unwrap();
 
     // Start-up settling adds exactly the two missing records, marked.
     assert_eq!(notes::settle_all(&ns, &audit).unwrap(), 2);
