@@ -568,3 +568,46 @@ fn stored_bytes_that_fail_their_check_are_never_delivered() {
     let all = routes(&d);
     assert_eq!(route(&all, "juki-up")["failed"], 1);
 }
+
+#[test]
+fn a_file_handed_on_stays_and_one_still_queued_can_be_withdrawn() {
+    // 札幌市's spool is blocked by a regular file, so its items wait.
+    let patient = UP.replace("attempts = 3", "attempts = 1000");
+    let d = Daemon::start_with(default_tenants(), &patient);
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    fs::write(spool(&d, "011002"), b"not a directory").unwrap();
+
+    d.put("032018", "inbox", "SENT.csv", b"sent\n");
+    eventually("the delivery recorded", Duration::from_secs(20), || {
+        (route(&routes(&d), "juki-up")["delivered"] == 1).then_some(())
+    });
+    let r = d.paramiko_json("032018-juki", &["try", "remove", "/inbox/SENT.csv"]);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("already handed on"),
+        "{r}"
+    );
+    let names: Vec<Value> = d.ls("032018");
+    assert!(names.iter().any(|e| e["path"] == "SENT.csv"), "{names:?}");
+    let refused = d.wait_event("the refusal", |e| e["event"] == "operation_refused");
+    assert_eq!(refused["path"], "/inbox/SENT.csv");
+
+    d.put("011002", "inbox", "WAIT.csv", b"wait\n");
+    d.wait_event("a failed attempt", |e| {
+        e["event"] == "handoff_failed" && e["path"] == "WAIT.csv"
+    });
+    let r = d.paramiko_json("011002-juki", &["try", "remove", "/inbox/WAIT.csv"]);
+    assert_eq!(r["ok"], true, "{r}");
+    let c = d.wait_event("the cancellation", |e| e["event"] == "handoff_cancelled");
+    assert_eq!(c["path"], "WAIT.csv");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deleted by 011002-juki"),
+        "{c}"
+    );
+    let all = routes(&d);
+    assert_eq!(route(&all, "juki-up")["cancelled"], 1);
+    assert_eq!(route(&all, "juki-up")["queued"], 0);
+}

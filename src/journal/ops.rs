@@ -36,10 +36,14 @@ pub enum Op {
         key: String,
         if_updated_at: Option<Timestamp>,
     },
-    /// Take a file out of the namespace, leaving its object in `state`.
+    /// Take a file out of the namespace, leaving its object in `state` —
+    /// unless one of the routes in `unless_delivered_by` has handed it on
+    /// (checked in the same transaction, so a hand-off committed
+    /// concurrently cannot slip between the check and the removal).
     RemoveFile {
         entry_key: String,
         state: ObjectState,
+        unless_delivered_by: Vec<String>,
     },
     /// Move a file to another name in the same box.
     Rename {
@@ -119,6 +123,8 @@ pub enum OpError {
     ParentMissing,
     #[error("changed meanwhile")]
     Stale,
+    #[error("already handed on")]
+    HandedOn,
 }
 
 pub(super) struct Tables<'t> {
@@ -289,12 +295,23 @@ impl Tables<'_> {
                     ..Outcome::default()
                 }))
             }
-            Op::RemoveFile { entry_key, state } => {
+            Op::RemoveFile {
+                entry_key,
+                state,
+                unless_delivered_by,
+            } => {
                 let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
                     None => return Ok(Err(OpError::NotFound)),
                     Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
                     Some(EntryRecord::File { object }) => object,
                 };
+                for route in unless_delivered_by {
+                    let key = super::handoff::delivery_key(route, &id);
+                    let record = get::<super::DeliveryRecord>(&self.deliveries, "delivery", &key)?;
+                    if record.is_some_and(|r| r.state == super::DeliveryState::Delivered) {
+                        return Ok(Err(OpError::HandedOn));
+                    }
+                }
                 let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
                     return Err(redb::Error::Corrupted(format!(
                         "journal entry {entry_key:?} names object {id} that does not exist"

@@ -73,6 +73,7 @@ fn commit_supersede_list_remove() {
                 at: jiff::Timestamp::now(),
                 by: "u".into(),
             },
+            unless_delivered_by: Vec::new(),
         })
         .unwrap();
     assert_eq!(out.garbage.len(), 1);
@@ -126,6 +127,7 @@ fn dirs_and_rename() {
             at: jiff::Timestamp::now(),
             by: "u".into(),
         },
+        unless_delivered_by: Vec::new(),
     })
     .unwrap();
     j.apply_one_blocking(rm).unwrap();

@@ -75,6 +75,12 @@ impl NsError {
                 path,
                 reason: "changed by another session meanwhile; try again".into(),
             },
+            OpError::HandedOn => NsError::Denied {
+                path,
+                reason: "already handed on; it is kept until the retention period \
+                         removes it (its receipt is under /receipts)"
+                    .into(),
+            },
         }
     }
 

@@ -150,6 +150,18 @@ impl Namespace {
         })
     }
 
+    /// Names of the routes that take files from `bx`.
+    pub fn routes_from(&self, bx: BoxKind) -> Vec<String> {
+        self.live
+            .get()
+            .config
+            .routes
+            .iter()
+            .filter(|r| matches!(r.source, crate::config::Source::Box { bx: b } if b == bx))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     pub fn is_active(&self, key: &str) -> bool {
         self.active
             .lock()

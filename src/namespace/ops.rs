@@ -275,7 +275,10 @@ impl Namespace {
 
     /// Removes a file. In the outbox this is the tenant's acknowledgement
     /// that it received the file. The remover's own interrupted upload of
-    /// the same name goes too.
+    /// the same name goes too. An inbox file a route has handed on stays
+    /// until retention purges it: it is the evidence behind its receipt
+    /// (docs/routes.md); one still queued may go, and its hand-off is
+    /// cancelled.
     pub async fn remove(&self, who: &Principal, path: &NsPath) -> Result<(), NsError> {
         self.allow(who, Operation::Delete, path)?;
         let k = self.entry_keys(who, path, "removing")?;
@@ -297,6 +300,10 @@ impl Namespace {
                 reason: "is being uploaded by another of your sessions".into(),
             });
         }
+        let inbox_routes = match k.bx {
+            BoxKind::Inbox => self.routes_from(BoxKind::Inbox),
+            BoxKind::Outbox => Vec::new(),
+        };
         let (actor, bx, rel) = (who.actor(), k.bx, k.rel.clone());
         let note = self.events.note(move |results| {
             let object = results.first()?.as_ref().ok()?.object.as_ref()?;
@@ -315,6 +322,7 @@ impl Namespace {
                     Op::RemoveFile {
                         entry_key: k.entry,
                         state,
+                        unless_delivered_by: inbox_routes,
                     },
                     Op::DropPartial {
                         key: pk,
@@ -333,6 +341,10 @@ impl Namespace {
                 removed = Some(out.object);
             }
             Some(Err(journal::OpError::NotFound)) | None => {}
+            Some(Err(e @ journal::OpError::HandedOn)) => {
+                let err = NsError::from_op(e, &shown);
+                return Err(self.refuse(who, "delete", &shown, err));
+            }
             Some(Err(e)) => return Err(NsError::from_op(e, &shown)),
         }
         if let Some(Ok(out)) = results.next() {

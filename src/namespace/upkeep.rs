@@ -165,6 +165,7 @@ fn purge_delivered(
                 at,
                 by: format!("route:{route}"),
             },
+            unless_delivered_by: Vec::new(),
         },
         Op::PurgeObject {
             id: o.id.clone(),
