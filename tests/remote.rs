@@ -216,3 +216,42 @@ fn kill_9_while_pushing_neither_loses_nor_doubles_a_file() {
     });
     assert!(left.is_some(), "working files left: {:?}", hidden(&dir));
 }
+
+#[test]
+fn a_pull_cut_off_by_a_crash_continues_where_it_stopped() {
+    let s = Sshd::start();
+    let dir = s.files().join("011002");
+    fs::create_dir_all(&dir).unwrap();
+    let name = "KOKUHO_011002.dat";
+    let data = pseudo_random(192 << 20, 23);
+    fs::write(dir.join(name), &data).unwrap();
+    fs::write(dir.join(format!("{name}.end")), b"").unwrap();
+    let config = format!(
+        "[limits]\nupload_checkpoint = \"2MiB\"\n\n[[route]]\nname = \"pull\"\nsource = {}\ndestination = {{ box = \"inbox\" }}\nrescan = \"200ms\"\n",
+        s.end(
+            &format!("{}/{{tenant}}", s.files().display()),
+            ", ready_suffix = \".end\", timeout = \"5s\""
+        )
+    );
+    let mut d = Daemon::start_with(default_tenants(), &config);
+    // Well past the first checkpoint, well before the end.
+    d.wait_for_vault_over(24 << 20);
+    d.kill9();
+    assert!(dir.join(name).exists(), "the server keeps it until stored");
+    d.start_again();
+    eventually("the pull", Duration::from_secs(60), || {
+        (!dir.join(name).exists()).then_some(())
+    });
+    assert!(d.get("011002", "inbox", name) == data, "not byte-exact");
+    let imported = eventually("the audit record", Duration::from_secs(10), || {
+        let v = d.audit_query("file_imported");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    let from = imported[0]["resumed_from"].as_u64().unwrap_or(0);
+    assert!(
+        from >= 2 << 20 && from < data.len() as u64,
+        "continued from {from}: {}",
+        imported[0]
+    );
+}

@@ -305,6 +305,9 @@ pub enum Event {
         size: u64,
         sha256: String,
         source: String,
+        /// Bytes an earlier, cut-off pull had kept (continued from there).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed_from: Option<u64>,
     },
     /// A route could not take a file from a directory.
     ImportFailed {

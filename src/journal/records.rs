@@ -134,6 +134,10 @@ pub struct PartialRecord {
     pub started_at: Timestamp,
     pub updated_at: Timestamp,
     pub source: Option<String>,
+    /// For a route's import: what the bytes are a copy of (a remote file
+    /// with its size and time), so only the same file is continued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Key of the entry `name` in directory `dir` (`""` = top of the box).

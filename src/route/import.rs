@@ -276,6 +276,7 @@ pub(super) fn commit_import(
         what.source.clone(),
     );
     let (event_route, event_tenant) = (route.clone(), tenant.clone());
+    let resumed_from = up.resumed_from();
     up.commit_with(
         move |o| {
             vec![Op::Handoff(HandoffOp::PutImport {
@@ -300,6 +301,7 @@ pub(super) fn commit_import(
             size: o.size,
             sha256: o.sha256.clone(),
             source,
+            resumed_from,
         },
     )
 }

@@ -4,8 +4,10 @@
 //! when its ready file exists or its size and time held still for
 //! `settle`; it is committed with an import mark, then removed from the
 //! server, then the mark is dropped, so a crash in between neither loses
-//! it nor takes it twice. An interrupted download starts over at the next
-//! look (the server keeps the file until it is stored).
+//! it nor takes it twice. An interrupted download keeps what arrived (as
+//! a partial of the route) and the next look continues from there, if the
+//! file on the server still has the same size and time; otherwise it
+//! starts over (the server keeps the file until it is stored).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
 use super::RouteState;
@@ -30,7 +32,7 @@ use crate::events::Event;
 use crate::journal::BoxKind;
 use crate::namespace::{Namespace, NsError, NsPath};
 use crate::remote::{self, Conn};
-use crate::transfer::{OpenMode, Upload};
+use crate::transfer::Upload;
 
 const CHUNK: usize = 256 << 10;
 
@@ -176,6 +178,22 @@ struct Look<'a> {
     ready: Option<&'a str>,
 }
 
+/// What the reading side hands the storing side.
+enum Feed {
+    Data(Bytes),
+    /// Reading failed: keep what arrived for the next pull.
+    Broken,
+}
+
+/// What the storing side did.
+enum Stored {
+    Done,
+    /// Cut off; this many bytes are kept.
+    Kept(u64),
+    /// The file's size was not what was listed.
+    Changed,
+}
+
 /// What one look at a remote file did.
 enum Pulled {
     Imported,
@@ -242,7 +260,7 @@ impl Look<'_> {
                 continue;
             }
             let shown = format!("{dir}/{name}");
-            match self.take(name, now_seen.size).await {
+            match self.take(name, &now_seen).await {
                 Ok(Pulled::Imported) => {
                     seen.forget(&(code.clone(), name.clone()));
                     reported.remove(&shown);
@@ -311,8 +329,9 @@ impl Look<'_> {
     }
 
     /// Pulls one complete file into the box (exactly once, see the module
-    /// comment).
-    async fn take(&self, name: &str, size: u64) -> Result<Pulled, String> {
+    /// comment), continuing what an earlier pull of the same file kept.
+    async fn take(&self, name: &str, seen: &Seen) -> Result<Pulled, String> {
+        let size = seen.size;
         let path = format!("{}/{name}", self.dir());
         let key = crate::journal::handoff::import_key(&self.route.name, self.tenant.as_str(), name);
         if let Some(mark) = self
@@ -330,46 +349,63 @@ impl Look<'_> {
         }
         let ns_path = NsPath::in_box(self.bx, name, self.ns.limits.max_path_depth)
             .map_err(|e| e.to_string())?;
-        let who = route_principal(self.route, self.tenant);
-        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
-        let (ns, route_name, code, bx) = (
+        let code = self.tenant.to_string();
+        let source = format!("{}/{name}", self.remote.label(&code).trim_end_matches('/'));
+        // Bytes kept from a cut-off pull are continued only for the very
+        // same file: same place, size and time.
+        let origin = format!("{source} size={size} mtime={}", seen.mtime_ns);
+        let (ns, who) = (
             Arc::clone(self.ns),
-            self.route.name.clone(),
-            self.tenant.to_string(),
-            self.bx,
+            route_principal(self.route, self.tenant),
         );
-        let (source, mark_key, file_name) =
-            (self.remote.label(&code), key.clone(), name.to_string());
-        let source = format!("{}/{file_name}", source.trim_end_matches('/'));
+        let begun =
+            tokio::task::spawn_blocking(move || Upload::begin_import(&ns, &who, &ns_path, &origin))
+                .await
+                .map_err(|e| format!("the import task failed: {e}"))?;
+        let mut up = match begun {
+            Ok(up) => up,
+            Err(NsError::Exists { .. }) => return self.same_or_conflict(name, &path).await,
+            Err(e) => return Err(e.to_string()),
+        };
+        let from = up.size();
+        let (tx, mut rx) = mpsc::channel::<Feed>(8);
+        let (route_name, bx, mark_key, file_name) = (
+            self.route.name.clone(),
+            self.bx,
+            key.clone(),
+            name.to_string(),
+        );
         // The upload (encryption, hashing) is blocking work: the async side
         // reads from the server and feeds it.
-        let store = tokio::task::spawn_blocking(
-            move || -> Result<Option<crate::journal::ObjectRecord>, NsError> {
-                let mut up = Upload::begin(&ns, &who, &ns_path, OpenMode::Exclusive)?;
-                let mut offset = 0u64;
-                while let Some(chunk) = rx.blocking_recv() {
-                    let n = chunk.len() as u64;
-                    up.write(offset, chunk)?;
-                    offset += n;
+        let store = tokio::task::spawn_blocking(move || -> Result<Stored, NsError> {
+            let mut offset = up.size();
+            while let Some(feed) = rx.blocking_recv() {
+                match feed {
+                    Feed::Data(chunk) => {
+                        let n = chunk.len() as u64;
+                        up.write(offset, chunk)?;
+                        offset += n;
+                    }
+                    Feed::Broken => return Ok(Stored::Kept(up.suspend())),
                 }
-                if offset != size {
-                    up.abandon("the remote file changed while it was read");
-                    return Ok(None);
-                }
-                let object = commit_import(
-                    &mut up,
-                    &ImportOf {
-                        route: &route_name,
-                        tenant: &code,
-                        bx,
-                        name: &file_name,
-                        key: &mark_key,
-                        source,
-                    },
-                )?;
-                Ok(Some(object))
-            },
-        );
+            }
+            if offset != size {
+                up.abandon("the remote file changed while it was read");
+                return Ok(Stored::Changed);
+            }
+            commit_import(
+                &mut up,
+                &ImportOf {
+                    route: &route_name,
+                    tenant: &code,
+                    bx,
+                    name: &file_name,
+                    key: &mark_key,
+                    source,
+                },
+            )?;
+            Ok(Stored::Done)
+        });
         let read = async {
             let mut f = self
                 .conn
@@ -377,6 +413,11 @@ impl Look<'_> {
                 .open(path.clone())
                 .await
                 .map_err(|e| format!("cannot read {path}: {e}"))?;
+            if from > 0 {
+                f.seek(std::io::SeekFrom::Start(from))
+                    .await
+                    .map_err(|e| format!("cannot continue reading {path} at {from}: {e}"))?;
+            }
             loop {
                 let mut buf = vec![0u8; CHUNK];
                 let n = f
@@ -387,24 +428,31 @@ impl Look<'_> {
                     return Ok::<(), String>(());
                 }
                 buf.truncate(n);
-                if tx.send(Bytes::from(buf)).await.is_err() {
+                if tx.send(Feed::Data(Bytes::from(buf))).await.is_err() {
                     return Ok(());
                 }
             }
         };
         let read_result = read.await;
+        if read_result.is_err() {
+            let _ = tx.send(Feed::Broken).await;
+        }
         drop(tx);
         let stored = store
             .await
             .map_err(|e| format!("the import task failed: {e}"))?;
-        let object = match (read_result, stored) {
+        match (read_result, stored) {
             (_, Err(NsError::Exists { .. })) => return self.same_or_conflict(name, &path).await,
             (_, Err(e)) => return Err(e.to_string()),
+            (Err(e), Ok(Stored::Kept(kept))) if kept > 0 => {
+                return Err(format!(
+                    "{e} ({kept} bytes kept; the next pull continues from there)"
+                ));
+            }
             (Err(e), _) => return Err(e),
-            (Ok(()), Ok(None)) => return Ok(Pulled::Changed),
-            (Ok(()), Ok(Some(o))) => o,
-        };
-        let _ = object;
+            (Ok(()), Ok(Stored::Changed | Stored::Kept(_))) => return Ok(Pulled::Changed),
+            (Ok(()), Ok(Stored::Done)) => {}
+        }
         self.remove_source(name).await?;
         let (ns, k) = (Arc::clone(self.ns), key);
         let _ = tokio::task::spawn_blocking(move || drop_mark(&ns, &k)).await;

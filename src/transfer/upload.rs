@@ -84,6 +84,9 @@ pub struct Upload {
     /// fresh upload.
     restartable: bool,
     mtime: Option<i64>,
+    /// What the bytes are a copy of, for a route's import (see
+    /// [`Upload::begin_import`]).
+    origin: Option<String>,
     /// Set when storage failed mid-segment: the segment is gone, only the
     /// finished segments remain, and the upload cannot be committed.
     poisoned: Option<String>,
@@ -172,6 +175,7 @@ impl Upload {
             resumed_from: None,
             restartable: false,
             mtime: None,
+            origin: None,
             poisoned: None,
             refused: None,
             open: true,
@@ -180,15 +184,7 @@ impl Upload {
         if matches!(mode, OpenMode::Append | OpenMode::Continue) {
             match ns.journal.partial(&up.partial_key)? {
                 Some(p) => {
-                    let mut reader = ObjectReader::open(Arc::clone(&ns.vault), &p.segments)?;
-                    let hasher = &mut up.hasher;
-                    reader.for_each_chunk(|c| hasher.absorb(c))?;
-                    up.done = p.segments;
-                    up.size = p.size;
-                    up.started_at = p.started_at;
-                    up.resumed_from = Some(p.size);
-                    up.recorded = true;
-                    up.guard.set_size(p.size);
+                    up.resume(p)?;
                     up.restartable = mode == OpenMode::Continue;
                 }
                 None if mode == OpenMode::Append
@@ -204,6 +200,63 @@ impl Upload {
             }
         }
         Ok(up)
+    }
+
+    /// Starts a route's import of a copy of `origin` (a remote file named
+    /// with its size and time) to `path`, which must not exist. The bytes
+    /// kept from an earlier import of the same `origin` that was cut off
+    /// are continued: the caller reads on from [`Upload::size`]. Blocking.
+    pub fn begin_import(
+        ns: &Arc<Namespace>,
+        who: &Principal,
+        path: &NsPath,
+        origin: &str,
+    ) -> Result<Upload, NsError> {
+        let mut up = Upload::begin(ns, who, path, OpenMode::Exclusive)?;
+        up.origin = Some(origin.to_string());
+        if let Some(p) = ns.journal.partial(&up.partial_key)?
+            && p.origin.as_deref() == Some(origin)
+        {
+            up.resume(p)?;
+        }
+        Ok(up)
+    }
+
+    /// Continues from a kept partial: re-reads its bytes for the SHA-256.
+    fn resume(&mut self, p: PartialRecord) -> Result<(), NsError> {
+        let mut reader = ObjectReader::open(Arc::clone(&self.ns.vault), &p.segments)?;
+        let hasher = &mut self.hasher;
+        reader.for_each_chunk(|c| hasher.absorb(c))?;
+        self.done = p.segments;
+        self.size = p.size;
+        self.started_at = p.started_at;
+        self.resumed_from = Some(p.size);
+        self.recorded = true;
+        self.guard.set_size(p.size);
+        Ok(())
+    }
+
+    /// Where this upload continued a kept partial, the bytes it had.
+    pub fn resumed_from(&self) -> Option<u64> {
+        self.resumed_from
+    }
+
+    /// Ends a route's import that was cut off, keeping what arrived in
+    /// order for [`Upload::begin_import`] to continue (an operator's
+    /// [`Upload::abandon`] would discard it). Returns the bytes kept.
+    pub fn suspend(&mut self) -> u64 {
+        if !self.open {
+            return 0;
+        }
+        self.open = false;
+        self.pending.clear();
+        match self.checkpoint() {
+            Ok(()) => self.size,
+            Err(e) => {
+                tracing::error!(error = %e, path = %self.shown, "could not keep an interrupted import");
+                0
+            }
+        }
     }
 
     /// Bytes received contiguously from the start (what `stat` shows).
@@ -398,6 +451,7 @@ impl Upload {
             started_at: self.started_at,
             updated_at: Timestamp::now(),
             source: self.who.source.map(|s| s.to_string()),
+            origin: self.origin.clone(),
         };
         let out = self
             .ns

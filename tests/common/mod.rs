@@ -596,6 +596,20 @@ impl Daemon {
         })
     }
 
+    /// Waits until the blobs on disk add up to more than `bytes`: a long
+    /// upload that checkpoints (one segment per checkpoint) is under way.
+    pub fn wait_for_vault_over(&self, bytes: u64) {
+        eventually("blobs written on disk", Duration::from_secs(30), || {
+            let total: u64 = self
+                .vault_files()
+                .iter()
+                .filter_map(|f| fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            (total > bytes).then_some(())
+        });
+    }
+
     /// Blob files in the vault directory.
     pub fn vault_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
