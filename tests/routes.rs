@@ -611,3 +611,60 @@ fn a_file_handed_on_stays_and_one_still_queued_can_be_withdrawn() {
     assert_eq!(route(&all, "juki-up")["cancelled"], 1);
     assert_eq!(route(&all, "juki-up")["queued"], 0);
 }
+
+/// Seconds into the current minute (Asia/Tokyo minutes start with UTC's).
+fn second_of_minute() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60
+}
+
+#[test]
+fn a_firing_and_a_deadline_missed_while_down_are_made_up_at_start() {
+    // Files go on at every minute's firing; a deadline every minute.
+    let extra = UP.replace(
+        "retry = ",
+        "schedule = \"* * * * *\"\nexpect = { pattern = \"*.csv\", by = \"* * * * *\" }\nretry = ",
+    );
+    // Start, upload and stop inside one minute, so no firing comes between.
+    eventually("the start of a minute", Duration::from_secs(61), || {
+        (second_of_minute() < 40).then_some(())
+    });
+    let mut d = Daemon::start_with(default_tenants(), &extra);
+    d.put("032018", "inbox", "NIGHTLY.csv", b"nightly\n");
+    d.stop();
+    let minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    eventually("the next minute", Duration::from_secs(61), || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        (now / 60 > minute).then_some(())
+    });
+    d.start_again();
+    // The firing missed while down runs at once, not at the next minute.
+    let caught = d.wait_event("the catch-up", |e| e["event"] == "schedule_caught_up");
+    assert_eq!(caught["route"], "juki-up");
+    let end = spool(&d, "032018").join("NIGHTLY.csv.end");
+    eventually("the delivery", Duration::from_secs(20), || {
+        end.exists().then_some(())
+    });
+    // The deadline that passed while down is checked, marked late: 札幌市
+    // sent nothing, 盛岡市 sent its file in time.
+    let late = eventually("the late alert", Duration::from_secs(20), || {
+        let v: Vec<Value> = d
+            .audit_query("expected_file_missing")
+            .into_iter()
+            .filter(|e| e["late"] == true)
+            .collect();
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0]["tenant"], "011002");
+}

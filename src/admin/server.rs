@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
@@ -26,6 +25,7 @@ use crate::defender::Defender;
 use crate::events::Event;
 use crate::live::{Live, ReloadReport};
 use crate::namespace::{BoxKind, Namespace, NsPath, Principal};
+use crate::schedule::rfc3339;
 use crate::transfer::{Download, OpenMode, Upload};
 
 /// Bytes per data frame of a `get`.
@@ -87,13 +87,6 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Context>, mut shutdown: watc
                 });
             }
         }
-    }
-}
-
-fn tokyo(t: Timestamp) -> String {
-    match TimeZone::get("Asia/Tokyo") {
-        Ok(tz) => t.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
-        Err(_) => t.to_string(),
     }
 }
 
@@ -210,7 +203,7 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         config: config.source.clone(),
         listen: ctx.listen.to_string(),
         data_dir: config.server.data_dir.display().to_string(),
-        started_at: tokyo(ctx.started),
+        started_at: rfc3339(ctx.started),
         uptime_secs: Timestamp::now()
             .duration_since(ctx.started)
             .as_secs()
@@ -266,7 +259,7 @@ fn bans(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         .into_iter()
         .map(|b| Ban {
             ip: b.ip,
-            until: tokyo(b.until),
+            until: rfc3339(b.until),
             bans: b.count,
             reason: b.reason,
         })
@@ -329,7 +322,7 @@ fn ls(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: Option<&str>) -> Ctl
                 .info
                 .committed_at
                 .or_else(|| Timestamp::from_second(i.info.mtime).ok())
-                .map(tokyo),
+                .map(rfc3339),
             by: i.by,
         })
         .collect();

@@ -328,6 +328,18 @@ pub enum Event {
         /// Asia/Tokyo).
         since: String,
         deadline: String,
+        /// The deadline passed while the daemon was down; checked at start.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+    },
+    /// A scheduled run of a route was due while the daemon was down; it
+    /// runs now, once.
+    ScheduleCaughtUp {
+        route: String,
+        /// The firing that was missed (the latest, if several).
+        missed: String,
+        /// When the route last fired before.
+        last_fired: String,
     },
     CtlCommand {
         uid: u32,
@@ -375,6 +387,7 @@ impl Event {
             Event::FileImported { .. } => "file_imported",
             Event::ImportFailed { .. } => "import_failed",
             Event::ExpectedFileMissing { .. } => "expected_file_missing",
+            Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
         }
     }
 
@@ -454,6 +467,7 @@ pub fn japanese(name: &str) -> &'static str {
         "file_imported" => "連携受信",
         "import_failed" => "連携受信失敗",
         "expected_file_missing" => "未着ファイル警告",
+        "schedule_caught_up" => "定時実行の補完",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

@@ -235,6 +235,16 @@ impl Journal {
         Ok(f(&table)?)
     }
 
+    /// A fact kept with [`Op::PutMeta`].
+    pub fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
+        let txn = self.db.begin_read().map_err(to_redb)?;
+        let table = txn.open_table(META).map_err(to_redb)?;
+        Ok(table
+            .get(key)
+            .map_err(to_redb)?
+            .map(|v| v.value().to_string()))
+    }
+
     fn get<T: serde::de::DeserializeOwned>(
         &self,
         def: TableDefinition<&str, &[u8]>,

@@ -45,6 +45,12 @@ pub enum Op {
         state: ObjectState,
         unless_delivered_by: Vec<String>,
     },
+    /// Remember a small fact across restarts (e.g. when a route's
+    /// schedule last fired). Keys are namespaced by their owner.
+    PutMeta {
+        key: String,
+        value: String,
+    },
     /// Move a file to another name in the same box.
     Rename {
         from_key: String,
@@ -450,6 +456,10 @@ impl Tables<'_> {
                 }))
             }
             Op::Handoff(h) => self.apply_handoff(h),
+            Op::PutMeta { key, value } => {
+                self.meta.insert(key.as_str(), value.as_str())?;
+                Ok(Ok(Outcome::default()))
+            }
             Op::DropNotes { through } => {
                 // The next sequence number is the newest note's plus one;
                 // with the table emptied, `meta` remembers where it was.

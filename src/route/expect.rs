@@ -3,30 +3,28 @@
 //! raises `expected_file_missing` (an alert for the operator, in the
 //! audit trail and the log).
 //!
-//! A deadline that passes while the daemon is down is not checked later.
+//! Deadlines that passed while the daemon was down are checked at start
+//! (`late: true`; see `clock`).
 
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
-use super::RouteState;
 use super::worker::until;
+use super::{RouteState, clock};
 use crate::config::routes::Expectation;
 use crate::events::Event;
 use crate::namespace::Namespace;
-
-/// RFC 3339 in Asia/Tokyo, as the audit trail writes times.
-fn rfc3339(t: Timestamp) -> String {
-    t.to_zoned(crate::schedule::tokyo())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
-}
+use crate::schedule::rfc3339;
 
 pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Receiver<bool>) {
     let Some(expect) = st.route.expect.clone() else {
         return;
     };
+    for deadline in clock::unchecked_deadlines(&ns, &st.route.name, &expect.by).await {
+        check_at(&ns, &st, &expect, deadline, true).await;
+    }
     loop {
         let Some(deadline) = expect.by.next_after(Timestamp::now()) else {
             return;
@@ -35,27 +33,46 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
             () = tokio::time::sleep(until(deadline)) => {}
             _ = stop.changed() => return,
         }
-        let before = deadline
-            .checked_sub(SignedDuration::from_secs(60))
-            .unwrap_or(deadline);
-        let since = expect
-            .by
-            .prev_at_or_before(before)
-            .unwrap_or(Timestamp::MIN);
-        let (cns, cst, cexp) = (Arc::clone(&ns), Arc::clone(&st), expect.clone());
-        let _ =
-            tokio::task::spawn_blocking(move || check(&cns, &cst, &cexp, since, deadline)).await;
+        check_at(&ns, &st, &expect, deadline, false).await;
     }
 }
 
-/// Raises an alert for each tenant without a matching file in the window.
-fn check(
-    ns: &Namespace,
-    st: &RouteState,
+/// Checks the window that ends at `deadline`, and remembers it was.
+async fn check_at(
+    ns: &Arc<Namespace>,
+    st: &Arc<RouteState>,
     expect: &Expectation,
+    deadline: Timestamp,
+    late: bool,
+) {
+    let before = deadline
+        .checked_sub(SignedDuration::from_secs(60))
+        .unwrap_or(deadline);
+    let since = expect
+        .by
+        .prev_at_or_before(before)
+        .unwrap_or(Timestamp::MIN);
+    let (cns, cst, cexp) = (Arc::clone(ns), Arc::clone(st), expect.clone());
+    let window = Window {
+        since,
+        deadline,
+        late,
+    };
+    let _ = tokio::task::spawn_blocking(move || check(&cns, &cst, &cexp, &window)).await;
+    clock::deadline_checked(ns, &st.route.name, deadline).await;
+}
+
+/// The window a check looks at.
+struct Window {
     since: Timestamp,
     deadline: Timestamp,
-) {
+    /// It ended while the daemon was down.
+    late: bool,
+}
+
+/// Raises an alert for each tenant without a matching file in the window.
+fn check(ns: &Namespace, st: &RouteState, expect: &Expectation, w: &Window) {
+    let (since, deadline) = (w.since, w.deadline);
     let route = &st.route;
     let Some(bx) = route.tenant_box() else {
         return;
@@ -94,6 +111,7 @@ fn check(
             pattern: expect.pattern.as_str().to_string(),
             since: rfc3339(since),
             deadline: rfc3339(deadline),
+            late: w.late,
         });
     }
 }

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
 use super::RouteState;
+use super::clock::Schedule;
 use super::import::{self, Taken};
 use super::settle::Settling;
 use super::worker::until;
@@ -51,15 +52,15 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let _watcher = watch_dirs(&route.name, &dirs, tx);
     let arrival = route.trigger == Trigger::Arrival;
-    let mut next_fire = route.trigger.next_after(Timestamp::now());
-    let mut active = arrival;
+    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
+    let mut active = arrival || missed;
     let mut seen: Settling<(usize, String)> = Settling::new(settle);
     let mut reported: HashMap<(usize, String), String> = HashMap::new();
     loop {
         if *stop.borrow() {
             return;
         }
-        st.update(|s| s.next_run = next_fire);
+        st.update(|s| s.next_run = schedule.next());
         if active {
             st.update(|s| s.last_run = Some(Timestamp::now()));
             let mut pending = false;
@@ -160,15 +161,12 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
         if let Some(r) = seen.take_recheck() {
             wait = wait.min(r);
         }
-        if let Some(t) = next_fire {
+        if let Some(t) = schedule.next() {
             wait = wait.min(until(t));
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {
-                if next_fire.is_some_and(|t| t <= Timestamp::now()) {
-                    active = true;
-                    next_fire = route.trigger.next_after(Timestamp::now());
-                }
+                active |= schedule.due(&ns).await;
             }
             got = rx.recv(), if arrival => {
                 if got.is_none() {

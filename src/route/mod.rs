@@ -12,6 +12,7 @@
 //! Routes sit in the core beside the namespace: they use the journal, the
 //! vault and the event sink, and nothing of SSH.
 
+mod clock;
 mod expect;
 mod folder;
 pub mod import;

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
 use super::RouteState;
+use super::clock::Schedule;
 use super::import::Seen;
 use super::import::{
     ImportOf, commit_import, drop_mark, ignored, route_principal, stored_sha256, waiting_conflict,
@@ -51,15 +52,15 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
         return;
     };
     let arrival = route.trigger == crate::schedule::Trigger::Arrival;
-    let mut next_fire = route.trigger.next_after(Timestamp::now());
-    let mut active = arrival;
+    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
+    let mut active = arrival || missed;
     let mut seen: Settling<(String, String)> = Settling::new(*settle);
     let mut reported: HashMap<String, String> = HashMap::new();
     loop {
         if *stop.borrow() {
             return;
         }
-        st.update(|s| s.next_run = next_fire);
+        st.update(|s| s.next_run = schedule.next());
         let mut recheck: Option<Duration> = None;
         if active {
             st.update(|s| s.last_run = Some(Timestamp::now()));
@@ -116,15 +117,12 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
         if let Some(r) = recheck {
             wait = wait.min(r);
         }
-        if let Some(t) = next_fire {
+        if let Some(t) = schedule.next() {
             wait = wait.min(until(t));
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {
-                if next_fire.is_some_and(|t| t <= Timestamp::now()) {
-                    active = true;
-                    next_fire = route.trigger.next_after(Timestamp::now());
-                }
+                active |= schedule.due(&ns).await;
             }
             () = st.kick.notified() => {
                 reported.clear();

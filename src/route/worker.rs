@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
+use super::clock::Schedule;
 use super::spool::{self, Placed, Target};
 use super::{RouteState, ledger};
 use crate::config::{Destination, Route, Source};
@@ -63,8 +64,8 @@ async fn run_box(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Recei
     }
     let arrival = route.trigger == Trigger::Arrival;
     let mut arrivals = ns.arrivals();
-    let mut scan = arrival;
-    let mut next_fire = route.trigger.next_after(Timestamp::now());
+    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
+    let mut scan = arrival || missed;
     let mut next_rescan = later(route.rescan);
     let mut conn: Option<crate::remote::Conn> = None;
     sweep_local(&ns, route);
@@ -73,7 +74,7 @@ async fn run_box(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Recei
         if *stop.borrow() {
             return;
         }
-        st.update(|s| s.next_run = next_fire);
+        st.update(|s| s.next_run = schedule.next());
         if scan {
             scan = false;
             match ledger::enqueue_new(&ns, route, &mut known).await {
@@ -109,16 +110,13 @@ async fn run_box(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Recei
         if let Some(t) = queue.iter().map(|r| r.next_attempt).min() {
             wake = wake.min(t);
         }
-        if let Some(t) = next_fire {
+        if let Some(t) = schedule.next() {
             wake = wake.min(t);
         }
         tokio::select! {
             _ = tokio::time::sleep(until(wake)) => {
                 let now = Timestamp::now();
-                if next_fire.is_some_and(|t| t <= now) {
-                    scan = true;
-                    next_fire = route.trigger.next_after(now);
-                }
+                scan |= schedule.due(&ns).await;
                 if next_rescan <= now {
                     // Arrival routes look again in case a signal was
                     // missed; scheduled ones only pick up retries.

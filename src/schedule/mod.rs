@@ -30,7 +30,7 @@ pub enum Trigger {
     Arrival,
     /// At the times a cron expression names, in Asia/Tokyo.
     Cron(Cron),
-    /// Every so often, counted from the daemon's start.
+    /// Every so often, counted from the last run (see `route::clock`).
     Every(Duration),
 }
 
@@ -47,6 +47,25 @@ impl Trigger {
             }
         }
     }
+}
+
+impl Trigger {
+    /// The latest firing after `last` and at or before `now`: one the
+    /// daemon missed, if `last` was when it last fired.
+    pub fn missed(&self, last: Timestamp, now: Timestamp) -> Option<Timestamp> {
+        match self {
+            Trigger::Arrival => None,
+            Trigger::Cron(c) => c.prev_at_or_before(now).filter(|t| *t > last),
+            Trigger::Every(_) => self.next_after(last).filter(|t| *t <= now),
+        }
+    }
+}
+
+/// RFC 3339 in Asia/Tokyo, to the second, as the audit trail writes times.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_zoned(tokyo())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 impl fmt::Display for Trigger {

@@ -105,3 +105,34 @@ fn the_previous_firing_is_found_too() {
     );
     assert_eq!(c.prev_at_or_before(monday).unwrap(), monday);
 }
+
+#[test]
+fn a_firing_between_the_last_and_now_was_missed() {
+    let nightly = Trigger::Cron(Cron::parse("0 2 * * MON-FRI").unwrap());
+    // Fired Friday 02:00, down until Monday 07:00: Monday 02:00 was missed.
+    let missed = nightly.missed(at("2026-11-20T02:00"), at("2026-11-23T07:00"));
+    assert_eq!(missed, Some(at("2026-11-23T02:00")));
+    // Down over the weekend only: nothing was due.
+    assert_eq!(
+        nightly.missed(at("2026-11-20T02:00"), at("2026-11-23T01:59")),
+        None
+    );
+    // Restarted at the very minute it fired: that firing was its own.
+    assert_eq!(
+        nightly.missed(at("2026-11-23T02:00"), at("2026-11-23T02:00:40")),
+        None
+    );
+    let every = Trigger::Every(std::time::Duration::from_secs(600));
+    assert_eq!(
+        every.missed(at("2026-11-23T02:00"), at("2026-11-23T02:15")),
+        Some(at("2026-11-23T02:10"))
+    );
+    assert_eq!(
+        every.missed(at("2026-11-23T02:00"), at("2026-11-23T02:05")),
+        None
+    );
+    assert_eq!(
+        Trigger::Arrival.missed(at("2026-11-20T02:00"), at("2026-11-23T07:00")),
+        None
+    );
+}
