@@ -158,8 +158,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         source,
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (router, route_tasks) =
-        Router::start(Arc::clone(&ns), config.routes.clone(), stop_rx.clone());
+    let router = Router::start(Arc::clone(&ns), config.routes.clone());
     let socket_path: PathBuf = data_dir.join(admin::SOCKET_NAME);
     let ctl_listener =
         admin::server::bind(&socket_path).map_err(|source| DaemonError::Control {
@@ -171,13 +170,15 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         ns: Arc::clone(&ns),
         live: Arc::clone(&live),
         defender: Arc::clone(&defender),
-        router,
+        router: Arc::clone(&router),
         listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
         reload: {
-            let (live, events) = (Arc::clone(&live), Arc::clone(&events));
-            Box::new(move || reload(&live, &events))
+            let (live, events, router) =
+                (Arc::clone(&live), Arc::clone(&events), Arc::clone(&router));
+            let runtime = tokio::runtime::Handle::current();
+            Box::new(move || reload(&live, &events, &router, &runtime))
         },
         runtime: tokio::runtime::Handle::current(),
     });
@@ -210,7 +211,8 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let reason = loop {
         match wait_for_signal().await {
             Signal::Reload => {
-                if let Err(e) = reload(&live, &events) {
+                let runtime = tokio::runtime::Handle::current();
+                if let Err(e) = reload(&live, &events, &router, &runtime) {
                     tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
                 }
             }
@@ -224,9 +226,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     let _ = ctl_task.await;
-    for t in route_tasks {
-        let _ = t.await;
-    }
+    router.shutdown().await;
     sweeper.abort();
     retention.abort();
     // Notes not yet cleared stay in the journal; the next start finds
@@ -261,16 +261,33 @@ fn record_loaded(events: &Events, live: &Live, how: &str, restart_needed: Vec<St
 
 /// Reloads configuration and rules (SIGHUP, `renkei ctl reload`); on
 /// failure the running ones stay and the error is recorded and returned.
+/// Routes that changed are replaced in the background (a route's worker
+/// first finishes the transfer it is in), recorded as `routes_changed`.
 pub fn reload(
     live: &Live,
-    events: &Events,
+    events: &Arc<Events>,
+    router: &Arc<Router>,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<crate::live::ReloadReport, crate::config::ConfigError> {
     match live.reload() {
-        Ok(report) => {
+        Ok(mut report) => {
             for w in &report.warnings {
                 tracing::warn!("configuration: {w}");
             }
             record_loaded(events, live, "reload", report.restart_needed.clone());
+            let routes = live.get().config.routes.clone();
+            report.routes = router.plan(&routes);
+            if !report.routes.is_empty() {
+                let (router, events) = (Arc::clone(router), Arc::clone(events));
+                runtime.spawn(async move {
+                    let done = router.apply(routes).await;
+                    events.record(Event::RoutesChanged {
+                        started: done.started,
+                        changed: done.changed,
+                        stopped: done.stopped,
+                    });
+                });
+            }
             Ok(report)
         }
         Err(e) => {

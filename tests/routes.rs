@@ -668,3 +668,85 @@ fn a_firing_and_a_deadline_missed_while_down_are_made_up_at_start() {
     assert_eq!(late.len(), 1, "{late:?}");
     assert_eq!(late[0]["tenant"], "011002");
 }
+
+#[test]
+fn a_reload_starts_changes_and_stops_routes_without_a_restart() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    d.put("032018", "inbox", "A.csv", b"a\n");
+    let dir = spool(&d, "032018");
+    eventually("A delivered", Duration::from_secs(20), || {
+        dir.join("A.csv.end").exists().then_some(())
+    });
+    let pid = d.pid();
+
+    // A new municipality and a second route; juki-up now also serves the
+    // new municipality.
+    d.append_config(
+        r#"
+[[tenant]]
+code = "131016"
+name = "千代田区"
+networks = ["127.0.0.1/32"]
+
+[[route]]
+name = "juki-copy"
+source = { box = "inbox", pattern = "*.csv" }
+destination = { dir = "copy/{tenant}" }
+"#,
+    );
+    let out = d.ctl_ok(&["reload"]);
+    assert!(out.contains("routes: starting juki-copy"), "{out}");
+    assert!(out.contains("routes: replacing juki-up"), "{out}");
+    assert!(!out.contains("next restart"), "{out}");
+    let changed = d.wait_event("the change", |e| e["event"] == "routes_changed");
+    assert_eq!(changed["started"], serde_json::json!(["juki-copy"]));
+    assert_eq!(changed["changed"], serde_json::json!(["juki-up"]));
+    d.put("131016", "inbox", "C.csv", b"c\n");
+    let copy = d.root.path().join("copy");
+    eventually("C on both routes", Duration::from_secs(20), || {
+        (spool(&d, "131016").join("C.csv.end").exists() && copy.join("131016/C.csv").exists())
+            .then_some(())
+    });
+    // A new route takes what is in its box, like any route at start; the
+    // replaced one does not hand A on again.
+    eventually("A copied", Duration::from_secs(20), || {
+        copy.join("032018/A.csv").exists().then_some(())
+    });
+    let a_up: Vec<Value> = d
+        .audit_query("handoff_delivered")
+        .into_iter()
+        .filter(|e| e["route"] == "juki-up" && e["path"] == "A.csv")
+        .collect();
+    assert_eq!(a_up.len(), 1, "{a_up:?}");
+
+    // A broken route is refused with its line; the running ones stay.
+    d.append_config("\n[[route]]\nname = \"bad\"\nsource = { box = \"inbox\" }\n");
+    let out = d.ctl(&["reload"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("renkei.toml:") && err.contains("destination"),
+        "{err}"
+    );
+    d.put("032018", "inbox", "B.csv", b"b\n");
+    eventually("B still delivered", Duration::from_secs(20), || {
+        (dir.join("B.csv.end").exists() && copy.join("032018/B.csv").exists()).then_some(())
+    });
+
+    // Removing a route (and the broken one) stops it.
+    let config = fs::read_to_string(&d.config).unwrap();
+    let cut = config.find("\n[[route]]\nname = \"juki-copy\"").unwrap();
+    fs::write(&d.config, &config[..cut]).unwrap();
+    let out = d.ctl_ok(&["reload"]);
+    assert!(out.contains("routes: stopping juki-copy"), "{out}");
+    eventually("juki-copy gone", Duration::from_secs(20), || {
+        let all = routes(&d);
+        (all.len() == 1 && all[0]["name"] == "juki-up").then_some(())
+    });
+    d.put("032018", "inbox", "D.csv", b"d\n");
+    eventually("D delivered", Duration::from_secs(20), || {
+        dir.join("D.csv.end").exists().then_some(())
+    });
+    assert!(!copy.join("032018/D.csv").exists());
+    assert_eq!(d.pid(), pid, "no restart");
+}

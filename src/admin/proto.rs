@@ -104,6 +104,8 @@ pub struct ReloadResult {
     pub policy_sha256: String,
     pub warnings: Vec<String>,
     pub restart_needed: Vec<String>,
+    #[serde(default)]
+    pub routes: crate::route::RouteChanges,
 }
 
 /// One active ban.

@@ -244,6 +244,7 @@ fn reload(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         policy_sha256: report.policy_digest.clone(),
         warnings: report.warnings,
         restart_needed: report.restart_needed,
+        routes: report.routes,
     };
     proto::write_json(s, &Reply::ok(&result))?;
     Ok(format!(

@@ -62,6 +62,18 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                     r.restart_needed.join(", ")
                 );
             }
+            for (what, names) in [
+                ("starting", &r.routes.started),
+                ("replacing", &r.routes.changed),
+                ("stopping", &r.routes.stopped),
+            ] {
+                if !names.is_empty() {
+                    println!(
+                        "routes: {what} {} (a transfer in progress finishes first)",
+                        names.join(", ")
+                    );
+                }
+            }
         }
         CtlCommand::Bans { json } => {
             let bans = client.bans()?;

@@ -275,7 +275,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ctl { command } => {
             let data_dir = match &cli.config {
-                Some(p) => load(p)?.server.data_dir,
+                Some(p) => match Config::load(p) {
+                    Ok(c) => c.server.data_dir,
+                    Err(e) => {
+                        // The daemon runs on what it loaded last; reach it.
+                        eprintln!("renkei: warning: {e}");
+                        Config::data_dir_only(p)?
+                    }
+                },
                 None => PathBuf::from(crate::demo::DATA_DIR),
             };
             ctl::run(&data_dir.join(crate::admin::SOCKET_NAME), command)?;

@@ -227,6 +227,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+fn read(path: &Path) -> Result<(String, String), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    Ok((file, text))
+}
+
+/// The directory relative paths in the file at `path` are resolved against.
+fn base_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
@@ -263,21 +280,32 @@ impl Config {
     /// Reads and validates a configuration file. Relative paths inside it are
     /// relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
+        let (file, text) = read(path)?;
+        Config::parse(&file, &text, &base_of(path))
+    }
+
+    /// Only where the daemon keeps its data (what `renkei ctl` needs to
+    /// reach it), read from a file that may be broken elsewhere: an
+    /// operator who is mid-edit can still ask the running daemon, and
+    /// `ctl reload` tells what is wrong.
+    pub fn data_dir_only(path: &Path) -> Result<PathBuf, ConfigError> {
+        let (file, text) = read(path)?;
+        let loc = Locator {
+            file: &file,
+            text: &text,
         };
-        Config::parse(&file, &text, &base)
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            loc.at(span, e.message().trim().to_string())
+        })?;
+        match table
+            .get("server")
+            .and_then(|s| s.get("data_dir"))
+            .and_then(|d| d.as_str())
+        {
+            Some(d) if !d.trim().is_empty() => Ok(resolve(&base_of(path), d)),
+            _ => Err(loc.at(0..0, "server.data_dir is missing")),
+        }
     }
 
     /// Validates configuration text. `file` names it in errors; relative

@@ -332,6 +332,12 @@ pub enum Event {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         late: bool,
     },
+    /// A reload changed the routes; their workers were replaced.
+    RoutesChanged {
+        started: Vec<String>,
+        changed: Vec<String>,
+        stopped: Vec<String>,
+    },
     /// A scheduled run of a route was due while the daemon was down; it
     /// runs now, once.
     ScheduleCaughtUp {
@@ -388,6 +394,7 @@ impl Event {
             Event::ImportFailed { .. } => "import_failed",
             Event::ExpectedFileMissing { .. } => "expected_file_missing",
             Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
+            Event::RoutesChanged { .. } => "routes_changed",
         }
     }
 
@@ -468,6 +475,7 @@ pub fn japanese(name: &str) -> &'static str {
         "import_failed" => "連携受信失敗",
         "expected_file_missing" => "未着ファイル警告",
         "schedule_caught_up" => "定時実行の補完",
+        "routes_changed" => "連携経路変更",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

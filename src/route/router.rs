@@ -1,0 +1,293 @@
+//! The set of running routes: starts a worker per `[[route]]`, replaces
+//! the workers of routes a reload changed, and stops them all at shutdown.
+//!
+//! A changed route's old worker is stopped and awaited before its new one
+//! starts, so two workers never hand on the same route's items at once
+//! (the journal's state checks would keep the records right, but both
+//! would write the same working files). A worker stops at its next safe
+//! point: a transfer in progress finishes first.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::{FailedItem, RouteError, RouteReport, RouteState, RunStatus, expect, ledger, worker};
+use crate::config::{Route, Source};
+use crate::journal::DeliveryState;
+use crate::namespace::Namespace;
+
+/// One running route.
+struct Slot {
+    state: Arc<RouteState>,
+    /// The route as configured ([`fingerprint`]): a reload replaces the
+    /// worker only when this changed.
+    text: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Slot {
+    fn start(ns: &Arc<Namespace>, route: Route) -> Slot {
+        let text = fingerprint(&route);
+        let state = Arc::new(RouteState {
+            route,
+            kick: Notify::new(),
+            status: Mutex::new(RunStatus::default()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(worker::run(
+            Arc::clone(ns),
+            Arc::clone(&state),
+            stopped.clone(),
+        ))];
+        if state.route.expect.is_some() {
+            tasks.push(tokio::spawn(expect::run(
+                Arc::clone(ns),
+                Arc::clone(&state),
+                stopped,
+            )));
+        }
+        Slot {
+            state,
+            text,
+            stop,
+            tasks,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.state.route.name
+    }
+
+    /// Stops the workers and waits until they have.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// What a route does, for telling whether a reload changed it: everything
+/// but where it is written (moving a table in the file changes nothing).
+fn fingerprint(route: &Route) -> String {
+    let mut r = route.clone();
+    r.at.clear();
+    format!("{r:?}")
+}
+
+/// What a reload does to the routes (names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RouteChanges {
+    pub started: Vec<String>,
+    pub changed: Vec<String>,
+    pub stopped: Vec<String>,
+}
+
+impl RouteChanges {
+    pub fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.changed.is_empty() && self.stopped.is_empty()
+    }
+}
+
+/// All routes and their workers.
+pub struct Router {
+    ns: Arc<Namespace>,
+    slots: Mutex<Vec<Slot>>,
+    /// Held while routes are replaced or stopped: one change at a time.
+    changing: tokio::sync::Mutex<bool>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.states().len())
+            .finish()
+    }
+}
+
+impl Router {
+    /// Starts one worker per route (on the current tokio runtime).
+    pub fn start(ns: Arc<Namespace>, routes: Vec<Route>) -> Arc<Router> {
+        let slots = routes.into_iter().map(|r| Slot::start(&ns, r)).collect();
+        Arc::new(Router {
+            ns,
+            slots: Mutex::new(slots),
+            changing: tokio::sync::Mutex::new(false),
+        })
+    }
+
+    /// The running routes, in configuration order.
+    fn states(&self) -> Vec<Arc<RouteState>> {
+        self.slots
+            .lock()
+            .map(|s| s.iter().map(|x| Arc::clone(&x.state)).collect())
+            .unwrap_or_default()
+    }
+
+    fn find(&self, name: &str) -> Result<Arc<RouteState>, RouteError> {
+        self.states()
+            .into_iter()
+            .find(|r| r.route.name == name)
+            .ok_or_else(|| RouteError::NoSuchRoute(name.to_string()))
+    }
+
+    /// What [`Router::apply`] would do with `routes`.
+    pub fn plan(&self, routes: &[Route]) -> RouteChanges {
+        let running: Vec<(String, String)> = self
+            .slots
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|x| (x.name().to_string(), x.text.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut changes = RouteChanges::default();
+        for r in routes {
+            match running.iter().find(|(n, _)| *n == r.name) {
+                None => changes.started.push(r.name.clone()),
+                Some((_, text)) if *text != fingerprint(r) => {
+                    changes.changed.push(r.name.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &running {
+            if !routes.iter().any(|r| r.name == *name) {
+                changes.stopped.push(name.clone());
+            }
+        }
+        changes
+    }
+
+    /// Makes the running routes those of `routes`: unchanged ones keep
+    /// running undisturbed; changed and removed ones are stopped (after
+    /// the transfer in progress) and changed and new ones started.
+    pub async fn apply(&self, routes: Vec<Route>) -> RouteChanges {
+        let closed = self.changing.lock().await;
+        if *closed {
+            return RouteChanges::default();
+        }
+        let changes = self.plan(&routes);
+        let leaving: Vec<Slot> = match self.slots.lock() {
+            Ok(mut slots) => {
+                let (keep, leave) = std::mem::take(&mut *slots).into_iter().partition(|s| {
+                    routes
+                        .iter()
+                        .any(|r| r.name == s.name() && fingerprint(r) == s.text)
+                });
+                *slots = keep;
+                leave
+            }
+            Err(_) => Vec::new(),
+        };
+        for s in leaving {
+            s.stop().await;
+        }
+        if let Ok(mut slots) = self.slots.lock() {
+            let mut kept = std::mem::take(&mut *slots);
+            for r in routes {
+                match kept.iter().position(|s| s.name() == r.name) {
+                    Some(i) => slots.push(kept.swap_remove(i)),
+                    None => slots.push(Slot::start(&self.ns, r)),
+                }
+            }
+        }
+        drop(closed);
+        changes
+    }
+
+    /// Stops every route and waits until all have; later reloads start
+    /// nothing.
+    pub async fn shutdown(&self) {
+        let mut closed = self.changing.lock().await;
+        *closed = true;
+        let all = self
+            .slots
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        for s in &all {
+            let _ = s.stop.send(true);
+        }
+        for s in all {
+            s.stop().await;
+        }
+    }
+
+    /// Each route's queue, runs and failures.
+    pub fn report(&self) -> Result<Vec<RouteReport>, RouteError> {
+        let mut out = Vec::new();
+        // Where each route is written now (a reload may have moved it).
+        let config = self.ns.live.get().config.clone();
+        for st in self.states() {
+            let r = &st.route;
+            let status = st.status.lock().map(|s| s.clone()).unwrap_or_default();
+            let mut report = RouteReport {
+                name: r.name.clone(),
+                defined_at: config
+                    .routes
+                    .iter()
+                    .find(|c| c.name == r.name)
+                    .map_or_else(|| r.at.clone(), |c| c.at.clone()),
+                source: r.source_label("{tenant}"),
+                destination: r.destination_label("{tenant}"),
+                trigger: r.trigger.to_string(),
+                tenants: r.tenants.len(),
+                queued: 0,
+                delivered: 0,
+                failed: 0,
+                cancelled: 0,
+                imported: status.imported,
+                last_run: status.last_run.map(crate::schedule::local_text),
+                next_run: status.next_run.map(crate::schedule::local_text),
+                last_error: status.last_error.clone(),
+                failures: Vec::new(),
+            };
+            if matches!(r.source, Source::Box { .. }) {
+                for d in self.ns.journal.deliveries(&r.name)? {
+                    match d.state {
+                        DeliveryState::Queued => report.queued += 1,
+                        DeliveryState::Delivered => report.delivered += 1,
+                        DeliveryState::Cancelled => report.cancelled += 1,
+                        DeliveryState::Failed => {
+                            report.failed += 1;
+                            report.failures.push(FailedItem {
+                                tenant: d.tenant,
+                                path: d.path,
+                                object: d.object,
+                                attempts: d.attempts,
+                                error: d.last_error.unwrap_or_default(),
+                            });
+                        }
+                    }
+                }
+            }
+            for (name, error) in &status.import_problems {
+                report.failed += 1;
+                report.failures.push(FailedItem {
+                    tenant: String::new(),
+                    path: name.clone(),
+                    object: String::new(),
+                    attempts: 0,
+                    error: error.clone(),
+                });
+            }
+            out.push(report);
+        }
+        Ok(out)
+    }
+
+    /// Puts failed items of `route` (all, or `item` by object id or path)
+    /// back in its queue and wakes its worker; a directory route looks at
+    /// its source again. Returns how many items were requeued.
+    pub async fn retry(&self, route: &str, item: Option<&str>) -> Result<usize, RouteError> {
+        let st = self.find(route)?;
+        let n = ledger::requeue(&self.ns, route, item).await?;
+        st.kick.notify_one();
+        Ok(n)
+    }
+}
