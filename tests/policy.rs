@@ -534,3 +534,67 @@ fn a_broken_rule_file_keeps_the_running_rules() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("10-broken.toml:4:"));
 }
+
+#[test]
+fn business_windows_follow_the_holiday_calendar() {
+    // The Cabinet Office's holiday list, in Shift_JIS as it is published.
+    let cal = tempfile::tempdir().unwrap();
+    let csv = cal.path().join("syukujitsu.csv");
+    let list = "国民の祝日・休日月日,国民の祝日・休日名称\r\n2026/11/3,文化の日\r\n2026/11/23,勤労感謝の日\r\n";
+    fs::write(&csv, encoding_rs::SHIFT_JIS.encode(list).0).unwrap();
+    let extra = format!(
+        "[calendar]\nholidays_file = \"{}\"\nclosed = [\"2026-12-29\"]\n",
+        csv.display()
+    );
+    let hours = "[[rule]]\naction = \"allow\"\nop = \"upload\"\ntime = \"開庁日 08:30-17:15\"\n\n[[rule]]\naction = \"deny\"\nop = \"upload\"\nreason = \"uploads are taken on business days 08:30-17:15\"\n";
+    let d = Daemon::start_with_policies(
+        default_tenants(),
+        &extra,
+        &[
+            ("10-hours.toml", hours),
+            ("90-baseline.toml", &Daemon::baseline_rules()),
+        ],
+    );
+    let explain = |at: &str| {
+        policy_cmd(
+            &d,
+            &[
+                "explain",
+                "--tenant",
+                "032018",
+                "--user",
+                "032018-juki",
+                "--from",
+                "127.0.0.1",
+                "--op",
+                "upload",
+                "--path",
+                "/inbox/a.csv",
+                "--at",
+                at,
+            ],
+        )
+    };
+    // 2026-11-23 is a Monday and 勤労感謝の日.
+    let (ok, out) = explain("2026-11-23 10:00");
+    assert!(!ok && out.contains("business days"), "{out}");
+    let (ok, out) = explain("2026-11-24 10:00");
+    assert!(ok && out.contains("10-hours.toml:1"), "{out}");
+    // A closure written in the configuration (年末年始).
+    let (ok, _) = explain("2026-12-29 10:00");
+    assert!(!ok);
+    let (ok, out) = d.cli("check", &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("calendar  3 closed days, 2026-11-03 to 2026-12-29"),
+        "{out}"
+    );
+    // A line that is not a date is named with its file and line.
+    fs::write(&csv, "2026/11/3,文化の日\n2026/11/31,no such day\n").unwrap();
+    let (ok, out) = d.cli("check", &[]);
+    assert!(!ok);
+    assert!(
+        out.contains("syukujitsu.csv:2:1") && out.contains("2026/11/31"),
+        "{out}"
+    );
+}

@@ -417,6 +417,15 @@ fn routes_are_checked_with_file_and_line() {
             "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"s/{tenant}\" }\ntenants = [\"032019\"]\n",
             "check digit",
         ),
+        (
+            "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"s/{tenant}\" }\nschedule = \"0 2 * * *\"\non_closed_days = \"holiday\"\n",
+            "use \"run\" or \"skip\"",
+        ),
+        (
+            "[[route]]\nname = \"r\"\nsource = { box = \"inbox\" }\ndestination = { dir = \"s/{tenant}\" }\non_closed_days = \"skip\"\n",
+            "neither",
+        ),
+        ("[calendar]\nclosed = [\"2026-02-30\"]\n", "is not a date"),
     ] {
         let path = d.root.path().join("bad.toml");
         let base = fs::read_to_string(&d.config).unwrap();
@@ -749,4 +758,36 @@ destination = { dir = "copy/{tenant}" }
     });
     assert!(!copy.join("032018/D.csv").exists());
     assert_eq!(d.pid(), pid, "no restart");
+}
+
+/// Today's date in Asia/Tokyo, as `YYYY-MM-DD`.
+fn tokyo_today() -> String {
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+    jiff::Timestamp::now().to_zoned(tz).date().to_string()
+}
+
+#[test]
+fn a_route_that_skips_closed_days_neither_runs_nor_alerts_on_one() {
+    // Today is closed; the route would run and check every minute.
+    let extra = format!(
+        "[calendar]\nclosed = [\"{}\"]\n{}",
+        tokyo_today(),
+        UP.replace(
+            "retry = ",
+            "schedule = \"* * * * *\"\non_closed_days = \"skip\"\nexpect = { pattern = \"*.csv\", by = \"* * * * *\" }\nretry = ",
+        )
+    );
+    let d = Daemon::start_with(default_tenants(), &extra);
+    d.put("032018", "inbox", "HOLIDAY.csv", b"waits\n");
+    let skipped = |what: &str| {
+        d.audit_query("closed_day_skipped")
+            .into_iter()
+            .any(|e| e["route"] == "juki-up" && e["what"] == what)
+    };
+    eventually("both skipped", Duration::from_secs(70), || {
+        (skipped("schedule") && skipped("expect")).then_some(())
+    });
+    assert!(!spool(&d, "032018").join("HOLIDAY.csv").exists());
+    assert!(d.audit_query("expected_file_missing").is_empty());
+    assert_eq!(route(&routes(&d), "juki-up")["queued"], 0);
 }

@@ -8,6 +8,7 @@
 //! user names are unique across tenants, keys are of accepted types, and
 //! every limit is within its documented range.
 
+pub mod calendar;
 pub mod defender;
 pub mod keys;
 pub mod lgcode;
@@ -22,6 +23,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -124,6 +126,8 @@ pub struct Config {
     pub audit: AuditSettings,
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    /// Closed days (`[calendar]`).
+    pub calendar: Arc<calendar::Calendar>,
     pub tenants: Vec<Tenant>,
     /// Hand-off routes (`[[route]]`), in file order.
     pub routes: Vec<Route>,
@@ -148,6 +152,8 @@ struct RawConfig {
     retention: retention::RawRetention,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    calendar: calendar::RawCalendar,
     #[serde(default)]
     tenant: Vec<RawTenant>,
     #[serde(default)]
@@ -362,6 +368,10 @@ impl Config {
             .retention
             .resolve()
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        let calendar = raw
+            .calendar
+            .resolve(&|p| resolve(base, p))?
+            .map_err(|(span, msg)| loc.at(span, msg))?;
         let policy_dir_explicit = raw.server.policy_dir.is_some();
         let policy_dir = Some(match &raw.server.policy_dir {
             Some(p) => resolve(base, p.get_ref()),
@@ -511,6 +521,7 @@ impl Config {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),
             },
+            calendar: Arc::new(calendar),
             tenants,
             routes: route_list,
             warnings,
@@ -585,6 +596,15 @@ impl Config {
                     .unwrap_or_default();
                 let _ = writeln!(s, "      account {}  keys: {}{own}", a.user, a.keys.len());
             }
+        }
+        if let Some((n, first, last)) = self.calendar.span() {
+            let from = self
+                .calendar
+                .file
+                .as_ref()
+                .map(|f| format!(" (with {})", f.display()))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  calendar  {n} closed days, {first} to {last}{from}");
         }
         if !self.routes.is_empty() {
             let _ = writeln!(s, "  routes    {}", self.routes.len());

@@ -70,6 +70,9 @@ pub struct Route {
     pub rescan: Duration,
     /// A file the route's tenants must deliver by a deadline.
     pub expect: Option<Expectation>,
+    /// Scheduled runs and `expect` deadlines falling on a closed day of
+    /// `[calendar]` are skipped (`on_closed_days = "skip"`).
+    pub skip_closed_days: bool,
 }
 
 /// "A file matching `pattern` is expected by each deadline of `by`": at
@@ -134,6 +137,7 @@ pub(super) struct RawRoute {
     rescan: Option<Spanned<Quantity>>,
     retry: Option<Spanned<RawRetry>>,
     expect: Option<Spanned<RawExpect>>,
+    on_closed_days: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,8 +328,35 @@ impl RawRoute {
                 })
             }
         };
+        let skip_closed_days = match self
+            .on_closed_days
+            .as_ref()
+            .map(|s| (s, s.get_ref().as_str()))
+        {
+            None | Some((_, "run")) => false,
+            Some((_, "skip")) => true,
+            Some((s, other)) => {
+                return Err((
+                    s.span(),
+                    format!("route {name}: on_closed_days = {other:?}: use \"run\" or \"skip\""),
+                ));
+            }
+        };
+        if let Some(s) = &self.on_closed_days
+            && skip_closed_days
+            && self.schedule.is_none()
+            && self.expect.is_none()
+        {
+            return Err((
+                s.span(),
+                format!(
+                    "route {name}: on_closed_days applies to a schedule or an expect, and the route has neither"
+                ),
+            ));
+        }
         Ok(Route {
             expect,
+            skip_closed_days,
             at: format!("{file}:{line}"),
             name,
             source,

@@ -332,6 +332,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         late: bool,
     },
+    /// A scheduled run or an expected-file deadline of a route fell on a
+    /// closed day of `[calendar]` and was skipped (`on_closed_days`).
+    ClosedDaySkipped {
+        route: String,
+        /// `schedule` or `expect`.
+        what: &'static str,
+        /// The firing or deadline skipped (RFC 3339, Asia/Tokyo).
+        at: String,
+    },
     /// A reload changed the routes; their workers were replaced.
     RoutesChanged {
         started: Vec<String>,
@@ -395,6 +404,7 @@ impl Event {
             Event::ExpectedFileMissing { .. } => "expected_file_missing",
             Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
             Event::RoutesChanged { .. } => "routes_changed",
+            Event::ClosedDaySkipped { .. } => "closed_day_skipped",
         }
     }
 
@@ -476,6 +486,7 @@ pub fn japanese(name: &str) -> &'static str {
         "expected_file_missing" => "未着ファイル警告",
         "schedule_caught_up" => "定時実行の補完",
         "routes_changed" => "連携経路変更",
+        "closed_day_skipped" => "閉庁日のため省略",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

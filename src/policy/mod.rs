@@ -25,11 +25,13 @@ pub mod window;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use jiff::Zoned;
 use sha2::{Digest, Sha256};
 
+use crate::config::calendar::Calendar;
 use crate::config::{Config, ConfigError, TenantCode};
 use crate::journal::BoxKind;
 
@@ -105,6 +107,8 @@ pub struct PolicySet {
     /// Every `max_size` in the rules, ascending: an upload's decision can
     /// only change when its size crosses one of them.
     size_bounds: Vec<u64>,
+    /// Closed days, for `business` time windows.
+    calendar: Arc<Calendar>,
 }
 
 /// Rule file of the built-in baseline (identical to the shipped
@@ -129,7 +133,14 @@ impl PolicySet {
             digest,
             warnings,
             size_bounds,
+            calendar: Arc::default(),
         }
+    }
+
+    /// The same rules, judging `business` windows with `calendar`.
+    pub fn with_calendar(mut self, calendar: Arc<Calendar>) -> PolicySet {
+        self.calendar = calendar;
+        self
     }
 
     /// The built-in baseline.
@@ -143,6 +154,10 @@ impl PolicySet {
     /// Loads the rule files of `config` (or the baseline when there are
     /// none), lints them against it, and returns them with warnings.
     pub fn load(config: &Config) -> Result<PolicySet, ConfigError> {
+        Ok(PolicySet::load_rules(config)?.with_calendar(Arc::clone(&config.calendar)))
+    }
+
+    fn load_rules(config: &Config) -> Result<PolicySet, ConfigError> {
         let Some(dir) = &config.server.policy_dir else {
             return Ok(PolicySet::baseline());
         };
@@ -205,7 +220,7 @@ impl PolicySet {
     /// First match wins; nothing matched means deny.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
         for rule in &self.rules {
-            if matches(rule, req) {
+            if matches(rule, req, &self.calendar) {
                 return Decision {
                     allow: rule.allow,
                     rule: Some(rule.at.clone()),
@@ -337,7 +352,7 @@ fn display(path: &Path) -> String {
 
 /// Whether every condition of `rule` holds for `req`. A rule with
 /// conditions on files never matches connect or login.
-fn matches(rule: &Rule, req: &Request<'_>) -> bool {
+fn matches(rule: &Rule, req: &Request<'_>, calendar: &Calendar) -> bool {
     rule.ops.contains(req.op)
         && (req.op.has_path() || !rule.has_file_conditions())
         && rule
@@ -364,7 +379,7 @@ fn matches(rule: &Rule, req: &Request<'_>) -> bool {
         && rule
             .time
             .as_ref()
-            .is_none_or(|ws| ws.iter().any(|w| w.contains(req.at)))
+            .is_none_or(|ws| ws.iter().any(|w| w.contains(req.at, calendar)))
 }
 
 #[cfg(test)]

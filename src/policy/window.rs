@@ -2,13 +2,17 @@
 //!
 //! Written as `"Mon-Fri 06:00-22:00"`, `"Sat,Sun 08:00-12:00"`,
 //! `"daily 00:00-24:00"`, `"月-金 06:00-22:00"`, or just `"06:00-22:00"`
-//! (every day) or `"Mon-Fri"` (all day). A window whose end is before its
+//! (every day) or `"Mon-Fri"` (all day). `"business 08:30-17:15"` (or
+//! `"開庁日 08:30-17:15"`) is Monday to Friday without the closed days of
+//! `[calendar]` (national holidays, 年末年始). A window whose end is before its
 //! start runs past midnight: `"Mon-Fri 22:00-06:00"` is Monday 22:00 to
 //! Tuesday 06:00, …, Friday 22:00 to Saturday 06:00. Times are local to
 //! Asia/Tokyo whatever the server's time zone.
 
 use jiff::Zoned;
-use jiff::civil::Weekday;
+use jiff::civil::{Date, Weekday};
+
+use crate::config::calendar::Calendar;
 
 /// One window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +20,8 @@ pub struct Window {
     source: String,
     /// Monday first.
     days: [bool; 7],
+    /// Closed days of the calendar do not count.
+    business: bool,
     /// Minutes after midnight; `end` may be 1440 (24:00).
     start: u32,
     end: u32,
@@ -105,7 +111,10 @@ impl Window {
             None if s_trim.contains(':') => (None, Some(s_trim)),
             None => (Some(s_trim), None),
         };
+        let business =
+            days_part.is_some_and(|d| matches!(d.to_lowercase().as_str(), "business" | "開庁日"));
         let days = match days_part {
+            Some(_) if business => [true, true, true, true, true, false, false],
             Some(d) => parse_days(d)?,
             None => [true; 7],
         };
@@ -127,6 +136,7 @@ impl Window {
         Ok(Window {
             source: s.to_string(),
             days,
+            business,
             start,
             end,
         })
@@ -137,14 +147,17 @@ impl Window {
     }
 
     /// Whether `at` (any zone; judged in Asia/Tokyo) is inside.
-    pub fn contains(&self, at: &Zoned) -> bool {
+    pub fn contains(&self, at: &Zoned, calendar: &Calendar) -> bool {
         let minute = u32::from(at.hour() as u8) * 60 + u32::from(at.minute() as u8);
-        let wd = weekday_index(at.weekday());
+        let today = at.date();
+        let day_counts = |d: Date| {
+            self.days[weekday_index(d.weekday())] && !(self.business && calendar.is_closed(d))
+        };
         if self.start < self.end {
-            self.days[wd] && minute >= self.start && minute < self.end
+            day_counts(today) && minute >= self.start && minute < self.end
         } else {
-            let prev = (wd + 6) % 7;
-            (self.days[wd] && minute >= self.start) || (self.days[prev] && minute < self.end)
+            (day_counts(today) && minute >= self.start)
+                || (today.yesterday().is_ok_and(day_counts) && minute < self.end)
         }
     }
 }
@@ -172,50 +185,82 @@ mod tests {
     fn weekday_window() {
         let w = Window::parse("Mon-Fri 06:00-22:00").unwrap();
         // 2026-11-20 is a Friday.
-        assert!(w.contains(&at("2026-11-20T06:00:00+09:00")));
-        assert!(w.contains(&at("2026-11-20T21:59:59+09:00")));
-        assert!(!w.contains(&at("2026-11-20T22:00:00+09:00")));
-        assert!(!w.contains(&at("2026-11-21T10:00:00+09:00")), "Saturday");
+        assert!(w.contains(&at("2026-11-20T06:00:00+09:00"), &Calendar::default()));
+        assert!(w.contains(&at("2026-11-20T21:59:59+09:00"), &Calendar::default()));
+        assert!(!w.contains(&at("2026-11-20T22:00:00+09:00"), &Calendar::default()));
+        assert!(
+            !w.contains(&at("2026-11-21T10:00:00+09:00"), &Calendar::default()),
+            "Saturday"
+        );
         // Judged in Tokyo whatever the offset it is written in.
-        assert!(w.contains(&at("2026-11-19T23:30:00Z")), "Fri 08:30 JST");
+        assert!(
+            w.contains(&at("2026-11-19T23:30:00Z"), &Calendar::default()),
+            "Fri 08:30 JST"
+        );
+    }
+
+    #[test]
+    fn business_days_leave_out_closed_days() {
+        // 2026-11-23 (Monday) is 勤労感謝の日.
+        let cal = Calendar::with_closed([Date::new(2026, 11, 23).unwrap()]);
+        let w = Window::parse("business 08:30-17:15").unwrap();
+        assert!(
+            !w.contains(&at("2026-11-23T10:00:00+09:00"), &cal),
+            "holiday"
+        );
+        assert!(w.contains(&at("2026-11-24T10:00:00+09:00"), &cal));
+        assert!(
+            !w.contains(&at("2026-11-21T10:00:00+09:00"), &cal),
+            "Saturday"
+        );
+        // Named weekdays are not affected by the calendar.
+        let mon_fri = Window::parse("Mon-Fri 08:30-17:15").unwrap();
+        assert!(mon_fri.contains(&at("2026-11-23T10:00:00+09:00"), &cal));
+        // Overnight: the early hours belong to the closed day before.
+        let night = Window::parse("開庁日 22:00-06:00").unwrap();
+        assert!(!night.contains(&at("2026-11-24T05:00:00+09:00"), &cal));
+        assert!(night.contains(&at("2026-11-25T05:00:00+09:00"), &cal));
     }
 
     #[test]
     fn overnight_and_forms() {
         let w = Window::parse("Mon-Fri 22:00-06:00").unwrap();
-        assert!(w.contains(&at("2026-11-20T23:00:00+09:00")), "Fri night");
         assert!(
-            w.contains(&at("2026-11-21T05:00:00+09:00")),
+            w.contains(&at("2026-11-20T23:00:00+09:00"), &Calendar::default()),
+            "Fri night"
+        );
+        assert!(
+            w.contains(&at("2026-11-21T05:00:00+09:00"), &Calendar::default()),
             "Sat early is Fri's window"
         );
         assert!(
-            !w.contains(&at("2026-11-22T05:00:00+09:00")),
+            !w.contains(&at("2026-11-22T05:00:00+09:00"), &Calendar::default()),
             "Sun early belongs to Sat"
         );
         assert!(
             Window::parse("月-金 06:00-22:00")
                 .unwrap()
-                .contains(&at("2026-11-20T07:00:00+09:00"))
+                .contains(&at("2026-11-20T07:00:00+09:00"), &Calendar::default())
         );
         assert!(
             Window::parse("06:00-07:00")
                 .unwrap()
-                .contains(&at("2026-11-22T06:30:00+09:00"))
+                .contains(&at("2026-11-22T06:30:00+09:00"), &Calendar::default())
         );
         assert!(
             Window::parse("Sat,Sun")
                 .unwrap()
-                .contains(&at("2026-11-22T23:59:00+09:00"))
+                .contains(&at("2026-11-22T23:59:00+09:00"), &Calendar::default())
         );
         assert!(
             Window::parse("daily 00:00-24:00")
                 .unwrap()
-                .contains(&at("2026-11-22T23:59:00+09:00"))
+                .contains(&at("2026-11-22T23:59:00+09:00"), &Calendar::default())
         );
         assert!(
             Window::parse("Fri-Mon 10:00-11:00")
                 .unwrap()
-                .contains(&at("2026-11-22T10:30:00+09:00"))
+                .contains(&at("2026-11-22T10:30:00+09:00"), &Calendar::default())
         );
     }
 

@@ -49,11 +49,29 @@ async fn remember(ns: &Namespace, key: String, at: Timestamp) {
     }
 }
 
+/// Whether `at` falls on a closed day of the `[calendar]` in force.
+pub(super) fn closed_at(ns: &Namespace, at: Timestamp) -> bool {
+    let day = at.to_zoned(crate::schedule::tokyo()).date();
+    ns.live.get().config.calendar.is_closed(day)
+}
+
+/// Records that `what` of `route` at `at` was skipped for a closed day.
+pub(super) fn skipped(ns: &Namespace, route: &str, what: &'static str, at: Timestamp) {
+    ns.events.record(Event::ClosedDaySkipped {
+        route: route.to_string(),
+        what,
+        at: rfc3339(at),
+    });
+}
+
 /// When a scheduled route fires next.
 pub(super) struct Schedule {
+    route: String,
     trigger: Trigger,
     key: String,
     next: Option<Timestamp>,
+    /// Firings on closed days do nothing (`on_closed_days = "skip"`).
+    skip_closed: bool,
 }
 
 impl Schedule {
@@ -63,9 +81,11 @@ impl Schedule {
         let route = &st.route;
         let now = Timestamp::now();
         let mut s = Schedule {
+            route: route.name.clone(),
             trigger: route.trigger.clone(),
             key: fired_key(&route.name),
             next: route.trigger.next_after(now),
+            skip_closed: route.skip_closed_days,
         };
         if route.trigger == Trigger::Arrival {
             return (s, false);
@@ -78,6 +98,11 @@ impl Schedule {
         let Some(missed) = route.trigger.missed(last, now) else {
             return (s, false);
         };
+        if s.skip_closed && closed_at(ns, missed) {
+            skipped(ns, &route.name, "schedule", missed);
+            s.fired(ns, now).await;
+            return (s, false);
+        }
         ns.events.record(Event::ScheduleCaughtUp {
             route: route.name.clone(),
             missed: rfc3339(missed),
@@ -96,10 +121,14 @@ impl Schedule {
     /// remembers this one.
     pub async fn due(&mut self, ns: &Namespace) -> bool {
         let now = Timestamp::now();
-        if self.next.is_none_or(|t| t > now) {
+        let Some(firing) = self.next.filter(|t| *t <= now) else {
+            return false;
+        };
+        self.fired(ns, now).await;
+        if self.skip_closed && closed_at(ns, firing) {
+            skipped(ns, &self.route, "schedule", firing);
             return false;
         }
-        self.fired(ns, now).await;
         true
     }
 

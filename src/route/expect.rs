@@ -37,7 +37,11 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
     }
 }
 
-/// Checks the window that ends at `deadline`, and remembers it was.
+/// How many closed deadlines in a row a window reaches back over.
+const MAX_SKIPPED: usize = 400;
+
+/// Checks the window that ends at `deadline` (unless it falls on a
+/// closed day the route skips), and remembers it was.
 async fn check_at(
     ns: &Arc<Namespace>,
     st: &Arc<RouteState>,
@@ -45,13 +49,26 @@ async fn check_at(
     deadline: Timestamp,
     late: bool,
 ) {
-    let before = deadline
-        .checked_sub(SignedDuration::from_secs(60))
-        .unwrap_or(deadline);
-    let since = expect
-        .by
-        .prev_at_or_before(before)
-        .unwrap_or(Timestamp::MIN);
+    let skip = st.route.skip_closed_days;
+    if skip && clock::closed_at(ns, deadline) {
+        clock::skipped(ns, &st.route.name, "expect", deadline);
+        clock::deadline_checked(ns, &st.route.name, deadline).await;
+        return;
+    }
+    // The window reaches back to the previous deadline that counted.
+    let mut since = deadline;
+    for _ in 0..MAX_SKIPPED {
+        let before = since
+            .checked_sub(SignedDuration::from_secs(60))
+            .unwrap_or(since);
+        since = expect
+            .by
+            .prev_at_or_before(before)
+            .unwrap_or(Timestamp::MIN);
+        if !(skip && since > Timestamp::MIN && clock::closed_at(ns, since)) {
+            break;
+        }
+    }
     let (cns, cst, cexp) = (Arc::clone(ns), Arc::clone(st), expect.clone());
     let window = Window {
         since,
