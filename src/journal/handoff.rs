@@ -8,6 +8,7 @@
 //! is recognised at restart and does not import the file twice.
 
 use jiff::Timestamp;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::ops::{Outcome, Tables, get, put};
@@ -87,6 +88,33 @@ pub fn route_prefix(route: &str) -> String {
     format!("{route}\0")
 }
 
+/// Key in the by-tenant index of `route`'s record of `object`.
+fn tenant_key(tenant: &str, route: &str, object: &str) -> String {
+    format!("{tenant}\0{route}\0{object}")
+}
+
+/// Fills the by-tenant index from the delivery records when it is empty
+/// and they are not (a journal written before the index existed). Runs at
+/// open, inside the opening transaction.
+pub(super) fn index_by_tenant(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    let mut index = txn.open_table(super::BY_TENANT)?;
+    if index.first()?.is_some() {
+        return Ok(());
+    }
+    let deliveries = txn.open_table(super::DELIVERIES)?;
+    for item in deliveries.iter()? {
+        let (k, v) = item?;
+        let r: DeliveryRecord = serde_json::from_slice(v.value()).map_err(|e| {
+            redb::Error::Corrupted(format!(
+                "delivery record {:?} is unreadable: {e}",
+                k.value()
+            ))
+        })?;
+        index.insert(tenant_key(&r.tenant, &r.route, &r.object).as_str(), &[][..])?;
+    }
+    Ok(())
+}
+
 /// Key of the import mark of `name` taken by `route` for `tenant`.
 pub fn import_key(route: &str, tenant: &str, name: &str) -> String {
     format!("{route}\0{tenant}\0{name}")
@@ -129,6 +157,10 @@ impl Tables<'_> {
                     _ => {}
                 }
                 put(&mut self.deliveries, &key, record)?;
+                if old.is_none() {
+                    let index = tenant_key(&record.tenant, &record.route, &record.object);
+                    self.by_tenant.insert(index.as_str(), &[][..])?;
+                }
                 Ok(Ok(Outcome::default()))
             }
             HandoffOp::PutImport { key, mark } => {
@@ -167,6 +199,33 @@ impl super::Journal {
             .into_iter()
             .map(|(_, d)| d)
             .collect())
+    }
+
+    /// Every delivery record of `tenant`'s files (all routes).
+    pub fn deliveries_of(&self, tenant: &str) -> Result<Vec<DeliveryRecord>, super::JournalError> {
+        let prefix = format!("{tenant}\0");
+        let keys: Vec<String> = self.read(super::BY_TENANT, |t| {
+            let mut out = Vec::new();
+            for item in t.range(prefix.as_str()..)? {
+                let (k, _) = item?;
+                let key = k.value();
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                out.push(key.to_string());
+            }
+            Ok(out)
+        })?;
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let mut parts = k.splitn(3, '\0').skip(1);
+            if let (Some(route), Some(object)) = (parts.next(), parts.next())
+                && let Some(r) = self.delivery(route, object)?
+            {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     pub fn import_mark(&self, key: &str) -> Result<Option<ImportMark>, super::JournalError> {

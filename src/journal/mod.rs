@@ -41,6 +41,9 @@ const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 const IMPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("imports");
+/// Delivery records by tenant (`tenant\0route\0object` → nothing), so a
+/// municipality's `/receipts` reads its own records, not everyone's.
+const BY_TENANT: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries_by_tenant");
 
 /// Version of the record layout; bumped with a migration when it changes.
 const SCHEMA_VERSION: &str = "1";
@@ -123,6 +126,7 @@ impl Journal {
             for def in [ENTRIES, OBJECTS, PARTIALS, BANS, DELIVERIES, IMPORTS] {
                 txn.open_table(def).map_err(|e| open_err(e.into()))?;
             }
+            handoff::index_by_tenant(&txn).map_err(open_err)?;
             txn.open_table(notes::NOTES)
                 .map_err(|e| open_err(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| open_err(e.into()))?;

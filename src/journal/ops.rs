@@ -139,6 +139,7 @@ pub(super) struct Tables<'t> {
     pub partials: Table<'t, &'static str, &'static [u8]>,
     pub bans: Table<'t, &'static str, &'static [u8]>,
     pub deliveries: Table<'t, &'static str, &'static [u8]>,
+    pub by_tenant: Table<'t, &'static str, &'static [u8]>,
     pub imports: Table<'t, &'static str, &'static [u8]>,
     pub notes: Table<'t, u64, &'static str>,
     pub meta: Table<'t, &'static str, &'static str>,

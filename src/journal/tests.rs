@@ -234,3 +234,78 @@ fn notes_are_committed_with_accepted_changes_delivered_after_and_dropped_on_requ
     j.apply_noted_blocking(vec![op], note(&delivered)).unwrap();
     assert_eq!(j.notes().unwrap(), vec![(3, "n3".to_string())]);
 }
+
+fn delivery(route: &str, tenant: &str, object: &str) -> DeliveryRecord {
+    let now = jiff::Timestamp::now();
+    DeliveryRecord {
+        route: route.into(),
+        object: object.into(),
+        tenant: tenant.into(),
+        bx: BoxKind::Inbox,
+        path: format!("{object}.csv"),
+        size: 1,
+        sha256: "00".into(),
+        state: DeliveryState::Queued,
+        attempts: 0,
+        queued_at: now,
+        next_attempt: now,
+        last_error: None,
+        finished_at: None,
+        destination: "dir:/x".into(),
+    }
+}
+
+fn put_delivery(j: &Journal, record: DeliveryRecord, only_new: bool) {
+    let expect = (!only_new).then_some(DeliveryState::Queued);
+    j.apply_one_blocking(Op::Handoff(HandoffOp::PutDelivery {
+        record,
+        only_new,
+        expect,
+    }))
+    .unwrap();
+}
+
+#[test]
+fn a_tenants_delivery_records_are_found_without_reading_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.redb")).unwrap();
+    put_delivery(&j, delivery("up", "032018", "a"), true);
+    put_delivery(&j, delivery("copy", "032018", "a"), true);
+    put_delivery(&j, delivery("up", "011002", "b"), true);
+    // A transition replaces the record; the index keeps one entry.
+    let mut done = delivery("up", "032018", "a");
+    done.state = DeliveryState::Delivered;
+    put_delivery(&j, done, false);
+    let mut mine = j.deliveries_of("032018").unwrap();
+    mine.sort_by(|x, y| x.route.cmp(&y.route));
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[1].state, DeliveryState::Delivered);
+    assert!(mine.iter().all(|r| r.tenant == "032018"));
+    assert_eq!(j.deliveries_of("011002").unwrap().len(), 1);
+    assert!(j.deliveries_of("01100").unwrap().is_empty());
+}
+
+#[test]
+fn a_journal_from_before_the_index_gets_it_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("old.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut t = txn.open_table(DELIVERIES).unwrap();
+        for (route, tenant, object) in [("up", "032018", "a"), ("up", "011002", "b")] {
+            let r = serde_json::to_vec(&delivery(route, tenant, object)).unwrap();
+            t.insert(format!("{route}\0{object}").as_str(), r.as_slice())
+                .unwrap();
+        }
+    }
+    handoff::index_by_tenant(&txn).unwrap();
+    txn.commit().unwrap();
+    let txn = db.begin_read().unwrap();
+    let index = txn.open_table(BY_TENANT).unwrap();
+    let keys: Vec<String> = index
+        .iter()
+        .unwrap()
+        .map(|i| i.unwrap().0.value().to_string())
+        .collect();
+    assert_eq!(keys, vec!["011002\0up\0b", "032018\0up\0a"]);
+}

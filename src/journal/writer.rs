@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 
 use super::notes::{NOTES, Note};
 use super::{
-    BANS, DELIVERIES, ENTRIES, IMPORTS, JournalError, MAX_GROUP, META, OBJECTS, Op, OpResult,
-    PARTIALS, ops,
+    BANS, BY_TENANT, DELIVERIES, ENTRIES, IMPORTS, JournalError, MAX_GROUP, META, OBJECTS, Op,
+    OpResult, PARTIALS, ops,
 };
 
 pub(super) struct Job {
@@ -81,6 +81,7 @@ fn commit_group(
             partials: txn.open_table(PARTIALS)?,
             bans: txn.open_table(BANS)?,
             deliveries: txn.open_table(DELIVERIES)?,
+            by_tenant: txn.open_table(BY_TENANT)?,
             imports: txn.open_table(IMPORTS)?,
             notes: txn.open_table(NOTES)?,
             meta: txn.open_table(META)?,

@@ -94,12 +94,7 @@ fn render(r: &DeliveryRecord) -> Receipt {
 impl Namespace {
     /// The tenant's receipts, oldest first.
     pub fn receipts(&self, who: &Principal) -> Result<Vec<Receipt>, NsError> {
-        let mut records: Vec<DeliveryRecord> = self
-            .journal
-            .deliveries("")?
-            .into_iter()
-            .filter(|r| r.tenant == who.tenant.as_str())
-            .collect();
+        let mut records: Vec<DeliveryRecord> = self.journal.deliveries_of(who.tenant.as_str())?;
         records.sort_by_key(|r| (r.queued_at, r.route.clone(), r.path.clone()));
         Ok(records.iter().map(render).collect())
     }
