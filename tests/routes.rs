@@ -802,4 +802,6 @@ fn a_route_that_skips_closed_days_neither_runs_nor_alerts_on_one() {
     assert!(!spool(&d, "032018").join("HOLIDAY.csv").exists());
     assert!(d.audit_query("expected_file_missing").is_empty());
     assert_eq!(route(&routes(&d), "juki-up")["queued"], 0);
+    let text = d.ctl_ok(&["routes"]);
+    assert!(text.contains("not on closed days"), "{text}");
 }

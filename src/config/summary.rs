@@ -74,6 +74,17 @@ impl Config {
                 r.trigger,
                 r.tenants.len()
             );
+            if let Some(e) = &r.expect {
+                let _ = writeln!(
+                    s,
+                    "      expects {} by {}",
+                    e.pattern.as_str(),
+                    crate::schedule::Trigger::Cron(e.by.clone())
+                );
+            }
+            if r.skip_closed_days {
+                let _ = writeln!(s, "      skips closed days of [calendar]");
+            }
         }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");

@@ -235,7 +235,11 @@ impl Router {
                     .map_or_else(|| r.at.clone(), |c| c.at.clone()),
                 source: r.source_label("{tenant}"),
                 destination: r.destination_label("{tenant}"),
-                trigger: r.trigger.to_string(),
+                trigger: if r.skip_closed_days {
+                    format!("{}, not on closed days", r.trigger)
+                } else {
+                    r.trigger.to_string()
+                },
                 tenants: r.tenants.len(),
                 queued: 0,
                 delivered: 0,
