@@ -271,24 +271,26 @@ fn policy_cmd(d: &Daemon, args: &[&str]) -> (bool, String) {
     d.cli("policy", args)
 }
 
+/// `policy explain` of an upload by 032018-juki from loopback.
+fn juki(path: &str) -> [&str; 11] {
+    [
+        "explain",
+        "--tenant",
+        "032018",
+        "--user",
+        "032018-juki",
+        "--from",
+        "127.0.0.1",
+        "--op",
+        "upload",
+        "--path",
+        path,
+    ]
+}
+
 #[test]
 fn explain_who_and_check_answer_the_operators_questions() {
     let (d, rules) = start();
-    fn juki(path: &str) -> [&str; 11] {
-        [
-            "explain",
-            "--tenant",
-            "032018",
-            "--user",
-            "032018-juki",
-            "--from",
-            "127.0.0.1",
-            "--op",
-            "upload",
-            "--path",
-            path,
-        ]
-    }
     let (ok, out) = policy_cmd(&d, &juki("/inbox/JUKI_032018_20261121093000.csv"));
     assert!(ok, "{out}");
     assert!(
@@ -556,24 +558,9 @@ fn business_windows_follow_the_holiday_calendar() {
         ],
     );
     let explain = |at: &str| {
-        policy_cmd(
-            &d,
-            &[
-                "explain",
-                "--tenant",
-                "032018",
-                "--user",
-                "032018-juki",
-                "--from",
-                "127.0.0.1",
-                "--op",
-                "upload",
-                "--path",
-                "/inbox/a.csv",
-                "--at",
-                at,
-            ],
-        )
+        let mut args = juki("/inbox/a.csv").to_vec();
+        args.extend(["--at", at]);
+        policy_cmd(&d, &args)
     };
     // 2026-11-23 is a Monday and 勤労感謝の日.
     let (ok, out) = explain("2026-11-23 10:00");

@@ -7,11 +7,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 use common::sshd::{Sshd, free_port};
-use common::{Daemon, default_tenants, eventually, pseudo_random};
+use common::{Daemon, default_tenants, eventually, hidden_files, pseudo_random};
 
 fn push_route(s: &Sshd, extra: &str) -> String {
     format!(
@@ -21,16 +20,6 @@ fn push_route(s: &Sshd, extra: &str) -> String {
             ", trigger_suffix = \".end\", timeout = \"5s\""
         )
     )
-}
-
-fn hidden(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -54,9 +43,9 @@ fn an_upload_is_pushed_to_the_standard_systems_server() {
     assert_eq!(fs::read(dir.join(name)).unwrap(), data);
     // The receipt goes just after `delivered` is committed.
     let clean = common::try_eventually(Duration::from_secs(10), || {
-        hidden(&dir).is_empty().then_some(())
+        hidden_files(&dir).is_empty().then_some(())
     });
-    assert!(clean.is_some(), "{:?}", hidden(&dir));
+    assert!(clean.is_some(), "{:?}", hidden_files(&dir));
     let e = d.wait_event("delivered", |e| e["event"] == "handoff_delivered");
     assert!(
         e["destination"].as_str().unwrap().starts_with("sftp://"),
@@ -212,9 +201,13 @@ fn kill_9_while_pushing_neither_loses_nor_doubles_a_file() {
         );
     }
     let left = common::try_eventually(Duration::from_secs(10), || {
-        hidden(&dir).is_empty().then_some(())
+        hidden_files(&dir).is_empty().then_some(())
     });
-    assert!(left.is_some(), "working files left: {:?}", hidden(&dir));
+    assert!(
+        left.is_some(),
+        "working files left: {:?}",
+        hidden_files(&dir)
+    );
 }
 
 #[test]

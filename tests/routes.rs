@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Daemon, default_tenants, eventually, pseudo_random, sha256_hex};
+use common::{BIN, Daemon, default_tenants, eventually, hidden_files, pseudo_random, sha256_hex};
 use serde_json::Value;
 
 const UP: &str = r#"
@@ -46,16 +46,6 @@ fn routes(d: &Daemon) -> Vec<Value> {
 
 fn route<'a>(all: &'a [Value], name: &str) -> &'a Value {
     all.iter().find(|r| r["name"] == name).unwrap()
-}
-
-fn hidden_files(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]

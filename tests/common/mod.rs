@@ -645,6 +645,18 @@ impl Drop for Daemon {
 }
 
 /// Names of the entries of `ls` (ctl, JSON) in `bx` with `state`.
+/// Names starting with `.` in `dir` (working files a route leaves while
+/// it places a file), none if it does not exist.
+pub fn hidden_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn names(entries: &[Value], bx: &str, state: &str) -> Vec<String> {
     let mut v: Vec<String> = entries
         .iter()
