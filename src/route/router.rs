@@ -60,11 +60,16 @@ impl Slot {
     fn name(&self) -> &str {
         &self.state.route.name
     }
+}
 
-    /// Stops the workers and waits until they have.
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
+/// Tells every slot's workers to stop, then waits until all have (each
+/// finishes the transfer it is in, side by side).
+async fn stop_all(slots: Vec<Slot>) {
+    for s in &slots {
+        let _ = s.stop.send(true);
+    }
+    for s in slots {
+        for t in s.tasks {
             let _ = t.await;
         }
     }
@@ -184,9 +189,7 @@ impl Router {
             }
             Err(_) => Vec::new(),
         };
-        for s in leaving {
-            s.stop().await;
-        }
+        stop_all(leaving).await;
         if let Ok(mut slots) = self.slots.lock() {
             let mut kept = std::mem::take(&mut *slots);
             for r in routes {
@@ -210,12 +213,7 @@ impl Router {
             .lock()
             .map(|mut s| std::mem::take(&mut *s))
             .unwrap_or_default();
-        for s in &all {
-            let _ = s.stop.send(true);
-        }
-        for s in all {
-            s.stop().await;
-        }
+        stop_all(all).await;
     }
 
     /// Each route's queue, runs and failures.
