@@ -1,7 +1,8 @@
-//! Routes to and from a real OpenSSH sshd on loopback (the standard
-//! system's SFTP server): push with trigger files, host-key pinning,
-//! retries while the server is down, scheduled pulls, and a kill -9 in the
-//! middle of pushing.
+//! Routes to and from real OpenSSH sshds on loopback (the standard
+//! system's SFTP server, and a municipality's own): push with trigger
+//! files, host-key pinning, retries while the server is down, scheduled
+//! pulls, the outbox pushed to the municipality at fixed times, and kill -9
+//! in the middle of pushing and of pulling.
 
 mod common;
 
@@ -247,4 +248,58 @@ fn a_pull_cut_off_by_a_crash_continues_where_it_stopped() {
         "continued from {from}: {}",
         imported[0]
     );
+}
+
+#[test]
+fn the_outbox_goes_to_the_municipalitys_own_server_at_fixed_times() {
+    // The standard system's server feeds the outbox; 盛岡市's own
+    // data-linkage server receives it, on a schedule.
+    let standard = Sshd::start();
+    let morioka = Sshd::start();
+    let config = format!(
+        "[[route]]\nname = \"down\"\nsource = {}\ndestination = {{ box = \"outbox\" }}\nevery = \"1s\"\n\n[[route]]\nname = \"to-morioka\"\nsource = {{ box = \"outbox\" }}\ndestination = {}\ntenants = [\"032018\"]\nevery = \"1s\"\n",
+        standard.end(
+            &format!("{}/{{tenant}}", standard.files().display()),
+            ", ready_suffix = \".end\", timeout = \"5s\""
+        ),
+        morioka.end(
+            &format!("{}/renkei", morioka.files().display()),
+            ", trigger_suffix = \".end\", timeout = \"5s\""
+        )
+    );
+    let d = Daemon::start_with(default_tenants(), &config);
+    let name = "国保資格情報_032018_20261121.csv";
+    let data = pseudo_random(500_000, 31);
+    for code in ["032018", "011002"] {
+        let dir = standard.files().join(code);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), &data).unwrap();
+        fs::write(dir.join(format!("{name}.end")), b"").unwrap();
+    }
+    let inbound = morioka.files().join("renkei");
+    eventually("盛岡市's server has it", Duration::from_secs(30), || {
+        inbound.join(format!("{name}.end")).exists().then_some(())
+    });
+    assert_eq!(fs::read(inbound.join(name)).unwrap(), data);
+    // 札幌市's copy came down to its outbox and stays there: the route
+    // serves 盛岡市 only.
+    eventually("札幌市's outbox", Duration::from_secs(30), || {
+        d.ls("011002")
+            .iter()
+            .any(|e| e["path"] == name)
+            .then_some(())
+    });
+    // `delivered` is committed just after the trigger file appears.
+    let pushed = eventually("the delivery record", Duration::from_secs(10), || {
+        let v: Vec<serde_json::Value> = d
+            .audit_query("handoff_delivered")
+            .into_iter()
+            .filter(|e| e["route"] == "to-morioka")
+            .collect();
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert_eq!(pushed[0]["tenant"], "032018");
+    // 盛岡市 still reads (and acknowledges) its outbox copy as usual.
+    assert_eq!(d.get("032018", "outbox", name), data);
 }
