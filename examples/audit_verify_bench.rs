@@ -46,7 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.len())
         .sum();
     let t = Instant::now();
-    let report = verify::verify_dir(&audit_dir, &key, false).map_err(|p| p.to_string())?;
+    let report = verify::verify_dir(&audit_dir, std::slice::from_ref(&key), false)
+        .map_err(|p| p.to_string())?;
     let took = t.elapsed();
     println!(
         "audit verify: {} records ({} checkpoints, {:.0} MiB) in {:.2} s = {:.0} records/s  (writing them took {:.2} s = {:.0} records/s)",

@@ -297,7 +297,10 @@ fn verify_names_the_first_bad_record_for_every_kind_of_tampering() {
             other.data.join("audit.pub").to_str().unwrap(),
         ],
     );
-    assert!(!ok && out.contains("not with the given key"), "{out}");
+    assert!(
+        !ok && out.contains("which is not among the given keys"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -472,4 +475,48 @@ fn an_exported_period_verifies_on_its_own_and_tampering_with_it_does_not() {
     let forged = d.work.join("forged.jsonl");
     fs::write(&forged, text.replacen("032018-juki", "032018-zei", 1)).unwrap();
     assert!(!verify(&forged).0);
+}
+
+#[test]
+fn a_signing_key_replaced_after_a_loss_is_listed_beside_the_old_and_both_verify() {
+    let mut d = Daemon::start_with(default_tenants(), SMALL);
+    d.put("032018", "inbox", "before.csv", b"signed by the first key");
+    // The copy of the public key the auditors were given at installation.
+    let first = d.work.join("first.pub");
+    fs::copy(d.data.join("audit.pub"), &first).unwrap();
+    d.stop();
+    // The signing key is lost; the next start makes a new one.
+    fs::remove_file(d.data.join("audit.key")).unwrap();
+    d.start_again();
+    d.put("032018", "inbox", "after.csv", b"signed by the second key");
+    d.stop();
+    let second = d.data.join("audit.pub");
+    assert_ne!(
+        fs::read_to_string(&first).unwrap(),
+        fs::read_to_string(&second).unwrap()
+    );
+    // The trail's own copy lists both keys, the old one first.
+    let beside = fs::read_to_string(d.data.join("audit").join("audit.pub")).unwrap();
+    assert_eq!(beside.matches("ed25519:").count(), 2, "{beside}");
+    // The first key alone stops at the first checkpoint of the second.
+    let (ok, out) = audit(&d, &["verify", "--pubkey", first.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("which is not among the given keys"),
+        "{out}"
+    );
+    // Given both, the whole trail verifies, and says which keys signed.
+    let (ok, out) = audit(
+        &d,
+        &[
+            "verify",
+            "--pubkey",
+            first.to_str().unwrap(),
+            "--pubkey",
+            second.to_str().unwrap(),
+        ],
+    );
+    assert!(ok && out.contains(" then "), "{out}");
+    // So does the copy beside the trail.
+    let (ok, out) = audit(&d, &["verify"]);
+    assert!(ok, "{out}");
 }

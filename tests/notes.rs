@@ -140,5 +140,5 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
         &std::fs::read_to_string(audit_dir.join("audit.pub")).unwrap(),
     )
     .unwrap();
-    renkei::audit::verify::verify_dir(&audit_dir, &key, false).unwrap();
+    renkei::audit::verify::verify_dir(&audit_dir, std::slice::from_ref(&key), false).unwrap();
 }

@@ -48,13 +48,33 @@ pub fn public_text(key: &VerifyingKey) -> String {
     )
 }
 
-/// Reads a public key file (`ed25519:<64 hex>`, comments ignored).
+/// Reads a public key file (`ed25519:<64 hex>`, comments ignored): its
+/// first key.
 pub fn read_public(text: &str) -> Result<VerifyingKey, String> {
     let line = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or("no key in the file")?;
+    parse_public(line)
+}
+
+/// Every key in a public key file, one `ed25519:<64 hex>` per line (a
+/// trail whose signing key was replaced lists each key it was signed with).
+pub fn read_public_all(text: &str) -> Result<Vec<VerifyingKey>, String> {
+    let keys = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(parse_public)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err("no key in the file".into());
+    }
+    Ok(keys)
+}
+
+fn parse_public(line: &str) -> Result<VerifyingKey, String> {
     let hex_part = line
         .strip_prefix("ed25519:")
         .ok_or("expected a line ed25519:<64 hex digits>")?;

@@ -248,6 +248,33 @@ fn recover_tail(dir: &Path) -> Result<Tail, AuditError> {
     Ok(tail)
 }
 
+/// Keeps `audit.pub` beside the trail listing every key that signed it: a
+/// key that replaced a lost one is added, never swapped in, so the copy
+/// still verifies the older checkpoints.
+fn keep_public_copy(dir: &Path, key: &AuditKey) -> Result<(), AuditError> {
+    let path = dir.join("audit.pub");
+    let mine = keys::public_text(&key.public());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(old) => match keys::read_public_all(&old) {
+            Ok(listed) if listed.contains(&key.public()) => return Ok(()),
+            Ok(_) => {
+                tracing::warn!(id = %key.id, "a new audit signing key: added to audit.pub beside the trail; give auditors the new key too");
+                format!(
+                    "{}{mine}",
+                    if old.ends_with('\n') {
+                        old
+                    } else {
+                        format!("{old}\n")
+                    }
+                )
+            }
+            Err(_) => mine,
+        },
+        Err(_) => mine,
+    };
+    crate::fsutil::write_public(&path, text.as_bytes()).map_err(io_err(dir))
+}
+
 impl AuditLog {
     /// Opens (creating if needed) the audit log in `dir`, signing with the
     /// key at `key_path`, and starts its writer.
@@ -258,11 +285,7 @@ impl AuditLog {
     ) -> Result<(AuditLog, OpenReport), AuditError> {
         let key = AuditKey::load_or_create(key_path)?;
         crate::fsutil::create_private_dir(dir).map_err(io_err(dir))?;
-        let pub_copy = dir.join("audit.pub");
-        let text = keys::public_text(&key.public());
-        if std::fs::read_to_string(&pub_copy).ok().as_deref() != Some(text.as_str()) {
-            crate::fsutil::write_public(&pub_copy, text.as_bytes()).map_err(io_err(dir))?;
-        }
+        keep_public_copy(dir, &key)?;
         let tail = recover_tail(dir)?;
         let file = writer::open_segment(dir, tail.segment).map_err(io_err(dir))?;
         crate::fsutil::fsync_dir(dir).map_err(io_err(dir))?;

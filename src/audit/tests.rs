@@ -43,7 +43,7 @@ impl T {
             .unwrap()
     }
     fn verify(&self, live: bool) -> Result<verify::Report, verify::Problem> {
-        verify::verify_dir(&self.audit(), &self.key(), live)
+        verify::verify_dir(&self.audit(), &[self.key()], live)
     }
     /// Writes `n` records, each durable on its own (one batch each, so
     /// checkpoints and segment switches fall where the settings say).
@@ -306,16 +306,16 @@ fn an_exported_period_verifies_on_its_own() {
     let e = export::export(&t.audit(), since, until, &key_id, &out).unwrap();
     assert!(e.records > 0);
     let text = std::fs::read_to_string(&out).unwrap();
-    verify::verify_bundle(&text, &t.key()).unwrap();
+    verify::verify_bundle(&text, &[t.key()]).unwrap();
     let forged = text.replacen("住民基本台帳情報_", "住民基本台帳情報X", 1);
-    assert!(verify::verify_bundle(&forged, &t.key()).is_err());
+    assert!(verify::verify_bundle(&forged, &[t.key()]).is_err());
     let cut: String = text
         .lines()
         .take(text.lines().count() - 1)
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(
-        verify::verify_bundle(&cut, &t.key())
+        verify::verify_bundle(&cut, &[t.key()])
             .unwrap_err()
             .message
             .contains("does not end with a checkpoint")

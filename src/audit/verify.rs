@@ -47,6 +47,8 @@ pub struct Report {
     pub anchored: bool,
     /// The last record is the final checkpoint of a clean stop.
     pub sealed: bool,
+    /// Ids of the keys that signed checkpoints, in the order they first did.
+    pub signers: Vec<String>,
     pub first_ts: Option<String>,
     pub last_ts: Option<String>,
 }
@@ -60,8 +62,8 @@ impl Report {
 
 /// Walks a chain, one record at a time.
 struct Chain<'k> {
-    key: &'k VerifyingKey,
-    key_id: String,
+    /// The keys trusted to sign checkpoints, with their ids.
+    keys: Vec<(String, &'k VerifyingKey)>,
     next_seq: u64,
     prev: String,
     report: Report,
@@ -71,10 +73,9 @@ struct Chain<'k> {
 }
 
 impl<'k> Chain<'k> {
-    fn new(key: &'k VerifyingKey) -> Chain<'k> {
+    fn new(trusted: &'k [VerifyingKey]) -> Chain<'k> {
         Chain {
-            key_id: keys::key_id(key),
-            key,
+            keys: trusted.iter().map(|k| (keys::key_id(k), k)).collect(),
             next_seq: 1,
             prev: GENESIS.to_string(),
             report: Report::default(),
@@ -83,14 +84,15 @@ impl<'k> Chain<'k> {
         }
     }
 
-    fn check_signature(&self, h: &Head<'_>) -> Result<(), String> {
-        let key = h.key.unwrap_or("");
-        if key != self.key_id {
+    fn check_signature(&mut self, h: &Head<'_>) -> Result<(), String> {
+        let id = h.key.unwrap_or("");
+        let Some((_, key)) = self.keys.iter().find(|(k, _)| k == id) else {
+            let given: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
             return Err(format!(
-                "the checkpoint is signed with key {key}, not with the given key {}",
-                self.key_id
+                "the checkpoint is signed with key {id}, which is not among the given keys ({})",
+                given.join(", ")
             ));
-        }
+        };
         if h.signed_seq != Some(h.seq - 1) {
             return Err(format!(
                 "the checkpoint signs seq {:?}, not the record before it ({})",
@@ -99,11 +101,14 @@ impl<'k> Chain<'k> {
             ));
         }
         if !keys::check(
-            self.key,
+            key,
             &checkpoint_message(h.seq - 1, h.prev),
             h.signature.unwrap_or(""),
         ) {
             return Err("the checkpoint's signature is not valid: the records before it, or the checkpoint, were altered".into());
+        }
+        if !self.report.signers.iter().any(|s| s == id) {
+            self.report.signers.push(id.to_string());
         }
         Ok(())
     }
@@ -190,10 +195,10 @@ fn problem(at: String, seq: Option<u64>, message: impl Into<String>) -> Problem 
     }
 }
 
-/// Verifies the audit directory `dir` with `key`. `live`: the daemon may
+/// Verifies the audit directory `dir` with `keys` (any of them may have signed a checkpoint). `live`: the daemon may
 /// be writing, so an unsealed end (and a line being written) is accepted.
-pub fn verify_dir(dir: &Path, key: &VerifyingKey, live: bool) -> Result<Report, Problem> {
-    let mut chain = Chain::new(key);
+pub fn verify_dir(dir: &Path, keys: &[VerifyingKey], live: bool) -> Result<Report, Problem> {
+    let mut chain = Chain::new(keys);
     let io = |e: std::io::Error| problem(dir.display().to_string(), None, e.to_string());
     let mut expected_segment = 1;
     if let Some(a) = segments::read_anchor(dir).map_err(io)? {
@@ -273,7 +278,7 @@ pub fn verify_dir(dir: &Path, key: &VerifyingKey, live: bool) -> Result<Report, 
 
 /// Verifies an exported bundle: a header line, an optional signed anchor,
 /// then records that must chain and end with a checkpoint.
-pub fn verify_bundle(text: &str, key: &VerifyingKey) -> Result<Report, Problem> {
+pub fn verify_bundle(text: &str, keys: &[VerifyingKey]) -> Result<Report, Problem> {
     let mut lines = text.lines().enumerate();
     let at = |i: usize| format!("bundle line {}", i + 1);
     let Some((_, header)) = lines.next() else {
@@ -284,7 +289,7 @@ pub fn verify_bundle(text: &str, key: &VerifyingKey) -> Result<Report, Problem> 
     if header.get("renkei_audit_bundle").and_then(|v| v.as_u64()) != Some(1) {
         return Err(problem(at(0), None, "not a renkei audit bundle (format 1)"));
     }
-    let mut chain = Chain::new(key);
+    let mut chain = Chain::new(keys);
     let mut first = true;
     for (i, line) in lines {
         if first {

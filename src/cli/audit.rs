@@ -20,21 +20,28 @@ fn local(ts: &str) -> String {
         .unwrap_or_else(|_| ts.to_string())
 }
 
-fn public_key(dir: &Path, given: Option<&Path>) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
-    let path = match given {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let p = dir.join("audit.pub");
-            eprintln!(
-                "note: using the public key stored beside the trail ({}); for an independent check give --pubkey with a copy kept elsewhere",
-                p.display()
-            );
-            p
-        }
+/// The keys trusted to have signed the trail: those in the files given,
+/// or in `audit.pub` beside the trail.
+fn public_keys(dir: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
+    let paths = if given.is_empty() {
+        let p = dir.join("audit.pub");
+        eprintln!(
+            "note: using the public key stored beside the trail ({}); for an independent check give --pubkey with a copy kept elsewhere",
+            p.display()
+        );
+        vec![p]
+    } else {
+        given.to_vec()
     };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    keys::read_public(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let mut all = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        all.extend(
+            keys::read_public_all(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(all)
 }
 
 /// One record as a row for people and spreadsheets.
@@ -149,14 +156,14 @@ pub(super) fn run(
             live,
             bundle,
         } => {
-            let key = public_key(&dir, pubkey.as_deref())?;
+            let trusted = public_keys(&dir, &pubkey)?;
             let result = match &bundle {
                 Some(b) => {
                     let text = std::fs::read_to_string(b)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", b.display()))?;
-                    verify::verify_bundle(&text, &key)
+                    verify::verify_bundle(&text, &trusted)
                 }
-                None => verify::verify_dir(&dir, &key, live),
+                None => verify::verify_dir(&dir, &trusted, live),
             };
             let what = bundle
                 .as_ref()
@@ -180,7 +187,7 @@ pub(super) fn run(
                     println!(
                         "  {} checkpoints signed by key {}",
                         r.checkpoints,
-                        keys::key_id(&key)
+                        r.signers.join(" then ")
                     );
                     if r.anchored {
                         println!(
@@ -363,8 +370,10 @@ pub(super) fn run(
         } => {
             let since = when(&since)?.timestamp();
             let until = when(&until)?.timestamp();
-            let key = public_key(&dir, None)?;
-            let e = export::export(&dir, since, until, &keys::key_id(&key), &output)?;
+            // The bundle names the newest key; verifying it takes them all.
+            let trusted = public_keys(&dir, &[])?;
+            let newest = trusted.last().map(keys::key_id).unwrap_or_default();
+            let e = export::export(&dir, since, until, &newest, &output)?;
             println!(
                 "{}: {} records (seq {} to {}), from a signed checkpoint to a signed checkpoint; check it with renkei audit verify --bundle {} --pubkey audit.pub",
                 output.display(),

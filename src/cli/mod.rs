@@ -60,9 +60,11 @@ pub enum AuditCommand {
     /// Check every record, the chain and every checkpoint signature. Exit
     /// status 1 and the first problem when anything was tampered with.
     Verify {
-        /// Public key file (ed25519:<hex>); default: audit.pub beside the trail.
+        /// Public key file (ed25519:<hex> per line); may be given again for
+        /// a trail whose signing key was replaced. Default: audit.pub beside
+        /// the trail.
         #[arg(long, value_name = "FILE")]
-        pubkey: Option<std::path::PathBuf>,
+        pubkey: Vec<std::path::PathBuf>,
         /// The daemon is running: accept an end not yet sealed.
         #[arg(long)]
         live: bool,
