@@ -172,16 +172,7 @@ fn purge_delivered(
             state: "acknowledged",
         },
     ];
-    let record = Event::Purged {
-        tenant: o.tenant.clone(),
-        box_name: o.bx.to_string(),
-        path: o.path.clone(),
-        object: o.id.clone(),
-        size: o.size,
-        sha256: o.sha256.clone(),
-        state: "delivered".to_string(),
-        since: at.to_string(),
-    };
+    let record = purged_record(o, "delivered", at);
     // Both steps or neither: the purge only applies to what the removal
     // just acknowledged, and the record only if both were done.
     let note = ns
@@ -247,16 +238,7 @@ pub fn retention(
         if !old(since) {
             continue;
         }
-        let purged = Event::Purged {
-            tenant: o.tenant.clone(),
-            box_name: o.bx.to_string(),
-            path: o.path.clone(),
-            object: o.id.clone(),
-            size: o.size,
-            sha256: o.sha256.clone(),
-            state: state.to_string(),
-            since: since.to_string(),
-        };
+        let purged = purged_record(&o, state, since);
         // Acknowledged files are purged with a record; deleted and replaced
         // ones (whose removal was recorded then) are just forgotten.
         let record = (state == "acknowledged").then_some(purged);
@@ -286,4 +268,18 @@ pub fn retention(
         report.kept.push((tenant, files, bytes, oldest));
     }
     Ok(report)
+}
+
+/// The `purged` record of object `o`, which left in `state` at `since`.
+fn purged_record(o: &crate::journal::ObjectRecord, state: &str, since: Timestamp) -> Event {
+    Event::Purged {
+        tenant: o.tenant.clone(),
+        box_name: o.bx.to_string(),
+        path: o.path.clone(),
+        object: o.id.clone(),
+        size: o.size,
+        sha256: o.sha256.clone(),
+        state: state.to_string(),
+        since: since.to_string(),
+    }
 }
