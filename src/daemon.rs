@@ -73,8 +73,15 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonErr
         .max_blocking_threads(1024)
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(serve(config, config_path))
+    let result = runtime.block_on(serve(config, config_path));
+    // The trail is sealed by now. A blocking thread still inside a file
+    // step (a hung mount) must not keep a stopped daemon alive.
+    runtime.shutdown_timeout(SHUTDOWN_STRAGGLERS);
+    result
 }
+
+/// How long blocking threads get after the stop is complete.
+const SHUTDOWN_STRAGGLERS: Duration = Duration::from_secs(2);
 
 async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let demo = config_path.is_none();

@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod live;
 pub mod logging;
+pub mod memory;
 pub mod namespace;
 pub mod policy;
 pub mod remote;

@@ -178,3 +178,81 @@ fn a_source_address_no_tenant_may_use_is_refused_at_accept() {
             .success()
     );
 }
+
+/// An ssh-agent with several keys: five wrong ones, then the right one,
+/// logs in as with OpenSSH's MaxAuthTries 6; six wrong ones do not.
+#[test]
+fn five_wrong_keys_then_the_right_one_log_in_as_with_openssh() {
+    let d = Daemon::start();
+    let keys = d.root.path().join("keys");
+    let wrong: Vec<_> = (0..6)
+        .map(|i| keygen(&keys, &format!("wrong{i}"), "ed25519").private)
+        .collect();
+    let right = &d.keys["032018-juki"].private;
+    let with = |n: usize| {
+        let mut extra: Vec<String> = Vec::new();
+        for w in &wrong[1..=n] {
+            extra.push("-i".into());
+            extra.push(w.display().to_string());
+        }
+        extra.push("-i".into());
+        extra.push(right.display().to_string());
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        sftp_as(&d, "032018-juki", &wrong[0], &extra)
+    };
+    // sftp_as puts the first key first: five wrong keys, then the right one.
+    let out = with(4);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = with(5);
+    assert!(!out.status.success(), "six wrong keys were let through");
+}
+
+/// A failed login for a configured account belongs to its municipality:
+/// `audit query --tenant` shows it.
+#[test]
+fn a_failed_login_of_an_account_is_in_its_municipalitys_audit_view() {
+    let d = Daemon::start();
+    let out = sftp_as(&d, "032018-juki", &d.keys["011002-juki"].private, &[]);
+    assert!(!out.status.success());
+    common::eventually(
+        "the failed login in 盛岡市's audit view",
+        std::time::Duration::from_secs(30),
+        || {
+            let (ok, text) = d.cli(
+                "audit",
+                &[
+                    "query",
+                    "--tenant",
+                    "032018",
+                    "--event",
+                    "login_failed",
+                    "--json",
+                ],
+            );
+            assert!(ok, "{text}");
+            let rows: serde_json::Value =
+                serde_json::from_str(text.trim_start_matches(|c| c != '[')).unwrap();
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["user"] == "032018-juki" && r["tenant"] == "032018")
+                .then_some(())
+        },
+    );
+    let (_, other) = d.cli(
+        "audit",
+        &[
+            "query",
+            "--tenant",
+            "011002",
+            "--event",
+            "login_failed",
+            "--json",
+        ],
+    );
+    assert!(!other.contains("032018-juki"), "{other}");
+}

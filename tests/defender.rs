@@ -219,3 +219,50 @@ fn an_account_over_its_connection_limit_is_told_why() {
     let out = d.sftp("032018-juki", b"pwd\n", &[]);
     assert!(out.status.success());
 }
+
+/// A parallel client (WinSCP, rclone) opening more connections than its
+/// account may have is told why, but its address is not banned: the
+/// account proved who it is, and other municipalities may share that
+/// address (NAT).
+#[test]
+fn connections_over_the_account_limit_do_not_ban_the_address() {
+    let d = Daemon::start_with(
+        default_tenants(),
+        "[limits]\nmax_connections_per_account = 2\n",
+    );
+    let r = d.paramiko_json("032018-juki", &["crowd", "8"]);
+    assert_eq!(r["opened"], 2, "{r}");
+    assert_eq!(r["refused"], 6, "{r}");
+    let refusals: Vec<_> = d
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "login_failed")
+        .collect();
+    assert_eq!(refusals.len(), 6);
+    assert!(refusals.iter().all(|e| {
+        e["reason"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_connections_per_account")
+    }));
+    assert!(
+        !d.events().iter().any(|e| e["event"] == "banned"),
+        "the address was banned"
+    );
+    assert!(!d.ctl_ok(&["bans"]).contains("127.0.0.1"));
+    // Every municipality behind that address still gets in.
+    assert!(attempt(&d, "011002-juki", "011002-juki", "127.0.0.1"));
+    assert!(attempt(&d, "032018-zei", "032018-zei", "127.0.0.1"));
+}
+
+/// `max_channels_per_connection` counts the sessions open now, not every
+/// session ever opened on the connection.
+#[test]
+fn sessions_opened_one_after_another_on_one_connection_are_not_capped() {
+    let d = Daemon::start_with(
+        default_tenants(),
+        "[limits]\nmax_channels_per_connection = 2\n",
+    );
+    let r = d.paramiko_json("032018-juki", &["channels", "12"]);
+    assert_eq!(r["opened"], 12, "{r}");
+}

@@ -236,3 +236,32 @@ fn a_blob_lost_outside_renkei_is_reported_as_data_loss() {
             .contains("a blob named by the journal is missing from the vault")
     );
 }
+
+/// Everything under the data directory is owner-only, whatever the umask
+/// the daemon was started with (public keys excepted).
+#[test]
+fn files_under_the_data_directory_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let d = Daemon::start();
+    d.sftp_ok("032018-juki", "mkdir /inbox/d\n");
+    let mut checked = 0;
+    let mut stack = vec![d.data.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            let public = p.extension().is_some_and(|x| x == "pub")
+                || p.file_name().is_some_and(|n| n == "known_hosts");
+            if !public {
+                assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "only {checked} files checked");
+}

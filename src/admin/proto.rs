@@ -94,6 +94,17 @@ pub struct Status {
     pub policy_sha256: String,
     pub rules: usize,
     pub active_bans: usize,
+    /// What clients make the daemon hold now (see `crate::memory`).
+    #[serde(default)]
+    pub client_memory: ClientMemory,
+}
+
+/// Client memory held now, against its cap.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientMemory {
+    pub held: u64,
+    pub limit: u64,
+    pub account_limit: u64,
 }
 
 /// Result of a reload.

@@ -224,6 +224,11 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         } else {
             snap.policy.files.clone()
         },
+        client_memory: crate::admin::proto::ClientMemory {
+            held: ctx.ns.memory.daemon_used(),
+            limit: config.limits.max_client_memory,
+            account_limit: config.limits.max_account_memory,
+        },
         policy_sha256: snap.policy.digest.clone(),
         rules: snap.policy.rules().len(),
         active_bans: ctx.defender.list().len(),

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -66,11 +66,15 @@ pub(super) struct Writer {
 }
 
 pub(super) fn open_segment(dir: &std::path::Path, n: u64) -> std::io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o640)
-        .open(segments::path(dir, n))
+        .mode(0o600)
+        .open(segments::path(dir, n))?;
+    // Owner-only whatever the umask, and for segments older builds made
+    // group-readable.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
 }
 
 impl Writer {

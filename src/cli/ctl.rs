@@ -22,6 +22,12 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                 println!("  data dir     {}", s.data_dir);
                 println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
                 println!("  connections  {}", s.connections);
+                println!(
+                    "  client memory {} held (at most {}; {} per account)",
+                    crate::config::units::format_size(s.client_memory.held),
+                    crate::config::units::format_size(s.client_memory.limit),
+                    crate::config::units::format_size(s.client_memory.account_limit)
+                );
                 println!("  vault key    {}", s.vault_recipient);
                 for t in &s.tenants {
                     println!(

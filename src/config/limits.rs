@@ -35,8 +35,24 @@ pub struct Limits {
     pub max_connections_per_source: usize,
     /// Logged-in connections of one account.
     pub max_connections_per_account: usize,
-    /// Out-of-order write data held per upload while waiting for the gap.
+    /// Out-of-order write data held per session (all its uploads together)
+    /// while waiting for the gap; also how far ahead of the data received
+    /// one write may land.
     pub reorder_window: u64,
+    /// Requests, unsent replies and out-of-order data of all sessions of
+    /// one account together (see `crate::memory`).
+    pub max_account_memory: u64,
+    /// The same for all clients of the daemon together.
+    pub max_client_memory: u64,
+    /// A session whose client takes none of the replies waiting for it for
+    /// this long (its window stays shut, or the peer is gone) is ended.
+    pub send_timeout: Duration,
+    /// Public keys a client may try in one connection (OpenSSH's
+    /// `MaxAuthTries`).
+    pub max_auth_tries: usize,
+    /// One step on a directory or file of a route end (open, stat, rename,
+    /// fsync) that takes longer than this fails the item.
+    pub fs_timeout: Duration,
     /// A long upload is made durable and resumable every this many bytes.
     pub upload_checkpoint: u64,
     /// ... and at least this often.
@@ -68,6 +84,11 @@ impl Default for Limits {
             max_connections_per_source: 32,
             max_connections_per_account: 16,
             reorder_window: 16 << 20,
+            max_account_memory: 256 << 20,
+            max_client_memory: 2 << 30,
+            send_timeout: Duration::from_secs(60),
+            max_auth_tries: 6,
+            fs_timeout: Duration::from_secs(30),
             upload_checkpoint: 64 << 20,
             upload_checkpoint_interval: Duration::from_secs(30),
             partial_expiry: Duration::from_secs(24 * 3600),
@@ -93,6 +114,11 @@ pub(super) struct RawLimits {
     max_connections_per_source: Option<toml::Spanned<i64>>,
     max_connections_per_account: Option<toml::Spanned<i64>>,
     reorder_window: Option<toml::Spanned<Quantity>>,
+    max_account_memory: Option<toml::Spanned<Quantity>>,
+    max_client_memory: Option<toml::Spanned<Quantity>>,
+    send_timeout: Option<toml::Spanned<Quantity>>,
+    max_auth_tries: Option<toml::Spanned<i64>>,
+    fs_timeout: Option<toml::Spanned<Quantity>>,
     upload_checkpoint: Option<toml::Spanned<Quantity>>,
     upload_checkpoint_interval: Option<toml::Spanned<Quantity>>,
     partial_expiry: Option<toml::Spanned<Quantity>>,
@@ -237,6 +263,29 @@ impl RawLimits {
                 1 << 30,
                 "reorder_window",
             )?,
+            max_account_memory: size(
+                &self.max_account_memory,
+                d.max_account_memory,
+                4 << 20,
+                1 << 40,
+                "max_account_memory",
+            )?,
+            max_client_memory: size(
+                &self.max_client_memory,
+                d.max_client_memory,
+                4 << 20,
+                1 << 44,
+                "max_client_memory",
+            )?,
+            send_timeout: duration(&self.send_timeout, d.send_timeout, ms(1000), "send_timeout")?,
+            max_auth_tries: count(
+                &self.max_auth_tries,
+                d.max_auth_tries,
+                1,
+                100,
+                "max_auth_tries",
+            )?,
+            fs_timeout: duration(&self.fs_timeout, d.fs_timeout, ms(100), "fs_timeout")?,
             upload_checkpoint: size(
                 &self.upload_checkpoint,
                 d.upload_checkpoint,

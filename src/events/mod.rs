@@ -80,6 +80,10 @@ pub enum Event {
     LoginFailed {
         conn: u64,
         peer: SocketAddr,
+        /// The tenant of the account, when the user is a configured
+        /// account: a failed login against it belongs in its audit view.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
         user: String,
         reason: String,
         #[serde(skip_serializing_if = "Option::is_none")]

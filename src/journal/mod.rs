@@ -106,7 +106,18 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         let shown = path.display().to_string();
         let db = match Database::create(path) {
-            Ok(db) => db,
+            Ok(db) => {
+                // redb creates the file with the process umask; the journal
+                // holds names and digests: owner only, whatever the umask.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |source| JournalError::Open {
+                        path: shown.clone(),
+                        source: source.into(),
+                    },
+                )?;
+                db
+            }
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(JournalError::Locked { path: shown });
             }

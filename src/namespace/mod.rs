@@ -75,6 +75,8 @@ pub struct Namespace {
     pub live: Arc<Live>,
     pub vault: Arc<Vault>,
     pub limits: Limits,
+    /// What clients make the daemon hold, per session, account and daemon.
+    pub memory: Arc<crate::memory::Memory>,
     pub events: Arc<Events>,
     /// When the service started (Unix seconds): the time shown for `/` and
     /// the boxes.
@@ -127,6 +129,7 @@ impl Namespace {
             journal,
             live,
             vault,
+            memory: crate::memory::Memory::new(&limits),
             limits,
             events,
             started: jiff::Timestamp::now().as_second(),

@@ -125,12 +125,22 @@ fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
     }
 }
 
-/// SHA-256 of a file's contents (not following a symlink).
+/// SHA-256 of a regular file's contents. Anything else under that name —
+/// a symlink, a FIFO, a device, a directory — is refused without being
+/// read: opening a FIFO for reading would wait for a writer forever.
 pub fn sha256_of(path: &Path) -> io::Result<String> {
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let mut f = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(path)?;
+    let kind = f.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({}); it is left alone", describe(kind)),
+        ));
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
@@ -142,6 +152,32 @@ pub fn sha256_of(path: &Path) -> io::Result<String> {
     }
 }
 
+fn describe(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Whether a receipt (and the working file beside it) proves that this
+/// object was written there: regular files with the object's SHA-256. A
+/// receipt renkei did not make, or one left from other bytes, proves
+/// nothing.
+fn receipt_proves(target: &Target, object: &ObjectRecord, have_part: bool) -> bool {
+    let same = |p: &Path| sha256_of(p).is_ok_and(|h| h == object.sha256);
+    same(&target.receipt()) && (!have_part || same(&target.part()))
+}
+
 /// Hands `object` to `target` (steps 1–4 above). Blocking.
 pub fn deliver(
     vault: &Arc<Vault>,
@@ -151,8 +187,14 @@ pub fn deliver(
     let dir = &target.dir;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let (part, receipt) = (target.part(), target.receipt());
-    let linked = exists(&receipt)?;
+    let mut linked = exists(&receipt)?;
     let have_part = exists(&part)?;
+    if linked && !receipt_proves(target, object, have_part) {
+        // Not ours, or not these bytes: start over.
+        remove_if_present(&receipt)?;
+        remove_if_present(&part)?;
+        linked = false;
+    }
     if linked && !have_part {
         // Placed by an earlier attempt; the ingest may have taken it since.
         finish_placing(target)?;

@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::attrs;
 use super::codec::{self, Attrs, NameEntry, Request, Status};
-use super::session::{Inbound, Out};
+use super::session::{self, Inbound, Out};
 use super::worker::{self, FileReq};
 use super::{Context, End};
 use crate::events::Event;
@@ -60,15 +60,50 @@ impl Handler {
         }
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Inbound>) -> End {
+    /// Answers requests until the client closes, breaks a limit or goes
+    /// away, then ends the workers and the writer. Every path out is
+    /// bounded in time: a worker waiting for reply room is woken when the
+    /// session closes, and the writer gives up on a client that takes
+    /// nothing for `limits.send_timeout`.
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Inbound>,
+        mut writer: JoinHandle<End>,
+    ) -> End {
+        let mut written = None;
         let end = loop {
-            match rx.recv().await {
+            // Room for replies first: a client that does not read stops
+            // being served here, and its requests pile up against
+            // `max_queued_requests` instead of replies against memory.
+            let room = tokio::select! {
+                ok = self.out.room() => ok,
+                w = session::writer_end(&mut writer) => { written = Some(w); false }
+            };
+            if !room {
+                // Only the writer closes the session's memory while the
+                // handler runs: it has failed, and says why.
+                let w = match written.clone() {
+                    Some(w) => w,
+                    None => session::writer_end(&mut writer).await,
+                };
+                written = Some(w.clone());
+                break w;
+            }
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                w = session::writer_end(&mut writer) => {
+                    written = Some(w.clone());
+                    break w;
+                }
+            };
+            match msg {
                 Some(Inbound::Packet(p, cost)) => {
                     if let Err(reason) = self.dispatch(p, cost).await {
                         break End::Violation(reason);
                     }
                 }
                 Some(Inbound::Violation(reason)) => break End::Violation(reason),
+                Some(Inbound::Overloaded(reason)) => break End::Lost(reason),
                 Some(Inbound::Eof) | None => break End::Closed,
             }
         };
@@ -77,7 +112,9 @@ impl Handler {
                 actor: self.ctx.who.actor(),
                 reason: reason.clone(),
             });
-            self.out.budget.close();
+        }
+        if end != End::Closed {
+            self.out.mem.close();
         }
         // Closing the handle table ends the workers: uploads not closed by
         // the client are kept as partials before the session is reported.
@@ -85,7 +122,20 @@ impl Handler {
         for w in self.workers.drain(..) {
             let _ = w.await;
         }
-        end
+        let Handler { out, .. } = self;
+        drop(out);
+        if let Some(w) = written {
+            return if end == End::Closed { w } else { end };
+        }
+        if end == End::Closed {
+            // Every sender is gone: the writer sends what is left, then
+            // closes the channel.
+            session::writer_end(&mut writer).await
+        } else {
+            writer.abort();
+            let _ = writer.await;
+            end
+        }
     }
 
     pub(super) fn status(&self, id: u32, cost: u64, code: Status, msg: &str) {

@@ -16,6 +16,9 @@
 //! - the **writer** task sends replies, coalescing small ones. Replies
 //!   waiting to be sent are capped by `max_response_buffer`: workers pause
 //!   when it is full (backpressure), which bounds memory under `sftp -R 256`.
+//!   Every reply counts, whatever its kind (see [`crate::memory`]); a
+//!   client that takes none for `send_timeout`, or whose connection is
+//!   gone, ends the session.
 //!
 //! The loop knows nothing of SSH: it reads and writes byte chunks through
 //! [`Input`] and [`Output`], which `crate::ssh` implements for a channel.
@@ -67,6 +70,9 @@ pub struct Context {
     pub stats: Arc<Stats>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
+    /// Turns true when the connection the session runs on has ended: the
+    /// session then ends too, whatever it was waiting for.
+    pub gone: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How a session ended.
@@ -78,4 +84,8 @@ pub enum End {
     Violation(String),
     /// The channel stopped accepting output.
     OutputGone,
+    /// The session could not go on through no fault the client can be
+    /// blamed for: the connection went away, the client took no replies
+    /// for `limits.send_timeout`, or the daemon's client memory is full.
+    Lost(String),
 }

@@ -1,14 +1,17 @@
 //! The reader and writer tasks of a session, and the reply path shared by
 //! the handler and the file workers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::handler::Handler;
 use super::{Context, End, Input, Output, Stats};
+use crate::memory::{ITEM_OVERHEAD, Meter, SessionMemory};
 
 /// Replies smaller than this are merged into one channel write.
 const COALESCE_ITEM: usize = 16 << 10;
@@ -21,98 +24,78 @@ pub(super) enum Inbound {
     Packet(Bytes, u64),
     Eof,
     Violation(String),
+    /// The account's or the daemon's client memory is full: the session
+    /// ends, but this session alone did nothing wrong.
+    Overloaded(String),
 }
 
-/// Bytes of replies produced but not yet sent. Workers block in
-/// [`Budget::acquire`] when it is full; closing it releases them.
-pub(super) struct Budget {
-    state: Mutex<(u64, bool)>,
-    cv: Condvar,
-    max: u64,
-}
-
-impl Budget {
-    fn new(max: u64) -> Budget {
-        Budget {
-            state: Mutex::new((0, false)),
-            cv: Condvar::new(),
-            max,
-        }
-    }
-
-    /// Waits for room for `n` bytes. `false` if the session is closing.
-    pub(super) fn acquire(&self, n: u64) -> bool {
-        let Ok(mut s) = self.state.lock() else {
-            return false;
-        };
-        // One reply larger than the whole budget still goes when alone.
-        while !s.1 && s.0 > 0 && s.0 + n > self.max {
-            s = match self.cv.wait(s) {
-                Ok(s) => s,
-                Err(_) => return false,
-            };
-        }
-        if s.1 {
-            return false;
-        }
-        s.0 += n;
-        true
-    }
-
-    pub(super) fn release(&self, n: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 = s.0.saturating_sub(n);
-        }
-        self.cv.notify_all();
-    }
-
-    pub(super) fn close(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            s.1 = true;
-        }
-        self.cv.notify_all();
-    }
-}
-
-/// A reply on its way to the writer: the packet, the response budget it
-/// holds, and the queued-request bytes it gives back once sent.
+/// A reply on its way to the writer: the packet, the reply bytes it holds
+/// (charged to the replies meter), and the request bytes it gives back
+/// once sent.
 struct Reply {
     packet: Bytes,
-    budget: u64,
+    held: u64,
     cost: u64,
 }
 
-/// The reply path to the writer. A request counts against
-/// `max_queued_requests` until its reply is on the channel, not merely
-/// produced: a client that sends requests and never reads replies is
-/// thereby caught by the same cap.
+/// The reply path to the writer. Every reply, whatever its kind, is charged
+/// to the session's replies meter until it is on the channel, and its
+/// request stays charged to the requests meter until then: a client that
+/// sends requests and never reads replies is thereby caught by the caps.
 #[derive(Clone)]
 pub(super) struct Out {
     tx: mpsc::UnboundedSender<Reply>,
-    pub(super) budget: Arc<Budget>,
-    queued: Arc<AtomicU64>,
+    pub(super) mem: SessionMemory,
+    runtime: tokio::runtime::Handle,
+}
+
+/// What a reply holds in the replies meter.
+pub(super) fn held_by(len: usize) -> u64 {
+    len as u64 + ITEM_OVERHEAD
 }
 
 impl Out {
-    /// Sends a reply for a request that cost `cost` queued bytes.
+    /// Sends a reply from the handler. It is charged at once, even past
+    /// the cap: the handler waits for room ([`Out::room`]) before it takes
+    /// the next request, so a session overshoots by one reply at most.
     pub(super) fn reply(&self, packet: Bytes, cost: u64) {
-        self.reply_budgeted(packet, cost, 0);
+        let held = held_by(packet.len());
+        self.mem.replies.force(held);
+        self.send(packet, cost, held);
     }
 
-    /// Sends a reply that holds `budget` bytes of the response budget
-    /// (already acquired), released once written.
-    pub(super) fn reply_budgeted(&self, packet: Bytes, cost: u64, budget: u64) {
-        if self
-            .tx
-            .send(Reply {
-                packet,
-                budget,
-                cost,
-            })
-            .is_err()
-        {
-            self.budget.release(budget);
-            self.queued.fetch_sub(cost, Ordering::Relaxed);
+    /// Waits until the replies meter is below its caps. `false` once the
+    /// session is closing.
+    pub(super) async fn room(&self) -> bool {
+        self.mem.replies.take(0).await
+    }
+
+    /// Sends a reply from a file worker (a blocking thread), waiting for
+    /// room first. Dropped once the session is closing.
+    pub(super) fn reply_blocking(&self, packet: Bytes, cost: u64) {
+        let held = held_by(packet.len());
+        if !self.reserve_blocking(held) {
+            self.mem.requests.give(cost);
+            return;
+        }
+        self.send(packet, cost, held);
+    }
+
+    /// Waits for room for `held` reply bytes and charges them, for a reply
+    /// about to be built. `false` once the session is closing.
+    pub(super) fn reserve_blocking(&self, held: u64) -> bool {
+        self.mem.replies.take_blocking(&self.runtime, held)
+    }
+
+    /// Sends a reply whose `held` bytes were reserved.
+    pub(super) fn reply_reserved(&self, packet: Bytes, cost: u64, held: u64) {
+        self.send(packet, cost, held);
+    }
+
+    fn send(&self, packet: Bytes, cost: u64, held: u64) {
+        if self.tx.send(Reply { packet, held, cost }).is_err() {
+            self.mem.replies.give(held);
+            self.mem.requests.give(cost);
         }
     }
 }
@@ -120,45 +103,46 @@ impl Out {
 /// Runs one SFTP session to its end.
 pub async fn serve<I: Input, O: Output>(input: I, output: O, ctx: Context) -> End {
     let limits = ctx.ns.limits.clone();
-    let queued = Arc::new(AtomicU64::new(0));
-    let budget = Arc::new(Budget::new(limits.max_response_buffer));
+    let mem = ctx.ns.memory.session(&ctx.who.user);
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
 
     let reader = tokio::spawn(read_loop(
         input,
         limits.max_packet,
-        limits.max_queued_requests,
-        Arc::clone(&queued),
+        mem.requests.clone(),
         in_tx,
         Arc::clone(&ctx.stats),
     ));
     let writer = tokio::spawn(write_loop(
         output,
         out_rx,
-        Arc::clone(&budget),
-        Arc::clone(&queued),
+        mem.clone(),
+        limits.send_timeout,
+        ctx.gone.clone(),
         Arc::clone(&ctx.stats),
     ));
     let out = Out {
         tx: out_tx,
-        budget: Arc::clone(&budget),
-        queued,
+        mem: mem.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
-    let end = Handler::new(ctx, out).run(in_rx).await;
+    let end = Handler::new(ctx, out).run(in_rx, writer).await;
     reader.abort();
-    if end != End::Closed {
-        budget.close();
-    }
-    let written = writer.await.unwrap_or(End::OutputGone);
-    if end == End::Closed { written } else { end }
+    let _ = reader.await;
+    mem.settle();
+    end
+}
+
+/// How the writer ended, once it has.
+pub(super) async fn writer_end(writer: &mut JoinHandle<End>) -> End {
+    writer.await.unwrap_or(End::OutputGone)
 }
 
 async fn read_loop<I: Input>(
     mut input: I,
     max_packet: u64,
-    max_queued: u64,
-    queued: Arc<AtomicU64>,
+    requests: Meter,
     tx: mpsc::UnboundedSender<Inbound>,
     stats: Arc<Stats>,
 ) {
@@ -183,17 +167,26 @@ async fn read_loop<I: Input>(
             if (buf.len() as u64) < 4 + len {
                 break;
             }
-            buf.advance(4);
-            let packet = buf.split_to(len as usize).freeze();
-            let cost = len + 4;
-            let now = queued.fetch_add(cost, Ordering::Relaxed) + cost;
-            if now > max_queued {
-                let _ = tx.send(Inbound::Violation(format!(
-                    "has {now} bytes of requests waiting for answers; the limit is {max_queued} (limits.max_queued_requests)"
-                )));
+            // Charged before it is kept: what a request costs is what it
+            // makes the daemon hold.
+            let cost = len + 4 + ITEM_OVERHEAD;
+            if let Err(full) = requests.try_take(cost) {
+                let _ = tx.send(if !full.own {
+                    Inbound::Overloaded(full.reason)
+                } else {
+                    Inbound::Violation(format!(
+                        "sent more requests than may wait for answers: {}",
+                        full.reason
+                    ))
+                });
                 return;
             }
+            // A copy, not a slice: a slice would keep the whole receive
+            // buffer alive for as long as this one request waits.
+            let packet = Bytes::copy_from_slice(&buf[4..4 + len as usize]);
+            buf.advance(4 + len as usize);
             if tx.send(Inbound::Packet(packet, cost)).is_err() {
+                requests.give(cost);
                 return;
             }
         }
@@ -203,12 +196,20 @@ async fn read_loop<I: Input>(
 async fn write_loop<O: Output>(
     output: O,
     mut rx: mpsc::UnboundedReceiver<Reply>,
-    budget: Arc<Budget>,
-    queued: Arc<AtomicU64>,
+    mem: SessionMemory,
+    send_timeout: Duration,
+    mut gone: watch::Receiver<bool>,
     stats: Arc<Stats>,
 ) -> End {
     let mut batch: Vec<Reply> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let end = loop {
+        let first = tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => r,
+                None => break None,
+            },
+            _ = gone.wait_for(|g| *g) => break Some(End::Lost("the connection closed".into())),
+        };
         batch.push(first);
         let mut size = batch[0].packet.len();
         while size < COALESCE_MAX && batch.last().is_some_and(|r| r.packet.len() < COALESCE_ITEM) {
@@ -222,12 +223,12 @@ async fn write_loop<O: Output>(
         }
         // Merge the run of small replies; large ones go as they are.
         let mut pending = BytesMut::new();
-        let (mut to_release, mut answered) = (0, 0);
-        let mut ok = true;
+        let (mut held, mut answered) = (0, 0);
+        let mut failed = None;
         for r in batch.drain(..) {
-            to_release += r.budget;
+            held += r.held;
             answered += r.cost;
-            if !ok {
+            if failed.is_some() {
                 continue;
             }
             if r.packet.len() < COALESCE_ITEM {
@@ -235,29 +236,65 @@ async fn write_loop<O: Output>(
                 continue;
             }
             if !pending.is_empty() {
-                ok = send(&output, std::mem::take(&mut pending).freeze(), &stats).await;
+                let data = std::mem::take(&mut pending).freeze();
+                failed = send(&output, data, &stats, send_timeout, &mut gone)
+                    .await
+                    .err();
             }
-            ok = ok && send(&output, r.packet, &stats).await;
+            if failed.is_none() {
+                failed = send(&output, r.packet, &stats, send_timeout, &mut gone)
+                    .await
+                    .err();
+            }
         }
-        if ok && !pending.is_empty() {
-            ok = send(&output, pending.freeze(), &stats).await;
+        if failed.is_none() && !pending.is_empty() {
+            failed = send(&output, pending.freeze(), &stats, send_timeout, &mut gone)
+                .await
+                .err();
         }
-        budget.release(to_release);
-        queued.fetch_sub(answered, Ordering::Relaxed);
-        if !ok {
-            budget.close();
-            return End::OutputGone;
+        mem.replies.give(held);
+        mem.requests.give(answered);
+        if let Some(end) = failed {
+            break Some(end);
+        }
+    };
+    match end {
+        Some(end) => {
+            // Wake every worker waiting for room: nothing more will be sent.
+            mem.close();
+            end
+        }
+        None => {
+            output.close().await;
+            End::Closed
         }
     }
-    output.close().await;
-    End::Closed
 }
 
-async fn send<O: Output>(output: &O, data: Bytes, stats: &Stats) -> bool {
+/// Sends one chunk: fails when the channel is gone, when the connection
+/// closes, or when the client has taken nothing for `send_timeout` (its
+/// window stays shut: it reads nothing, or its peer is dead).
+async fn send<O: Output>(
+    output: &O,
+    data: Bytes,
+    stats: &Stats,
+    send_timeout: Duration,
+    gone: &mut watch::Receiver<bool>,
+) -> Result<(), End> {
     let n = data.len() as u64;
-    if output.send(data).await.is_err() {
-        return false;
+    tokio::select! {
+        sent = tokio::time::timeout(send_timeout, output.send(data)) => match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(End::OutputGone),
+            Err(_) => {
+                return Err(End::Lost(format!(
+                    "the client took none of its replies for {} (limits.send_timeout)",
+                    crate::config::units::format_duration(send_timeout)
+                )));
+            }
+        },
+        _ = gone.wait_for(|g| *g) => return Err(End::Lost("the connection closed".into())),
     }
     stats.bytes_down.fetch_add(n, Ordering::Relaxed);
-    true
+    Ok(())
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::attrs;
 use super::codec::{self, Attrs, Status};
-use super::session::Out;
+use super::session::{self, Out};
 use crate::namespace::NsError;
 use crate::transfer::{Download, Upload};
 
@@ -56,11 +56,11 @@ pub(super) enum State {
 
 fn fail(out: &Out, id: u32, cost: u64, e: &NsError) {
     let (code, msg) = attrs::status_of(e);
-    out.reply(codec::status(id, code, &msg), cost);
+    out.reply_blocking(codec::status(id, code, &msg), cost);
 }
 
 fn ok(out: &Out, id: u32, cost: u64) {
-    out.reply(codec::status(id, Status::Ok, "ok"), cost);
+    out.reply_blocking(codec::status(id, Status::Ok, "ok"), cost);
 }
 
 /// Serves one file until it is closed or the session ends. An upload the
@@ -68,6 +68,7 @@ fn ok(out: &Out, id: u32, cost: u64) {
 pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, out: Out) {
     let mut closed = None;
     if let State::Up(u) = &mut state {
+        u.set_reorder_meter(out.mem.reorder.clone());
         u.prepare();
     }
     while let Some(req) = rx.blocking_recv() {
@@ -83,21 +84,23 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
             ) => {
                 let want = u64::from(len).min(d.size().saturating_sub(offset));
                 if want == 0 {
-                    out.reply(codec::status(id, Status::Eof, "end of file"), cost);
+                    out.reply_blocking(codec::status(id, Status::Eof, "end of file"), cost);
                     continue;
                 }
-                if !out.budget.acquire(want) {
+                let held = session::held_by(want as usize);
+                if !out.reserve_blocking(held) {
+                    out.mem.requests.give(cost);
                     return;
                 }
                 match codec::data_with(id, want as usize, |buf| d.read_at(offset, buf)) {
-                    Ok(Some(pkt)) => out.reply_budgeted(pkt, cost, want),
-                    Ok(None) => out.reply_budgeted(
+                    Ok(Some(pkt)) => out.reply_reserved(pkt, cost, held),
+                    Ok(None) => out.reply_reserved(
                         codec::status(id, Status::Eof, "end of file"),
                         cost,
-                        want,
+                        held,
                     ),
                     Err(e) => {
-                        out.budget.release(want);
+                        out.mem.replies.give(held);
                         fail(&out, id, cost, &e);
                     }
                 }
@@ -114,7 +117,7 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
                 Ok(()) => ok(&out, id, cost),
                 Err(e) => fail(&out, id, cost, &e),
             },
-            (FileReq::Read { id, cost, .. }, State::Up(_)) => out.reply(
+            (FileReq::Read { id, cost, .. }, State::Up(_)) => out.reply_blocking(
                 codec::status(
                     id,
                     Status::PermissionDenied,
@@ -122,7 +125,7 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
                 ),
                 cost,
             ),
-            (FileReq::Write { id, cost, .. }, State::Down(_)) => out.reply(
+            (FileReq::Write { id, cost, .. }, State::Down(_)) => out.reply_blocking(
                 codec::status(
                     id,
                     Status::PermissionDenied,
@@ -136,14 +139,14 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
                     permissions: Some(0o100_640),
                     ..Attrs::default()
                 };
-                out.reply(codec::attrs(id, &a), cost);
+                out.reply_blocking(codec::attrs(id, &a), cost);
             }
             (FileReq::Fstat { id, cost }, State::Down(d)) => {
-                out.reply(codec::attrs(id, &attrs::of(&d.info())), cost);
+                out.reply_blocking(codec::attrs(id, &attrs::of(&d.info())), cost);
             }
             (FileReq::Fsetstat { id, attrs, cost }, State::Up(u)) => {
                 if attrs.uid_gid.is_some() {
-                    out.reply(
+                    out.reply_blocking(
                         codec::status(
                             id,
                             Status::PermissionDenied,
@@ -152,7 +155,7 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
                         cost,
                     );
                 } else if attrs.size.is_some_and(|s| s != u.size()) {
-                    out.reply(
+                    out.reply_blocking(
                         codec::status(
                             id,
                             Status::OpUnsupported,

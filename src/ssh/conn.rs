@@ -52,11 +52,21 @@ pub(super) struct Conn {
     pub peer: SocketAddr,
     pub shared: Arc<Mutex<ConnShared>>,
     pending: HashMap<ChannelId, Channel<Msg>>,
-    sftp_channels: usize,
+    /// SFTP sessions open now on this connection (each one's task lowers
+    /// it when the session ends).
+    sftp_channels: Arc<std::sync::atomic::AtomicUsize>,
     user: String,
     /// Authenticated but over a connection limit: disconnect with this.
     refuse_after_auth: Option<String>,
+    /// Turns true when the connection has ended (see `sftp::Context::gone`).
+    gone: tokio::sync::watch::Receiver<bool>,
+    /// Drops the connection outright when a polite disconnect does not get
+    /// through in time (the SSH layer itself is stuck on the peer).
+    kill: Arc<tokio::sync::Notify>,
 }
+
+/// How long a disconnect message may take to be handed to the SSH layer.
+pub(super) const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const ONLY_SFTP: &str =
     "renkei: only the SFTP subsystem is available here (use sftp, or scp without -O)\r\n";
@@ -67,6 +77,8 @@ impl Conn {
         conn: u64,
         peer: SocketAddr,
         shared: Arc<Mutex<ConnShared>>,
+        gone: tokio::sync::watch::Receiver<bool>,
+        kill: Arc<tokio::sync::Notify>,
     ) -> Conn {
         Conn {
             state,
@@ -74,9 +86,11 @@ impl Conn {
             peer,
             shared,
             pending: HashMap::new(),
-            sftp_channels: 0,
+            sftp_channels: Arc::default(),
             user: String::new(),
             refuse_after_auth: None,
+            gone,
+            kill,
         }
     }
 
@@ -158,13 +172,24 @@ impl Conn {
         })
     }
 
+    /// Records a failed login and counts it against the source address.
     fn login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
         if let Ok(mut s) = self.shared.lock() {
             s.failures.push(refusal.known_user);
         }
+        self.record_login_failed(user, refusal, key);
+    }
+
+    fn record_login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+        let tenant = self
+            .state
+            .config()
+            .account(user)
+            .map(|(t, _)| t.code.to_string());
         self.state.events.record(Event::LoginFailed {
             conn: self.conn,
             peer: self.peer,
+            tenant,
             user: user.to_string(),
             reason: refusal.reason,
             rule: refusal.rule,
@@ -245,17 +270,18 @@ impl russh::server::Handler for Conn {
                 let max = self.state.ns.limits.max_connections_per_account;
                 if let Err(reason) = self.state.registry.login(self.conn, user, max) {
                     // The key is right, so say plainly why they are turned
-                    // away: accept, then disconnect with the reason.
+                    // away: accept, then disconnect with the reason. The
+                    // account proved who it is: its address (perhaps a NAT
+                    // shared by other municipalities) is not scored.
                     let refusal = LoginRefusal {
                         reason: reason.clone(),
                         known_user: true,
                         rule: None,
                     };
-                    self.login_failed(user, refusal, Some(key.public_key));
-                    self.state
-                        .defender
-                        .offence(self.peer.ip(), Offence::LimitExceeded)
-                        .await;
+                    self.record_login_failed(user, refusal, Some(key.public_key));
+                    if let Ok(mut s) = self.shared.lock() {
+                        s.end_reason = Some(format!("refused after login: {reason}"));
+                    }
                     self.refuse_after_auth = Some(reason);
                     return Ok(Auth::Accept);
                 }
@@ -299,7 +325,10 @@ impl russh::server::Handler for Conn {
                 .await;
             return Ok(());
         }
-        if self.sftp_channels + self.pending.len() >= max {
+        let open = self
+            .sftp_channels
+            .load(std::sync::atomic::Ordering::Acquire);
+        if open + self.pending.len() >= max {
             self.channel_refused(
                 "session",
                 &format!("more than {max} sessions on one connection (limits.max_channels_per_connection)"),
@@ -364,7 +393,8 @@ impl russh::server::Handler for Conn {
                 .await;
         }
         session.channel_success(channel)?;
-        self.sftp_channels += 1;
+        let open = Arc::clone(&self.sftp_channels);
+        open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let (read, write) = ch.split();
         let stats = self
             .shared
@@ -376,25 +406,45 @@ impl russh::server::Handler for Conn {
             who,
             stats,
             volume: self.state.volume.clone(),
+            gone: self.gone.clone(),
         };
         let handle = session.handle();
         let shared = Arc::clone(&self.shared);
         let defender = Arc::clone(&self.state.defender);
         let ip = self.peer.ip();
+        let kill = Arc::clone(&self.kill);
         let task = tokio::spawn(async move {
             let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
-            if let sftp::End::Violation(reason) = end {
-                defender.offence(ip, Offence::ProtocolViolation).await;
-                if let Ok(mut s) = shared.lock() {
-                    s.end_reason = Some(format!("disconnected: the client {reason}"));
-                }
-                let _ = handle
-                    .disconnect(
-                        russh::Disconnect::ProtocolError,
+            open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            let (why, told, kind) = match end {
+                sftp::End::Violation(reason) => {
+                    defender.offence(ip, Offence::ProtocolViolation).await;
+                    (
+                        format!("disconnected: the client {reason}"),
                         format!("protocol violation: the client {reason}"),
-                        "en".into(),
+                        russh::Disconnect::ProtocolError,
                     )
-                    .await;
+                }
+                sftp::End::Lost(reason) => (
+                    format!("disconnected: {reason}"),
+                    reason,
+                    russh::Disconnect::ByApplication,
+                ),
+                sftp::End::Closed | sftp::End::OutputGone => return,
+            };
+            if let Ok(mut s) = shared.lock() {
+                s.end_reason.get_or_insert(why);
+            }
+            // Bounded: a peer that is gone must not hold the connection
+            // open. When the disconnect cannot get through, the connection
+            // is dropped without it.
+            let polite = tokio::time::timeout(
+                DISCONNECT_TIMEOUT,
+                handle.disconnect(kind, told, "en".into()),
+            )
+            .await;
+            if !matches!(polite, Ok(Ok(()))) {
+                kill.notify_one();
             }
         });
         if let Ok(mut s) = self.shared.lock() {

@@ -178,7 +178,9 @@ fn russh_config(config: &Config, host_key: PrivateKey) -> russh::server::Config 
             compression: Cow::Borrowed(&[russh::compression::NONE]),
             ..Preferred::DEFAULT
         },
-        max_auth_attempts: 6,
+        // russh counts the `none` probe clients send first; OpenSSH's
+        // MaxAuthTries does not.
+        max_auth_attempts: limits.max_auth_tries + 1,
         inactivity_timeout: Some(limits.idle_timeout),
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 3,
@@ -276,7 +278,16 @@ async fn connection(
 ) {
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
-    let handler = conn::Conn::new(Arc::clone(&state), conn, peer, Arc::clone(&shared));
+    let (gone_tx, gone_rx) = watch::channel(false);
+    let kill = Arc::new(tokio::sync::Notify::new());
+    let handler = conn::Conn::new(
+        Arc::clone(&state),
+        conn,
+        peer,
+        Arc::clone(&shared),
+        gone_rx,
+        Arc::clone(&kill),
+    );
     // The grace period covers everything before login, the version
     // exchange included: a client that connects and sends nothing is cut
     // off as surely as one that never authenticates.
@@ -321,12 +332,19 @@ async fn connection(
                     )
                     .await;
             });
-            let r = session.await.map_err(|e| e.to_string());
+            let r = tokio::select! {
+                r = session => r.map_err(|e| e.to_string()),
+                // Dropping the session closes the socket.
+                _ = kill.notified() => Err("the connection was dropped".to_string()),
+            };
             grace.abort();
             r
         }
     };
     state.registry.remove(conn);
+    // The connection is over: its sessions end now, whatever they were
+    // waiting for (a window that will never open, room for replies).
+    let _ = gone_tx.send(true);
     let tasks = shared
         .lock()
         .map(|mut s| std::mem::take(&mut s.tasks))

@@ -26,6 +26,7 @@ use crate::journal::{
     self, BoxKind, EntryRecord, ObjectRecord, ObjectState, Op, PartialRecord, SegmentRef,
 };
 use crate::live::Snapshot;
+use crate::memory::Meter;
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
 use crate::policy::{Operation, Role};
 use crate::vault::{ObjectReader, SegmentWriter};
@@ -76,6 +77,9 @@ pub struct Upload {
     /// Writes that arrived ahead of `size`, by offset.
     pending: BTreeMap<u64, Bytes>,
     pending_bytes: u64,
+    /// Where out-of-order data is charged: the session's reorder meter
+    /// (shared with its account and the daemon), or the upload's own.
+    reorder: Meter,
     since_checkpoint: u64,
     last_checkpoint: Instant,
     /// Whether the journal's partial record matches `done`/`size`.
@@ -170,6 +174,7 @@ impl Upload {
             hasher: Hasher::default(),
             pending: BTreeMap::new(),
             pending_bytes: 0,
+            reorder: Meter::standalone("limits.reorder_window", ns.limits.reorder_window),
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             recorded: false,
@@ -293,6 +298,7 @@ impl Upload {
                 }
                 let chunk = entry.remove();
                 self.pending_bytes -= chunk.len() as u64;
+                self.reorder.give(chunk.len() as u64);
                 self.append(chunk)?;
             }
         } else {
@@ -307,11 +313,23 @@ impl Upload {
         Ok(())
     }
 
+    /// Drops the data held out of order and gives back what it held.
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.reorder.give(std::mem::take(&mut self.pending_bytes));
+    }
+
+    /// Charges out-of-order data to `meter` (a session's) instead of the
+    /// upload's own window.
+    pub fn set_reorder_meter(&mut self, meter: Meter) {
+        self.reorder = meter;
+    }
+
     fn hold(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
         let len = data.len() as u64;
         let window = self.ns.limits.reorder_window;
         let end = offset.saturating_add(len);
-        if end - self.size > window || self.pending_bytes + len > window {
+        if end - self.size > window {
             return Err(NsError::Invalid(format!(
                 "{}: a write at offset {offset} is {} bytes past the end of the data received so far ({} bytes); at most {} can be held out of order",
                 self.shown,
@@ -328,6 +346,12 @@ impl Upload {
             return Err(NsError::Invalid(format!(
                 "{}: a write of {len} bytes at offset {offset} overlaps another write",
                 self.shown
+            )));
+        }
+        if let Err(full) = self.reorder.try_take(len) {
+            return Err(NsError::Invalid(format!(
+                "{}: a write at offset {offset} cannot be held until the data before it arrives: {}; write in order, or fewer files at once",
+                self.shown, full.reason
             )));
         }
         self.pending_bytes += len;
@@ -365,8 +389,7 @@ impl Upload {
             drop(self.current.take());
             self.size = self.done.iter().map(|s| s.len).sum();
             self.guard.set_size(self.size);
-            self.pending.clear();
-            self.pending_bytes = 0;
+            self.clear_pending();
             let err = NsError::from(e);
             self.poisoned = Some(err.to_string());
             return Err(err);
@@ -538,7 +561,7 @@ impl Upload {
             return;
         }
         self.open = false;
-        self.pending.clear();
+        self.clear_pending();
         if self.who.role == Role::Operator {
             drop(self.current.take());
             let _ = self.ns.journal.apply_one_blocking(Op::DropPartial {
@@ -570,5 +593,6 @@ impl Upload {
 impl Drop for Upload {
     fn drop(&mut self) {
         self.abandon("the upload was not closed");
+        self.clear_pending();
     }
 }

@@ -28,6 +28,11 @@ Commands (each prints one JSON object per line on stdout):
   password PASSWORD           try to log in with a password (KEYFILE unused)
   sessions N                  open N logged-in sessions and hold them;
                               {"opened": k, "error": ...} at the first refusal
+  crowd N                     open N logged-in connections, going on after
+                              refusals; {"opened": k, "refused": r,
+                              "errors": [...]}
+  channels N                  open and close N SFTP sessions one after
+                              another on one connection; {"opened": k}
   cut LOCAL REMOTE NBYTES     upload the first NBYTES of LOCAL, then drop
                               the connection without closing the file
   handles N REMOTE            open REMOTE N times without closing;
@@ -53,6 +58,7 @@ def connect(host, port, user, keyfile):
     t = paramiko.Transport((host, int(port)))
     t.connect(username=user, pkey=key)
     return t, paramiko.SFTPClient.from_transport(t)
+
 
 
 def close_checked(sftp, f):
@@ -124,6 +130,30 @@ def main():
             out({"opened": len(held)})
         except (paramiko.SSHException, EOFError, socket.error, IOError) as e:
             out({"opened": len(held), "error": str(e) or type(e).__name__})
+        return
+    if cmd == "crowd":
+        held, errors = [], []
+        for _ in range(int(args[0])):
+            try:
+                t, sftp = connect(host, port, user, keyfile)
+                sftp.listdir("/")
+                held.append(t)
+            except (paramiko.SSHException, EOFError, socket.error, IOError) as e:
+                errors.append(str(e) or type(e).__name__)
+        out({"opened": len(held), "refused": len(errors), "errors": errors})
+        return
+    if cmd == "channels":
+        t = connect(host, port, user, keyfile)[0]
+        opened = 0
+        try:
+            for _ in range(int(args[0])):
+                sftp = paramiko.SFTPClient.from_transport(t)
+                sftp.listdir("/")
+                sftp.close()
+                opened += 1
+            out({"opened": opened})
+        except (paramiko.SSHException, EOFError, socket.error, IOError) as e:
+            out({"opened": opened, "error": str(e) or type(e).__name__})
         return
     if cmd in ("oversize", "flood"):
         key = paramiko.Ed25519Key.from_private_key_file(keyfile)

@@ -41,7 +41,7 @@ impl Upload {
             return 0;
         }
         self.open = false;
-        self.pending.clear();
+        self.clear_pending();
         match self.checkpoint() {
             Ok(()) => self.size,
             Err(e) => {
