@@ -327,3 +327,27 @@ fn the_shipped_example_configuration_is_valid() {
         "{text}"
     );
 }
+
+/// Finding: one key listed for two municipalities' accounts was accepted
+/// silently, so whoever held it could act as either. Both `check` and
+/// `serve` now refuse it and name the line of the second account.
+#[test]
+fn one_key_for_two_municipalities_is_refused_by_check_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let second = "\n[[tenant]]\ncode = \"032051\"\nname = \"八幡平市\"\nnetworks = [\"10.21.0.0/16\"]\n\n[[tenant.account]]\nuser = \"032051-juki\"\nkeys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd juki-batch\"]\n";
+    fs::write(dir.path().join("shared.toml"), format!("{VALID}{second}")).unwrap();
+    for cmd in ["check", "serve"] {
+        let out = renkei(dir.path(), &["--config", "shared.toml", cmd]);
+        assert!(!out.status.success(), "{cmd} must refuse a shared key");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("shared.toml:21:"), "{cmd}: {err}");
+        assert!(
+            err.contains("032051-juki") && err.contains("032018-juki"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused serve creates nothing"
+    );
+}

@@ -21,6 +21,9 @@ use renkei::policy::{PolicySet, Role};
 use renkei::transfer::{Download, OpenMode, Upload};
 use renkei::vault::Vault;
 
+/// A second key: each municipality has its own.
+const KEY2: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACca1VobMERR0037eMtz5FPmiVY2GqK2kvffxw/cJPt y";
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd x";
 
@@ -34,7 +37,7 @@ struct World {
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[server]\ndata_dir = \"data\"\n[[tenant]]\ncode = \"032018\"\nname = \"盛岡市\"\nnetworks = [\"127.0.0.0/8\"]\n[[tenant.account]]\nuser = \"032018-juki\"\nkeys = [\"{KEY}\"]\n[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"127.0.0.0/8\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY}\"]\n"
+        "[server]\ndata_dir = \"data\"\n[[tenant]]\ncode = \"032018\"\nname = \"盛岡市\"\nnetworks = [\"127.0.0.0/8\"]\n[[tenant.account]]\nuser = \"032018-juki\"\nkeys = [\"{KEY}\"]\n[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"127.0.0.0/8\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY2}\"]\n"
     );
     let config = Config::parse("t.toml", &text, dir.path()).unwrap();
     let data = dir.path().join("data");

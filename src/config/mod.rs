@@ -381,6 +381,10 @@ impl Config {
         let mut tenants = Vec::new();
         let mut users: HashMap<String, (usize, usize)> = HashMap::new();
         let mut codes: HashMap<String, ()> = HashMap::new();
+        // Whoever holds a key can act as every account it is listed for, so
+        // one key shared by two municipalities would join what the product
+        // exists to keep apart.
+        let mut key_owners: HashMap<String, (String, String)> = HashMap::new();
         for (ti, rt) in raw.tenant.iter().enumerate() {
             let code = TenantCode::parse(rt.code.get_ref())
                 .map_err(|e| loc.at(rt.code.span(), format!("tenant.code: {e}")))?;
@@ -449,6 +453,26 @@ impl Config {
                     warnings.push(format!(
                         "account {user} of tenant {code} has no keys: it cannot log in"
                     ));
+                }
+                for key in &keys {
+                    let fp = key.fingerprint.clone();
+                    match key_owners.get(&fp) {
+                        Some((other_code, other_user)) if *other_code != code.to_string() => {
+                            return Err(loc.at(
+                                ra.user.span(),
+                                format!("account {user} of tenant {code} has key {fp}, which is already a key of account {other_user} of tenant {other_code}; one key must never open two municipalities' accounts: give each its own key"),
+                            ));
+                        }
+                        Some((_, other_user)) if *other_user != user => {
+                            warnings.push(format!(
+                                "accounts {other_user} and {user} of tenant {code} share key {fp}: whoever holds it can act as both; give each system its own key unless one batch server really runs both"
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            key_owners.insert(fp, (code.to_string(), user.clone()));
+                        }
+                    }
                 }
                 let own_networks = match &ra.networks {
                     None => None,

@@ -1,5 +1,8 @@
 use super::*;
 
+/// A second key: each municipality has its own.
+const KEY2: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACca1VobMERR0037eMtz5FPmiVY2GqK2kvffxw/cJPt y";
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd juki-batch";
 
@@ -101,7 +104,7 @@ fn syntax_error_has_line() {
 #[test]
 fn shared_network_warns() {
     let extra = format!(
-        "[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"127.0.0.0/16\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY}\"]\n"
+        "[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"127.0.0.0/16\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY2}\"]\n"
     );
     let c = parse(&sample(&extra)).unwrap();
     assert!(
@@ -115,4 +118,28 @@ fn shared_network_warns() {
 fn line_col_counts_characters() {
     assert_eq!(line_col("a\nあい x", 9), (2, 4));
     assert_eq!(line_col("abc", 0), (1, 1));
+}
+
+#[test]
+fn one_key_for_two_municipalities_is_refused() {
+    let extra = format!(
+        "[[tenant]]\ncode = \"011002\"\nname = \"札幌市\"\nnetworks = [\"10.1.0.0/16\"]\n[[tenant.account]]\nuser = \"011002-juki\"\nkeys = [\"{KEY}\"]\n"
+    );
+    let e = parse(&sample(&extra)).unwrap_err().to_string();
+    assert!(
+        e.contains("011002-juki") && e.contains("032018-juki"),
+        "{e}"
+    );
+    assert!(e.contains("two municipalities"), "{e}");
+}
+
+#[test]
+fn one_key_for_two_accounts_of_one_municipality_warns() {
+    let extra = format!("[[tenant.account]]\nuser = \"032018-zei\"\nkeys = [\"{KEY}\"]\n");
+    let c = parse(&sample(&extra)).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("share key")),
+        "{:?}",
+        c.warnings
+    );
 }

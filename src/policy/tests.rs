@@ -2,6 +2,9 @@ use std::path::Path;
 
 use super::*;
 
+/// A second key: each municipality has its own.
+const KEY2: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACca1VobMERR0037eMtz5FPmiVY2GqK2kvffxw/cJPt y";
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd x";
 
@@ -27,7 +30,7 @@ name = "札幌市"
 networks = ["10.1.0.0/24"]
 [[tenant.account]]
 user = "011002-juki"
-keys = ["{KEY}"]
+keys = ["{KEY2}"]
 "#
     );
     Config::parse("renkei.toml", &text, Path::new("/nonexistent")).unwrap()
