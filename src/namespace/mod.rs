@@ -13,6 +13,7 @@
 
 mod access;
 pub mod error;
+pub mod names;
 pub mod notes;
 mod ops;
 pub mod path;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::names;
 use crate::config::limits::MAX_NAME_BYTES;
 
 pub use crate::journal::BoxKind;
@@ -41,8 +42,6 @@ pub enum NsPath {
 pub enum PathError {
     #[error("the path is not valid UTF-8; file names must be UTF-8")]
     NotUtf8,
-    #[error("'..' is not allowed in paths")]
-    DotDot,
     #[error("name {name:?} contains the control character U+{code:04X}")]
     ControlChar { name: String, code: u32 },
     #[error(
@@ -56,49 +55,38 @@ pub enum PathError {
     #[error("the path is {depth} directories deep inside the box; the limit is {max}")]
     TooDeep { depth: usize, max: usize },
     #[error(
+        "name {name:?} contains the invisible character U+{code:04X}, which can make two names look the same"
+    )]
+    Invisible { name: String, code: u32 },
+    #[error("name {name:?} contains U+{code:04X}, which looks like a path separator")]
+    LookAlike { name: String, code: u32 },
+    #[error("name {name:?} {why}")]
+    NotForWindows { name: String, why: String },
+    #[error("name {name:?} {why}")]
+    Edge { name: String, why: String },
+    #[error(
         "there is no '/{name}' here: the boxes are /inbox and /outbox (and /receipts, read-only)"
     )]
     NoSuchBox { name: String },
 }
 
-fn check_component(c: &str) -> Result<(), PathError> {
-    if c.len() > MAX_NAME_BYTES {
-        return Err(PathError::TooLong { bytes: c.len() });
-    }
-    for ch in c.chars() {
-        if ch.is_control() {
-            return Err(PathError::ControlChar {
-                name: c.escape_debug().to_string(),
-                code: ch as u32,
-            });
-        }
-        if matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-        {
-            return Err(PathError::BidiChar {
-                name: c.escape_debug().to_string(),
-                code: ch as u32,
-            });
-        }
-        if ch == '\\' {
-            return Err(PathError::Backslash {
-                name: c.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Splits a path into validated components, dropping empty and `.` ones.
-fn components(raw: &[u8]) -> Result<Vec<&str>, PathError> {
+/// Splits a path into validated NFC components. Empty and `.` components
+/// are dropped and `..` removes the one before it, lexically, as a chroot
+/// does: nothing is looked up, and `..` at the top stays at the top, so no
+/// path can name anything outside the principal's own namespace.
+fn components(raw: &[u8]) -> Result<Vec<String>, PathError> {
     let text = std::str::from_utf8(raw).map_err(|_| PathError::NotUtf8)?;
-    let mut out = Vec::new();
+    let text = names::nfc(text);
+    let mut out: Vec<String> = Vec::new();
     for c in text.split('/') {
         match c {
             "" | "." => {}
-            ".." => return Err(PathError::DotDot),
+            ".." => {
+                out.pop();
+            }
             c => {
-                check_component(c)?;
-                out.push(c);
+                names::check(c)?;
+                out.push(c.to_string());
             }
         }
     }
@@ -113,7 +101,7 @@ impl NsPath {
         let Some((first, rest)) = parts.split_first() else {
             return Ok(NsPath::Root);
         };
-        if *first == RECEIPTS {
+        if first == RECEIPTS {
             return Ok(if rest.is_empty() {
                 NsPath::Receipts
             } else {
@@ -208,21 +196,7 @@ impl fmt::Display for NsPath {
 /// POSIX, `/..` is `/`: nothing can lead above the namespace root, and
 /// nothing is looked up.
 pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
-    let text = std::str::from_utf8(raw).map_err(|_| PathError::NotUtf8)?;
-    let mut stack: Vec<&str> = Vec::new();
-    for c in text.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                stack.pop();
-            }
-            c => {
-                check_component(c)?;
-                stack.push(c);
-            }
-        }
-    }
-    Ok(format!("/{}", stack.join("/")))
+    Ok(format!("/{}", components(raw)?.join("/")))
 }
 
 #[cfg(test)]
@@ -251,7 +225,15 @@ mod tests {
 
     #[test]
     fn refuses_hostile_paths() {
-        assert_eq!(p("/inbox/../032018/inbox"), Err(PathError::DotDot));
+        assert!(matches!(
+            p("/inbox/../032018/inbox"),
+            Err(PathError::NoSuchBox { .. })
+        ));
+        assert_eq!(
+            p("/inbox/../../../inbox/a").unwrap().to_string(),
+            "/inbox/a"
+        );
+        assert_eq!(p("/inbox/a/..").unwrap(), NsPath::Box(BoxKind::Inbox));
         assert!(matches!(p("/etc/passwd"), Err(PathError::NoSuchBox { .. })));
         assert!(matches!(
             p("/032018/inbox/x"),
@@ -269,10 +251,7 @@ mod tests {
             p("/inbox/a\u{202E}txt.exe"),
             Err(PathError::BidiChar { .. })
         ));
-        assert!(matches!(
-            p("/inbox/..\\x"),
-            Err(PathError::Backslash { .. })
-        ));
+        assert!(matches!(p("/inbox/a\\x"), Err(PathError::Backslash { .. })));
         assert!(matches!(
             p(&format!("/inbox/{}", "あ".repeat(86))),
             Err(PathError::TooLong { bytes: 258 })

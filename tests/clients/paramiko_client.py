@@ -35,6 +35,9 @@ Commands (each prints one JSON object per line on stdout):
                               another on one connection; {"opened": k}
   cut LOCAL REMOTE NBYTES     upload the first NBYTES of LOCAL, then drop
                               the connection without closing the file
+  chdir PATH...               chdir to each PATH in turn (paramiko stats
+                              "<cwd>/.." before it goes up); {"cwd": ...,
+                              "names": [...]} of the last
   handles N REMOTE            open REMOTE N times without closing;
                               {"opened": k, "error": ...} when refused
 """
@@ -261,6 +264,10 @@ def main():
         out({"size": sftp.stat(args[0]).st_size})
     elif cmd == "listdir":
         out({"names": sorted(sftp.listdir(args[0]))})
+    elif cmd == "chdir":
+        for p in args:
+            sftp.chdir(p)
+        out({"cwd": sftp.getcwd(), "names": sorted(sftp.listdir("."))})
     elif cmd == "try":
         op, rest = args[0], args[1:]
         try:
