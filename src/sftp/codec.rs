@@ -64,6 +64,21 @@ pub enum Status {
     OpUnsupported = 8,
 }
 
+impl Status {
+    /// OpenSSH's text for the code (sftp-server's `status_to_message`).
+    pub fn text(self) -> &'static str {
+        match self {
+            Status::Ok => "Success",
+            Status::Eof => "End of file",
+            Status::NoSuchFile => "No such file",
+            Status::PermissionDenied => "Permission denied",
+            Status::Failure => "Failure",
+            Status::BadMessage => "Bad message",
+            Status::OpUnsupported => "Operation unsupported",
+        }
+    }
+}
+
 /// File attributes (the subset v3 defines).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attrs {
@@ -158,8 +173,11 @@ pub enum Request {
         id: u32,
         path: Bytes,
     },
+    /// Only the first path is kept (which one is the link differs
+    /// between OpenSSH and the draft); it is refused either way.
     Symlink {
         id: u32,
+        path: Bytes,
     },
     Extended {
         id: u32,
@@ -327,7 +345,10 @@ pub fn decode(packet: Bytes) -> Result<Request, DecodeError> {
             id,
             path: r.string().ok_or_else(short)?,
         },
-        FXP_SYMLINK => Request::Symlink { id },
+        FXP_SYMLINK => Request::Symlink {
+            id,
+            path: r.string().unwrap_or_default(),
+        },
         FXP_EXTENDED => {
             let name = r.string().ok_or_else(short)?;
             Request::Extended {
@@ -417,7 +438,16 @@ impl Packet {
     }
 }
 
-pub fn status(id: u32, code: Status, message: &str) -> Bytes {
+/// A STATUS reply. The message starts with the text OpenSSH's sftp-server
+/// gives for the code ("No such file", "Permission denied", "Failure"),
+/// which clients and scripts match, then renkei's reason.
+pub fn status(id: u32, code: Status, reason: &str) -> Bytes {
+    let standard = code.text();
+    let message = match code {
+        Status::Ok | Status::Eof => standard.to_string(),
+        _ if reason.is_empty() => standard.to_string(),
+        _ => format!("{standard}: {reason}"),
+    };
     Packet::new(FXP_STATUS, 16 + message.len())
         .u32(id)
         .u32(code as u32)

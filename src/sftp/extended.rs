@@ -116,18 +116,20 @@ impl Handler {
                 }
                 None => bad(self),
             },
-            b"hardlink@openssh.com" => self.status(
+            b"hardlink@openssh.com" => self.refuse(
                 id,
                 cost,
+                ("hardlink", &args.string().unwrap_or_default()),
                 Status::OpUnsupported,
                 "hard links do not exist in this namespace",
             ),
             other => {
-                let msg = format!(
-                    "the extension {:?} is not supported",
-                    String::from_utf8_lossy(other)
-                );
-                self.status(id, cost, Status::OpUnsupported, &msg);
+                let name = String::from_utf8_lossy(other);
+                let msg = format!("the extension {name:?} is not supported");
+                let op = format!("extension {name}");
+                // Its arguments are the extension's own (a path, a handle or
+                // binary data): not recorded.
+                self.refuse(id, cost, (&op, b""), Status::OpUnsupported, &msg);
             }
         }
         Ok(())

@@ -142,6 +142,23 @@ impl Handler {
         self.out.reply(codec::status(id, code, msg), cost);
     }
 
+    /// Answers a refusal the namespace did not make (the protocol cannot
+    /// express the request here) and records it, like every refusal, as
+    /// `operation_refused` with its reason.
+    pub(super) fn refuse(
+        &self,
+        id: u32,
+        cost: u64,
+        (op, raw): (&str, &[u8]),
+        code: Status,
+        reason: &str,
+    ) {
+        let (ns, who) = (&self.ctx.ns, &self.ctx.who);
+        let shown = not_utf8_or(raw);
+        ns.refuse(who, op, &shown, NsError::Unsupported(reason.to_string()));
+        self.status(id, cost, code, reason);
+    }
+
     pub(super) fn ok(&self, id: u32, cost: u64) {
         self.status(id, cost, Status::Ok, "ok");
     }
@@ -341,9 +358,17 @@ impl Handler {
             }
             Request::Rename { id, from, to } => self.rename(id, cost, &from, &to, false).await,
             Request::Realpath { id, path } => self.realpath(id, cost, &path),
-            Request::Readlink { id, .. } | Request::Symlink { id } => self.status(
+            Request::Readlink { id, path } => self.refuse(
                 id,
                 cost,
+                ("readlink", &path),
+                Status::OpUnsupported,
+                "symbolic links do not exist in this namespace",
+            ),
+            Request::Symlink { id, path } => self.refuse(
+                id,
+                cost,
+                ("symlink", &path),
                 Status::OpUnsupported,
                 "symbolic links do not exist in this namespace",
             ),
@@ -373,9 +398,10 @@ impl Handler {
         let write = pflags & codec::FXF_WRITE != 0;
         let read = pflags & codec::FXF_READ != 0;
         if write && read {
-            self.status(
+            self.refuse(
                 id,
                 cost,
+                ("open", raw),
                 Status::OpUnsupported,
                 "a file can be opened for reading or for writing, not both",
             );
@@ -458,10 +484,12 @@ impl Handler {
 
     pub(super) async fn setstat(&self, id: u32, cost: u64, p: &NsPath, a: &Attrs) {
         let (ns, who) = (&self.ctx.ns, &self.ctx.who);
+        let shown = p.to_string();
         if a.uid_gid.is_some() {
-            self.status(
+            self.refuse(
                 id,
                 cost,
+                ("setstat", shown.as_bytes()),
                 Status::PermissionDenied,
                 "ownership is fixed in this namespace",
             );
@@ -471,9 +499,10 @@ impl Handler {
             match ns.stat(who, p) {
                 Ok(info) if info.size == size => {}
                 Ok(_) => {
-                    self.status(
+                    self.refuse(
                         id,
                         cost,
+                        ("truncate", shown.as_bytes()),
                         Status::OpUnsupported,
                         "changing a file's size is not supported: files are written once",
                     );

@@ -146,23 +146,13 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
             }
             (FileReq::Fsetstat { id, attrs, cost }, State::Up(u)) => {
                 if attrs.uid_gid.is_some() {
-                    out.reply_blocking(
-                        codec::status(
-                            id,
-                            Status::PermissionDenied,
-                            "ownership is fixed in this namespace",
-                        ),
-                        cost,
-                    );
+                    let reason = "ownership is fixed in this namespace";
+                    u.record_refusal("setstat", reason);
+                    out.reply_blocking(codec::status(id, Status::PermissionDenied, reason), cost);
                 } else if attrs.size.is_some_and(|s| s != u.size()) {
-                    out.reply_blocking(
-                        codec::status(
-                            id,
-                            Status::OpUnsupported,
-                            "changing a file's size is not supported: files are written once",
-                        ),
-                        cost,
-                    );
+                    let reason = "changing a file's size is not supported: files are written once";
+                    u.record_refusal("truncate", reason);
+                    out.reply_blocking(codec::status(id, Status::OpUnsupported, reason), cost);
                 } else {
                     if let Some((_, m)) = attrs.times {
                         u.set_mtime(i64::from(m));

@@ -68,6 +68,8 @@ pub struct Upload {
     parent_key: Option<String>,
     partial_key: String,
     exclusive: bool,
+    /// Opened with APPEND: writes go to the end, whatever their offset.
+    append: bool,
     /// Finished segments, in order.
     done: Vec<SegmentRef>,
     current: Option<SegmentWriter>,
@@ -168,6 +170,7 @@ impl Upload {
             parent_key: k.parent,
             partial_key,
             exclusive: mode == OpenMode::Exclusive,
+            append: mode == OpenMode::Append,
             done: Vec::new(),
             current: None,
             size: 0,
@@ -198,10 +201,11 @@ impl Upload {
                     && matches!(existing, Some(EntryRecord::File { .. })) =>
                 {
                     up.open = false;
-                    return Err(NsError::Invalid(format!(
+                    let err = NsError::Invalid(format!(
                         "{}: cannot append to a file that is already complete; upload it again (without resume) to replace it",
                         up.shown
-                    )));
+                    ));
+                    return Err(ns.refuse(who, "append", &up.shown, err));
                 }
                 None => {}
             }
@@ -223,6 +227,17 @@ impl Upload {
         Ok(())
     }
 
+    /// Records a refusal of something asked of this upload, as every
+    /// refusal is recorded (`operation_refused`).
+    pub fn record_refusal(&self, op: &str, reason: &str) {
+        self.ns.refuse(
+            &self.who,
+            op,
+            &self.shown,
+            NsError::Invalid(reason.to_string()),
+        );
+    }
+
     /// Bytes received contiguously from the start (what `stat` shows).
     pub fn size(&self) -> u64 {
         self.size
@@ -239,9 +254,22 @@ impl Upload {
         if let Some(p) = &self.poisoned {
             return Err(NsError::Storage(p.clone()));
         }
+        // With APPEND every write goes to the end of the file whatever its
+        // offset (SFTP v3 and POSIX O_APPEND): still written once.
+        let offset = if self.append { self.size } else { offset };
         let result = self.accept(offset, data);
-        if let Err(NsError::Invalid(reason) | NsError::Denied { reason, .. }) = &result {
-            self.refused.get_or_insert_with(|| reason.clone());
+        match &result {
+            // A policy refusal (Denied) was recorded where it was decided.
+            Err(NsError::Denied { reason, .. }) => {
+                self.refused.get_or_insert_with(|| reason.clone());
+            }
+            Err(NsError::Invalid(reason)) => {
+                if self.refused.is_none() {
+                    self.record_refusal("write", reason);
+                    self.refused = Some(reason.clone());
+                }
+            }
+            _ => {}
         }
         result
     }

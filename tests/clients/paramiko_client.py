@@ -38,6 +38,9 @@ Commands (each prints one JSON object per line on stdout):
   chdir PATH...               chdir to each PATH in turn (paramiko stats
                               "<cwd>/.." before it goes up); {"cwd": ...,
                               "names": [...]} of the last
+  append REMOTE               open REMOTE with "a" (SFTP APPEND), write 23
+                              bytes, seek to 11, write 11 more, close;
+                              {"size": ...} of the file after
   handles N REMOTE            open REMOTE N times without closing;
                               {"opened": k, "error": ...} when refused
 """
@@ -264,6 +267,13 @@ def main():
         out({"size": sftp.stat(args[0]).st_size})
     elif cmd == "listdir":
         out({"names": sorted(sftp.listdir(args[0]))})
+    elif cmd == "append":
+        f = sftp.open(args[0], "a")
+        f.write(b"A" * 23)
+        f.seek(11)
+        f.write(b"B" * 11)
+        close_checked(sftp, f)
+        out({"size": sftp.stat(args[0]).st_size})
     elif cmd == "chdir":
         for p in args:
             sftp.chdir(p)
@@ -295,6 +305,18 @@ def main():
                 sftp.symlink(rest[0], rest[1])
             elif op == "readlink":
                 sftp.readlink(rest[0])
+            elif op == "open_rw":
+                sftp.open(rest[0], "r+")
+            elif op == "open_append_rw":
+                sftp.open(rest[0], "a+")
+            elif op == "hardlink":
+                sftp._request(paramiko.sftp.CMD_EXTENDED, "hardlink@openssh.com", rest[0], rest[1])
+            elif op == "check_file":
+                sftp.open(rest[0], "rb").check("sha1")
+            elif op == "append":
+                f = sftp.open(rest[0], "a")
+                f.write(b"more")
+                close_checked(sftp, f)
             elif op == "chmod":
                 sftp.chmod(rest[0], 0o777)
             elif op == "truncate":
