@@ -263,11 +263,9 @@ impl Upload {
             Err(NsError::Denied { reason, .. }) => {
                 self.refused.get_or_insert_with(|| reason.clone());
             }
-            Err(NsError::Invalid(reason)) => {
-                if self.refused.is_none() {
-                    self.record_refusal("write", reason);
-                    self.refused = Some(reason.clone());
-                }
+            Err(NsError::Invalid(reason)) if self.refused.is_none() => {
+                self.record_refusal("write", reason);
+                self.refused = Some(reason.clone());
             }
             _ => {}
         }
