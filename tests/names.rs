@@ -116,3 +116,147 @@ fn confusable_invisible_and_windows_unstorable_names_are_refused() {
     );
     assert_eq!(r["ok"], true, "{r}");
 }
+
+const FILE_NAME_RULES: &str = include_str!("../policies/00-10-file-names.toml.example");
+
+/// Finding: the name rules held for uploads only; renaming an allowed file
+/// to a refused name succeeded. A rename's target must be a name the file
+/// could have been uploaded under, at its size.
+#[test]
+fn rename_and_posix_rename_obey_the_name_rules() {
+    let d = Daemon::start_with_policies(
+        common::default_tenants(),
+        "",
+        &[
+            ("00-10-file-names.toml", FILE_NAME_RULES),
+            ("00-baseline.toml", &Daemon::baseline_rules()),
+        ],
+    );
+    let good = "JUKI_032018_20261201093000.csv";
+    fs::write(d.work.join("j.csv"), "juki").unwrap();
+    d.sftp_ok("032018-juki", &format!("put j.csv /inbox/{good}\n"));
+    for bad in [
+        "evil.exe",
+        "JUKI_032051_20261201093000.csv",
+        "山田太郎_個人番号123456789012.csv",
+    ] {
+        for op in ["rename", "posix_rename"] {
+            let r = d.paramiko_json(
+                "032018-juki",
+                &[
+                    "try",
+                    op,
+                    &format!("/inbox/{good}"),
+                    &format!("/inbox/{bad}"),
+                ],
+            );
+            assert_eq!(r["ok"], false, "{op} to {bad} must be refused");
+            let msg = r["message"].as_str().unwrap();
+            assert!(
+                msg.contains("could be uploaded under")
+                    && msg.contains("may only upload JUKI_032018"),
+                "{op} {bad}: {msg}"
+            );
+        }
+    }
+    // OpenSSH's rename too.
+    let out = d.sftp(
+        "032018-juki",
+        format!("rename /inbox/{good} /inbox/evil.exe\n").as_bytes(),
+        &[],
+    );
+    assert!(!out.status.success());
+    let names: Vec<String> = d
+        .ls("032018")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, [good], "the file kept its name");
+    let refused: Vec<_> = d
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "operation_refused" && e["op"] == "rename")
+        .collect();
+    assert_eq!(refused.len(), 7, "{refused:?}");
+    assert!(refused.iter().all(|e| {
+        e["rule"]
+            .as_str()
+            .unwrap()
+            .contains("00-10-file-names.toml")
+    }));
+    // A rename to another allowed name still works.
+    let other = "JUKI_032018_20261201100000.csv";
+    let r = d.paramiko_json(
+        "032018-juki",
+        &[
+            "try",
+            "rename",
+            &format!("/inbox/{good}"),
+            &format!("/inbox/{other}"),
+        ],
+    );
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+const TRIGGER_ROUTE: &str = r#"
+[[route]]
+name = "juki-up"
+source = { box = "inbox", pattern = "*" }
+destination = { dir = "spool/{tenant}", trigger_suffix = ".end" }
+retry = { attempts = 50, first = "200ms", max = "500ms" }
+"#;
+
+/// Finding: with `trigger_suffix = ".end"` an upload named `X.csv.end`
+/// landed in the spool as a completion signal for a file that does not
+/// exist. Names ending in a route's trigger suffix are refused on that
+/// route's box, by upload and by rename.
+#[test]
+fn a_tenant_cannot_forge_a_trigger_file() {
+    let d = Daemon::start_with(common::default_tenants(), TRIGGER_ROUTE);
+    fs::write(d.work.join("k.csv"), "kokuho").unwrap();
+    let r = d.paramiko_json(
+        "032018-juki",
+        &["try", "open_write", "/inbox/KOKUHO_032018.csv.end"],
+    );
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("completion signal route juki-up writes"),
+        "{r}"
+    );
+    let out = d.sftp(
+        "032018-juki",
+        b"put k.csv /inbox/KOKUHO_032018.csv.end\n",
+        &[],
+    );
+    assert!(!out.status.success(), "OpenSSH's put is refused too");
+    // Nor by renaming a file that arrived under an ordinary name.
+    d.sftp_ok("032018-juki", "put k.csv /inbox/k.csv\n");
+    let r = d.paramiko_json(
+        "032018-juki",
+        &["try", "rename", "/inbox/k.csv", "/inbox/k.csv.end"],
+    );
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("completion signal"),
+        "{r}"
+    );
+    let spool = d.root.path().join("spool/032018");
+    let forged: Vec<_> = fs::read_dir(&spool)
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !forged
+            .iter()
+            .any(|n| n.to_string_lossy() == "KOKUHO_032018.csv.end"),
+        "{forged:?}"
+    );
+    assert!(d.events().iter().any(|e| {
+        e["event"] == "operation_refused"
+            && e["rule"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("route juki-up"))
+    }));
+}

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::{Namespace, NsError, NsPath, Principal};
+use crate::config::{Destination, Source};
+use crate::journal::BoxKind;
 use crate::live::Snapshot;
 use crate::policy::{self, Operation, Request, Role};
 
@@ -18,6 +20,33 @@ use crate::policy::{self, Operation, Request, Role};
 pub(crate) struct Refusal {
     pub reason: String,
     pub rule: Option<String>,
+}
+
+/// A name a route of this box would take for its own signal: the empty
+/// `NAME<trigger_suffix>` it writes after a data file. Uploaded into a box
+/// such a route hands on, it would tell the standard system that a file
+/// which does not exist is complete. Refused for everyone, the operator
+/// included, on the boxes and tenants of the routes that use the suffix.
+fn forged_signal(snap: &Snapshot, who: &Principal, bx: BoxKind, name: &str) -> Option<Refusal> {
+    snap.config.routes.iter().find_map(|r| {
+        let Source::Box { bx: from } = r.source else {
+            return None;
+        };
+        let suffix = match &r.destination {
+            Destination::Dir { trigger_suffix, .. } | Destination::Sftp { trigger_suffix, .. } => {
+                trigger_suffix.as_deref()?
+            }
+            Destination::Box { .. } => return None,
+        };
+        let serves = r.tenants.is_empty() || r.tenants.contains(&who.tenant);
+        (from == bx && serves && name.ends_with(suffix)).then(|| Refusal {
+            reason: format!(
+                "names ending in {suffix:?} are the completion signal route {} writes after each file it hands on; a file cannot be named like one",
+                r.name
+            ),
+            rule: Some(format!("route {} ({})", r.name, r.at)),
+        })
+    })
 }
 
 impl Namespace {
@@ -37,6 +66,12 @@ impl Namespace {
                 reason: "the audit trail cannot be written right now (see the daemon's log); operations are refused until it can".into(),
                 rule: None,
             });
+        }
+        if op == Operation::Upload
+            && let NsPath::Entry { bx, name, .. } = path
+            && let Some(r) = forged_signal(snap, who, *bx, name)
+        {
+            return Err(r);
         }
         if who.role == Role::Operator {
             return Ok(());

@@ -370,6 +370,7 @@ impl Namespace {
         self.allow(who, Operation::Rename, to)?;
         let f = self.entry_keys(who, from, "renaming")?;
         let t = self.entry_keys(who, to, "renaming")?;
+        self.allow_new_name(who, from, to, &f.entry)?;
         if f.bx != t.bx {
             return Err(self.refuse(
                 who,
@@ -415,6 +416,39 @@ impl Namespace {
         };
         self.discard(&out.garbage);
         Ok(())
+    }
+
+    /// A file may be renamed only to a name it could have been uploaded
+    /// under, at its size: the name, size and suffix rules hold for the
+    /// name a file ends up with, whatever operation gives it that name.
+    fn allow_new_name(
+        &self,
+        who: &Principal,
+        from: &NsPath,
+        to: &NsPath,
+        from_key: &str,
+    ) -> Result<(), NsError> {
+        let size = match self.journal.entry(from_key)? {
+            Some(EntryRecord::File { object }) => self.journal.object(&object)?.map(|o| o.size),
+            // A directory or nothing: the rename itself says why not.
+            _ => return Ok(()),
+        };
+        let snap = self.live.get();
+        match self.decide(&snap, who, Operation::Upload, to, size) {
+            Ok(()) => Ok(()),
+            Err(r) => Err(self.refused(
+                who,
+                Operation::Rename,
+                to,
+                super::access::Refusal {
+                    reason: format!(
+                        "{from} cannot be renamed to {to}: a file may only take a name it could be uploaded under ({})",
+                        r.reason
+                    ),
+                    rule: r.rule,
+                },
+            )),
+        }
     }
 
     /// Sets a committed file's modification time.
