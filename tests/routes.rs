@@ -795,3 +795,48 @@ fn a_route_that_skips_closed_days_neither_runs_nor_alerts_on_one() {
     let text = d.ctl_ok(&["routes"]);
     assert!(text.contains("not on closed days"), "{text}");
 }
+
+/// Finding: two uploads of one name within a second got one receipt name
+/// twice, and the second could not be opened. Every receipt has its own
+/// name and each opens to its own file's receipt.
+#[test]
+fn two_uploads_of_one_name_in_one_second_have_two_receipts() {
+    let d = Daemon::start_with(default_tenants(), UP);
+    fs::write(d.work.join("a1.csv"), "first\n").unwrap();
+    fs::write(d.work.join("a2.csv"), "second!\n").unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        "put a1.csv /inbox/a.csv\nput a2.csv /inbox/a.csv\n",
+    );
+    let names = eventually("two receipts", Duration::from_secs(20), || {
+        let listing = d.sftp_ok("032018-juki", "ls -1 /receipts\n");
+        let names: Vec<String> = listing
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains("_a.csv_"))
+            .map(String::from)
+            .collect();
+        (names.len() == 2).then_some(names)
+    });
+    assert_ne!(names[0], names[1]);
+    let mut sizes = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let got = d.work.join(format!("r{i}.txt"));
+        d.sftp_ok("032018-juki", &format!("get {n} {}\n", got.display()));
+        let text = fs::read_to_string(&got).unwrap();
+        sizes.push(
+            text.lines()
+                .find(|l| l.starts_with("サイズ"))
+                .unwrap()
+                .to_string(),
+        );
+    }
+    sizes.sort();
+    assert_eq!(
+        sizes,
+        [
+            "サイズ / size:            6 bytes",
+            "サイズ / size:            8 bytes"
+        ]
+    );
+}

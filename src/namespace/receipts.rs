@@ -7,6 +7,7 @@
 //! destination, size and SHA-256, with Japanese and English labels. A
 //! tenant sees only receipts of its own files.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
@@ -48,7 +49,12 @@ fn status_text(s: DeliveryState) -> &'static str {
     }
 }
 
-fn render(r: &DeliveryRecord) -> Receipt {
+/// How much of the object id a receipt's name carries: enough to tell two
+/// uploads of one name within one second apart (the full id is used in the
+/// unlikely case that this much is shared).
+const ID_IN_NAME: usize = 8;
+
+fn render(r: &DeliveryRecord, id_len: usize) -> Receipt {
     let base = r.path.rsplit('/').next().unwrap_or(&r.path);
     let stamp = r
         .queued_at
@@ -84,7 +90,11 @@ fn render(r: &DeliveryRecord) -> Receipt {
         let _ = writeln!(t, "エラー / last error:      {e}");
     }
     Receipt {
-        name: format!("{stamp}_{base}_{}.txt", r.route),
+        name: format!(
+            "{stamp}_{}_{base}_{}.txt",
+            &r.object[..id_len.min(r.object.len())],
+            r.route
+        ),
         text: t,
         mtime: r.finished_at.unwrap_or(r.queued_at).as_second(),
         state: r.state.label(),
@@ -96,7 +106,17 @@ impl Namespace {
     pub fn receipts(&self, who: &Principal) -> Result<Vec<Receipt>, NsError> {
         let mut records: Vec<DeliveryRecord> = self.journal.deliveries_of(who.tenant.as_str())?;
         records.sort_by_key(|r| (r.queued_at, r.route.clone(), r.path.clone()));
-        Ok(records.iter().map(render).collect())
+        let mut out: Vec<Receipt> = records.iter().map(|r| render(r, ID_IN_NAME)).collect();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for r in &out {
+            *seen.entry(r.name.clone()).or_default() += 1;
+        }
+        for (r, rec) in out.iter_mut().zip(&records) {
+            if seen.get(&r.name).is_some_and(|n| *n > 1) {
+                *r = render(rec, usize::MAX);
+            }
+        }
+        Ok(out)
     }
 
     /// One receipt by name.
