@@ -303,3 +303,61 @@ fn the_outbox_goes_to_the_municipalitys_own_server_at_fixed_times() {
     // 盛岡市 still reads (and acknowledges) its outbox copy as usual.
     assert_eq!(d.get("032018", "outbox", name), data);
 }
+
+/// Finding: a server that lists a file at 1,000 bytes and keeps sending
+/// made renkei download and encrypt tens of MB into the vault on every
+/// pass. It now stops one byte past the listed size, reports the file as
+/// changed, and takes nothing.
+#[test]
+fn a_pull_stops_one_byte_past_the_listed_size() {
+    let mut s = Sshd::prepare(free_port());
+    let served = s.files().join("served");
+    s.set_subsystem(&format!(
+        "{} {}/tests/clients/lying_sftp_server.py /files/032018 1000 {}",
+        common::PYTHON,
+        env!("CARGO_MANIFEST_DIR"),
+        served.display()
+    ));
+    s.run();
+    let route = format!(
+        "[[route]]\nname = \"pull\"\nsource = {}\ndestination = {{ box = \"inbox\" }}\ntenants = [\"032018\"]\nevery = \"1s\"\n",
+        s.end(
+            "/files/{tenant}",
+            ", ready_suffix = \".end\", timeout = \"5s\""
+        )
+    );
+    let d = Daemon::start_with(default_tenants(), &route);
+    let e = d.wait_event("the file reported as changed", |e| {
+        e["event"] == "import_failed" && e["name"] == "/endless.csv"
+    });
+    let error = e["error"].as_str().unwrap();
+    assert!(
+        error.contains("longer than the 1000 bytes listed") && error.contains("after 1001"),
+        "{e}"
+    );
+    // A few more passes: each reads at most 1,001 bytes.
+    let passes = 3;
+    let read = || -> Option<u64> { fs::read_to_string(&served).ok()?.trim().parse().ok() };
+    let reports = || {
+        d.events()
+            .iter()
+            .filter(|e| e["event"] == "import_failed")
+            .count()
+    };
+    // The report is made once; count passes by the server's reads.
+    let after_first = read().unwrap_or(0);
+    eventually("more passes", Duration::from_secs(30), || {
+        (read()? >= after_first + 1001 * passes).then_some(())
+    });
+    assert_eq!(reports(), 1, "the same problem is reported once");
+    let n = read().unwrap();
+    assert!(d.audit_query("file_imported").is_empty());
+    assert!(d.ls("032018").is_empty(), "{:?}", d.ls("032018"));
+    // Each pass takes 1,001 bytes; the SFTP client's read-ahead may ask the
+    // server for up to one 256 KiB request more. Never the 256 MiB offered.
+    let per_pass = 1001 + (256 << 10);
+    assert!(
+        n < per_pass * (passes + 3),
+        "{n} bytes read in about {passes} passes"
+    );
+}

@@ -188,15 +188,16 @@ enum Stored {
     Done,
     /// Cut off; this many bytes are kept.
     Kept(u64),
-    /// The file's size was not what was listed.
-    Changed,
+    /// The file's size was not what was listed: this many bytes came.
+    Changed(u64),
 }
 
 /// What one look at a remote file did.
 enum Pulled {
     Imported,
     AlreadyImported,
-    Changed,
+    /// Not taken: the file was not what was listed (why).
+    Changed(String),
 }
 
 impl Look<'_> {
@@ -270,9 +271,18 @@ impl Look<'_> {
                 Ok(Pulled::AlreadyImported) => {
                     seen.forget(&(code.clone(), name.clone()));
                 }
-                Ok(Pulled::Changed) => {
+                Ok(Pulled::Changed(why)) => {
                     seen.forget(&(code.clone(), name.clone()));
                     pending = true;
+                    note_problem(
+                        self.ns,
+                        st,
+                        reported,
+                        Some(self.tenant),
+                        self.remote,
+                        &format!("/{name}"),
+                        why,
+                    );
                 }
                 Err(e) => {
                     note_problem(
@@ -389,7 +399,7 @@ impl Look<'_> {
             }
             if offset != size {
                 up.abandon("the remote file changed while it was read");
-                return Ok(Stored::Changed);
+                return Ok(Stored::Changed(offset));
             }
             commit_import(
                 &mut up,
@@ -416,15 +426,23 @@ impl Look<'_> {
                     .await
                     .map_err(|e| format!("cannot continue reading {path} at {from}: {e}"))?;
             }
+            // A server that keeps sending past the listed size is not
+            // believed: one byte more proves the file changed.
+            let mut at = from;
             loop {
-                let mut buf = vec![0u8; CHUNK];
+                let room = (size + 1).saturating_sub(at);
+                if room == 0 {
+                    return Ok::<(), String>(());
+                }
+                let mut buf = vec![0u8; CHUNK.min(usize::try_from(room).unwrap_or(CHUNK))];
                 let n = f
                     .read(&mut buf)
                     .await
                     .map_err(|e| format!("reading {path}: {e}"))?;
                 if n == 0 {
-                    return Ok::<(), String>(());
+                    return Ok(());
                 }
+                at += n as u64;
                 buf.truncate(n);
                 if tx.send(Feed::Data(Bytes::from(buf))).await.is_err() {
                     return Ok(());
@@ -448,7 +466,21 @@ impl Look<'_> {
                 ));
             }
             (Err(e), _) => return Err(e),
-            (Ok(()), Ok(Stored::Changed | Stored::Kept(_))) => return Ok(Pulled::Changed),
+            (Ok(()), Ok(Stored::Changed(got))) if got > size => {
+                return Ok(Pulled::Changed(format!(
+                    "the file is longer than the {size} bytes listed (reading stopped after {got}): it changed while it was read, or the server is broken; it is read again on the next pass"
+                )));
+            }
+            (Ok(()), Ok(Stored::Changed(got))) => {
+                return Ok(Pulled::Changed(format!(
+                    "the file ended after {got} of the {size} bytes listed: it changed while it was read; it is read again on the next pass"
+                )));
+            }
+            (Ok(()), Ok(Stored::Kept(_))) => {
+                return Ok(Pulled::Changed(
+                    "the file changed while it was read; it is read again on the next pass".into(),
+                ));
+            }
             (Ok(()), Ok(Stored::Done)) => {}
         }
         self.remove_source(name).await?;

@@ -99,6 +99,21 @@ impl Sshd {
     }
 
     /// Absolute path of a directory under the server's files.
+    /// Replaces the SFTP subsystem with `command` (a server under test's
+    /// control, e.g. one that lies); call before [`Sshd::run`].
+    pub fn set_subsystem(&self, command: &str) {
+        let path = self.dir.path().join("sshd_config");
+        let config = fs::read_to_string(&path).unwrap();
+        fs::write(
+            &path,
+            config.replace(
+                "Subsystem sftp internal-sftp",
+                &format!("Subsystem sftp {command}"),
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn files(&self) -> PathBuf {
         self.dir.path().join("files")
     }
