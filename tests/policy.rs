@@ -585,3 +585,60 @@ fn business_windows_follow_the_holiday_calendar() {
         "{out}"
     );
 }
+
+/// Finding: `explain --op upload --from` an address outside the tenant's
+/// networks said allow, while `--op connect` from it said deny. The whole
+/// path is evaluated (accept → login → operation) and the first stage that
+/// refuses is named.
+#[test]
+fn explain_evaluates_accept_login_and_the_operation_in_order() {
+    let (d, _rules) = start();
+    let mut args = juki("/inbox/JUKI_032018_20261121093000.csv");
+    args[6] = "10.9.9.9";
+    let (ok, out) = policy_cmd(&d, &args);
+    assert!(!ok, "{out}");
+    assert!(
+        out.starts_with("deny  upload /inbox/JUKI_032018_20261121093000.csv"),
+        "{out}"
+    );
+    assert!(out.contains("refused at accept"), "{out}");
+    // From the tenant's own network every stage passes, and says so.
+    let (ok, out) = policy_cmd(
+        &d,
+        &[
+            "explain",
+            "--tenant",
+            "032018",
+            "--user",
+            "032018-juki",
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "upload",
+            "--path",
+            "/inbox/JUKI_032018_20261121093000.csv",
+        ],
+    );
+    assert!(
+        ok && out.contains("passes accept, connect, login from 127.0.0.1"),
+        "{out}"
+    );
+    // An IPv4-mapped address is judged as the IPv4 address it carries.
+    let (ok, out) = policy_cmd(
+        &d,
+        &[
+            "explain",
+            "--tenant",
+            "032018",
+            "--user",
+            "032018-juki",
+            "--from",
+            "::ffff:10.9.9.9",
+            "--op",
+            "read",
+            "--path",
+            "/inbox/x",
+        ],
+    );
+    assert!(!ok && out.contains("from 10.9.9.9"), "{out}");
+}

@@ -78,6 +78,8 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
         } => {
             let code = TenantCode::parse(&tenant)?;
             let op = op(&o)?;
+            // As the daemon sees it: ::ffff:10.0.0.1 is 10.0.0.1.
+            let from = crate::config::canonical_ip(from);
             let at = match at {
                 Some(a) => when(&a)?,
                 None => tokyo(Timestamp::now()),
@@ -136,21 +138,59 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                     (p.box_kind(), Some(p.rel()), Some(name.clone()))
                 }
             };
-            let d = policy.decide(&Request {
-                tenant: &t.code,
-                account: &account.user,
-                account_networks: account.effective_networks(t),
-                source: Some(from),
-                op,
-                bx,
-                path: rel.as_deref(),
-                name: name.as_deref(),
-                size,
-                at: &at,
-            });
             let target = parsed.map(|p| format!(" {p}")).unwrap_or_default();
+            // The daemon's order: the address at accept, then the account
+            // at login (connect, login), then the operation. The first
+            // stage that refuses is the answer.
+            let ask = |stage_op: Operation| {
+                policy.decide(&Request {
+                    tenant: &t.code,
+                    account: &account.user,
+                    account_networks: account.effective_networks(t),
+                    source: Some(from),
+                    op: stage_op,
+                    bx,
+                    path: rel.as_deref(),
+                    name: name.as_deref(),
+                    size,
+                    at: &at,
+                })
+            };
+            let mut passed = Vec::new();
+            let mut stage_refusal = None;
+            match policy.admits(config, from, &at) {
+                Err(d) => {
+                    stage_refusal = Some(("accept (TCP accept, before the SSH handshake)", d))
+                }
+                Ok(()) => passed.push("accept"),
+            }
+            for stage_op in [Operation::Connect, Operation::Login] {
+                if stage_refusal.is_some() || stage_op == op {
+                    break;
+                }
+                let d = ask(stage_op);
+                if d.allow {
+                    passed.push(stage_op.name());
+                } else {
+                    let stage = if stage_op == Operation::Connect {
+                        "login (connect)"
+                    } else {
+                        "login"
+                    };
+                    stage_refusal = Some((stage, d));
+                }
+            }
+            let (d, stage) = match stage_refusal {
+                Some((stage, d)) => (d, Some(stage)),
+                None => (ask(op), None),
+            };
             println!("{}  {op}{target}", if d.allow { "allow" } else { "deny" });
             println!("{context}");
+            if let Some(stage) = stage {
+                println!("  refused at {stage}, before the {op} is asked");
+            } else if !passed.is_empty() {
+                println!("  passes {} from {from}", passed.join(", "));
+            }
             match &d.rule {
                 Some(r) => {
                     let rule = policy
@@ -165,6 +205,15 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             }
             if let Some(reason) = &d.reason {
                 println!("  reason: {reason}");
+            } else if !d.allow
+                && !account
+                    .effective_networks(t)
+                    .iter()
+                    .any(|n| n.contains(&from))
+            {
+                println!(
+                    "  reason: source address {from} is not in the networks of account {user}"
+                );
             }
             Ok(if d.allow {
                 ExitCode::SUCCESS
