@@ -61,7 +61,28 @@ pub fn prepare() -> Result<Config, DemoError> {
         )
         .map_err(|e| err(e.to_string()))?;
     }
-    let mut config = Config::parse(SOURCE, EMBEDDED, Path::new("."))?;
+    Ok(parse_embedded(EMBEDDED)?)
+}
+
+/// The embedded configuration, without writing anything (for questions
+/// about it, such as `renkei policy explain` without `--config`). Before
+/// the first `serve` the demo key does not exist yet; the rules do not
+/// depend on it, so the account is then read without keys.
+pub fn embedded() -> Result<Config, ConfigError> {
+    let text = if key_path().with_extension("pub").exists() {
+        EMBEDDED.to_string()
+    } else {
+        EMBEDDED
+            .lines()
+            .filter(|l| !l.starts_with("keys_file"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    parse_embedded(&text)
+}
+
+fn parse_embedded(text: &str) -> Result<Config, ConfigError> {
+    let mut config = Config::parse(SOURCE, text, Path::new("."))?;
     // The demo runs on the built-in baseline, whatever ./policies holds.
     config.server.policy_dir = None;
     Ok(config)

@@ -520,3 +520,26 @@ fn a_signing_key_replaced_after_a_loss_is_listed_beside_the_old_and_both_verify(
     let (ok, out) = audit(&d, &["verify"]);
     assert!(ok, "{out}");
 }
+
+/// Finding: the README's `audit verify` failed while the daemon ran; the
+/// table showed `ctl_command` rows without command or user.
+#[test]
+fn verify_while_the_daemon_runs_and_ctl_rows_name_the_command() {
+    let d = Daemon::start();
+    d.put("032018", "outbox", "被保険者情報_032018.csv", b"down");
+    let (ok, out) = audit(&d, &["verify"]);
+    assert!(ok, "verify while running: {out}");
+    assert!(out.contains("the daemon is running"), "{out}");
+    assert!(out.contains("verified"), "{out}");
+    let (ok, out) = audit(&d, &["query", "--user", "ctl", "--event", "ctl_command"]);
+    assert!(ok, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("ctl_command") && l.contains(" put "))
+        .unwrap_or_else(|| panic!("no row for ctl put: {out}"));
+    assert!(row.contains("ctl") && row.contains("uid "), "{row}");
+    assert!(
+        row.contains("put") && row.contains("被保険者情報_032018.csv"),
+        "{row}"
+    );
+}

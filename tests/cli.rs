@@ -351,3 +351,42 @@ fn one_key_for_two_municipalities_is_refused_by_check_and_serve() {
         "a refused serve creates nothing"
     );
 }
+
+/// Finding: `policy explain` without `--config` was refused although the
+/// help says the embedded default applies.
+#[test]
+fn policy_explain_without_config_uses_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = renkei(
+        dir.path(),
+        &[
+            "policy",
+            "explain",
+            "--tenant",
+            "990001",
+            "--user",
+            "demo",
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "upload",
+            "--path",
+            "/inbox/a.csv",
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("note: no --config") || text.contains("embedded default"),
+        "{text}"
+    );
+    assert!(text.contains("allow  upload /inbox/a.csv"), "{text}");
+    assert!(
+        !dir.path().join("renkei-data").exists(),
+        "a question writes nothing"
+    );
+}

@@ -44,6 +44,16 @@ fn public_keys(dir: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dale
     Ok(all)
 }
 
+/// Whether a daemon is serving the data directory this trail is in: its
+/// control socket, beside `audit/`, accepts a connection.
+fn daemon_running(audit_dir: &Path) -> bool {
+    let Some(data_dir) = audit_dir.parent() else {
+        return false;
+    };
+    let socket = data_dir.join(crate::admin::SOCKET_NAME);
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
 /// One record as a row for people and spreadsheets.
 struct Row {
     seq: u64,
@@ -75,6 +85,10 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
     let refused = REFUSALS.contains(&event) || f.get("ok") == Some(&Value::Bool(false));
     let path = match event {
         "renamed" => format!("{} → {}", text(f, "from"), text(f, "to")),
+        // What the operator ran, e.g. "put tenant=032018 box=outbox a.csv".
+        "ctl_command" => format!("{} {}", text(f, "command"), text(f, "detail"))
+            .trim()
+            .to_string(),
         _ => text(f, "path"),
     };
     let size = match (f.get("bytes_served"), f.get("size")) {
@@ -83,8 +97,14 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
         _ => String::new(),
     };
     let source = match text(f, "source") {
+        s if s.is_empty() && event == "ctl_command" => format!("uid {}", text(f, "uid")),
         s if s.is_empty() => text(f, "peer"),
         s => s,
+    };
+    // The control socket's user is the operator, named as `--user ctl`.
+    let user = match text(f, "user") {
+        u if u.is_empty() && event == "ctl_command" => "ctl".to_string(),
+        u => u,
     };
     Row {
         seq,
@@ -95,7 +115,7 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
             .map(|t| t.name.clone())
             .unwrap_or_default(),
         tenant,
-        user: text(f, "user"),
+        user,
         source,
         bx: text(f, "box"),
         path,
@@ -109,7 +129,7 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
             "ok"
         },
         reason: match text(f, "reason") {
-            r if r.is_empty() => text(f, "detail"),
+            r if r.is_empty() && event != "ctl_command" => text(f, "detail"),
             r => r,
         },
         rule: text(f, "rule"),
@@ -157,6 +177,15 @@ pub(super) fn run(
             bundle,
         } => {
             let trusted = public_keys(&dir, &pubkey)?;
+            // A running daemon is still writing the trail's end: verify up
+            // to its last checkpoint instead of calling the open end a cut.
+            let running = bundle.is_none() && !live && daemon_running(&dir);
+            let live = live || running;
+            if running {
+                eprintln!(
+                    "note: the daemon is running (its control socket answers): verifying up to the last checkpoint; newer records are not yet signed"
+                );
+            }
             let result = match &bundle {
                 Some(b) => {
                     let text = std::fs::read_to_string(b)

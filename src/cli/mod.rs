@@ -65,7 +65,8 @@ pub enum AuditCommand {
         /// the trail.
         #[arg(long, value_name = "FILE")]
         pubkey: Vec<std::path::PathBuf>,
-        /// The daemon is running: accept an end not yet sealed.
+        /// The daemon is running: accept an end not yet sealed. Detected by
+        /// itself when the daemon's control socket is beside the trail.
         #[arg(long)]
         live: bool,
         /// Verify an exported bundle instead of the directory.
@@ -105,10 +106,13 @@ pub enum AuditCommand {
     /// Write the records of a period, with the checkpoints that sign them,
     /// as a bundle that verifies on its own.
     Export {
+        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
         #[arg(long, value_name = "TIME")]
         since: String,
+        /// Up to and including (same forms as --since).
         #[arg(long, value_name = "TIME")]
         until: String,
+        /// The bundle file to write.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },
@@ -121,8 +125,10 @@ pub enum PolicyCommand {
     Check,
     /// Would this be allowed, and by which rule? Exit status 0 = allow, 1 = deny.
     Explain {
+        /// Municipality code (6 digits) whose namespace is asked about.
         #[arg(long, value_name = "CODE")]
         tenant: String,
+        /// The account (SSH user) asking.
         #[arg(long, value_name = "USER")]
         user: String,
         /// Source address.
@@ -144,8 +150,10 @@ pub enum PolicyCommand {
     /// Who may do OP in a tenant's box: each account, the rules that could
     /// decide, in order.
     Who {
+        /// Municipality code (6 digits).
         #[arg(long, value_name = "CODE")]
         tenant: String,
+        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
         #[arg(long, value_name = "OP")]
         op: String,
         /// Path in the namespace, e.g. /inbox or /inbox/reports/x.csv
@@ -164,17 +172,22 @@ pub enum CtlCommand {
     },
     /// Place files into a tenant's box (encrypted on the way in), each under its base name.
     Put {
+        /// Municipality code (6 digits).
         #[arg(long, value_name = "CODE")]
         tenant: String,
+        /// The box: inbox or outbox.
         #[arg(long = "box", value_name = "inbox|outbox")]
         bx: String,
+        /// Local files to place; each keeps its base name.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// List a tenant's files: name, size, SHA-256, state, time.
     Ls {
+        /// Municipality code (6 digits).
         #[arg(long, value_name = "CODE")]
         tenant: String,
+        /// The box: inbox or outbox.
         #[arg(long = "box", value_name = "inbox|outbox")]
         bx: Option<String>,
         /// Print JSON.
@@ -183,8 +196,10 @@ pub enum CtlCommand {
     },
     /// Fetch a file, decrypted and checked against its SHA-256.
     Get {
+        /// Municipality code (6 digits).
         #[arg(long, value_name = "CODE")]
         tenant: String,
+        /// The box: inbox or outbox.
         #[arg(long = "box", value_name = "inbox|outbox")]
         bx: String,
         /// Path inside the box.
@@ -203,6 +218,7 @@ pub enum CtlCommand {
     },
     /// Lift the ban of a source address.
     Unban {
+        /// The banned address, as `renkei ctl bans` lists it.
         #[arg(value_name = "IP")]
         ip: String,
     },
@@ -215,8 +231,11 @@ pub enum CtlCommand {
     /// Put a route's failed items back in its queue (all, or one ITEM given
     /// by its path or object id).
     Retry {
+        /// The route's name, as in `renkei ctl routes`.
         #[arg(value_name = "ROUTE")]
         route: String,
+        /// One failed item: its path in the box or its object id. Without
+        /// it, every failed item of the route.
         #[arg(value_name = "ITEM")]
         item: Option<String>,
     },
@@ -259,12 +278,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => {
-            let Some(path) = &cli.config else {
-                anyhow::bail!(
-                    "policy commands need the configuration: renkei policy … --config FILE"
-                );
+            let config = match &cli.config {
+                Some(path) => load(path)?,
+                None => {
+                    eprintln!(
+                        "note: no --config: the embedded default configuration and the built-in baseline rules"
+                    );
+                    crate::demo::embedded()?
+                }
             };
-            policy::run(&load(path)?, command)
+            policy::run(&config, command)
         }
         Command::Audit { dir, command } => {
             let config = cli.config.as_deref().map(load).transpose()?;
@@ -309,4 +332,33 @@ pub(crate) fn when(s: &str) -> anyhow::Result<jiff::Zoned> {
     anyhow::bail!(
         "{s:?} is not a time: use 2026-11-21T10:00:00+09:00, \"2026-11-21 10:00\" or 2026-11-21 (Asia/Tokyo)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument of every command says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "renkei", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }
