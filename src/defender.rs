@@ -89,9 +89,15 @@ impl Defender {
         }))
     }
 
+    /// What a source is scored and banned as: the address itself for IPv4,
+    /// its `ipv6_prefix` network for IPv6 (the network's first address).
+    pub fn source_of(&self, ip: IpAddr) -> IpAddr {
+        source_key(canonical_ip(ip), self.config.ipv6_prefix)
+    }
+
     /// The active ban of `ip`, if any.
     pub fn banned(&self, ip: IpAddr) -> Option<BanRecord> {
-        let ip = canonical_ip(ip);
+        let ip = self.source_of(ip);
         let bans = self.bans.lock().ok()?;
         bans.get(&ip)
             .filter(|b| b.until > Timestamp::now())
@@ -124,11 +130,12 @@ impl Defender {
     /// Records an offence by `ip`; bans it when its score reaches the
     /// threshold.
     pub async fn offence(&self, ip: IpAddr, offence: Offence) {
-        let ip = canonical_ip(ip);
+        let exact = canonical_ip(ip);
         let c = &self.config;
-        if !c.enabled || c.exempt.iter().any(|n| n.contains(&ip)) || self.banned(ip).is_some() {
+        if !c.enabled || c.exempt.iter().any(|n| n.contains(&exact)) || self.banned(ip).is_some() {
             return;
         }
+        let ip = self.source_of(exact);
         let points = self.score_of(offence);
         if points == 0 {
             return;
@@ -187,9 +194,14 @@ impl Defender {
             until,
             count,
             reason: format!(
-                "score {score} reached the threshold {} (last: {})",
+                "score {score} reached the threshold {} (last: {}){}",
                 c.threshold,
-                last.name()
+                last.name(),
+                if ip.is_ipv6() && c.ipv6_prefix < 128 {
+                    format!("; every address of {ip}/{} is banned", c.ipv6_prefix)
+                } else {
+                    String::new()
+                }
             ),
         };
         if let Err(e) = self
@@ -216,7 +228,7 @@ impl Defender {
     /// Lifts a ban and forgets the address's history. `false` if it was
     /// not banned.
     pub async fn unban(&self, ip: IpAddr) -> Result<bool, JournalError> {
-        let ip = canonical_ip(ip);
+        let ip = self.source_of(ip);
         let active = self.banned(ip).is_some();
         match self
             .journal
@@ -249,6 +261,20 @@ impl Defender {
     }
 }
 
+/// `ip` with the bits beyond `prefix` cleared when it is IPv6.
+fn source_key(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits & mask))
+        }
+    }
+}
+
 fn forget_oldest(scores: &mut HashMap<IpAddr, VecDeque<(Instant, u32)>>) {
     let mut by_age: Vec<(Instant, IpAddr)> = scores
         .iter()
@@ -257,5 +283,27 @@ fn forget_oldest(scores: &mut HashMap<IpAddr, VecDeque<(Instant, u32)>>) {
     by_age.sort();
     for (_, ip) in by_age.into_iter().take(scores.len() / 8 + 1) {
         scores.remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_key;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_sources_are_scored_by_their_prefix() {
+        let a = source_key(ip("2001:db8:1:2:aaaa::1"), 64);
+        let b = source_key(ip("2001:db8:1:2:ffff:1:2:3"), 64);
+        let other = source_key(ip("2001:db8:1:3::1"), 64);
+        assert_eq!(a, b, "one /64 is one source");
+        assert_eq!(a, ip("2001:db8:1:2::"));
+        assert_ne!(a, other);
+        assert_eq!(source_key(ip("2001:db8::1"), 128), ip("2001:db8::1"));
+        assert_eq!(source_key(ip("10.1.2.3"), 64), ip("10.1.2.3"));
     }
 }

@@ -266,3 +266,26 @@ fn sessions_opened_one_after_another_on_one_connection_are_not_capped() {
     let r = d.paramiko_json("032018-juki", &["channels", "12"]);
     assert_eq!(r["opened"], 12, "{r}");
 }
+
+/// Finding: a network written `::ffff:127.0.0.0/104` could never match
+/// (sources are matched as IPv4) and `check` said nothing. It is read as
+/// the IPv4 network it means, with a warning.
+#[test]
+fn an_ipv4_mapped_network_is_read_as_ipv4_with_a_warning() {
+    let d = Daemon::start_with(
+        vec![common::TenantSpec {
+            code: "032018",
+            name: "盛岡市",
+            networks: vec!["::ffff:127.0.0.0/104"],
+            accounts: vec![("032018-juki", None)],
+        }],
+        "",
+    );
+    let (ok, out) = d.cli("check", &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("IPv4-mapped") && out.contains("127.0.0.0/8"),
+        "{out}"
+    );
+    d.sftp_ok("032018-juki", "ls /inbox\n");
+}

@@ -840,3 +840,39 @@ fn two_uploads_of_one_name_in_one_second_have_two_receipts() {
         ]
     );
 }
+
+/// Finding: a tenant's source directory replaced by a symbolic link to
+/// another directory was followed, and that directory's files were
+/// imported as the tenant's and removed. The directory is never followed.
+#[test]
+fn a_source_directory_that_is_a_symlink_is_not_followed() {
+    let d = Daemon::start_with(default_tenants(), DOWN);
+    // Wait until the route has made its directories, then swap 032018's.
+    eventually("the source directories", Duration::from_secs(10), || {
+        dist(&d, "011002").is_dir().then_some(())
+    });
+    let elsewhere = d.root.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("other.csv"), "NOT 032018's").unwrap();
+    let _ = fs::remove_dir_all(dist(&d, "032018"));
+    std::os::unix::fs::symlink(&elsewhere, dist(&d, "032018")).unwrap();
+    let e = d.wait_event("the refusal to follow", |e| {
+        e["event"] == "import_failed"
+            && e["tenant"] == "032018"
+            && e["error"].as_str().unwrap_or("").contains("symbolic link")
+    });
+    assert!(
+        e["source"].as_str().unwrap().ends_with("dist/032018"),
+        "{e}"
+    );
+    // Another municipality's files still flow.
+    fs::write(dist(&d, "011002").join("fine.csv"), "sapporo").unwrap();
+    eventually("011002's file", Duration::from_secs(20), || {
+        (!dist(&d, "011002").join("fine.csv").exists()).then_some(())
+    });
+    assert!(
+        elsewhere.join("other.csv").exists(),
+        "nothing taken from elsewhere"
+    );
+    assert!(d.ls("032018").is_empty(), "{:?}", d.ls("032018"));
+}

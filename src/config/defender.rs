@@ -38,6 +38,10 @@ pub struct DefenderConfig {
     pub max_ban_time: Duration,
     /// Addresses never banned (monitoring, the standard system).
     pub exempt: Vec<IpNet>,
+    /// IPv6 sources are scored and banned by this prefix: a client with a
+    /// /64 could otherwise rotate addresses forever (as OpenSSH's
+    /// `PerSourceNetBlockSize`).
+    pub ipv6_prefix: u8,
 }
 
 impl Default for DefenderConfig {
@@ -55,6 +59,7 @@ impl Default for DefenderConfig {
             ban_time_growth: 2,
             max_ban_time: Duration::from_secs(24 * 3600),
             exempt: Vec::new(),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -75,6 +80,7 @@ pub(super) struct RawDefender {
     max_ban_time: Option<Spanned<Quantity>>,
     #[serde(default)]
     exempt: Vec<Spanned<String>>,
+    ipv6_prefix: Option<Spanned<i64>>,
 }
 
 type Problem = (std::ops::Range<usize>, String);
@@ -176,6 +182,13 @@ impl RawDefender {
                         .map_err(|e| (n.span(), format!("defender.exempt: {e}")))
                 })
                 .collect::<Result<_, _>>()?,
+            ipv6_prefix: number(
+                &self.ipv6_prefix,
+                u32::from(d.ipv6_prefix),
+                16,
+                128,
+                "ipv6_prefix",
+            )? as u8,
         };
         if config.max_ban_time < config.ban_time {
             let span = self.max_ban_time.as_ref().map(|v| v.span()).unwrap_or(0..0);

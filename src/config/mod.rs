@@ -267,11 +267,30 @@ fn parse_network(s: &str) -> Result<IpNet, String> {
                 net.trunc()
             ));
         }
-        return Ok(net);
+        return Ok(unmapped(net).unwrap_or(net));
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
         .map_err(|_| format!("{s:?} is not a network: write an address or CIDR such as \"10.1.2.0/24\" or \"2001:db8::/64\""))
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network
+/// it means. Sources are matched as the IPv4 address they carry (see
+/// [`canonical_ip`]), so the mapped form could never match anything.
+fn unmapped(net: IpNet) -> Option<IpNet> {
+    let IpNet::V6(v6) = net else { return None };
+    let v4 = v6.addr().to_ipv4_mapped()?;
+    let prefix = v6.prefix_len().checked_sub(96)?;
+    ipnet::Ipv4Net::new(v4, prefix).ok().map(IpNet::V4)
+}
+
+/// The warning for a network written in the IPv4-mapped form.
+fn mapped_warning(written: &str, whose: &str) -> Option<String> {
+    let net = written.parse::<IpNet>().ok()?;
+    let v4 = unmapped(net)?;
+    Some(format!(
+        "{whose}: network {written:?} is written as IPv4-mapped IPv6; clients are matched by their IPv4 address, so it is read as {v4}: write {v4:?}"
+    ))
 }
 
 fn valid_user(s: &str) -> bool {
@@ -400,6 +419,11 @@ impl Config {
                 .iter()
                 .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
                 .collect::<Result<Vec<_>, _>>()?;
+            warnings.extend(
+                rt.networks
+                    .iter()
+                    .filter_map(|n| mapped_warning(n.get_ref(), &format!("tenant {code}"))),
+            );
             let mut accounts = Vec::new();
             for (ai, ra) in rt.account.iter().enumerate() {
                 let user = ra.user.get_ref().clone();
@@ -473,6 +497,13 @@ impl Config {
                             key_owners.insert(fp, (code.to_string(), user.clone()));
                         }
                     }
+                }
+                if let Some(list) = &ra.networks {
+                    warnings.extend(
+                        list.iter().filter_map(|n| {
+                            mapped_warning(n.get_ref(), &format!("account {user}"))
+                        }),
+                    );
                 }
                 let own_networks = match &ra.networks {
                     None => None,

@@ -67,8 +67,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
             for (i, w) in dirs.iter().enumerate() {
                 let names = match list(&w.dir) {
                     Ok(n) => n,
-                    Err(e) => {
-                        let text = format!("{}: {e}", w.dir.display());
+                    Err(text) => {
                         report(&ns, &st, &mut reported, (i, String::new()), w, "", text);
                         continue;
                     }
@@ -183,13 +182,15 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
 }
 
 /// Names in a directory (created if missing), in order.
-fn list(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir)?;
+fn list(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    import::real_dir(dir).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
         match entry.file_name().into_string() {
             Ok(n) => names.push(n),
             Err(raw) => {

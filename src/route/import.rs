@@ -62,6 +62,10 @@ pub enum ImportError {
     Journal(#[from] crate::journal::ApplyError),
     #[error("{path} is not a regular file; only regular files are taken")]
     NotRegular { path: String },
+    #[error(
+        "{path} is a symbolic link or not a directory; a source directory is never followed elsewhere: make it a real directory"
+    )]
+    NotADirectory { path: String },
     #[error("{0}")]
     Conflict(String),
 }
@@ -143,6 +147,21 @@ pub struct Candidate<'a> {
     pub seen: &'a Seen,
 }
 
+/// A tenant's source directory must be a directory itself, not a symbolic
+/// link to one: files inside are never followed, and neither is the
+/// directory, or whoever can replace it would choose what is imported (and
+/// removed) as that municipality's.
+pub fn real_dir(dir: &Path) -> Result<(), ImportError> {
+    let m = fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    if m.file_type().is_dir() {
+        Ok(())
+    } else {
+        Err(ImportError::NotADirectory {
+            path: dir.display().to_string(),
+        })
+    }
+}
+
 /// Takes the candidate into `bx` of its tenant. Blocking.
 pub fn take(
     ns: &Arc<Namespace>,
@@ -157,6 +176,7 @@ pub fn take(
         ready,
         seen,
     } = *c;
+    real_dir(dir)?;
     let path: PathBuf = dir.join(name);
     let key = crate::journal::handoff::import_key(&route.name, tenant.as_str(), name);
     if let Some(mark) = ns
