@@ -61,6 +61,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
 }
 
 /// Runs the daemon until it is told to stop. `config_path` is re-read on
@@ -86,6 +88,8 @@ const SHUTDOWN_STRAGGLERS: Duration = Duration::from_secs(2);
 async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let demo = config_path.is_none();
     let policy = PolicySet::load(&config)?;
+    // Everything that can refuse is checked before anything is written.
+    crate::preflight::check(&config, true)?;
     let data_dir = config.server.data_dir.clone();
     fsutil::create_private_dir(&data_dir).map_err(|source| DaemonError::DataDir {
         path: data_dir.display().to_string(),

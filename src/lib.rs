@@ -21,6 +21,7 @@ pub mod logging;
 pub mod memory;
 pub mod namespace;
 pub mod policy;
+pub mod preflight;
 pub mod remote;
 pub mod route;
 pub mod schedule;

@@ -390,3 +390,123 @@ fn policy_explain_without_config_uses_the_embedded_default() {
         "a question writes nothing"
     );
 }
+
+/// Runs `renkei ARGS` in `dir` with stderr and stdout together.
+fn renkei_text(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = renkei(dir, args);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Finding: `check` passed what `serve` then refused, and `serve` refused
+/// only after creating the data directory and the audit key. Both now find
+/// a key with a bad mode, a garbage or passphrase-protected key and a port
+/// in use, and `serve` writes nothing when it refuses.
+#[test]
+fn check_finds_what_serve_would_refuse_and_serve_writes_nothing_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    let config = |extra: &str, listen: &str| {
+        format!(
+            "{}{extra}",
+            VALID
+                .replace(
+                    "data_dir = \"data\"",
+                    &format!("data_dir = \"data\"\nhost_key = \"keys/host\"\n{listen}")
+                )
+                .replace("listen = \"127.0.0.1:0\"\n", "")
+        )
+    };
+    let both = |name: &str, text: String, want: &str| {
+        fs::write(dir.path().join(name), text).unwrap();
+        for cmd in ["check", "serve"] {
+            let (ok, out) = renkei_text(dir.path(), &["--config", name, cmd]);
+            assert!(!ok, "{cmd} {name} must refuse: {out}");
+            assert!(out.contains(want), "{cmd} {name}: {out}");
+        }
+        assert!(
+            !dir.path().join("data").exists(),
+            "{name}: a refused serve wrote the data directory"
+        );
+    };
+    let free = "listen = \"127.0.0.1:0\"";
+    // A host key others can read.
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(keys.join("host"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::set_permissions(keys.join("host"), fs::Permissions::from_mode(0o644)).unwrap();
+    both("mode.toml", config("", free), "chmod 600");
+    // A passphrase-protected host key.
+    fs::remove_file(keys.join("host")).unwrap();
+    fs::remove_file(keys.join("host.pub")).unwrap();
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "secret", "-f"])
+        .arg(keys.join("host"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    both("pass.toml", config("", free), "encrypted with a passphrase");
+    fs::remove_file(keys.join("host")).unwrap();
+    // A vault key that is garbage.
+    fs::write(keys.join("vault.key"), "not a key\n").unwrap();
+    fs::set_permissions(keys.join("vault.key"), fs::Permissions::from_mode(0o600)).unwrap();
+    both(
+        "garbage.toml",
+        config("\n[vault]\nidentity = \"keys/vault.key\"\n", free),
+        "keys/vault.key",
+    );
+    // A port in use.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    both(
+        "port.toml",
+        config("", &format!("listen = \"127.0.0.1:{port}\"")),
+        &format!("cannot listen on 127.0.0.1:{port}"),
+    );
+    drop(busy);
+    let (ok, out) = renkei_text(dir.path(), &["--config", "port.toml", "check"]);
+    assert!(ok && out.contains("usable"), "{out}");
+}
+
+/// A read-only data directory (a read-only mount, which stops root too) is
+/// found by `check` and refused by `serve` before it writes anything.
+#[test]
+fn a_read_only_data_directory_is_found_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("renkei.toml"), VALID).unwrap();
+    fs::create_dir_all(dir.path().join("data")).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o ro,size=1m tmpfs {data} && {bin} --config renkei.toml check; echo \"check=$?\"; {bin} --config renkei.toml serve; echo \"serve=$?\"",
+        data = dir.path().join("data").display(),
+        bin = BIN
+    );
+    let out = Command::new("unshare")
+        .args(["-r", "-m", "sh", "-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("check=1") && text.contains("serve=1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the daemon cannot write in it") && text.contains("Read-only file system"),
+        "{text}"
+    );
+}

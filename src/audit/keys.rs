@@ -104,21 +104,9 @@ impl AuditKey {
             path: path.display().to_string(),
             message,
         };
-        let signing = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                fsutil::check_private(path).map_err(|e| err(e.to_string()))?;
-                let line = text
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty() && !l.starts_with('#'))
-                    .ok_or_else(|| err("no key in the file".into()))?;
-                let seed: [u8; 32] = hex::decode(line)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| err("expected 64 hex digits".into()))?;
-                SigningKey::from_bytes(&seed)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let signing = match AuditKey::load_signing(path)? {
+            Some(signing) => signing,
+            None => {
                 let seed: [u8; 32] = rand::random();
                 let signing = SigningKey::from_bytes(&seed);
                 let text = format!(
@@ -130,7 +118,6 @@ impl AuditKey {
                 tracing::info!(path = %path.display(), id = %key_id(&signing.verifying_key()), "generated a new audit signing key");
                 signing
             }
-            Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
         let public = signing.verifying_key();
         let pub_path = path.with_extension("pub");
@@ -143,6 +130,32 @@ impl AuditKey {
             id: key_id(&public),
             signing,
         })
+    }
+
+    /// The signing key at `path`, checked (owner-only mode, 64 hex
+    /// digits); `None` when there is none yet. Writes nothing.
+    pub fn load_signing(path: &Path) -> Result<Option<SigningKey>, KeyError> {
+        let err = |message: String| KeyError {
+            path: path.display().to_string(),
+            message,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                fsutil::check_private(path).map_err(|e| err(e.to_string()))?;
+                let line = text
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .ok_or_else(|| err("no key in the file".into()))?;
+                let seed: [u8; 32] = hex::decode(line)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| err("expected 64 hex digits".into()))?;
+                Ok(Some(SigningKey::from_bytes(&seed)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(format!("cannot read: {e}"))),
+        }
     }
 
     pub fn public(&self) -> VerifyingKey {

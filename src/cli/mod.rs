@@ -273,8 +273,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let config = load(path)?;
             let policy = crate::policy::PolicySet::load(&config)?;
+            let found = crate::preflight::check(&config, false)?;
             print!("{}", config.summary());
             print!("{}", policy::summary(&policy));
+            if found.running {
+                println!(
+                    "machine: keys and directories usable; the daemon of {} is running (the port is its own)",
+                    config.server.data_dir.display()
+                );
+            } else {
+                println!(
+                    "machine: keys, directories and {} usable",
+                    config.server.listen
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => {

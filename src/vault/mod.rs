@@ -81,7 +81,9 @@ fn new_id() -> String {
 }
 
 /// Loads the age identity at `path`, generating it (0600) on first start.
-fn load_or_create_identity(path: &Path) -> Result<age::x25519::Identity, VaultError> {
+/// The vault key at `path`, checked (owner-only mode, an age X25519
+/// identity); `None` when there is none yet. Writes nothing.
+pub fn load_identity(path: &Path) -> Result<Option<age::x25519::Identity>, VaultError> {
     let key_err = |message: String| VaultError::Key {
         path: path.display().to_string(),
         message,
@@ -95,9 +97,22 @@ fn load_or_create_identity(path: &Path) -> Result<age::x25519::Identity, VaultEr
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .ok_or_else(|| key_err("contains no AGE-SECRET-KEY line".into()))?;
             age::x25519::Identity::from_str(line)
+                .map(Some)
                 .map_err(|e| key_err(format!("is not an age X25519 identity: {e}")))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(key_err(format!("cannot read: {e}"))),
+    }
+}
+
+fn load_or_create_identity(path: &Path) -> Result<age::x25519::Identity, VaultError> {
+    let key_err = |message: String| VaultError::Key {
+        path: path.display().to_string(),
+        message,
+    };
+    match load_identity(path)? {
+        Some(identity) => Ok(identity),
+        None => {
             let identity = age::x25519::Identity::generate();
             let contents = format!(
                 "# renkei vault key: decrypts every stored file. Keep it secret, back it up.\n# created: {}\n# public key: {}\n{}\n",
@@ -110,7 +125,6 @@ fn load_or_create_identity(path: &Path) -> Result<age::x25519::Identity, VaultEr
             tracing::info!(path = %path.display(), "generated a new vault key");
             Ok(identity)
         }
-        Err(e) => Err(key_err(format!("cannot read: {e}"))),
     }
 }
 
