@@ -6,7 +6,8 @@
 # and ssh-keygen, paramiko (Debian's python3-paramiko), lftp, curl with SFTP
 # support and rclone; `age` checks that stored blobs are plain age files.
 # OpenSSH sshd (openssh-server) is the remote SFTP peer of the route tests
-# (and the baseline of scripts/bench.sh).
+# (and the baseline of scripts/bench.sh). python3-fusepy and fuse give the
+# route tests a file system that hangs, as a hung network mount does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v rclone >/dev/null 2>&1 || need+=(rclone)
 command -v age >/dev/null 2>&1 || need+=(age)
+/usr/bin/python3 -c 'import fusepy' >/dev/null 2>&1 || need+=(python3-fusepy)
+command -v fusermount >/dev/null 2>&1 || need+=(fuse)
+command -v mountpoint >/dev/null 2>&1 || need+=(util-linux)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2

@@ -876,3 +876,52 @@ fn a_source_directory_that_is_a_symlink_is_not_followed() {
     );
     assert!(d.ls("032018").is_empty(), "{:?}", d.ls("032018"));
 }
+
+/// Finding: a spool step that never returns (a FIFO then; a hung mount
+/// still) blocked the whole route, for every municipality, with no time
+/// limit. Now a step without progress for `limits.fs_timeout` is given up
+/// on: the attempt fails with the reason, other municipalities' files are
+/// delivered, and no second attempt writes into the hung directory.
+#[test]
+fn a_hung_spool_directory_stops_only_its_own_municipality() {
+    let d = Daemon::start_with_hung_dir(
+        default_tenants(),
+        &format!("{UP}\n[limits]\nfs_timeout = \"300ms\"\n"),
+        "spool/032018",
+    );
+    fs::write(d.work.join("a.csv"), "morioka").unwrap();
+    fs::write(d.work.join("b.csv"), "sapporo").unwrap();
+    d.sftp_ok("032018-juki", "put a.csv /inbox/a.csv\n");
+    let failed = d.wait_event("the stuck attempt given up on", |e| {
+        e["event"] == "handoff_failed" && e["tenant"] == "032018"
+    });
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("made no progress for limits.fs_timeout (300ms)"),
+        "{failed}"
+    );
+    // Another municipality's file goes through meanwhile.
+    d.sftp_ok("011002-juki", "put b.csv /inbox/b.csv\n");
+    eventually("011002's file delivered", Duration::from_secs(20), || {
+        (fs::read(spool(&d, "011002").join("b.csv")).ok()? == b"sapporo").then_some(())
+    });
+    // Later attempts wait for the stuck step instead of starting another
+    // one in the same directory; the route says so.
+    let out = eventually(
+        "the route reports the wait",
+        Duration::from_secs(20),
+        || {
+            let out = d.ctl_ok(&["routes"]);
+            out.contains("has not returned yet").then_some(out)
+        },
+    );
+    assert!(out.contains("juki-up"), "{out}");
+    let failures = d
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "handoff_failed" && e["tenant"] == "032018")
+        .count();
+    assert_eq!(failures, 1, "one attempt, not one per retry");
+    // A thread inside a hung file-system call cannot be stopped by anyone
+    // (the kernel holds it); the harness ends the hung file system first.
+}

@@ -14,6 +14,7 @@ use super::RouteState;
 use super::clock::Schedule;
 use super::import::{self, Taken};
 use super::settle::Settling;
+use super::steps::StepError;
 use super::worker::until;
 use crate::config::{Destination, Route, Source, TenantCode};
 use crate::events::Event;
@@ -102,22 +103,28 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                         ready_suffix.clone(),
                     );
                     let seen_now = now_seen.clone();
-                    let res = tokio::task::spawn_blocking(move || {
-                        import::take(
-                            &tns,
-                            &troute,
-                            bx,
-                            &import::Candidate {
-                                tenant: &tenant,
-                                dir: &dir,
-                                name: &tname,
-                                ready: suffix.as_deref(),
-                                seen: &seen_now,
-                            },
-                        )
-                    })
-                    .await;
+                    let res = st
+                        .stuck
+                        .run(&w.dir, ns.limits.fs_timeout, move || {
+                            import::take(
+                                &tns,
+                                &troute,
+                                bx,
+                                &import::Candidate {
+                                    tenant: &tenant,
+                                    dir: &dir,
+                                    name: &tname,
+                                    ready: suffix.as_deref(),
+                                    seen: &seen_now,
+                                },
+                            )
+                        })
+                        .await;
                     let key = (i, name.clone());
+                    if let Err(StepError::Busy { .. }) = res {
+                        pending = true;
+                        continue;
+                    }
                     match res {
                         Ok(Ok(Taken::Imported { .. })) => {
                             seen.forget(&key);
@@ -137,15 +144,7 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch
                             pending = true;
                         }
                         Ok(Err(e)) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
-                        Err(e) => report(
-                            &ns,
-                            &st,
-                            &mut reported,
-                            key,
-                            w,
-                            name,
-                            format!("the import task failed: {e}"),
-                        ),
+                        Err(e) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
                     }
                 }
             }

@@ -195,7 +195,9 @@ pub fn take(
     let who = route_principal(route, tenant);
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        // NONBLOCK: a FIFO swapped in after the look would otherwise wait
+        // for a writer for ever; it is then refused as not a regular file.
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(&path)
         .map_err(io_err(&path))?;
     if !file
@@ -220,6 +222,7 @@ pub fn take(
     loop {
         let mut buf = vec![0u8; CHUNK];
         let n = file.read(&mut buf).map_err(io_err(&path))?;
+        super::steps::tick();
         if n == 0 {
             break;
         }

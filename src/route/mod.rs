@@ -21,6 +21,7 @@ mod pull;
 mod router;
 mod settle;
 pub mod spool;
+pub mod steps;
 mod worker;
 
 use std::sync::Mutex;
@@ -37,6 +38,8 @@ pub use router::{RouteChanges, Router};
 /// A route's live state, shared by its worker and `ctl routes`.
 pub struct RouteState {
     pub route: Route,
+    /// Directories with a file step still running past `fs_timeout`.
+    stuck: std::sync::Arc<steps::Stuck>,
     kick: Notify,
     status: Mutex<RunStatus>,
 }

@@ -33,6 +33,7 @@ impl Slot {
         let text = fingerprint(&route);
         let state = Arc::new(RouteState {
             route,
+            stuck: Arc::default(),
             kick: Notify::new(),
             status: Mutex::new(RunStatus::default()),
         });

@@ -145,6 +145,7 @@ pub fn sha256_of(path: &Path) -> io::Result<String> {
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = f.read(&mut buf)?;
+        super::steps::tick();
         if n == 0 {
             return Ok(hex::encode(h.finalize()));
         }
@@ -276,6 +277,7 @@ fn write_part(vault: &Arc<Vault>, object: &ObjectRecord, part: &Path) -> Result<
             if let Err(e) = out.write_all(chunk) {
                 write_error = Some(e);
             }
+            super::steps::tick();
         }
     });
     if let Err(e) = read {

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::clock::Schedule;
 use super::spool::{self, Placed, Target};
+use super::steps::StepError;
 use super::{RouteState, ledger};
 use crate::config::{Destination, Route, Source};
 use crate::journal::{DeliveryRecord, DeliveryState, ObjectState};
@@ -245,16 +246,25 @@ async fn attempt(
                 tag,
             };
             let vault = Arc::clone(&ns.vault);
-            match tokio::task::spawn_blocking(move || {
+            let dir = target.dir.clone();
+            let limit = ns.limits.fs_timeout;
+            let step = st.stuck.run(&dir, limit, move || {
                 let res = spool::deliver(&vault, &object, &target);
                 (res, target)
-            })
-            .await
-            {
+            });
+            match step.await {
                 Ok((Ok(placed), target)) => {
                     Ok((placed == Placed::AlreadyThere, Done::Spool(target)))
                 }
                 Ok((Err(e), _)) => Err((e.to_string(), e.is_permanent())),
+                Err(e @ StepError::Busy { .. }) => {
+                    // Not an attempt: wait for the stuck one to return.
+                    st.update(|s| s.last_error = Some(e.to_string()));
+                    let mut r = r;
+                    r.next_attempt = later(limit.min(Duration::from_secs(5)));
+                    return Some(r);
+                }
+                Err(e @ StepError::TimedOut { .. }) => Err((e.to_string(), false)),
                 Err(e) => return journal_trouble(st, r, &format!("the hand-off task failed: {e}")),
             }
         }

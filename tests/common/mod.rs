@@ -143,6 +143,9 @@ pub struct Daemon {
     /// A data subdirectory on a tmpfs of this size, when the test wants a
     /// small disk.
     tmpfs: Option<(&'static str, u64)>,
+    /// A directory (under the test's root) that is a FUSE file system on
+    /// which every write hangs, as on a hung network mount.
+    hung: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -212,6 +215,7 @@ impl Daemon {
             keys,
             child: None,
             tmpfs: None,
+            hung: None,
             root,
         };
         d.spawn();
@@ -223,6 +227,18 @@ impl Daemon {
     /// fill the disk for real.
     pub fn start_with_small_vault(bytes: u64) -> Daemon {
         Daemon::start_with_small("vault", bytes)
+    }
+
+    /// Like [`Daemon::start_with`], with `rel` (under the test's root) a
+    /// file system on which creating or writing anything hangs for ever.
+    pub fn start_with_hung_dir(tenants: Vec<TenantSpec>, extra: &str, rel: &str) -> Daemon {
+        let mut d = Daemon::start_with(tenants, extra);
+        d.kill9();
+        let dir = d.root.path().join(rel);
+        fs::create_dir_all(&dir).unwrap();
+        d.hung = Some(dir);
+        d.spawn();
+        d
     }
 
     /// The data subdirectory `sub` on a tmpfs of `bytes`.
@@ -266,13 +282,25 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut cmd = match self.tmpfs {
-            None => {
+        let mut cmd = match (self.tmpfs, &self.hung) {
+            (None, Some(dir)) => {
+                let script = format!(
+                    "{PYTHON} '{fs}' '{dir}' & echo $! > '{pid}'; i=0; while ! mountpoint -q '{dir}'; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.05; done; exec '{BIN}' --config '{config}' serve",
+                    fs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/hung_fs.py"),
+                    dir = dir.display(),
+                    pid = self.root.path().join("hung.pid").display(),
+                    config = self.config.display()
+                );
+                let mut c = Command::new("unshare");
+                c.args(["--user", "--map-root-user", "--mount", "sh", "-c", &script]);
+                c
+            }
+            (None, None) => {
                 let mut c = Command::new(BIN);
                 c.arg("--config").arg(&self.config).arg("serve");
                 c
             }
-            Some((sub, bytes)) => {
+            (Some((sub, bytes)), _) => {
                 let vault = self.data.join(sub);
                 fs::create_dir_all(&vault).unwrap();
                 let script = format!(
@@ -325,6 +353,13 @@ impl Daemon {
 
     /// SIGKILL, no chance to clean up.
     pub fn kill9(&mut self) {
+        // The hung file system's server goes first: the daemon's threads
+        // waiting on it are then released.
+        let pid_file = self.root.path().join("hung.pid");
+        if let Ok(pid) = fs::read_to_string(&pid_file) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+            let _ = fs::remove_file(&pid_file);
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
