@@ -12,6 +12,7 @@
 //! bytes. What a blob means is the journal's business.
 
 mod flusher;
+mod pins;
 mod reader;
 
 use std::fs::{self, File, OpenOptions};
@@ -59,6 +60,7 @@ pub struct Vault {
     identity: age::x25519::Identity,
     recipient: age::x25519::Recipient,
     flusher: flusher::Flusher,
+    pins: pins::Pins,
 }
 
 impl std::fmt::Debug for Vault {
@@ -142,6 +144,7 @@ impl Vault {
             recipient: identity.to_public(),
             identity,
             flusher: flusher::Flusher::start(),
+            pins: pins::Pins::default(),
         })
     }
 
@@ -219,6 +222,13 @@ impl Vault {
 
     /// Deletes a blob. A blob already gone is not an error.
     pub fn remove(&self, blob: &str) -> Result<(), VaultError> {
+        if self.pins.defer(blob) {
+            return Ok(());
+        }
+        self.unlink(blob)
+    }
+
+    fn unlink(&self, blob: &str) -> Result<(), VaultError> {
         let path = self.path_of(blob)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -227,6 +237,20 @@ impl Vault {
                 blob: blob.to_string(),
                 source,
             }),
+        }
+    }
+
+    /// Marks `segments` as being read (see `pins`).
+    fn pin(&self, segments: &[SegmentRef]) {
+        self.pins.pin(segments.iter().map(|s| s.blob.as_str()));
+    }
+
+    /// Lets go of `segments`; garbage kept for this reader goes now.
+    fn unpin(&self, segments: &[SegmentRef]) {
+        for blob in self.pins.unpin(segments.iter().map(|s| s.blob.as_str())) {
+            if let Err(e) = self.unlink(&blob) {
+                tracing::warn!(error = %e, "could not delete a garbage blob after its last reader; start-up will retry");
+            }
         }
     }
 

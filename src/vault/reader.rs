@@ -26,6 +26,13 @@ pub struct ObjectReader {
     current: Option<(usize, StreamReader<File>, u64)>,
 }
 
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        self.current = None;
+        self.vault.unpin(&self.segments);
+    }
+}
+
 fn read_error(blob: &str, e: io::Error) -> VaultError {
     if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
         VaultError::Decrypt {
@@ -49,6 +56,9 @@ impl ObjectReader {
             starts.push(size);
             size += s.len;
         }
+        // Pinned first: from here on no blob of this version is removed
+        // until the reader is dropped.
+        vault.pin(segments);
         let mut reader = ObjectReader {
             vault,
             segments: segments.to_vec(),
@@ -56,9 +66,20 @@ impl ObjectReader {
             size,
             current: None,
         };
+        // A blob removed between the caller's lookup and the pin is found
+        // missing now, at open, not halfway through the file.
+        for s in &reader.segments {
+            let path = reader.vault.path_of(&s.blob)?;
+            if let Err(source) = std::fs::symlink_metadata(&path) {
+                return Err(VaultError::Io {
+                    blob: s.blob.clone(),
+                    source,
+                });
+            }
+        }
         if !reader.segments.is_empty() {
-            // Open the first segment now so a missing or foreign blob is
-            // reported at open, not at the first read.
+            // Open the first segment now so a foreign blob is reported at
+            // open, not at the first read.
             reader.switch_to(0)?;
         }
         Ok(reader)

@@ -41,6 +41,10 @@ Commands (each prints one JSON object per line on stdout):
   append REMOTE               open REMOTE with "a" (SFTP APPEND), write 23
                               bytes, seek to 11, write 11 more, close;
                               {"size": ...} of the file after
+  hold_read REMOTE            open REMOTE, read its first MiB, print
+                              {"read": n}, wait for a line on stdin, read
+                              the rest; {"sha256": ..., "size": ...} or
+                              {"error": ...}
   handles N REMOTE            open REMOTE N times without closing;
                               {"opened": k, "error": ...} when refused
 """
@@ -274,6 +278,25 @@ def main():
         f.write(b"B" * 11)
         close_checked(sftp, f)
         out({"size": sftp.stat(args[0]).st_size})
+    elif cmd == "hold_read":
+        f = sftp.open(args[0], "rb")
+        h = hashlib.sha256()
+        first = f.read(1 << 20)
+        h.update(first)
+        out({"read": len(first)})
+        sys.stdin.readline()
+        size = len(first)
+        try:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+            f.close()
+            out({"sha256": h.hexdigest(), "size": size})
+        except IOError as e:
+            out({"error": str(e)})
     elif cmd == "chdir":
         for p in args:
             sftp.chdir(p)

@@ -617,6 +617,21 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Starts the paramiko driver as `user` with stdin and stdout piped,
+    /// for commands that wait for the test between steps.
+    pub fn paramiko_child(&self, user: &str, args: &[&str]) -> Child {
+        Command::new(PYTHON)
+            .arg(PARAMIKO)
+            .args(["127.0.0.1", &self.port.to_string(), user])
+            .arg(&self.keys[user].private)
+            .args(args)
+            .current_dir(&self.work)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs the paramiko driver and parses its last JSON line.
     pub fn paramiko_json(&self, user: &str, args: &[&str]) -> Value {
         let out = self.paramiko(user, args);
