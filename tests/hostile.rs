@@ -147,6 +147,13 @@ fn client_memory_held(d: &Daemon) -> u64 {
     status["client_memory"]["held"].as_u64().unwrap()
 }
 
+/// Waits until the daemon holds no client memory at all.
+fn memory_given_back(d: &Daemon, within: Duration) {
+    eventually("the client memory given back", within, || {
+        (client_memory_held(d) == 0).then_some(())
+    });
+}
+
 /// Finding: READDIR replies escaped every budget, so small pipelined
 /// requests made the daemon hold hundreds of MiB.
 #[test]
@@ -198,11 +205,7 @@ fn pipelined_directory_listings_never_read_stay_within_the_session_budget() {
         "the daemon grew by {} MiB for one session",
         grown / MIB
     );
-    eventually(
-        "the session's memory given back",
-        Duration::from_secs(10),
-        || (client_memory_held(&d) == 0).then_some(()),
-    );
+    memory_given_back(&d, Duration::from_secs(10));
 }
 
 /// Finding: out-of-order writes were held per upload, so many uploads in
@@ -241,11 +244,7 @@ fn out_of_order_writes_of_one_account_are_capped_across_its_sessions() {
         "the daemon grew by {} MiB for one account",
         grown / MIB
     );
-    eventually(
-        "the account's memory given back",
-        Duration::from_secs(30),
-        || (client_memory_held(&d) == 0).then_some(()),
-    );
+    memory_given_back(&d, Duration::from_secs(30));
 }
 
 /// Finding: a download abandoned by closing TCP (prefetch filled the
@@ -270,9 +269,7 @@ fn an_abandoned_download_ends_its_session_and_shutdown_is_prompt() {
             .count();
         (n >= 3).then_some(())
     });
-    eventually("the memory given back", Duration::from_secs(10), || {
-        (client_memory_held(&d) == 0).then_some(())
-    });
+    memory_given_back(&d, Duration::from_secs(10));
     // One more, still open when the daemon is told to stop.
     let stalled = Hostile::start(&d, "032018-juki", &["stall", "/outbox/big.dat"]);
     assert_eq!(stalled.said["stalled"], true);
@@ -303,9 +300,7 @@ fn a_client_that_stops_reading_is_cut_off_after_the_send_timeout() {
             .contains("limits.send_timeout"),
         "{ended:?}"
     );
-    eventually("the memory given back", Duration::from_secs(10), || {
-        (client_memory_held(&d) == 0).then_some(())
-    });
+    memory_given_back(&d, Duration::from_secs(10));
     bystander_round_trip(&d, "after-stall.bin");
     let mut stdin = h.child.stdin.as_ref().unwrap();
     let _ = stdin.write_all(b"\n");
