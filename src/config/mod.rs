@@ -13,6 +13,7 @@ pub mod defender;
 pub mod keys;
 pub mod lgcode;
 pub mod limits;
+mod networks;
 pub mod retention;
 pub mod route_ends;
 pub mod routes;
@@ -33,6 +34,8 @@ pub use defender::DefenderConfig;
 pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
+pub use networks::canonical_ip;
+use networks::{mapped_warning, parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
 
@@ -257,40 +260,6 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     } else {
         base.join(p)
     }
-}
-
-fn parse_network(s: &str) -> Result<IpNet, String> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        if net != net.trunc() {
-            return Err(format!(
-                "{s:?} has host bits set; did you mean {}?",
-                net.trunc()
-            ));
-        }
-        return Ok(unmapped(net).unwrap_or(net));
-    }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not a network: write an address or CIDR such as \"10.1.2.0/24\" or \"2001:db8::/64\""))
-}
-
-/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network
-/// it means. Sources are matched as the IPv4 address they carry (see
-/// [`canonical_ip`]), so the mapped form could never match anything.
-fn unmapped(net: IpNet) -> Option<IpNet> {
-    let IpNet::V6(v6) = net else { return None };
-    let v4 = v6.addr().to_ipv4_mapped()?;
-    let prefix = v6.prefix_len().checked_sub(96)?;
-    ipnet::Ipv4Net::new(v4, prefix).ok().map(IpNet::V4)
-}
-
-/// The warning for a network written in the IPv4-mapped form.
-fn mapped_warning(written: &str, whose: &str) -> Option<String> {
-    let net = written.parse::<IpNet>().ok()?;
-    let v4 = unmapped(net)?;
-    Some(format!(
-        "{whose}: network {written:?} is written as IPv4-mapped IPv6; clients are matched by their IPv4 address, so it is read as {v4}: write {v4:?}"
-    ))
 }
 
 fn valid_user(s: &str) -> bool {
@@ -604,32 +573,6 @@ impl Config {
                 .iter()
                 .any(|a| a.effective_networks(t).iter().any(|n| n.contains(&ip)))
         })
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are matched as the IPv4
-/// address they carry, so a dual-stack listener cannot bypass IPv4 rules.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
-
-fn warn_shared_networks(tenants: &[Tenant], warnings: &mut Vec<String>) {
-    for (i, a) in tenants.iter().enumerate() {
-        for b in tenants.iter().skip(i + 1) {
-            for na in &a.networks {
-                for nb in &b.networks {
-                    if na.contains(nb) || nb.contains(na) {
-                        warnings.push(format!(
-                            "tenants {} and {} both claim network {} / {}: source address alone does not tell them apart",
-                            a.code, b.code, na, nb
-                        ));
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -14,8 +14,32 @@ use std::borrow::Cow;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
-use super::path::PathError;
 use crate::config::limits::MAX_NAME_BYTES;
+
+/// Why one name was refused. The message is what the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("name {name:?} contains the control character U+{code:04X}")]
+    ControlChar { name: String, code: u32 },
+    #[error(
+        "name {name:?} contains the bidirectional formatting character U+{code:04X}, which can disguise a name"
+    )]
+    BidiChar { name: String, code: u32 },
+    #[error("name {name:?} contains a backslash; use '/' to separate directories")]
+    Backslash { name: String },
+    #[error("a name is {bytes} bytes long; the limit is {MAX_NAME_BYTES} bytes")]
+    TooLong { bytes: usize },
+    #[error(
+        "name {name:?} contains the invisible character U+{code:04X}, which can make two names look the same"
+    )]
+    Invisible { name: String, code: u32 },
+    #[error("name {name:?} contains U+{code:04X}, which looks like a path separator")]
+    LookAlike { name: String, code: u32 },
+    #[error("name {name:?} {why}")]
+    NotForWindows { name: String, why: String },
+    #[error("name {name:?} {why}")]
+    Edge { name: String, why: String },
+}
 
 /// The name in NFC, borrowed when it already is.
 pub fn nfc(text: &str) -> Cow<'_, str> {
@@ -26,69 +50,69 @@ pub fn nfc(text: &str) -> Cow<'_, str> {
 }
 
 /// Checks one NFC path component.
-pub fn check(c: &str) -> Result<(), PathError> {
+pub fn check(c: &str) -> Result<(), NameError> {
     if c.len() > MAX_NAME_BYTES {
-        return Err(PathError::TooLong { bytes: c.len() });
+        return Err(NameError::TooLong { bytes: c.len() });
     }
     let shown = || c.escape_debug().to_string();
     for ch in c.chars() {
         let code = ch as u32;
         if ch.is_control() {
-            return Err(PathError::ControlChar {
+            return Err(NameError::ControlChar {
                 name: shown(),
                 code,
             });
         }
         if is_bidi(ch) {
-            return Err(PathError::BidiChar {
+            return Err(NameError::BidiChar {
                 name: shown(),
                 code,
             });
         }
         if ch == '\\' {
-            return Err(PathError::Backslash {
+            return Err(NameError::Backslash {
                 name: c.to_string(),
             });
         }
         if is_invisible(ch) {
-            return Err(PathError::Invisible {
+            return Err(NameError::Invisible {
                 name: shown(),
                 code,
             });
         }
         if is_separator_look_alike(ch) {
-            return Err(PathError::LookAlike {
+            return Err(NameError::LookAlike {
                 name: shown(),
                 code,
             });
         }
         if matches!(ch, '<' | '>' | ':' | '"' | '|' | '?' | '*') {
-            return Err(PathError::NotForWindows {
+            return Err(NameError::NotForWindows {
                 name: shown(),
                 why: format!("contains {ch:?}, which Windows cannot store in a name"),
             });
         }
     }
     if c.ends_with('.') || c.ends_with(is_space) {
-        return Err(PathError::NotForWindows {
+        return Err(NameError::NotForWindows {
             name: shown(),
             why: "ends with a dot or a space, which Windows drops".to_string(),
         });
     }
     if c.starts_with(is_space) {
-        return Err(PathError::Edge {
+        return Err(NameError::Edge {
             name: shown(),
             why: "starts with a space".to_string(),
         });
     }
     if c.starts_with('-') {
-        return Err(PathError::Edge {
+        return Err(NameError::Edge {
             name: shown(),
             why: "starts with '-', which a script would read as an option".to_string(),
         });
     }
     if is_windows_device(c) {
-        return Err(PathError::NotForWindows {
+        return Err(NameError::NotForWindows {
             name: shown(),
             why: "is a Windows device name (CON, PRN, AUX, NUL, COM1–9, LPT1–9)".to_string(),
         });

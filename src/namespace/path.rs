@@ -9,8 +9,7 @@
 
 use std::fmt;
 
-use super::names;
-use crate::config::limits::MAX_NAME_BYTES;
+use super::names::{self, NameError};
 
 pub use crate::journal::BoxKind;
 
@@ -42,28 +41,10 @@ pub enum NsPath {
 pub enum PathError {
     #[error("the path is not valid UTF-8; file names must be UTF-8")]
     NotUtf8,
-    #[error("name {name:?} contains the control character U+{code:04X}")]
-    ControlChar { name: String, code: u32 },
-    #[error(
-        "name {name:?} contains the bidirectional formatting character U+{code:04X}, which can disguise a name"
-    )]
-    BidiChar { name: String, code: u32 },
-    #[error("name {name:?} contains a backslash; use '/' to separate directories")]
-    Backslash { name: String },
-    #[error("a name is {bytes} bytes long; the limit is {MAX_NAME_BYTES} bytes")]
-    TooLong { bytes: usize },
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("the path is {depth} directories deep inside the box; the limit is {max}")]
     TooDeep { depth: usize, max: usize },
-    #[error(
-        "name {name:?} contains the invisible character U+{code:04X}, which can make two names look the same"
-    )]
-    Invisible { name: String, code: u32 },
-    #[error("name {name:?} contains U+{code:04X}, which looks like a path separator")]
-    LookAlike { name: String, code: u32 },
-    #[error("name {name:?} {why}")]
-    NotForWindows { name: String, why: String },
-    #[error("name {name:?} {why}")]
-    Edge { name: String, why: String },
     #[error(
         "there is no '/{name}' here: the boxes are /inbox and /outbox (and /receipts, read-only)"
     )]
@@ -241,20 +222,23 @@ mod tests {
         ));
         assert!(matches!(
             p("/inbox/a\nb"),
-            Err(PathError::ControlChar { code: 10, .. })
+            Err(PathError::Name(NameError::ControlChar { code: 10, .. }))
         ));
         assert!(matches!(
             p("/inbox/a\0b"),
-            Err(PathError::ControlChar { code: 0, .. })
+            Err(PathError::Name(NameError::ControlChar { code: 0, .. }))
         ));
         assert!(matches!(
             p("/inbox/a\u{202E}txt.exe"),
-            Err(PathError::BidiChar { .. })
+            Err(PathError::Name(NameError::BidiChar { .. }))
         ));
-        assert!(matches!(p("/inbox/a\\x"), Err(PathError::Backslash { .. })));
+        assert!(matches!(
+            p("/inbox/a\\x"),
+            Err(PathError::Name(NameError::Backslash { .. }))
+        ));
         assert!(matches!(
             p(&format!("/inbox/{}", "あ".repeat(86))),
-            Err(PathError::TooLong { bytes: 258 })
+            Err(PathError::Name(NameError::TooLong { bytes: 258 }))
         ));
         assert!(p(&format!("/inbox/{}", "a".repeat(255))).is_ok());
         assert_eq!(
