@@ -8,9 +8,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::routes::TENANT_PLACEHOLDER;
 use super::units::{Quantity, parse_duration};
 use crate::journal::BoxKind;
+
+/// The placeholder for the tenant code in directory paths.
+pub const TENANT_PLACEHOLDER: &str = "{tenant}";
 
 pub(super) type Problem = (std::ops::Range<usize>, String);
 

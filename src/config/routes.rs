@@ -20,8 +20,7 @@ use crate::journal::BoxKind;
 use crate::policy::pattern::NamePattern;
 use crate::schedule::{Cron, Trigger};
 
-/// The placeholder for the tenant code in directory paths.
-pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+pub use super::route_ends::TENANT_PLACEHOLDER;
 
 /// Retries with exponential backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use jiff::Timestamp;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use super::ops::{Outcome, Tables, get, put};
 use super::records::BoxKind;
+use super::tables::{Outcome, Tables, get, put};
 use super::{OpError, OpResult};
 
 /// Where a (file, route) pair is.

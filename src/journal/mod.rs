@@ -15,6 +15,7 @@ pub mod handoff;
 mod notes;
 mod ops;
 pub mod records;
+mod tables;
 mod writer;
 
 use std::path::Path;
@@ -27,11 +28,12 @@ use tokio::sync::oneshot;
 
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use notes::{Note, NoteText};
-pub use ops::{Op, OpError, Outcome};
+pub use ops::Op;
 pub use records::{
     BanRecord, BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
     dir_prefix, entry_key, partial_key, tenant_prefix,
 };
+pub use tables::{OpError, Outcome};
 use writer::Job;
 
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");

@@ -6,11 +6,14 @@
 //! changed nothing, so the others can still commit.
 
 use jiff::Timestamp;
-use redb::{ReadableTable, Table};
+use redb::ReadableTable;
 
 use super::records::{
     BanRecord, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
 };
+use super::tables::{OpError, Outcome, Tables, get, put};
+
+type Res = Result<Result<Outcome, OpError>, redb::Error>;
 
 /// One change to the journal.
 #[derive(Debug, Clone)]
@@ -96,82 +99,6 @@ pub enum Op {
     DropNotes {
         through: u64,
     },
-}
-
-/// What an operation did.
-#[derive(Debug, Default, Clone)]
-pub struct Outcome {
-    /// Blobs nothing refers to any more; the caller deletes them after the
-    /// commit (a crash before that leaves orphans, which start-up removes).
-    pub garbage: Vec<SegmentRef>,
-    /// The object the operation acted on, as it is now.
-    pub object: Option<ObjectRecord>,
-    /// An object that was superseded by this operation.
-    pub replaced: Option<ObjectRecord>,
-    /// A partial that was dropped.
-    pub partial: Option<PartialRecord>,
-}
-
-/// Why an operation's preconditions did not hold. Nothing was changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum OpError {
-    #[error("no such file or directory")]
-    NotFound,
-    #[error("already exists")]
-    Exists,
-    #[error("is a directory")]
-    IsDir,
-    #[error("is not a directory")]
-    NotDir,
-    #[error("directory is not empty")]
-    NotEmpty,
-    #[error("the directory it would go into does not exist")]
-    ParentMissing,
-    #[error("changed meanwhile")]
-    Stale,
-    #[error("already handed on")]
-    HandedOn,
-}
-
-pub(super) struct Tables<'t> {
-    pub entries: Table<'t, &'static str, &'static [u8]>,
-    pub objects: Table<'t, &'static str, &'static [u8]>,
-    pub partials: Table<'t, &'static str, &'static [u8]>,
-    pub bans: Table<'t, &'static str, &'static [u8]>,
-    pub deliveries: Table<'t, &'static str, &'static [u8]>,
-    pub by_tenant: Table<'t, &'static str, &'static [u8]>,
-    pub imports: Table<'t, &'static str, &'static [u8]>,
-    pub notes: Table<'t, u64, &'static str>,
-    pub meta: Table<'t, &'static str, &'static str>,
-}
-
-type Res = Result<Result<Outcome, OpError>, redb::Error>;
-
-fn corrupt(what: &str, key: &str, e: serde_json::Error) -> redb::Error {
-    redb::Error::Corrupted(format!("journal {what} {key:?} is unreadable: {e}"))
-}
-
-pub(super) fn get<T: serde::de::DeserializeOwned>(
-    table: &Table<'_, &'static str, &'static [u8]>,
-    what: &str,
-    key: &str,
-) -> Result<Option<T>, redb::Error> {
-    match table.get(key)? {
-        None => Ok(None),
-        Some(v) => serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|e| corrupt(what, key, e)),
-    }
-}
-
-pub(super) fn put<T: serde::Serialize>(
-    table: &mut Table<'_, &'static str, &'static [u8]>,
-    key: &str,
-    value: &T,
-) -> Result<(), redb::Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| corrupt("record", key, e))?;
-    table.insert(key, bytes.as_slice())?;
-    Ok(())
 }
 
 /// Segments of `old` that `new` does not reuse.

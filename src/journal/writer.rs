@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::notes::{NOTES, Note};
 use super::{
     BANS, BY_TENANT, DELIVERIES, ENTRIES, IMPORTS, JournalError, MAX_GROUP, META, OBJECTS, Op,
-    OpResult, PARTIALS, ops,
+    OpResult, PARTIALS, tables,
 };
 
 pub(super) struct Job {
@@ -75,7 +75,7 @@ fn commit_group(
     let mut results = Vec::with_capacity(jobs.len());
     let mut deliveries = Vec::new();
     {
-        let mut tables = ops::Tables {
+        let mut tables = tables::Tables {
             entries: txn.open_table(ENTRIES)?,
             objects: txn.open_table(OBJECTS)?,
             partials: txn.open_table(PARTIALS)?,

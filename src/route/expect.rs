@@ -11,7 +11,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
-use super::worker::until;
+use super::wake::until;
 use super::{RouteState, clock};
 use crate::config::routes::Expectation;
 use crate::events::Event;

@@ -15,7 +15,7 @@ use super::clock::Schedule;
 use super::import::{self, Taken};
 use super::settle::Settling;
 use super::steps::StepError;
-use super::worker::until;
+use super::wake::until;
 use crate::config::{Destination, Route, Source, TenantCode};
 use crate::events::Event;
 use crate::namespace::Namespace;

@@ -22,6 +22,7 @@ mod router;
 mod settle;
 pub mod spool;
 pub mod steps;
+mod wake;
 mod worker;
 
 use std::sync::Mutex;

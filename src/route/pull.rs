@@ -26,7 +26,7 @@ use super::import::{
     ImportOf, commit_import, drop_mark, ignored, route_principal, stored_sha256, waiting_conflict,
 };
 use super::settle::Settling;
-use super::worker::until;
+use super::wake::until;
 use crate::config::routes::RemoteEnd;
 use crate::config::{Destination, Route, Source, TenantCode};
 use crate::events::Event;

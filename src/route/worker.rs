@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::clock::Schedule;
 use super::spool::{self, Placed, Target};
 use super::steps::StepError;
+use super::wake::{later, until};
 use super::{RouteState, ledger};
 use crate::config::{Destination, Route, Source};
 use crate::journal::{DeliveryRecord, DeliveryState, ObjectState};
@@ -26,22 +27,6 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: watch::Re
         Source::Dir { .. } => super::folder::run(ns, st, stop).await,
         Source::Sftp { .. } => super::pull::run(ns, st, stop).await,
     }
-}
-
-pub(super) fn until(t: Timestamp) -> Duration {
-    let now = Timestamp::now();
-    if t <= now {
-        return Duration::ZERO;
-    }
-    Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO)
-}
-
-pub(super) fn later(d: Duration) -> Timestamp {
-    let now = Timestamp::now();
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|s| now.checked_add(s).ok())
-        .unwrap_or(now)
 }
 
 async fn run_box(ns: Arc<Namespace>, st: Arc<RouteState>, mut stop: watch::Receiver<bool>) {
