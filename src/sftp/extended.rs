@@ -1,6 +1,6 @@
 //! Extended requests: the OpenSSH extensions renkei answers.
 //!
-//! Each is announced in VERSION (see [`EXTENSIONS`]) and answered with the
+//! Each is announced in VERSION (see `sftp::EXTENSIONS`) and answered with the
 //! same rules as the plain requests it resembles: `posix-rename` goes
 //! through the namespace's rename, `fsync` checkpoints the upload,
 //! `limits` tells clients the sizes that keep them under our limits.
@@ -10,17 +10,6 @@ use bytes::Bytes;
 use super::codec::{self, ExtArgs, Status};
 use super::handler::{Handler, Slot};
 use super::worker::FileReq;
-
-/// Extensions announced in VERSION.
-pub(super) const EXTENSIONS: &[(&str, &str)] = &[
-    ("posix-rename@openssh.com", "1"),
-    ("statvfs@openssh.com", "2"),
-    ("fstatvfs@openssh.com", "2"),
-    ("fsync@openssh.com", "1"),
-    ("lsetstat@openssh.com", "1"),
-    ("limits@openssh.com", "1"),
-    ("expand-path@openssh.com", "1"),
-];
 
 impl Handler {
     fn statvfs(&self, id: u32, cost: u64) {

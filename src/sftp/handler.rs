@@ -232,8 +232,7 @@ impl Handler {
             return match req {
                 Request::Init { .. } => {
                     self.initialized = true;
-                    self.out
-                        .reply(codec::version(super::extended::EXTENSIONS), cost);
+                    self.out.reply(codec::version(super::EXTENSIONS), cost);
                     Ok(())
                 }
                 _ => Err("sent an SFTP request before INIT".into()),

@@ -40,7 +40,28 @@ use bytes::Bytes;
 
 use crate::namespace::{Namespace, Principal};
 
-pub use session::serve;
+/// Extensions announced in VERSION.
+pub(super) const EXTENSIONS: &[(&str, &str)] = &[
+    ("posix-rename@openssh.com", "1"),
+    ("statvfs@openssh.com", "2"),
+    ("fstatvfs@openssh.com", "2"),
+    ("fsync@openssh.com", "1"),
+    ("lsetstat@openssh.com", "1"),
+    ("limits@openssh.com", "1"),
+    ("expand-path@openssh.com", "1"),
+];
+
+/// Runs one SFTP session to its end.
+pub async fn serve<I: Input, O: Output>(input: I, output: O, ctx: Context) -> End {
+    let pipes = session::start(input, output, &ctx);
+    let end = handler::Handler::new(ctx, pipes.out)
+        .run(pipes.requests, pipes.writer)
+        .await;
+    pipes.reader.abort();
+    let _ = pipes.reader.await;
+    pipes.mem.settle();
+    end
+}
 
 /// Incoming bytes of a session.
 pub trait Input: Send + 'static {

@@ -9,7 +9,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::handler::Handler;
 use super::{Context, End, Input, Output, Stats};
 use crate::memory::{ITEM_OVERHEAD, Meter, SessionMemory};
 
@@ -100,13 +99,21 @@ impl Out {
     }
 }
 
-/// Runs one SFTP session to its end.
-pub async fn serve<I: Input, O: Output>(input: I, output: O, ctx: Context) -> End {
-    let limits = ctx.ns.limits.clone();
+/// A session's running reader and writer, and the ends the handler uses.
+pub(super) struct Pipes {
+    pub(super) requests: mpsc::UnboundedReceiver<Inbound>,
+    pub(super) reader: JoinHandle<()>,
+    pub(super) writer: JoinHandle<End>,
+    pub(super) out: Out,
+    pub(super) mem: SessionMemory,
+}
+
+/// Starts the reader and the writer of one session.
+pub(super) fn start<I: Input, O: Output>(input: I, output: O, ctx: &Context) -> Pipes {
+    let limits = &ctx.ns.limits;
     let mem = ctx.ns.memory.session(&ctx.who.user);
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-
     let reader = tokio::spawn(read_loop(
         input,
         limits.max_packet,
@@ -127,11 +134,13 @@ pub async fn serve<I: Input, O: Output>(input: I, output: O, ctx: Context) -> En
         mem: mem.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
-    let end = Handler::new(ctx, out).run(in_rx, writer).await;
-    reader.abort();
-    let _ = reader.await;
-    mem.settle();
-    end
+    Pipes {
+        requests: in_rx,
+        reader,
+        writer,
+        out,
+        mem,
+    }
 }
 
 /// How the writer ended, once it has.
