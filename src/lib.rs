@@ -27,5 +27,6 @@ pub mod route;
 pub mod schedule;
 pub mod sftp;
 pub mod ssh;
+pub mod time;
 pub mod transfer;
 pub mod vault;

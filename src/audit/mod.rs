@@ -66,7 +66,7 @@ pub enum AuditError {
 
 /// Timestamps in records: microseconds, with the Asia/Tokyo offset.
 pub fn now_ts() -> String {
-    crate::policy::window::tokyo(jiff::Timestamp::now())
+    crate::time::tokyo(jiff::Timestamp::now())
         .strftime("%Y-%m-%dT%H:%M:%S%.6f%:z")
         .to_string()
 }

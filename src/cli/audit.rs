@@ -12,7 +12,7 @@ use super::{AuditCommand, when};
 use crate::audit::{export, keys, read, verify};
 use crate::config::Config;
 use crate::events::{FAILURES, REFUSALS, japanese};
-use crate::policy::window::tokyo;
+use crate::time::tokyo;
 
 fn local(ts: &str) -> String {
     ts.parse::<jiff::Timestamp>()

@@ -332,9 +332,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// without seconds, or a bare date) taken as Asia/Tokyo.
 pub(crate) fn when(s: &str) -> anyhow::Result<jiff::Zoned> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(crate::policy::window::tokyo(t));
+        return Ok(crate::time::tokyo(t));
     }
-    let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+    let tz = crate::time::zone();
     if let Ok(civil) = s.parse::<jiff::civil::DateTime>() {
         return Ok(civil.to_zoned(tz)?);
     }

@@ -10,8 +10,8 @@ use super::{PolicyCommand, when};
 use crate::config::units::{Quantity, parse_size};
 use crate::config::{Config, TenantCode};
 use crate::namespace::NsPath;
-use crate::policy::window::tokyo;
 use crate::policy::{Operation, PolicySet, Request};
+use crate::time::tokyo;
 
 /// How `check` and `policy check` describe the rules in force.
 pub(super) fn summary(policy: &PolicySet) -> String {

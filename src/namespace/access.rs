@@ -14,7 +14,7 @@ use super::{Namespace, NsError, NsPath, Principal};
 use crate::config::{Destination, Source};
 use crate::journal::BoxKind;
 use crate::live::Snapshot;
-use crate::policy::{self, Operation, Request, Role};
+use crate::policy::{Operation, Request, Role};
 
 /// A refusal: what the client is told, and the rule that decided.
 pub(crate) struct Refusal {
@@ -109,7 +109,7 @@ impl Namespace {
             NsPath::Entry { name, .. } => Some(name.as_str()),
             _ => None,
         };
-        let at = policy::window::tokyo(Timestamp::now());
+        let at = crate::time::tokyo(Timestamp::now());
         let d = snap.policy.decide(&Request {
             tenant: &who.tenant,
             account: &who.user,

@@ -58,7 +58,7 @@ fn render(r: &DeliveryRecord, id_len: usize) -> Receipt {
     let base = r.path.rsplit('/').next().unwrap_or(&r.path);
     let stamp = r
         .queued_at
-        .to_zoned(crate::schedule::tokyo())
+        .to_zoned(crate::time::zone())
         .strftime("%Y%m%d-%H%M%S")
         .to_string();
     let mut t = String::new();

@@ -43,7 +43,7 @@ fn rules(text: &str) -> PolicySet {
 }
 
 fn at(s: &str) -> Zoned {
-    window::tokyo(s.parse().unwrap())
+    crate::time::tokyo(s.parse().unwrap())
 }
 
 struct Q<'a> {

@@ -166,19 +166,12 @@ fn weekday_index(w: Weekday) -> usize {
     w.to_monday_zero_offset() as usize
 }
 
-/// `at` as seen in Asia/Tokyo.
-pub fn tokyo(at: jiff::Timestamp) -> Zoned {
-    let tz = jiff::tz::TimeZone::get("Asia/Tokyo")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
-    at.to_zoned(tz)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(s: &str) -> Zoned {
-        tokyo(s.parse::<jiff::Timestamp>().unwrap())
+        crate::time::tokyo(s.parse::<jiff::Timestamp>().unwrap())
     }
 
     #[test]

@@ -51,7 +51,7 @@ async fn remember(ns: &Namespace, key: String, at: Timestamp) {
 
 /// Whether `at` falls on a closed day of the `[calendar]` in force.
 pub(super) fn closed_at(ns: &Namespace, at: Timestamp) -> bool {
-    let day = at.to_zoned(crate::schedule::tokyo()).date();
+    let day = at.to_zoned(crate::time::zone()).date();
     ns.live.get().config.calendar.is_closed(day)
 }
 

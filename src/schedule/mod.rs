@@ -15,13 +15,9 @@ use std::fmt;
 use std::time::Duration;
 
 use jiff::civil::{Date, DateTime};
-use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
-/// The zone schedules are read in.
-pub fn tokyo() -> TimeZone {
-    TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::fixed(jiff::tz::offset(9)))
-}
+use crate::time::zone as tokyo;
 
 /// What makes a route run.
 #[derive(Debug, Clone, PartialEq, Eq)]

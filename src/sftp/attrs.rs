@@ -2,7 +2,6 @@
 //! and error statuses.
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use super::codec::{Attrs, Status};
 use crate::namespace::error::Category;
@@ -34,10 +33,7 @@ pub fn longname(info: &EntryInfo, owner: &str) -> String {
     };
     let when = Timestamp::from_second(info.mtime)
         .ok()
-        .and_then(|t| {
-            let tz = TimeZone::get("Asia/Tokyo").ok()?;
-            Some(t.to_zoned(tz).strftime("%b %e %H:%M").to_string())
-        })
+        .map(|t| crate::time::tokyo(t).strftime("%b %e %H:%M").to_string())
         .unwrap_or_else(|| "Jan  1 00:00".to_string());
     format!(
         "{kind}    1 {owner:<8} {owner:<8} {:>12} {when} {}",

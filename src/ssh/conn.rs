@@ -134,7 +134,7 @@ impl Conn {
             ));
         }
         let ip = canonical_ip(self.peer.ip());
-        let at = crate::policy::window::tokyo(jiff::Timestamp::now());
+        let at = crate::time::tokyo(jiff::Timestamp::now());
         for op in [Operation::Connect, Operation::Login] {
             let d = snap.policy.decide(&Request {
                 tenant: &tenant.code,

@@ -78,7 +78,7 @@ impl State {
     /// stranger what this is).
     async fn admit(&self, conn: u64, ip: IpAddr) -> Result<(), (String, Option<String>, bool)> {
         if let Some(ban) = self.defender.banned(ip) {
-            let until = crate::policy::window::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
+            let until = crate::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
             return Err((
                 format!("{ip} is banned until {until}: {}", ban.reason),
                 None,
@@ -86,7 +86,7 @@ impl State {
             ));
         }
         let snap = self.live.get();
-        let at = crate::policy::window::tokyo(jiff::Timestamp::now());
+        let at = crate::time::tokyo(jiff::Timestamp::now());
         if let Err(d) = snap.policy.admits(&snap.config, ip, &at) {
             let reason = d
                 .reason
