@@ -41,6 +41,30 @@ pub fn longname(info: &EntryInfo, owner: &str) -> String {
     )
 }
 
+/// What a SETSTAT/FSETSTAT may not do, for a file of `size` bytes (`None`
+/// when its size is not known here): the operation recorded, the status and
+/// the reason. Permission bits are accepted and ignored; times are kept.
+pub fn setstat_refusal(
+    a: &Attrs,
+    size: Option<u64>,
+) -> Option<(&'static str, Status, &'static str)> {
+    if a.uid_gid.is_some() {
+        return Some((
+            "setstat",
+            Status::PermissionDenied,
+            "ownership is fixed in this namespace",
+        ));
+    }
+    match (a.size, size) {
+        (Some(want), Some(have)) if want != have => Some((
+            "truncate",
+            Status::OpUnsupported,
+            "changing a file's size is not supported: files are written once",
+        )),
+        _ => None,
+    }
+}
+
 /// The status code and message a namespace error is answered with.
 pub fn status_of(e: &NsError) -> (Status, String) {
     let code = match e.category() {

@@ -483,32 +483,16 @@ impl Handler {
 
     pub(super) async fn setstat(&self, id: u32, cost: u64, p: &NsPath, a: &Attrs) {
         let (ns, who) = (&self.ctx.ns, &self.ctx.who);
-        let shown = p.to_string();
-        if a.uid_gid.is_some() {
-            self.refuse(
-                id,
-                cost,
-                ("setstat", shown.as_bytes()),
-                Status::PermissionDenied,
-                "ownership is fixed in this namespace",
-            );
-            return;
-        }
-        if let Some(size) = a.size {
-            match ns.stat(who, p) {
-                Ok(info) if info.size == size => {}
-                Ok(_) => {
-                    self.refuse(
-                        id,
-                        cost,
-                        ("truncate", shown.as_bytes()),
-                        Status::OpUnsupported,
-                        "changing a file's size is not supported: files are written once",
-                    );
-                    return;
-                }
+        let size = match a.size {
+            Some(_) => match ns.stat(who, p) {
+                Ok(info) => Some(info.size),
                 Err(e) => return self.fail(id, cost, &e),
-            }
+            },
+            None => None,
+        };
+        if let Some((op, code, reason)) = attrs::setstat_refusal(a, size) {
+            let shown = p.to_string();
+            return self.refuse(id, cost, (op, shown.as_bytes()), code, reason);
         }
         if let Some((_, mtime)) = a.times {
             if let Err(e) = ns.set_mtime(who, p, i64::from(mtime)).await {

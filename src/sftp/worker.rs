@@ -145,14 +145,9 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
                 out.reply_blocking(codec::attrs(id, &attrs::of(&d.info())), cost);
             }
             (FileReq::Fsetstat { id, attrs, cost }, State::Up(u)) => {
-                if attrs.uid_gid.is_some() {
-                    let reason = "ownership is fixed in this namespace";
-                    u.record_refusal("setstat", reason);
-                    out.reply_blocking(codec::status(id, Status::PermissionDenied, reason), cost);
-                } else if attrs.size.is_some_and(|s| s != u.size()) {
-                    let reason = "changing a file's size is not supported: files are written once";
-                    u.record_refusal("truncate", reason);
-                    out.reply_blocking(codec::status(id, Status::OpUnsupported, reason), cost);
+                if let Some((op, code, reason)) = attrs::setstat_refusal(&attrs, Some(u.size())) {
+                    u.record_refusal(op, reason);
+                    out.reply_blocking(codec::status(id, code, reason), cost);
                 } else {
                     if let Some((_, m)) = attrs.times {
                         u.set_mtime(i64::from(m));
