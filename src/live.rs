@@ -87,30 +87,30 @@ impl Live {
         };
         let mut restart_needed = Vec::new();
         let running = &old.config;
-        if format!(
-            "{:?}{:?}{:?}",
-            config.server.listen, config.server.data_dir, config.server.host_key
-        ) != format!(
-            "{:?}{:?}{:?}",
-            running.server.listen, running.server.data_dir, running.server.host_key
+        if (
+            &config.server.listen,
+            &config.server.data_dir,
+            &config.server.host_key,
+        ) != (
+            &running.server.listen,
+            &running.server.data_dir,
+            &running.server.host_key,
         ) {
             restart_needed.push("[server]".to_string());
         }
         if config.vault.identity != running.vault.identity {
             restart_needed.push("[vault]".to_string());
         }
-        if format!("{:?}", config.limits) != format!("{:?}", running.limits) {
+        if config.limits != running.limits {
             restart_needed.push("[limits]".to_string());
         }
-        if format!("{:?}", config.defender) != format!("{:?}", running.defender) {
+        if config.defender != running.defender {
             restart_needed.push("[defender]".to_string());
         }
-        if format!("{:?}{:?}", config.audit, config.retention)
-            != format!("{:?}{:?}", running.audit, running.retention)
-        {
+        if (&config.audit, &config.retention) != (&running.audit, &running.retention) {
             restart_needed.push("[audit]/[retention]".to_string());
         }
-        if format!("{:?}", config.log) != format!("{:?}", running.log) {
+        if config.log != running.log {
             restart_needed.push("[log]".to_string());
         }
         config.server.listen = running.server.listen;

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::units::{Quantity, parse_duration};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DefenderConfig {
     pub enabled: bool,
     /// Score at which an address is banned.

@@ -10,7 +10,7 @@
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 
 /// A key an account may log in with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizedKey {
     pub key: PublicKey,
     pub comment: String,

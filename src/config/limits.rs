@@ -14,7 +14,7 @@ use super::units::{Quantity, format_duration, format_size, parse_duration, parse
 pub const MAX_NAME_BYTES: usize = 255;
 
 /// The resolved limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Largest SFTP packet a client may send. A larger one closes the session
     /// (its body cannot be skipped safely).

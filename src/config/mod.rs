@@ -84,7 +84,7 @@ pub struct VaultConfig {
     pub identity: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `renkei=debug`.

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::units::{Quantity, format_duration, parse_duration, parse_size};
 
 /// How the audit trail is written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditSettings {
     /// ed25519 key that signs checkpoints (default `<data_dir>/audit.key`).
     pub key: PathBuf,
@@ -22,7 +22,7 @@ pub struct AuditSettings {
 }
 
 /// How long things are kept.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RetentionConfig {
     /// Files acknowledged (outbox) or delivered are purged this long after.
     pub acknowledged: Duration,

@@ -18,7 +18,7 @@ pub(super) type Problem = (std::ops::Range<usize>, String);
 
 /// A remote SFTP server a route talks to (the standard system's, or a
 /// municipality's own linkage server).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteEnd {
     /// `host:port`.
     pub addr: String,
@@ -34,7 +34,7 @@ pub struct RemoteEnd {
 }
 
 /// Where a route takes files from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Files committed to a tenant's box.
     Box { bx: BoxKind },
@@ -57,7 +57,7 @@ pub enum Source {
 }
 
 /// Where a route puts files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     /// A spool directory (an ingest's input folder).
     Dir {

@@ -52,7 +52,7 @@ impl RetryPolicy {
 }
 
 /// One validated route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub name: String,
     /// `file:line` of the `[[route]]` table, for messages.
@@ -77,7 +77,7 @@ pub struct Route {
 /// "A file matching `pattern` is expected by each deadline of `by`": at
 /// every deadline, each tenant that committed no matching file to the
 /// route's box since the previous deadline raises an alert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
     pub pattern: NamePattern,
     pub by: Cron,

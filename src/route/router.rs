@@ -23,14 +23,15 @@ struct Slot {
     state: Arc<RouteState>,
     /// The route as configured ([`fingerprint`]): a reload replaces the
     /// worker only when this changed.
-    text: String,
+    /// What the route does (see [`fingerprint`]).
+    what: Route,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Slot {
     fn start(ns: &Arc<Namespace>, route: Route) -> Slot {
-        let text = fingerprint(&route);
+        let what = fingerprint(&route);
         let state = Arc::new(RouteState {
             route,
             stuck: Arc::default(),
@@ -52,7 +53,7 @@ impl Slot {
         }
         Slot {
             state,
-            text,
+            what,
             stop,
             tasks,
         }
@@ -78,10 +79,10 @@ async fn stop_all(slots: Vec<Slot>) {
 
 /// What a route does, for telling whether a reload changed it: everything
 /// but where it is written (moving a table in the file changes nothing).
-fn fingerprint(route: &Route) -> String {
+fn fingerprint(route: &Route) -> Route {
     let mut r = route.clone();
     r.at.clear();
-    format!("{r:?}")
+    r
 }
 
 /// What a reload does to the routes (names).
@@ -142,12 +143,12 @@ impl Router {
 
     /// What [`Router::apply`] would do with `routes`.
     pub fn plan(&self, routes: &[Route]) -> RouteChanges {
-        let running: Vec<(String, String)> = self
+        let running: Vec<(String, Route)> = self
             .slots
             .lock()
             .map(|s| {
                 s.iter()
-                    .map(|x| (x.name().to_string(), x.text.clone()))
+                    .map(|x| (x.name().to_string(), x.what.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -155,7 +156,7 @@ impl Router {
         for r in routes {
             match running.iter().find(|(n, _)| *n == r.name) {
                 None => changes.started.push(r.name.clone()),
-                Some((_, text)) if *text != fingerprint(r) => {
+                Some((_, what)) if *what != fingerprint(r) => {
                     changes.changed.push(r.name.clone());
                 }
                 Some(_) => {}
@@ -183,7 +184,7 @@ impl Router {
                 let (keep, leave) = std::mem::take(&mut *slots).into_iter().partition(|s| {
                     routes
                         .iter()
-                        .any(|r| r.name == s.name() && fingerprint(r) == s.text)
+                        .any(|r| r.name == s.name() && fingerprint(r) == s.what)
                 });
                 *slots = keep;
                 leave
