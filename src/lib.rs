@@ -20,6 +20,7 @@ pub mod live;
 pub mod logging;
 pub mod memory;
 pub mod namespace;
+pub mod placement;
 pub mod policy;
 pub mod preflight;
 pub mod remote;

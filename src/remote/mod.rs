@@ -16,7 +16,8 @@ use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh_sftp::client::SftpSession;
 
-pub use push::{Placed, PushTarget, forget, push};
+pub use crate::placement::Placed;
+pub use push::{PushTarget, forget, push};
 
 use crate::config::routes::RemoteEnd;
 

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{Conn, RemoteError, make_dirs};
 use crate::journal::ObjectRecord;
+use crate::placement::{self, Placed};
 use crate::vault::{ObjectReader, Vault};
 
 /// Bytes re-sent before the end of a resumed `.part`: what the server
@@ -37,10 +38,10 @@ pub struct PushTarget {
 
 impl PushTarget {
     fn part(&self) -> String {
-        format!("{}/.renkei-{}.part", self.dir, self.tag)
+        format!("{}/{}", self.dir, placement::part_name(&self.tag))
     }
     fn receipt(&self) -> String {
-        format!("{}/.renkei-{}.sent", self.dir, self.tag)
+        format!("{}/{}", self.dir, placement::receipt_name(&self.tag))
     }
     fn file(&self) -> String {
         format!("{}/{}", self.dir, self.name)
@@ -48,15 +49,8 @@ impl PushTarget {
     fn trigger(&self) -> Option<String> {
         self.trigger_suffix
             .as_ref()
-            .map(|s| format!("{}/{}{s}", self.dir, self.name))
+            .map(|s| format!("{}/{}", self.dir, placement::trigger_name(&self.name, s)))
     }
-}
-
-/// What happened at the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placed {
-    Written,
-    AlreadyThere,
 }
 
 async fn size_of(conn: &Conn, path: &str) -> Result<Option<u64>, RemoteError> {

@@ -16,6 +16,7 @@ use crate::journal::{
     self, DeliveryRecord, DeliveryState, EntryRecord, HandoffOp, JournalError, ObjectState, Op,
 };
 use crate::namespace::Namespace;
+use crate::placement::Working;
 
 /// Files of the route's tenants and box that match its pattern and have
 /// no delivery record yet (not in `known`) are queued; returns them.
@@ -241,22 +242,11 @@ pub async fn requeue(
 /// crash came between committing `delivered` and removing it), a `.part`
 /// once its item is delivered or cancelled.
 pub(super) fn stale_working_file(ns: &Namespace, route: &str, name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix(".renkei-")
-        .and_then(|r| r.strip_prefix(route))
-        .and_then(|r| r.strip_prefix('-'))
-    else {
-        return false;
+    let (object, is_receipt) = match crate::placement::parse_working(route, name) {
+        Some(Working::Receipt(o)) => (o, true),
+        Some(Working::Part(o)) => (o, false),
+        None => return false,
     };
-    let (object, is_receipt) = match (rest.strip_suffix(".sent"), rest.strip_suffix(".part")) {
-        (Some(o), _) => (o, true),
-        (_, Some(o)) => (o, false),
-        _ => return false,
-    };
-    if object.contains('-') {
-        // Another route whose name extends this one's.
-        return false;
-    }
     match ns.journal.delivery(route, object) {
         Ok(Some(r)) if is_receipt => r.state != DeliveryState::Queued,
         Ok(Some(r)) => matches!(r.state, DeliveryState::Delivered | DeliveryState::Cancelled),

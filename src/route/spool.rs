@@ -32,6 +32,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::journal::ObjectRecord;
+use crate::placement;
+pub use crate::placement::Placed;
 use crate::vault::{ObjectReader, Vault, VaultError};
 
 /// Why a hand-off to a directory did not happen.
@@ -77,10 +79,10 @@ pub struct Target {
 
 impl Target {
     fn part(&self) -> PathBuf {
-        self.dir.join(format!(".renkei-{}.part", self.tag))
+        self.dir.join(placement::part_name(&self.tag))
     }
     fn receipt(&self) -> PathBuf {
-        self.dir.join(format!(".renkei-{}.sent", self.tag))
+        self.dir.join(placement::receipt_name(&self.tag))
     }
     fn file(&self) -> PathBuf {
         self.dir.join(&self.name)
@@ -88,18 +90,8 @@ impl Target {
     fn trigger(&self) -> Option<PathBuf> {
         self.trigger_suffix
             .as_ref()
-            .map(|s| self.dir.join(format!("{}{s}", self.name)))
+            .map(|s| self.dir.join(placement::trigger_name(&self.name, s)))
     }
-}
-
-/// What happened at the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placed {
-    /// Written now.
-    Written,
-    /// It was already there (an earlier attempt placed it before a crash,
-    /// or the same bytes were delivered under that name before).
-    AlreadyThere,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {

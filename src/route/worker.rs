@@ -218,7 +218,7 @@ async fn attempt(
         .next()
         .unwrap_or(&object.path)
         .to_string();
-    let tag = format!("{}-{}", route.name, object.id);
+    let tag = crate::placement::tag(&route.name, &object.id);
     let result = match &route.destination {
         Destination::Dir {
             path,
