@@ -36,7 +36,7 @@ pub struct ReloadReport {
     pub restart_needed: Vec<String>,
     /// Routes started, replaced and stopped (filled by the daemon, which
     /// runs them).
-    pub routes: crate::route::RouteChanges,
+    pub routes: RouteChanges,
 }
 
 pub struct Live {
@@ -147,5 +147,19 @@ impl Live {
             Err(poisoned) => *poisoned.into_inner() = next,
         }
         Ok(report)
+    }
+}
+
+/// What a reload does to the routes (names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RouteChanges {
+    pub started: Vec<String>,
+    pub changed: Vec<String>,
+    pub stopped: Vec<String>,
+}
+
+impl RouteChanges {
+    pub fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.changed.is_empty() && self.stopped.is_empty()
     }
 }

@@ -18,7 +18,7 @@ pub mod retention;
 pub mod route_ends;
 pub mod routes;
 mod summary;
-pub mod units;
+pub use crate::units;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

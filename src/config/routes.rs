@@ -17,7 +17,7 @@ use super::route_ends::{Problem, duration_in};
 use super::units::Quantity;
 use super::{Tenant, TenantCode};
 use crate::journal::BoxKind;
-use crate::policy::pattern::NamePattern;
+use crate::pattern::NamePattern;
 use crate::schedule::{Cron, Trigger};
 
 pub use super::route_ends::TENANT_PLACEHOLDER;

@@ -18,7 +18,7 @@
 //! requests only ever name its own tenant's data).
 
 mod lint;
-pub mod pattern;
+pub use crate::pattern;
 pub mod rules;
 pub mod window;
 

@@ -8,11 +8,11 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::pattern::{NamePattern, PathGlob};
 use super::window::Window;
 use crate::config::units::{Quantity, parse_size};
 use crate::config::{ConfigError, TenantCode, line_col};
 use crate::journal::BoxKind;
+use crate::pattern::{NamePattern, PathGlob};
 
 /// What a rule can allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

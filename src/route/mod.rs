@@ -34,7 +34,8 @@ use tokio::sync::Notify;
 use crate::config::Route;
 use crate::journal::JournalError;
 
-pub use router::{RouteChanges, Router};
+pub use crate::live::RouteChanges;
+pub use router::Router;
 
 /// A route's live state, shared by its worker and `ctl routes`.
 pub struct RouteState {

@@ -9,13 +9,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::{FailedItem, RouteError, RouteReport, RouteState, RunStatus, expect, ledger, worker};
 use crate::config::{Route, Source};
 use crate::journal::DeliveryState;
+use crate::live::RouteChanges;
 use crate::namespace::Namespace;
 
 /// One running route.
@@ -83,20 +83,6 @@ fn fingerprint(route: &Route) -> Route {
     let mut r = route.clone();
     r.at.clear();
     r
-}
-
-/// What a reload does to the routes (names).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct RouteChanges {
-    pub started: Vec<String>,
-    pub changed: Vec<String>,
-    pub stopped: Vec<String>,
-}
-
-impl RouteChanges {
-    pub fn is_empty(&self) -> bool {
-        self.started.is_empty() && self.changed.is_empty() && self.stopped.is_empty()
-    }
 }
 
 /// All routes and their workers.

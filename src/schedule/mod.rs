@@ -69,7 +69,7 @@ impl fmt::Display for Trigger {
         match self {
             Trigger::Arrival => f.write_str("on arrival"),
             Trigger::Cron(c) => write!(f, "cron \"{}\" (Asia/Tokyo)", c.text),
-            Trigger::Every(d) => write!(f, "every {}", crate::config::units::format_duration(*d)),
+            Trigger::Every(d) => write!(f, "every {}", crate::units::format_duration(*d)),
         }
     }
 }
