@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, PYTHON, default_tenants, eventually, pseudo_random, sha256_hex};
+use common::{
+    Daemon, PYTHON, default_tenants, eventually, pseudo_random, sha256_hex, try_eventually,
+};
 use serde_json::Value;
 
 const HOSTILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/hostile.py");
@@ -227,15 +229,19 @@ fn out_of_order_writes_of_one_account_are_capped_across_its_sessions() {
     assert!(h.said["sent"].as_u64().unwrap() > 96 * MIB, "{}", h.said);
     assert!(h.said["refused"].as_u64().unwrap() > 0, "{}", h.said);
     // Every write has been answered; the account's cap holds while the
-    // client keeps everything open.
-    let held = client_memory_held(&d);
-    // Out-of-order data may fill a quarter of the account's 96 MiB.
+    // client keeps everything open. Out-of-order data may fill a quarter
+    // of the account's 96 MiB; the last replies may still be on their way
+    // out (and charged) for a moment, so the total settles to that share.
+    let held = try_eventually(Duration::from_secs(10), || {
+        let held = client_memory_held(&d);
+        (held <= 24 * MIB).then_some(held)
+    })
+    .unwrap_or_else(|| panic!("the account holds {} MiB", client_memory_held(&d) / MIB));
     assert!(
         held > 16 * MIB,
         "only {} MiB held: the test proves nothing",
         held / MIB
     );
-    assert!(held <= 24 * MIB, "the account holds {} MiB", held / MIB);
     bystander_round_trip(&d, "during-reorder.bin");
     let grown = peak.peak().saturating_sub(before);
     h.release();
