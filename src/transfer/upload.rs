@@ -35,6 +35,8 @@ use super::Hasher;
 
 mod import;
 mod reorder;
+#[cfg(test)]
+mod tests;
 
 /// How the client opened the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
