@@ -603,22 +603,7 @@ fn explain_evaluates_accept_login_and_the_operation_in_order() {
     );
     assert!(out.contains("refused at accept"), "{out}");
     // From the tenant's own network every stage passes, and says so.
-    let (ok, out) = policy_cmd(
-        &d,
-        &[
-            "explain",
-            "--tenant",
-            "032018",
-            "--user",
-            "032018-juki",
-            "--from",
-            "127.0.0.1",
-            "--op",
-            "upload",
-            "--path",
-            "/inbox/JUKI_032018_20261121093000.csv",
-        ],
-    );
+    let (ok, out) = policy_cmd(&d, &juki("/inbox/JUKI_032018_20261121093000.csv"));
     assert!(
         ok && out.contains("passes accept, connect, login from 127.0.0.1"),
         "{out}"

@@ -259,7 +259,7 @@ impl Look<'_> {
                 continue;
             }
             let shown = format!("{dir}/{name}");
-            match self.take(name, &now_seen).await {
+            let problem = match self.take(name, &now_seen).await {
                 Ok(Pulled::Imported) => {
                     seen.forget(&(code.clone(), name.clone()));
                     reported.remove(&shown);
@@ -267,34 +267,29 @@ impl Look<'_> {
                         s.imported += 1;
                         s.import_problems.retain(|(n, _)| !n.ends_with(&shown));
                     });
+                    None
                 }
                 Ok(Pulled::AlreadyImported) => {
                     seen.forget(&(code.clone(), name.clone()));
+                    None
                 }
                 Ok(Pulled::Changed(why)) => {
                     seen.forget(&(code.clone(), name.clone()));
                     pending = true;
-                    note_problem(
-                        self.ns,
-                        st,
-                        reported,
-                        Some(self.tenant),
-                        self.remote,
-                        &format!("/{name}"),
-                        why,
-                    );
+                    Some(why)
                 }
-                Err(e) => {
-                    note_problem(
-                        self.ns,
-                        st,
-                        reported,
-                        Some(self.tenant),
-                        self.remote,
-                        &format!("/{name}"),
-                        e,
-                    );
-                }
+                Err(e) => Some(e),
+            };
+            if let Some(error) = problem {
+                note_problem(
+                    self.ns,
+                    st,
+                    reported,
+                    Some(self.tenant),
+                    self.remote,
+                    &format!("/{name}"),
+                    error,
+                );
             }
         }
         Ok(pending)
