@@ -34,9 +34,9 @@ fi
 curl -V | grep -qw sftp || { echo "test.sh: this curl has no SFTP support (Debian's curl has it)" >&2; exit 1; }
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.
-  cargo test --doc --quiet
+  cargo test --workspace --doc --quiet
 else
-  cargo test --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@"
 fi

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::admin;
 use crate::audit::{AuditConfig, AuditError, AuditLog};
@@ -168,8 +169,15 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         addr: config.server.listen.to_string(),
         source,
     })?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let router = Router::start(Arc::clone(&ns), config.routes.clone());
+    // The shutdown tree: cancelling `stopping` stops accepting (SSH and
+    // the control socket) and stops the routes; the upkeep tasks have
+    // their own token, cancelled once nothing else can change the boxes.
+    let stopping = CancellationToken::new();
+    let router = Router::start(
+        Arc::clone(&ns),
+        config.routes.clone(),
+        stopping.child_token(),
+    );
     let socket_path: PathBuf = data_dir.join(admin::SOCKET_NAME);
     let ctl_listener =
         admin::server::bind(&socket_path).map_err(|source| DaemonError::Control {
@@ -194,18 +202,32 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         runtime: tokio::runtime::Handle::current(),
     });
 
-    let ctl_task = tokio::spawn(admin::server::serve(ctl_listener, ctl, stop_rx.clone()));
-    let sweeper = tokio::spawn(sweep(Arc::clone(&ns), Arc::clone(&defender)));
-    let note_keeper = tokio::spawn(notes::keep(
+    let commands = TaskTracker::new();
+    let ctl_task = tokio::spawn(admin::server::serve(
+        ctl_listener,
+        ctl,
+        stopping.child_token(),
+        commands.clone(),
+    ));
+    let upkeep_stop = CancellationToken::new();
+    let upkeep = TaskTracker::new();
+    upkeep.spawn(sweep(
+        Arc::clone(&ns),
+        Arc::clone(&defender),
+        upkeep_stop.clone(),
+    ));
+    upkeep.spawn(notes::keep(
         Arc::clone(&ns),
         audit.clone(),
         config.audit.checkpoint_interval,
         keeper,
+        upkeep_stop.clone(),
     ));
-    let retention = tokio::spawn(retain(
+    upkeep.spawn(retain(
         Arc::clone(&ns),
         audit.clone(),
         config.retention.clone(),
+        upkeep_stop.clone(),
     ));
     events.record(Event::DaemonStarted {
         version: env!("CARGO_PKG_VERSION"),
@@ -218,7 +240,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         println!("{}", crate::demo::banner(listen, &host_public));
     }
 
-    let server_task = tokio::spawn(server.run(stop_rx));
+    let server_task = tokio::spawn(server.run(stopping.child_token()));
     let reason = loop {
         match wait_for_signal().await {
             Signal::Reload => {
@@ -234,16 +256,33 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         reason,
         "stopping: sessions get limits.shutdown_grace to finish"
     );
-    let _ = stop_tx.send(true);
+    // Each stage waits for the one before it, so nothing that still runs
+    // can append to the trail after it is sealed.
+    stopping.cancel();
     let _ = server_task.await;
     let _ = ctl_task.await;
-    router.shutdown().await;
-    sweeper.abort();
-    retention.abort();
-    // Notes not yet cleared stay in the journal; the next start finds
-    // their records in the trail (sealed below) and drops them.
-    note_keeper.abort();
     let _ = std::fs::remove_file(&socket_path);
+    let grace = config.limits.shutdown_grace;
+    commands.close();
+    if tokio::time::timeout(grace, commands.wait()).await.is_err() {
+        tracing::warn!(
+            "control commands still running after limits.shutdown_grace; their records are logged if the trail is sealed first"
+        );
+    }
+    router.shutdown().await;
+    upkeep_stop.cancel();
+    upkeep.close();
+    // An upkeep step in progress finishes (each is bounded by
+    // limits.fs_timeout); notes not yet cleared stay in the journal and
+    // the next start finds their records in the trail.
+    if tokio::time::timeout(grace + config.limits.fs_timeout, upkeep.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "upkeep still running at stop; its records are logged if the trail is sealed first"
+        );
+    }
     events.record(Event::DaemonStopped {
         reason: reason.to_string(),
     });
@@ -334,13 +373,16 @@ async fn wait_for_signal() -> Signal {
 }
 
 /// Periodic upkeep: expires partials, forgets aged defender scores.
-async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>) {
+async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>, stop: CancellationToken) {
     let every =
-        (ns.limits.partial_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        (ns.limits().partial_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         defender.prune();
         let ns = Arc::clone(&ns);
         match tokio::task::spawn_blocking(move || {
@@ -356,10 +398,18 @@ async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>) {
 }
 
 /// File retention and audit pruning, every `retention.sweep_interval`.
-async fn retain(ns: Arc<Namespace>, audit: AuditLog, retention: crate::config::RetentionConfig) {
+async fn retain(
+    ns: Arc<Namespace>,
+    audit: AuditLog,
+    retention: crate::config::RetentionConfig,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(retention.sweep_interval);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let (rns, period) = (Arc::clone(&ns), retention.acknowledged);
         match tokio::task::spawn_blocking(move || {
             upkeep::retention(&rns, period, jiff::Timestamp::now())

@@ -1,35 +1,23 @@
 //! renkei: a hardened secure file-transfer gateway for municipal data
 //! linkage (データ連携用機器).
 //!
-//! See `docs/ARCHITECTURE.md` for the codemap. Dependencies point one way:
-//! protocol adapters (`ssh`, `sftp`, `admin`) → core (`namespace`,
-//! `transfer`, `policy`) → storage (`vault`, `journal`). Storage knows
-//! nothing of SSH; nothing but `namespace::path` reads client path bytes.
+//! This crate is the top of the workspace: the command line, the daemon
+//! that wires every part together, the embedded demo configuration and the
+//! start-up checks. Everything else lives in the crates below it, one layer
+//! each (see `docs/ARCHITECTURE.md` and docs/decisions/0008-crate-graph.md):
+//! `renkei-model` → `renkei-config` → `renkei-storage` → `renkei-core` →
+//! `renkei-handoff` → `renkei-doors`. Their modules are re-exported here
+//! under the names the daemon and the tests use.
 
-pub mod admin;
-pub mod audit;
 pub mod cli;
-pub mod config;
 pub mod daemon;
-pub mod defender;
 pub mod demo;
-pub mod events;
-pub mod fsutil;
-pub mod journal;
-pub mod live;
 pub mod logging;
-pub mod memory;
-pub mod namespace;
-pub mod pattern;
-pub mod placement;
-pub mod policy;
 pub mod preflight;
-pub mod remote;
-pub mod route;
-pub mod schedule;
-pub mod sftp;
-pub mod ssh;
-pub mod time;
-pub mod transfer;
-pub mod units;
-pub mod vault;
+
+pub use renkei_config as config;
+pub use renkei_core::{defender, events, live, memory, namespace, policy, transfer};
+pub use renkei_doors::{admin, sftp, ssh};
+pub use renkei_handoff::{remote, route};
+pub use renkei_model::{boxes, lgcode, pattern, placement, schedule, time, units};
+pub use renkei_storage::{audit, fsutil, journal, vault};

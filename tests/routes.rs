@@ -854,8 +854,17 @@ fn a_source_directory_that_is_a_symlink_is_not_followed() {
     let elsewhere = d.root.path().join("elsewhere");
     fs::create_dir_all(&elsewhere).unwrap();
     fs::write(elsewhere.join("other.csv"), "NOT 032018's").unwrap();
-    let _ = fs::remove_dir_all(dist(&d, "032018"));
-    std::os::unix::fs::symlink(&elsewhere, dist(&d, "032018")).unwrap();
+    // The route re-creates a missing source directory, so it may come
+    // back between the removal and the link: try again until the link
+    // is in its place.
+    eventually(
+        "the link in place of 032018's directory",
+        Duration::from_secs(10),
+        || {
+            let _ = fs::remove_dir_all(dist(&d, "032018"));
+            std::os::unix::fs::symlink(&elsewhere, dist(&d, "032018")).ok()
+        },
+    );
     let e = d.wait_event("the refusal to follow", |e| {
         e["event"] == "import_failed"
             && e["tenant"] == "032018"

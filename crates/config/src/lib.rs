@@ -1,0 +1,580 @@
+//! The daemon's configuration: what is read from `renkei.toml`, validated
+//! once, and then shared read-only by everything else.
+//!
+//! Validation happens here and only here, and every error names the file,
+//! the line and what is wrong, because the person reading it is an operator
+//! with an editor open, not a developer with a debugger. A configuration that
+//! loads is internally consistent: tenant codes carry valid check digits,
+//! user names are unique across tenants, keys are of accepted types, and
+//! every limit is within its documented range.
+
+pub mod calendar;
+pub mod defender;
+pub mod keys;
+pub use renkei_model::lgcode;
+pub mod limits;
+mod networks;
+pub mod retention;
+pub mod route_ends;
+pub mod routes;
+mod summary;
+pub use renkei_model::units;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use defender::DefenderConfig;
+pub use keys::AuthorizedKey;
+pub use lgcode::TenantCode;
+pub use limits::Limits;
+pub use networks::canonical_ip;
+use networks::{mapped_warning, parse_network, warn_shared_networks};
+pub use retention::{AuditSettings, RetentionConfig};
+pub use routes::{Destination, RetryPolicy, Route, Source};
+
+/// A configuration error, located in the file that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (the default on a terminal).
+    Text,
+    /// One JSON object per line, for journald / log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub host_key: PathBuf,
+    /// Directory of rule files; `None` = the built-in baseline.
+    pub policy_dir: Option<PathBuf>,
+    /// Whether `policy_dir` was written in the file (then it must exist).
+    pub policy_dir_explicit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// age X25519 identity that encrypts every stored byte.
+    pub identity: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `renkei=debug`.
+    pub level: String,
+}
+
+/// One municipality.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub code: TenantCode,
+    pub name: String,
+    pub networks: Vec<IpNet>,
+    pub accounts: Vec<Account>,
+}
+
+/// One SSH user of a tenant (one per municipal system).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: String,
+    pub keys: Vec<AuthorizedKey>,
+    /// When set, replaces the tenant's networks for this account.
+    pub networks: Option<Vec<IpNet>>,
+}
+
+impl Account {
+    pub fn effective_networks<'a>(&'a self, tenant: &'a Tenant) -> &'a [IpNet] {
+        self.networks.as_deref().unwrap_or(&tenant.networks)
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from: a path, or `<embedded default>`.
+    pub source: String,
+    /// The text it was read from (its digest is recorded on load).
+    pub text: String,
+    pub server: ServerConfig,
+    pub vault: VaultConfig,
+    pub limits: Limits,
+    pub defender: DefenderConfig,
+    pub audit: AuditSettings,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
+    /// Closed days (`[calendar]`).
+    pub calendar: Arc<calendar::Calendar>,
+    pub tenants: Vec<Tenant>,
+    /// Hand-off routes (`[[route]]`), in file order.
+    pub routes: Vec<Route>,
+    /// Things that are allowed but probably not intended.
+    pub warnings: Vec<String>,
+    users: HashMap<String, (usize, usize)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    #[serde(default)]
+    vault: RawVault,
+    #[serde(default)]
+    limits: limits::RawLimits,
+    #[serde(default)]
+    defender: defender::RawDefender,
+    #[serde(default)]
+    audit: retention::RawAudit,
+    #[serde(default)]
+    retention: retention::RawRetention,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    calendar: calendar::RawCalendar,
+    #[serde(default)]
+    tenant: Vec<RawTenant>,
+    #[serde(default)]
+    route: Vec<routes::RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    data_dir: Spanned<String>,
+    host_key: Option<Spanned<String>>,
+    policy_dir: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVault {
+    identity: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    code: Spanned<String>,
+    name: Spanned<String>,
+    #[serde(default)]
+    networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    account: Vec<RawAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    user: Spanned<String>,
+    #[serde(default)]
+    keys: Vec<Spanned<String>>,
+    keys_file: Option<Spanned<String>>,
+    networks: Option<Vec<Spanned<String>>>,
+}
+
+/// Default listen port (on 127.0.0.1) when `[server] listen` is absent.
+pub const DEFAULT_PORT: u16 = 2222;
+
+/// Builds located errors for one source text.
+struct Locator<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn read(path: &Path) -> Result<(String, String), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    Ok((file, text))
+}
+
+/// The directory relative paths in the file at `path` are resolved against.
+fn base_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn valid_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !s.starts_with(['-', '.'])
+}
+
+impl Config {
+    /// Reads and validates a configuration file. Relative paths inside it are
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let (file, text) = read(path)?;
+        Config::parse(&file, &text, &base_of(path))
+    }
+
+    /// Only where the daemon keeps its data (what `renkei ctl` needs to
+    /// reach it), read from a file that may be broken elsewhere: an
+    /// operator who is mid-edit can still ask the running daemon, and
+    /// `ctl reload` tells what is wrong.
+    pub fn data_dir_only(path: &Path) -> Result<PathBuf, ConfigError> {
+        let (file, text) = read(path)?;
+        let loc = Locator {
+            file: &file,
+            text: &text,
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            loc.at(span, e.message().trim().to_string())
+        })?;
+        match table
+            .get("server")
+            .and_then(|s| s.get("data_dir"))
+            .and_then(|d| d.as_str())
+        {
+            Some(d) if !d.trim().is_empty() => Ok(resolve(&base_of(path), d)),
+            _ => Err(loc.at(0..0, "server.data_dir is missing")),
+        }
+    }
+
+    /// Validates configuration text. `file` names it in errors; relative
+    /// paths are resolved against `base`.
+    pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let loc = Locator { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            loc.at(span, e.message().trim().to_string())
+        })?;
+        let mut warnings = Vec::new();
+
+        let listen = match &raw.server.listen {
+            Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
+                loc.at(
+                    l.span(),
+                    format!(
+                        "server.listen {:?} is not an address and port such as \"127.0.0.1:2222\" or \"[::1]:2222\"",
+                        l.get_ref()
+                    ),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        };
+        if raw.server.data_dir.get_ref().trim().is_empty() {
+            return Err(loc.at(raw.server.data_dir.span(), "server.data_dir is empty"));
+        }
+        let data_dir = resolve(base, raw.server.data_dir.get_ref());
+        let host_key = raw
+            .server
+            .host_key
+            .as_ref()
+            .map(|p| resolve(base, p.get_ref()))
+            .unwrap_or_else(|| data_dir.join("host_ed25519"));
+        let identity = raw
+            .vault
+            .identity
+            .as_ref()
+            .map(|p| resolve(base, p.get_ref()))
+            .unwrap_or_else(|| data_dir.join("vault.key"));
+        let limits = raw
+            .limits
+            .resolve()
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let defender = raw
+            .defender
+            .resolve(parse_network)
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let audit = raw
+            .audit
+            .resolve(data_dir.join("audit.key"), |p| resolve(base, p))
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let retention = raw
+            .retention
+            .resolve()
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let calendar = raw
+            .calendar
+            .resolve(&|p| resolve(base, p))?
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let policy_dir_explicit = raw.server.policy_dir.is_some();
+        let policy_dir = Some(match &raw.server.policy_dir {
+            Some(p) => resolve(base, p.get_ref()),
+            None => base.join("policies"),
+        });
+
+        let mut tenants = Vec::new();
+        let mut users: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut codes: HashMap<String, ()> = HashMap::new();
+        // Whoever holds a key can act as every account it is listed for, so
+        // one key shared by two municipalities would join what the product
+        // exists to keep apart.
+        let mut key_owners: HashMap<String, (String, String)> = HashMap::new();
+        for (ti, rt) in raw.tenant.iter().enumerate() {
+            let code = TenantCode::parse(rt.code.get_ref())
+                .map_err(|e| loc.at(rt.code.span(), format!("tenant.code: {e}")))?;
+            if codes.insert(code.to_string(), ()).is_some() {
+                return Err(loc.at(rt.code.span(), format!("tenant {code} is defined twice")));
+            }
+            let name = rt.name.get_ref().trim().to_string();
+            if name.is_empty() {
+                return Err(loc.at(rt.name.span(), format!("tenant {code} has an empty name")));
+            }
+            let networks = rt
+                .networks
+                .iter()
+                .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            warnings.extend(
+                rt.networks
+                    .iter()
+                    .filter_map(|n| mapped_warning(n.get_ref(), &format!("tenant {code}"))),
+            );
+            let mut accounts = Vec::new();
+            for (ai, ra) in rt.account.iter().enumerate() {
+                let user = ra.user.get_ref().clone();
+                if !valid_user(&user) {
+                    return Err(loc.at(
+                        ra.user.span(),
+                        format!("user name {user:?} is not allowed: use 1–64 characters from A–Z a–z 0–9 . _ - (not starting with - or .)"),
+                    ));
+                }
+                if let Some((other, _)) = users.insert(user.clone(), (ti, ai)) {
+                    let other_code = raw.tenant[other].code.get_ref();
+                    return Err(loc.at(
+                        ra.user.span(),
+                        format!("user {user:?} is already an account of tenant {other_code}; user names must be unique across all tenants"),
+                    ));
+                }
+                let mut keys = Vec::new();
+                for k in &ra.keys {
+                    match keys::parse_line(k.get_ref()) {
+                        Ok(Some(key)) => keys.push(key),
+                        Ok(None) => {}
+                        Err(e) => return Err(loc.at(k.span(), format!("account {user}: {e}"))),
+                    }
+                }
+                if let Some(kf) = &ra.keys_file {
+                    let path = resolve(base, kf.get_ref());
+                    let shown = path.display().to_string();
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        loc.at(
+                            kf.span(),
+                            format!("account {user}: cannot read keys_file {shown}: {e}"),
+                        )
+                    })?;
+                    let kloc = Locator {
+                        file: &shown,
+                        text: &text,
+                    };
+                    let mut offset = 0;
+                    for line in text.split_inclusive('\n') {
+                        match keys::parse_line(line) {
+                            Ok(Some(key)) => keys.push(key),
+                            Ok(None) => {}
+                            Err(e) => {
+                                return Err(kloc.at(offset..offset, format!("account {user}: {e}")));
+                            }
+                        }
+                        offset += line.len();
+                    }
+                }
+                if keys.is_empty() {
+                    warnings.push(format!(
+                        "account {user} of tenant {code} has no keys: it cannot log in"
+                    ));
+                }
+                for key in &keys {
+                    let fp = key.fingerprint.clone();
+                    match key_owners.get(&fp) {
+                        Some((other_code, other_user)) if *other_code != code.to_string() => {
+                            return Err(loc.at(
+                                ra.user.span(),
+                                format!("account {user} of tenant {code} has key {fp}, which is already a key of account {other_user} of tenant {other_code}; one key must never open two municipalities' accounts: give each its own key"),
+                            ));
+                        }
+                        Some((_, other_user)) if *other_user != user => {
+                            warnings.push(format!(
+                                "accounts {other_user} and {user} of tenant {code} share key {fp}: whoever holds it can act as both; give each system its own key unless one batch server really runs both"
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            key_owners.insert(fp, (code.to_string(), user.clone()));
+                        }
+                    }
+                }
+                if let Some(list) = &ra.networks {
+                    warnings.extend(
+                        list.iter().filter_map(|n| {
+                            mapped_warning(n.get_ref(), &format!("account {user}"))
+                        }),
+                    );
+                }
+                let own_networks = match &ra.networks {
+                    None => None,
+                    Some(list) => Some(
+                        list.iter()
+                            .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                };
+                if own_networks
+                    .as_ref()
+                    .map_or(networks.is_empty(), Vec::is_empty)
+                {
+                    warnings.push(format!(
+                        "account {user} of tenant {code} has no networks to connect from: it cannot log in"
+                    ));
+                }
+                accounts.push(Account {
+                    user,
+                    keys,
+                    networks: own_networks,
+                });
+            }
+            if accounts.is_empty() {
+                warnings.push(format!("tenant {code} ({name}) has no accounts"));
+            }
+            tenants.push(Tenant {
+                code,
+                name,
+                networks,
+                accounts,
+            });
+        }
+        if tenants.is_empty() {
+            warnings.push("no [[tenant]] is configured: nobody can connect".to_string());
+        }
+        warn_shared_networks(&tenants, &mut warnings);
+
+        let mut route_list: Vec<Route> = Vec::new();
+        for rr in &raw.route {
+            let (line, _) = line_col(text, rr.name_span().start);
+            if route_list.iter().any(|r| r.name == rr.name()) {
+                return Err(loc.at(
+                    rr.name_span(),
+                    format!("route {:?} is defined twice", rr.name()),
+                ));
+            }
+            let route = rr
+                .resolve(&tenants, &|p| resolve(base, p), line, file)
+                .map_err(|(span, msg)| loc.at(span, msg))?;
+            route_list.push(route);
+        }
+
+        Ok(Config {
+            source: file.to_string(),
+            text: text.to_string(),
+            server: ServerConfig {
+                listen,
+                data_dir,
+                host_key,
+                policy_dir,
+                policy_dir_explicit,
+            },
+            vault: VaultConfig { identity },
+            limits,
+            defender,
+            audit,
+            retention,
+            log: LogConfig {
+                format: raw.log.format.unwrap_or(LogFormat::Text),
+                level: raw.log.level.unwrap_or_else(|| "info".to_string()),
+            },
+            calendar: Arc::new(calendar),
+            tenants,
+            routes: route_list,
+            warnings,
+            users,
+        })
+    }
+
+    /// The tenant and account behind an SSH user name.
+    pub fn account(&self, user: &str) -> Option<(&Tenant, &Account)> {
+        let (ti, ai) = *self.users.get(user)?;
+        let tenant = self.tenants.get(ti)?;
+        Some((tenant, tenant.accounts.get(ai)?))
+    }
+
+    pub fn tenant(&self, code: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.code.as_str() == code)
+    }
+
+    /// Whether any account may connect from `ip` at all. This is the check
+    /// made at TCP accept, before the SSH handshake costs anything.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        self.tenants.iter().any(|t| {
+            t.accounts
+                .iter()
+                .any(|a| a.effective_networks(t).iter().any(|n| n.contains(&ip)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,359 @@
+//! Every resource limit renkei enforces, with its name and default.
+//!
+//! The `[limits]` table of the configuration sets them; this file is the one
+//! place that lists them, and `docs/configuration.md` mirrors it. A limit
+//! that is not here does not exist.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::units::{Quantity, format_duration, format_size, parse_duration, parse_size};
+
+/// Longest single path component, in bytes (SFTP and most file systems).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The resolved limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest SFTP packet a client may send. A larger one closes the session
+    /// (its body cannot be skipped safely).
+    pub max_packet: u64,
+    /// Bytes of SFTP requests received and not yet answered, per session.
+    /// Well-behaved clients stay far below; exceeding it closes the session.
+    pub max_queued_requests: u64,
+    /// Bytes of replies produced and not yet sent, per session. Reaching it
+    /// pauses the session's file workers (backpressure), it is not an error.
+    pub max_response_buffer: u64,
+    /// Open files and directories per SFTP session.
+    pub max_open_handles: usize,
+    /// SFTP sessions (channels) per SSH connection.
+    pub max_channels_per_connection: usize,
+    /// Open connections in total, logged in or not.
+    pub max_connections: usize,
+    /// Open connections from one source address.
+    pub max_connections_per_source: usize,
+    /// Logged-in connections of one account.
+    pub max_connections_per_account: usize,
+    /// Out-of-order write data held per session (all its uploads together)
+    /// while waiting for the gap; also how far ahead of the data received
+    /// one write may land.
+    pub reorder_window: u64,
+    /// Requests, unsent replies and out-of-order data of all sessions of
+    /// one account together (see `renkei_core::memory`).
+    pub max_account_memory: u64,
+    /// The same for all clients of the daemon together.
+    pub max_client_memory: u64,
+    /// A session whose client takes none of the replies waiting for it for
+    /// this long (its window stays shut, or the peer is gone) is ended.
+    pub send_timeout: Duration,
+    /// Public keys a client may try in one connection (OpenSSH's
+    /// `MaxAuthTries`).
+    pub max_auth_tries: usize,
+    /// One step on a directory or file of a route end (open, stat, rename,
+    /// fsync) that takes longer than this fails the item.
+    pub fs_timeout: Duration,
+    /// A long upload is made durable and resumable every this many bytes.
+    pub upload_checkpoint: u64,
+    /// ... and at least this often.
+    pub upload_checkpoint_interval: Duration,
+    /// How long an interrupted upload is kept for its uploader to resume.
+    pub partial_expiry: Duration,
+    /// Directory levels allowed inside a box.
+    pub max_path_depth: usize,
+    /// Time from TCP accept to a successful login.
+    pub login_grace_time: Duration,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Every failed authentication answer takes this long (no timing oracle
+    /// on which user names exist).
+    pub auth_rejection_delay: Duration,
+    /// On stop, sessions get this long to finish before they are cut.
+    pub shutdown_grace: Duration,
+    /// After `shutdown_grace`, connections still open are told to
+    /// disconnect and get this long to close before they are dropped.
+    pub shutdown_disconnect_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_packet: 256 << 10,
+            max_queued_requests: 64 << 20,
+            max_response_buffer: 16 << 20,
+            max_open_handles: 64,
+            max_channels_per_connection: 4,
+            max_connections: 1024,
+            max_connections_per_source: 32,
+            max_connections_per_account: 16,
+            reorder_window: 16 << 20,
+            max_account_memory: 256 << 20,
+            max_client_memory: 2 << 30,
+            send_timeout: Duration::from_secs(60),
+            max_auth_tries: 6,
+            fs_timeout: Duration::from_secs(30),
+            upload_checkpoint: 64 << 20,
+            upload_checkpoint_interval: Duration::from_secs(30),
+            partial_expiry: Duration::from_secs(24 * 3600),
+            max_path_depth: 8,
+            login_grace_time: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+            auth_rejection_delay: Duration::from_millis(300),
+            shutdown_grace: Duration::from_secs(10),
+            shutdown_disconnect_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `[limits]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    max_packet: Option<toml::Spanned<Quantity>>,
+    max_queued_requests: Option<toml::Spanned<Quantity>>,
+    max_response_buffer: Option<toml::Spanned<Quantity>>,
+    max_open_handles: Option<toml::Spanned<i64>>,
+    max_channels_per_connection: Option<toml::Spanned<i64>>,
+    max_connections: Option<toml::Spanned<i64>>,
+    max_connections_per_source: Option<toml::Spanned<i64>>,
+    max_connections_per_account: Option<toml::Spanned<i64>>,
+    reorder_window: Option<toml::Spanned<Quantity>>,
+    max_account_memory: Option<toml::Spanned<Quantity>>,
+    max_client_memory: Option<toml::Spanned<Quantity>>,
+    send_timeout: Option<toml::Spanned<Quantity>>,
+    max_auth_tries: Option<toml::Spanned<i64>>,
+    fs_timeout: Option<toml::Spanned<Quantity>>,
+    upload_checkpoint: Option<toml::Spanned<Quantity>>,
+    upload_checkpoint_interval: Option<toml::Spanned<Quantity>>,
+    partial_expiry: Option<toml::Spanned<Quantity>>,
+    max_path_depth: Option<toml::Spanned<i64>>,
+    login_grace_time: Option<toml::Spanned<Quantity>>,
+    idle_timeout: Option<toml::Spanned<Quantity>>,
+    auth_rejection_delay: Option<toml::Spanned<Quantity>>,
+    shutdown_grace: Option<toml::Spanned<Quantity>>,
+    shutdown_disconnect_wait: Option<toml::Spanned<Quantity>>,
+}
+
+/// A problem with one limit: the byte span of the value and the message.
+pub(super) type LimitError = (std::ops::Range<usize>, String);
+
+fn size(
+    v: &Option<toml::Spanned<Quantity>>,
+    default: u64,
+    min: u64,
+    max: u64,
+    name: &str,
+) -> Result<u64, LimitError> {
+    let Some(v) = v else { return Ok(default) };
+    let n = parse_size(v.get_ref()).map_err(|e| (v.span(), format!("limits.{name}: {e}")))?;
+    if n < min || n > max {
+        return Err((
+            v.span(),
+            format!(
+                "limits.{name} must be between {} and {} (got {})",
+                format_size(min),
+                format_size(max),
+                format_size(n)
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+fn duration(
+    v: &Option<toml::Spanned<Quantity>>,
+    default: Duration,
+    min: Duration,
+    name: &str,
+) -> Result<Duration, LimitError> {
+    let Some(v) = v else { return Ok(default) };
+    let d = parse_duration(v.get_ref()).map_err(|e| (v.span(), format!("limits.{name}: {e}")))?;
+    if d < min {
+        return Err((
+            v.span(),
+            format!(
+                "limits.{name} must be at least {} (got {})",
+                format_duration(min),
+                format_duration(d)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+fn count(
+    v: &Option<toml::Spanned<i64>>,
+    default: usize,
+    min: i64,
+    max: i64,
+    name: &str,
+) -> Result<usize, LimitError> {
+    let Some(v) = v else { return Ok(default) };
+    let n = *v.get_ref();
+    if n < min || n > max {
+        return Err((
+            v.span(),
+            format!("limits.{name} must be between {min} and {max} (got {n})"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+impl RawLimits {
+    pub(super) fn resolve(&self) -> Result<Limits, LimitError> {
+        let d = Limits::default();
+        let ms = Duration::from_millis;
+        let limits = Limits {
+            // SFTP clients send 32 KiB writes by default; below 34 KiB they break.
+            max_packet: size(
+                &self.max_packet,
+                d.max_packet,
+                34 << 10,
+                16 << 20,
+                "max_packet",
+            )?,
+            max_queued_requests: size(
+                &self.max_queued_requests,
+                d.max_queued_requests,
+                1 << 20,
+                1 << 30,
+                "max_queued_requests",
+            )?,
+            max_response_buffer: size(
+                &self.max_response_buffer,
+                d.max_response_buffer,
+                1 << 20,
+                1 << 30,
+                "max_response_buffer",
+            )?,
+            max_open_handles: count(
+                &self.max_open_handles,
+                d.max_open_handles,
+                1,
+                4096,
+                "max_open_handles",
+            )?,
+            max_channels_per_connection: count(
+                &self.max_channels_per_connection,
+                d.max_channels_per_connection,
+                1,
+                64,
+                "max_channels_per_connection",
+            )?,
+            max_connections: count(
+                &self.max_connections,
+                d.max_connections,
+                1,
+                1_000_000,
+                "max_connections",
+            )?,
+            max_connections_per_source: count(
+                &self.max_connections_per_source,
+                d.max_connections_per_source,
+                1,
+                1_000_000,
+                "max_connections_per_source",
+            )?,
+            max_connections_per_account: count(
+                &self.max_connections_per_account,
+                d.max_connections_per_account,
+                1,
+                1_000_000,
+                "max_connections_per_account",
+            )?,
+            reorder_window: size(
+                &self.reorder_window,
+                d.reorder_window,
+                0,
+                1 << 30,
+                "reorder_window",
+            )?,
+            max_account_memory: size(
+                &self.max_account_memory,
+                d.max_account_memory,
+                4 << 20,
+                1 << 40,
+                "max_account_memory",
+            )?,
+            max_client_memory: size(
+                &self.max_client_memory,
+                d.max_client_memory,
+                4 << 20,
+                1 << 44,
+                "max_client_memory",
+            )?,
+            send_timeout: duration(&self.send_timeout, d.send_timeout, ms(1000), "send_timeout")?,
+            max_auth_tries: count(
+                &self.max_auth_tries,
+                d.max_auth_tries,
+                1,
+                100,
+                "max_auth_tries",
+            )?,
+            fs_timeout: duration(&self.fs_timeout, d.fs_timeout, ms(100), "fs_timeout")?,
+            upload_checkpoint: size(
+                &self.upload_checkpoint,
+                d.upload_checkpoint,
+                1 << 20,
+                1 << 40,
+                "upload_checkpoint",
+            )?,
+            upload_checkpoint_interval: duration(
+                &self.upload_checkpoint_interval,
+                d.upload_checkpoint_interval,
+                ms(100),
+                "upload_checkpoint_interval",
+            )?,
+            partial_expiry: duration(
+                &self.partial_expiry,
+                d.partial_expiry,
+                ms(1000),
+                "partial_expiry",
+            )?,
+            max_path_depth: count(
+                &self.max_path_depth,
+                d.max_path_depth,
+                1,
+                64,
+                "max_path_depth",
+            )?,
+            login_grace_time: duration(
+                &self.login_grace_time,
+                d.login_grace_time,
+                ms(1000),
+                "login_grace_time",
+            )?,
+            idle_timeout: duration(&self.idle_timeout, d.idle_timeout, ms(1000), "idle_timeout")?,
+            auth_rejection_delay: duration(
+                &self.auth_rejection_delay,
+                d.auth_rejection_delay,
+                ms(0),
+                "auth_rejection_delay",
+            )?,
+            shutdown_grace: duration(
+                &self.shutdown_grace,
+                d.shutdown_grace,
+                ms(0),
+                "shutdown_grace",
+            )?,
+            shutdown_disconnect_wait: duration(
+                &self.shutdown_disconnect_wait,
+                d.shutdown_disconnect_wait,
+                ms(0),
+                "shutdown_disconnect_wait",
+            )?,
+        };
+        if limits.max_queued_requests < limits.max_packet {
+            let span = self
+                .max_queued_requests
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(0..0);
+            return Err((
+                span,
+                "limits.max_queued_requests must be at least limits.max_packet".to_string(),
+            ));
+        }
+        Ok(limits)
+    }
+}

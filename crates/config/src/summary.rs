@@ -1,0 +1,94 @@
+//! `renkei check`'s summary of a loaded configuration.
+
+use std::fmt::Write as _;
+
+use super::{Config, routes, units};
+
+impl Config {
+    /// A short human summary, printed by `renkei check`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "configuration {} is valid", self.source);
+        let _ = writeln!(s, "  listen    {}", self.server.listen);
+        let _ = writeln!(s, "  data_dir  {}", self.server.data_dir.display());
+        let _ = writeln!(s, "  host key  {}", self.server.host_key.display());
+        let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
+        let _ = writeln!(
+            s,
+            "  audit key {}  (checkpoint every {} records or {})",
+            self.audit.key.display(),
+            self.audit.checkpoint_every,
+            units::format_duration(self.audit.checkpoint_interval)
+        );
+        let _ = writeln!(
+            s,
+            "  retention acknowledged files {}, audit trail {}",
+            units::format_duration(self.retention.acknowledged),
+            units::format_duration(self.retention.audit)
+        );
+        if let Some(p) = &self.server.policy_dir {
+            let _ = writeln!(s, "  policies  {}", p.display());
+        }
+        let _ = writeln!(s, "  tenants   {}", self.tenants.len());
+        for t in &self.tenants {
+            let nets: Vec<String> = t.networks.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                s,
+                "    {} {}  networks: {}",
+                t.code,
+                t.name,
+                nets.join(", ")
+            );
+            for a in &t.accounts {
+                let own = a
+                    .networks
+                    .as_ref()
+                    .map(|n| {
+                        let n: Vec<String> = n.iter().map(ToString::to_string).collect();
+                        format!("  own networks: {}", n.join(", "))
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(s, "      account {}  keys: {}{own}", a.user, a.keys.len());
+            }
+        }
+        if let Some((n, first, last)) = self.calendar.span() {
+            let from = self
+                .calendar
+                .file
+                .as_ref()
+                .map(|f| format!(" (with {})", f.display()))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  calendar  {n} closed days, {first} to {last}{from}");
+        }
+        if !self.routes.is_empty() {
+            let _ = writeln!(s, "  routes    {}", self.routes.len());
+        }
+        for r in &self.routes {
+            let tenant = routes::TENANT_PLACEHOLDER;
+            let _ = writeln!(
+                s,
+                "    {}  {} -> {}  {}  tenants: {}",
+                r.name,
+                r.source_label(tenant),
+                r.destination_label(tenant),
+                r.trigger,
+                r.tenants.len()
+            );
+            if let Some(e) = &r.expect {
+                let _ = writeln!(
+                    s,
+                    "      expects {} by {}",
+                    e.pattern.as_str(),
+                    renkei_model::schedule::Trigger::Cron(e.by.clone())
+                );
+            }
+            if r.skip_closed_days {
+                let _ = writeln!(s, "      skips closed days of [calendar]");
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+}

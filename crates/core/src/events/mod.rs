@@ -1,0 +1,500 @@
+//! Security-relevant events: connections, logins, refusals, file operations,
+//! operator actions.
+//!
+//! Every such event is built as an [`Event`] and handed to [`Events`] —
+//! never written with an ad-hoc `info!` elsewhere. Each becomes a record of
+//! the signed audit trail (`renkei_storage::audit`) and a structured `tracing` line
+//! with target `renkei::event`. The record of a change to stored files is
+//! committed with the change itself ([`Events::note`], a journal note) and
+//! reaches the trail once the change is durable; if the trail cannot be
+//! written, [`Events::writable`] turns false and the namespace refuses
+//! operations rather than do them unrecorded.
+//!
+//! Event names are stable; `docs/audit.md` lists them with their fields
+//! and Japanese terms ([`japanese`]).
+
+mod sink;
+
+pub use sink::{Events, JOURNAL_SEQ, with_field};
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+/// Who did something: an account of a tenant over SSH, or the operator via
+/// the control socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub tenant: String,
+    /// SSH user name, or `ctl` for the operator's control socket.
+    pub user: String,
+    /// Source address of the connection, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    /// Connection number (see `connection_accepted`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+}
+
+/// One event. Names are stable: scripts and the audit trail key on them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    DaemonStarted {
+        version: &'static str,
+        listen: SocketAddr,
+        config: String,
+        tenants: usize,
+    },
+    DaemonStopped {
+        reason: String,
+    },
+    RecoveryCompleted {
+        committed_files: u64,
+        partials: u64,
+        orphan_blobs_removed: u64,
+        partials_expired: u64,
+        /// Changes recorded late because a crash came between them and
+        /// their audit record.
+        audit_reconciled: u64,
+    },
+    ConnectionAccepted {
+        conn: u64,
+        peer: SocketAddr,
+    },
+    ConnectionRefused {
+        peer: SocketAddr,
+        stage: &'static str,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    LoginSucceeded {
+        conn: u64,
+        peer: SocketAddr,
+        tenant: String,
+        user: String,
+        key_fingerprint: String,
+        key_algorithm: String,
+    },
+    LoginFailed {
+        conn: u64,
+        peer: SocketAddr,
+        /// The tenant of the account, when the user is a configured
+        /// account: a failed login against it belongs in its audit view.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        user: String,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_fingerprint: Option<String>,
+    },
+    ChannelRefused {
+        conn: u64,
+        peer: SocketAddr,
+        user: String,
+        request: String,
+        reason: String,
+    },
+    SessionEnded {
+        conn: u64,
+        peer: SocketAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        duration_ms: u64,
+        bytes_up: u64,
+        bytes_down: u64,
+        reason: String,
+    },
+    ProtocolViolation {
+        #[serde(flatten)]
+        actor: Actor,
+        reason: String,
+    },
+    UploadCommitted {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        resumed: bool,
+    },
+    UploadInterrupted {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        kept_bytes: u64,
+        reason: String,
+    },
+    PartialExpired {
+        tenant: String,
+        user: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        size: u64,
+    },
+    Downloaded {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        bytes_served: u64,
+    },
+    Deleted {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        /// True in the outbox, where deleting means "received, thank you".
+        acknowledged: bool,
+    },
+    /// A file's stored bytes destroyed at the end of its retention.
+    Purged {
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        /// Why it could go: acknowledged (or delivered), and when.
+        state: String,
+        since: String,
+    },
+    /// Files kept past the retention period because they were never handed on.
+    RetentionReport {
+        tenant: String,
+        files: u64,
+        bytes: u64,
+        oldest: String,
+    },
+    Renamed {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        from: String,
+        to: String,
+        replaced: bool,
+    },
+    DirCreated {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+    },
+    DirRemoved {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+    },
+    TimesChanged {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        mtime: i64,
+    },
+    OperationRefused {
+        #[serde(flatten)]
+        actor: Actor,
+        op: String,
+        path: String,
+        reason: String,
+        /// The policy rule that refused (`file:line`, or `default deny`);
+        /// absent when the refusal was not a policy decision.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    Banned {
+        ip: String,
+        until: String,
+        /// How many times this address has been banned.
+        bans: u32,
+        reason: String,
+    },
+    Unbanned {
+        ip: String,
+        by: String,
+    },
+    ConfigLoaded {
+        config: String,
+        config_sha256: String,
+        policy_files: Vec<String>,
+        policy_sha256: String,
+        rules: usize,
+        /// `start` or `reload`.
+        how: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        restart_needed: Vec<String>,
+    },
+    ReloadFailed {
+        error: String,
+    },
+    /// A file reached a route's destination (or was found there already,
+    /// byte-identical, after a restart).
+    HandoffDelivered {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        destination: String,
+        attempts: u32,
+        /// True when the destination already held the same bytes.
+        already_there: bool,
+    },
+    /// A hand-off attempt failed; `gave_up` when no retry follows.
+    HandoffFailed {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        destination: String,
+        attempts: u32,
+        error: String,
+        gave_up: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_attempt: Option<String>,
+    },
+    /// A queued hand-off was dropped because its file left the box first.
+    HandoffCancelled {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        reason: String,
+    },
+    /// The operator put failed hand-offs back in the queue.
+    HandoffRequeued {
+        route: String,
+        object: String,
+        path: String,
+        tenant: String,
+    },
+    /// A route took a file from a directory into a tenant's box.
+    FileImported {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        path: String,
+        object: String,
+        size: u64,
+        sha256: String,
+        source: String,
+        /// Bytes an earlier, cut-off pull had kept (continued from there).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed_from: Option<u64>,
+    },
+    /// A route could not take a file from a directory.
+    ImportFailed {
+        route: String,
+        tenant: String,
+        source: String,
+        name: String,
+        error: String,
+    },
+    /// A file a route expects was not there by its deadline.
+    ExpectedFileMissing {
+        route: String,
+        tenant: String,
+        #[serde(rename = "box")]
+        box_name: String,
+        pattern: String,
+        /// The window searched: after `since`, up to `deadline` (RFC 3339,
+        /// Asia/Tokyo).
+        since: String,
+        deadline: String,
+        /// The deadline passed while the daemon was down; checked at start.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+    },
+    /// A scheduled run or an expected-file deadline of a route fell on a
+    /// closed day of `[calendar]` and was skipped (`on_closed_days`).
+    ClosedDaySkipped {
+        route: String,
+        /// `schedule` or `expect`.
+        what: &'static str,
+        /// The firing or deadline skipped (RFC 3339, Asia/Tokyo).
+        at: String,
+    },
+    /// A reload changed the routes; their workers were replaced.
+    RoutesChanged {
+        started: Vec<String>,
+        changed: Vec<String>,
+        stopped: Vec<String>,
+    },
+    /// A scheduled run of a route was due while the daemon was down; it
+    /// runs now, once.
+    ScheduleCaughtUp {
+        route: String,
+        /// The firing that was missed (the latest, if several).
+        missed: String,
+        /// When the route last fired before.
+        last_fired: String,
+    },
+    CtlCommand {
+        uid: u32,
+        command: String,
+        detail: String,
+        ok: bool,
+    },
+}
+
+impl Event {
+    /// The stable event name, as in the `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::DaemonStarted { .. } => "daemon_started",
+            Event::DaemonStopped { .. } => "daemon_stopped",
+            Event::RecoveryCompleted { .. } => "recovery_completed",
+            Event::ConnectionAccepted { .. } => "connection_accepted",
+            Event::ConnectionRefused { .. } => "connection_refused",
+            Event::LoginSucceeded { .. } => "login_succeeded",
+            Event::LoginFailed { .. } => "login_failed",
+            Event::ChannelRefused { .. } => "channel_refused",
+            Event::SessionEnded { .. } => "session_ended",
+            Event::ProtocolViolation { .. } => "protocol_violation",
+            Event::UploadCommitted { .. } => "upload_committed",
+            Event::UploadInterrupted { .. } => "upload_interrupted",
+            Event::PartialExpired { .. } => "partial_expired",
+            Event::Downloaded { .. } => "downloaded",
+            Event::Deleted { .. } => "deleted",
+            Event::Renamed { .. } => "renamed",
+            Event::DirCreated { .. } => "dir_created",
+            Event::DirRemoved { .. } => "dir_removed",
+            Event::TimesChanged { .. } => "times_changed",
+            Event::OperationRefused { .. } => "operation_refused",
+            Event::Banned { .. } => "banned",
+            Event::Unbanned { .. } => "unbanned",
+            Event::ConfigLoaded { .. } => "config_loaded",
+            Event::ReloadFailed { .. } => "reload_failed",
+            Event::Purged { .. } => "purged",
+            Event::RetentionReport { .. } => "retention_report",
+            Event::CtlCommand { .. } => "ctl_command",
+            Event::HandoffDelivered { .. } => "handoff_delivered",
+            Event::HandoffFailed { .. } => "handoff_failed",
+            Event::HandoffCancelled { .. } => "handoff_cancelled",
+            Event::HandoffRequeued { .. } => "handoff_requeued",
+            Event::FileImported { .. } => "file_imported",
+            Event::ImportFailed { .. } => "import_failed",
+            Event::ExpectedFileMissing { .. } => "expected_file_missing",
+            Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
+            Event::RoutesChanged { .. } => "routes_changed",
+            Event::ClosedDaySkipped { .. } => "closed_day_skipped",
+        }
+    }
+
+    /// Refusals and failures are logged as warnings.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Event::ConnectionRefused { .. }
+                | Event::LoginFailed { .. }
+                | Event::ChannelRefused { .. }
+                | Event::ProtocolViolation { .. }
+                | Event::OperationRefused { .. }
+                | Event::Banned { .. }
+                | Event::ReloadFailed { .. }
+                | Event::HandoffFailed { .. }
+                | Event::ImportFailed { .. }
+                | Event::ExpectedFileMissing { .. }
+        ) || matches!(self, Event::CtlCommand { ok: false, .. })
+    }
+}
+
+/// Event names that are refusals (for `audit query --result refused`).
+pub const REFUSALS: &[&str] = &[
+    "connection_refused",
+    "login_failed",
+    "channel_refused",
+    "protocol_violation",
+    "operation_refused",
+    "banned",
+    "reload_failed",
+];
+
+/// Event names that are failures rather than refusals: something was
+/// attempted and did not complete (for `audit query --result failed`).
+pub const FAILURES: &[&str] = &[
+    "upload_interrupted",
+    "audit_records_lost",
+    "handoff_failed",
+    "import_failed",
+    "expected_file_missing",
+];
+
+/// The Japanese term shown beside each event name.
+pub fn japanese(name: &str) -> &'static str {
+    match name {
+        "daemon_started" => "起動",
+        "daemon_stopped" => "停止",
+        "config_loaded" => "設定読込",
+        "reload_failed" => "設定読込失敗",
+        "recovery_completed" => "起動時回復",
+        "connection_accepted" => "接続受付",
+        "connection_refused" => "接続拒否",
+        "login_succeeded" => "ログイン成功",
+        "login_failed" => "ログイン失敗",
+        "channel_refused" => "要求拒否",
+        "session_ended" => "セッション終了",
+        "protocol_violation" => "プロトコル違反",
+        "upload_committed" => "受信完了",
+        "upload_interrupted" => "受信中断",
+        "partial_expired" => "中断分破棄",
+        "downloaded" => "送信",
+        "deleted" => "削除",
+        "renamed" => "名前変更",
+        "dir_created" => "フォルダ作成",
+        "dir_removed" => "フォルダ削除",
+        "times_changed" => "日時変更",
+        "operation_refused" => "操作拒否",
+        "purged" => "保存期間満了消去",
+        "retention_report" => "未連携ファイル報告",
+        "banned" => "遮断",
+        "unbanned" => "遮断解除",
+        "ctl_command" => "運用操作",
+        "handoff_delivered" => "連携完了",
+        "handoff_failed" => "連携失敗",
+        "handoff_cancelled" => "連携取消",
+        "handoff_requeued" => "連携再実行",
+        "file_imported" => "連携受信",
+        "import_failed" => "連携受信失敗",
+        "expected_file_missing" => "未着ファイル警告",
+        "schedule_caught_up" => "定時実行の補完",
+        "routes_changed" => "連携経路変更",
+        "closed_day_skipped" => "閉庁日のため省略",
+        "checkpoint" => "署名",
+        "audit_recovered" => "監査ログ回復",
+        "audit_pruned" => "監査ログ整理",
+        "audit_records_lost" => "監査記録欠落",
+        _ => "",
+    }
+}

@@ -1,0 +1,127 @@
+//! [`Events`]: the one sink every event goes through, to the log and to
+//! the audit trail.
+
+use std::sync::Arc;
+
+use renkei_storage::audit::{AuditError, AuditLog};
+use renkei_storage::journal::{Note, OpResult};
+
+use super::Event;
+
+/// The sink every event goes through.
+#[derive(Debug, Default)]
+pub struct Events {
+    audit: Option<AuditLog>,
+}
+
+/// The field a noted record carries: the sequence number of the journal
+/// note it was committed with. It ties the record to the transaction of
+/// its change, and lets start-up tell which notes the trail already has.
+pub const JOURNAL_SEQ: &str = "journal_seq";
+
+impl Events {
+    /// Events to the log only (library tests; no audit trail).
+    pub fn new() -> Self {
+        Events { audit: None }
+    }
+
+    /// Events to the log and to the audit trail.
+    pub fn with_audit(audit: AuditLog) -> Self {
+        Events { audit: Some(audit) }
+    }
+
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// Whether records can be written (always, without an audit trail).
+    pub fn writable(&self) -> bool {
+        self.audit.as_ref().is_none_or(AuditLog::healthy)
+    }
+
+    /// Records an event; it reaches the disk with the next sync (at most
+    /// the next checkpoint).
+    pub fn record(&self, event: Event) {
+        let json = to_json(&event);
+        self.emit(&json, event.is_refusal());
+        if let Some(a) = &self.audit {
+            a.append(json);
+        }
+    }
+
+    /// Records an event and waits until its audit record is on disk.
+    pub async fn record_durable(&self, event: Event) -> Result<(), AuditError> {
+        let json = to_json(&event);
+        self.emit(&json, event.is_refusal());
+        match &self.audit {
+            Some(a) => a.append_durable(json).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The audit record of a change, as a journal note committed with the
+    /// change (see `journal::notes`). `build` makes the event from the
+    /// results of the change's operations, or `None` when nothing was
+    /// changed that needs a record. The record carries the note's sequence
+    /// number ([`JOURNAL_SEQ`]) and reaches the log and the trail once the
+    /// change is durable.
+    pub fn note<F>(self: &Arc<Self>, build: F) -> Note
+    where
+        F: FnOnce(&[OpResult]) -> Option<Event> + Send + 'static,
+    {
+        let events = Arc::clone(self);
+        Note {
+            text: Box::new(move |seq, results| {
+                build(results).map(|e| with_field(&to_json(&e), JOURNAL_SEQ, seq))
+            }),
+            deliver: Box::new(move |text| events.deliver(text)),
+        }
+    }
+
+    /// Hands a noted record to the log and the trail.
+    pub fn deliver(&self, text: String) {
+        self.emit(&text, false);
+        if let Some(a) = &self.audit {
+            a.append(text);
+        }
+    }
+
+    /// Writes the log line of an event given as JSON.
+    fn emit(&self, json: &str, warn: bool) {
+        let record: serde_json::Value =
+            serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+        // Absent fields are left out of the log line rather than shown empty.
+        let field = |k: &str| {
+            record.get(k).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        let name = field("event");
+        let tenant = field("tenant");
+        let user = field("user");
+        let peer = field("peer").or_else(|| field("source"));
+        let box_name = field("box");
+        let path = field("path");
+        let reason = field("reason");
+        if warn {
+            tracing::warn!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+        } else {
+            tracing::info!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+        }
+    }
+}
+
+fn to_json(event: &Event) -> String {
+    serde_json::to_string(event)
+        .unwrap_or_else(|e| format!(r#"{{"event":"unserialisable","error":"{e}"}}"#))
+}
+
+/// `json` (an object) with one more field at its end.
+pub fn with_field(json: &str, key: &str, value: impl std::fmt::Display) -> String {
+    match json.strip_suffix('}') {
+        Some(body) if body.len() > 1 => format!("{body},\"{key}\":{value}}}"),
+        Some(_) => format!("{{\"{key}\":{value}}}"),
+        None => json.to_string(),
+    }
+}

@@ -1,0 +1,17 @@
+//! The one core every front door and every route goes through: the
+//! namespace of each tenant's boxes, uploads and downloads, the policy that
+//! decides each request, the events that become audit records and logs,
+//! the memory budgets, the live (reloadable) configuration and the defender
+//! that bans hostile addresses.
+//!
+//! Front doors (`renkei-doors`) and the hand-off (`renkei-handoff`) are
+//! adapters over this crate; it never calls them
+//! (docs/decisions/0008-crate-graph.md).
+
+pub mod defender;
+pub mod events;
+pub mod live;
+pub mod memory;
+pub mod namespace;
+pub mod policy;
+pub mod transfer;

@@ -1,0 +1,299 @@
+//! A tenant's virtual namespace: `/inbox` and `/outbox`, held in the
+//! journal.
+//!
+//! Every operation takes a [`Principal`] and works only under that
+//! principal's tenant: journal keys are built from the principal's tenant
+//! code, never from anything the client typed, so no path names another
+//! tenant's data (isolation by construction). Each operation is checked by
+//! [`crate::policy`] first and refused unless allowed, and every change and
+//! every refusal is recorded as an event.
+//!
+//! Uploads and downloads are in [`crate::transfer`]; this module decides
+//! what they may do and where, and owns the shared state they need.
+
+mod access;
+pub mod error;
+mod handoffs;
+pub mod names;
+pub mod notes;
+mod ops;
+pub mod path;
+pub mod receipts;
+pub mod upkeep;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::events::{Actor, Event, Events};
+use crate::live::Live;
+use renkei_config::{Limits, TenantCode};
+use renkei_storage::journal::{ApplyError, Journal, Op, OpResult, Outcome};
+use renkei_storage::vault::Vault;
+
+pub use error::NsError;
+pub(crate) use ops::keys as keys_of;
+pub use ops::{EntryInfo, EntryKind, InventoryItem};
+pub use path::{BoxKind, NsPath, PathError};
+
+/// Who is acting, for which tenant, from where.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: TenantCode,
+    pub user: String,
+    pub role: crate::policy::Role,
+    pub source: Option<IpAddr>,
+    pub conn: Option<u64>,
+}
+
+impl Principal {
+    /// The operator acting through the control socket.
+    pub fn operator(tenant: TenantCode) -> Principal {
+        Principal {
+            tenant,
+            user: "ctl".to_string(),
+            role: crate::policy::Role::Operator,
+            source: None,
+            conn: None,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            tenant: self.tenant.to_string(),
+            user: self.user.clone(),
+            source: self.source,
+            conn: self.conn,
+        }
+    }
+}
+
+/// Shared state of the namespace service: storage, limits, the event sink
+/// and the set of uploads in progress.
+pub struct Namespace {
+    pub(crate) journal: Journal,
+    /// Configuration and rules in force (policy decisions).
+    pub(crate) live: Arc<Live>,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) limits: Limits,
+    /// What clients make the daemon hold, per session, account and daemon.
+    pub(crate) memory: Arc<crate::memory::Memory>,
+    pub(crate) events: Arc<Events>,
+    /// When the service started (Unix seconds): the time shown for `/` and
+    /// the boxes.
+    pub(crate) started: i64,
+    /// Partial keys (tenant, box, path, account) with an upload in
+    /// progress, and the bytes each has received.
+    active: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Bumped at every commit; routes on arrival wait on it.
+    arrivals: tokio::sync::watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").finish_non_exhaustive()
+    }
+}
+
+/// Holds an upload's key in the active set, with the bytes it has
+/// received so far (what its uploader's `stat` shows); released on drop.
+pub struct ActiveGuard {
+    ns: Arc<Namespace>,
+    key: String,
+    size: Arc<AtomicU64>,
+}
+
+impl ActiveGuard {
+    /// Publishes the upload's contiguous size.
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.ns.active.lock() {
+            map.remove(&self.key);
+        }
+    }
+}
+
+impl Namespace {
+    pub fn new(
+        journal: Journal,
+        vault: Arc<Vault>,
+        live: Arc<Live>,
+        events: Arc<Events>,
+    ) -> Arc<Namespace> {
+        let limits = live.get().config.limits.clone();
+        Arc::new(Namespace {
+            journal,
+            live,
+            vault,
+            memory: crate::memory::Memory::new(&limits),
+            limits,
+            events,
+            started: jiff::Timestamp::now().as_second(),
+            active: Mutex::new(HashMap::new()),
+            arrivals: tokio::sync::watch::Sender::new(0),
+        })
+    }
+
+    /// Claims `key` for one upload at a time.
+    pub fn claim(self: &Arc<Self>, key: &str) -> Option<ActiveGuard> {
+        let mut map = self.active.lock().ok()?;
+        if map.contains_key(key) {
+            return None;
+        }
+        let size = Arc::new(AtomicU64::new(0));
+        map.insert(key.to_string(), Arc::clone(&size));
+        Some(ActiveGuard {
+            ns: Arc::clone(self),
+            key: key.to_string(),
+            size,
+        })
+    }
+
+    /// Names of the routes that take files from `bx`.
+    pub fn routes_from(&self, bx: BoxKind) -> Vec<String> {
+        self.live
+            .get()
+            .config
+            .routes
+            .iter()
+            .filter(|r| matches!(r.source, renkei_config::Source::Box { bx: b } if b == bx))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    pub fn is_active(&self, key: &str) -> bool {
+        self.active
+            .lock()
+            .map(|m| m.contains_key(key))
+            .unwrap_or(true)
+    }
+
+    /// Bytes received so far by the upload in progress under `key`.
+    pub fn active_size(&self, key: &str) -> Option<u64> {
+        let map = self.active.lock().ok()?;
+        map.get(key).map(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Parses a client path with this namespace's limits.
+    pub fn parse(&self, raw: &[u8]) -> Result<NsPath, PathError> {
+        NsPath::parse(raw, self.limits.max_path_depth)
+    }
+
+    /// Records a refusal and returns it as an error.
+    pub fn refuse(&self, who: &Principal, op: &str, path: &str, err: NsError) -> NsError {
+        self.refuse_by(who, op, path, err, None)
+    }
+
+    /// Records a refusal made by a policy rule and returns it as an error.
+    pub fn refuse_by(
+        &self,
+        who: &Principal,
+        op: &str,
+        path: &str,
+        err: NsError,
+        rule: Option<String>,
+    ) -> NsError {
+        self.events.record(Event::OperationRefused {
+            actor: who.actor(),
+            op: op.to_string(),
+            path: path.to_string(),
+            reason: err.to_string(),
+            rule,
+        });
+        err
+    }
+
+    /// Where the namespace's changes and refusals are recorded.
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
+    }
+
+    /// The limits in force (fixed at start; a reload does not change them).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The configuration and rules in force.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// What clients make the daemon hold, per session, account and daemon.
+    pub fn memory(&self) -> &Arc<crate::memory::Memory> {
+        &self.memory
+    }
+
+    /// When the service started (Unix seconds): the time shown for `/`
+    /// and the boxes.
+    pub fn started(&self) -> i64 {
+        self.started
+    }
+
+    /// Applies one operation together with the audit record of what it
+    /// did (`build` makes it from the outcome; `None` records nothing):
+    /// both are committed in one journal transaction, so neither exists
+    /// without the other, and the record reaches the trail once the change
+    /// is durable (see `Events::note`).
+    pub async fn apply_recorded<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        self.journal.apply_one_noted(op, note).await
+    }
+
+    /// [`Namespace::apply_recorded`] for blocking threads.
+    pub(crate) fn apply_recorded_blocking<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        self.journal.apply_one_noted_blocking(op, note)
+    }
+
+    /// [`Namespace::apply_recorded_blocking`] for several operations in one
+    /// transaction; the result is the first one's, and `build` sees it.
+    pub(crate) fn apply_all_recorded_blocking<F>(
+        &self,
+        ops: Vec<Op>,
+        build: F,
+    ) -> Result<Outcome, ApplyError>
+    where
+        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+    {
+        let note = self.events.note(move |r| first_done(r).and_then(build));
+        let mut results = self.journal.apply_noted_blocking(ops, note)?;
+        if results.is_empty() {
+            return Err(ApplyError::Journal(
+                renkei_storage::journal::JournalError::WriterGone,
+            ));
+        }
+        Ok(results.swap_remove(0)?)
+    }
+
+    /// Tells routes that a file was committed.
+    pub fn arrived(&self) {
+        self.arrivals.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever a file is committed.
+    pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.arrivals.subscribe()
+    }
+
+    /// Deletes blobs that a commit made garbage.
+    pub fn discard(&self, garbage: &[renkei_storage::journal::SegmentRef]) {
+        self.vault.remove_all(garbage);
+    }
+}
+
+/// The outcome of the first operation of a group, if it was done.
+fn first_done(results: &[OpResult]) -> Option<&Outcome> {
+    results.first().and_then(|r| r.as_ref().ok())
+}

@@ -1,0 +1,581 @@
+//! One upload: bytes in, encrypted, hashed, and — only at the end —
+//! committed under its name.
+//!
+//! Clients pipeline writes and some send them out of order, so writes ahead
+//! of the data received so far wait in a bounded reorder window; a write
+//! that overlaps bytes already written, or would need more window than
+//! allowed, is refused with a message saying so. Nothing is visible under
+//! the file's name before [`Upload::commit`]: the encrypted segments are
+//! fsynced, then the journal record is committed, then the caller may say
+//! OK.
+//!
+//! An upload that ends any other way is kept as a *partial* for its
+//! uploader (see [`Upload::abandon`]), and long uploads are checkpointed as
+//! partials as they go, so a resume after a server crash starts from the
+//! last checkpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+
+use crate::events::Event;
+use crate::live::Snapshot;
+use crate::memory::Meter;
+use crate::namespace::{Namespace, NsError, NsPath, Principal};
+use crate::policy::{Operation, Role};
+use renkei_storage::journal::{
+    self, BoxKind, EntryRecord, ObjectRecord, ObjectState, Op, PartialRecord, SegmentRef,
+};
+use renkei_storage::vault::{ObjectReader, SegmentWriter};
+
+use super::Hasher;
+
+mod import;
+mod reorder;
+#[cfg(test)]
+mod tests;
+
+/// How the client opened the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Start from nothing; replace the name at commit.
+    Truncate,
+    /// Start from nothing; fail at open or commit if the name exists.
+    Exclusive,
+    /// Continue the uploader's partial of this name, if there is one; a
+    /// complete file of that name cannot be appended to.
+    Append,
+    /// Like `Append`, but a client that then writes from offset 0 starts
+    /// over (SFTP `WRITE` without `TRUNC`/`APPEND`, as lftp resumes).
+    Continue,
+}
+
+/// An upload in progress.
+pub struct Upload {
+    ns: Arc<Namespace>,
+    who: Principal,
+    path: NsPath,
+    /// The rules the upload was opened under: it finishes under them even
+    /// if they are reloaded meanwhile.
+    policy: Arc<Snapshot>,
+    /// The next `max_size` in the rules at or above the size already
+    /// checked: past it, the decision is made again.
+    next_bound: Option<u64>,
+    shown: String,
+    bx: BoxKind,
+    rel: String,
+    entry_key: String,
+    parent_key: Option<String>,
+    partial_key: String,
+    exclusive: bool,
+    /// Opened with APPEND: writes go to the end, whatever their offset.
+    append: bool,
+    /// Finished segments, in order.
+    done: Vec<SegmentRef>,
+    current: Option<SegmentWriter>,
+    /// Contiguous bytes received from offset 0.
+    size: u64,
+    hasher: Hasher,
+    /// Writes that arrived ahead of `size`, by offset.
+    pending: BTreeMap<u64, Bytes>,
+    pending_bytes: u64,
+    /// Where out-of-order data is charged: the session's reorder meter
+    /// (shared with its account and the daemon), or the upload's own.
+    reorder: Meter,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    /// Whether the journal's partial record matches `done`/`size`.
+    recorded: bool,
+    started_at: Timestamp,
+    resumed_from: Option<u64>,
+    /// A `Continue` resume that a first write at offset 0 turns into a
+    /// fresh upload.
+    restartable: bool,
+    mtime: Option<i64>,
+    /// What the bytes are a copy of, for a route's import (see
+    /// [`Upload::begin_import`]).
+    origin: Option<String>,
+    /// Set when storage failed mid-segment: the segment is gone, only the
+    /// finished segments remain, and the upload cannot be committed.
+    poisoned: Option<String>,
+    /// Set when a write was refused: the client's file is not what arrived,
+    /// so the upload cannot be committed (its prefix is kept as a partial).
+    refused: Option<String>,
+    open: bool,
+    guard: crate::namespace::ActiveGuard,
+}
+
+/// The first bound at or above `size`.
+fn bound_after(bounds: &[u64], size: u64) -> Option<u64> {
+    bounds.iter().copied().find(|&b| b >= size)
+}
+
+fn new_object_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+impl Upload {
+    /// Starts an upload to `path`. Runs on a blocking thread: resuming
+    /// re-reads the kept bytes to continue the SHA-256.
+    pub fn begin(
+        ns: &Arc<Namespace>,
+        who: &Principal,
+        path: &NsPath,
+        mode: OpenMode,
+    ) -> Result<Upload, NsError> {
+        let policy = ns.allow_sized(who, Operation::Upload, path, Some(0))?;
+        let next_bound = bound_after(policy.policy.size_bounds(), 0);
+        let shown = path.to_string();
+        let Some(k) = crate::namespace::keys_of(who, path) else {
+            return Err(NsError::IsDir { path: shown });
+        };
+        let existing = ns.journal.entry(&k.entry)?;
+        match existing {
+            Some(EntryRecord::Dir { .. }) => return Err(NsError::IsDir { path: shown }),
+            Some(EntryRecord::File { .. }) if mode == OpenMode::Exclusive => {
+                return Err(NsError::Exists { path: shown });
+            }
+            _ => {}
+        }
+        if let Some(pk) = &k.parent {
+            match ns.journal.entry(pk)? {
+                Some(EntryRecord::Dir { .. }) => {}
+                Some(EntryRecord::File { .. }) => {
+                    return Err(NsError::NotDir {
+                        path: path.parent().to_string(),
+                    });
+                }
+                None => {
+                    return Err(NsError::NotFound {
+                        path: path.parent().to_string(),
+                    });
+                }
+            }
+        }
+        let partial_key = journal::partial_key(who.tenant.as_str(), k.bx, &k.rel, &who.user);
+        let guard = ns.claim(&partial_key).ok_or_else(|| NsError::Conflict {
+            path: shown.clone(),
+            reason: format!("is being uploaded by another session of {}", who.user),
+        })?;
+        let mut up = Upload {
+            ns: Arc::clone(ns),
+            who: who.clone(),
+            path: path.clone(),
+            policy,
+            next_bound,
+            shown,
+            bx: k.bx,
+            rel: k.rel,
+            entry_key: k.entry,
+            parent_key: k.parent,
+            partial_key,
+            exclusive: mode == OpenMode::Exclusive,
+            append: mode == OpenMode::Append,
+            done: Vec::new(),
+            current: None,
+            size: 0,
+            hasher: Hasher::default(),
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            reorder: Meter::standalone("limits.reorder_window", ns.limits.reorder_window),
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            recorded: false,
+            started_at: Timestamp::now(),
+            resumed_from: None,
+            restartable: false,
+            mtime: None,
+            origin: None,
+            poisoned: None,
+            refused: None,
+            open: true,
+            guard,
+        };
+        if matches!(mode, OpenMode::Append | OpenMode::Continue) {
+            match ns.journal.partial(&up.partial_key)? {
+                Some(p) => {
+                    up.resume(p)?;
+                    up.restartable = mode == OpenMode::Continue;
+                }
+                None if mode == OpenMode::Append
+                    && matches!(existing, Some(EntryRecord::File { .. })) =>
+                {
+                    up.open = false;
+                    let err = NsError::Invalid(format!(
+                        "{}: cannot append to a file that is already complete; upload it again (without resume) to replace it",
+                        up.shown
+                    ));
+                    return Err(ns.refuse(who, "append", &up.shown, err));
+                }
+                None => {}
+            }
+        }
+        Ok(up)
+    }
+
+    /// Continues from a kept partial: re-reads its bytes for the SHA-256.
+    fn resume(&mut self, p: PartialRecord) -> Result<(), NsError> {
+        let mut reader = ObjectReader::open(Arc::clone(&self.ns.vault), &p.segments)?;
+        let hasher = &mut self.hasher;
+        reader.for_each_chunk(|c| hasher.absorb(c))?;
+        self.done = p.segments;
+        self.size = p.size;
+        self.started_at = p.started_at;
+        self.resumed_from = Some(p.size);
+        self.recorded = true;
+        self.guard.set_size(p.size);
+        Ok(())
+    }
+
+    /// Records a refusal of something asked of this upload, as every
+    /// refusal is recorded (`operation_refused`).
+    pub fn record_refusal(&self, op: &str, reason: &str) {
+        self.ns.refuse(
+            &self.who,
+            op,
+            &self.shown,
+            NsError::Invalid(reason.to_string()),
+        );
+    }
+
+    /// Bytes received contiguously from the start (what `stat` shows).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The modification time to record at commit.
+    pub fn set_mtime(&mut self, mtime: i64) {
+        self.mtime = Some(mtime);
+    }
+
+    /// Accepts one write. A refused write also refuses the commit at
+    /// close: the client's file would not be what was stored.
+    pub fn write(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
+        if let Some(p) = &self.poisoned {
+            return Err(NsError::Storage(p.clone()));
+        }
+        // With APPEND every write goes to the end of the file whatever its
+        // offset (SFTP v3 and POSIX O_APPEND): still written once.
+        let offset = if self.append { self.size } else { offset };
+        let result = self.accept(offset, data);
+        match &result {
+            // A policy refusal (Denied) was recorded where it was decided.
+            Err(NsError::Denied { reason, .. }) => {
+                self.refused.get_or_insert_with(|| reason.clone());
+            }
+            Err(NsError::Invalid(reason)) if self.refused.is_none() => {
+                self.record_refusal("write", reason);
+                self.refused = Some(reason.clone());
+            }
+            _ => {}
+        }
+        result
+    }
+
+    /// Re-decides the upload when its size would cross a `max_size` of the
+    /// rules it was opened under.
+    fn check_size(&mut self, size: u64) -> Result<(), NsError> {
+        if self.next_bound.is_none_or(|b| size <= b) {
+            return Ok(());
+        }
+        match self.ns.decide(
+            &self.policy,
+            &self.who,
+            Operation::Upload,
+            &self.path,
+            Some(size),
+        ) {
+            Ok(()) => {
+                self.next_bound = bound_after(self.policy.policy.size_bounds(), size);
+                Ok(())
+            }
+            Err(r) => Err(self.ns.refused(&self.who, Operation::Upload, &self.path, r)),
+        }
+    }
+
+    fn accept(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
+        let len = data.len() as u64;
+        self.check_size(offset.saturating_add(len))?;
+        if len == 0 {
+            return Ok(());
+        }
+        if std::mem::take(&mut self.restartable) && offset == 0 && self.size > 0 {
+            // The client is rewriting the file, not resuming it. The old
+            // partial stays recorded until this upload replaces it.
+            self.done.clear();
+            self.size = 0;
+            self.guard.set_size(0);
+            self.hasher = Hasher::default();
+            self.resumed_from = None;
+            self.recorded = false;
+            self.started_at = Timestamp::now();
+        }
+        if offset < self.size {
+            return Err(NsError::Invalid(format!(
+                "{}: a write of {len} bytes at offset {offset} would overwrite bytes already written (the file has {} bytes); uploads are written once, front to back",
+                self.shown, self.size
+            )));
+        }
+        if offset == self.size {
+            self.append(data)?;
+            while let Some(entry) = self.pending.first_entry() {
+                if *entry.key() != self.size {
+                    break;
+                }
+                let chunk = entry.remove();
+                self.pending_bytes -= chunk.len() as u64;
+                self.reorder.give(chunk.len() as u64);
+                self.append(chunk)?;
+            }
+        } else {
+            self.hold(offset, data)?;
+        }
+        let interval = self.ns.limits.upload_checkpoint_interval;
+        if self.since_checkpoint >= self.ns.limits.upload_checkpoint
+            || (self.since_checkpoint > 0 && self.last_checkpoint.elapsed() >= interval)
+        {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Creates the segment the first bytes will go to, ahead of them: run
+    /// while the client's first write is still on its way, it takes the
+    /// key exchange and file creation off that write's path. A failure
+    /// here is left for the write to meet and report.
+    pub fn prepare(&mut self) {
+        if self.current.is_none() && self.open && self.poisoned.is_none() {
+            match self.ns.vault.create_segment() {
+                Ok(seg) => self.current = Some(seg),
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not prepare a segment ahead of the first write")
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, data: Bytes) -> Result<(), NsError> {
+        let written = match self.current.as_mut() {
+            Some(seg) => seg.write_all(&data),
+            None => self.ns.vault.create_segment().and_then(|mut seg| {
+                let r = seg.write_all(&data);
+                self.current = Some(seg);
+                r
+            }),
+        };
+        if let Err(e) = written {
+            // A failed write may leave a torn chunk: drop the whole open
+            // segment and fall back to what is already sealed.
+            drop(self.current.take());
+            self.size = self.done.iter().map(|s| s.len).sum();
+            self.guard.set_size(self.size);
+            self.clear_pending();
+            let err = NsError::from(e);
+            self.poisoned = Some(err.to_string());
+            return Err(err);
+        }
+        let n = data.len() as u64;
+        self.hasher.update(data);
+        self.size += n;
+        self.guard.set_size(self.size);
+        self.since_checkpoint += n;
+        self.recorded = false;
+        Ok(())
+    }
+
+    fn seal_current(&mut self) -> Result<(), NsError> {
+        if let Some(seg) = self.current.take() {
+            if seg.is_empty() {
+                drop(seg);
+            } else {
+                self.done.push(seg.finish()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything received so far durable and resumable (the client's
+    /// `fsync`, and periodically during long uploads).
+    pub fn checkpoint(&mut self) -> Result<(), NsError> {
+        self.seal_current()?;
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        if self.recorded || self.size == 0 {
+            return Ok(());
+        }
+        let record = PartialRecord {
+            tenant: self.who.tenant.to_string(),
+            bx: self.bx,
+            path: self.rel.clone(),
+            account: self.who.user.clone(),
+            size: self.size,
+            segments: self.done.clone(),
+            started_at: self.started_at,
+            updated_at: Timestamp::now(),
+            source: self.who.source.map(|s| s.to_string()),
+            origin: self.origin.clone(),
+        };
+        let out = self
+            .ns
+            .journal
+            .apply_one_blocking(Op::PutPartial {
+                key: self.partial_key.clone(),
+                record,
+            })
+            .map_err(|e| NsError::from_apply(e, &self.shown))?;
+        self.ns.discard(&out.garbage);
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// Finishes the upload: segments durable, record committed, file
+    /// visible. On any error the bytes are kept as a partial.
+    pub fn commit(&mut self) -> Result<ObjectRecord, NsError> {
+        let (actor, box_name, path) = (self.who.actor(), self.bx.to_string(), self.rel.clone());
+        let resumed = self.resumed_from.is_some();
+        self.commit_with(
+            |_| Vec::new(),
+            move |object| Event::UploadCommitted {
+                actor,
+                box_name,
+                path,
+                object: object.id.clone(),
+                size: object.size,
+                sha256: object.sha256.clone(),
+                resumed,
+            },
+        )
+    }
+
+    /// [`Upload::commit`] with more operations (made by `extra` from the
+    /// object) in the same transaction — they must not be able to fail once
+    /// the commit itself succeeds — recorded as `event` makes it.
+    pub fn commit_with<X, F>(&mut self, extra: X, event: F) -> Result<ObjectRecord, NsError>
+    where
+        X: FnOnce(&ObjectRecord) -> Vec<Op>,
+        F: FnOnce(&ObjectRecord) -> Event + Send + 'static,
+    {
+        if let Some(p) = self.poisoned.clone() {
+            self.abandon("storage failed during the upload");
+            return Err(NsError::Storage(p));
+        }
+        if let Some(reason) = self.refused.clone() {
+            let err = NsError::Invalid(format!(
+                "not committed because a write was refused ({reason}); the first {} bytes are kept so the upload can be resumed",
+                self.size
+            ));
+            self.abandon("a write was refused");
+            return Err(err);
+        }
+        if let Some((&first, _)) = self.pending.iter().next() {
+            let err = NsError::Invalid(format!(
+                "{}: the upload has a hole: bytes {}..{first} were never written; the first {} bytes are kept so the upload can be resumed",
+                self.shown, self.size, self.size
+            ));
+            self.abandon("the upload had a hole at close");
+            return Err(err);
+        }
+        if let Err(e) = self.seal_current() {
+            self.abandon("storage error at close");
+            return Err(e);
+        }
+        let now = Timestamp::now();
+        let Some(sha256) = std::mem::take(&mut self.hasher).finish() else {
+            self.poisoned = Some("the SHA-256 of the upload was lost".into());
+            self.abandon("internal error computing the SHA-256");
+            return Err(NsError::Storage(
+                "the SHA-256 of the upload was lost".into(),
+            ));
+        };
+        let object = ObjectRecord {
+            id: new_object_id(),
+            tenant: self.who.tenant.to_string(),
+            bx: self.bx,
+            path: self.rel.clone(),
+            size: self.size,
+            sha256,
+            segments: self.done.clone(),
+            uploaded_by: self.who.user.clone(),
+            source: self.who.source.map(|s| s.to_string()),
+            started_at: self.started_at,
+            committed_at: now,
+            mtime: self.mtime.unwrap_or(now.as_second()),
+            state: ObjectState::Stored,
+        };
+        let op = Op::CommitObject {
+            entry_key: self.entry_key.clone(),
+            parent_key: self.parent_key.clone(),
+            object: object.clone(),
+            exclusive: self.exclusive,
+            clear_partial: Some(self.partial_key.clone()),
+        };
+        // The audit record is committed with the file itself: neither
+        // exists without the other, and both are durable before OK.
+        let event = event(&object);
+        let mut ops = vec![op];
+        ops.extend(extra(&object));
+        match self
+            .ns
+            .apply_all_recorded_blocking(ops, move |_| Some(event))
+        {
+            Ok(out) => {
+                self.open = false;
+                self.ns.discard(&out.garbage);
+                self.ns.arrived();
+                Ok(object)
+            }
+            Err(e) => {
+                let err = NsError::from_apply(e, &self.shown);
+                self.abandon(&format!("commit refused: {err}"));
+                Err(err)
+            }
+        }
+    }
+
+    /// Ends the upload without committing it. What was received in order is
+    /// kept as a partial for the uploader to resume (an operator's upload
+    /// is discarded instead). Errors are logged: there is nobody left to
+    /// tell.
+    pub fn abandon(&mut self, reason: &str) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        self.clear_pending();
+        if self.who.role == Role::Operator {
+            drop(self.current.take());
+            let _ = self.ns.journal.apply_one_blocking(Op::DropPartial {
+                key: self.partial_key.clone(),
+                if_updated_at: None,
+            });
+            self.ns.discard(&self.done);
+            return;
+        }
+        let kept = match self.checkpoint() {
+            Ok(()) => self.size,
+            Err(e) => {
+                tracing::error!(error = %e, path = %self.shown, "could not keep an interrupted upload");
+                0
+            }
+        };
+        if self.size > 0 && self.resumed_from != Some(self.size) {
+            self.ns.events.record(Event::UploadInterrupted {
+                actor: self.who.actor(),
+                box_name: self.bx.to_string(),
+                path: self.rel.clone(),
+                kept_bytes: kept,
+                reason: reason.to_string(),
+            });
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.abandon("the upload was not closed");
+        self.clear_pending();
+    }
+}

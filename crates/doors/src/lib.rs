@@ -1,0 +1,8 @@
+//! The front doors: SSH with its SFTP subsystem, and the control socket
+//! the operator's `renkei ctl` talks to. Each door turns its protocol into
+//! calls on `renkei-core`; none of them decides policy, encrypts, or writes
+//! the journal itself (docs/decisions/0008-crate-graph.md).
+
+pub mod admin;
+pub mod sftp;
+pub mod ssh;

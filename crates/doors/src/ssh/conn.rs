@@ -1,0 +1,493 @@
+//! One SSH connection: authentication and channels (russh handler).
+//!
+//! Only public-key login is offered. A key is accepted only for the
+//! account it is configured for, only from that account's networks, and
+//! never with an `ssh-rsa` (SHA-1) signature. Only the `sftp` subsystem is
+//! served; shells, commands and forwarding are refused with a message and
+//! an event.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use russh::keys::{Algorithm, HashAlg, PublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use tokio::task::JoinHandle;
+
+use super::State;
+use super::channel::{ChannelInput, ChannelOutput};
+use crate::sftp;
+use renkei_config::canonical_ip;
+use renkei_core::defender::Offence;
+use renkei_core::events::Event;
+use renkei_core::namespace::Principal;
+use renkei_core::policy::{Operation, Request, Role};
+
+/// What the connection task needs to know after russh has consumed the
+/// handler.
+#[derive(Default)]
+pub(super) struct ConnShared {
+    pub principal: Option<Principal>,
+    pub stats: Arc<sftp::Stats>,
+    pub tasks: Vec<JoinHandle<()>>,
+    pub end_reason: Option<String>,
+    /// Failed login attempts: whether each was for a configured user.
+    pub failures: Vec<bool>,
+    /// Ended by the login grace time.
+    pub timed_out: bool,
+}
+
+/// Why a login was refused.
+struct LoginRefusal {
+    reason: String,
+    /// Whether the user exists (the defender scores unknown users higher).
+    known_user: bool,
+    rule: Option<String>,
+}
+
+pub(super) struct Conn {
+    pub state: Arc<State>,
+    pub conn: u64,
+    pub peer: SocketAddr,
+    pub shared: Arc<Mutex<ConnShared>>,
+    pending: HashMap<ChannelId, Channel<Msg>>,
+    /// SFTP sessions open now on this connection (each one's task lowers
+    /// it when the session ends).
+    sftp_channels: Arc<std::sync::atomic::AtomicUsize>,
+    user: String,
+    /// Authenticated but over a connection limit: disconnect with this.
+    refuse_after_auth: Option<String>,
+    /// Turns true when the connection has ended (see `sftp::Context::gone`).
+    gone: tokio::sync::watch::Receiver<bool>,
+    /// Drops the connection outright when a polite disconnect does not get
+    /// through in time (the SSH layer itself is stuck on the peer).
+    kill: Arc<tokio::sync::Notify>,
+}
+
+/// How long a disconnect message may take to be handed to the SSH layer.
+pub(super) const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+const ONLY_SFTP: &str =
+    "renkei: only the SFTP subsystem is available here (use sftp, or scp without -O)\r\n";
+
+impl Conn {
+    pub(super) fn new(
+        state: Arc<State>,
+        conn: u64,
+        peer: SocketAddr,
+        shared: Arc<Mutex<ConnShared>>,
+        gone: tokio::sync::watch::Receiver<bool>,
+        kill: Arc<tokio::sync::Notify>,
+    ) -> Conn {
+        Conn {
+            state,
+            conn,
+            peer,
+            shared,
+            pending: HashMap::new(),
+            sftp_channels: Arc::default(),
+            user: String::new(),
+            refuse_after_auth: None,
+            gone,
+            kill,
+        }
+    }
+
+    /// Decides whether `key` may log in as `user` from this peer: the key
+    /// must be one of the account's (authentication), then the rules must
+    /// allow `connect` and `login` for it from here, now (authorisation).
+    fn authorize(
+        &self,
+        user: &str,
+        key: &PublicKey,
+        algorithm: &Algorithm,
+    ) -> Result<Principal, LoginRefusal> {
+        let snap = self.state.live.get();
+        let refuse = |reason: String, known_user: bool, rule: Option<String>| LoginRefusal {
+            reason,
+            known_user,
+            rule,
+        };
+        let Some((tenant, account)) = snap.config.account(user) else {
+            return Err(refuse(format!("unknown user {user:?}"), false, None));
+        };
+        if matches!(algorithm, Algorithm::Rsa { hash: None }) {
+            return Err(refuse(
+                "ssh-rsa (SHA-1) signatures are refused; use rsa-sha2-256 or rsa-sha2-512".into(),
+                true,
+                None,
+            ));
+        }
+        if !account
+            .keys
+            .iter()
+            .any(|k| k.key.key_data() == key.key_data())
+        {
+            return Err(refuse(
+                format!(
+                    "key {} is not authorized for {user}",
+                    key.fingerprint(HashAlg::Sha256)
+                ),
+                true,
+                None,
+            ));
+        }
+        let ip = canonical_ip(self.peer.ip());
+        let at = renkei_model::time::tokyo(jiff::Timestamp::now());
+        for op in [Operation::Connect, Operation::Login] {
+            let d = snap.policy.decide(&Request {
+                tenant: &tenant.code,
+                account: user,
+                account_networks: account.effective_networks(tenant),
+                source: Some(ip),
+                op,
+                bx: None,
+                path: None,
+                name: None,
+                size: None,
+                at: &at,
+            });
+            if !d.allow {
+                let outside = !account
+                    .effective_networks(tenant)
+                    .iter()
+                    .any(|n| n.contains(&ip));
+                let why = match &d.reason {
+                    Some(r) => r.clone(),
+                    None if outside => {
+                        format!("source address {ip} is not in the networks of account {user}")
+                    }
+                    None => format!("{op} of {user} from {ip} is not allowed"),
+                };
+                return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));
+            }
+        }
+        Ok(Principal {
+            tenant: tenant.code.clone(),
+            user: user.to_string(),
+            role: Role::Account,
+            source: Some(ip),
+            conn: Some(self.conn),
+        })
+    }
+
+    /// Records a failed login and counts it against the source address.
+    fn login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.failures.push(refusal.known_user);
+        }
+        self.record_login_failed(user, refusal, key);
+    }
+
+    fn record_login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+        let tenant = self
+            .state
+            .config()
+            .account(user)
+            .map(|(t, _)| t.code.to_string());
+        self.state.events.record(Event::LoginFailed {
+            conn: self.conn,
+            peer: self.peer,
+            tenant,
+            user: user.to_string(),
+            reason: refusal.reason,
+            rule: refusal.rule,
+            key_fingerprint: key.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
+        });
+    }
+
+    fn channel_refused(&self, request: &str, reason: &str) {
+        self.state.events.record(Event::ChannelRefused {
+            conn: self.conn,
+            peer: self.peer,
+            user: self.user.clone(),
+            request: request.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn logged_in(&self) -> Option<Principal> {
+        self.shared.lock().ok()?.principal.clone()
+    }
+
+    /// Accepts the request only to explain on stderr why nothing runs, the
+    /// way OpenSSH's `ForceCommand internal-sftp` does: a bare failure
+    /// would leave the user with "exec request failed".
+    async fn refuse_command(
+        &mut self,
+        channel: ChannelId,
+        request: &str,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        self.channel_refused(request, "only the SFTP subsystem is available");
+        self.pending.remove(&channel);
+        session.channel_success(channel)?;
+        session.extended_data(channel, 1, ONLY_SFTP.as_bytes().to_vec())?;
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        Ok(())
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        let known_user = self.state.config().account(user).is_some();
+        let refusal = LoginRefusal {
+            reason: "password authentication is not accepted; use a key".into(),
+            known_user,
+            rule: None,
+        };
+        self.login_failed(user, refusal, None);
+        Ok(Auth::reject())
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.authorize(user, offer.public_key, offer.algorithm) {
+            Ok(_) => Ok(Auth::Accept),
+            Err(reason) => {
+                self.login_failed(user, reason, Some(offer.public_key));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.authorize(user, key.public_key, key.algorithm) {
+            Ok(principal) => {
+                self.user = user.to_string();
+                let max = self.state.ns.limits().max_connections_per_account;
+                if let Err(reason) = self.state.registry.login(self.conn, user, max) {
+                    // The key is right, so say plainly why they are turned
+                    // away: accept, then disconnect with the reason. The
+                    // account proved who it is: its address (perhaps a NAT
+                    // shared by other municipalities) is not scored.
+                    let refusal = LoginRefusal {
+                        reason: reason.clone(),
+                        known_user: true,
+                        rule: None,
+                    };
+                    self.record_login_failed(user, refusal, Some(key.public_key));
+                    if let Ok(mut s) = self.shared.lock() {
+                        s.end_reason = Some(format!("refused after login: {reason}"));
+                    }
+                    self.refuse_after_auth = Some(reason);
+                    return Ok(Auth::Accept);
+                }
+                self.state.events.record(Event::LoginSucceeded {
+                    conn: self.conn,
+                    peer: self.peer,
+                    tenant: principal.tenant.to_string(),
+                    user: user.to_string(),
+                    key_fingerprint: key.public_key.fingerprint(HashAlg::Sha256).to_string(),
+                    key_algorithm: key.algorithm.to_string(),
+                });
+                if let Ok(mut s) = self.shared.lock() {
+                    s.principal = Some(principal);
+                }
+                Ok(Auth::Accept)
+            }
+            Err(reason) => {
+                self.login_failed(user, reason, Some(key.public_key));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(reason) = self.refuse_after_auth.take() {
+            session.disconnect(russh::Disconnect::TooManyConnections, &reason, "en")?;
+        }
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let max = self.state.config().limits.max_channels_per_connection;
+        if self.logged_in().is_none() {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        let open = self
+            .sftp_channels
+            .load(std::sync::atomic::Ordering::Acquire);
+        if open + self.pending.len() >= max {
+            self.channel_refused(
+                "session",
+                &format!("more than {max} sessions on one connection (limits.max_channels_per_connection)"),
+            );
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
+        self.pending.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channel_refused(
+            &format!("direct-tcpip {host}:{port}"),
+            "port forwarding is not available",
+        );
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        self.channel_refused(
+            &format!("tcpip-forward {address}:{port}"),
+            "port forwarding is not available",
+        );
+        Ok(false)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(ch), Some(who)) = (self.pending.remove(&channel), self.logged_in()) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        if name != "sftp" {
+            self.pending.insert(channel, ch);
+            return self
+                .refuse_command(channel, &format!("subsystem {name}"), session)
+                .await;
+        }
+        session.channel_success(channel)?;
+        let open = Arc::clone(&self.sftp_channels);
+        open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let (read, write) = ch.split();
+        let stats = self
+            .shared
+            .lock()
+            .map(|s| Arc::clone(&s.stats))
+            .unwrap_or_default();
+        let ctx = sftp::Context {
+            ns: Arc::clone(&self.state.ns),
+            who,
+            stats,
+            volume: self.state.volume.clone(),
+            gone: self.gone.clone(),
+        };
+        let handle = session.handle();
+        let shared = Arc::clone(&self.shared);
+        let defender = Arc::clone(&self.state.defender);
+        let ip = self.peer.ip();
+        let kill = Arc::clone(&self.kill);
+        let task = tokio::spawn(async move {
+            let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
+            open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            let (why, told, kind) = match end {
+                sftp::End::Violation(reason) => {
+                    defender.offence(ip, Offence::ProtocolViolation).await;
+                    (
+                        format!("disconnected: the client {reason}"),
+                        format!("protocol violation: the client {reason}"),
+                        russh::Disconnect::ProtocolError,
+                    )
+                }
+                sftp::End::Lost(reason) => (
+                    format!("disconnected: {reason}"),
+                    reason,
+                    russh::Disconnect::ByApplication,
+                ),
+                sftp::End::Closed | sftp::End::OutputGone => return,
+            };
+            if let Ok(mut s) = shared.lock() {
+                s.end_reason.get_or_insert(why);
+            }
+            // Bounded: a peer that is gone must not hold the connection
+            // open. When the disconnect cannot get through, the connection
+            // is dropped without it.
+            let polite = tokio::time::timeout(
+                DISCONNECT_TIMEOUT,
+                handle.disconnect(kind, told, "en".into()),
+            )
+            .await;
+            if !matches!(polite, Ok(Ok(()))) {
+                kill.notify_one();
+            }
+        });
+        if let Ok(mut s) = self.shared.lock() {
+            s.tasks.push(task);
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let cmd = String::from_utf8_lossy(data)
+            .chars()
+            .take(200)
+            .collect::<String>();
+        self.refuse_command(channel, &format!("exec {cmd:?}"), session)
+            .await
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_command(channel, "shell", session).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}

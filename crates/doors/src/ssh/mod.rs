@@ -1,0 +1,396 @@
+//! The SSH front door: the accept loop, admission, and russh glue.
+//!
+//! renkei runs its own accept loop (rather than russh's) so that a source
+//! address no tenant may connect from is dropped at TCP accept, before the
+//! SSH handshake costs anything (default deny at the cheapest point). Each
+//! admitted connection runs `russh::server::run_stream` with a [`conn::Conn`]
+//! handler; authenticated SFTP channels go to [`crate::sftp`].
+
+mod channel;
+mod conn;
+pub mod keys;
+mod registry;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+use russh::{MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use renkei_config::Config;
+use renkei_core::defender::{Defender, Offence};
+use renkei_core::events::{Event, Events};
+use renkei_core::live::Live;
+use renkei_core::namespace::Namespace;
+
+/// Shared by every connection.
+pub struct State {
+    pub live: Arc<Live>,
+    pub ns: Arc<Namespace>,
+    pub events: Arc<Events>,
+    pub defender: Arc<Defender>,
+    /// A directory on the data volume, for `statvfs`.
+    pub volume: PathBuf,
+    next_conn: AtomicU64,
+    registry: registry::Registry,
+}
+
+impl State {
+    pub fn new(
+        live: Arc<Live>,
+        ns: Arc<Namespace>,
+        events: Arc<Events>,
+        defender: Arc<Defender>,
+        volume: PathBuf,
+    ) -> Arc<State> {
+        Arc::new(State {
+            live,
+            ns,
+            events,
+            defender,
+            volume,
+            next_conn: AtomicU64::new(1),
+            registry: registry::Registry::default(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.live.get().config)
+    }
+
+    /// Connections open right now.
+    pub fn live_connections(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Admission at TCP accept, before any SSH work: bans, then the rules
+    /// (could any account connect from here?), then connection limits. A
+    /// refusal says why, which rule decided, and whether the client is told
+    /// (not when the address is simply not allowed: that would tell a
+    /// stranger what this is).
+    async fn admit(&self, conn: u64, ip: IpAddr) -> Result<(), (String, Option<String>, bool)> {
+        if let Some(ban) = self.defender.banned(ip) {
+            let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
+            return Err((
+                format!("{ip} is banned until {until}: {}", ban.reason),
+                None,
+                true,
+            ));
+        }
+        let snap = self.live.get();
+        let at = renkei_model::time::tokyo(jiff::Timestamp::now());
+        if let Err(d) = snap.policy.admits(&snap.config, ip, &at) {
+            let reason = d
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no account may connect from this address".into());
+            return Err((reason, Some(d.by()), false));
+        }
+        if let Err(reason) = self.registry.admit(conn, ip, self.ns.limits()) {
+            self.defender.offence(ip, Offence::LimitExceeded).await;
+            return Err((reason, None, true));
+        }
+        Ok(())
+    }
+}
+
+/// Ciphers offered. The AEAD ones first; AES-CTR with encrypt-then-MAC or
+/// SHA-2 MACs only for clients without AEAD (libssh2 1.10 as in Debian 12's
+/// curl, paramiko 2.x).
+const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_128_GCM,
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+const MACS: &[mac::Name] = &[
+    mac::HMAC_SHA256_ETM,
+    mac::HMAC_SHA512_ETM,
+    mac::HMAC_SHA256,
+    mac::HMAC_SHA512,
+];
+const KEXES: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::ECDH_SHA2_NISTP256,
+    kex::ECDH_SHA2_NISTP384,
+    kex::ECDH_SHA2_NISTP521,
+    kex::DH_G16_SHA512,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+/// Host and user key algorithms. `ssh-rsa` (SHA-1) is absent on purpose.
+const KEY_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+/// Channel window: large enough that a 1 Gbit/s link with a few ms of
+/// latency never waits for window adjustments.
+const WINDOW_SIZE: u32 = 16 << 20;
+/// Largest channel data packet we accept (the SSH maximum most peers use).
+const MAX_CHANNEL_PACKET: u32 = 65_535;
+
+fn russh_config(config: &Config, host_key: PrivateKey) -> russh::server::Config {
+    let limits = &config.limits;
+    russh::server::Config {
+        server_id: SshId::Standard(Cow::Borrowed("SSH-2.0-renkei")),
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        auth_rejection_time: limits.auth_rejection_delay,
+        // OpenSSH clients probe with "none" first; that is not a failure.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![host_key],
+        window_size: WINDOW_SIZE,
+        maximum_packet_size: MAX_CHANNEL_PACKET,
+        channel_buffer_size: 256,
+        event_buffer_size: 64,
+        preferred: Preferred {
+            kex: Cow::Borrowed(KEXES),
+            key: Cow::Borrowed(KEY_ALGORITHMS),
+            cipher: Cow::Borrowed(CIPHERS),
+            mac: Cow::Borrowed(MACS),
+            compression: Cow::Borrowed(&[russh::compression::NONE]),
+            ..Preferred::DEFAULT
+        },
+        // russh counts the `none` probe clients send first; OpenSSH's
+        // MaxAuthTries does not.
+        max_auth_attempts: limits.max_auth_tries + 1,
+        inactivity_timeout: Some(limits.idle_timeout),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// The listening SSH server.
+pub struct Server {
+    state: Arc<State>,
+    russh: Arc<russh::server::Config>,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(state: Arc<State>, host_key: PrivateKey) -> std::io::Result<Server> {
+        let config = state.config();
+        let listener = TcpListener::bind(config.server.listen).await?;
+        Ok(Server {
+            russh: Arc::new(russh_config(&config, host_key)),
+            state,
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until `shutdown` is cancelled, then lets
+    /// sessions finish for `limits.shutdown_grace`, tells the rest to
+    /// disconnect and drops whatever is still open after
+    /// `limits.shutdown_disconnect_wait` (uploads are kept as partials).
+    /// Returns only when every connection task has ended.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
+                    if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip()).await {
+                        self.state.events.record(Event::ConnectionRefused { peer, stage: "accept", reason: reason.clone(), rule });
+                        if tell {
+                            // OpenSSH shows lines sent before the version
+                            // ("banner line 0: …"): the refusal is explained.
+                            let _ = stream.try_write(format!("renkei: {reason}\r\n").as_bytes());
+                        }
+                        drop(stream);
+                        continue;
+                    }
+                    self.state.events.record(Event::ConnectionAccepted { conn, peer });
+                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn));
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        drop(self.listener);
+        let limits = self.state.config().limits.clone();
+        let grace = limits.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            for h in self.state.registry.handles() {
+                let _ = h
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "renkei is shutting down".into(),
+                        "en".into(),
+                    )
+                    .await;
+            }
+            let _ = tokio::time::timeout(limits.shutdown_disconnect_wait, async {
+                while conns.join_next().await.is_some() {}
+            })
+            .await;
+            // Dropping a connection task drops its `gone` sender, which
+            // ends its SFTP sessions; wait for the aborted tasks to go.
+            conns.shutdown().await;
+        }
+    }
+}
+
+async fn connection(
+    state: Arc<State>,
+    russh: Arc<russh::server::Config>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+) {
+    let started = Instant::now();
+    let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
+    let (gone_tx, gone_rx) = watch::channel(false);
+    let kill = Arc::new(tokio::sync::Notify::new());
+    let handler = conn::Conn::new(
+        Arc::clone(&state),
+        conn,
+        peer,
+        Arc::clone(&shared),
+        gone_rx,
+        Arc::clone(&kill),
+    );
+    // The grace period covers everything before login, the version
+    // exchange included: a client that connects and sends nothing is cut
+    // off as surely as one that never authenticates.
+    let grace_time = state.config().limits.login_grace_time;
+    let deadline = tokio::time::Instant::now() + grace_time;
+    let late = format!(
+        "did not log in within {} (limits.login_grace_time)",
+        renkei_config::units::format_duration(grace_time)
+    );
+    let started_session =
+        tokio::time::timeout_at(deadline, russh::server::run_stream(russh, stream, handler)).await;
+    let result: Result<(), String> = match started_session {
+        Err(_) => {
+            if let Ok(mut s) = shared.lock() {
+                s.timed_out = true;
+            }
+            Err(late.clone())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(session)) => {
+            let handle = session.handle();
+            state.registry.set_handle(conn, handle.clone());
+            let grace_shared = Arc::clone(&shared);
+            let grace = tokio::spawn(async move {
+                tokio::time::sleep_until(deadline).await;
+                let logged_in = match grace_shared.lock() {
+                    Ok(mut s) if s.principal.is_none() => {
+                        s.end_reason = Some(late);
+                        s.timed_out = true;
+                        false
+                    }
+                    _ => true,
+                };
+                if logged_in {
+                    return;
+                }
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login grace time exceeded".into(),
+                        "en".into(),
+                    )
+                    .await;
+            });
+            let r = tokio::select! {
+                r = session => r.map_err(|e| e.to_string()),
+                // Dropping the session closes the socket.
+                _ = kill.notified() => Err("the connection was dropped".to_string()),
+            };
+            grace.abort();
+            r
+        }
+    };
+    state.registry.remove(conn);
+    // The connection is over: its sessions end now, whatever they were
+    // waiting for (a window that will never open, room for replies).
+    let _ = gone_tx.send(true);
+    let tasks = shared
+        .lock()
+        .map(|mut s| std::mem::take(&mut s.tasks))
+        .unwrap_or_default();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (ended, offence) = {
+        let s = match shared.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let reason = match (&s.end_reason, result) {
+            (Some(r), _) => r.clone(),
+            (None, Ok(())) => "closed".to_string(),
+            (None, Err(e)) => e,
+        };
+        // A connection that never logged in is one offence, whatever number
+        // of keys its client offered.
+        let offence = match (&s.principal, s.failures.is_empty()) {
+            (Some(_), _) => None,
+            (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
+            (None, false) => Some(Offence::UnknownUser),
+            (None, true) if s.timed_out => Some(Offence::LoginTimeout),
+            (None, true) => None,
+        };
+        let ended = Event::SessionEnded {
+            conn,
+            peer,
+            tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
+            user: s.principal.as_ref().map(|p| p.user.clone()),
+            duration_ms: started.elapsed().as_millis() as u64,
+            bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
+            bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
+            reason,
+        };
+        (ended, offence)
+    };
+    state.events.record(ended);
+    if let Some(o) = offence {
+        state.defender.offence(peer.ip(), o).await;
+    }
+}

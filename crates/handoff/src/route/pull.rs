@@ -1,0 +1,504 @@
+//! A route that pulls from a remote SFTP server into tenants' boxes.
+//!
+//! The same rules as a local source directory (`import`): a file is taken
+//! when its ready file exists or its size and time held still for
+//! `settle`; it is committed with an import mark, then removed from the
+//! server, then the mark is dropped, so a crash in between neither loses
+//! it nor takes it twice. An interrupted download keeps what arrived (as
+//! a partial of the route) and the next look continues from there, if the
+//! file on the server still has the same size and time; otherwise it
+//! starts over (the server keeps the file until it is stored).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+
+use super::RouteState;
+use super::clock::Schedule;
+use super::import::Seen;
+use super::import::{
+    ImportOf, commit_import, drop_mark, ignored, route_principal, waiting_conflict,
+};
+use super::settle::Settling;
+use super::wake::until;
+use crate::remote::{self, Conn};
+use renkei_config::routes::RemoteEnd;
+use renkei_config::{Destination, Route, Source, TenantCode};
+use renkei_core::events::Event;
+use renkei_core::namespace::{Namespace, NsError, NsPath};
+use renkei_core::transfer::Upload;
+use renkei_model::boxes::BoxKind;
+
+const CHUNK: usize = 256 << 10;
+
+pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
+    let route = &st.route;
+    let (
+        Source::Sftp {
+            remote,
+            ready_suffix,
+            settle,
+        },
+        Destination::Box { bx },
+    ) = (&route.source, &route.destination)
+    else {
+        tracing::error!(route = %route.name, "a pulling route needs a box destination");
+        return;
+    };
+    let arrival = route.trigger == renkei_model::schedule::Trigger::Arrival;
+    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
+    let mut active = arrival || missed;
+    let mut seen: Settling<(String, String)> = Settling::new(*settle);
+    let mut reported: HashMap<String, String> = HashMap::new();
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        st.update(|s| s.next_run = schedule.next());
+        let mut recheck: Option<Duration> = None;
+        if active {
+            st.update(|s| s.last_run = Some(Timestamp::now()));
+            let mut pending = false;
+            match remote::connect(remote).await {
+                Err(e) => {
+                    note_problem(&ns, &st, &mut reported, None, remote, "", e.to_string());
+                    pending = true;
+                    recheck = Some(route.retry.first);
+                }
+                Ok(conn) => {
+                    reported.remove("");
+                    for tenant in &route.tenants {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        let look = Look {
+                            ns: &ns,
+                            route,
+                            remote,
+                            conn: &conn,
+                            tenant,
+                            bx: *bx,
+                            ready: ready_suffix.as_deref(),
+                        };
+                        match look.tenant_pass(&mut seen, &mut reported, &st).await {
+                            Ok(p) => pending |= p,
+                            Err(e) => {
+                                let dir = remote.dir_for(tenant.as_str());
+                                note_problem(
+                                    &ns,
+                                    &st,
+                                    &mut reported,
+                                    Some(tenant),
+                                    remote,
+                                    &dir,
+                                    e.to_string(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            active = arrival || pending;
+        }
+        let mut wait = if arrival {
+            route.rescan
+        } else {
+            Duration::from_secs(86_400)
+        };
+        if let Some(r) = seen.take_recheck() {
+            recheck = Some(recheck.map_or(r, |x| x.min(r)));
+        }
+        if let Some(r) = recheck {
+            wait = wait.min(r);
+        }
+        if let Some(t) = schedule.next() {
+            wait = wait.min(until(t));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {
+                active |= schedule.due(&ns).await;
+            }
+            () = st.kick.notified() => {
+                reported.clear();
+                active = true;
+            }
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Records a problem once per place and message.
+fn note_problem(
+    ns: &Namespace,
+    st: &RouteState,
+    reported: &mut HashMap<String, String>,
+    tenant: Option<&TenantCode>,
+    remote: &RemoteEnd,
+    name: &str,
+    error: String,
+) {
+    if reported.get(name) == Some(&error) {
+        return;
+    }
+    reported.insert(name.to_string(), error.clone());
+    let shown = format!(
+        "{}{name}",
+        remote.label(tenant.map_or("{tenant}", |t| t.as_str()))
+    );
+    st.update(|s| {
+        s.last_error = Some(error.clone());
+        s.import_problems.retain(|(n, _)| n != &shown);
+        s.import_problems.push((shown.clone(), error.clone()));
+    });
+    ns.events().record(Event::ImportFailed {
+        route: st.route.name.clone(),
+        tenant: tenant.map(ToString::to_string).unwrap_or_default(),
+        source: remote.label(tenant.map_or("{tenant}", |t| t.as_str())),
+        name: name.to_string(),
+        error,
+    });
+}
+
+/// One tenant's directory on the server, during one pass.
+struct Look<'a> {
+    ns: &'a Arc<Namespace>,
+    route: &'a Route,
+    remote: &'a RemoteEnd,
+    conn: &'a Conn,
+    tenant: &'a TenantCode,
+    bx: BoxKind,
+    ready: Option<&'a str>,
+}
+
+/// What the reading side hands the storing side.
+enum Feed {
+    Data(Bytes),
+    /// Reading failed: keep what arrived for the next pull.
+    Broken,
+}
+
+/// What the storing side did.
+enum Stored {
+    Done,
+    /// Cut off; this many bytes are kept.
+    Kept(u64),
+    /// The file's size was not what was listed: this many bytes came.
+    Changed(u64),
+}
+
+/// What one look at a remote file did.
+enum Pulled {
+    Imported,
+    AlreadyImported,
+    /// Not taken: the file was not what was listed (why).
+    Changed(String),
+}
+
+impl Look<'_> {
+    fn dir(&self) -> String {
+        self.remote.dir_for(self.tenant.as_str())
+    }
+
+    /// Takes every complete file; returns whether some are still pending.
+    async fn tenant_pass(
+        &self,
+        seen: &mut Settling<(String, String)>,
+        reported: &mut HashMap<String, String>,
+        st: &RouteState,
+    ) -> Result<bool, remote::RemoteError> {
+        let dir = self.dir();
+        remote::make_dirs(self.conn, &dir).await?;
+        let entries = self
+            .conn
+            .sftp
+            .read_dir(dir.clone())
+            .await
+            .map_err(|e| self.conn.err(format!("cannot list {dir}: {e}")))?;
+        let mut files: HashMap<String, Seen> = HashMap::new();
+        for e in entries {
+            let m = e.metadata();
+            if m.is_regular() {
+                files.insert(
+                    e.file_name(),
+                    Seen {
+                        size: m.size.unwrap_or(0),
+                        mtime_ns: i128::from(m.mtime.unwrap_or(0)) * 1_000_000_000,
+                    },
+                );
+            }
+        }
+        let code = self.tenant.to_string();
+        seen.retain(|(t, n)| *t != code || files.contains_key(n));
+        let mut names: Vec<&String> = files.keys().collect();
+        names.sort();
+        let mut pending = false;
+        for name in names {
+            if ignored(name, self.ready) {
+                continue;
+            }
+            if self
+                .route
+                .source_pattern()
+                .is_some_and(|p| !p.matches(name, &code))
+            {
+                continue;
+            }
+            let now_seen = files[name].clone();
+            let ready = match self.ready {
+                Some(s) => files.contains_key(&format!("{name}{s}")),
+                None => seen.is_complete((code.clone(), name.clone()), &now_seen),
+            };
+            if !ready {
+                pending = true;
+                continue;
+            }
+            let shown = format!("{dir}/{name}");
+            let problem = match self.take(name, &now_seen).await {
+                Ok(Pulled::Imported) => {
+                    seen.forget(&(code.clone(), name.clone()));
+                    reported.remove(&shown);
+                    st.update(|s| {
+                        s.imported += 1;
+                        s.import_problems.retain(|(n, _)| !n.ends_with(&shown));
+                    });
+                    None
+                }
+                Ok(Pulled::AlreadyImported) => {
+                    seen.forget(&(code.clone(), name.clone()));
+                    None
+                }
+                Ok(Pulled::Changed(why)) => {
+                    seen.forget(&(code.clone(), name.clone()));
+                    pending = true;
+                    Some(why)
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(error) = problem {
+                note_problem(
+                    self.ns,
+                    st,
+                    reported,
+                    Some(self.tenant),
+                    self.remote,
+                    &format!("/{name}"),
+                    error,
+                );
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn remote_sha256(&self, path: &str) -> Result<String, String> {
+        let mut f = self
+            .conn
+            .sftp
+            .open(path.to_string())
+            .await
+            .map_err(|e| format!("cannot read {path}: {e}"))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = f.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Ok(hex::encode(h.finalize()));
+            }
+            h.update(&buf[..n]);
+        }
+    }
+
+    async fn remove_source(&self, name: &str) -> Result<(), String> {
+        let dir = self.dir();
+        let mut paths = vec![format!("{dir}/{name}")];
+        if let Some(s) = self.ready {
+            paths.push(format!("{dir}/{name}{s}"));
+        }
+        for p in paths {
+            if self.conn.sftp.try_exists(p.clone()).await.unwrap_or(false) {
+                self.conn
+                    .sftp
+                    .remove_file(p.clone())
+                    .await
+                    .map_err(|e| format!("stored, but cannot remove {p} on the server: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls one complete file into the box (exactly once, see the module
+    /// comment), continuing what an earlier pull of the same file kept.
+    async fn take(&self, name: &str, seen: &Seen) -> Result<Pulled, String> {
+        let size = seen.size;
+        let path = format!("{}/{name}", self.dir());
+        let key = renkei_storage::journal::handoff::import_key(
+            &self.route.name,
+            self.tenant.as_str(),
+            name,
+        );
+        if let Some(mark) = self.ns.import_mark(&key).map_err(|e| e.to_string())?
+            && mark.size == size
+            && self.remote_sha256(&path).await? == mark.sha256
+        {
+            self.remove_source(name).await?;
+            let (ns, k) = (Arc::clone(self.ns), key.clone());
+            let _ = tokio::task::spawn_blocking(move || drop_mark(&ns, &k)).await;
+            return Ok(Pulled::AlreadyImported);
+        }
+        let ns_path = NsPath::in_box(self.bx, name, self.ns.limits().max_path_depth)
+            .map_err(|e| e.to_string())?;
+        let code = self.tenant.to_string();
+        let source = format!("{}/{name}", self.remote.label(&code).trim_end_matches('/'));
+        // Bytes kept from a cut-off pull are continued only for the very
+        // same file: same place, size and time.
+        let origin = format!("{source} size={size} mtime={}", seen.mtime_ns);
+        let (ns, who) = (
+            Arc::clone(self.ns),
+            route_principal(self.route, self.tenant),
+        );
+        let begun =
+            tokio::task::spawn_blocking(move || Upload::begin_import(&ns, &who, &ns_path, &origin))
+                .await
+                .map_err(|e| format!("the import task failed: {e}"))?;
+        let mut up = match begun {
+            Ok(up) => up,
+            Err(NsError::Exists { .. }) => return self.same_or_conflict(name, &path).await,
+            Err(e) => return Err(e.to_string()),
+        };
+        let from = up.size();
+        let (tx, mut rx) = mpsc::channel::<Feed>(8);
+        let (route_name, bx, mark_key, file_name) = (
+            self.route.name.clone(),
+            self.bx,
+            key.clone(),
+            name.to_string(),
+        );
+        // The upload (encryption, hashing) is blocking work: the async side
+        // reads from the server and feeds it.
+        let store = tokio::task::spawn_blocking(move || -> Result<Stored, NsError> {
+            let mut offset = up.size();
+            while let Some(feed) = rx.blocking_recv() {
+                match feed {
+                    Feed::Data(chunk) => {
+                        let n = chunk.len() as u64;
+                        up.write(offset, chunk)?;
+                        offset += n;
+                    }
+                    Feed::Broken => return Ok(Stored::Kept(up.suspend())),
+                }
+            }
+            if offset != size {
+                up.abandon("the remote file changed while it was read");
+                return Ok(Stored::Changed(offset));
+            }
+            commit_import(
+                &mut up,
+                &ImportOf {
+                    route: &route_name,
+                    tenant: &code,
+                    bx,
+                    name: &file_name,
+                    key: &mark_key,
+                    source,
+                },
+            )?;
+            Ok(Stored::Done)
+        });
+        let read = async {
+            let mut f = self
+                .conn
+                .sftp
+                .open(path.clone())
+                .await
+                .map_err(|e| format!("cannot read {path}: {e}"))?;
+            if from > 0 {
+                f.seek(std::io::SeekFrom::Start(from))
+                    .await
+                    .map_err(|e| format!("cannot continue reading {path} at {from}: {e}"))?;
+            }
+            // A server that keeps sending past the listed size is not
+            // believed: one byte more proves the file changed.
+            let mut at = from;
+            loop {
+                let room = (size + 1).saturating_sub(at);
+                if room == 0 {
+                    return Ok::<(), String>(());
+                }
+                let mut buf = vec![0u8; CHUNK.min(usize::try_from(room).unwrap_or(CHUNK))];
+                let n = f
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| format!("reading {path}: {e}"))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                at += n as u64;
+                buf.truncate(n);
+                if tx.send(Feed::Data(Bytes::from(buf))).await.is_err() {
+                    return Ok(());
+                }
+            }
+        };
+        let read_result = read.await;
+        if read_result.is_err() {
+            let _ = tx.send(Feed::Broken).await;
+        }
+        drop(tx);
+        let stored = store
+            .await
+            .map_err(|e| format!("the import task failed: {e}"))?;
+        match (read_result, stored) {
+            (_, Err(NsError::Exists { .. })) => return self.same_or_conflict(name, &path).await,
+            (_, Err(e)) => return Err(e.to_string()),
+            (Err(e), Ok(Stored::Kept(kept))) if kept > 0 => {
+                return Err(format!(
+                    "{e} ({kept} bytes kept; the next pull continues from there)"
+                ));
+            }
+            (Err(e), _) => return Err(e),
+            (Ok(()), Ok(Stored::Changed(got))) if got > size => {
+                return Ok(Pulled::Changed(format!(
+                    "the file is longer than the {size} bytes listed (reading stopped after {got}): it changed while it was read, or the server is broken; it is read again on the next pass"
+                )));
+            }
+            (Ok(()), Ok(Stored::Changed(got))) => {
+                return Ok(Pulled::Changed(format!(
+                    "the file ended after {got} of the {size} bytes listed: it changed while it was read; it is read again on the next pass"
+                )));
+            }
+            (Ok(()), Ok(Stored::Kept(_))) => {
+                return Ok(Pulled::Changed(
+                    "the file changed while it was read; it is read again on the next pass".into(),
+                ));
+            }
+            (Ok(()), Ok(Stored::Done)) => {}
+        }
+        self.remove_source(name).await?;
+        let (ns, k) = (Arc::clone(self.ns), key);
+        let _ = tokio::task::spawn_blocking(move || drop_mark(&ns, &k)).await;
+        Ok(Pulled::Imported)
+    }
+
+    /// The box already has a file of that name.
+    async fn same_or_conflict(&self, name: &str, path: &str) -> Result<Pulled, String> {
+        let who = route_principal(self.route, self.tenant);
+        let ns_path = NsPath::in_box(self.bx, name, self.ns.limits().max_path_depth)
+            .map_err(|e| e.to_string())?;
+        let existing = self
+            .ns
+            .stored_sha256(&who, &ns_path)
+            .map_err(|e| e.to_string())?;
+        let found = self.remote_sha256(path).await?;
+        if existing.as_deref() == Some(found.as_str()) {
+            self.remove_source(name).await?;
+            return Ok(Pulled::AlreadyImported);
+        }
+        Err(waiting_conflict(name, &self.route.name))
+    }
+}
