@@ -29,13 +29,28 @@ use std::sync::{Arc, Mutex};
 use crate::events::{Actor, Event, Events};
 use crate::live::Live;
 use renkei_config::{Limits, TenantCode};
-use renkei_storage::journal::{ApplyError, Journal, Op, OpResult, Outcome};
+use renkei_storage::journal::{ApplyError, Journal, ObjectRecord, Op, OpResult, Outcome};
 use renkei_storage::vault::Vault;
 
 pub use error::NsError;
 pub(crate) use ops::keys as keys_of;
 pub use ops::{EntryInfo, EntryKind, InventoryItem};
 pub use path::{BoxKind, NsPath, PathError};
+
+/// Arrivals a route may fall behind before it must rescan the boxes
+/// instead (a ring shared by all routes: at most this many small records).
+pub const ARRIVALS_BACKLOG: usize = 1024;
+
+/// A file just committed to a box: what a route on arrival is told.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub tenant: String,
+    pub bx: BoxKind,
+    /// The object id of the committed version.
+    pub object: String,
+    /// Its path inside the box.
+    pub path: String,
+}
 
 /// Who is acting, for which tenant, from where.
 #[derive(Debug, Clone)]
@@ -86,8 +101,8 @@ pub struct Namespace {
     /// Partial keys (tenant, box, path, account) with an upload in
     /// progress, and the bytes each has received.
     active: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    /// Bumped at every commit; routes on arrival wait on it.
-    arrivals: tokio::sync::watch::Sender<u64>,
+    /// Every committed file, for the routes that hand files on arrival.
+    arrivals: tokio::sync::broadcast::Sender<Arrival>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -136,7 +151,7 @@ impl Namespace {
             events,
             started: jiff::Timestamp::now().as_second(),
             active: Mutex::new(HashMap::new()),
-            arrivals: tokio::sync::watch::Sender::new(0),
+            arrivals: tokio::sync::broadcast::Sender::new(ARRIVALS_BACKLOG),
         })
     }
 
@@ -277,13 +292,21 @@ impl Namespace {
         Ok(results.swap_remove(0)?)
     }
 
-    /// Tells routes that a file was committed.
-    pub fn arrived(&self) {
-        self.arrivals.send_modify(|n| *n = n.wrapping_add(1));
+    /// Tells routes which file was committed.
+    pub fn arrived(&self, object: &ObjectRecord) {
+        // No route listening is not an error.
+        let _ = self.arrivals.send(Arrival {
+            tenant: object.tenant.clone(),
+            bx: object.bx,
+            object: object.id.clone(),
+            path: object.path.clone(),
+        });
     }
 
-    /// A receiver that changes whenever a file is committed.
-    pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
+    /// The files committed from now on. A receiver that falls more than
+    /// [`ARRIVALS_BACKLOG`] behind is told it lagged and must look at the
+    /// boxes itself.
+    pub fn arrivals(&self) -> tokio::sync::broadcast::Receiver<Arrival> {
         self.arrivals.subscribe()
     }
 

@@ -524,7 +524,7 @@ impl Upload {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                self.ns.arrived();
+                self.ns.arrived(&object);
                 Ok(object)
             }
             Err(e) => {

@@ -8,18 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::RouteState;
-use super::clock::Schedule;
+use super::driver::{Pass, Signal};
 use super::import::{self, Taken};
 use super::settle::Settling;
 use super::steps::StepError;
-use super::wake::until;
 use renkei_config::{Destination, Route, Source, TenantCode};
 use renkei_core::events::Event;
 use renkei_core::namespace::Namespace;
+use renkei_model::boxes::BoxKind;
 use renkei_model::schedule::Trigger;
 
 /// A source directory of one tenant.
@@ -28,156 +27,199 @@ struct Watched {
     dir: PathBuf,
 }
 
-pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
-    let route = &st.route;
-    let (
-        Source::Dir {
-            path,
-            ready_suffix,
-            settle,
-        },
-        Destination::Box { bx },
-    ) = (&route.source, &route.destination)
-    else {
-        tracing::error!(route = %route.name, "a directory route needs a box destination");
-        return;
-    };
-    let (settle, bx) = (*settle, *bx);
-    let dirs: Vec<Watched> = route
-        .tenants
-        .iter()
-        .map(|t| Watched {
-            tenant: t.clone(),
-            dir: Route::dir_for(path, t.as_str()),
-        })
-        .collect();
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let _watcher = watch_dirs(&route.name, &dirs, tx);
-    let arrival = route.trigger == Trigger::Arrival;
-    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
-    let mut active = arrival || missed;
-    let mut seen: Settling<(usize, String)> = Settling::new(settle);
-    let mut reported: HashMap<(usize, String), String> = HashMap::new();
-    loop {
-        if stop.is_cancelled() {
-            return;
-        }
-        st.update(|s| s.next_run = schedule.next());
-        if active {
-            st.update(|s| s.last_run = Some(Timestamp::now()));
-            let mut pending = false;
-            for (i, w) in dirs.iter().enumerate() {
-                let names = match list(&w.dir) {
-                    Ok(n) => n,
-                    Err(text) => {
-                        report(&ns, &st, &mut reported, (i, String::new()), w, "", text);
-                        continue;
-                    }
-                };
-                let present: HashSet<&String> = names.iter().collect();
-                seen.retain(|(di, n)| *di != i || present.contains(n));
-                for name in &names {
-                    if stop.is_cancelled() {
-                        return;
-                    }
-                    if import::ignored(name, ready_suffix.as_deref()) {
-                        continue;
-                    }
-                    let file = w.dir.join(name);
-                    let Ok(Some(now_seen)) = import::look(&file) else {
-                        continue;
-                    };
-                    let ready = match ready_suffix {
-                        Some(s) => w.dir.join(format!("{name}{s}")).exists(),
-                        None => seen.is_complete((i, name.clone()), &now_seen),
-                    };
-                    if !ready {
-                        pending = true;
-                        continue;
-                    }
-                    let (tns, troute, tenant, dir, tname, suffix) = (
-                        Arc::clone(&ns),
-                        route.clone(),
-                        w.tenant.clone(),
-                        w.dir.clone(),
-                        name.clone(),
-                        ready_suffix.clone(),
-                    );
-                    let seen_now = now_seen.clone();
-                    let res = st
-                        .stuck
-                        .run(&w.dir, ns.limits().fs_timeout, move || {
-                            import::take(
-                                &tns,
-                                &troute,
-                                bx,
-                                &import::Candidate {
-                                    tenant: &tenant,
-                                    dir: &dir,
-                                    name: &tname,
-                                    ready: suffix.as_deref(),
-                                    seen: &seen_now,
-                                },
-                            )
-                        })
-                        .await;
-                    let key = (i, name.clone());
-                    if let Err(StepError::Busy { .. }) = res {
-                        pending = true;
-                        continue;
-                    }
-                    match res {
-                        Ok(Ok(Taken::Imported { .. })) => {
-                            seen.forget(&key);
-                            reported.remove(&key);
-                            st.update(|s| {
-                                s.imported += 1;
-                                s.import_problems
-                                    .retain(|(n, _)| n != &file.display().to_string());
-                            });
-                        }
-                        Ok(Ok(Taken::AlreadyImported)) => {
-                            seen.forget(&key);
-                            reported.remove(&key);
-                        }
-                        Ok(Ok(Taken::Changed)) => {
-                            seen.forget(&key);
-                            pending = true;
-                        }
-                        Ok(Err(e)) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
-                        Err(e) => report(&ns, &st, &mut reported, key, w, name, e.to_string()),
-                    }
-                }
-            }
-            // A scheduled run lasts until every file it saw was taken.
-            active = arrival || pending;
-        }
-        let mut wait = if arrival {
-            route.rescan
-        } else {
-            Duration::from_secs(86_400)
+/// A route from a directory: watches each tenant's source directory and
+/// takes the files that are complete.
+pub(super) struct FolderSource {
+    ns: Arc<Namespace>,
+    st: Arc<RouteState>,
+    dirs: Vec<Watched>,
+    bx: BoxKind,
+    ready_suffix: Option<String>,
+    arrival: bool,
+    events: mpsc::Receiver<()>,
+    /// Kept for its lifetime: dropping it stops the watching.
+    _watcher: Option<notify::RecommendedWatcher>,
+    seen: Settling<(usize, String)>,
+    reported: HashMap<(usize, String), String>,
+}
+
+impl FolderSource {
+    pub(super) fn start(ns: Arc<Namespace>, st: Arc<RouteState>) -> Option<FolderSource> {
+        let route = &st.route;
+        let (
+            Source::Dir {
+                path,
+                ready_suffix,
+                settle,
+            },
+            Destination::Box { bx },
+        ) = (&route.source, &route.destination)
+        else {
+            tracing::error!(route = %route.name, "a directory route needs a box destination");
+            return None;
         };
-        if let Some(r) = seen.take_recheck() {
-            wait = wait.min(r);
-        }
-        if let Some(t) = schedule.next() {
-            wait = wait.min(until(t));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {
-                active |= schedule.due(&ns).await;
+        let dirs: Vec<Watched> = route
+            .tenants
+            .iter()
+            .map(|t| Watched {
+                tenant: t.clone(),
+                dir: Route::dir_for(path, t.as_str()),
+            })
+            .collect();
+        let (tx, events) = mpsc::channel::<()>(1);
+        let watcher = watch_dirs(&route.name, &dirs, tx);
+        Some(FolderSource {
+            bx: *bx,
+            ready_suffix: ready_suffix.clone(),
+            arrival: route.trigger == Trigger::Arrival,
+            seen: Settling::new(*settle),
+            reported: HashMap::new(),
+            events,
+            _watcher: watcher,
+            dirs,
+            ns,
+            st,
+        })
+    }
+
+    /// Looks at one directory; returns whether a file there is still
+    /// settling or busy, or `None` when stopped.
+    async fn dir_pass(&mut self, i: usize, stop: &CancellationToken) -> Option<bool> {
+        let w = &self.dirs[i];
+        let names = match list(&w.dir) {
+            Ok(n) => n,
+            Err(text) => {
+                report(
+                    &self.ns,
+                    &self.st,
+                    &mut self.reported,
+                    (i, String::new()),
+                    w,
+                    "",
+                    text,
+                );
+                return Some(false);
             }
-            got = rx.recv(), if arrival => {
-                if got.is_none() {
-                    // Watching failed: the rescan interval carries on.
-                }
+        };
+        let present: HashSet<&String> = names.iter().collect();
+        self.seen.retain(|(di, n)| *di != i || present.contains(n));
+        let mut pending = false;
+        for name in &names {
+            if stop.is_cancelled() {
+                return None;
             }
-            () = st.kick.notified() => {
-                reported.clear();
-                active = true;
-            }
-            _ = stop.cancelled() => return,
+            pending |= self.take(i, name).await;
         }
+        Some(pending)
+    }
+
+    /// Takes one file if it is complete; returns whether it must be looked
+    /// at again (still settling, changed, or its directory busy).
+    async fn take(&mut self, i: usize, name: &String) -> bool {
+        let (ns, st, w) = (&self.ns, &self.st, &self.dirs[i]);
+        let ready_suffix = &self.ready_suffix;
+        if import::ignored(name, ready_suffix.as_deref()) {
+            return false;
+        }
+        let file = w.dir.join(name);
+        let Ok(Some(now_seen)) = import::look(&file) else {
+            return false;
+        };
+        let ready = match ready_suffix {
+            Some(s) => w.dir.join(format!("{name}{s}")).exists(),
+            None => self.seen.is_complete((i, name.clone()), &now_seen),
+        };
+        if !ready {
+            return true;
+        }
+        let (tns, troute, tenant, dir, tname, suffix, bx) = (
+            Arc::clone(ns),
+            st.route.clone(),
+            w.tenant.clone(),
+            w.dir.clone(),
+            name.clone(),
+            ready_suffix.clone(),
+            self.bx,
+        );
+        let res = st
+            .stuck
+            .run(&w.dir, ns.limits().fs_timeout, move || {
+                import::take(
+                    &tns,
+                    &troute,
+                    bx,
+                    &import::Candidate {
+                        tenant: &tenant,
+                        dir: &dir,
+                        name: &tname,
+                        ready: suffix.as_deref(),
+                        seen: &now_seen,
+                    },
+                )
+            })
+            .await;
+        let key = (i, name.clone());
+        match res {
+            Err(StepError::Busy { .. }) => true,
+            Ok(Ok(Taken::Imported { .. })) => {
+                self.seen.forget(&key);
+                self.reported.remove(&key);
+                st.update(|s| {
+                    s.imported += 1;
+                    s.import_problems
+                        .retain(|(n, _)| n != &file.display().to_string());
+                });
+                false
+            }
+            Ok(Ok(Taken::AlreadyImported)) => {
+                self.seen.forget(&key);
+                self.reported.remove(&key);
+                false
+            }
+            Ok(Ok(Taken::Changed)) => {
+                self.seen.forget(&key);
+                true
+            }
+            Ok(Err(e)) => {
+                report(ns, st, &mut self.reported, key, w, name, e.to_string());
+                false
+            }
+            Err(e) => {
+                report(ns, st, &mut self.reported, key, w, name, e.to_string());
+                false
+            }
+        }
+    }
+}
+
+impl Pass for FolderSource {
+    async fn pass(&mut self, look: bool, stop: &CancellationToken) -> Option<bool> {
+        if !look {
+            return Some(false);
+        }
+        let mut pending = false;
+        for i in 0..self.dirs.len() {
+            pending |= self.dir_pass(i, stop).await?;
+        }
+        // A scheduled run lasts until every file it saw was taken.
+        Some(self.arrival || pending)
+    }
+
+    fn wake_in(&mut self) -> Option<Duration> {
+        self.seen.take_recheck()
+    }
+
+    async fn signal(&mut self) -> Signal {
+        match self.events.recv().await {
+            Some(()) => Signal::Look,
+            // Watching failed: the rescan interval carries on.
+            None => Signal::Gone,
+        }
+    }
+
+    fn kicked(&mut self) -> bool {
+        self.reported.clear();
+        true
     }
 }
 

@@ -12,14 +12,17 @@ use jiff::Timestamp;
 use renkei_config::Route;
 use renkei_config::Source;
 use renkei_core::events::Event;
-use renkei_core::namespace::Namespace;
+use renkei_core::namespace::{Arrival, Namespace};
 use renkei_model::placement::Working;
 use renkei_storage::journal::{
-    self, DeliveryRecord, DeliveryState, EntryRecord, HandoffOp, JournalError, ObjectState, Op,
+    self, DeliveryRecord, DeliveryState, EntryRecord, HandoffOp, JournalError, ObjectRecord,
+    ObjectState, Op,
 };
 
 /// Files of the route's tenants and box that match its pattern and have
-/// no delivery record yet (not in `known`) are queued; returns them.
+/// no delivery record yet (not in `known`) are queued; returns them. This
+/// looks at every name of the route's tenants: it runs at start, on the
+/// rescan timer, on a schedule and when the arrivals were missed.
 pub(super) async fn enqueue_new(
     ns: &Namespace,
     route: &Route,
@@ -28,7 +31,6 @@ pub(super) async fn enqueue_new(
     let Source::Box { bx } = route.source else {
         return Ok(Vec::new());
     };
-    let now = Timestamp::now();
     let mut fresh = Vec::new();
     for tenant in &route.tenants {
         let code = tenant.as_str();
@@ -42,38 +44,88 @@ pub(super) async fn enqueue_new(
             let Some((_, entry_box, _, name)) = journal::records::split_entry_key(&key) else {
                 continue;
             };
-            if entry_box != bx
-                || route
-                    .pattern
-                    .as_ref()
-                    .is_some_and(|p| !p.matches(name, code))
-            {
+            if entry_box != bx || !matches(route, name, code) {
                 continue;
             }
-            let Some(o) = ns.object(&object)? else {
-                continue;
-            };
-            if o.state != ObjectState::Stored {
-                continue;
+            if let Some(o) = stored(ns, &object)? {
+                fresh.push(record_for(route, &o));
             }
-            fresh.push(DeliveryRecord {
-                route: route.name.clone(),
-                object: o.id.clone(),
-                tenant: code.to_string(),
-                bx,
-                path: o.path.clone(),
-                size: o.size,
-                sha256: o.sha256.clone(),
-                state: DeliveryState::Queued,
-                attempts: 0,
-                queued_at: now,
-                next_attempt: now,
-                last_error: None,
-                finished_at: None,
-                destination: route.destination_label(code),
-            });
         }
     }
+    queue(ns, fresh, known).await
+}
+
+/// [`enqueue_new`] for the files the route was told of: only these are
+/// looked at, not the whole box.
+pub(super) async fn enqueue_arrived(
+    ns: &Namespace,
+    route: &Route,
+    arrived: Vec<Arrival>,
+    known: &mut HashSet<String>,
+) -> Result<Vec<DeliveryRecord>, JournalError> {
+    let Source::Box { bx } = route.source else {
+        return Ok(Vec::new());
+    };
+    let mut fresh = Vec::new();
+    for a in arrived {
+        let name = a.path.rsplit('/').next().unwrap_or(&a.path);
+        if a.bx != bx
+            || known.contains(&a.object)
+            || !route.tenants.iter().any(|t| t.as_str() == a.tenant)
+            || !matches(route, name, &a.tenant)
+        {
+            continue;
+        }
+        // Read back: it may have been replaced or removed since.
+        if let Some(o) = stored(ns, &a.object)? {
+            fresh.push(record_for(route, &o));
+        }
+    }
+    queue(ns, fresh, known).await
+}
+
+fn matches(route: &Route, name: &str, tenant: &str) -> bool {
+    route
+        .pattern
+        .as_ref()
+        .is_none_or(|p| p.matches(name, tenant))
+}
+
+/// The object if it is still the stored version of its name.
+fn stored(ns: &Namespace, object: &str) -> Result<Option<ObjectRecord>, JournalError> {
+    Ok(ns
+        .object(object)?
+        .filter(|o| o.state == ObjectState::Stored))
+}
+
+/// A new `queued` delivery record of `o` on `route`.
+fn record_for(route: &Route, o: &ObjectRecord) -> DeliveryRecord {
+    let now = Timestamp::now();
+    DeliveryRecord {
+        route: route.name.clone(),
+        object: o.id.clone(),
+        tenant: o.tenant.clone(),
+        bx: o.bx,
+        path: o.path.clone(),
+        size: o.size,
+        sha256: o.sha256.clone(),
+        state: DeliveryState::Queued,
+        attempts: 0,
+        queued_at: now,
+        next_attempt: now,
+        last_error: None,
+        finished_at: None,
+        destination: route.destination_label(&o.tenant),
+    }
+}
+
+/// Commits the records that are new (a record already there is kept) and
+/// returns those; every object looked at joins `known`.
+async fn queue(
+    ns: &Namespace,
+    fresh: Vec<DeliveryRecord>,
+    known: &mut HashSet<String>,
+) -> Result<Vec<DeliveryRecord>, JournalError> {
     if fresh.is_empty() {
         return Ok(fresh);
     }

@@ -13,6 +13,7 @@
 //! vault and the event sink, and nothing of SSH.
 
 mod clock;
+mod driver;
 mod expect;
 mod folder;
 pub mod import;

@@ -15,19 +15,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
-use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use super::RouteState;
-use super::clock::Schedule;
+use super::driver::{Pass, Signal};
 use super::import::Seen;
 use super::import::{
     ImportOf, commit_import, drop_mark, ignored, route_principal, waiting_conflict,
 };
 use super::settle::Settling;
-use super::wake::until;
 use crate::remote::{self, Conn};
 use renkei_config::routes::RemoteEnd;
 use renkei_config::{Destination, Route, Source, TenantCode};
@@ -38,99 +36,135 @@ use renkei_model::boxes::BoxKind;
 
 const CHUNK: usize = 256 << 10;
 
-pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
-    let route = &st.route;
-    let (
-        Source::Sftp {
-            remote,
-            ready_suffix,
-            settle,
-        },
-        Destination::Box { bx },
-    ) = (&route.source, &route.destination)
-    else {
-        tracing::error!(route = %route.name, "a pulling route needs a box destination");
-        return;
-    };
-    let arrival = route.trigger == renkei_model::schedule::Trigger::Arrival;
-    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
-    let mut active = arrival || missed;
-    let mut seen: Settling<(String, String)> = Settling::new(*settle);
-    let mut reported: HashMap<String, String> = HashMap::new();
-    loop {
-        if stop.is_cancelled() {
-            return;
-        }
-        st.update(|s| s.next_run = schedule.next());
-        let mut recheck: Option<Duration> = None;
-        if active {
-            st.update(|s| s.last_run = Some(Timestamp::now()));
-            let mut pending = false;
-            match remote::connect(remote).await {
-                Err(e) => {
-                    note_problem(&ns, &st, &mut reported, None, remote, "", e.to_string());
-                    pending = true;
-                    recheck = Some(route.retry.first);
-                }
-                Ok(conn) => {
-                    reported.remove("");
-                    for tenant in &route.tenants {
-                        if stop.is_cancelled() {
-                            return;
-                        }
-                        let look = Look {
-                            ns: &ns,
-                            route,
-                            remote,
-                            conn: &conn,
-                            tenant,
-                            bx: *bx,
-                            ready: ready_suffix.as_deref(),
-                        };
-                        match look.tenant_pass(&mut seen, &mut reported, &st).await {
-                            Ok(p) => pending |= p,
-                            Err(e) => {
-                                let dir = remote.dir_for(tenant.as_str());
-                                note_problem(
-                                    &ns,
-                                    &st,
-                                    &mut reported,
-                                    Some(tenant),
-                                    remote,
-                                    &dir,
-                                    e.to_string(),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            active = arrival || pending;
-        }
-        let mut wait = if arrival {
-            route.rescan
-        } else {
-            Duration::from_secs(86_400)
+/// A route from a remote SFTP server: one connection per pass, each
+/// tenant's directory looked at in turn.
+pub(super) struct PullSource {
+    ns: Arc<Namespace>,
+    st: Arc<RouteState>,
+    remote: RemoteEnd,
+    bx: BoxKind,
+    ready_suffix: Option<String>,
+    arrival: bool,
+    seen: Settling<(String, String)>,
+    reported: HashMap<String, String>,
+    /// After a failed connection: when to try again.
+    recheck: Option<Duration>,
+}
+
+impl PullSource {
+    pub(super) fn start(ns: Arc<Namespace>, st: Arc<RouteState>) -> Option<PullSource> {
+        let route = &st.route;
+        let (
+            Source::Sftp {
+                remote,
+                ready_suffix,
+                settle,
+            },
+            Destination::Box { bx },
+        ) = (&route.source, &route.destination)
+        else {
+            tracing::error!(route = %route.name, "a pulling route needs a box destination");
+            return None;
         };
-        if let Some(r) = seen.take_recheck() {
-            recheck = Some(recheck.map_or(r, |x| x.min(r)));
-        }
-        if let Some(r) = recheck {
-            wait = wait.min(r);
-        }
-        if let Some(t) = schedule.next() {
-            wait = wait.min(until(t));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {
-                active |= schedule.due(&ns).await;
+        Some(PullSource {
+            remote: (**remote).clone(),
+            bx: *bx,
+            ready_suffix: ready_suffix.clone(),
+            arrival: route.trigger == renkei_model::schedule::Trigger::Arrival,
+            seen: Settling::new(*settle),
+            reported: HashMap::new(),
+            recheck: None,
+            ns,
+            st,
+        })
+    }
+
+    /// Looks at every tenant's directory over `conn`; returns whether a
+    /// file is still pending, or `None` when stopped.
+    async fn tenants_pass(&mut self, conn: &Conn, stop: &CancellationToken) -> Option<bool> {
+        let (ns, st, remote) = (&self.ns, &self.st, &self.remote);
+        let route = &st.route;
+        let mut pending = false;
+        for tenant in &route.tenants {
+            if stop.is_cancelled() {
+                return None;
             }
-            () = st.kick.notified() => {
-                reported.clear();
-                active = true;
+            let look = Look {
+                ns,
+                route,
+                remote,
+                conn,
+                tenant,
+                bx: self.bx,
+                ready: self.ready_suffix.as_deref(),
+            };
+            match look
+                .tenant_pass(&mut self.seen, &mut self.reported, st)
+                .await
+            {
+                Ok(p) => pending |= p,
+                Err(e) => {
+                    let dir = remote.dir_for(tenant.as_str());
+                    note_problem(
+                        ns,
+                        st,
+                        &mut self.reported,
+                        Some(tenant),
+                        remote,
+                        &dir,
+                        e.to_string(),
+                    );
+                }
             }
-            _ = stop.cancelled() => return,
         }
+        Some(pending)
+    }
+}
+
+impl Pass for PullSource {
+    async fn pass(&mut self, look: bool, stop: &CancellationToken) -> Option<bool> {
+        if !look {
+            return Some(false);
+        }
+        let pending = match remote::connect(&self.remote).await {
+            Err(e) => {
+                let (ns, st) = (&self.ns, &self.st);
+                note_problem(
+                    ns,
+                    st,
+                    &mut self.reported,
+                    None,
+                    &self.remote,
+                    "",
+                    e.to_string(),
+                );
+                self.recheck = Some(st.route.retry.first);
+                true
+            }
+            Ok(conn) => {
+                self.reported.remove("");
+                self.tenants_pass(&conn, stop).await?
+            }
+        };
+        Some(self.arrival || pending)
+    }
+
+    fn wake_in(&mut self) -> Option<Duration> {
+        let settling = self.seen.take_recheck();
+        match (self.recheck.take(), settling) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn signal(&mut self) -> Signal {
+        // A remote server tells nothing: only the schedule and rescans.
+        std::future::pending().await
+    }
+
+    fn kicked(&mut self) -> bool {
+        self.reported.clear();
+        true
     }
 }
 

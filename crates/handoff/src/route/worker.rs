@@ -7,120 +7,159 @@ use tokio_util::sync::CancellationToken;
 
 use jiff::Timestamp;
 
-use super::clock::Schedule;
+use super::driver::{Pass, Signal, drive};
 use super::spool::{self, Placed, Target};
 use super::steps::StepError;
 use super::wake::{later, until};
 use super::{RouteState, ledger};
 use crate::remote;
 use renkei_config::{Destination, Route, Source};
-use renkei_core::namespace::Namespace;
-use renkei_model::schedule::Trigger;
+use renkei_core::namespace::{Arrival, Namespace};
 use renkei_storage::journal::{DeliveryRecord, DeliveryState, ObjectState};
+use tokio::sync::broadcast;
 
 /// After a journal failure the item is tried again this much later.
 const JOURNAL_RETRY: Duration = Duration::from_secs(10);
 
 pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
     match &st.route.source {
-        Source::Box { .. } => run_box(ns, st, stop).await,
-        Source::Dir { .. } => super::folder::run(ns, st, stop).await,
-        Source::Sftp { .. } => super::pull::run(ns, st, stop).await,
+        Source::Box { .. } => {
+            let Some(source) = BoxSource::start(Arc::clone(&ns), Arc::clone(&st)) else {
+                return;
+            };
+            drive(ns, st, stop, source).await
+        }
+        Source::Dir { .. } => {
+            let Some(source) = super::folder::FolderSource::start(Arc::clone(&ns), Arc::clone(&st))
+            else {
+                return;
+            };
+            drive(ns, st, stop, source).await
+        }
+        Source::Sftp { .. } => {
+            let Some(source) = super::pull::PullSource::start(Arc::clone(&ns), Arc::clone(&st))
+            else {
+                return;
+            };
+            drive(ns, st, stop, source).await
+        }
     }
 }
 
-async fn run_box(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
-    let route = &st.route;
-    let mut known = HashSet::new();
-    let mut queue: Vec<DeliveryRecord> = Vec::new();
-    match ns.deliveries(&route.name) {
-        Ok(all) => {
-            for r in all {
-                known.insert(r.object.clone());
-                if r.state == DeliveryState::Queued {
-                    queue.push(r);
+/// A route from a box: queues matching committed files (all of them when
+/// it looks, the ones it was told of otherwise) and hands each queued
+/// item on when it is due.
+struct BoxSource {
+    ns: Arc<Namespace>,
+    st: Arc<RouteState>,
+    /// Objects that have a delivery record on this route.
+    known: HashSet<String>,
+    queue: Vec<DeliveryRecord>,
+    arrivals: broadcast::Receiver<Arrival>,
+    /// Arrivals received since the last pass.
+    arrived: Vec<Arrival>,
+    remote_swept: bool,
+}
+
+impl BoxSource {
+    fn start(ns: Arc<Namespace>, st: Arc<RouteState>) -> Option<BoxSource> {
+        let route = &st.route;
+        let mut known = HashSet::new();
+        let mut queue: Vec<DeliveryRecord> = Vec::new();
+        match ns.deliveries(&route.name) {
+            Ok(all) => {
+                for r in all {
+                    known.insert(r.object.clone());
+                    if r.state == DeliveryState::Queued {
+                        queue.push(r);
+                    }
                 }
             }
+            Err(e) => {
+                tracing::error!(route = %route.name, error = %e, "cannot read the route's queue; it does not run");
+                st.update(|s| s.last_error = Some(e.to_string()));
+                return None;
+            }
         }
-        Err(e) => {
-            tracing::error!(route = %route.name, error = %e, "cannot read the route's queue; it does not run");
-            st.update(|s| s.last_error = Some(e.to_string()));
+        sweep_local(&ns, route);
+        let arrivals = ns.arrivals();
+        Some(BoxSource {
+            ns,
+            st,
+            known,
+            queue,
+            arrivals,
+            arrived: Vec::new(),
+            remote_swept: false,
+        })
+    }
+
+    /// Queues new files: all of them when `look`, else those it was told of.
+    async fn enqueue(&mut self, look: bool) {
+        let route = &self.st.route;
+        let arrived = std::mem::take(&mut self.arrived);
+        let new = if look {
+            ledger::enqueue_new(&self.ns, route, &mut self.known).await
+        } else if arrived.is_empty() {
             return;
+        } else {
+            ledger::enqueue_arrived(&self.ns, route, arrived, &mut self.known).await
+        };
+        match new {
+            Ok(new) => self.queue.extend(new),
+            Err(e) => {
+                tracing::error!(route = %route.name, error = %e, "queueing files failed");
+                self.st.update(|s| s.last_error = Some(e.to_string()));
+            }
         }
     }
-    let arrival = route.trigger == Trigger::Arrival;
-    let mut arrivals = ns.arrivals();
-    let (mut schedule, missed) = Schedule::start(&ns, &st).await;
-    let mut scan = arrival || missed;
-    let mut next_rescan = later(route.rescan);
-    let mut conn: Option<crate::remote::Conn> = None;
-    sweep_local(&ns, route);
-    let mut remote_swept = false;
-    loop {
-        if stop.is_cancelled() {
-            return;
-        }
-        st.update(|s| s.next_run = schedule.next());
-        if scan {
-            scan = false;
-            match ledger::enqueue_new(&ns, route, &mut known).await {
-                Ok(new) => queue.extend(new),
-                Err(e) => {
-                    tracing::error!(route = %route.name, error = %e, "queueing files failed");
-                    st.update(|s| s.last_error = Some(e.to_string()));
-                }
-            }
-            st.update(|s| s.last_run = Some(Timestamp::now()));
-        }
-        queue.sort_by_key(|r| (r.next_attempt, r.queued_at));
+}
+
+impl Pass for BoxSource {
+    async fn pass(&mut self, look: bool, stop: &CancellationToken) -> Option<bool> {
+        self.enqueue(look).await;
+        self.queue.sort_by_key(|r| (r.next_attempt, r.queued_at));
         let now = Timestamp::now();
-        let due: Vec<DeliveryRecord> = {
-            let split = queue.partition_point(|r| r.next_attempt <= now);
-            queue.drain(..split).collect()
-        };
+        let split = self.queue.partition_point(|r| r.next_attempt <= now);
+        let due: Vec<DeliveryRecord> = self.queue.drain(..split).collect();
+        // A connection lives for one pass, not while the route idles.
+        let mut conn: Option<remote::Conn> = None;
         for r in due {
             if stop.is_cancelled() {
-                return;
+                return None;
             }
-            if let Some(again) = attempt(&ns, &st, r, &mut conn).await {
-                queue.push(again);
+            if let Some(again) = attempt(&self.ns, &self.st, r, &mut conn).await {
+                self.queue.push(again);
             }
-            if !remote_swept && let Some(c) = conn.as_ref() {
-                sweep_remote(&ns, route, c).await;
-                remote_swept = true;
+            if !self.remote_swept
+                && let Some(c) = conn.as_ref()
+            {
+                sweep_remote(&self.ns, &self.st.route, c).await;
+                self.remote_swept = true;
             }
         }
-        // A connection lives for one pass, not while the route idles.
-        conn = None;
-        let mut wake = next_rescan;
-        if let Some(t) = queue.iter().map(|r| r.next_attempt).min() {
-            wake = wake.min(t);
-        }
-        if let Some(t) = schedule.next() {
-            wake = wake.min(t);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(until(wake)) => {
-                let now = Timestamp::now();
-                scan |= schedule.due(&ns).await;
-                if next_rescan <= now {
-                    // Arrival routes look again in case a signal was
-                    // missed; scheduled ones only pick up retries.
-                    scan |= arrival;
-                    next_rescan = later(route.rescan);
-                }
+        Some(false)
+    }
+
+    fn wake_in(&mut self) -> Option<Duration> {
+        self.queue.iter().map(|r| r.next_attempt).min().map(until)
+    }
+
+    async fn signal(&mut self) -> Signal {
+        match self.arrivals.recv().await {
+            Ok(a) => {
+                self.arrived.push(a);
+                Signal::Noted
             }
-            changed = arrivals.changed(), if arrival => {
-                if changed.is_err() {
-                    return;
-                }
-                scan = true;
-            }
-            () = st.kick.notified() => {
-                reload_requeued(&ns, &route.name, &mut queue);
-            }
-            _ = stop.cancelled() => return,
+            // Fell behind the ring: what it missed is found by looking.
+            Err(broadcast::error::RecvError::Lagged(_)) => Signal::Look,
+            Err(broadcast::error::RecvError::Closed) => Signal::Gone,
         }
+    }
+
+    fn kicked(&mut self) -> bool {
+        reload_requeued(&self.ns, &self.st.route.name, &mut self.queue);
+        false
     }
 }
 
