@@ -7,5 +7,6 @@
 //! routes only through the control socket's questions
 //! (docs/decisions/0008-crate-graph.md).
 
+pub mod place;
 pub mod remote;
 pub mod route;

@@ -16,8 +16,7 @@ use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh_sftp::client::SftpSession;
 
-pub use push::{PushTarget, forget, push};
-pub use renkei_model::placement::Placed;
+pub use push::{forget, push};
 
 use renkei_config::routes::RemoteEnd;
 
@@ -54,25 +53,24 @@ pub enum RemoteError {
     Key { path: String, message: String },
     #[error("{addr}: {message}")]
     Sftp { addr: String, message: String },
-    #[error("reading the stored file: {0}")]
-    Vault(#[from] renkei_storage::vault::VaultError),
-    #[error(
-        "the stored bytes do not match the SHA-256 recorded at upload (recorded {expected}, read {found}); nothing was delivered"
-    )]
-    Corrupt { expected: String, found: String },
-    #[error("{path} on {addr} already exists with other contents; waiting for it to be taken")]
-    Conflict { addr: String, path: String },
+    #[error(transparent)]
+    Place(#[from] crate::place::PlaceError),
+}
+
+impl From<renkei_storage::vault::VaultError> for RemoteError {
+    fn from(e: renkei_storage::vault::VaultError) -> Self {
+        RemoteError::Place(crate::place::PlaceError::Read(e))
+    }
 }
 
 impl RemoteError {
     /// Whether trying again cannot help without an operator.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            RemoteError::HostKeyMismatch { .. }
-                | RemoteError::Corrupt { .. }
-                | RemoteError::Vault(renkei_storage::vault::VaultError::Decrypt { .. })
-        )
+        match self {
+            RemoteError::HostKeyMismatch { .. } => true,
+            RemoteError::Place(e) => e.is_permanent(),
+            _ => false,
+        }
     }
 }
 

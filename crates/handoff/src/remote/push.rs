@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Conn, RemoteError, make_dirs};
+use crate::place::{PlaceError, Placed, Placement};
 use renkei_core::namespace::Namespace;
-use renkei_model::placement::{self, Placed};
 use renkei_storage::journal::ObjectRecord;
 
 /// Bytes re-sent before the end of a resumed `.part`: what the server
@@ -27,31 +27,6 @@ use renkei_storage::journal::ObjectRecord;
 const RESUME_OVERLAP: u64 = 1 << 20;
 /// Chunks handed from the vault reader to the uploader.
 const CHUNK: usize = 256 << 10;
-
-/// Where one push goes.
-pub struct PushTarget {
-    pub dir: String,
-    pub name: String,
-    pub trigger_suffix: Option<String>,
-    pub tag: String,
-}
-
-impl PushTarget {
-    fn part(&self) -> String {
-        format!("{}/{}", self.dir, placement::part_name(&self.tag))
-    }
-    fn receipt(&self) -> String {
-        format!("{}/{}", self.dir, placement::receipt_name(&self.tag))
-    }
-    fn file(&self) -> String {
-        format!("{}/{}", self.dir, self.name)
-    }
-    fn trigger(&self) -> Option<String> {
-        self.trigger_suffix
-            .as_ref()
-            .map(|s| format!("{}/{}", self.dir, placement::trigger_name(&self.name, s)))
-    }
-}
 
 async fn size_of(conn: &Conn, path: &str) -> Result<Option<u64>, RemoteError> {
     if !conn
@@ -109,7 +84,7 @@ pub async fn push(
     conn: &Conn,
     ns: &Arc<Namespace>,
     object: &ObjectRecord,
-    target: &PushTarget,
+    target: &Placement,
 ) -> Result<Placed, RemoteError> {
     make_dirs(conn, &target.dir).await?;
     let (part, receipt) = (target.part(), target.receipt());
@@ -148,10 +123,10 @@ pub async fn push(
             remove_if_present(conn, &part).await?;
             if found != object.sha256 {
                 remove_if_present(conn, &receipt).await?;
-                return Err(RemoteError::Conflict {
-                    addr: conn.addr.clone(),
-                    path: file,
-                });
+                return Err(PlaceError::Conflict {
+                    place: format!("{file} on {}", conn.addr),
+                }
+                .into());
             }
             Placed::AlreadyThere
         }
@@ -161,7 +136,7 @@ pub async fn push(
 }
 
 /// The trigger file, only while the data file is there.
-async fn finish(conn: &Conn, target: &PushTarget) -> Result<(), RemoteError> {
+async fn finish(conn: &Conn, target: &Placement) -> Result<(), RemoteError> {
     let Some(trigger) = target.trigger() else {
         return Ok(());
     };
@@ -181,7 +156,7 @@ async fn finish(conn: &Conn, target: &PushTarget) -> Result<(), RemoteError> {
 }
 
 /// After `delivered` is committed: the receipt goes.
-pub async fn forget(conn: &Conn, target: &PushTarget) {
+pub async fn forget(conn: &Conn, target: &Placement) {
     if let Err(e) = remove_if_present(conn, &target.receipt()).await {
         tracing::warn!(error = %e, "could not remove a hand-off receipt on the server");
     }
@@ -278,10 +253,11 @@ async fn upload(
     f.shutdown().await.map_err(|e| conn.err(e))?;
     if found != object.sha256 {
         let _ = remove_if_present(conn, part).await;
-        return Err(RemoteError::Corrupt {
+        return Err(PlaceError::Corrupt {
             expected: object.sha256.clone(),
             found,
-        });
+        }
+        .into());
     }
     Ok(())
 }

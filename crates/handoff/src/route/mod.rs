@@ -13,6 +13,7 @@
 //! vault and the event sink, and nothing of SSH.
 
 mod clock;
+mod destination;
 mod driver;
 mod expect;
 mod folder;

@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::place::Placed;
+use crate::place::{PlaceError, Placement};
 use renkei_core::namespace::Namespace;
-use renkei_model::placement;
-pub use renkei_model::placement::Placed;
 use renkei_storage::journal::ObjectRecord;
 use renkei_storage::vault::VaultError;
 
@@ -45,52 +45,20 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
-    #[error("reading the stored file: {0}")]
-    Vault(#[from] VaultError),
-    #[error(
-        "the stored bytes do not match the SHA-256 recorded at upload (recorded {expected}, read {found}); nothing was delivered"
-    )]
-    Corrupt { expected: String, found: String },
-    #[error(
-        "{path} already exists with other contents (SHA-256 {found}); waiting for the ingest to take it"
-    )]
-    Conflict { path: String, found: String },
+    #[error(transparent)]
+    Place(#[from] PlaceError),
+}
+
+impl From<VaultError> for SpoolError {
+    fn from(e: VaultError) -> Self {
+        SpoolError::Place(PlaceError::Read(e))
+    }
 }
 
 impl SpoolError {
     /// Whether trying again cannot help (the stored bytes are bad).
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            SpoolError::Corrupt { .. } | SpoolError::Vault(VaultError::Decrypt { .. })
-        )
-    }
-}
-
-/// Where one hand-off goes.
-pub struct Target {
-    pub dir: PathBuf,
-    /// File name at the destination.
-    pub name: String,
-    pub trigger_suffix: Option<String>,
-    /// Unique per (route, object): names the hidden working files.
-    pub tag: String,
-}
-
-impl Target {
-    fn part(&self) -> PathBuf {
-        self.dir.join(placement::part_name(&self.tag))
-    }
-    fn receipt(&self) -> PathBuf {
-        self.dir.join(placement::receipt_name(&self.tag))
-    }
-    fn file(&self) -> PathBuf {
-        self.dir.join(&self.name)
-    }
-    fn trigger(&self) -> Option<PathBuf> {
-        self.trigger_suffix
-            .as_ref()
-            .map(|s| self.dir.join(placement::trigger_name(&self.name, s)))
+        matches!(self, SpoolError::Place(e) if e.is_permanent())
     }
 }
 
@@ -166,20 +134,23 @@ fn describe(kind: fs::FileType) -> &'static str {
 /// object was written there: regular files with the object's SHA-256. A
 /// receipt renkei did not make, or one left from other bytes, proves
 /// nothing.
-fn receipt_proves(target: &Target, object: &ObjectRecord, have_part: bool) -> bool {
-    let same = |p: &Path| sha256_of(p).is_ok_and(|h| h == object.sha256);
-    same(&target.receipt()) && (!have_part || same(&target.part()))
+fn receipt_proves(target: &Placement, object: &ObjectRecord, have_part: bool) -> bool {
+    let same = |p: String| sha256_of(Path::new(&p)).is_ok_and(|h| h == object.sha256);
+    same(target.receipt()) && (!have_part || same(target.part()))
 }
 
 /// Hands `object` to `target` (steps 1–4 above). Blocking.
 pub fn deliver(
     ns: &Namespace,
     object: &ObjectRecord,
-    target: &Target,
+    target: &Placement,
 ) -> Result<Placed, SpoolError> {
-    let dir = &target.dir;
+    let dir = Path::new(&target.dir);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let (part, receipt) = (target.part(), target.receipt());
+    let (part, receipt) = (
+        PathBuf::from(target.part()),
+        PathBuf::from(target.receipt()),
+    );
     let mut linked = exists(&receipt)?;
     let have_part = exists(&part)?;
     if linked && !receipt_proves(target, object, have_part) {
@@ -198,7 +169,7 @@ pub fn deliver(
         write_part(ns, object, &part)?;
         fs::hard_link(&part, &receipt).map_err(io_err(&receipt))?;
     }
-    let file = target.file();
+    let file = PathBuf::from(target.file());
     let placed = match rustix::fs::renameat_with(
         rustix::fs::CWD,
         &part,
@@ -212,10 +183,10 @@ pub fn deliver(
             remove_if_present(&part)?;
             if found != object.sha256 {
                 remove_if_present(&receipt)?;
-                return Err(SpoolError::Conflict {
-                    path: file.display().to_string(),
-                    found,
-                });
+                return Err(PlaceError::Conflict {
+                    place: format!("{} (SHA-256 {found})", file.display()),
+                }
+                .into());
             }
             Placed::AlreadyThere
         }
@@ -227,9 +198,9 @@ pub fn deliver(
 
 /// Step 4: the trigger file (only while the data file is there: if the
 /// ingest already took both, nothing is recreated) and the directory sync.
-fn finish_placing(target: &Target) -> Result<(), SpoolError> {
-    if let Some(trigger) = target.trigger()
-        && exists(&target.file())?
+fn finish_placing(target: &Placement) -> Result<(), SpoolError> {
+    if let Some(trigger) = target.trigger().map(PathBuf::from)
+        && exists(Path::new(&target.file()))?
     {
         match OpenOptions::new()
             .write(true)
@@ -241,13 +212,14 @@ fn finish_placing(target: &Target) -> Result<(), SpoolError> {
             Err(e) => return Err(io_err(&trigger)(e)),
         }
     }
-    renkei_storage::fsutil::fsync_dir(&target.dir).map_err(io_err(&target.dir))
+    let dir = Path::new(&target.dir);
+    renkei_storage::fsutil::fsync_dir(dir).map_err(io_err(dir))
 }
 
 /// Step 5, after the journal says `delivered`: the receipt goes. A failure
 /// only leaves a hidden file behind, reported in the log.
-pub fn forget(target: &Target) {
-    if let Err(e) = remove_if_present(&target.receipt()) {
+pub fn forget(target: &Placement) {
+    if let Err(e) = remove_if_present(Path::new(&target.receipt())) {
         tracing::warn!(error = %e, "could not remove a hand-off receipt");
     }
 }
@@ -287,10 +259,11 @@ fn write_part(ns: &Namespace, object: &ObjectRecord, part: &Path) -> Result<(), 
     if found != object.sha256 {
         drop(out);
         let _ = fs::remove_file(part);
-        return Err(SpoolError::Corrupt {
+        return Err(PlaceError::Corrupt {
             expected: object.sha256.clone(),
             found,
-        });
+        }
+        .into());
     }
     out.sync_all().map_err(io_err(part))?;
     drop::<File>(out);

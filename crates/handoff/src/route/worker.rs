@@ -1,22 +1,23 @@
-//! A route's worker: waits for its trigger, queues, hands on, retries.
+//! A route's worker: the driver (`driver`) runs one of the three sources;
+//! this is the box source, which queues committed files and hands each on
+//! to the route's destination (`destination`) exactly once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 use jiff::Timestamp;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
+use super::destination::{Attempt, Destination, Remote, Spool};
 use super::driver::{Pass, Signal, drive};
-use super::spool::{self, Placed, Target};
-use super::steps::StepError;
 use super::wake::{later, until};
 use super::{RouteState, ledger};
-use crate::remote;
-use renkei_config::{Destination, Route, Source};
+use crate::place::Placed;
+use renkei_config::Source;
 use renkei_core::namespace::{Arrival, Namespace};
-use renkei_storage::journal::{DeliveryRecord, DeliveryState, ObjectState};
-use tokio::sync::broadcast;
+use renkei_storage::journal::{DeliveryRecord, DeliveryState, ObjectRecord, ObjectState};
 
 /// After a journal failure the item is tried again this much later.
 const JOURNAL_RETRY: Duration = Duration::from_secs(10);
@@ -24,10 +25,18 @@ const JOURNAL_RETRY: Duration = Duration::from_secs(10);
 pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: CancellationToken) {
     match &st.route.source {
         Source::Box { .. } => {
-            let Some(source) = BoxSource::start(Arc::clone(&ns), Arc::clone(&st)) else {
-                return;
-            };
-            drive(ns, st, stop, source).await
+            if let Some(dest) = Spool::start(&ns, &st) {
+                if let Some(source) = BoxSource::start(Arc::clone(&ns), Arc::clone(&st), dest) {
+                    drive(ns, st, stop, source).await;
+                }
+            } else if let Some(dest) = Remote::start(&ns, &st) {
+                if let Some(source) = BoxSource::start(Arc::clone(&ns), Arc::clone(&st), dest) {
+                    drive(ns, st, stop, source).await;
+                }
+            } else {
+                tracing::error!(route = %st.route.name, "a box route cannot hand on to a box");
+                st.update(|s| s.last_error = Some("a box route cannot hand on to a box".into()));
+            }
         }
         Source::Dir { .. } => {
             let Some(source) = super::folder::FolderSource::start(Arc::clone(&ns), Arc::clone(&st))
@@ -48,21 +57,21 @@ pub(super) async fn run(ns: Arc<Namespace>, st: Arc<RouteState>, stop: Cancellat
 
 /// A route from a box: queues matching committed files (all of them when
 /// it looks, the ones it was told of otherwise) and hands each queued
-/// item on when it is due.
-struct BoxSource {
+/// item to its destination when it is due.
+struct BoxSource<D> {
     ns: Arc<Namespace>,
     st: Arc<RouteState>,
+    dest: D,
     /// Objects that have a delivery record on this route.
     known: HashSet<String>,
     queue: Vec<DeliveryRecord>,
     arrivals: broadcast::Receiver<Arrival>,
     /// Arrivals received since the last pass.
     arrived: Vec<Arrival>,
-    remote_swept: bool,
 }
 
-impl BoxSource {
-    fn start(ns: Arc<Namespace>, st: Arc<RouteState>) -> Option<BoxSource> {
+impl<D: Destination> BoxSource<D> {
+    fn start(ns: Arc<Namespace>, st: Arc<RouteState>, dest: D) -> Option<BoxSource<D>> {
         let route = &st.route;
         let mut known = HashSet::new();
         let mut queue: Vec<DeliveryRecord> = Vec::new();
@@ -81,16 +90,15 @@ impl BoxSource {
                 return None;
             }
         }
-        sweep_local(&ns, route);
         let arrivals = ns.arrivals();
         Some(BoxSource {
             ns,
             st,
+            dest,
             known,
             queue,
             arrivals,
             arrived: Vec::new(),
-            remote_swept: false,
         })
     }
 
@@ -113,31 +121,101 @@ impl BoxSource {
             }
         }
     }
+
+    /// One hand-off attempt. Returns the record if it stays queued.
+    async fn attempt(&mut self, r: DeliveryRecord) -> Option<DeliveryRecord> {
+        let (ns, st) = (Arc::clone(&self.ns), Arc::clone(&self.st));
+        let object = match still_stored(&ns, &st, r.clone()).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return None,
+            Err(r) => return Some(r),
+        };
+        let name = object
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&object.path)
+            .to_string();
+        let tag = renkei_model::placement::tag(&st.route.name, &object.id);
+        let (text, permanent) = match self.dest.place(&r.tenant, object, name, tag).await {
+            Attempt::Placed(placed) => {
+                return match ledger::delivered(&ns, r.clone(), placed == Placed::AlreadyThere).await
+                {
+                    Ok(_) => {
+                        self.dest.forget().await;
+                        st.update(|s| s.last_error = None);
+                        None
+                    }
+                    Err(e) => Some(journal_trouble(&st, r, &e.to_string())),
+                };
+            }
+            Attempt::Busy(after) => {
+                // Not an attempt: wait for the stuck one to return.
+                let mut r = r;
+                r.next_attempt = later(after);
+                return Some(r);
+            }
+            Attempt::Broken(text) => return Some(journal_trouble(&st, r, &text)),
+            Attempt::Failed { text, permanent } => (text, permanent),
+        };
+        st.update(|s| s.last_error = Some(text.clone()));
+        match ledger::failed(&ns, &st.route, r.clone(), text, permanent).await {
+            Ok(r) if r.state == DeliveryState::Queued => Some(r),
+            Ok(_) => None,
+            Err(e) => Some(journal_trouble(&st, r, &e.to_string())),
+        }
+    }
 }
 
-impl Pass for BoxSource {
+/// The object of `r` if it is still the stored version of its name. If it
+/// is not, the item is cancelled with why (`Ok(None)`); a journal failure
+/// keeps it queued (`Err`).
+async fn still_stored(
+    ns: &Namespace,
+    st: &RouteState,
+    r: DeliveryRecord,
+) -> Result<Option<ObjectRecord>, DeliveryRecord> {
+    let object = match ns.object(&r.object) {
+        Ok(o) => o,
+        Err(e) => return Err(journal_trouble(st, r, &e.to_string())),
+    };
+    let why = match object {
+        Some(o) if o.state == ObjectState::Stored => return Ok(Some(o)),
+        Some(o) => match o.state {
+            ObjectState::Deleted { by, .. } => format!("deleted by {by} before it was handed on"),
+            ObjectState::Superseded { .. } => {
+                "replaced by a newer upload of the same name before it was handed on".to_string()
+            }
+            ObjectState::Acknowledged { by, .. } => {
+                format!("received by {by} before it was handed on")
+            }
+            _ => "no longer stored".to_string(),
+        },
+        None => "no longer stored".to_string(),
+    };
+    match ledger::cancelled(ns, r.clone(), &why).await {
+        Ok(_) => Ok(None),
+        Err(e) => Err(journal_trouble(st, r, &e.to_string())),
+    }
+}
+
+impl<D: Destination> Pass for BoxSource<D> {
     async fn pass(&mut self, look: bool, stop: &CancellationToken) -> Option<bool> {
         self.enqueue(look).await;
         self.queue.sort_by_key(|r| (r.next_attempt, r.queued_at));
         let now = Timestamp::now();
         let split = self.queue.partition_point(|r| r.next_attempt <= now);
         let due: Vec<DeliveryRecord> = self.queue.drain(..split).collect();
-        // A connection lives for one pass, not while the route idles.
-        let mut conn: Option<remote::Conn> = None;
         for r in due {
             if stop.is_cancelled() {
+                self.dest.end_pass();
                 return None;
             }
-            if let Some(again) = attempt(&self.ns, &self.st, r, &mut conn).await {
+            if let Some(again) = self.attempt(r).await {
                 self.queue.push(again);
             }
-            if !self.remote_swept
-                && let Some(c) = conn.as_ref()
-            {
-                sweep_remote(&self.ns, &self.st.route, c).await;
-                self.remote_swept = true;
-            }
         }
+        self.dest.end_pass();
         Some(false)
     }
 
@@ -163,48 +241,6 @@ impl Pass for BoxSource {
     }
 }
 
-/// Removes working files a crash left in the route's spool directories.
-fn sweep_local(ns: &Namespace, route: &Route) {
-    let Destination::Dir { path, .. } = &route.destination else {
-        return;
-    };
-    for t in &route.tenants {
-        let dir = Route::dir_for(path, t.as_str());
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if let Ok(name) = e.file_name().into_string()
-                && ledger::stale_working_file(ns, &route.name, &name)
-                && let Err(err) = std::fs::remove_file(dir.join(&name))
-            {
-                tracing::warn!(route = %route.name, file = %name, error = %err, "cannot remove a stale working file");
-            }
-        }
-    }
-}
-
-/// The same on the remote server, at the first connection after start.
-async fn sweep_remote(ns: &Namespace, route: &Route, conn: &remote::Conn) {
-    let Destination::Sftp { remote: end, .. } = &route.destination else {
-        return;
-    };
-    for t in &route.tenants {
-        let dir = end.dir_for(t.as_str());
-        let Ok(entries) = conn.sftp.read_dir(dir.clone()).await else {
-            continue;
-        };
-        for e in entries {
-            let name = e.file_name();
-            if ledger::stale_working_file(ns, &route.name, &name)
-                && let Err(err) = conn.sftp.remove_file(format!("{dir}/{name}")).await
-            {
-                tracing::warn!(route = %route.name, file = %name, error = %err, "cannot remove a stale working file on the server");
-            }
-        }
-    }
-}
-
 /// Items `ctl retry` put back in the journal's queue join the worker's.
 fn reload_requeued(ns: &Namespace, route: &str, queue: &mut Vec<DeliveryRecord>) {
     let Ok(all) = ns.deliveries(route) else {
@@ -217,161 +253,11 @@ fn reload_requeued(ns: &Namespace, route: &str, queue: &mut Vec<DeliveryRecord>)
     );
 }
 
-/// One hand-off attempt. Returns the record if it stays queued.
-async fn attempt(
-    ns: &Arc<Namespace>,
-    st: &RouteState,
-    r: DeliveryRecord,
-    conn: &mut Option<remote::Conn>,
-) -> Option<DeliveryRecord> {
-    let route = &st.route;
-    let object = match ns.object(&r.object) {
-        Ok(o) => o,
-        Err(e) => return journal_trouble(st, r, &e.to_string()),
-    };
-    let object = match object {
-        Some(o) if o.state == ObjectState::Stored => o,
-        other => {
-            let why = match other.map(|o| o.state) {
-                Some(ObjectState::Deleted { by, .. }) => {
-                    format!("deleted by {by} before it was handed on")
-                }
-                Some(ObjectState::Superseded { .. }) => {
-                    "replaced by a newer upload of the same name before it was handed on"
-                        .to_string()
-                }
-                Some(ObjectState::Acknowledged { by, .. }) => {
-                    format!("received by {by} before it was handed on")
-                }
-                _ => "no longer stored".to_string(),
-            };
-            return match ledger::cancelled(ns, r.clone(), &why).await {
-                Ok(_) => None,
-                Err(e) => journal_trouble(st, r, &e.to_string()),
-            };
-        }
-    };
-    let name = object
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or(&object.path)
-        .to_string();
-    let tag = renkei_model::placement::tag(&route.name, &object.id);
-    let result = match &route.destination {
-        Destination::Dir {
-            path,
-            trigger_suffix,
-        } => {
-            let target = Target {
-                dir: Route::dir_for(path, &r.tenant),
-                name,
-                trigger_suffix: trigger_suffix.clone(),
-                tag,
-            };
-            let ns2 = Arc::clone(ns);
-            let dir = target.dir.clone();
-            let limit = ns.limits().fs_timeout;
-            let step = st.stuck.run(&dir, limit, move || {
-                let res = spool::deliver(&ns2, &object, &target);
-                (res, target)
-            });
-            match step.await {
-                Ok((Ok(placed), target)) => {
-                    Ok((placed == Placed::AlreadyThere, Done::Spool(target)))
-                }
-                Ok((Err(e), _)) => Err((e.to_string(), e.is_permanent())),
-                Err(e @ StepError::Busy { .. }) => {
-                    // Not an attempt: wait for the stuck one to return.
-                    st.update(|s| s.last_error = Some(e.to_string()));
-                    let mut r = r;
-                    r.next_attempt = later(limit.min(Duration::from_secs(5)));
-                    return Some(r);
-                }
-                Err(e @ StepError::TimedOut { .. }) => Err((e.to_string(), false)),
-                Err(e) => return journal_trouble(st, r, &format!("the hand-off task failed: {e}")),
-            }
-        }
-        Destination::Sftp {
-            remote,
-            trigger_suffix,
-        } => {
-            let target = remote::PushTarget {
-                dir: remote.dir_for(&r.tenant),
-                name,
-                trigger_suffix: trigger_suffix.clone(),
-                tag,
-            };
-            match push_remote(ns, remote, conn, &object, &target).await {
-                Ok(placed) => Ok((placed == remote::Placed::AlreadyThere, Done::Remote(target))),
-                Err(e) => {
-                    *conn = None;
-                    Err((e.to_string(), e.is_permanent()))
-                }
-            }
-        }
-        Destination::Box { .. } => {
-            return journal_trouble(st, r, "a box route cannot hand on to a box");
-        }
-    };
-    match result {
-        Ok((already_there, done)) => match ledger::delivered(ns, r.clone(), already_there).await {
-            Ok(_) => {
-                match done {
-                    Done::Spool(t) => spool::forget(&t),
-                    Done::Remote(t) => {
-                        if let Some(c) = conn.as_ref() {
-                            remote::forget(c, &t).await;
-                        }
-                    }
-                }
-                st.update(|s| s.last_error = None);
-                None
-            }
-            Err(e) => journal_trouble(st, r, &e.to_string()),
-        },
-        Err((text, permanent)) => {
-            st.update(|s| s.last_error = Some(text.clone()));
-            match ledger::failed(ns, route, r.clone(), text, permanent).await {
-                Ok(r) if r.state == DeliveryState::Queued => Some(r),
-                Ok(_) => None,
-                Err(e) => journal_trouble(st, r, &e.to_string()),
-            }
-        }
-    }
-}
-
-/// What to clean up once `delivered` is committed.
-enum Done {
-    Spool(Target),
-    Remote(remote::PushTarget),
-}
-
-/// Pushes over the pass's connection, opening it first if needed.
-async fn push_remote(
-    ns: &Arc<Namespace>,
-    end: &renkei_config::routes::RemoteEnd,
-    conn: &mut Option<remote::Conn>,
-    object: &renkei_storage::journal::ObjectRecord,
-    target: &remote::PushTarget,
-) -> Result<remote::Placed, remote::RemoteError> {
-    if conn.is_none() {
-        *conn = Some(remote::connect(end).await?);
-    }
-    let Some(c) = conn.as_ref() else {
-        return Err(remote::RemoteError::Connect {
-            addr: end.addr.clone(),
-            message: "no connection".into(),
-        });
-    };
-    remote::push(c, ns, object, target).await
-}
-
 /// The journal could not record a step: the item stays queued (in the
 /// journal too) and is tried again a little later.
-fn journal_trouble(st: &RouteState, mut r: DeliveryRecord, error: &str) -> Option<DeliveryRecord> {
+fn journal_trouble(st: &RouteState, mut r: DeliveryRecord, error: &str) -> DeliveryRecord {
     tracing::error!(route = %st.route.name, object = %r.object, error, "hand-off step not recorded; it will be tried again");
     st.update(|s| s.last_error = Some(error.to_string()));
     r.next_attempt = later(JOURNAL_RETRY);
-    Some(r)
+    r
 }
