@@ -30,6 +30,9 @@ mod handler;
 mod session;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;

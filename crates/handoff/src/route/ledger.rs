@@ -303,3 +303,6 @@ pub(super) fn stale_working_file(ns: &Namespace, route: &str, name: &str) -> boo
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests;
