@@ -3,7 +3,6 @@
 //! once per route whatever restarts, and how records move between states.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -194,7 +193,7 @@ fn a_failure_is_retried_until_the_attempts_run_out_and_retry_requeues_it() {
     let r =
         w.rt.block_on(failed(&w.ns, &w.route, r, "disk away".into(), false))
             .expect("first failure");
-    assert_eq!((r.state.clone(), r.attempts), (DeliveryState::Queued, 1));
+    assert_eq!((r.state, r.attempts), (DeliveryState::Queued, 1));
     let r =
         w.rt.block_on(failed(&w.ns, &w.route, r, "disk away".into(), false))
             .expect("second failure");
