@@ -61,7 +61,7 @@ pub fn recover(ns: &Namespace) -> Result<RecoveryReport, UpkeepError> {
         }
     }
     for stray in strays {
-        tracing::warn!(path = %stray.display(), "unexpected file in the vault directory; left alone");
+        tracing::warn!(path = %stray, "unexpected file in the vault directory; left alone");
     }
     let mut missing: Vec<String> = live
         .iter()

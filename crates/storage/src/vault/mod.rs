@@ -14,11 +14,11 @@
 mod flusher;
 mod pins;
 mod reader;
+pub mod store;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret;
@@ -27,6 +27,7 @@ use crate::fsutil;
 use crate::journal::SegmentRef;
 
 pub use reader::ObjectReader;
+pub use store::{BlobRead, BlobStore, BlobWrite, LocalDir};
 
 /// A vault failure. Messages name the blob or file involved.
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +57,16 @@ const HEADER_BUFFER: usize = 4096;
 
 /// Encrypted storage for blobs.
 pub struct Vault {
-    dir: PathBuf,
+    store: Box<dyn BlobStore>,
     identity: age::x25519::Identity,
     recipient: age::x25519::Recipient,
-    flusher: flusher::Flusher,
     pins: pins::Pins,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field("dir", &self.dir)
+            .field("recipient", &self.recipient.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -131,19 +131,26 @@ fn load_or_create_identity(path: &Path) -> Result<age::x25519::Identity, VaultEr
 }
 
 impl Vault {
-    /// Opens the vault: blobs under `dir`, identity at `identity_path`
-    /// (created on first start).
+    /// Opens the vault: blobs in the local directory `dir`, identity at
+    /// `identity_path` (created on first start).
     pub fn open(identity_path: &Path, dir: &Path) -> Result<Vault, VaultError> {
-        let identity = load_or_create_identity(identity_path)?;
-        fsutil::create_private_dir(dir).map_err(|source| VaultError::Dir {
+        let store = LocalDir::open(dir).map_err(|source| VaultError::Dir {
             path: dir.display().to_string(),
             source,
         })?;
+        Vault::with_store(identity_path, Box::new(store))
+    }
+
+    /// Opens the vault over any blob store.
+    pub fn with_store(
+        identity_path: &Path,
+        store: Box<dyn BlobStore>,
+    ) -> Result<Vault, VaultError> {
+        let identity = load_or_create_identity(identity_path)?;
         Ok(Vault {
-            dir: dir.to_path_buf(),
+            store,
             recipient: identity.to_public(),
             identity,
-            flusher: flusher::Flusher::start(),
             pins: pins::Pins::default(),
         })
     }
@@ -153,50 +160,39 @@ impl Vault {
         self.recipient.to_string()
     }
 
-    fn path_of(&self, blob: &str) -> Result<PathBuf, VaultError> {
-        if !valid_id(blob) {
-            return Err(VaultError::BadId(blob.to_string()));
+    /// `blob`, if it is a vault id: ids come from the journal, and one that
+    /// is not ours never reaches the store.
+    fn checked(blob: &str) -> Result<&str, VaultError> {
+        if valid_id(blob) {
+            Ok(blob)
+        } else {
+            Err(VaultError::BadId(blob.to_string()))
         }
-        Ok(self.dir.join(&blob[..2]).join(format!("{blob}.age")))
+    }
+
+    fn io_err(blob: &str) -> impl Fn(io::Error) -> VaultError + '_ {
+        move |source| VaultError::Io {
+            blob: blob.to_string(),
+            source,
+        }
     }
 
     /// Starts a new encrypted segment.
     pub fn create_segment(&self) -> Result<SegmentWriter, VaultError> {
         let blob = new_id();
-        let path = self.path_of(&blob)?;
-        let io_err = |source| VaultError::Io {
-            blob: blob.clone(),
-            source,
-        };
-        let shard = path.parent().unwrap_or(&self.dir).to_path_buf();
-        if !shard.exists() {
-            fsutil::create_private_dir(&shard).map_err(io_err)?;
-            fsutil::fsync_dir(&self.dir).map_err(io_err)?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err)?;
-        // The name is made durable now, while the client is still sending,
-        // so that sealing the segment needs only the file's own fsync.
-        fsutil::fsync_dir(&shard).map_err(io_err)?;
-        let early = self.flusher.handle(&file);
+        let out = self.store.create(&blob).map_err(Self::io_err(&blob))?;
         // The age header goes out in many small writes; buffer them.
         // Stream chunks are larger than the buffer and pass straight through.
-        let file = io::BufWriter::with_capacity(HEADER_BUFFER, file);
+        let out = io::BufWriter::with_capacity(HEADER_BUFFER, out);
         let encryptor = age::Encryptor::with_recipients(std::iter::once(
             &self.recipient as &dyn age::Recipient,
         ))
-        .map_err(|e| io_err(io::Error::other(e.to_string())))?;
-        let stream = encryptor.wrap_output(file).map_err(io_err)?;
+        .map_err(|e| Self::io_err(&blob)(io::Error::other(e.to_string())))?;
+        let stream = encryptor.wrap_output(out).map_err(Self::io_err(&blob))?;
         Ok(SegmentWriter {
             blob,
-            path,
             stream: Some(stream),
             len: 0,
-            early,
         })
     }
 
@@ -204,20 +200,23 @@ impl Vault {
     pub(crate) fn open_segment(
         &self,
         seg: &SegmentRef,
-    ) -> Result<age::stream::StreamReader<File>, VaultError> {
-        let path = self.path_of(&seg.blob)?;
-        let file = File::open(&path).map_err(|source| VaultError::Io {
-            blob: seg.blob.clone(),
-            source,
-        })?;
+    ) -> Result<age::stream::StreamReader<Box<dyn BlobRead>>, VaultError> {
+        let blob = Self::checked(&seg.blob)?;
+        let input = self.store.open(blob).map_err(Self::io_err(blob))?;
         let dec_err = |message: String| VaultError::Decrypt {
             blob: seg.blob.clone(),
             message,
         };
-        let decryptor = age::Decryptor::new(file).map_err(|e| dec_err(e.to_string()))?;
+        let decryptor = age::Decryptor::new(input).map_err(|e| dec_err(e.to_string()))?;
         decryptor
             .decrypt(std::iter::once(&self.identity as &dyn age::Identity))
             .map_err(|e| dec_err(e.to_string()))
+    }
+
+    /// Whether the blob is present (an error says why not).
+    pub(crate) fn check(&self, blob: &str) -> Result<(), VaultError> {
+        let blob = Self::checked(blob)?;
+        self.store.check(blob).map_err(Self::io_err(blob))
     }
 
     /// Deletes a blob. A blob already gone is not an error.
@@ -229,15 +228,8 @@ impl Vault {
     }
 
     fn unlink(&self, blob: &str) -> Result<(), VaultError> {
-        let path = self.path_of(blob)?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(VaultError::Io {
-                blob: blob.to_string(),
-                source,
-            }),
-        }
+        let blob = Self::checked(blob)?;
+        self.store.remove(blob).map_err(Self::io_err(blob))
     }
 
     /// Marks `segments` as being read (see `pins`).
@@ -264,45 +256,25 @@ impl Vault {
         }
     }
 
-    /// Every blob id present on disk, and stray files that are not blobs.
-    pub fn scan(&self) -> Result<(Vec<String>, Vec<PathBuf>), VaultError> {
-        let dir_err = |source| VaultError::Dir {
-            path: self.dir.display().to_string(),
-            source,
-        };
-        let mut blobs = Vec::new();
-        let mut strays = Vec::new();
-        for shard in fs::read_dir(&self.dir).map_err(dir_err)? {
-            let shard = shard.map_err(dir_err)?;
-            if !shard.file_type().map_err(dir_err)?.is_dir() {
-                strays.push(shard.path());
-                continue;
-            }
-            for f in fs::read_dir(shard.path()).map_err(dir_err)? {
-                let f = f.map_err(dir_err)?;
-                let name = f.file_name().to_string_lossy().to_string();
-                match name.strip_suffix(".age") {
-                    Some(id) if valid_id(id) => blobs.push(id.to_string()),
-                    _ => strays.push(f.path()),
-                }
-            }
-        }
-        Ok((blobs, strays))
+    /// Every blob id in the store, and things in it that are not blobs.
+    pub fn scan(&self) -> Result<(Vec<String>, Vec<String>), VaultError> {
+        self.store
+            .scan(&valid_id)
+            .map_err(|source| VaultError::Dir {
+                path: "the vault's blob store".to_string(),
+                source,
+            })
     }
 }
 
-/// An encrypted segment being written. Dropped without [`finish`], its file
-/// is removed.
+/// An encrypted segment being written. Dropped without [`finish`], it is
+/// removed from the store.
 ///
 /// [`finish`]: SegmentWriter::finish
 pub struct SegmentWriter {
     blob: String,
-    path: PathBuf,
-    stream: Option<age::stream::StreamWriter<io::BufWriter<File>>>,
+    stream: Option<age::stream::StreamWriter<io::BufWriter<Box<dyn BlobWrite>>>>,
     len: u64,
-    /// Starts writeback early so that sealing the segment finds little
-    /// left to flush.
-    early: Option<flusher::EarlyFlush>,
 }
 
 impl SegmentWriter {
@@ -317,9 +289,6 @@ impl SegmentWriter {
             source,
         })?;
         self.len += data.len() as u64;
-        if let Some(early) = self.early.as_mut() {
-            early.wrote(data.len() as u64);
-        }
         Ok(())
     }
 
@@ -334,37 +303,19 @@ impl SegmentWriter {
 
     /// Completes the age stream and makes the segment durable.
     pub fn finish(mut self) -> Result<SegmentRef, VaultError> {
-        let io_err = |blob: &str, source| VaultError::Io {
-            blob: blob.to_string(),
-            source,
-        };
+        let err = Vault::io_err(&self.blob);
         let Some(stream) = self.stream.take() else {
-            return Err(io_err(
-                &self.blob,
-                io::Error::other("segment already finished"),
-            ));
+            return Err(err(io::Error::other("segment already finished")));
         };
-        let file = stream
+        stream
             .finish()
             .and_then(|b| b.into_inner().map_err(io::IntoInnerError::into_error))
-            .map_err(|e| io_err(&self.blob, e))?;
-        // The directory entry was made durable at creation.
-        file.sync_data().map_err(|e| io_err(&self.blob, e))?;
-        let seg = SegmentRef {
-            blob: std::mem::take(&mut self.blob),
+            .and_then(|blob| blob.seal())
+            .map_err(&err)?;
+        Ok(SegmentRef {
+            blob: self.blob.clone(),
             len: self.len,
-        };
-        self.path = PathBuf::new();
-        Ok(seg)
-    }
-}
-
-impl Drop for SegmentWriter {
-    fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            drop(self.stream.take());
-            let _ = fs::remove_file(&self.path);
-        }
+        })
     }
 }
 

@@ -6,14 +6,16 @@
 //! construction makes cheap. One segment is open at a time, so a file with
 //! many checkpoint segments costs one descriptor, not one per segment.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use age::stream::StreamReader;
 
-use super::{Vault, VaultError};
+use super::{BlobRead, Vault, VaultError};
 use crate::journal::SegmentRef;
+
+/// A segment being decrypted.
+type Decrypting = StreamReader<Box<dyn BlobRead>>;
 
 /// A readable stored file.
 pub struct ObjectReader {
@@ -23,7 +25,7 @@ pub struct ObjectReader {
     starts: Vec<u64>,
     size: u64,
     /// The open segment: index, reader, and its plaintext position.
-    current: Option<(usize, StreamReader<File>, u64)>,
+    current: Option<(usize, Decrypting, u64)>,
 }
 
 impl Drop for ObjectReader {
@@ -69,13 +71,7 @@ impl ObjectReader {
         // A blob removed between the caller's lookup and the pin is found
         // missing now, at open, not halfway through the file.
         for s in &reader.segments {
-            let path = reader.vault.path_of(&s.blob)?;
-            if let Err(source) = std::fs::symlink_metadata(&path) {
-                return Err(VaultError::Io {
-                    blob: s.blob.clone(),
-                    source,
-                });
-            }
+            reader.vault.check(&s.blob)?;
         }
         if !reader.segments.is_empty() {
             // Open the first segment now so a foreign blob is reported at

@@ -53,7 +53,11 @@ fn no_plaintext_on_disk_and_tamper_detected() {
     let mut w = v.create_segment().unwrap();
     w.write_all(&marker).unwrap();
     let seg = w.finish().unwrap();
-    let path = v.path_of(&seg.blob).unwrap();
+    let path = dir
+        .path()
+        .join("blobs")
+        .join(&seg.blob[..2])
+        .join(format!("{}.age", seg.blob));
     let mut raw = fs::read(&path).unwrap();
     assert!(!raw.windows(23).any(|w| w == b"RENKEI-PLAINTEXT-MARKER"));
     let n = raw.len();
