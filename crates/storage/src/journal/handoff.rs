@@ -178,7 +178,7 @@ impl Tables<'_> {
 }
 
 /// Reads of hand-off state.
-impl super::Journal {
+impl super::RedbJournal {
     pub fn delivery(
         &self,
         route: &str,

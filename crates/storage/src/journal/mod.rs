@@ -15,6 +15,7 @@ pub mod handoff;
 mod notes;
 mod ops;
 pub mod records;
+mod store;
 mod tables;
 mod writer;
 
@@ -24,7 +25,6 @@ use std::sync::mpsc;
 use std::thread;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use tokio::sync::oneshot;
 
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use notes::{Note, NoteText};
@@ -33,6 +33,7 @@ pub use records::{
     BanRecord, BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
     dir_prefix, entry_key, partial_key, tenant_prefix,
 };
+pub use store::{Committed, Journal, JournalStore};
 pub use tables::{OpError, Outcome};
 use writer::Job;
 
@@ -85,27 +86,21 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
 }
 
-/// Handle to the journal; cheap to clone.
-#[derive(Clone)]
-pub struct Journal {
+/// The journal in a redb file, with one writer thread that folds waiting
+/// transactions into one durable commit (group commit).
+pub struct RedbJournal {
     db: Arc<Database>,
     writer: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Journal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Journal")
-    }
 }
 
 fn to_redb<E: Into<redb::Error>>(e: E) -> redb::Error {
     e.into()
 }
 
-impl Journal {
+impl RedbJournal {
     /// Opens (creating if needed) the journal at `path` and starts its
     /// writer thread.
-    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path) -> Result<RedbJournal, JournalError> {
         let shown = path.display().to_string();
         let db = match Database::create(path) {
             Ok(db) => {
@@ -170,76 +165,7 @@ impl Journal {
             .name("journal-writer".into())
             .spawn(move || writer::run(&wdb, &rx))
             .map_err(|e| open_err(redb::Error::Io(e)))?;
-        Ok(Journal { db, writer: tx })
-    }
-
-    fn submit(
-        &self,
-        ops: Vec<Op>,
-        note: Option<Note>,
-    ) -> Result<oneshot::Receiver<Result<Vec<OpResult>, JournalError>>, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Job { ops, reply, note })
-            .map_err(|_| JournalError::WriterGone)?;
-        Ok(rx)
-    }
-
-    /// Applies operations durably (in order, in one transaction with
-    /// whatever else is waiting). Each gets its own result.
-    pub async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops, None)?
-            .await
-            .map_err(|_| JournalError::WriterGone)?
-    }
-
-    /// [`Journal::apply`] for code running on a blocking thread.
-    pub fn apply_blocking(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops, None)?
-            .blocking_recv()
-            .map_err(|_| JournalError::WriterGone)?
-    }
-
-    /// [`Journal::apply`] with a [`Note`] committed in the same transaction.
-    pub async fn apply_noted(
-        &self,
-        ops: Vec<Op>,
-        note: Note,
-    ) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops, Some(note))?
-            .await
-            .map_err(|_| JournalError::WriterGone)?
-    }
-
-    /// [`Journal::apply_noted`] for code running on a blocking thread.
-    pub fn apply_noted_blocking(
-        &self,
-        ops: Vec<Op>,
-        note: Note,
-    ) -> Result<Vec<OpResult>, JournalError> {
-        self.submit(ops, Some(note))?
-            .blocking_recv()
-            .map_err(|_| JournalError::WriterGone)?
-    }
-
-    /// One operation, blocking.
-    pub fn apply_one_blocking(&self, op: Op) -> Result<Outcome, ApplyError> {
-        single(self.apply_blocking(vec![op]))
-    }
-
-    /// One operation.
-    pub async fn apply_one(&self, op: Op) -> Result<Outcome, ApplyError> {
-        single(self.apply(vec![op]).await)
-    }
-
-    /// One operation with its note.
-    pub async fn apply_one_noted(&self, op: Op, note: Note) -> Result<Outcome, ApplyError> {
-        single(self.apply_noted(vec![op], note).await)
-    }
-
-    /// One operation with its note, blocking.
-    pub fn apply_one_noted_blocking(&self, op: Op, note: Note) -> Result<Outcome, ApplyError> {
-        single(self.apply_noted_blocking(vec![op], note))
+        Ok(RedbJournal { db, writer: tx })
     }
 
     fn read<T>(
@@ -381,13 +307,6 @@ impl Journal {
     pub fn tenant_entries(&self, tenant: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
         self.scan(ENTRIES, &tenant_prefix(tenant))
     }
-}
-
-fn single(results: Result<Vec<OpResult>, JournalError>) -> Result<Outcome, ApplyError> {
-    results?
-        .pop()
-        .ok_or(JournalError::WriterGone)?
-        .map_err(ApplyError::Op)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Journal, JournalError, OpResult, to_redb};
+use super::{JournalError, OpResult, RedbJournal, to_redb};
 
 pub(super) const NOTES: TableDefinition<u64, &str> = TableDefinition::new("notes");
 /// Key in `meta` of the next note's sequence number.
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Note {
     }
 }
 
-impl Journal {
+impl RedbJournal {
     /// The notes not yet dropped, in sequence order.
     pub fn notes(&self) -> Result<Vec<(u64, String)>, JournalError> {
         let txn = self.db.begin_read().map_err(to_redb)?;
@@ -58,12 +58,5 @@ impl Journal {
         let txn = self.db.begin_read().map_err(to_redb)?;
         let table = txn.open_table(NOTES).map_err(to_redb)?;
         Ok(table.last().map_err(to_redb)?.map(|(k, _)| k.value()))
-    }
-
-    /// Returns once every note committed before the call has been
-    /// delivered: the writer delivers a group's notes before it starts on
-    /// the next group, and this waits for a group of its own.
-    pub async fn notes_delivered(&self) -> Result<(), JournalError> {
-        self.apply(Vec::new()).await.map(|_| ())
     }
 }
