@@ -88,6 +88,54 @@ const SHUTDOWN_STRAGGLERS: Duration = Duration::from_secs(2);
 
 async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let demo = config_path.is_none();
+    let opened = open(config, config_path)?;
+    let keeper = recover(&opened).await?;
+    let config = Arc::clone(&opened.live.get().config);
+    let (running, listen, host_public) = start(&opened, keeper).await?;
+    opened.events.record(Event::DaemonStarted {
+        version: env!("CARGO_PKG_VERSION"),
+        listen,
+        config: config.source.clone(),
+        tenants: config.tenants.len(),
+    });
+    tracing::info!(%listen, data_dir = %config.server.data_dir.display(), "renkei is listening");
+    if demo {
+        println!("{}", crate::demo::banner(listen, &host_public));
+    }
+    let reason = loop {
+        match wait_for_signal().await {
+            Signal::Reload => {
+                let runtime = tokio::runtime::Handle::current();
+                if let Err(e) = reload(&opened.live, &opened.events, &running.router, &runtime) {
+                    tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
+                }
+            }
+            Signal::Stop(reason) => break reason,
+        }
+    };
+    stop(running, &config).await;
+    opened.events.record(Event::DaemonStopped {
+        reason: reason.to_string(),
+    });
+    // The final checkpoint seals the trail: a clean stop is verifiable as one.
+    opened.audit.close().await;
+    Ok(())
+}
+
+/// Storage and the core, opened and wired, before anything is recovered.
+struct Opened {
+    audit: AuditLog,
+    events: Arc<Events>,
+    defender: Arc<Defender>,
+    live: Arc<Live>,
+    ns: Arc<Namespace>,
+    host_key: russh::keys::PrivateKey,
+    vault_dir: PathBuf,
+}
+
+/// Checks what can refuse, then opens the trail, the vault and the
+/// journal (which locks out a second daemon on the same data directory).
+fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonError> {
     let policy = PolicySet::load(&config)?;
     // Everything that can refuse is checked before anything is written.
     crate::preflight::check(&config, true)?;
@@ -110,7 +158,6 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     )?;
     let events = Arc::new(Events::with_audit(audit.clone()));
     let host_key = ssh::keys::load_or_create(&config.server.host_key)?;
-    let host_public = host_key.public_key().clone();
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
     let journal = Journal::open(&data_dir.join("journal.redb"))?;
@@ -121,10 +168,22 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     )?;
     let live = Live::new(config, policy, config_path);
     let ns = Namespace::new(journal, vault, Arc::clone(&live), Arc::clone(&events));
-    let config = Arc::clone(&live.get().config);
     record_loaded(&events, &live, "start", Vec::new());
+    Ok(Opened {
+        audit,
+        events,
+        defender,
+        live,
+        ns,
+        host_key,
+        vault_dir,
+    })
+}
 
-    let (recovery_ns, recovery_audit) = (Arc::clone(&ns), audit.clone());
+/// Removes what a crash left behind and brings the trail up to date, before
+/// anyone can connect.
+async fn recover(o: &Opened) -> Result<notes::Keeper, DaemonError> {
+    let (recovery_ns, recovery_audit) = (Arc::clone(&o.ns), o.audit.clone());
     let (report, expired, settled) = tokio::task::spawn_blocking(move || {
         let report = upkeep::recover(&recovery_ns)?;
         let expired = upkeep::expire_partials(&recovery_ns, jiff::Timestamp::now())?;
@@ -136,7 +195,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     .await
     .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??;
     let mut keeper = notes::Keeper {
-        dropped_seen: audit.dropped(),
+        dropped_seen: o.audit.dropped(),
         must_settle: false,
     };
     let reconciled = settled.unwrap_or_else(|e| {
@@ -144,64 +203,69 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         keeper.must_settle = true;
         0
     });
-    events.record(Event::RecoveryCompleted {
+    o.events.record(Event::RecoveryCompleted {
         committed_files: report.committed_files,
         partials: report.partials,
         orphan_blobs_removed: report.orphan_blobs_removed,
         partials_expired: expired,
         audit_reconciled: reconciled,
     });
+    Ok(keeper)
+}
 
+/// What runs once the daemon is up: the branches of the shutdown tree.
+///
+/// Cancelling `stopping` stops accepting (SSH and the control socket) and
+/// stops the routes; the upkeep tasks have their own token, cancelled once
+/// nothing else can change the boxes.
+struct Running {
+    stopping: CancellationToken,
+    server_task: tokio::task::JoinHandle<()>,
+    ctl_task: tokio::task::JoinHandle<()>,
+    socket_path: PathBuf,
+    /// Control commands in progress (each may write audit records).
+    commands: TaskTracker,
+    router: Arc<Router>,
+    upkeep_stop: CancellationToken,
+    upkeep: TaskTracker,
+}
+
+/// Binds the listener and the control socket and starts the routes and
+/// the upkeep tasks.
+async fn start(
+    o: &Opened,
+    keeper: notes::Keeper,
+) -> Result<(Running, std::net::SocketAddr, russh::keys::PublicKey), DaemonError> {
+    let config = Arc::clone(&o.live.get().config);
     let state = ssh::State::new(
-        Arc::clone(&live),
-        Arc::clone(&ns),
-        Arc::clone(&events),
-        Arc::clone(&defender),
-        vault_dir,
+        Arc::clone(&o.live),
+        Arc::clone(&o.ns),
+        Arc::clone(&o.events),
+        Arc::clone(&o.defender),
+        o.vault_dir.clone(),
     );
-    let server = ssh::Server::bind(Arc::clone(&state), host_key)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: config.server.listen.to_string(),
-            source,
-        })?;
-    let listen = server.local_addr().map_err(|source| DaemonError::Listen {
+    let listen_err = |source| DaemonError::Listen {
         addr: config.server.listen.to_string(),
         source,
-    })?;
-    // The shutdown tree: cancelling `stopping` stops accepting (SSH and
-    // the control socket) and stops the routes; the upkeep tasks have
-    // their own token, cancelled once nothing else can change the boxes.
+    };
+    let host_public = o.host_key.public_key().clone();
+    let server = ssh::Server::bind(Arc::clone(&state), o.host_key.clone())
+        .await
+        .map_err(listen_err)?;
+    let listen = server.local_addr().map_err(listen_err)?;
     let stopping = CancellationToken::new();
     let router = Router::start(
-        Arc::clone(&ns),
+        Arc::clone(&o.ns),
         config.routes.clone(),
         stopping.child_token(),
     );
-    let socket_path: PathBuf = data_dir.join(admin::SOCKET_NAME);
+    let socket_path: PathBuf = config.server.data_dir.join(admin::SOCKET_NAME);
     let ctl_listener =
         admin::server::bind(&socket_path).map_err(|source| DaemonError::Control {
             path: socket_path.display().to_string(),
             source,
         })?;
-    let ctl_state = Arc::clone(&state);
-    let ctl = Arc::new(admin::server::Context {
-        ns: Arc::clone(&ns),
-        live: Arc::clone(&live),
-        defender: Arc::clone(&defender),
-        router: Arc::clone(&router),
-        listen,
-        started: jiff::Timestamp::now(),
-        connections: Box::new(move || ctl_state.live_connections()),
-        reload: {
-            let (live, events, router) =
-                (Arc::clone(&live), Arc::clone(&events), Arc::clone(&router));
-            let runtime = tokio::runtime::Handle::current();
-            Box::new(move || reload(&live, &events, &router, &runtime))
-        },
-        runtime: tokio::runtime::Handle::current(),
-    });
-
+    let ctl = control_context(o, &state, &router, listen);
     let commands = TaskTracker::new();
     let ctl_task = tokio::spawn(admin::server::serve(
         ctl_listener,
@@ -209,73 +273,104 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
         stopping.child_token(),
         commands.clone(),
     ));
-    let upkeep_stop = CancellationToken::new();
-    let upkeep = TaskTracker::new();
-    upkeep.spawn(sweep(
-        Arc::clone(&ns),
-        Arc::clone(&defender),
-        upkeep_stop.clone(),
+    let (upkeep_stop, upkeep) = start_upkeep(o, &config, keeper);
+    let server_task = tokio::spawn(server.run(stopping.child_token()));
+    let running = Running {
+        stopping,
+        server_task,
+        ctl_task,
+        socket_path,
+        commands,
+        router,
+        upkeep_stop,
+        upkeep,
+    };
+    Ok((running, listen, host_public))
+}
+
+/// What the control socket answers from.
+fn control_context(
+    o: &Opened,
+    state: &Arc<ssh::State>,
+    router: &Arc<Router>,
+    listen: std::net::SocketAddr,
+) -> Arc<admin::server::Context> {
+    let ctl_state = Arc::clone(state);
+    let (live, events, reload_router) = (
+        Arc::clone(&o.live),
+        Arc::clone(&o.events),
+        Arc::clone(router),
+    );
+    let runtime = tokio::runtime::Handle::current();
+    Arc::new(admin::server::Context {
+        ns: Arc::clone(&o.ns),
+        live: Arc::clone(&o.live),
+        defender: Arc::clone(&o.defender),
+        router: Arc::clone(router),
+        listen,
+        started: jiff::Timestamp::now(),
+        connections: Box::new(move || ctl_state.live_connections()),
+        reload: Box::new(move || reload(&live, &events, &reload_router, &runtime)),
+        runtime: tokio::runtime::Handle::current(),
+    })
+}
+
+/// Partial expiry and defender pruning, audit notes, retention: each on
+/// its own timer, all stopped by one token.
+fn start_upkeep(
+    o: &Opened,
+    config: &Config,
+    keeper: notes::Keeper,
+) -> (CancellationToken, TaskTracker) {
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(sweep(
+        Arc::clone(&o.ns),
+        Arc::clone(&o.defender),
+        stop.clone(),
     ));
-    upkeep.spawn(notes::keep(
-        Arc::clone(&ns),
-        audit.clone(),
+    tasks.spawn(notes::keep(
+        Arc::clone(&o.ns),
+        o.audit.clone(),
         config.audit.checkpoint_interval,
         keeper,
-        upkeep_stop.clone(),
+        stop.clone(),
     ));
-    upkeep.spawn(retain(
-        Arc::clone(&ns),
-        audit.clone(),
+    tasks.spawn(retain(
+        Arc::clone(&o.ns),
+        o.audit.clone(),
         config.retention.clone(),
-        upkeep_stop.clone(),
+        stop.clone(),
     ));
-    events.record(Event::DaemonStarted {
-        version: env!("CARGO_PKG_VERSION"),
-        listen,
-        config: config.source.clone(),
-        tenants: config.tenants.len(),
-    });
-    tracing::info!(%listen, data_dir = %data_dir.display(), "renkei is listening");
-    if demo {
-        println!("{}", crate::demo::banner(listen, &host_public));
-    }
+    (stop, tasks)
+}
 
-    let server_task = tokio::spawn(server.run(stopping.child_token()));
-    let reason = loop {
-        match wait_for_signal().await {
-            Signal::Reload => {
-                let runtime = tokio::runtime::Handle::current();
-                if let Err(e) = reload(&live, &events, &router, &runtime) {
-                    tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
-                }
-            }
-            Signal::Stop(reason) => break reason,
-        }
-    };
-    tracing::info!(
-        reason,
-        "stopping: sessions get limits.shutdown_grace to finish"
-    );
-    // Each stage waits for the one before it, so nothing that still runs
-    // can append to the trail after it is sealed.
-    stopping.cancel();
-    let _ = server_task.await;
-    let _ = ctl_task.await;
-    let _ = std::fs::remove_file(&socket_path);
+/// Stops the branches of the tree in order. Each stage waits for the one
+/// before it, so nothing that still runs can append to the trail after it
+/// is sealed.
+async fn stop(r: Running, config: &Config) {
+    tracing::info!("stopping: sessions get limits.shutdown_grace to finish");
+    r.stopping.cancel();
+    let _ = r.server_task.await;
+    let _ = r.ctl_task.await;
+    let _ = std::fs::remove_file(&r.socket_path);
     let grace = config.limits.shutdown_grace;
-    commands.close();
-    if tokio::time::timeout(grace, commands.wait()).await.is_err() {
+    r.commands.close();
+    if tokio::time::timeout(grace, r.commands.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "control commands still running after limits.shutdown_grace; their records are logged if the trail is sealed first"
         );
     }
-    router.shutdown().await;
-    upkeep_stop.cancel();
-    upkeep.close();
+    r.router.shutdown().await;
+    r.upkeep_stop.cancel();
+    r.upkeep.close();
     // An upkeep step in progress finishes (each is bounded by
     // limits.fs_timeout); notes not yet cleared stay in the journal and
     // the next start finds their records in the trail.
-    if tokio::time::timeout(grace + config.limits.fs_timeout, upkeep.wait())
+    if tokio::time::timeout(grace + config.limits.fs_timeout, r.upkeep.wait())
         .await
         .is_err()
     {
@@ -283,12 +378,6 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
             "upkeep still running at stop; its records are logged if the trail is sealed first"
         );
     }
-    events.record(Event::DaemonStopped {
-        reason: reason.to_string(),
-    });
-    // The final checkpoint seals the trail: a clean stop is verifiable as one.
-    audit.close().await;
-    Ok(())
 }
 
 /// Records what configuration and rules are in force.

@@ -165,6 +165,8 @@ fn csv(s: &str) -> String {
     }
 }
 
+// Long: one arm per `renkei audit` subcommand, each a few lines of
+// argument handling around a library call; the match is the command table.
 pub(super) fn run(
     dir: PathBuf,
     config: Option<&Config>,

@@ -8,6 +8,8 @@ use crate::admin::proto::LsEntry;
 
 use super::CtlCommand;
 
+// Long: one arm per `renkei ctl` subcommand (request, then print the
+// reply); the match is the command table.
 pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
     let mut client = Client::connect(socket)?;
     match command {

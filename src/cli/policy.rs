@@ -40,6 +40,8 @@ fn op(s: &str) -> anyhow::Result<Operation> {
     })
 }
 
+// Long: one arm per `renkei policy` subcommand; the match is the command
+// table.
 pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let policy = PolicySet::load(config)?;
     match command {

@@ -117,6 +117,7 @@ fn duration(
 }
 
 impl RawDefender {
+    // Long: every key of `[defender]` with its default and range.
     pub(super) fn resolve(
         &self,
         parse_network: impl Fn(&str) -> Result<IpNet, String>,

@@ -200,6 +200,8 @@ fn count(
 }
 
 impl RawLimits {
+    // Long: one entry per limit with its default and range; the list is the
+    // limits table itself (docs/configuration.md mirrors it).
     pub(super) fn resolve(&self) -> Result<Limits, LimitError> {
         let d = Limits::default();
         let ms = Duration::from_millis;

@@ -166,6 +166,9 @@ const SECOND: Duration = Duration::from_secs(1);
 const DAY: Duration = Duration::from_secs(86_400);
 
 impl RawRoute {
+    // Long: every key of a `[[route]]` table checked in turn (source,
+    // destination, pattern, schedule, retries, expectations), each naming
+    // its line on error.
     pub(super) fn resolve(
         &self,
         tenants: &[Tenant],

@@ -6,6 +6,8 @@ use super::{Config, routes, units};
 
 impl Config {
     /// A short human summary, printed by `renkei check`.
+    // Long: one line per section of the configuration; the function is the
+    // report's layout.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "configuration {} is valid", self.source);

@@ -240,6 +240,7 @@ impl Reader {
 }
 
 /// Decodes one packet body (type byte onwards, length already removed).
+// Long: one arm per SFTP packet type; the match is the wire format.
 pub fn decode(packet: Bytes) -> Result<Request, DecodeError> {
     let mut r = Reader { buf: packet };
     let kind = r.u8().ok_or(DecodeError {

@@ -34,6 +34,8 @@ impl Handler {
         }
     }
 
+    // Long: one arm per extension (posix-rename, statvfs, hardlink, fsync,
+    // limits, …); the match is the extension table.
     pub(super) async fn extended(
         &mut self,
         id: u32,

@@ -211,6 +211,8 @@ impl Handler {
         }
     }
 
+    // Long: one arm per SFTP request type, each a call into the core and a
+    // reply; the match is the protocol's request table.
     async fn dispatch(&mut self, packet: Bytes, cost: u64) -> Result<(), String> {
         let req = match codec::decode(packet) {
             Ok(r) => r,
@@ -383,6 +385,8 @@ impl Handler {
         }
     }
 
+    // Long: OPEN's flag combinations (read, write, create, exclusive,
+    // truncate, append) mapped to the core's open modes with their refusals.
     async fn open(
         &mut self,
         id: u32,

@@ -65,6 +65,8 @@ fn ok(out: &Out, id: u32, cost: u64) {
 
 /// Serves one file until it is closed or the session ends. An upload the
 /// client did not close is kept as a partial when `state` drops.
+// Long: one arm per request a file worker takes (write, read, fstat,
+// close, …); the match is the worker's request table.
 pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, out: Out) {
     let mut closed = None;
     if let State::Up(u) = &mut state {

@@ -275,6 +275,9 @@ impl Server {
     }
 }
 
+// Long: one connection's life in order (handshake within the login
+// grace, the session, the end: sessions stopped, tasks awaited, the
+// offence scored, the audit record); the steps share its state.
 async fn connection(
     state: Arc<State>,
     russh: Arc<russh::server::Config>,

@@ -141,6 +141,8 @@ async fn within<T>(
 }
 
 /// Connects, checks the host key, logs in and opens SFTP.
+// Long: the client's steps in order, each with its own time limit and
+// its own error (TCP, handshake and host-key pin, key, login, SFTP).
 pub async fn connect(end: &RemoteEnd) -> Result<Conn, RemoteError> {
     let addr = end.addr.clone();
     let key = russh::keys::load_secret_key(&end.key, None).map_err(|e| RemoteError::Key {

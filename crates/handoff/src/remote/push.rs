@@ -164,6 +164,8 @@ pub async fn forget(conn: &Conn, target: &Placement) {
 
 /// Sends the object from byte `from` on into `part`, checking the SHA-256
 /// of the whole object as it is read from the vault.
+// Long: the reader, the hasher and the uploader run side by side; their
+// channels and the final check are set up and joined here together.
 async fn upload(
     conn: &Conn,
     ns: &Arc<Namespace>,

@@ -163,6 +163,8 @@ pub fn real_dir(dir: &Path) -> Result<(), ImportError> {
 }
 
 /// Takes the candidate into `bx` of its tenant. Blocking.
+// Long: the exactly-once import in order (mark, open without following
+// links, copy, commit with the mark, remove, drop the mark).
 pub fn take(
     ns: &Arc<Namespace>,
     route: &Route,

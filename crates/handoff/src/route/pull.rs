@@ -241,6 +241,8 @@ impl Look<'_> {
     }
 
     /// Takes every complete file; returns whether some are still pending.
+    // Long: one directory listing walked once, with the settle, ready-file
+    // and problem bookkeeping of each entry kept together.
     async fn tenant_pass(
         &self,
         seen: &mut Settling<(String, String)>,
@@ -368,6 +370,9 @@ impl Look<'_> {
 
     /// Pulls one complete file into the box (exactly once, see the module
     /// comment), continuing what an earlier pull of the same file kept.
+    // Long: the exactly-once pull in order (mark check, resume, download
+    // with reader and writer side by side, commit, remove, drop the mark);
+    // each step depends on the one before and reads best in one place.
     async fn take(&self, name: &str, seen: &Seen) -> Result<Pulled, String> {
         let size = seen.size;
         let path = format!("{}/{name}", self.dir());

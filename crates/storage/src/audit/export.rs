@@ -38,6 +38,8 @@ pub struct Exported {
     pub last_seq: u64,
 }
 
+// Long: one pass over the segments selecting records and carrying the
+// chain and checkpoint evidence an auditor verifies the export with.
 pub fn export(
     dir: &Path,
     since: Timestamp,

@@ -152,6 +152,8 @@ fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// Reads the chain's end: the newest segment is checked record by record
 /// (a torn last record is cut off); of older segments only the last record
 /// is needed, to continue the chain from it.
+// Long: start-up repair of the trail's end, record by record, with the
+// cases of a torn last line spelled out where they are handled.
 fn recover_tail(dir: &Path) -> Result<Tail, AuditError> {
     let present = segments::list(dir).map_err(io_err(dir))?;
     let mut tail = Tail {

@@ -155,6 +155,9 @@ impl Tables<'_> {
         Ok(after_last.max(kept))
     }
 
+    // Long: one arm per journal operation, each checking its preconditions
+    // and writing its records; the match is the list of everything the
+    // journal can do, kept in one place on purpose.
     pub(super) fn apply(&mut self, op: &Op) -> Res {
         match op {
             Op::CommitObject {
