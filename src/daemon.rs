@@ -12,21 +12,21 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin;
-use crate::audit::{AuditConfig, AuditError, AuditLog};
-use crate::config::{Config, ConfigError};
-use crate::defender::Defender;
-use crate::events::{Event, Events};
-use crate::fsutil;
-use crate::journal::{Journal, JournalError};
-use crate::live::Live;
-use crate::namespace::Namespace;
-use crate::namespace::notes;
-use crate::namespace::upkeep::{self, UpkeepError};
-use crate::policy::PolicySet;
-use crate::route::Router;
-use crate::ssh::{self, keys::HostKeyError};
-use crate::vault::{Vault, VaultError};
+use renkei_config::{Config, ConfigError};
+use renkei_core::defender::Defender;
+use renkei_core::events::{Event, Events};
+use renkei_core::live::Live;
+use renkei_core::namespace::Namespace;
+use renkei_core::namespace::notes;
+use renkei_core::namespace::upkeep::{self, UpkeepError};
+use renkei_core::policy::PolicySet;
+use renkei_doors::admin;
+use renkei_doors::ssh::{self, keys::HostKeyError};
+use renkei_handoff::route::Router;
+use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
+use renkei_storage::fsutil;
+use renkei_storage::journal::{Journal, JournalError};
+use renkei_storage::vault::{Vault, VaultError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -385,9 +385,9 @@ fn record_loaded(events: &Events, live: &Live, how: &str, restart_needed: Vec<St
     let snap = live.get();
     events.record(Event::ConfigLoaded {
         config: snap.config.source.clone(),
-        config_sha256: crate::live::config_digest(&snap.config),
+        config_sha256: renkei_core::live::config_digest(&snap.config),
         policy_files: if snap.policy.files.is_empty() {
-            vec![crate::policy::BASELINE_NAME.to_string()]
+            vec![renkei_core::policy::BASELINE_NAME.to_string()]
         } else {
             snap.policy.files.clone()
         },
@@ -407,7 +407,7 @@ pub fn reload(
     events: &Arc<Events>,
     router: &Arc<Router>,
     runtime: &tokio::runtime::Handle,
-) -> Result<crate::live::ReloadReport, crate::config::ConfigError> {
+) -> Result<renkei_core::live::ReloadReport, renkei_config::ConfigError> {
     match live.reload() {
         Ok(mut report) => {
             for w in &report.warnings {
@@ -490,7 +490,7 @@ async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>, stop: CancellationTo
 async fn retain(
     ns: Arc<Namespace>,
     audit: AuditLog,
-    retention: crate::config::RetentionConfig,
+    retention: renkei_config::RetentionConfig,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(retention.sweep_interval);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Algorithm, PrivateKey, PublicKey};
 
-use crate::config::{Config, ConfigError};
-use crate::fsutil;
+use renkei_config::{Config, ConfigError};
+use renkei_storage::fsutil;
 
 /// Data directory of the embedded default (relative to the working
 /// directory).

@@ -4,7 +4,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use renkei_config::{LogConfig, LogFormat};
 
 pub fn init(log: &LogConfig) {
     let filter = std::env::var("RENKEI_LOG")

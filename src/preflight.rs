@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Access, access};
 
-use crate::audit::KeyError;
-use crate::audit::keys::AuditKey;
-use crate::config::Config;
-use crate::ssh::keys::HostKeyError;
-use crate::vault::VaultError;
+use renkei_config::Config;
+use renkei_doors::ssh::keys::HostKeyError;
+use renkei_storage::audit::KeyError;
+use renkei_storage::audit::keys::AuditKey;
+use renkei_storage::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
@@ -41,7 +41,7 @@ pub enum PreflightError {
 
 /// Whether a daemon serves `data_dir` now: its control socket answers.
 pub fn daemon_running(data_dir: &Path) -> bool {
-    UnixStream::connect(data_dir.join(crate::admin::SOCKET_NAME)).is_ok()
+    UnixStream::connect(data_dir.join(renkei_doors::admin::SOCKET_NAME)).is_ok()
 }
 
 /// What `check` found to say besides errors.
@@ -61,7 +61,7 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
         return Err(PreflightError::AlreadyRunning {
             path: data_dir.display().to_string(),
             socket: data_dir
-                .join(crate::admin::SOCKET_NAME)
+                .join(renkei_doors::admin::SOCKET_NAME)
                 .display()
                 .to_string(),
         });
@@ -74,11 +74,11 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
         }
     }
     let host = &config.server.host_key;
-    if crate::ssh::keys::load(host)?.is_none() {
+    if renkei_doors::ssh::keys::load(host)?.is_none() {
         writable_dir(&parent(host))?;
     }
     let vault = &config.vault.identity;
-    if crate::vault::load_identity(vault)?.is_none() {
+    if renkei_storage::vault::load_identity(vault)?.is_none() {
         writable_dir(&parent(vault))?;
     }
     let audit = &config.audit.key;

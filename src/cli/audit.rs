@@ -1,6 +1,7 @@
 //! `renkei audit verify | query | export`: the auditor's tools. They read
 //! the trail's files directly; no daemon, no secret.
 
+use clap::Subcommand;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -8,11 +9,74 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::{AuditCommand, when};
-use crate::audit::{export, keys, read, verify};
-use crate::config::Config;
-use crate::events::{FAILURES, REFUSALS, japanese};
-use crate::time::tokyo;
+use super::when::when;
+use renkei_config::Config;
+use renkei_core::events::{FAILURES, REFUSALS, japanese};
+use renkei_model::time::tokyo;
+use renkei_storage::audit::{export, keys, read, verify};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record, the chain and every checkpoint signature. Exit
+    /// status 1 and the first problem when anything was tampered with.
+    Verify {
+        /// Public key file (ed25519:<hex> per line); may be given again for
+        /// a trail whose signing key was replaced. Default: audit.pub beside
+        /// the trail.
+        #[arg(long, value_name = "FILE")]
+        pubkey: Vec<std::path::PathBuf>,
+        /// The daemon is running: accept an end not yet sealed. Detected by
+        /// itself when the daemon's control socket is beside the trail.
+        #[arg(long)]
+        live: bool,
+        /// Verify an exported bundle instead of the directory.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<std::path::PathBuf>,
+    },
+    /// Search the trail: a readable table, or --json / --csv.
+    Query {
+        /// Municipality code (6 digits).
+        #[arg(long, value_name = "CODE")]
+        tenant: Option<String>,
+        /// Account (SSH user), or ctl for the operator.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Event name(s), comma-separated (see docs/audit.md).
+        #[arg(long, value_name = "EVENT")]
+        event: Option<String>,
+        /// Part of a file path.
+        #[arg(long, value_name = "TEXT")]
+        file: Option<String>,
+        /// ok, refused or failed.
+        #[arg(long, value_name = "RESULT")]
+        result: Option<String>,
+        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Up to and including (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// The matching records as a JSON array, fields as written.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV with a header row (UTF-8 with BOM, for spreadsheets).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Write the records of a period, with the checkpoints that sign them,
+    /// as a bundle that verifies on its own.
+    Export {
+        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
+        #[arg(long, value_name = "TIME")]
+        since: String,
+        /// Up to and including (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: String,
+        /// The bundle file to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+}
 
 fn local(ts: &str) -> String {
     ts.parse::<jiff::Timestamp>()
@@ -50,7 +114,7 @@ fn daemon_running(audit_dir: &Path) -> bool {
     let Some(data_dir) = audit_dir.parent() else {
         return false;
     };
-    let socket = data_dir.join(crate::admin::SOCKET_NAME);
+    let socket = data_dir.join(renkei_doors::admin::SOCKET_NAME);
     std::os::unix::net::UnixStream::connect(socket).is_ok()
 }
 

@@ -1,12 +1,90 @@
 //! `renkei ctl …`: talking to the running daemon, and printing its answers
 //! for people (or `--json` for scripts).
 
-use std::path::Path;
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
 
-use crate::admin::client::Client;
-use crate::admin::proto::LsEntry;
+use renkei_doors::admin::client::Client;
+use renkei_doors::admin::proto::LsEntry;
 
-use super::CtlCommand;
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Show the daemon's state.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Place files into a tenant's box (encrypted on the way in), each under its base name.
+    Put {
+        /// Municipality code (6 digits).
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        /// The box: inbox or outbox.
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: String,
+        /// Local files to place; each keeps its base name.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List a tenant's files: name, size, SHA-256, state, time.
+    Ls {
+        /// Municipality code (6 digits).
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        /// The box: inbox or outbox.
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a file, decrypted and checked against its SHA-256.
+    Get {
+        /// Municipality code (6 digits).
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        /// The box: inbox or outbox.
+        #[arg(long = "box", value_name = "inbox|outbox")]
+        bx: String,
+        /// Path inside the box.
+        name: String,
+        /// Where to write it (`-` for standard output).
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: PathBuf,
+    },
+    /// Re-read the configuration and rule files (as SIGHUP does).
+    Reload,
+    /// List banned source addresses.
+    Bans {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the ban of a source address.
+    Unban {
+        /// The banned address, as `renkei ctl bans` lists it.
+        #[arg(value_name = "IP")]
+        ip: String,
+    },
+    /// Each route: queue, last and next run, failures.
+    Routes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a route's failed items back in its queue (all, or one ITEM given
+    /// by its path or object id).
+    Retry {
+        /// The route's name, as in `renkei ctl routes`.
+        #[arg(value_name = "ROUTE")]
+        route: String,
+        /// One failed item: its path in the box or its object id. Without
+        /// it, every failed item of the route.
+        #[arg(value_name = "ITEM")]
+        item: Option<String>,
+    },
+}
 
 // Long: one arm per `renkei ctl` subcommand (request, then print the
 // reply); the match is the command table.
@@ -26,9 +104,9 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                 println!("  connections  {}", s.connections);
                 println!(
                     "  client memory {} held (at most {}; {} per account)",
-                    crate::config::units::format_size(s.client_memory.held),
-                    crate::config::units::format_size(s.client_memory.limit),
-                    crate::config::units::format_size(s.client_memory.account_limit)
+                    renkei_config::units::format_size(s.client_memory.held),
+                    renkei_config::units::format_size(s.client_memory.limit),
+                    renkei_config::units::format_size(s.client_memory.account_limit)
                 );
                 println!("  vault key    {}", s.vault_recipient);
                 for t in &s.tenants {
@@ -158,7 +236,7 @@ fn print_table(entries: &[LsEntry]) {
     }
 }
 
-fn print_routes(routes: &[crate::route::RouteReport]) {
+fn print_routes(routes: &[renkei_handoff::route::RouteReport]) {
     if routes.is_empty() {
         println!("no routes are configured");
     }

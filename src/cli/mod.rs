@@ -12,8 +12,13 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod ctl;
 mod policy;
+mod when;
 
-use crate::config::Config;
+pub use audit::AuditCommand;
+pub use ctl::CtlCommand;
+pub use policy::PolicyCommand;
+
+use renkei_config::Config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,192 +60,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check every record, the chain and every checkpoint signature. Exit
-    /// status 1 and the first problem when anything was tampered with.
-    Verify {
-        /// Public key file (ed25519:<hex> per line); may be given again for
-        /// a trail whose signing key was replaced. Default: audit.pub beside
-        /// the trail.
-        #[arg(long, value_name = "FILE")]
-        pubkey: Vec<std::path::PathBuf>,
-        /// The daemon is running: accept an end not yet sealed. Detected by
-        /// itself when the daemon's control socket is beside the trail.
-        #[arg(long)]
-        live: bool,
-        /// Verify an exported bundle instead of the directory.
-        #[arg(long, value_name = "FILE")]
-        bundle: Option<std::path::PathBuf>,
-    },
-    /// Search the trail: a readable table, or --json / --csv.
-    Query {
-        /// Municipality code (6 digits).
-        #[arg(long, value_name = "CODE")]
-        tenant: Option<String>,
-        /// Account (SSH user), or ctl for the operator.
-        #[arg(long, value_name = "USER")]
-        user: Option<String>,
-        /// Event name(s), comma-separated (see docs/audit.md).
-        #[arg(long, value_name = "EVENT")]
-        event: Option<String>,
-        /// Part of a file path.
-        #[arg(long, value_name = "TEXT")]
-        file: Option<String>,
-        /// ok, refused or failed.
-        #[arg(long, value_name = "RESULT")]
-        result: Option<String>,
-        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Up to and including (same forms as --since).
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// The matching records as a JSON array, fields as written.
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        /// CSV with a header row (UTF-8 with BOM, for spreadsheets).
-        #[arg(long)]
-        csv: bool,
-    },
-    /// Write the records of a period, with the checkpoints that sign them,
-    /// as a bundle that verifies on its own.
-    Export {
-        /// From (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo).
-        #[arg(long, value_name = "TIME")]
-        since: String,
-        /// Up to and including (same forms as --since).
-        #[arg(long, value_name = "TIME")]
-        until: String,
-        /// The bundle file to write.
-        #[arg(short = 'o', long = "output", value_name = "FILE")]
-        output: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Parse and lint the rule files: errors name file:line; warnings for
-    /// shadowed rules, rules that can never match, shared networks.
-    Check,
-    /// Would this be allowed, and by which rule? Exit status 0 = allow, 1 = deny.
-    Explain {
-        /// Municipality code (6 digits) whose namespace is asked about.
-        #[arg(long, value_name = "CODE")]
-        tenant: String,
-        /// The account (SSH user) asking.
-        #[arg(long, value_name = "USER")]
-        user: String,
-        /// Source address.
-        #[arg(long, value_name = "IP")]
-        from: std::net::IpAddr,
-        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
-        #[arg(long, value_name = "OP")]
-        op: String,
-        /// Path in the namespace, e.g. /inbox/JUKI_032018_20261121093000.csv
-        #[arg(long, value_name = "PATH")]
-        path: Option<String>,
-        /// Size of the upload, in bytes (or with a unit: 64MiB).
-        #[arg(long, value_name = "N")]
-        size: Option<String>,
-        /// When (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo); default now.
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
-    },
-    /// Who may do OP in a tenant's box: each account, the rules that could
-    /// decide, in order.
-    Who {
-        /// Municipality code (6 digits).
-        #[arg(long, value_name = "CODE")]
-        tenant: String,
-        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
-        #[arg(long, value_name = "OP")]
-        op: String,
-        /// Path in the namespace, e.g. /inbox or /inbox/reports/x.csv
-        #[arg(long, value_name = "PATH")]
-        path: Option<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CtlCommand {
-    /// Show the daemon's state.
-    Status {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Place files into a tenant's box (encrypted on the way in), each under its base name.
-    Put {
-        /// Municipality code (6 digits).
-        #[arg(long, value_name = "CODE")]
-        tenant: String,
-        /// The box: inbox or outbox.
-        #[arg(long = "box", value_name = "inbox|outbox")]
-        bx: String,
-        /// Local files to place; each keeps its base name.
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-    },
-    /// List a tenant's files: name, size, SHA-256, state, time.
-    Ls {
-        /// Municipality code (6 digits).
-        #[arg(long, value_name = "CODE")]
-        tenant: String,
-        /// The box: inbox or outbox.
-        #[arg(long = "box", value_name = "inbox|outbox")]
-        bx: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Fetch a file, decrypted and checked against its SHA-256.
-    Get {
-        /// Municipality code (6 digits).
-        #[arg(long, value_name = "CODE")]
-        tenant: String,
-        /// The box: inbox or outbox.
-        #[arg(long = "box", value_name = "inbox|outbox")]
-        bx: String,
-        /// Path inside the box.
-        name: String,
-        /// Where to write it (`-` for standard output).
-        #[arg(short = 'o', long = "output", value_name = "PATH")]
-        output: PathBuf,
-    },
-    /// Re-read the configuration and rule files (as SIGHUP does).
-    Reload,
-    /// List banned source addresses.
-    Bans {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Lift the ban of a source address.
-    Unban {
-        /// The banned address, as `renkei ctl bans` lists it.
-        #[arg(value_name = "IP")]
-        ip: String,
-    },
-    /// Each route: queue, last and next run, failures.
-    Routes {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Put a route's failed items back in its queue (all, or one ITEM given
-    /// by its path or object id).
-    Retry {
-        /// The route's name, as in `renkei ctl routes`.
-        #[arg(value_name = "ROUTE")]
-        route: String,
-        /// One failed item: its path in the box or its object id. Without
-        /// it, every failed item of the route.
-        #[arg(value_name = "ITEM")]
-        item: Option<String>,
-    },
-}
-
 /// Runs a parsed command line; the process exit code is the result.
 pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli) {
@@ -272,7 +91,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("check needs a configuration: renkei check --config FILE");
             };
             let config = load(path)?;
-            let policy = crate::policy::PolicySet::load(&config)?;
+            let policy = renkei_core::policy::PolicySet::load(&config)?;
             let found = crate::preflight::check(&config, false)?;
             print!("{}", config.summary());
             print!("{}", policy::summary(&policy));
@@ -322,28 +141,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => PathBuf::from(crate::demo::DATA_DIR),
             };
-            ctl::run(&data_dir.join(crate::admin::SOCKET_NAME), command)?;
+            ctl::run(&data_dir.join(renkei_doors::admin::SOCKET_NAME), command)?;
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// A time on the command line: RFC 3339, or a civil date-time (with or
-/// without seconds, or a bare date) taken as Asia/Tokyo.
-pub(crate) fn when(s: &str) -> anyhow::Result<jiff::Zoned> {
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(crate::time::tokyo(t));
-    }
-    let tz = crate::time::zone();
-    if let Ok(civil) = s.parse::<jiff::civil::DateTime>() {
-        return Ok(civil.to_zoned(tz)?);
-    }
-    if let Ok(date) = s.parse::<jiff::civil::Date>() {
-        return Ok(date.to_zoned(tz)?);
-    }
-    anyhow::bail!(
-        "{s:?} is not a time: use 2026-11-21T10:00:00+09:00, \"2026-11-21 10:00\" or 2026-11-21 (Asia/Tokyo)"
-    )
 }
 
 #[cfg(test)]

@@ -1,23 +1,68 @@
 //! `renkei policy check | explain | who`: the operator's questions about
 //! the rules, answered from the files without a running daemon.
 
+use clap::Subcommand;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use jiff::Timestamp;
 
-use super::{PolicyCommand, when};
-use crate::config::units::{Quantity, parse_size};
-use crate::config::{Config, TenantCode};
-use crate::namespace::NsPath;
-use crate::policy::{Operation, PolicySet, Request};
-use crate::time::tokyo;
+use super::when::when;
+use renkei_config::units::{Quantity, parse_size};
+use renkei_config::{Config, TenantCode};
+use renkei_core::namespace::NsPath;
+use renkei_core::policy::{Operation, PolicySet, Request};
+use renkei_model::time::tokyo;
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parse and lint the rule files: errors name file:line; warnings for
+    /// shadowed rules, rules that can never match, shared networks.
+    Check,
+    /// Would this be allowed, and by which rule? Exit status 0 = allow, 1 = deny.
+    Explain {
+        /// Municipality code (6 digits) whose namespace is asked about.
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        /// The account (SSH user) asking.
+        #[arg(long, value_name = "USER")]
+        user: String,
+        /// Source address.
+        #[arg(long, value_name = "IP")]
+        from: std::net::IpAddr,
+        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
+        #[arg(long, value_name = "OP")]
+        op: String,
+        /// Path in the namespace, e.g. /inbox/JUKI_032018_20261121093000.csv
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
+        /// Size of the upload, in bytes (or with a unit: 64MiB).
+        #[arg(long, value_name = "N")]
+        size: Option<String>,
+        /// When (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Who may do OP in a tenant's box: each account, the rules that could
+    /// decide, in order.
+    Who {
+        /// Municipality code (6 digits).
+        #[arg(long, value_name = "CODE")]
+        tenant: String,
+        /// connect, login, list, read, upload, delete, rename, mkdir, rmdir
+        #[arg(long, value_name = "OP")]
+        op: String,
+        /// Path in the namespace, e.g. /inbox or /inbox/reports/x.csv
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
+    },
+}
 
 /// How `check` and `policy check` describe the rules in force.
 pub(super) fn summary(policy: &PolicySet) -> String {
     let mut s = String::new();
     let from = if policy.files.is_empty() {
-        crate::policy::BASELINE_NAME.to_string()
+        renkei_core::policy::BASELINE_NAME.to_string()
     } else {
         policy.files.join(", ")
     };
@@ -81,7 +126,7 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             let code = TenantCode::parse(&tenant)?;
             let op = op(&o)?;
             // As the daemon sees it: ::ffff:10.0.0.1 is 10.0.0.1.
-            let from = crate::config::canonical_ip(from);
+            let from = renkei_config::canonical_ip(from);
             let at = match at {
                 Some(a) => when(&a)?,
                 None => tokyo(Timestamp::now()),
@@ -96,7 +141,7 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                 return Ok(ExitCode::FAILURE);
             };
             let sized = size
-                .map(|s| format!(", size {}", crate::config::units::format_size(s)))
+                .map(|s| format!(", size {}", renkei_config::units::format_size(s)))
                 .unwrap_or_default();
             let context = format!(
                 "  {op} by {user} of {} {} from {from}, at {}{sized}",

@@ -19,7 +19,7 @@ use jiff::civil::{Date, Weekday};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::ConfigError;
+use crate::error::ConfigError;
 
 /// Closed days, as dates in Asia/Tokyo.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::units::{Quantity, parse_duration};
+use renkei_model::units::{Quantity, parse_duration};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefenderConfig {

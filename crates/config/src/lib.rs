@@ -12,12 +12,14 @@ pub mod calendar;
 pub mod defender;
 pub mod keys;
 pub use renkei_model::lgcode;
+mod error;
 pub mod limits;
 mod networks;
 pub mod retention;
 pub mod route_ends;
 pub mod routes;
 mod summary;
+mod tenants;
 pub use renkei_model::units;
 
 use std::collections::HashMap;
@@ -26,11 +28,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
 pub use defender::DefenderConfig;
+pub use error::ConfigError;
 pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
@@ -38,24 +40,7 @@ pub use networks::canonical_ip;
 use networks::{mapped_warning, parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
-
-/// A configuration error, located in the file that caused it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}:{column}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-}
+pub use tenants::{Account, Tenant};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -89,30 +74,6 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `renkei=debug`.
     pub level: String,
-}
-
-/// One municipality.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub code: TenantCode,
-    pub name: String,
-    pub networks: Vec<IpNet>,
-    pub accounts: Vec<Account>,
-}
-
-/// One SSH user of a tenant (one per municipal system).
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub user: String,
-    pub keys: Vec<AuthorizedKey>,
-    /// When set, replaces the tenant's networks for this account.
-    pub networks: Option<Vec<IpNet>>,
-}
-
-impl Account {
-    pub fn effective_networks<'a>(&'a self, tenant: &'a Tenant) -> &'a [IpNet] {
-        self.networks.as_deref().unwrap_or(&tenant.networks)
-    }
 }
 
 /// The validated configuration.

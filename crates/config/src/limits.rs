@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::units::{Quantity, format_duration, format_size, parse_duration, parse_size};
+use renkei_model::units::{Quantity, format_duration, format_size, parse_duration, parse_size};
 
 /// Longest single path component, in bytes (SFTP and most file systems).
 pub const MAX_NAME_BYTES: usize = 255;

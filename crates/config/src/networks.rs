@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::Tenant;
+use crate::tenants::Tenant;
 
 pub(super) fn parse_network(s: &str) -> Result<IpNet, String> {
     if let Ok(net) = s.parse::<IpNet>() {

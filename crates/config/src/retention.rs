@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::units::{Quantity, format_duration, parse_duration, parse_size};
+use renkei_model::units::{Quantity, format_duration, parse_duration, parse_size};
 
 /// How the audit trail is written.
 #[derive(Debug, Clone, PartialEq)]

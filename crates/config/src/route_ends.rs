@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::units::{Quantity, parse_duration};
 use renkei_model::boxes::BoxKind;
+use renkei_model::units::{Quantity, parse_duration};
 
 /// The placeholder for the tenant code in directory paths.
 pub const TENANT_PLACEHOLDER: &str = "{tenant}";
@@ -26,7 +26,7 @@ pub struct RemoteEnd {
     /// renkei's private key for this server (OpenSSH format).
     pub key: PathBuf,
     /// The server's host key, pinned: anything else is refused.
-    pub host_key: super::AuthorizedKey,
+    pub host_key: crate::keys::AuthorizedKey,
     /// Directory on the server, `{tenant}` = the code.
     pub path: String,
     /// Connecting, logging in and each request must finish within this.
@@ -150,7 +150,7 @@ impl RawEnd {
             &self.host_key,
             "host_key = \"ssh-ed25519 AAAA...\" (the server's host key, pinned)",
         )?;
-        let host_key = match super::keys::parse_line(host.get_ref()) {
+        let host_key = match crate::keys::parse_line(host.get_ref()) {
             Ok(Some(k)) => k,
             Ok(None) => return Err((host.span(), format!("route {name}: host_key is empty"))),
             Err(e) => return Err((host.span(), format!("route {name}: host_key: {e}"))),
@@ -386,8 +386,8 @@ pub(super) fn duration_in(
             v.span(),
             format!(
                 "{name} must be between {} and {}",
-                super::units::format_duration(range.0),
-                super::units::format_duration(range.1)
+                renkei_model::units::format_duration(range.0),
+                renkei_model::units::format_duration(range.1)
             ),
         ));
     }

@@ -12,15 +12,16 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::route_ends::{Destination, RemoteEnd, Source};
-use super::route_ends::{Problem, duration_in};
-use super::units::Quantity;
-use super::{Tenant, TenantCode};
+pub use crate::route_ends::{Destination, RemoteEnd, Source};
+use crate::route_ends::{Problem, duration_in};
+use crate::tenants::Tenant;
 use renkei_model::boxes::BoxKind;
+use renkei_model::lgcode::TenantCode;
 use renkei_model::pattern::NamePattern;
 use renkei_model::schedule::{Cron, Trigger};
+use renkei_model::units::Quantity;
 
-pub use super::route_ends::TENANT_PLACEHOLDER;
+pub use crate::route_ends::TENANT_PLACEHOLDER;
 
 /// Retries with exponential backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +129,8 @@ impl Route {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
     name: Spanned<String>,
-    source: Spanned<super::route_ends::RawEnd>,
-    destination: Spanned<super::route_ends::RawEnd>,
+    source: Spanned<crate::route_ends::RawEnd>,
+    destination: Spanned<crate::route_ends::RawEnd>,
     tenants: Option<Vec<Spanned<String>>>,
     schedule: Option<Spanned<String>>,
     every: Option<Spanned<Quantity>>,

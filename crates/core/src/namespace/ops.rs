@@ -86,13 +86,17 @@ impl EntryInfo {
     }
 }
 
-/// Journal keys of a location: the entry itself and its parent directory
-/// entry (`None` at the top of a box).
+/// Journal keys of a location: the entry itself, its parent directory
+/// entry (`None` at the top of a box) and the principal's partial upload.
+/// Every key the core uses is built here, from the principal's tenant,
+/// never from client input.
 pub(crate) struct Keys {
     pub bx: BoxKind,
     pub rel: String,
     pub entry: String,
     pub parent: Option<String>,
+    /// Where the principal's own interrupted upload of this name is kept.
+    pub partial: String,
 }
 
 pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
@@ -106,9 +110,11 @@ pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
         let (pp, pn) = parent.rsplit_once('/').unwrap_or(("", parent.as_str()));
         Some(journal::entry_key(tenant, *bx, pp, pn))
     };
+    let rel = path.rel();
     Some(Keys {
         bx: *bx,
-        rel: path.rel(),
+        partial: journal::partial_key(tenant, *bx, &rel, &who.user),
+        rel,
         entry: journal::entry_key(tenant, *bx, parent, name),
         parent: parent_key,
     })
@@ -154,7 +160,7 @@ impl Namespace {
             });
         };
         if who.role == Role::Account {
-            let pk = journal::partial_key(who.tenant.as_str(), k.bx, &k.rel, &who.user);
+            let pk = k.partial.clone();
             if let Some(size) = self.active_size(&pk) {
                 return Ok(EntryInfo::uploading(name, size));
             }
@@ -307,7 +313,7 @@ impl Namespace {
                 by: who.user.clone(),
             },
         };
-        let pk = journal::partial_key(who.tenant.as_str(), k.bx, &k.rel, &who.user);
+        let pk = k.partial.clone();
         if self.is_active(&pk) {
             return Err(NsError::Conflict {
                 path: path.to_string(),

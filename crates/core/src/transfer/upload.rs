@@ -27,7 +27,7 @@ use crate::memory::Meter;
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
 use crate::policy::{Operation, Role};
 use renkei_storage::journal::{
-    self, BoxKind, EntryRecord, ObjectRecord, ObjectState, Op, PartialRecord, SegmentRef,
+    BoxKind, EntryRecord, ObjectRecord, ObjectState, Op, PartialRecord, SegmentRef,
 };
 use renkei_storage::vault::{ObjectReader, SegmentWriter};
 
@@ -155,7 +155,7 @@ impl Upload {
                 }
             }
         }
-        let partial_key = journal::partial_key(who.tenant.as_str(), k.bx, &k.rel, &who.user);
+        let partial_key = k.partial.clone();
         let guard = ns.claim(&partial_key).ok_or_else(|| NsError::Conflict {
             path: shown.clone(),
             reason: format!("is being uploaded by another session of {}", who.user),

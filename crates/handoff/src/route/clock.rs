@@ -13,7 +13,7 @@
 
 use jiff::Timestamp;
 
-use super::RouteState;
+use super::state::RouteState;
 use renkei_core::events::Event;
 use renkei_core::namespace::Namespace;
 use renkei_model::schedule::{Cron, Trigger, rfc3339};

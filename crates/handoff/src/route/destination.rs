@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::RouteState;
 use super::ledger;
 use super::spool;
+use super::state::RouteState;
 use super::steps::StepError;
 use crate::place::{Placed, Placement};
 use crate::remote::{self, Conn};

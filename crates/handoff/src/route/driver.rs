@@ -10,8 +10,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use super::RouteState;
 use super::clock::Schedule;
+use super::state::RouteState;
 use super::wake::{later, until};
 use renkei_core::namespace::Namespace;
 use renkei_model::schedule::Trigger;

@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::clock;
+use super::state::RouteState;
 use super::wake::until;
-use super::{RouteState, clock};
 use renkei_config::routes::Expectation;
 use renkei_core::events::Event;
 use renkei_core::namespace::Namespace;

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::mpsc;
 
-use super::RouteState;
 use super::driver::{Pass, Signal};
 use super::import::{self, Taken};
 use super::settle::Settling;
+use super::state::RouteState;
 use super::steps::StepError;
 use renkei_config::{Destination, Route, Source, TenantCode};
 use renkei_core::events::Event;

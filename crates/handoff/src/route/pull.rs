@@ -19,13 +19,13 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::RouteState;
 use super::driver::{Pass, Signal};
 use super::import::Seen;
 use super::import::{
     ImportOf, commit_import, drop_mark, ignored, route_principal, waiting_conflict,
 };
 use super::settle::Settling;
+use super::state::RouteState;
 use crate::remote::{self, Conn};
 use renkei_config::routes::RemoteEnd;
 use renkei_config::{Destination, Route, Source, TenantCode};

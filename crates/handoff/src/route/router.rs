@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{FailedItem, RouteError, RouteReport, RouteState, RunStatus, expect, ledger, worker};
+use super::state::{FailedItem, RouteError, RouteReport, RouteState, RunStatus};
+use super::{expect, ledger, worker};
 use renkei_config::{Route, Source};
 use renkei_core::live::RouteChanges;
 use renkei_core::namespace::Namespace;

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::destination::{Attempt, Destination, Remote, Spool};
 use super::driver::{Pass, Signal, drive};
+use super::ledger;
+use super::state::RouteState;
 use super::wake::{later, until};
-use super::{RouteState, ledger};
 use crate::place::Placed;
 use renkei_config::Source;
 use renkei_core::namespace::{Arrival, Namespace};
