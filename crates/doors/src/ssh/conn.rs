@@ -413,7 +413,7 @@ impl russh::server::Handler for Conn {
         let defender = Arc::clone(&self.state.defender);
         let ip = self.peer.ip();
         let kill = Arc::clone(&self.kill);
-        let task = tokio::spawn(async move {
+        let task = self.state.sessions.spawn(async move {
             let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
             open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             let (why, told, kind) = match end {

@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use renkei_config::Config;
 use renkei_core::defender::{Defender, Offence};
@@ -41,6 +42,9 @@ pub struct State {
     pub volume: PathBuf,
     next_conn: AtomicU64,
     registry: registry::Registry,
+    /// Every SFTP session task: the server waits for them at stop, so
+    /// none outlives the listener even when its connection was cut.
+    sessions: TaskTracker,
 }
 
 impl State {
@@ -59,6 +63,7 @@ impl State {
             volume,
             next_conn: AtomicU64::new(1),
             registry: registry::Registry::default(),
+            sessions: TaskTracker::new(),
         })
     }
 
@@ -272,6 +277,83 @@ impl Server {
             // ends its SFTP sessions; wait for the aborted tasks to go.
             conns.shutdown().await;
         }
+        self.state.sessions.close();
+        let ended =
+            tokio::time::timeout(limits.shutdown_disconnect_wait, self.state.sessions.wait());
+        if ended.await.is_err() {
+            tracing::warn!(
+                "SFTP sessions still running after limits.shutdown_disconnect_wait (a file step that does not return); the runtime's stop ends them"
+            );
+        }
+    }
+}
+
+/// A connection's `session_ended` record and whether it was an offence.
+fn end_of(
+    shared: &Mutex<conn::ConnShared>,
+    conn: u64,
+    peer: SocketAddr,
+    started: Instant,
+    result: Result<(), String>,
+) -> (Event, Option<Offence>) {
+    let s = match shared.lock() {
+        Ok(s) => s,
+        Err(p) => p.into_inner(),
+    };
+    let reason = match (&s.end_reason, result) {
+        (Some(r), _) => r.clone(),
+        (None, Ok(())) => "closed".to_string(),
+        (None, Err(e)) => e,
+    };
+    // A connection that never logged in is one offence, whatever number
+    // of keys its client offered.
+    let offence = match (&s.principal, s.failures.is_empty()) {
+        (Some(_), _) => None,
+        (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
+        (None, false) => Some(Offence::UnknownUser),
+        (None, true) if s.timed_out => Some(Offence::LoginTimeout),
+        (None, true) => None,
+    };
+    let ended = Event::SessionEnded {
+        conn,
+        peer,
+        tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
+        user: s.principal.as_ref().map(|p| p.user.clone()),
+        duration_ms: started.elapsed().as_millis() as u64,
+        bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
+        bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
+        reason,
+    };
+    (ended, offence)
+}
+
+/// Writes a connection's `session_ended` record if its task is dropped
+/// before it could (cut off at shutdown after
+/// `limits.shutdown_disconnect_wait`): every connection leaves a record.
+struct RecordOnDrop {
+    state: Arc<State>,
+    shared: Arc<Mutex<conn::ConnShared>>,
+    conn: u64,
+    peer: SocketAddr,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for RecordOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.state.registry.remove(self.conn);
+        let cut = "cut off: still open when the daemon stopped (limits.shutdown_disconnect_wait)";
+        let (ended, _) = end_of(
+            &self.shared,
+            self.conn,
+            self.peer,
+            self.started,
+            Err(cut.to_string()),
+        );
+        self.state.events.record(ended);
     }
 }
 
@@ -287,6 +369,14 @@ async fn connection(
 ) {
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
+    let mut guard = RecordOnDrop {
+        state: Arc::clone(&state),
+        shared: Arc::clone(&shared),
+        conn,
+        peer,
+        started,
+        armed: true,
+    };
     let (gone_tx, gone_rx) = watch::channel(false);
     let kill = Arc::new(tokio::sync::Notify::new());
     let handler = conn::Conn::new(
@@ -361,37 +451,8 @@ async fn connection(
     for t in tasks {
         let _ = t.await;
     }
-    let (ended, offence) = {
-        let s = match shared.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
-        let reason = match (&s.end_reason, result) {
-            (Some(r), _) => r.clone(),
-            (None, Ok(())) => "closed".to_string(),
-            (None, Err(e)) => e,
-        };
-        // A connection that never logged in is one offence, whatever number
-        // of keys its client offered.
-        let offence = match (&s.principal, s.failures.is_empty()) {
-            (Some(_), _) => None,
-            (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
-            (None, false) => Some(Offence::UnknownUser),
-            (None, true) if s.timed_out => Some(Offence::LoginTimeout),
-            (None, true) => None,
-        };
-        let ended = Event::SessionEnded {
-            conn,
-            peer,
-            tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
-            user: s.principal.as_ref().map(|p| p.user.clone()),
-            duration_ms: started.elapsed().as_millis() as u64,
-            bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
-            bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
-            reason,
-        };
-        (ended, offence)
-    };
+    guard.armed = false;
+    let (ended, offence) = end_of(&shared, conn, peer, started, result);
     state.events.record(ended);
     if let Some(o) = offence {
         state.defender.offence(peer.ip(), o).await;
