@@ -8,6 +8,8 @@
 # OpenSSH sshd (openssh-server) is the remote SFTP peer of the route tests
 # (and the baseline of scripts/bench.sh). python3-fusepy and fuse give the
 # route tests a file system that hangs, as a hung network mount does.
+# clamav-daemon gives the checks tests a real clamd (started by each test
+# with its own socket and a signature the test writes; nothing downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ command -v age >/dev/null 2>&1 || need+=(age)
 /usr/bin/python3 -c 'import fusepy' >/dev/null 2>&1 || need+=(python3-fusepy)
 command -v fusermount >/dev/null 2>&1 || need+=(fuse)
 command -v mountpoint >/dev/null 2>&1 || need+=(util-linux)
+[ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2

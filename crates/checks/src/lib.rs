@@ -1,0 +1,11 @@
+//! The checks an arriving file passes before anyone else may see it: what
+//! looks inside the bytes. Today that is the client of ClamAV's clamd
+//! ([`clamd`]); file-type rules and 連携 format validation join it here.
+//!
+//! Every check reads plaintext from a reader the core hands it (decrypted
+//! in memory from the vault, never written to disk) and returns a verdict;
+//! what a verdict means for the file (accepted, quarantined, rejected) is
+//! the core's business. This crate knows nothing of tenants, boxes or the
+//! journal (docs/decisions/0008-crate-graph.md).
+
+pub mod clamd;
