@@ -34,6 +34,10 @@ pub enum PreflightError {
     )]
     Port { addr: String, source: io::Error },
     #[error(
+        "[scan] names clamd at {clamd}, but this build cannot yet hold arriving files back until they are scanned: renkei will not start and pass files unscanned. Remove [scan] for now (docs/configuration.md, [scan])"
+    )]
+    ScanNotYet { clamd: String },
+    #[error(
         "data directory {path} is already in use by another renkei process (its control socket {socket} answers): stop it first, or use `renkei ctl reload`"
     )]
     AlreadyRunning { path: String, socket: String },
@@ -55,6 +59,11 @@ pub struct Findings {
 /// `for_serve = true`: a running daemon on the same data directory is then
 /// an error; for `check` it only means the port is that daemon's.
 pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightError> {
+    if let Some(scan) = &config.scan {
+        return Err(PreflightError::ScanNotYet {
+            clamd: scan.clamd.to_string(),
+        });
+    }
     let data_dir = &config.server.data_dir;
     let running = daemon_running(data_dir);
     if running && for_serve {

@@ -510,3 +510,26 @@ fn a_read_only_data_directory_is_found_before_anything_is_written() {
         "{text}"
     );
 }
+
+/// `[scan]` is understood, but the stage that holds files back until they
+/// are scanned is not in this build: `check` and `serve` refuse it rather
+/// than let files pass unscanned.
+#[test]
+fn a_scanner_this_build_cannot_use_yet_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{VALID}\n[scan]\nclamd = \"/run/clamav/clamd.ctl\"\n");
+    fs::write(dir.path().join("scan.toml"), text).unwrap();
+    for cmd in ["check", "serve"] {
+        let out = renkei(dir.path(), &["--config", "scan.toml", cmd]);
+        assert!(!out.status.success(), "{cmd} must refuse [scan]");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("/run/clamav/clamd.ctl") && err.contains("unscanned"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused serve creates nothing"
+    );
+}

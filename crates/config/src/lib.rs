@@ -18,6 +18,7 @@ mod networks;
 pub mod retention;
 pub mod route_ends;
 pub mod routes;
+pub mod scan;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
@@ -40,6 +41,7 @@ pub use networks::canonical_ip;
 use networks::{mapped_warning, parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
+pub use scan::{ScanConfig, Unscannable};
 pub use tenants::{Account, Tenant};
 
 /// How log lines are written.
@@ -89,6 +91,8 @@ pub struct Config {
     pub defender: DefenderConfig,
     pub audit: AuditSettings,
     pub retention: RetentionConfig,
+    /// `[scan]`: when present, every arriving file is scanned.
+    pub scan: Option<ScanConfig>,
     pub log: LogConfig,
     /// Closed days (`[calendar]`).
     pub calendar: Arc<calendar::Calendar>,
@@ -114,6 +118,7 @@ struct RawConfig {
     audit: retention::RawAudit,
     #[serde(default)]
     retention: retention::RawRetention,
+    scan: Option<scan::RawScan>,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -320,6 +325,12 @@ impl Config {
             .retention
             .resolve()
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        let scan = raw
+            .scan
+            .as_ref()
+            .map(scan::RawScan::resolve)
+            .transpose()
+            .map_err(|(span, msg)| loc.at(span, msg))?;
         let calendar = raw
             .calendar
             .resolve(&|p| resolve(base, p))?
@@ -505,6 +516,7 @@ impl Config {
             defender,
             audit,
             retention,
+            scan,
             log: LogConfig {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),

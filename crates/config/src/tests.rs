@@ -143,3 +143,53 @@ fn one_key_for_two_accounts_of_one_municipality_warns() {
         c.warnings
     );
 }
+
+#[test]
+fn the_scan_section_takes_a_socket_or_tcp_and_defaults_the_rest() {
+    let c = parse(&sample("")).unwrap();
+    assert!(c.scan.is_none(), "no [scan], no scanning");
+    let text = sample("").replace(
+        "[vault]",
+        "[scan]\nclamd = \"/run/clamav/clamd.ctl\"\n\n[vault]",
+    );
+    let s = parse(&text).unwrap().scan.expect("scan");
+    assert_eq!(
+        s.clamd,
+        renkei_model::scanner::ClamdAddr::Unix("/run/clamav/clamd.ctl".into())
+    );
+    assert_eq!(s.unscannable, Unscannable::Quarantine);
+    assert_eq!(s.max_file_size, 25 << 20);
+    let text = sample("").replace(
+        "[vault]",
+        "[scan]\nclamd = \"tcp:127.0.0.1:3310\"\nunscannable = \"accept\"\nmax_file_size = \"100MiB\"\n\n[vault]",
+    );
+    let s = parse(&text).unwrap().scan.expect("scan");
+    assert_eq!(s.unscannable, Unscannable::Accept);
+    assert_eq!(s.max_file_size, 100 << 20);
+}
+
+#[test]
+fn a_bad_scan_section_names_its_line() {
+    for (bad, says) in [
+        ("clamd = \"clamd.ctl\"", "absolute path"),
+        ("clamd = \"tcp:localhost\"", "tcp:HOST:PORT"),
+        (
+            "clamd = \"/run/c.ctl\"\nunscannable = \"pass\"",
+            "quarantine",
+        ),
+        (
+            "clamd = \"/run/c.ctl\"\nconcurrency = 0",
+            "scan.concurrency",
+        ),
+        (
+            "clamd = \"/run/c.ctl\"\nretry_first = \"1m\"\nretry_max = \"10s\"",
+            "scan.retry_max",
+        ),
+        ("clamd = \"/run/c.ctl\"\nclamav = 1", "clamav"),
+    ] {
+        let text = sample("").replace("[vault]", &format!("[scan]\n{bad}\n\n[vault]"));
+        let (line, msg) = err_of(&text);
+        assert!(line >= 6, "{bad}: line {line}");
+        assert!(msg.contains(says), "{bad}: {msg}");
+    }
+}

@@ -113,6 +113,9 @@ impl Live {
         if config.log != running.log {
             restart_needed.push("[log]".to_string());
         }
+        if config.scan != running.scan {
+            restart_needed.push("[scan]".to_string());
+        }
         config.server.listen = running.server.listen;
         config.server.data_dir = running.server.data_dir.clone();
         config.server.host_key = running.server.host_key.clone();
@@ -122,6 +125,7 @@ impl Live {
         config.audit = running.audit.clone();
         config.retention = running.retention.clone();
         config.log = running.log.clone();
+        config.scan = running.scan.clone();
         if self.config_path.is_none() {
             config.server.policy_dir = running.server.policy_dir.clone();
         }

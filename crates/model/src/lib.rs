@@ -11,6 +11,7 @@ pub mod boxes;
 pub mod lgcode;
 pub mod pattern;
 pub mod placement;
+pub mod scanner;
 pub mod schedule;
 pub mod time;
 pub mod units;
