@@ -1,6 +1,8 @@
 //! The checks an arriving file passes before anyone else may see it: what
-//! looks inside the bytes. Today that is the client of ClamAV's clamd
-//! ([`clamd`]); file-type rules and 連携 format validation join it here.
+//! looks inside the bytes: the client of ClamAV's clamd ([`clamd`]) and
+//! 連携 format validation ([`format`]: encoding, line endings, CSV columns,
+//! fixed-length header / data / trailer records); file-type rules join
+//! them here.
 //!
 //! Every check reads plaintext from a reader the core hands it (decrypted
 //! in memory from the vault, never written to disk) and returns a verdict;
@@ -9,3 +11,4 @@
 //! journal (docs/decisions/0008-crate-graph.md).
 
 pub mod clamd;
+pub mod format;
