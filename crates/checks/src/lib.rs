@@ -1,8 +1,8 @@
 //! The checks an arriving file passes before anyone else may see it: what
 //! looks inside the bytes: the client of ClamAV's clamd ([`clamd`]) and
 //! 連携 format validation ([`format`]: encoding, line endings, CSV columns,
-//! fixed-length header / data / trailer records); file-type rules join
-//! them here.
+//! fixed-length header / data / trailer records) and file types decided
+//! from content ([`filetype`]).
 //!
 //! Every check reads plaintext from a reader the core hands it (decrypted
 //! in memory from the vault, never written to disk) and returns a verdict;
@@ -11,4 +11,5 @@
 //! journal (docs/decisions/0008-crate-graph.md).
 
 pub mod clamd;
+pub mod filetype;
 pub mod format;
