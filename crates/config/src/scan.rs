@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use renkei_model::scanner::ClamdAddr;
-use renkei_model::units::{Quantity, format_duration, parse_duration, parse_size};
+use renkei_model::units::{Quantity, parse_size};
+
+use crate::route_ends::{Problem, duration_in};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -47,30 +49,6 @@ pub(super) struct RawScan {
     unscannable: Option<Spanned<String>>,
     retry_first: Option<Spanned<Quantity>>,
     retry_max: Option<Spanned<Quantity>>,
-}
-
-type Problem = (std::ops::Range<usize>, String);
-
-fn duration(
-    v: &Option<Spanned<Quantity>>,
-    default: Duration,
-    range: (Duration, Duration),
-    name: &str,
-) -> Result<Duration, Problem> {
-    let Some(v) = v else { return Ok(default) };
-    let d = parse_duration(v.get_ref()).map_err(|e| (v.span(), format!("scan.{name}: {e}")))?;
-    if d < range.0 || d > range.1 {
-        return Err((
-            v.span(),
-            format!(
-                "scan.{name} must be between {} and {} (got {})",
-                format_duration(range.0),
-                format_duration(range.1),
-                format_duration(d)
-            ),
-        ));
-    }
-    Ok(d)
 }
 
 impl RawScan {
@@ -117,25 +95,25 @@ impl RawScan {
         };
         let second = Duration::from_secs(1);
         let day = Duration::from_secs(86_400);
-        let retry_first = duration(
+        let retry_first = duration_in(
             &self.retry_first,
             Duration::from_secs(5),
             (second, day),
-            "retry_first",
+            "scan.retry_first",
         )?;
-        let retry_max = duration(
+        let retry_max = duration_in(
             &self.retry_max,
             Duration::from_secs(300),
             (retry_first, day),
-            "retry_max",
+            "scan.retry_max",
         )?;
         Ok(ScanConfig {
             clamd,
-            timeout: duration(
+            timeout: duration_in(
                 &self.timeout,
                 Duration::from_secs(60),
                 (second, Duration::from_secs(3600)),
-                "timeout",
+                "scan.timeout",
             )?,
             max_file_size,
             concurrency,
