@@ -138,7 +138,10 @@ struct Opened {
 fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonError> {
     let policy = PolicySet::load(&config)?;
     // Everything that can refuse is checked before anything is written.
-    crate::preflight::check(&config, true)?;
+    let found = crate::preflight::check(&config, true)?;
+    if let Some((at, Err(e))) = &found.scanner {
+        tracing::warn!(clamd = %at, error = %e, "the scanner does not answer now: arriving files wait in checking until it does");
+    }
     let data_dir = config.server.data_dir.clone();
     fsutil::create_private_dir(&data_dir).map_err(|source| DaemonError::DataDir {
         path: data_dir.display().to_string(),
@@ -334,6 +337,10 @@ fn start_upkeep(
         o.audit.clone(),
         config.audit.checkpoint_interval,
         keeper,
+        stop.clone(),
+    ));
+    tasks.spawn(renkei_core::checks::stage::run(
+        Arc::clone(&o.ns),
         stop.clone(),
     ));
     tasks.spawn(retain(

@@ -34,10 +34,6 @@ pub enum PreflightError {
     )]
     Port { addr: String, source: io::Error },
     #[error(
-        "[scan] names clamd at {clamd}, but this build cannot yet hold arriving files back until they are scanned: renkei will not start and pass files unscanned. Remove [scan] for now (docs/configuration.md, [scan])"
-    )]
-    ScanNotYet { clamd: String },
-    #[error(
         "data directory {path} is already in use by another renkei process (its control socket {socket} answers): stop it first, or use `renkei ctl reload`"
     )]
     AlreadyRunning { path: String, socket: String },
@@ -53,17 +49,15 @@ pub fn daemon_running(data_dir: &Path) -> bool {
 pub struct Findings {
     /// The daemon of this data directory runs (so its port is its own).
     pub running: bool,
+    /// What the configured scanner said when asked its version (`Err`: it
+    /// does not answer now; files will wait in `checking` until it does).
+    pub scanner: Option<(String, Result<String, String>)>,
 }
 
 /// Checks keys, directories and the port. `serve` calls it with
 /// `for_serve = true`: a running daemon on the same data directory is then
 /// an error; for `check` it only means the port is that daemon's.
 pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightError> {
-    if let Some(scan) = &config.scan {
-        return Err(PreflightError::ScanNotYet {
-            clamd: scan.clamd.to_string(),
-        });
-    }
     let data_dir = &config.server.data_dir;
     let running = daemon_running(data_dir);
     if running && for_serve {
@@ -101,7 +95,19 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
             source,
         })?;
     }
-    Ok(Findings { running })
+    // A scanner that does not answer is not a reason to refuse: files wait
+    // for it (fail closed), and the operator is told here and in the trail.
+    let scanner = config.scan.as_ref().map(|s| {
+        let clamd = renkei_checks::clamd::Clamd::new(
+            s.clamd.clone(),
+            s.timeout.min(std::time::Duration::from_secs(5)),
+        );
+        (
+            s.clamd.to_string(),
+            clamd.version().map_err(|e| e.to_string()),
+        )
+    });
+    Ok(Findings { running, scanner })
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -10,9 +10,9 @@ use std::process::Command;
 /// layers first; a crate may use only crates listed before it.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("renkei-model", &[]),
-    ("renkei-config", &["renkei-model"]),
-    ("renkei-storage", &["renkei-model"]),
     ("renkei-checks", &["renkei-model"]),
+    ("renkei-config", &["renkei-model", "renkei-checks"]),
+    ("renkei-storage", &["renkei-model"]),
     (
         "renkei-core",
         &[

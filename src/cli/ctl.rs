@@ -5,7 +5,7 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
 use renkei_doors::admin::client::Client;
-use renkei_doors::admin::proto::LsEntry;
+use renkei_doors::admin::proto::{ChecksSummary, HeldFile, LsEntry};
 
 #[derive(Debug, Subcommand)]
 pub enum CtlCommand {
@@ -84,6 +84,51 @@ pub enum CtlCommand {
         #[arg(value_name = "ITEM")]
         item: Option<String>,
     },
+    /// Files the arrival checks hold (quarantined: a virus or unscannable;
+    /// rejected: a file-type or 連携 format rule): list, show, release or
+    /// delete them.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Every held file: id, state, tenant, path, reason.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One held file in full.
+    Show {
+        /// Its id (or the first characters of it), as `list` shows.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Let a held file in: it is stored under the name it arrived with,
+    /// visible and handed on by routes like any accepted file. No check
+    /// runs again; the audit trail and the sender's receipt name the
+    /// operator and the reason.
+    Release {
+        /// Its id (or the first characters of it), as `list` shows.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Why (kept in the audit trail and shown in the receipt).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Destroy a held file's encrypted bytes (its record stays until
+    /// retention forgets it).
+    Delete {
+        /// Its id (or the first characters of it), as `list` shows.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Why (kept in the audit trail).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 // Long: one arm per `renkei ctl` subcommand (request, then print the
@@ -109,6 +154,7 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                     renkei_config::units::format_size(s.client_memory.account_limit)
                 );
                 println!("  vault key    {}", s.vault_recipient);
+                print_checks(&s.checks);
                 for t in &s.tenants {
                     println!(
                         "  tenant       {} {} ({} accounts)",
@@ -183,12 +229,20 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&routes)?);
             } else {
                 print_routes(&routes);
+                let checks = client.status()?.checks;
+                if checks.waiting > 0 {
+                    println!(
+                        "waiting for arrival checks (not yet queued on any route): {}",
+                        checks.waiting
+                    );
+                }
             }
         }
         CtlCommand::Retry { route, item } => {
             let n = client.retry(&route, item.as_deref())?;
             println!("{n} item(s) of route {route} queued again");
         }
+        CtlCommand::Quarantine { command } => quarantine(&mut client, command)?,
         CtlCommand::Unban { ip } => {
             client.unban(&ip)?;
             println!("{ip} is no longer banned");
@@ -265,4 +319,83 @@ fn print_routes(routes: &[renkei_handoff::route::RouteReport]) {
             );
         }
     }
+}
+
+fn print_checks(c: &ChecksSummary) {
+    let scanner = c.scanner.as_deref().unwrap_or("no [scan]");
+    println!(
+        "  checks       scanner {scanner}; {} rule(s); {} waiting{}; {} held",
+        c.rules,
+        c.waiting,
+        c.oldest_waiting_secs
+            .map(|s| format!(" (oldest {s}s)"))
+            .unwrap_or_default(),
+        c.held
+    );
+}
+
+fn print_held(h: &HeldFile) {
+    println!("{}  {}", h.id, h.state);
+    println!("  file       {} /{}/{}", h.tenant, h.bx, h.path);
+    println!("  size       {} bytes  sha256 {}", h.size, h.sha256);
+    println!("  from       {}", h.uploaded_by);
+    println!("  received   {}", h.received);
+    if let Some(at) = &h.held {
+        println!("  held       {at}");
+    }
+    println!("  checks     {}", h.checks.join(", "));
+    if let Some(v) = &h.scanner {
+        println!("  scanner    {v}");
+    }
+    if let Some(sig) = &h.signature {
+        println!("  signature  {sig}");
+    }
+    if let Some(r) = &h.reason {
+        println!("  reason     {r}");
+    }
+}
+
+fn quarantine(client: &mut Client, command: QuarantineCommand) -> anyhow::Result<()> {
+    match command {
+        QuarantineCommand::List { json } => {
+            let held = client.held()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&held)?);
+            } else if held.is_empty() {
+                println!("no file is held");
+            } else {
+                println!(
+                    "{:<26} {:<12} {:<7} {:<7} {:<40}  REASON",
+                    "ID", "STATE", "TENANT", "BOX", "PATH"
+                );
+                for h in held {
+                    println!(
+                        "{:<26} {:<12} {:<7} {:<7} {:<40}  {}",
+                        h.id,
+                        h.state,
+                        h.tenant,
+                        h.bx,
+                        h.path,
+                        h.reason.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        QuarantineCommand::Show { id } => print_held(&client.held_show(&id)?),
+        QuarantineCommand::Release { id, reason } => {
+            let h = client.release(&id, &reason)?;
+            println!(
+                "released {}: stored again as /{}/{} of tenant {}; it is visible and routes hand it on like any accepted file. No check was run again.",
+                h.id, h.bx, h.path, h.tenant
+            );
+        }
+        QuarantineCommand::Delete { id, reason } => {
+            let h = client.delete_held(&id, &reason)?;
+            println!(
+                "deleted {}: the stored bytes of /{}/{} (tenant {}) are destroyed; the record stays until retention forgets it.",
+                h.id, h.bx, h.path, h.tenant
+            );
+        }
+    }
+    Ok(())
 }

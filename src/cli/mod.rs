@@ -106,6 +106,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.server.listen
                 );
             }
+            match &found.scanner {
+                Some((at, Ok(version))) => println!("scanner: clamd at {at} answers ({version})"),
+                Some((at, Err(e))) => println!(
+                    "scanner: clamd at {at} does not answer now ({e}); arriving files will wait in checking until it does"
+                ),
+                None => {}
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => {

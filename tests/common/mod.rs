@@ -6,6 +6,7 @@
 //! against a deadline.
 #![allow(dead_code)]
 
+pub mod clamd;
 pub mod sshd;
 
 use std::collections::HashMap;

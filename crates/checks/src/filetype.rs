@@ -23,6 +23,69 @@ pub enum Kind {
     UnknownBinary,
 }
 
+/// The kinds a file-type rule may allow (`types = [...]` of a
+/// `[[check]]`), in the order the documentation lists them.
+pub const CATEGORIES: &[&str] = &[
+    "text",
+    "pdf",
+    "image",
+    "office",
+    "archive",
+    "executable",
+    "other",
+];
+
+impl Kind {
+    /// Which of [`CATEGORIES`] this kind falls in.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::UnknownBinary => "other",
+            Kind::Binary {
+                executable: true, ..
+            } => "executable",
+            Kind::Binary { mime, .. } => {
+                if *mime == "application/pdf" {
+                    "pdf"
+                } else if mime.starts_with("image/") {
+                    "image"
+                } else if mime.contains("officedocument")
+                    || mime.contains("msword")
+                    || mime.contains("ms-excel")
+                    || mime.contains("ms-powerpoint")
+                    || mime.contains("opendocument")
+                {
+                    "office"
+                } else if matches!(
+                    *mime,
+                    "application/zip"
+                        | "application/gzip"
+                        | "application/x-7z-compressed"
+                        | "application/x-tar"
+                        | "application/vnd.rar"
+                        | "application/x-bzip2"
+                        | "application/x-xz"
+                        | "application/zstd"
+                        | "application/x-lzh-compressed"
+                ) {
+                    "archive"
+                } else {
+                    "other"
+                }
+            }
+        }
+    }
+
+    /// How the kind is shown in a refusal.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::UnknownBinary => "binary of an unknown kind".into(),
+            Kind::Binary { mime, .. } => format!("{} ({mime})", self.category()),
+        }
+    }
+}
+
 /// Decides what `head` (the file's first bytes, up to [`HEAD`]) is.
 pub fn sniff(head: &[u8]) -> Kind {
     if let Some(t) = infer::get(head) {
@@ -124,5 +187,18 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn categories_are_decided_from_content() {
+        assert_eq!(sniff(&exe()).category(), "executable");
+        assert_eq!(sniff(b"%PDF-1.7\n").category(), "pdf");
+        assert_eq!(sniff(&zip(0)).category(), "archive");
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").category(), "image");
+        assert_eq!(sniff("氏名,住所\r\n".as_bytes()).category(), "text");
+        assert_eq!(sniff(b"\0\x01\x02").category(), "other");
+        for k in [sniff(&exe()), sniff(&zip(0)), sniff(b"a")] {
+            assert!(CATEGORIES.contains(&k.category()));
+        }
     }
 }

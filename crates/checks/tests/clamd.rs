@@ -5,83 +5,18 @@
 
 use std::io::{Cursor, Read, Write};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use renkei_checks::clamd::{CHUNK, Clamd, ClamdAddr, ScanError, Verdict};
 
-const CLAMD: &str = "/usr/sbin/clamd";
-const MARKER: &[u8] = b"RENKEI-TEST-VIRUS-MARKER";
-const SIGNATURE: &str = "Renkei.Test.Marker.UNOFFICIAL";
+#[path = "../../../tests/common/clamd.rs"]
+mod fixture;
 
-/// A clamd of this test's own; killed when dropped.
-struct Scanner {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-    child: Child,
-}
+use fixture::{MARKER, SIGNATURE, TestClamd};
 
-impl Drop for Scanner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Starts clamd with `StreamMaxLength` = `max_stream` and waits (with a
-/// deadline) until it answers PING.
-fn scanner(max_stream: &str) -> Scanner {
-    assert!(
-        Path::new(CLAMD).exists(),
-        "{CLAMD} is missing: scripts/test.sh installs clamav-daemon"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(
-        db.join("renkei-test.ndb"),
-        format!("Renkei.Test.Marker:0:*:{}\n", hex(MARKER)),
-    )
-    .expect("signature");
-    let socket = dir.path().join("clamd.sock");
-    let conf = dir.path().join("clamd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {}\nStreamMaxLength {max_stream}\nMaxThreads 2\n",
-            socket.display(),
-            db.display(),
-            dir.path().join("clamd.log").display()
-        ),
-    )
-    .expect("config");
-    let child = Command::new(CLAMD)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("clamd starts");
-    let s = Scanner {
-        _dir: dir,
-        socket,
-        child,
-    };
-    let clamd = client(&s.socket);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while clamd.ping().is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "clamd did not answer PING within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    s
+fn scanner(max_stream: &str) -> TestClamd {
+    TestClamd::start(max_stream)
 }
 
 fn client(socket: &Path) -> Clamd {

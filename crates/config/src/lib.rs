@@ -9,6 +9,7 @@
 //! every limit is within its documented range.
 
 pub mod calendar;
+pub mod checks;
 pub mod defender;
 pub mod keys;
 pub use renkei_model::lgcode;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use checks::CheckRule;
 pub use defender::DefenderConfig;
 pub use error::ConfigError;
 pub use keys::AuthorizedKey;
@@ -93,6 +95,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[scan]`: when present, every arriving file is scanned.
     pub scan: Option<ScanConfig>,
+    /// Content rules for arriving files (`[[check]]`), in file order.
+    pub checks: Vec<CheckRule>,
     pub log: LogConfig,
     /// Closed days (`[calendar]`).
     pub calendar: Arc<calendar::Calendar>,
@@ -127,6 +131,8 @@ struct RawConfig {
     tenant: Vec<RawTenant>,
     #[serde(default)]
     route: Vec<routes::RawRoute>,
+    #[serde(default)]
+    check: Vec<checks::RawCheck>,
 }
 
 #[derive(Deserialize)]
@@ -500,6 +506,15 @@ impl Config {
                 .map_err(|(span, msg)| loc.at(span, msg))?;
             route_list.push(route);
         }
+        let mut check_names = std::collections::HashSet::new();
+        let mut checks = Vec::new();
+        for rc in &raw.check {
+            let (line, _) = line_col(text, rc.span_start());
+            let rule = rc
+                .resolve(&tenants, format!("{file}:{line}"), &mut check_names)
+                .map_err(|(span, msg)| loc.at(span, msg))?;
+            checks.push(rule);
+        }
 
         Ok(Config {
             source: file.to_string(),
@@ -517,6 +532,7 @@ impl Config {
             audit,
             retention,
             scan,
+            checks,
             log: LogConfig {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".to_string()),

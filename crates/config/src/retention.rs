@@ -30,6 +30,9 @@ pub struct RetentionConfig {
     pub audit: Duration,
     /// How often retention runs.
     pub sweep_interval: Duration,
+    /// Quarantined and rejected files are destroyed this long after they
+    /// were held (the operator may release or delete them before).
+    pub quarantine: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -38,6 +41,7 @@ impl Default for RetentionConfig {
             acknowledged: Duration::from_secs(7 * 86_400),
             audit: Duration::from_secs(1827 * 86_400),
             sweep_interval: Duration::from_secs(3600),
+            quarantine: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -57,6 +61,7 @@ pub(super) struct RawRetention {
     acknowledged: Option<Spanned<Quantity>>,
     audit: Option<Spanned<Quantity>>,
     sweep_interval: Option<Spanned<Quantity>>,
+    quarantine: Option<Spanned<Quantity>>,
 }
 
 type Problem = (std::ops::Range<usize>, String);
@@ -154,6 +159,12 @@ impl RawRetention {
                 d.sweep_interval,
                 Duration::from_secs(1),
                 "retention.sweep_interval",
+            )?,
+            quarantine: duration(
+                &self.quarantine,
+                d.quarantine,
+                Duration::from_secs(1),
+                "retention.quarantine",
             )?,
         })
     }

@@ -8,6 +8,7 @@
 //! adapters over this crate; it never calls them
 //! (docs/decisions/0008-crate-graph.md).
 
+pub mod checks;
 pub mod defender;
 pub mod events;
 pub mod live;

@@ -36,6 +36,20 @@ pub struct Actor {
     pub conn: Option<u64>,
 }
 
+/// The file an arrival-check event is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedFile {
+    pub tenant: String,
+    #[serde(rename = "box")]
+    pub box_name: String,
+    pub path: String,
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Who uploaded it (an account, `ctl`, or `route:NAME`).
+    pub uploaded_by: String,
+}
+
 /// One event. Names are stable: scripts and the audit trail key on them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -125,6 +139,10 @@ pub enum Event {
         size: u64,
         sha256: String,
         resumed: bool,
+        /// Durable but held for the arrival checks (`file_checked`,
+        /// `file_quarantined` or `file_rejected` follows).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        checking: bool,
     },
     UploadInterrupted {
         #[serde(flatten)]
@@ -312,6 +330,9 @@ pub enum Event {
         /// Bytes an earlier, cut-off pull had kept (continued from there).
         #[serde(skip_serializing_if = "Option::is_none")]
         resumed_from: Option<u64>,
+        /// Held for the arrival checks.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        checking: bool,
     },
     /// A route could not take a file from a directory.
     ImportFailed {
@@ -359,6 +380,62 @@ pub enum Event {
         missed: String,
         /// When the route last fired before.
         last_fired: String,
+    },
+    /// A file passed its arrival checks and became visible.
+    FileChecked {
+        #[serde(flatten)]
+        file: CheckedFile,
+        /// Which checks ran (`virus`, `type`, `rule:<name>`).
+        checks: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scanner: Option<String>,
+    },
+    /// A file was held by the virus scan (or could not be scanned).
+    FileQuarantined {
+        #[serde(flatten)]
+        file: CheckedFile,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scanner: Option<String>,
+    },
+    /// A file was refused by a file-type or 連携 format rule.
+    FileRejected {
+        #[serde(flatten)]
+        file: CheckedFile,
+        reason: String,
+        checks: Vec<String>,
+    },
+    /// The operator let a held file in.
+    QuarantineReleased {
+        #[serde(flatten)]
+        file: CheckedFile,
+        by: String,
+        reason: String,
+        /// What the file was held as (`quarantined` or `rejected`).
+        was: String,
+    },
+    /// The operator destroyed a held file's bytes.
+    QuarantineDeleted {
+        #[serde(flatten)]
+        file: CheckedFile,
+        by: String,
+        reason: String,
+        was: String,
+    },
+    /// The scanner stopped answering: files wait in `checking`.
+    ScanUnavailable {
+        scanner: String,
+        error: String,
+        waiting: usize,
+    },
+    /// The scanner answers again; waiting files proceed.
+    ScanAvailable {
+        scanner: String,
+        version: String,
+        /// How long it was unavailable, in seconds.
+        outage_s: u64,
     },
     CtlCommand {
         uid: u32,
@@ -409,6 +486,13 @@ impl Event {
             Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
             Event::RoutesChanged { .. } => "routes_changed",
             Event::ClosedDaySkipped { .. } => "closed_day_skipped",
+            Event::FileChecked { .. } => "file_checked",
+            Event::FileQuarantined { .. } => "file_quarantined",
+            Event::FileRejected { .. } => "file_rejected",
+            Event::QuarantineReleased { .. } => "quarantine_released",
+            Event::QuarantineDeleted { .. } => "quarantine_deleted",
+            Event::ScanUnavailable { .. } => "scan_unavailable",
+            Event::ScanAvailable { .. } => "scan_available",
         }
     }
 
@@ -426,6 +510,9 @@ impl Event {
                 | Event::HandoffFailed { .. }
                 | Event::ImportFailed { .. }
                 | Event::ExpectedFileMissing { .. }
+                | Event::FileQuarantined { .. }
+                | Event::FileRejected { .. }
+                | Event::ScanUnavailable { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }
@@ -439,6 +526,8 @@ pub const REFUSALS: &[&str] = &[
     "operation_refused",
     "banned",
     "reload_failed",
+    "file_quarantined",
+    "file_rejected",
 ];
 
 /// Event names that are failures rather than refusals: something was
@@ -449,6 +538,7 @@ pub const FAILURES: &[&str] = &[
     "handoff_failed",
     "import_failed",
     "expected_file_missing",
+    "scan_unavailable",
 ];
 
 /// The Japanese term shown beside each event name.
@@ -491,6 +581,13 @@ pub fn japanese(name: &str) -> &'static str {
         "schedule_caught_up" => "定時実行の補完",
         "routes_changed" => "連携経路変更",
         "closed_day_skipped" => "閉庁日のため省略",
+        "file_checked" => "検査合格",
+        "file_quarantined" => "検疫",
+        "file_rejected" => "受付拒否",
+        "quarantine_released" => "検疫解除",
+        "quarantine_deleted" => "検疫ファイル削除",
+        "scan_unavailable" => "ウイルス検査不能",
+        "scan_available" => "ウイルス検査再開",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

@@ -15,6 +15,16 @@ use crate::live::Snapshot;
 use crate::policy::{Operation, Request, Role};
 use renkei_config::{Destination, Source};
 use renkei_model::boxes::BoxKind;
+use renkei_storage::journal::{ObjectRecord, ObjectState};
+
+/// Whether `who` may see the file `o`: one under check is its
+/// uploader's (and the operator's) only; to everyone else it does not
+/// exist yet.
+pub(crate) fn sees(who: &Principal, o: &ObjectRecord) -> bool {
+    !matches!(o.state, ObjectState::Checking { .. })
+        || who.role == Role::Operator
+        || who.user == o.uploaded_by
+}
 
 /// A refusal: what the client is told, and the rule that decided.
 pub(crate) struct Refusal {

@@ -32,6 +32,7 @@ use renkei_config::{Limits, TenantCode};
 use renkei_storage::journal::{ApplyError, Journal, ObjectRecord, Op, OpResult, Outcome};
 use renkei_storage::vault::Vault;
 
+pub(crate) use access::sees;
 pub use error::NsError;
 pub(crate) use ops::keys as keys_of;
 pub use ops::{EntryInfo, EntryKind, InventoryItem};
@@ -103,6 +104,8 @@ pub struct Namespace {
     active: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Every committed file, for the routes that hand files on arrival.
     arrivals: tokio::sync::broadcast::Sender<Arrival>,
+    /// Files committed as `checking`, for the checks stage.
+    pub(crate) checking: crate::checks::Queue,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -152,6 +155,7 @@ impl Namespace {
             started: jiff::Timestamp::now().as_second(),
             active: Mutex::new(HashMap::new()),
             arrivals: tokio::sync::broadcast::Sender::new(ARRIVALS_BACKLOG),
+            checking: crate::checks::Queue::default(),
         })
     }
 

@@ -174,6 +174,11 @@ impl Namespace {
                 let o = self.journal.object(&object)?.ok_or_else(|| {
                     NsError::Storage(format!("object {object} of {path} is missing"))
                 })?;
+                if !super::access::sees(who, &o) {
+                    return Err(NsError::NotFound {
+                        path: path.to_string(),
+                    });
+                }
                 Ok(EntryInfo::file(name, &o))
             }
             None => Err(NsError::NotFound {
@@ -229,7 +234,11 @@ impl Namespace {
                 (EntryRecord::Dir { created, .. }, _) => {
                     out.push(EntryInfo::dir(&name, created.as_second()))
                 }
-                (EntryRecord::File { .. }, Some(o)) => out.push(EntryInfo::file(&name, &o)),
+                (EntryRecord::File { .. }, Some(o)) => {
+                    if super::access::sees(who, &o) {
+                        out.push(EntryInfo::file(&name, &o));
+                    }
+                }
                 (EntryRecord::File { object }, None) => {
                     tracing::error!(
                         object,
@@ -318,6 +327,14 @@ impl Namespace {
             return Err(NsError::Conflict {
                 path: path.to_string(),
                 reason: "is being uploaded by another of your sessions".into(),
+            });
+        }
+        if let Some(EntryRecord::File { object }) = self.journal.entry(&k.entry)?
+            && let Some(o) = self.journal.object(&object)?
+            && !super::access::sees(who, &o)
+        {
+            return Err(NsError::NotFound {
+                path: path.to_string(),
             });
         }
         let inbox_routes = match k.bx {
@@ -449,7 +466,14 @@ impl Namespace {
         from_key: &str,
     ) -> Result<(), NsError> {
         let size = match self.journal.entry(from_key)? {
-            Some(EntryRecord::File { object }) => self.journal.object(&object)?.map(|o| o.size),
+            Some(EntryRecord::File { object }) => match self.journal.object(&object)? {
+                Some(o) if !super::access::sees(who, &o) => {
+                    return Err(NsError::NotFound {
+                        path: from.to_string(),
+                    });
+                }
+                o => o.map(|o| o.size),
+            },
             // A directory or nothing: the rename itself says why not.
             _ => return Ok(()),
         };

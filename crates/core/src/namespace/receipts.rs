@@ -6,6 +6,11 @@
 //! delivery record in the journal when it is read: status, times,
 //! destination, size and SHA-256, with Japanese and English labels. A
 //! tenant sees only receipts of its own files.
+//!
+//! A file that passes the arrival checks gets one more receipt, made
+//! from its object record: 検査中 while it waits, then 検査合格, 検疫
+//! (with the signature) or 却下 (with the line, byte and what was
+//! expected), so a municipality can recreate and resend a refused file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -14,7 +19,7 @@ use jiff::Timestamp;
 
 use super::{EntryInfo, EntryKind, Namespace, NsError, Principal};
 use renkei_model::schedule::local_text;
-use renkei_storage::journal::{DeliveryRecord, DeliveryState};
+use renkei_storage::journal::{DeliveryRecord, DeliveryState, ObjectRecord, ObjectState};
 
 /// One receipt, rendered.
 #[derive(Debug, Clone)]
@@ -101,6 +106,64 @@ fn render(r: &DeliveryRecord, id_len: usize) -> Receipt {
     }
 }
 
+/// The check receipt of `o`, if it was (or is being) checked.
+fn render_check(o: &ObjectRecord, id_len: usize) -> Option<Receipt> {
+    let (status, state) = match (&o.state, &o.check) {
+        (ObjectState::Checking { .. }, _) => ("検査中 (checking)", "checking"),
+        (_, None) => return None,
+        (ObjectState::Quarantined { .. }, _) => ("検疫 (quarantined)", "quarantined"),
+        (ObjectState::Rejected { .. }, _) => ("却下 (rejected)", "rejected"),
+        (_, Some(c)) if c.released.is_some() => ("検疫解除 (released by the operator)", "released"),
+        (_, Some(_)) => ("検査合格 (accepted)", "accepted"),
+    };
+    let base = o.path.rsplit('/').next().unwrap_or(&o.path);
+    let stamp = o
+        .committed_at
+        .to_zoned(renkei_model::time::zone())
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
+    let mut t = String::new();
+    let _ = writeln!(t, "到着検査結果 / arrival check receipt");
+    let _ = writeln!(t, "ファイル / file:          /{}/{}", o.bx, o.path);
+    let _ = writeln!(t, "サイズ / size:            {} bytes", o.size);
+    let _ = writeln!(t, "SHA-256:                  {}", o.sha256);
+    let _ = writeln!(t, "状態 / status:            {status}");
+    let _ = writeln!(
+        t,
+        "受付日時 / received:      {}",
+        local_text(o.committed_at)
+    );
+    let mut mtime = o.committed_at;
+    if let Some(c) = &o.check {
+        mtime = c.at;
+        let _ = writeln!(t, "検査日時 / checked:       {}", local_text(c.at));
+        let _ = writeln!(t, "検査項目 / checks:        {}", c.ran.join(", "));
+        if let Some(v) = &c.scanner {
+            let _ = writeln!(t, "ウイルス検査 / scanner:   {v}");
+        }
+        if let Some(sig) = &c.signature {
+            let _ = writeln!(t, "検出名 / signature:       {sig}");
+        }
+        if let Some(r) = &c.reason {
+            let _ = writeln!(t, "理由 / reason:            {r}");
+        }
+        if let Some(r) = &c.released {
+            mtime = r.at;
+            let _ = writeln!(t, "解除日時 / released:      {}", local_text(r.at));
+            let _ = writeln!(t, "解除理由 / why released:  {}", r.reason);
+        }
+    }
+    Some(Receipt {
+        name: format!(
+            "{stamp}_{}_{base}_checks.txt",
+            &o.id[..id_len.min(o.id.len())]
+        ),
+        text: t,
+        mtime: mtime.as_second(),
+        state,
+    })
+}
+
 impl Namespace {
     /// The tenant's receipts, oldest first.
     pub fn receipts(&self, who: &Principal) -> Result<Vec<Receipt>, NsError> {
@@ -114,6 +177,25 @@ impl Namespace {
         for (r, rec) in out.iter_mut().zip(&records) {
             if seen.get(&r.name).is_some_and(|n| *n > 1) {
                 *r = render(rec, usize::MAX);
+            }
+        }
+        let mut checked: Vec<ObjectRecord> = self
+            .journal
+            .objects()?
+            .into_iter()
+            .filter(|o| o.tenant == who.tenant.as_str())
+            .collect();
+        checked.sort_by_key(|o| o.committed_at);
+        for o in &checked {
+            // The object id is unique, so the full id settles any clash.
+            if let Some(r) = render_check(o, ID_IN_NAME) {
+                let r = if seen.contains_key(&r.name) {
+                    render_check(o, usize::MAX).unwrap_or(r)
+                } else {
+                    r
+                };
+                seen.insert(r.name.clone(), 1);
+                out.push(r);
             }
         }
         Ok(out)

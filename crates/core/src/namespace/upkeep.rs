@@ -208,6 +208,9 @@ pub fn retention(
 ) -> Result<RetentionReport, UpkeepError> {
     let period = jiff::SignedDuration::try_from(period).unwrap_or(jiff::SignedDuration::MAX);
     let old = |t: Timestamp| t.checked_add(period).is_ok_and(|end| end <= now);
+    let held_for = jiff::SignedDuration::try_from(ns.live.get().config.retention.quarantine)
+        .unwrap_or(jiff::SignedDuration::MAX);
+    let held_long = |t: Timestamp| t.checked_add(held_for).is_ok_and(|end| end <= now);
     let mut report = RetentionReport::default();
     let mut kept: std::collections::BTreeMap<String, (u64, u64, Timestamp)> =
         std::collections::BTreeMap::new();
@@ -217,6 +220,29 @@ pub fn retention(
             ObjectState::Acknowledged { at, .. } => (*at, "acknowledged"),
             ObjectState::Deleted { at, .. } => (*at, "deleted"),
             ObjectState::Superseded { at, .. } => (*at, "superseded"),
+            // Waiting for its checks: neither visible nor old.
+            ObjectState::Checking { .. } => continue,
+            ObjectState::Quarantined { at } | ObjectState::Rejected { at } => {
+                if held_long(*at) {
+                    let state = o.state.label();
+                    let record = purged_record(&o, state, *at);
+                    let op = Op::PurgeObject {
+                        id: o.id.clone(),
+                        state,
+                    };
+                    match ns.apply_recorded_blocking(op, move |_| Some(record)) {
+                        Ok(out) => {
+                            ns.discard(&out.garbage);
+                            report.purged += 1;
+                        }
+                        Err(renkei_storage::journal::ApplyError::Op(_)) => {}
+                        Err(renkei_storage::journal::ApplyError::Journal(e)) => {
+                            return Err(e.into());
+                        }
+                    }
+                }
+                continue;
+            }
             ObjectState::Stored => {
                 if let Some((at, route)) = handed_on.get(&o.id) {
                     if old(*at) && purge_delivered(ns, &o, *at, route)? {

@@ -61,7 +61,11 @@ impl Download {
                 Some(EntryRecord::Dir { .. }) => return Err(NsError::IsDir { path: shown }),
                 None => return Err(NsError::NotFound { path: shown }),
             };
-            let Some(object) = ns.journal.object(&object)? else {
+            let Some(object) = ns
+                .journal
+                .object(&object)?
+                .filter(|o| crate::namespace::sees(who, o))
+            else {
                 return Err(NsError::NotFound { path: shown });
             };
             match ObjectReader::open(Arc::clone(&ns.vault), &object.segments) {

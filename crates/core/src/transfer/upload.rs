@@ -446,6 +446,7 @@ impl Upload {
                 size: object.size,
                 sha256: object.sha256.clone(),
                 resumed,
+                checking: matches!(object.state, ObjectState::Checking { .. }),
             },
         )
     }
@@ -503,12 +504,22 @@ impl Upload {
             started_at: self.started_at,
             committed_at: now,
             mtime: self.mtime.unwrap_or(now.as_second()),
-            state: ObjectState::Stored,
+            state: if crate::checks::applies(
+                &self.ns.live.get(),
+                self.who.tenant.as_str(),
+                self.bx,
+                &self.rel,
+            ) {
+                ObjectState::Checking { since: now }
+            } else {
+                ObjectState::Stored
+            },
+            check: None,
         };
         let op = Op::CommitObject {
             entry_key: self.entry_key.clone(),
             parent_key: self.parent_key.clone(),
-            object: object.clone(),
+            object: Box::new(object.clone()),
             exclusive: self.exclusive,
             clear_partial: Some(self.partial_key.clone()),
         };
@@ -524,7 +535,11 @@ impl Upload {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                self.ns.arrived(&object);
+                if object.state == ObjectState::Stored {
+                    self.ns.arrived(&object);
+                } else {
+                    self.ns.checking.push(object.id.clone());
+                }
                 Ok(object)
             }
             Err(e) => {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::proto::{
-    self, Ban, GetHeader, LsEntry, MAX_FRAME, PutResult, ReloadResult, Reply, Request, Status,
+    self, Ban, GetHeader, HeldFile, LsEntry, MAX_FRAME, PutResult, ReloadResult, Reply, Request,
+    Status,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,30 @@ impl Client {
         body(self.call(&Request::Retry {
             route: route.to_string(),
             item: item.map(str::to_string),
+        })?)
+    }
+
+    pub fn held(&mut self) -> Result<Vec<HeldFile>, ClientError> {
+        body(self.call(&Request::Held)?)
+    }
+
+    pub fn held_show(&mut self, id: &str) -> Result<HeldFile, ClientError> {
+        body(self.call(&Request::HeldShow { id: id.into() })?)
+    }
+
+    /// Lets a held file in; returns it as it is now.
+    pub fn release(&mut self, id: &str, reason: &str) -> Result<HeldFile, ClientError> {
+        body(self.call(&Request::Release {
+            id: id.into(),
+            reason: reason.into(),
+        })?)
+    }
+
+    /// Destroys a held file's bytes; returns what it was.
+    pub fn delete_held(&mut self, id: &str, reason: &str) -> Result<HeldFile, ClientError> {
+        body(self.call(&Request::DeleteHeld {
+            id: id.into(),
+            reason: reason.into(),
         })?)
     }
 

@@ -47,6 +47,44 @@ pub enum Request {
         route: String,
         item: Option<String>,
     },
+    /// Files the arrival checks hold (quarantined or rejected).
+    Held,
+    /// One held file in full, by its id (or a unique prefix).
+    HeldShow {
+        id: String,
+    },
+    /// Let a held file in, with the operator's reason.
+    Release {
+        id: String,
+        reason: String,
+    },
+    /// Destroy a held file's bytes, with the operator's reason.
+    DeleteHeld {
+        id: String,
+        reason: String,
+    },
+}
+
+/// One file the arrival checks hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldFile {
+    pub id: String,
+    /// `quarantined` or `rejected`.
+    pub state: String,
+    pub tenant: String,
+    #[serde(rename = "box")]
+    pub bx: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub uploaded_by: String,
+    /// When it arrived, and when it was held (Asia/Tokyo, RFC 3339).
+    pub received: String,
+    pub held: Option<String>,
+    pub reason: Option<String>,
+    pub signature: Option<String>,
+    pub scanner: Option<String>,
+    pub checks: Vec<String>,
 }
 
 /// The generic reply: `ok`, and an error when not.
@@ -97,6 +135,23 @@ pub struct Status {
     /// What clients make the daemon hold now (see `renkei_core::memory`).
     #[serde(default)]
     pub client_memory: ClientMemory,
+    /// The arrival checks: the scanner, files waiting, files held.
+    #[serde(default)]
+    pub checks: ChecksSummary,
+}
+
+/// Where the arrival checks stand.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChecksSummary {
+    /// The scanner's address, when `[scan]` is configured.
+    pub scanner: Option<String>,
+    /// `[[check]]` rules in force.
+    pub rules: usize,
+    /// Files durable but not yet visible, and how long the oldest waits.
+    pub waiting: usize,
+    pub oldest_waiting_secs: Option<u64>,
+    /// Files quarantined or rejected, kept for the operator.
+    pub held: usize,
 }
 
 /// Client memory held now, against its cap.

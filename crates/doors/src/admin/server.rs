@@ -18,6 +18,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::held;
 use super::proto::{
     self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, Status, TenantSummary,
 };
@@ -154,6 +155,21 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
                 let detail = format!("route={route} item={}", item.as_deref().unwrap_or("*"));
                 ("retry", detail, retry(&mut s, ctx, &route, item.as_deref()))
             }
+            Request::Held => ("quarantine list", String::new(), held::list(&mut s, ctx)),
+            Request::HeldShow { id } => {
+                let detail = format!("id={id}");
+                ("quarantine show", detail, held::show(&mut s, ctx, &id))
+            }
+            Request::Release { id, reason } => {
+                let detail = format!("id={id} reason={reason:?}");
+                let r = held::release(&mut s, ctx, &id, &reason, uid);
+                ("quarantine release", detail, r)
+            }
+            Request::DeleteHeld { id, reason } => {
+                let detail = format!("id={id} reason={reason:?}");
+                let r = held::delete(&mut s, ctx, &id, &reason, uid);
+                ("quarantine delete", detail, r)
+            }
         };
         let (ok, detail) = match &result {
             Ok(extra) if extra.is_empty() => (true, detail),
@@ -178,7 +194,7 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
 
 /// A command's failure: refused (answered to the operator) or the
 /// connection broke.
-enum CtlError {
+pub(super) enum CtlError {
     Refused(String),
     Io(io::Error),
 }
@@ -201,7 +217,7 @@ impl From<renkei_core::namespace::NsError> for CtlError {
     }
 }
 
-type CtlResult = Result<String, CtlError>;
+pub(super) type CtlResult = Result<String, CtlError>;
 
 fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
     let snap = ctx.live.get();
@@ -241,6 +257,7 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         policy_sha256: snap.policy.digest.clone(),
         rules: snap.policy.rules().len(),
         active_bans: ctx.defender.list().len(),
+        checks: held::summary(ctx),
     };
     proto::write_json(s, &Reply::ok(st))?;
     Ok(String::new())

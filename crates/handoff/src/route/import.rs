@@ -34,7 +34,7 @@ use renkei_core::events::Event;
 use renkei_core::namespace::{Namespace, NsError, NsPath, Principal};
 use renkei_core::policy::Role;
 use renkei_core::transfer::{OpenMode, Upload};
-use renkei_storage::journal::{BoxKind, HandoffOp, ImportMark, Op};
+use renkei_storage::journal::{BoxKind, HandoffOp, ImportMark, ObjectState, Op};
 
 use super::spool::sha256_of;
 
@@ -321,6 +321,7 @@ pub(super) fn commit_import(
             sha256: o.sha256.clone(),
             source,
             resumed_from,
+            checking: matches!(o.state, ObjectState::Checking { .. }),
         },
     )
 }

@@ -11,6 +11,7 @@
 //! sessions closing files at once they share one fsync instead of queueing
 //! for one each. Reads take a snapshot and never wait for the writer.
 
+pub mod checks;
 pub mod handoff;
 mod notes;
 mod ops;
@@ -26,12 +27,13 @@ use std::thread;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use checks::ChecksOp;
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
 pub use records::{
-    BanRecord, BoxKind, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
-    dir_prefix, entry_key, partial_key, tenant_prefix,
+    BanRecord, BoxKind, CheckRecord, EntryRecord, ObjectRecord, ObjectState, PartialRecord,
+    Release, SegmentRef, dir_prefix, entry_key, partial_key, tenant_prefix,
 };
 pub use store::{Committed, Journal, JournalStore};
 pub use tables::{OpError, Outcome};

@@ -24,7 +24,7 @@ pub enum Op {
         entry_key: String,
         /// Directory entry that must exist (`None` at the top of a box).
         parent_key: Option<String>,
-        object: ObjectRecord,
+        object: Box<ObjectRecord>,
         /// Refuse if the name exists (SFTP `EXCL`).
         exclusive: bool,
         clear_partial: Option<String>,
@@ -94,6 +94,8 @@ pub enum Op {
     },
     /// A hand-off change (`journal::handoff`).
     Handoff(super::handoff::HandoffOp),
+    /// An arrival-check change (`journal::checks`).
+    Checks(super::checks::ChecksOp),
     /// Forget the notes up to and including `through` (their records are
     /// on disk where they belong).
     DropNotes {
@@ -207,7 +209,7 @@ impl Tables<'_> {
                     },
                 )?;
                 put(&mut self.objects, &object.id, object)?;
-                out.object = Some(object.clone());
+                out.object = Some(object.as_ref().clone());
                 Ok(Ok(out))
             }
             Op::PutPartial { key, record } => {
@@ -387,6 +389,7 @@ impl Tables<'_> {
                 }))
             }
             Op::Handoff(h) => self.apply_handoff(h),
+            Op::Checks(c) => self.apply_checks(c),
             Op::PutMeta { key, value } => {
                 self.meta.insert(key.as_str(), value.as_str())?;
                 Ok(Ok(Outcome::default()))

@@ -45,6 +45,15 @@ pub enum ObjectState {
     Acknowledged { at: Timestamp, by: String },
     /// Replaced by a newer upload under the same name.
     Superseded { at: Timestamp, by_object: String },
+    /// Durable, waiting for the arrival checks: listed for its uploader
+    /// only, never handed on.
+    Checking { since: Timestamp },
+    /// Refused by the virus scan (or unscannable): out of the namespace,
+    /// kept encrypted for the operator (`ctl quarantine`).
+    Quarantined { at: Timestamp },
+    /// Refused by a file-type or 連携 format rule: out of the namespace,
+    /// kept encrypted for the operator like a quarantined file.
+    Rejected { at: Timestamp },
 }
 
 impl ObjectState {
@@ -54,12 +63,30 @@ impl ObjectState {
             ObjectState::Deleted { .. } => "deleted",
             ObjectState::Acknowledged { .. } => "acknowledged",
             ObjectState::Superseded { .. } => "superseded",
+            ObjectState::Checking { .. } => "checking",
+            ObjectState::Quarantined { .. } => "quarantined",
+            ObjectState::Rejected { .. } => "rejected",
         }
     }
 
     /// Whether the object's blobs must be kept.
     pub fn keeps_blobs(&self) -> bool {
-        matches!(self, ObjectState::Stored | ObjectState::Acknowledged { .. })
+        matches!(
+            self,
+            ObjectState::Stored
+                | ObjectState::Acknowledged { .. }
+                | ObjectState::Checking { .. }
+                | ObjectState::Quarantined { .. }
+                | ObjectState::Rejected { .. }
+        )
+    }
+
+    /// Held back by the arrival checks: quarantined or rejected.
+    pub fn is_held(&self) -> bool {
+        matches!(
+            self,
+            ObjectState::Quarantined { .. } | ObjectState::Rejected { .. }
+        )
     }
 }
 
@@ -84,6 +111,41 @@ pub struct ObjectRecord {
     /// Modification time shown to clients (Unix seconds); clients may set it.
     pub mtime: i64,
     pub state: ObjectState,
+    /// What the arrival checks found (absent for files stored before the
+    /// checks stage, or with no check configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRecord>,
+}
+
+/// The arrival checks' result for one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub at: Timestamp,
+    /// `accepted`, `quarantined` or `rejected`.
+    pub outcome: String,
+    /// Which checks ran (`virus`, `type`, `format:<rule>`).
+    pub ran: Vec<String>,
+    /// clamd's `VERSION` answer (engine, database version and date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanner: Option<String>,
+    /// The signature clamd named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Why the file was refused, in Japanese and English (line and byte
+    /// for a format problem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The operator's release of a held file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<Release>,
+}
+
+/// An operator's decision to let a held file in after all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub at: Timestamp,
+    pub by: String,
+    pub reason: String,
 }
 
 /// An upload that was cut off, kept for its uploader to resume.

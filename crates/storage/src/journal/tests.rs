@@ -19,6 +19,7 @@ fn object(id: &str, path: &str, blob: &str) -> ObjectRecord {
         committed_at: now,
         mtime: 0,
         state: ObjectState::Stored,
+        check: None,
     }
 }
 
@@ -32,7 +33,7 @@ fn commit(
     j.apply_one_blocking(Op::CommitObject {
         entry_key: entry_key("032018", BoxKind::Inbox, "", name),
         parent_key: None,
-        object: object(id, name, blob),
+        object: Box::new(object(id, name, blob)),
         exclusive,
         clear_partial: None,
     })
@@ -146,7 +147,7 @@ fn failed_op_does_not_spoil_its_group() {
             Op::CommitObject {
                 entry_key: entry_key("032018", BoxKind::Inbox, "", "ok.csv"),
                 parent_key: None,
-                object: object("o9", "ok.csv", "b9"),
+                object: Box::new(object("o9", "ok.csv", "b9")),
                 exclusive: true,
                 clear_partial: None,
             },
@@ -188,7 +189,7 @@ fn notes_are_committed_with_accepted_changes_delivered_after_and_dropped_on_requ
         let mk = |name: &str| Op::CommitObject {
             entry_key: entry_key("032018", BoxKind::Inbox, "", name),
             parent_key: None,
-            object: object(&format!("id-{name}"), name, &"a".repeat(32)),
+            object: Box::new(object(&format!("id-{name}"), name, &"a".repeat(32))),
             exclusive: true,
             clear_partial: None,
         };

@@ -1,0 +1,215 @@
+//! One file's checks, run on a blocking thread: the virus scan first (an
+//! infected file is quarantined whatever else is wrong with it), then the
+//! content rules every checked file meets (its content does not
+//! contradict its name; no encrypted archive, which nothing can look
+//! into), then the `[[check]]` rules that select it (allowed types, the
+//! name template, the 連携 format).
+//!
+//! The plaintext is read from the vault through [`Plaintext`], one chunk at
+//! a time, and never written anywhere: it goes from memory to clamd or to
+//! the format validator.
+
+use std::io::{self, Read};
+
+use jiff::Timestamp;
+
+use crate::live::Snapshot;
+use renkei_checks::clamd::{Clamd, ScanError, Verdict};
+use renkei_checks::filetype;
+use renkei_checks::format::{self, FormatError};
+use renkei_config::Unscannable;
+use renkei_storage::journal::{CheckRecord, ObjectRecord, ObjectState};
+use renkei_storage::vault::ObjectReader;
+
+/// An object's plaintext as a sequential reader.
+pub struct Plaintext {
+    reader: ObjectReader,
+    pos: u64,
+}
+
+impl Plaintext {
+    pub fn new(reader: ObjectReader) -> Plaintext {
+        Plaintext { reader, pos: 0 }
+    }
+}
+
+impl Read for Plaintext {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .reader
+            .read_at(self.pos, buf)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// What the checks decided.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// `Stored` (accepted), `Quarantined` or `Rejected`.
+    pub state: ObjectState,
+    pub record: CheckRecord,
+}
+
+/// Why no decision could be made: the file waits and is tried again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// The scanner to ask, and the database version it reported.
+pub struct Scanner<'a> {
+    pub clamd: &'a Clamd,
+    pub version: &'a str,
+}
+
+fn finding(outcome: &str, ran: Vec<String>, scanner: Option<&Scanner<'_>>) -> Finding {
+    let now = Timestamp::now();
+    let state = match outcome {
+        "quarantined" => ObjectState::Quarantined { at: now },
+        "rejected" => ObjectState::Rejected { at: now },
+        _ => ObjectState::Stored,
+    };
+    Finding {
+        state,
+        record: CheckRecord {
+            at: now,
+            outcome: outcome.to_string(),
+            ran,
+            scanner: scanner.map(|s| s.version.to_string()),
+            signature: None,
+            reason: None,
+            released: None,
+        },
+    }
+}
+
+fn refused(mut f: Finding, reason: String) -> Finding {
+    f.record.reason = Some(reason);
+    f
+}
+
+// Long: the order of the checks is the policy (virus first, then the
+// rules every file meets, then the selected rules), kept readable in one
+// function rather than spread over helpers that each need all of it.
+/// Runs every check that applies to `o` under `snap`.
+pub fn inspect(
+    open: &dyn Fn() -> Result<ObjectReader, String>,
+    o: &ObjectRecord,
+    snap: &Snapshot,
+    scanner: Option<&Scanner<'_>>,
+) -> Result<Finding, Unavailable> {
+    let name = o.path.rsplit('/').next().unwrap_or(&o.path);
+    let mut ran = Vec::new();
+    let unreadable = |ran: Vec<String>, e: String| {
+        refused(
+            finding("quarantined", ran, scanner),
+            format!("保管データを読めません / the stored bytes cannot be read: {e}"),
+        )
+    };
+    if let (Some(s), Some(scan)) = (scanner, snap.config.scan.as_ref()) {
+        ran.push("virus".to_string());
+        let reader = match open() {
+            Ok(r) => r,
+            Err(e) => return Ok(unreadable(ran, e)),
+        };
+        match s
+            .clamd
+            .scan(&mut Plaintext::new(reader), o.size, scan.max_file_size)
+        {
+            Ok(Verdict::Clean) => {}
+            Ok(Verdict::Infected { signature }) => {
+                let mut f = refused(
+                    finding("quarantined", ran, scanner),
+                    format!("ウイルスを検出しました / a virus was found: {signature}"),
+                );
+                f.record.signature = Some(signature);
+                return Ok(f);
+            }
+            Ok(Verdict::Unscannable { reason }) => match scan.unscannable {
+                Unscannable::Quarantine => {
+                    return Ok(refused(
+                        finding("quarantined", ran, scanner),
+                        format!(
+                            "検査できないファイルです / the file could not be scanned: {reason}"
+                        ),
+                    ));
+                }
+                Unscannable::Accept => {
+                    ran.pop();
+                    ran.push("virus:unscannable-accepted".to_string());
+                }
+            },
+            Err(ScanError::Read(e)) => return Ok(unreadable(ran, e.to_string())),
+            Err(e) => return Err(Unavailable(e.to_string())),
+        }
+    }
+    let mut head = vec![0u8; filetype::HEAD];
+    let got = match open().and_then(|mut r| r.read_at(0, &mut head).map_err(|e| e.to_string())) {
+        Ok(n) => n,
+        Err(e) => return Ok(unreadable(ran, e)),
+    };
+    head.truncate(got);
+    ran.push("type".to_string());
+    if let Some(why) = filetype::contradiction(name, &head) {
+        return Ok(refused(
+            finding("rejected", ran, scanner),
+            format!("ファイルの内容が名前と矛盾します / {why}"),
+        ));
+    }
+    if filetype::encrypted_zip(&head) {
+        return Ok(refused(
+            finding("rejected", ran, scanner),
+            "暗号化された圧縮ファイルは検査できないため受け付けません / an encrypted archive cannot be scanned and is refused".to_string(),
+        ));
+    }
+    let kind = filetype::sniff(&head);
+    for rule in snap
+        .config
+        .checks
+        .iter()
+        .filter(|r| r.selects(&o.tenant, o.bx, name))
+    {
+        ran.push(format!("rule:{}", rule.name));
+        if !rule.types.is_empty() && !rule.types.iter().any(|t| t == kind.category()) {
+            return Ok(refused(
+                finding("rejected", ran, scanner),
+                format!(
+                    "許可されていない種類のファイルです / check {}: the content is {}, allowed: {}",
+                    rule.name,
+                    kind.describe(),
+                    rule.types.join(", ")
+                ),
+            ));
+        }
+        if let Some(t) = &rule.name_template
+            && !t.matches(name, &o.tenant)
+        {
+            return Ok(refused(
+                finding("rejected", ran, scanner),
+                format!(
+                    "ファイル名が規定の形式ではありません / check {}: the name {name:?} does not have the form {}",
+                    rule.name,
+                    t.as_str()
+                ),
+            ));
+        }
+        if let Some(fmt) = &rule.format {
+            let reader = match open() {
+                Ok(r) => r,
+                Err(e) => return Ok(unreadable(ran, e)),
+            };
+            match format::validate(&mut Plaintext::new(reader), fmt) {
+                Ok(()) => {}
+                Err(FormatError::Invalid(p)) => {
+                    return Ok(refused(
+                        finding("rejected", ran, scanner),
+                        format!("check {}: {p}", rule.name),
+                    ));
+                }
+                Err(FormatError::Read(e)) => return Ok(unreadable(ran, e.to_string())),
+            }
+        }
+    }
+    Ok(finding("accepted", ran, scanner))
+}

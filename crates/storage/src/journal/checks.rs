@@ -1,0 +1,135 @@
+//! What the journal does with the arrival checks' results: a file leaves
+//! `checking` for `stored` (it stays under its name and becomes visible),
+//! or for `quarantined` / `rejected` (its name is taken out of the
+//! namespace, its blobs stay for the operator); and the operator's
+//! release or discarding of a held file.
+//!
+//! Each operation names the state it expects, so a file superseded or
+//! deleted while it was being checked is not brought back by a late
+//! result, and two operators cannot both act on one held file.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+
+use super::OpResult;
+use super::records::{CheckRecord, EntryRecord, ObjectRecord, ObjectState, Release, entry_key};
+use super::tables::{OpError, Outcome, Tables, get, put};
+
+/// Arrival-check changes (variants of [`super::Op`]).
+#[derive(Debug, Clone)]
+pub enum ChecksOp {
+    /// The checks' result for an object still `checking`. `state` is
+    /// `Stored` (accepted), `Quarantined` or `Rejected`.
+    Settle {
+        id: String,
+        state: ObjectState,
+        check: CheckRecord,
+    },
+    /// Lets a quarantined or rejected object in: stored again under the
+    /// name it arrived with (refused if the name is taken meanwhile or
+    /// its directory is gone).
+    Release { id: String, release: Release },
+    /// Destroys a quarantined or rejected object's bytes; its record stays
+    /// (as `deleted`) until retention forgets it.
+    Discard {
+        id: String,
+        at: Timestamp,
+        by: String,
+    },
+}
+
+/// The entry key of `o`'s path, and its parent directory's key.
+fn keys_of(o: &ObjectRecord) -> (String, Option<String>) {
+    let (dir, name) = o.path.rsplit_once('/').unwrap_or(("", o.path.as_str()));
+    let parent = (!dir.is_empty()).then(|| {
+        let (pd, pn) = dir.rsplit_once('/').unwrap_or(("", dir));
+        entry_key(&o.tenant, o.bx, pd, pn)
+    });
+    (entry_key(&o.tenant, o.bx, dir, name), parent)
+}
+
+impl Tables<'_> {
+    fn held_object(&self, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
+        Ok(match get::<ObjectRecord>(&self.objects, "object", id)? {
+            None => Err(OpError::NotFound),
+            Some(o) if o.state.is_held() => Ok(o),
+            Some(_) => Err(OpError::Stale),
+        })
+    }
+
+    pub(super) fn apply_checks(&mut self, op: &ChecksOp) -> Result<OpResult, redb::Error> {
+        match op {
+            ChecksOp::Settle { id, state, check } => {
+                let Some(mut o) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                    return Ok(Err(OpError::NotFound));
+                };
+                if !matches!(o.state, ObjectState::Checking { .. }) {
+                    return Ok(Err(OpError::Stale));
+                }
+                let (key, _) = keys_of(&o);
+                if *state != ObjectState::Stored
+                    && matches!(
+                        get::<EntryRecord>(&self.entries, "entry", &key)?,
+                        Some(EntryRecord::File { object }) if object == *id
+                    )
+                {
+                    self.entries.remove(key.as_str())?;
+                }
+                o.state = state.clone();
+                o.check = Some(check.clone());
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            ChecksOp::Release { id, release } => {
+                let mut o = match self.held_object(id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let (key, parent) = keys_of(&o);
+                if let Some(pk) = &parent {
+                    match get::<EntryRecord>(&self.entries, "entry", pk)? {
+                        Some(EntryRecord::Dir { .. }) => {}
+                        Some(EntryRecord::File { .. }) => return Ok(Err(OpError::NotDir)),
+                        None => return Ok(Err(OpError::ParentMissing)),
+                    }
+                }
+                if self.entries.get(key.as_str())?.is_some() {
+                    return Ok(Err(OpError::Exists));
+                }
+                o.state = ObjectState::Stored;
+                if let Some(c) = o.check.as_mut() {
+                    c.released = Some(release.clone());
+                }
+                put(
+                    &mut self.entries,
+                    &key,
+                    &EntryRecord::File { object: id.clone() },
+                )?;
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            ChecksOp::Discard { id, at, by } => {
+                let mut o = match self.held_object(id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                o.state = ObjectState::Deleted {
+                    at: *at,
+                    by: by.clone(),
+                };
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    garbage: o.segments.clone(),
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+        }
+    }
+}
