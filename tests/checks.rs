@@ -243,3 +243,311 @@ fn a_marked_file_imported_by_a_route_is_quarantined_and_ctl_put_is_checked_too()
         serde_json::from_str(&d.ctl_ok(&["quarantine", "list", "--json"])).unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
 }
+
+/// How many times each route delivered each path, from the trail.
+fn deliveries(d: &Daemon) -> std::collections::HashMap<String, usize> {
+    let mut n = std::collections::HashMap::new();
+    for e in d.audit_query("handoff_delivered") {
+        *n.entry(e["path"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    n
+}
+
+fn status_json(d: &Daemon) -> Value {
+    serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap()
+}
+
+#[test]
+fn while_clamd_is_down_files_wait_unseen_and_go_on_exactly_once_when_it_is_back() {
+    let mut clamd = TestClamd::start("16M");
+    let d = Daemon::start_with(
+        default_tenants(),
+        &format!("{UP}\n{}", clamd.scan_table("")),
+    );
+    clamd.stop();
+    let names = ["a.csv", "b.csv", "c.csv"];
+    for (i, n) in names.iter().enumerate() {
+        fs::write(d.work.join(n), clean(30_000, 10 + i as u64)).unwrap();
+    }
+    fs::write(d.work.join("v.csv"), marked(30_000, 20)).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        "put a.csv /inbox/a.csv\nput b.csv /inbox/b.csv\nput c.csv /inbox/c.csv\nput v.csv /inbox/v.csv\n",
+    );
+    let alert = d.wait_event("scan_unavailable", |e| e["event"] == "scan_unavailable");
+    assert!(
+        alert["error"].as_str().unwrap().contains("not reachable"),
+        "{alert}"
+    );
+    // Waiting: the uploader lists them, the other account of the same
+    // municipality does not, the operator sees them as checking, and
+    // nothing reached the spool.
+    let own = d.sftp_ok("032018-juki", "ls -1 /inbox\n");
+    assert!(names.iter().all(|n| own.contains(n)), "{own}");
+    let other = d.sftp_ok("032018-zei", "ls -1 /inbox\n");
+    assert!(names.iter().all(|n| !other.contains(n)), "{other}");
+    let out = d.sftp("032018-zei", b"get /inbox/a.csv x\n", &[]);
+    assert!(
+        !out.status.success(),
+        "a file under check was readable by another account"
+    );
+    assert_eq!(state_of(&d, "032018", "a.csv").as_deref(), Some("checking"));
+    let st = status_json(&d);
+    assert_eq!(st["checks"]["waiting"], 4, "{st}");
+    let r = check_receipt(&d, "032018-juki", "a.csv").expect("a receipt while checking");
+    assert!(r.contains("検査中"), "{r}");
+    let routes = d.ctl_ok(&["routes"]);
+    assert!(routes.contains("waiting for arrival checks"), "{routes}");
+    assert!(!spool(&d, "032018").join("a.csv").exists());
+    // The alert is raised once per outage, not once per retry.
+    assert_eq!(d.audit_query("scan_unavailable").len(), 1);
+    assert!(deliveries(&d).is_empty());
+
+    clamd.run();
+    let dir = spool(&d, "032018");
+    eventually(
+        "every clean file delivered",
+        Duration::from_secs(30),
+        || {
+            names
+                .iter()
+                .all(|n| dir.join(format!("{n}.end")).exists())
+                .then_some(())
+        },
+    );
+    d.wait_event("the marked file quarantined", |e| {
+        e["event"] == "file_quarantined" && e["path"] == "v.csv"
+    });
+    let back = d.wait_event("scan_available", |e| e["event"] == "scan_available");
+    assert!(
+        back["version"].as_str().unwrap().starts_with("ClamAV"),
+        "{back}"
+    );
+    let delivered = deliveries(&d);
+    for n in names {
+        assert_eq!(delivered.get(n), Some(&1), "{n}: {delivered:?}");
+        assert_eq!(outcome_for(&d, n).len(), 1, "{n} checked once");
+    }
+    assert!(!dir.join("v.csv").exists());
+    let other = d.sftp_ok("032018-zei", "ls -1 /inbox\n");
+    assert!(names.iter().all(|n| other.contains(n)), "{other}");
+}
+
+#[test]
+fn a_kill_while_files_are_checked_neither_loses_nor_doubles_a_check() {
+    let mut clamd = TestClamd::start("16M");
+    let mut d = Daemon::start_with(
+        default_tenants(),
+        &format!("{UP}\n{}", clamd.scan_table("")),
+    );
+    // Files committed while the scanner is away are all `checking` when
+    // the daemon dies; the next start checks each of them once.
+    clamd.stop();
+    let mut batch = String::new();
+    let mut expect_clean = Vec::new();
+    let mut expect_marked = Vec::new();
+    for i in 0..12u64 {
+        let name = format!("f{i:02}.csv");
+        let data = if i % 4 == 0 {
+            expect_marked.push(name.clone());
+            marked(400_000, i)
+        } else {
+            expect_clean.push(name.clone());
+            clean(400_000, i)
+        };
+        fs::write(d.work.join(&name), data).unwrap();
+        batch.push_str(&format!("put {name} /inbox/{name}\n"));
+    }
+    d.sftp_ok("032018-juki", &batch);
+    assert_eq!(status_json(&d)["checks"]["waiting"], 12);
+    d.kill9();
+    clamd.run();
+    d.start_again();
+    // And a second kill while the restarted daemon is checking them.
+    eventually("some checks done", Duration::from_secs(30), || {
+        (!d.audit_query("file_checked").is_empty()).then_some(())
+    });
+    d.kill9();
+    d.start_again();
+    let dir = spool(&d, "032018");
+    eventually(
+        "every clean file delivered",
+        Duration::from_secs(60),
+        || {
+            expect_clean
+                .iter()
+                .all(|n| dir.join(format!("{n}.end")).exists())
+                .then_some(())
+        },
+    );
+    eventually("every check settled", Duration::from_secs(30), || {
+        (status_json(&d)["checks"]["waiting"] == 0).then_some(())
+    });
+    let checked = d.audit_query("file_checked");
+    let quarantined = d.audit_query("file_quarantined");
+    for n in &expect_clean {
+        let k = checked.iter().filter(|e| e["path"] == n.as_str()).count();
+        assert_eq!(k, 1, "{n} accepted {k} times");
+    }
+    for n in &expect_marked {
+        let k = quarantined
+            .iter()
+            .filter(|e| e["path"] == n.as_str())
+            .count();
+        assert_eq!(k, 1, "{n} quarantined {k} times");
+        assert!(!dir.join(n).exists(), "{n} reached the spool");
+    }
+    let delivered = deliveries(&d);
+    for n in &expect_clean {
+        assert_eq!(delivered.get(n.as_str()), Some(&1), "{n}: {delivered:?}");
+    }
+}
+
+const JUKI_RULES: &str = r#"
+[[check]]
+name = "juki-fixed"
+box = "inbox"
+patterns = ["JUKI_*"]
+types = ["text"]
+name_template = "JUKI_@市町村コード@_@日時@.DAT"
+format = { encoding = "shift_jis", line_ending = "crlf", records = "fixed", record_length = 24, kind_field = [0, 1], header = "1", data = "2", trailer = "8", count_field = [1, 6] }
+
+[[check]]
+name = "pdf-only"
+box = "inbox"
+patterns = ["*.pdf"]
+types = ["pdf"]
+"#;
+
+/// 盛岡 and 山田太郎 in Shift_JIS.
+const MORIOKA: &[u8] = &[0x90, 0xB7, 0x89, 0xAA];
+const YAMADA: &[u8] = &[0x8E, 0x52, 0x93, 0x63, 0x91, 0xBE, 0x98, 0x59];
+
+fn record(kind: u8, body: &[u8], len: usize) -> Vec<u8> {
+    let mut r = vec![kind];
+    r.extend_from_slice(body);
+    r.resize(len, b' ');
+    r.extend_from_slice(b"\r\n");
+    r
+}
+
+/// Header, `people` data records and a trailer saying `count`.
+fn juki(people: usize, count: &str) -> Vec<u8> {
+    let mut f = record(b'1', &[b"032018".as_slice(), MORIOKA].concat(), 24);
+    for _ in 0..people {
+        f.extend(record(b'2', YAMADA, 24));
+    }
+    f.extend(record(b'8', count.as_bytes(), 24));
+    f
+}
+
+#[test]
+fn linkage_files_are_validated_and_a_refused_one_says_where_in_its_receipt() {
+    // No scanner: the [[check]] rules alone hold the selected files.
+    let d = Daemon::start_with(default_tenants(), &format!("{UP}\n{JUKI_RULES}"));
+    let ok = "JUKI_032018_20261201093000.DAT";
+    let count = "JUKI_032018_20261201093001.DAT";
+    let byte = "JUKI_032018_20261201093002.DAT";
+    let length = "JUKI_032018_20261201093003.DAT";
+    let other_code = "JUKI_011002_20261201093004.DAT";
+    let bad_time = "JUKI_032018_20261341093000.DAT";
+    fs::write(d.work.join(ok), juki(2, "000002")).unwrap();
+    fs::write(d.work.join(count), juki(2, "000003")).unwrap();
+    let mut invalid = juki(2, "000002");
+    invalid[24 + 2 + 3] = 0x80; // a lone byte no Shift_JIS character starts with
+    fs::write(d.work.join(byte), invalid).unwrap();
+    let mut short = juki(1, "000001");
+    short.extend(record(b'2', YAMADA, 20));
+    fs::write(d.work.join(length), short).unwrap();
+    fs::write(d.work.join(other_code), juki(1, "000001")).unwrap();
+    fs::write(d.work.join(bad_time), juki(1, "000001")).unwrap();
+    let mut exe = vec![0u8; 512];
+    exe[..2].copy_from_slice(b"MZ");
+    exe[0x3C] = 0x80;
+    exe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    fs::write(d.work.join("tsuchi.pdf"), &exe).unwrap();
+    fs::write(
+        d.work.join("real.pdf"),
+        b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n",
+    )
+    .unwrap();
+    let names = [
+        ok,
+        count,
+        byte,
+        length,
+        other_code,
+        bad_time,
+        "tsuchi.pdf",
+        "real.pdf",
+    ];
+    let batch: String = names
+        .iter()
+        .map(|n| format!("put {n} /inbox/{n}\n"))
+        .collect();
+    d.sftp_ok("032018-juki", &batch);
+    for n in names {
+        eventually(&format!("{n} checked"), Duration::from_secs(30), || {
+            (!outcome_for(&d, n).is_empty()).then_some(())
+        });
+    }
+    let outcome = |n: &str| outcome_for(&d, n)[0].clone();
+    assert_eq!(outcome(ok)["event"], "file_checked");
+    assert_eq!(outcome("real.pdf")["event"], "file_checked");
+    for n in [count, byte, length, other_code, bad_time, "tsuchi.pdf"] {
+        assert_eq!(outcome(n)["event"], "file_rejected", "{n}: {}", outcome(n));
+    }
+    let why = |n: &str| outcome(n)["reason"].as_str().unwrap().to_string();
+    assert!(
+        why(count).contains("4行目") && why(count).contains("line 4"),
+        "{}",
+        why(count)
+    );
+    assert!(
+        why(count).contains('3') && why(count).contains('2'),
+        "{}",
+        why(count)
+    );
+    assert!(
+        why(byte).contains("line 2") && why(byte).contains("byte 29"),
+        "{}",
+        why(byte)
+    );
+    assert!(
+        why(length).contains("line 4") && why(length).contains("24"),
+        "{}",
+        why(length)
+    );
+    assert!(
+        why(other_code).contains("JUKI_@市町村コード@_@日時@.DAT"),
+        "{}",
+        why(other_code)
+    );
+    assert!(why(bad_time).contains("name"), "{}", why(bad_time));
+    assert!(
+        why("tsuchi.pdf").contains("executable"),
+        "{}",
+        why("tsuchi.pdf")
+    );
+
+    // The sender reads the same in its receipt, and the file is nowhere.
+    let r = check_receipt(&d, "032018-juki", count).expect("a receipt");
+    assert!(r.contains("却下") && r.contains("line 4"), "{r}");
+    let ls = d.sftp_ok("032018-juki", "ls -1 /inbox\n");
+    assert!(
+        ls.contains(ok) && !ls.contains(count) && !ls.contains("tsuchi.pdf"),
+        "{ls}"
+    );
+    // Files no rule selects are not held at all (no [scan]).
+    fs::write(d.work.join("memo.txt"), b"hello").unwrap();
+    d.sftp_ok("032018-juki", "put memo.txt /inbox/memo.txt\n");
+    assert_eq!(
+        state_of(&d, "032018", "memo.txt").as_deref(),
+        Some("stored")
+    );
+    let held: Vec<Value> =
+        serde_json::from_str(&d.ctl_ok(&["quarantine", "list", "--json"])).unwrap();
+    assert_eq!(held.len(), 6, "{held:?}");
+    assert!(held.iter().all(|h| h["state"] == "rejected"));
+}

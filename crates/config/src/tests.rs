@@ -193,3 +193,63 @@ fn a_bad_scan_section_names_its_line() {
         assert!(msg.contains(says), "{bad}: {msg}");
     }
 }
+
+#[test]
+fn check_rules_load_with_their_format() {
+    let text = format!(
+        "{}\n[[check]]\nname = \"juki\"\nbox = \"inbox\"\npatterns = [\"JUKI_*\"]\ntenants = [\"032018\"]\ntypes = [\"text\"]\nname_template = \"JUKI_@市町村コード@_@日時@.DAT\"\nformat = {{ encoding = \"cp932\", records = \"fixed\", record_length = 120, kind_field = [0, 1], header = \"1\", data = \"2\", trailer = \"9\", count_field = [1, 7] }}\n",
+        sample("")
+    );
+    let c = parse(&text).unwrap();
+    let r = &c.checks[0];
+    assert!(r.selects("032018", renkei_model::boxes::BoxKind::Inbox, "JUKI_a"));
+    assert!(!r.selects("032018", renkei_model::boxes::BoxKind::Outbox, "JUKI_a"));
+    assert!(!r.selects("032018", renkei_model::boxes::BoxKind::Inbox, "KOKUHO_a"));
+    let f = r.format.as_ref().unwrap();
+    assert_eq!(f.encoding, renkei_checks::format::Encoding::Cp932);
+    assert!(r.at.ends_with(":19"), "{}", r.at);
+}
+
+#[test]
+fn a_bad_check_rule_names_its_line() {
+    for (bad, says) in [
+        (
+            "box = \"spool\"\npatterns = [\"*\"]\ntypes = [\"text\"]",
+            "inbox",
+        ),
+        (
+            "box = \"inbox\"\npatterns = []\ntypes = [\"text\"]",
+            "at least one",
+        ),
+        ("box = \"inbox\"\npatterns = [\"*\"]", "requires nothing"),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\ntypes = [\"exe\"]",
+            "executable",
+        ),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\nformat = { encoding = \"euc-jp\" }",
+            "shift_jis",
+        ),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\nformat = { encoding = \"utf-8\", records = \"fixed\" }",
+            "record_length",
+        ),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\nformat = { encoding = \"utf-8\", records = \"fixed\", record_length = 10, kind_field = [0, 1], data = \"22\" }",
+            "kind_field",
+        ),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\nformat = { encoding = \"utf-8\", records = \"csv\" }",
+            "columns",
+        ),
+        (
+            "box = \"inbox\"\npatterns = [\"*\"]\ntenants = [\"011002\"]\ntypes = [\"text\"]",
+            "not configured",
+        ),
+    ] {
+        let text = format!("{}\n[[check]]\nname = \"c\"\n{bad}\n", sample(""));
+        let (line, msg) = err_of(&text);
+        assert!(line >= 19, "{bad}: line {line}");
+        assert!(msg.contains(says), "{bad}: {msg}");
+    }
+}
