@@ -551,3 +551,64 @@ fn linkage_files_are_validated_and_a_refused_one_says_where_in_its_receipt() {
     assert_eq!(held.len(), 6, "{held:?}");
     assert!(held.iter().all(|h| h["state"] == "rejected"));
 }
+
+/// Writes ZIP files with Python's zipfile: a plain one, a bomb (8 MiB of
+/// zeros deflated) and one whose entry claims to be encrypted.
+fn make_zips(dir: &std::path::Path) {
+    let script = r#"
+import sys, zipfile
+d = sys.argv[1]
+with zipfile.ZipFile(d + '/plain.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('a.csv', '032018,1\r\n' * 100)
+with zipfile.ZipFile(d + '/bomb.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('zeros.bin', b'\0' * (8 << 20))
+with zipfile.ZipFile(d + '/locked.zip', 'w', zipfile.ZIP_STORED) as z:
+    z.writestr('secret.csv', '1,2\r\n')
+b = bytearray(open(d + '/locked.zip', 'rb').read())
+b[6] |= 1
+c = b.find(b'PK\x01\x02')
+b[c + 8] |= 1
+open(d + '/locked.zip', 'wb').write(b)
+"#;
+    let out = std::process::Command::new(common::PYTHON)
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn zip_bombs_and_encrypted_archives_are_rejected_plain_archives_pass() {
+    let rule = "[[check]]\nname = \"archives\"\nbox = \"inbox\"\npatterns = [\"*.zip\"]\ntypes = [\"archive\"]\n";
+    let d = Daemon::start_with(default_tenants(), rule);
+    make_zips(&d.work);
+    d.sftp_ok(
+        "032018-juki",
+        "put plain.zip /inbox/plain.zip\nput bomb.zip /inbox/bomb.zip\nput locked.zip /inbox/locked.zip\n",
+    );
+    for n in ["plain.zip", "bomb.zip", "locked.zip"] {
+        eventually(&format!("{n} checked"), Duration::from_secs(30), || {
+            (!outcome_for(&d, n).is_empty()).then_some(())
+        });
+    }
+    assert_eq!(outcome_for(&d, "plain.zip")[0]["event"], "file_checked");
+    let bomb = &outcome_for(&d, "bomb.zip")[0];
+    assert_eq!(bomb["event"], "file_rejected");
+    assert!(
+        bomb["reason"]
+            .as_str()
+            .unwrap()
+            .contains("archive_max_ratio"),
+        "{bomb}"
+    );
+    let locked = &outcome_for(&d, "locked.zip")[0];
+    assert_eq!(locked["event"], "file_rejected");
+    assert!(
+        locked["reason"].as_str().unwrap().contains("encrypted"),
+        "{locked}"
+    );
+}

@@ -10,6 +10,7 @@
 //! the core's business. This crate knows nothing of tenants, boxes or the
 //! journal (docs/decisions/0008-crate-graph.md).
 
+pub mod archive;
 pub mod clamd;
 pub mod filetype;
 pub mod format;

@@ -61,6 +61,13 @@ pub struct Limits {
     pub partial_expiry: Duration,
     /// Directory levels allowed inside a box.
     pub max_path_depth: usize,
+    /// A checked ZIP archive may declare at most this many bytes per byte
+    /// of its own size (zip bombs).
+    pub archive_max_ratio: usize,
+    /// Archives inside a checked archive: 1 = none, 2 = one level.
+    pub archive_max_depth: usize,
+    /// Entries a checked archive may hold.
+    pub archive_max_entries: usize,
     /// Time from TCP accept to a successful login.
     pub login_grace_time: Duration,
     /// A connection with no traffic for this long is closed.
@@ -96,6 +103,9 @@ impl Default for Limits {
             upload_checkpoint_interval: Duration::from_secs(30),
             partial_expiry: Duration::from_secs(24 * 3600),
             max_path_depth: 8,
+            archive_max_ratio: 100,
+            archive_max_depth: 2,
+            archive_max_entries: 10_000,
             login_grace_time: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
             auth_rejection_delay: Duration::from_millis(300),
@@ -127,6 +137,9 @@ pub(super) struct RawLimits {
     upload_checkpoint_interval: Option<toml::Spanned<Quantity>>,
     partial_expiry: Option<toml::Spanned<Quantity>>,
     max_path_depth: Option<toml::Spanned<i64>>,
+    archive_max_ratio: Option<toml::Spanned<i64>>,
+    archive_max_depth: Option<toml::Spanned<i64>>,
+    archive_max_entries: Option<toml::Spanned<i64>>,
     login_grace_time: Option<toml::Spanned<Quantity>>,
     idle_timeout: Option<toml::Spanned<Quantity>>,
     auth_rejection_delay: Option<toml::Spanned<Quantity>>,
@@ -318,6 +331,27 @@ impl RawLimits {
                 1,
                 64,
                 "max_path_depth",
+            )?,
+            archive_max_ratio: count(
+                &self.archive_max_ratio,
+                d.archive_max_ratio,
+                2,
+                100_000,
+                "archive_max_ratio",
+            )?,
+            archive_max_depth: count(
+                &self.archive_max_depth,
+                d.archive_max_depth,
+                1,
+                10,
+                "archive_max_depth",
+            )?,
+            archive_max_entries: count(
+                &self.archive_max_entries,
+                d.archive_max_entries,
+                1,
+                1_000_000,
+                "archive_max_entries",
             )?,
             login_grace_time: duration(
                 &self.login_grace_time,

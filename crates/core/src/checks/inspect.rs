@@ -9,11 +9,12 @@
 //! a time, and never written anywhere: it goes from memory to clamd or to
 //! the format validator.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use jiff::Timestamp;
 
 use crate::live::Snapshot;
+use renkei_checks::archive;
 use renkei_checks::clamd::{Clamd, ScanError, Verdict};
 use renkei_checks::filetype;
 use renkei_checks::format::{self, FormatError};
@@ -30,6 +31,19 @@ pub struct Plaintext {
 impl Plaintext {
     pub fn new(reader: ObjectReader) -> Plaintext {
         Plaintext { reader, pos: 0 }
+    }
+}
+
+impl Seek for Plaintext {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let size = self.reader.size();
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::other("seek before the start"))?;
+        Ok(self.pos)
     }
 }
 
@@ -162,6 +176,25 @@ pub fn inspect(
             finding("rejected", ran, scanner),
             "暗号化された圧縮ファイルは検査できないため受け付けません / an encrypted archive cannot be scanned and is refused".to_string(),
         ));
+    }
+    if archive::is_zip(&head) {
+        ran.push("archive".to_string());
+        let l = &snap.config.limits;
+        let limits = archive::Limits {
+            max_ratio: l.archive_max_ratio as u64,
+            max_depth: l.archive_max_depth as u32,
+            max_entries: l.archive_max_entries as u64,
+        };
+        let reader = match open() {
+            Ok(r) => r,
+            Err(e) => return Ok(unreadable(ran, e)),
+        };
+        if let Err(why) = archive::inspect(Plaintext::new(reader), o.size, &limits) {
+            return Ok(refused(
+                finding("rejected", ran, scanner),
+                format!("圧縮ファイルを受け付けられません / {why}"),
+            ));
+        }
     }
     let kind = filetype::sniff(&head);
     for rule in snap
