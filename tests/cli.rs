@@ -323,7 +323,10 @@ fn the_shipped_example_configuration_is_valid() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("032018 盛岡市") && text.contains("own networks: 10.103.51.7/32"),
+        text.contains("032018 盛岡市")
+            && text.contains("own networks: 10.103.51.7/32")
+            && text.contains("scan      clamd at /run/clamav/clamd.ctl")
+            && text.contains("check     juki-fixed"),
         "{text}"
     );
 }

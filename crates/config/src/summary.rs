@@ -24,10 +24,37 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "  retention acknowledged files {}, audit trail {}",
+            "  retention acknowledged files {}, audit trail {}, held files {}",
             units::format_duration(self.retention.acknowledged),
-            units::format_duration(self.retention.audit)
+            units::format_duration(self.retention.audit),
+            units::format_duration(self.retention.quarantine)
         );
+        match &self.scan {
+            Some(scan) => {
+                let _ = writeln!(
+                    s,
+                    "  scan      clamd at {}  (files up to {}, {} at once; unscannable: {:?})",
+                    scan.clamd,
+                    units::format_size(scan.max_file_size),
+                    scan.concurrency,
+                    scan.unscannable
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  scan      off (no [scan])");
+            }
+        }
+        for c in &self.checks {
+            let pats: Vec<&str> = c.patterns.iter().map(|p| p.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "  check     {} ({}): {} {}",
+                c.name,
+                c.at,
+                c.bx,
+                pats.join(", ")
+            );
+        }
         if let Some(p) = &self.server.policy_dir {
             let _ = writeln!(s, "  policies  {}", p.display());
         }
