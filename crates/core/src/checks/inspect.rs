@@ -58,6 +58,23 @@ impl Read for Plaintext {
     }
 }
 
+/// A reader that keeps a copy of the first [`filetype::HEAD`] bytes read
+/// through it: the type rules then need no second decryption of a file
+/// the scan has just read.
+struct KeepHead<R> {
+    inner: R,
+    head: Vec<u8>,
+}
+
+impl<R: Read> Read for KeepHead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let room = filetype::HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
+    }
+}
+
 /// What the checks decided.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -115,6 +132,7 @@ pub fn inspect(
 ) -> Result<Finding, Unavailable> {
     let name = o.path.rsplit('/').next().unwrap_or(&o.path);
     let mut ran = Vec::new();
+    let mut head: Option<Vec<u8>> = None;
     let unreadable = |ran: Vec<String>, e: String| {
         refused(
             finding("quarantined", ran, scanner),
@@ -127,10 +145,16 @@ pub fn inspect(
             Ok(r) => r,
             Err(e) => return Ok(unreadable(ran, e)),
         };
-        match s
-            .clamd
-            .scan(&mut Plaintext::new(reader), o.size, scan.max_file_size)
-        {
+        let mut source = KeepHead {
+            inner: Plaintext::new(reader),
+            head: Vec::new(),
+        };
+        let verdict = s.clamd.scan(&mut source, o.size, scan.max_file_size);
+        let seen = source.head.len() as u64;
+        if seen == o.size.min(filetype::HEAD as u64) {
+            head = Some(source.head);
+        }
+        match verdict {
             Ok(Verdict::Clean) => {}
             Ok(Verdict::Infected { signature }) => {
                 let mut f = refused(
@@ -158,12 +182,19 @@ pub fn inspect(
             Err(e) => return Err(Unavailable(e.to_string())),
         }
     }
-    let mut head = vec![0u8; filetype::HEAD];
-    let got = match open().and_then(|mut r| r.read_at(0, &mut head).map_err(|e| e.to_string())) {
-        Ok(n) => n,
-        Err(e) => return Ok(unreadable(ran, e)),
+    let head = match head {
+        Some(h) => h,
+        None => {
+            let mut h = vec![0u8; filetype::HEAD];
+            let got = match open().and_then(|mut r| r.read_at(0, &mut h).map_err(|e| e.to_string()))
+            {
+                Ok(n) => n,
+                Err(e) => return Ok(unreadable(ran, e)),
+            };
+            h.truncate(got);
+            h
+        }
     };
-    head.truncate(got);
     ran.push("type".to_string());
     if let Some(why) = filetype::contradiction(name, &head) {
         return Ok(refused(
