@@ -612,3 +612,88 @@ fn zip_bombs_and_encrypted_archives_are_rejected_plain_archives_pass() {
         "{locked}"
     );
 }
+
+#[test]
+fn a_file_renamed_into_a_checked_name_is_checked_under_that_name() {
+    // The batch-client habit: upload under a temporary name, rename when
+    // complete. The final name's rules apply to the final name.
+    let route = r#"
+[[route]]
+name = "juki-up"
+source = { box = "inbox", pattern = "JUKI_*" }
+destination = { dir = "spool/{tenant}", trigger_suffix = ".end" }
+"#;
+    let d = Daemon::start_with(default_tenants(), &format!("{route}\n{JUKI_RULES}"));
+    let good = "JUKI_032018_20261201100000.DAT";
+    let bad = "JUKI_032018_20261201100001.DAT";
+    fs::write(d.work.join("good.tmp"), juki(2, "000002")).unwrap();
+    fs::write(d.work.join("bad.tmp"), juki(2, "000005")).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        &format!(
+            "put good.tmp /inbox/good.tmp\nrename /inbox/good.tmp /inbox/{good}\nput bad.tmp /inbox/bad.tmp\nrename /inbox/bad.tmp /inbox/{bad}\n"
+        ),
+    );
+    let dir = spool(&d, "032018");
+    eventually("the good file delivered", Duration::from_secs(30), || {
+        dir.join(format!("{good}.end")).exists().then_some(())
+    });
+    let rejected = d.wait_event("the bad file rejected under its final name", |e| {
+        e["event"] == "file_rejected" && e["path"] == bad
+    });
+    assert!(
+        rejected["reason"].as_str().unwrap().contains("line 4"),
+        "{rejected}"
+    );
+    assert!(!dir.join(bad).exists());
+    let ls = d.sftp_ok("032018-zei", "ls -1 /inbox\n");
+    assert!(
+        ls.contains(good) && !ls.contains(bad) && !ls.contains(".tmp"),
+        "{ls}"
+    );
+}
+
+#[test]
+fn a_file_too_large_to_scan_is_quarantined_and_retention_destroys_held_files() {
+    let clamd = TestClamd::start("16M");
+    let extra = format!(
+        "{}\n[retention]\nquarantine = \"2s\"\nsweep_interval = \"1s\"\n",
+        clamd.scan_table("max_file_size = \"1KiB\"")
+    );
+    let d = Daemon::start_with(default_tenants(), &extra);
+    fs::write(d.work.join("big.csv"), clean(4096, 30)).unwrap();
+    fs::write(d.work.join("small.csv"), clean(500, 31)).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        "put big.csv /inbox/big.csv\nput small.csv /inbox/small.csv\n",
+    );
+    let q = d.wait_event("the large file quarantined", |e| {
+        e["event"] == "file_quarantined" && e["path"] == "big.csv"
+    });
+    assert!(
+        q["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be scanned"),
+        "{q}"
+    );
+    d.wait_event("the small file accepted", |e| {
+        e["event"] == "file_checked" && e["path"] == "small.csv"
+    });
+    let held_blobs = d.vault_files().len();
+    let purged = d.wait_event("the held file destroyed by retention", |e| {
+        e["event"] == "purged" && e["path"] == "big.csv"
+    });
+    assert_eq!(purged["state"], "quarantined", "{purged}");
+    let held: Vec<Value> =
+        serde_json::from_str(&d.ctl_ok(&["quarantine", "list", "--json"])).unwrap();
+    assert!(held.is_empty(), "{held:?}");
+    assert!(
+        d.vault_files().len() < held_blobs,
+        "its encrypted bytes are gone"
+    );
+    assert_eq!(
+        state_of(&d, "032018", "small.csv").as_deref(),
+        Some("stored")
+    );
+}

@@ -40,6 +40,26 @@ pub fn applies(snap: &Snapshot, tenant: &str, bx: BoxKind, path: &str) -> bool {
             .any(|r| r.selects(tenant, bx, name))
 }
 
+/// Whether a stored file renamed to `name` must be checked again: a
+/// `[[check]]` rule selects the new name that the file has not passed
+/// (a client that uploads under a temporary name and renames it when
+/// complete must not slip past the rules of the final name).
+pub fn renamed_needs_check(
+    snap: &Snapshot,
+    o: &renkei_storage::journal::ObjectRecord,
+    name: &str,
+) -> bool {
+    let passed = |rule: &str| {
+        o.check
+            .as_ref()
+            .is_some_and(|c| c.ran.iter().any(|r| r.strip_prefix("rule:") == Some(rule)))
+    };
+    snap.config
+        .checks
+        .iter()
+        .any(|r| r.selects(&o.tenant, o.bx, name) && !passed(&r.name))
+}
+
 /// Object ids committed as `checking`, for the stage.
 #[derive(Debug, Default)]
 pub struct Queue {

@@ -407,7 +407,7 @@ impl Namespace {
         self.allow(who, Operation::Rename, to)?;
         let f = self.entry_keys(who, from, "renaming")?;
         let t = self.entry_keys(who, to, "renaming")?;
-        self.allow_new_name(who, from, to, &f.entry)?;
+        let moved = self.allow_new_name(who, from, to, &f.entry)?;
         if f.bx != t.bx {
             return Err(self.refuse(
                 who,
@@ -419,16 +419,32 @@ impl Namespace {
                 },
             ));
         }
-        let op = Op::Rename {
+        let now = Timestamp::now();
+        let mut ops = vec![Op::Rename {
             from_key: f.entry,
-            to_key: t.entry,
+            to_key: t.entry.clone(),
             to_parent_key: t.parent,
             to_path: t.rel.clone(),
             overwrite,
-            at: Timestamp::now(),
-        };
+            at: now,
+        }];
+        let new_name = t.rel.rsplit('/').next().unwrap_or(&t.rel);
+        let recheck = moved.filter(|o| {
+            o.state == ObjectState::Stored
+                && crate::checks::renamed_needs_check(&self.live.get(), o, new_name)
+        });
+        if let Some(o) = &recheck {
+            // Only if the rename itself took place (the entry then names
+            // the object), in the same transaction.
+            ops.push(Op::Checks(journal::ChecksOp::Recheck {
+                id: o.id.clone(),
+                entry_key: t.entry,
+                at: now,
+            }));
+        }
         let (actor, bx, from_rel, to_rel) = (who.actor(), f.bx, f.rel, t.rel);
-        let record = move |out: &journal::Outcome| {
+        let note = self.events.note(move |results| {
+            let out = results.first()?.as_ref().ok()?;
             Some(Event::Renamed {
                 actor,
                 box_name: bx.to_string(),
@@ -436,8 +452,18 @@ impl Namespace {
                 to: to_rel,
                 replaced: out.replaced.is_some(),
             })
+        });
+        let results = self.journal.apply_noted(ops, note).await?;
+        if let (Some(o), Some(Ok(_))) = (&recheck, results.get(1)) {
+            self.checking.push(o.id.clone());
+        }
+        let first = match results.into_iter().next() {
+            Some(r) => r.map_err(journal::ApplyError::Op),
+            None => Err(journal::ApplyError::Journal(
+                journal::JournalError::WriterGone,
+            )),
         };
-        let out = match self.apply_recorded(op, record).await {
+        let out = match first {
             Ok(out) => out,
             Err(journal::ApplyError::Op(journal::OpError::IsDir)) => {
                 return Err(NsError::Unsupported(format!(
@@ -458,28 +484,30 @@ impl Namespace {
     /// A file may be renamed only to a name it could have been uploaded
     /// under, at its size: the name, size and suffix rules hold for the
     /// name a file ends up with, whatever operation gives it that name.
+    /// Returns the file being moved.
     fn allow_new_name(
         &self,
         who: &Principal,
         from: &NsPath,
         to: &NsPath,
         from_key: &str,
-    ) -> Result<(), NsError> {
-        let size = match self.journal.entry(from_key)? {
+    ) -> Result<Option<ObjectRecord>, NsError> {
+        let moved = match self.journal.entry(from_key)? {
             Some(EntryRecord::File { object }) => match self.journal.object(&object)? {
                 Some(o) if !super::access::sees(who, &o) => {
                     return Err(NsError::NotFound {
                         path: from.to_string(),
                     });
                 }
-                o => o.map(|o| o.size),
+                o => o,
             },
             // A directory or nothing: the rename itself says why not.
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         let snap = self.live.get();
+        let size = moved.as_ref().map(|o| o.size);
         match self.decide(&snap, who, Operation::Upload, to, size) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(moved),
             Err(r) => Err(self.refused(
                 who,
                 Operation::Rename,

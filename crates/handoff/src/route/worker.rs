@@ -169,8 +169,8 @@ impl<D: Destination> BoxSource<D> {
 }
 
 /// The object of `r` if it is still the stored version of its name. If it
-/// is not, the item is cancelled with why (`Ok(None)`); a journal failure
-/// keeps it queued (`Err`).
+/// is not, the item is cancelled with why (`Ok(None)`); a journal failure,
+/// or a file being checked again, keeps it queued (`Err`).
 async fn still_stored(
     ns: &Namespace,
     st: &RouteState,
@@ -182,6 +182,13 @@ async fn still_stored(
     };
     let why = match object {
         Some(o) if o.state == ObjectState::Stored => return Ok(Some(o)),
+        // Renamed to a name whose checks it has not passed: it waits for
+        // them, still queued; their verdict decides.
+        Some(o) if matches!(o.state, ObjectState::Checking { .. }) => {
+            let mut r = r;
+            r.next_attempt = later(CHECKS_WAIT);
+            return Err(r);
+        }
         Some(o) => match o.state {
             ObjectState::Deleted { by, .. } => format!("deleted by {by} before it was handed on"),
             ObjectState::Superseded { .. } => {
@@ -253,6 +260,10 @@ fn reload_requeued(ns: &Namespace, route: &str, queue: &mut Vec<DeliveryRecord>)
             .filter(|r| r.state == DeliveryState::Queued && !have.contains(&r.object)),
     );
 }
+
+/// How long a queued file that is being checked again waits before the
+/// route looks at it again.
+const CHECKS_WAIT: Duration = Duration::from_secs(2);
 
 /// The journal could not record a step: the item stays queued (in the
 /// journal too) and is tried again a little later.

@@ -36,6 +36,13 @@ pub enum ChecksOp {
         at: Timestamp,
         by: String,
     },
+    /// Sends a stored file back to `checking` (renamed to a name whose
+    /// rules it has not passed), if `entry_key` names it.
+    Recheck {
+        id: String,
+        entry_key: String,
+        at: Timestamp,
+    },
 }
 
 /// The entry key of `o`'s path, and its parent directory's key.
@@ -108,6 +115,24 @@ impl Tables<'_> {
                     &key,
                     &EntryRecord::File { object: id.clone() },
                 )?;
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            ChecksOp::Recheck { id, entry_key, at } => {
+                match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+                    Some(EntryRecord::File { object }) if object == *id => {}
+                    _ => return Ok(Err(OpError::Stale)),
+                }
+                let Some(mut o) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                    return Ok(Err(OpError::NotFound));
+                };
+                if o.state != ObjectState::Stored {
+                    return Ok(Err(OpError::Stale));
+                }
+                o.state = ObjectState::Checking { since: *at };
                 put(&mut self.objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
