@@ -1,7 +1,7 @@
 //! The checks stage: every arriving file, whatever door it came through,
 //! passes here between "durable" and "visible" (decision 0010).
 //!
-//! A commit that needs checks ([`applies`]) stores its object as
+//! A commit that needs checks ([`applies`], decided in the namespace) stores its object as
 //! `checking` and hands its id to the [`Queue`]; the [`stage`] task takes
 //! it from there, reads the plaintext from the vault (in memory, a chunk
 //! at a time), runs the virus scan and the `[[check]]` rules
@@ -14,82 +14,4 @@ pub mod inspect;
 pub mod quarantine;
 pub mod stage;
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use tokio::sync::Notify;
-
-use crate::live::Snapshot;
-use renkei_model::boxes::BoxKind;
-
-/// Committed files waiting for the stage that it holds in memory (ids
-/// only). More than this, and the stage finds the rest in the journal.
-pub const CHECKS_BACKLOG: usize = 4096;
-
-/// Whether a file arriving at `path` in `bx` of `tenant` is checked
-/// before it becomes visible: always when `[scan]` is configured, else
-/// when a `[[check]]` rule selects it.
-pub fn applies(snap: &Snapshot, tenant: &str, bx: BoxKind, path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    snap.config.scan.is_some()
-        || snap
-            .config
-            .checks
-            .iter()
-            .any(|r| r.selects(tenant, bx, name))
-}
-
-/// Whether a stored file renamed to `name` must be checked again: a
-/// `[[check]]` rule selects the new name that the file has not passed
-/// (a client that uploads under a temporary name and renames it when
-/// complete must not slip past the rules of the final name).
-pub fn renamed_needs_check(
-    snap: &Snapshot,
-    o: &renkei_storage::journal::ObjectRecord,
-    name: &str,
-) -> bool {
-    let passed = |rule: &str| {
-        o.check
-            .as_ref()
-            .is_some_and(|c| c.ran.iter().any(|r| r.strip_prefix("rule:") == Some(rule)))
-    };
-    snap.config
-        .checks
-        .iter()
-        .any(|r| r.selects(&o.tenant, o.bx, name) && !passed(&r.name))
-}
-
-/// Object ids committed as `checking`, for the stage.
-#[derive(Debug, Default)]
-pub struct Queue {
-    ids: Mutex<VecDeque<String>>,
-    /// Ids were dropped for want of room: the stage must look at the
-    /// journal.
-    lagged: AtomicBool,
-    wake: Notify,
-}
-
-impl Queue {
-    /// Hands a committed object to the stage.
-    pub fn push(&self, id: String) {
-        match self.ids.lock() {
-            Ok(mut q) if q.len() < CHECKS_BACKLOG => q.push_back(id),
-            _ => self.lagged.store(true, Ordering::Relaxed),
-        }
-        self.wake.notify_one();
-    }
-
-    /// Everything waiting, and whether some ids were dropped.
-    pub(crate) fn take(&self) -> (Vec<String>, bool) {
-        let ids = match self.ids.lock() {
-            Ok(mut q) => q.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
-        (ids, self.lagged.swap(false, Ordering::Relaxed))
-    }
-
-    pub(crate) async fn woken(&self) {
-        self.wake.notified().await
-    }
-}
+pub use crate::namespace::checking::{CHECKS_BACKLOG, Queue, applies, renamed_needs_check};

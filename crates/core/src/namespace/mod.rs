@@ -12,8 +12,10 @@
 //! what they may do and where, and owns the shared state they need.
 
 mod access;
+pub mod checking;
 pub mod error;
 mod handoffs;
+mod inventory;
 pub mod names;
 pub mod notes;
 mod ops;
@@ -34,8 +36,9 @@ use renkei_storage::vault::Vault;
 
 pub(crate) use access::sees;
 pub use error::NsError;
+pub use inventory::InventoryItem;
 pub(crate) use ops::keys as keys_of;
-pub use ops::{EntryInfo, EntryKind, InventoryItem};
+pub use ops::{EntryInfo, EntryKind};
 pub use path::{BoxKind, NsPath, PathError};
 
 /// Arrivals a route may fall behind before it must rescan the boxes
@@ -105,7 +108,7 @@ pub struct Namespace {
     /// Every committed file, for the routes that hand files on arrival.
     arrivals: tokio::sync::broadcast::Sender<Arrival>,
     /// Files committed as `checking`, for the checks stage.
-    pub(crate) checking: crate::checks::Queue,
+    pub(crate) checking: checking::Queue,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -155,7 +158,7 @@ impl Namespace {
             started: jiff::Timestamp::now().as_second(),
             active: Mutex::new(HashMap::new()),
             arrivals: tokio::sync::broadcast::Sender::new(ARRIVALS_BACKLOG),
-            checking: crate::checks::Queue::default(),
+            checking: checking::Queue::default(),
         })
     }
 

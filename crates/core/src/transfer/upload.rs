@@ -504,7 +504,7 @@ impl Upload {
             started_at: self.started_at,
             committed_at: now,
             mtime: self.mtime.unwrap_or(now.as_second()),
-            state: if crate::checks::applies(
+            state: if crate::namespace::checking::applies(
                 &self.ns.live.get(),
                 self.who.tenant.as_str(),
                 self.bx,

@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 
 use jiff::Timestamp;
 
+use super::context::{Context, CtlResult};
 use super::proto::{self, ChecksSummary, HeldFile, Reply};
-use super::server::{Context, CtlResult};
 use renkei_model::schedule::rfc3339;
 use renkei_storage::journal::{ObjectRecord, ObjectState};
 

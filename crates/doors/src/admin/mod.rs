@@ -6,6 +6,7 @@
 //! checked and recorded the same way.
 
 pub mod client;
+mod context;
 mod held;
 pub mod proto;
 pub mod server;

@@ -18,36 +18,20 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use super::context::Context;
+use super::context::{CtlError, CtlResult};
 use super::held;
 use super::proto::{
     self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, Status, TenantSummary,
 };
-use renkei_config::{ConfigError, TenantCode};
-use renkei_core::defender::Defender;
+use renkei_config::TenantCode;
 use renkei_core::events::Event;
-use renkei_core::live::{Live, ReloadReport};
-use renkei_core::namespace::{BoxKind, Namespace, NsPath, Principal};
+use renkei_core::namespace::{BoxKind, NsPath, Principal};
 use renkei_core::transfer::{Download, OpenMode, Upload};
 use renkei_model::schedule::rfc3339;
 
 /// Bytes per data frame of a `get`.
 const GET_CHUNK: usize = 256 << 10;
-
-/// What the control socket serves from.
-pub struct Context {
-    pub ns: Arc<Namespace>,
-    pub live: Arc<Live>,
-    pub defender: Arc<Defender>,
-    pub router: Arc<renkei_handoff::route::Router>,
-    pub listen: std::net::SocketAddr,
-    pub started: Timestamp,
-    /// Open SSH connections right now.
-    pub connections: Box<dyn Fn() -> usize + Send + Sync>,
-    /// Reloads configuration and rules (recording the outcome).
-    pub reload: Box<dyn Fn() -> Result<ReloadReport, ConfigError> + Send + Sync>,
-    /// For the defender's async calls from the blocking ctl threads.
-    pub runtime: tokio::runtime::Handle,
-}
 
 /// Creates the socket (replacing a stale one) with mode 0600.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
@@ -191,33 +175,6 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// A command's failure: refused (answered to the operator) or the
-/// connection broke.
-pub(super) enum CtlError {
-    Refused(String),
-    Io(io::Error),
-}
-
-impl From<io::Error> for CtlError {
-    fn from(e: io::Error) -> Self {
-        CtlError::Io(e)
-    }
-}
-
-impl From<String> for CtlError {
-    fn from(e: String) -> Self {
-        CtlError::Refused(e)
-    }
-}
-
-impl From<renkei_core::namespace::NsError> for CtlError {
-    fn from(e: renkei_core::namespace::NsError) -> Self {
-        CtlError::Refused(e.to_string())
-    }
-}
-
-pub(super) type CtlResult = Result<String, CtlError>;
 
 fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
     let snap = ctx.live.get();
