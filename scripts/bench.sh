@@ -140,8 +140,9 @@ if [ "$MODE" = scan ]; then
   mkdir -p "$work/clamd-db"
   marker=$(printf 'RENKEI-TEST-VIRUS-MARKER' | od -An -tx1 | tr -d ' \n')
   echo "Renkei.Test.Marker:0:*:$marker" > "$work/clamd-db/renkei-test.ndb"
-  printf 'Foreground yes\nLocalSocket %s\nDatabaseDirectory %s\nLogFile %s\nStreamMaxLength 64M\nMaxThreads 4\n' \
-    "$work/clamd.sock" "$work/clamd-db" "$work/clamd.log" > "$work/clamd.conf"
+  # Its own temporary directory: a killed clamd leaves its stream files there.
+  printf 'Foreground yes\nLocalSocket %s\nDatabaseDirectory %s\nLogFile %s\nTemporaryDirectory %s\nStreamMaxLength 64M\nMaxThreads 4\n' \
+    "$work/clamd.sock" "$work/clamd-db" "$work/clamd.log" "$work" > "$work/clamd.conf"
   /usr/sbin/clamd -c "$work/clamd.conf" >/dev/null 2>&1 &
   cpid=$!
   # The same daemon without [scan], for the time the stage adds.

@@ -70,10 +70,11 @@ impl TestClamd {
         std::fs::write(
             &conf,
             format!(
-                "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {}\nStreamMaxLength {max_stream}\nMaxThreads 4\n",
+                "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {}\nTemporaryDirectory {}\nStreamMaxLength {max_stream}\nMaxThreads 4\n",
                 socket.display(),
                 db.display(),
-                dir.path().join("clamd.log").display()
+                dir.path().join("clamd.log").display(),
+                dir.path().display()
             ),
         )
         .expect("config");

@@ -82,3 +82,23 @@ impl Queue {
         self.wake.notified().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_holds_a_bounded_number_of_ids_and_says_when_it_dropped_some() {
+        let q = Queue::default();
+        for i in 0..CHECKS_BACKLOG + 10 {
+            q.push(format!("id{i}"));
+        }
+        let (ids, lagged) = q.take();
+        assert_eq!(ids.len(), CHECKS_BACKLOG);
+        assert!(lagged, "the stage must look at the journal for the rest");
+        let (ids, lagged) = q.take();
+        assert!(ids.is_empty() && !lagged);
+        q.push("again".into());
+        assert_eq!(q.take(), (vec!["again".to_string()], false));
+    }
+}
