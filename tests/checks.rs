@@ -155,7 +155,17 @@ fn a_marked_file_imported_by_a_route_is_quarantined_and_ctl_put_is_checked_too()
     assert!(!dist.join("virus.csv").exists(), "the source was taken");
 
     // The operator's own placement goes through the same stage.
-    d.put("011002", "inbox", "ctl.csv", &marked(10_000, 5));
+    let local = d.work.join("ctl.csv");
+    fs::write(&local, marked(10_000, 5)).unwrap();
+    let said = d.ctl_ok(&[
+        "put",
+        "--tenant",
+        "011002",
+        "--box",
+        "inbox",
+        local.to_str().unwrap(),
+    ]);
+    assert!(said.contains("held for the arrival checks"), "{said}");
     d.wait_event("ctl put quarantined", |e| {
         e["event"] == "file_quarantined" && e["path"] == "ctl.csv" && e["uploaded_by"] == "ctl"
     });

@@ -166,7 +166,12 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
         CtlCommand::Put { tenant, bx, files } => {
             for f in files {
                 let r = client.put(&tenant, &bx, &f)?;
-                println!("{}  {} bytes  sha256 {}", r.path, r.size, r.sha256);
+                let held = if r.state == "checking" {
+                    "  (held for the arrival checks: `renkei ctl ls` shows when it is stored)"
+                } else {
+                    ""
+                };
+                println!("{}  {} bytes  sha256 {}{held}", r.path, r.size, r.sha256);
             }
         }
         CtlCommand::Ls { tenant, bx, json } => {

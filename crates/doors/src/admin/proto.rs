@@ -219,6 +219,9 @@ pub struct PutResult {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    /// `stored`, or `checking` while the arrival checks hold it.
+    #[serde(default)]
+    pub state: String,
 }
 
 pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {

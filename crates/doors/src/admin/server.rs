@@ -356,6 +356,7 @@ fn put(s: &mut StdUnixStream, ctx: &Context, code: &str, bx: &str, name: &str) -
         path: format!("/{bx}/{}", object.path),
         size: object.size,
         sha256: object.sha256.clone(),
+        state: object.state.label().to_string(),
     };
     proto::write_json(s, &Reply::ok(&result))?;
     Ok(format!("size={} sha256={}", object.size, object.sha256))
