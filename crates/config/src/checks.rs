@@ -1,6 +1,8 @@
 //! `[[check]]`: which arriving files must have which content, beyond the
 //! virus scan. A rule selects files by box, name patterns and (optionally)
-//! tenants, and may require allowed content types (decided from the
+//! tenants — or by a route (`route = "NAME"`: the box, pattern and tenants
+//! of the files that route takes from a box or brings into one) — and may
+//! require allowed content types (decided from the
 //! bytes, never the name), a 連携 file-name template and a 連携 format
 //! (encoding, line endings, CSV columns or fixed-length H/D/T records).
 //! A file matched by several rules must pass all of them.
@@ -15,7 +17,8 @@ use renkei_model::units::{Quantity, parse_size};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::route_ends::Problem;
+use crate::route_ends::{Destination, Problem, Source};
+use crate::routes::Route;
 use crate::tenants::Tenant;
 
 /// One `[[check]]` rule, validated.
@@ -49,9 +52,10 @@ impl CheckRule {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCheck {
     name: Spanned<String>,
+    route: Option<Spanned<String>>,
     #[serde(rename = "box")]
-    bx: Spanned<String>,
-    patterns: Spanned<Vec<Spanned<String>>>,
+    bx: Option<Spanned<String>>,
+    patterns: Option<Spanned<Vec<Spanned<String>>>>,
     tenants: Option<Vec<Spanned<String>>>,
     types: Option<Vec<Spanned<String>>>,
     name_template: Option<Spanned<String>>,
@@ -243,43 +247,91 @@ impl RawFormat {
     }
 }
 
+type Selection = (BoxKind, Vec<NamePattern>, Vec<TenantCode>);
+
 impl RawCheck {
     pub(super) fn span_start(&self) -> usize {
         self.name.span().start
     }
 
-    pub(super) fn resolve(
+    /// `route = "NAME"`: the box the route takes from (or brings files
+    /// into), its file pattern and its tenants.
+    fn by_route(
         &self,
-        tenants: &[Tenant],
-        at: String,
-        seen: &mut HashSet<String>,
-    ) -> Result<CheckRule, Problem> {
-        let name = self.name.get_ref().clone();
-        if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
+        name: &str,
+        r: &Spanned<String>,
+        routes: &[Route],
+    ) -> Result<Selection, Problem> {
+        if let Some(v) = &self.bx {
             return Err((
-                self.name.span(),
-                "check.name is 1 to 64 characters without spaces".into(),
+                v.span(),
+                format!("check {name}: give route or box and patterns, not both"),
             ));
         }
-        if !seen.insert(name.clone()) {
-            return Err((self.name.span(), format!("check {name} is defined twice")));
+        if let Some(v) = &self.patterns {
+            return Err((
+                v.span(),
+                format!("check {name}: give route or box and patterns, not both"),
+            ));
         }
-        let bx = BoxKind::parse(self.bx.get_ref()).ok_or_else(|| {
+        if let Some(v) = self.tenants.as_ref().and_then(|t| t.first()) {
+            return Err((
+                v.span(),
+                format!("check {name}: a route's rule takes the route's tenants"),
+            ));
+        }
+        let route = routes
+            .iter()
+            .find(|x| x.name == *r.get_ref())
+            .ok_or_else(|| {
+                (
+                    r.span(),
+                    format!(
+                        "check {name}: no route {:?} (routes are defined before checks)",
+                        r.get_ref()
+                    ),
+                )
+            })?;
+        let bx = match (&route.source, &route.destination) {
+            (Source::Box { bx }, _) | (_, Destination::Box { bx }) => *bx,
+            _ => {
+                return Err((
+                    r.span(),
+                    format!(
+                        "check {name}: route {} neither takes from a box nor brings files into one",
+                        route.name
+                    ),
+                ));
+            }
+        };
+        let any = NamePattern::parse("*").map_err(|e| (r.span(), e))?;
+        let pattern = route.pattern.clone().unwrap_or(any);
+        Ok((bx, vec![pattern], route.tenants.clone()))
+    }
+
+    fn by_box(&self, name: &str, tenants: &[Tenant]) -> Result<Selection, Problem> {
+        let (Some(bxv), Some(pv)) = (&self.bx, &self.patterns) else {
+            return Err((
+                self.name.span(),
+                format!("check {name}: give box and patterns (or route = \"NAME\")"),
+            ));
+        };
+        let bx = BoxKind::parse(bxv.get_ref()).ok_or_else(|| {
             (
-                self.bx.span(),
+                bxv.span(),
                 format!("check {name}: box is \"inbox\" or \"outbox\""),
             )
         })?;
-        if self.patterns.get_ref().is_empty() {
+        if pv.get_ref().is_empty() {
             return Err((
-                self.patterns.span(),
+                pv.span(),
                 format!(
                     "check {name}: patterns lists at least one name pattern (\"*\" for every file)"
                 ),
             ));
         }
         let mut patterns = Vec::new();
-        for p in self.patterns.get_ref() {
+        for p in pv.get_ref() {
             patterns.push(
                 NamePattern::parse(p.get_ref())
                     .map_err(|e| (p.span(), format!("check {name}: patterns: {e}")))?,
@@ -297,6 +349,30 @@ impl RawCheck {
             }
             codes.push(code);
         }
+        Ok((bx, patterns, codes))
+    }
+
+    pub(super) fn resolve(
+        &self,
+        tenants: &[Tenant],
+        routes: &[Route],
+        at: String,
+        seen: &mut HashSet<String>,
+    ) -> Result<CheckRule, Problem> {
+        let name = self.name.get_ref().clone();
+        if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
+            return Err((
+                self.name.span(),
+                "check.name is 1 to 64 characters without spaces".into(),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            return Err((self.name.span(), format!("check {name} is defined twice")));
+        }
+        let (bx, patterns, codes) = match &self.route {
+            Some(r) => self.by_route(&name, r, routes)?,
+            None => self.by_box(&name, tenants)?,
+        };
         let mut types = Vec::new();
         for t in self.types.iter().flatten() {
             let known = renkei_checks::filetype::CATEGORIES;

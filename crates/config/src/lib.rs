@@ -511,7 +511,12 @@ impl Config {
         for rc in &raw.check {
             let (line, _) = line_col(text, rc.span_start());
             let rule = rc
-                .resolve(&tenants, format!("{file}:{line}"), &mut check_names)
+                .resolve(
+                    &tenants,
+                    &route_list,
+                    format!("{file}:{line}"),
+                    &mut check_names,
+                )
                 .map_err(|(span, msg)| loc.at(span, msg))?;
             checks.push(rule);
         }

@@ -253,3 +253,31 @@ fn a_bad_check_rule_names_its_line() {
         assert!(msg.contains(says), "{bad}: {msg}");
     }
 }
+
+#[test]
+fn a_check_rule_can_name_a_route_for_its_box_pattern_and_tenants() {
+    let routes = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"JUKI_*\" }\ndestination = { dir = \"/var/spool/juki\" }\n\n[[route]]\nname = \"kokuho-down\"\nsource = { dir = \"/var/dist\" }\ndestination = { box = \"outbox\" }\n";
+    let text = format!(
+        "{}{routes}\n[[check]]\nname = \"up\"\nroute = \"juki-up\"\ntypes = [\"text\"]\n\n[[check]]\nname = \"down\"\nroute = \"kokuho-down\"\ntypes = [\"pdf\", \"text\"]\n",
+        sample("")
+    );
+    let c = parse(&text).unwrap();
+    let inbox = renkei_model::boxes::BoxKind::Inbox;
+    let outbox = renkei_model::boxes::BoxKind::Outbox;
+    assert!(c.checks[0].selects("032018", inbox, "JUKI_1.DAT"));
+    assert!(!c.checks[0].selects("032018", inbox, "KOKUHO_1.DAT"));
+    assert!(c.checks[1].selects("032018", outbox, "anything.pdf"));
+    assert!(!c.checks[1].selects("032018", inbox, "anything.pdf"));
+    for (bad, says) in [
+        ("route = \"nope\"\ntypes = [\"text\"]", "no route"),
+        (
+            "route = \"juki-up\"\nbox = \"inbox\"\ntypes = [\"text\"]",
+            "not both",
+        ),
+        ("types = [\"text\"]", "box and patterns"),
+    ] {
+        let text = format!("{}{routes}\n[[check]]\nname = \"c\"\n{bad}\n", sample(""));
+        let (_, msg) = err_of(&text);
+        assert!(msg.contains(says), "{bad}: {msg}");
+    }
+}
