@@ -247,15 +247,24 @@ async fn start(
         Arc::clone(&o.defender),
         o.vault_dir.clone(),
     );
-    let listen_err = |source| DaemonError::Listen {
-        addr: config.server.listen.to_string(),
-        source,
-    };
     let host_public = o.host_key.public_key().clone();
     let server = ssh::Server::bind(Arc::clone(&state), o.host_key.clone())
         .await
-        .map_err(listen_err)?;
-    let listen = server.local_addr().map_err(listen_err)?;
+        .map_err(|(addr, source)| DaemonError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let listen = server.local_addr().map_err(|source| DaemonError::Listen {
+        addr: config.server.listen.to_string(),
+        source,
+    })?;
+    let mut segment_listen = Vec::new();
+    for (door, addr) in server.doors() {
+        if let ssh::Door::Segment(name) = door {
+            tracing::info!(segment = %name, listen = %addr, "renkei is listening for a segment");
+            segment_listen.push((name, addr));
+        }
+    }
     let stopping = CancellationToken::new();
     let router = Router::start(
         Arc::clone(&o.ns),
@@ -268,7 +277,7 @@ async fn start(
             path: socket_path.display().to_string(),
             source,
         })?;
-    let ctl = control_context(o, &state, &router, listen);
+    let ctl = control_context(o, &state, &router, listen, segment_listen);
     let commands = TaskTracker::new();
     let ctl_task = tokio::spawn(admin::server::serve(
         ctl_listener,
@@ -297,6 +306,7 @@ fn control_context(
     state: &Arc<ssh::State>,
     router: &Arc<Router>,
     listen: std::net::SocketAddr,
+    segment_listen: Vec<(String, std::net::SocketAddr)>,
 ) -> Arc<admin::server::Context> {
     let ctl_state = Arc::clone(state);
     let (live, events, reload_router) = (
@@ -311,6 +321,7 @@ fn control_context(
         defender: Arc::clone(&o.defender),
         router: Arc::clone(router),
         listen,
+        segment_listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
         reload: Box::new(move || reload(&live, &events, &reload_router, &runtime)),

@@ -68,7 +68,7 @@ fn world() -> World {
         up.commit().unwrap();
     }
     let actor = Principal {
-        tenant: TenantCode::parse("032018").unwrap(),
+        scope: renkei::namespace::Scope::Tenant(TenantCode::parse("032018").unwrap()),
         user: "032018-juki".into(),
         role: Role::Account,
         source: Some("127.0.0.1".parse().unwrap()),

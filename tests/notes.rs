@@ -55,7 +55,7 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     let journal = Journal::open(&data.join("journal.redb")).unwrap();
     let live = Live::new(config, PolicySet::baseline(), None);
     let who = Principal {
-        tenant: TenantCode::parse("032018").unwrap(),
+        scope: renkei::namespace::Scope::Tenant(TenantCode::parse("032018").unwrap()),
         user: "032018-juki".into(),
         role: Role::Account,
         source: Some("127.0.0.1".parse().unwrap()),

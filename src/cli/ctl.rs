@@ -144,6 +144,12 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                 println!("renkei {} (pid {})", s.version, s.pid);
                 println!("  config       {}", s.config);
                 println!("  listening    {}", s.listen);
+                for seg in &s.segments {
+                    println!(
+                        "  segment      {} {} on {}",
+                        seg.segment, seg.label, seg.listen
+                    );
+                }
                 println!("  data dir     {}", s.data_dir);
                 println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
                 println!("  connections  {}", s.connections);

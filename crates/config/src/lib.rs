@@ -8,6 +8,7 @@
 //! user names are unique across tenants, keys are of accepted types, and
 //! every limit is within its documented range.
 
+mod accounts;
 pub mod calendar;
 pub mod checks;
 pub mod defender;
@@ -20,6 +21,7 @@ pub mod retention;
 pub mod route_ends;
 pub mod routes;
 pub mod scan;
+pub mod segments;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
@@ -44,6 +46,7 @@ use networks::{mapped_warning, parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
+pub use segments::{Lane, Segment};
 pub use tenants::{Account, Tenant};
 
 /// How log lines are written.
@@ -103,9 +106,20 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// Hand-off routes (`[[route]]`), in file order.
     pub routes: Vec<Route>,
+    /// Separated networks (`[[segment]]`), each with its own listeners.
+    pub segments: Vec<Segment>,
+    /// One-way paths between segments (`[[lane]]`).
+    pub lanes: Vec<Lane>,
     /// Things that are allowed but probably not intended.
     pub warnings: Vec<String>,
-    users: HashMap<String, (usize, usize)>,
+    users: HashMap<String, UserAt>,
+}
+
+/// Where a user name is configured.
+#[derive(Debug, Clone, Copy)]
+enum UserAt {
+    Tenant(usize, usize),
+    Segment(usize, usize),
 }
 
 #[derive(Deserialize)]
@@ -133,6 +147,10 @@ struct RawConfig {
     route: Vec<routes::RawRoute>,
     #[serde(default)]
     check: Vec<checks::RawCheck>,
+    #[serde(default)]
+    segment: Vec<segments::RawSegment>,
+    #[serde(default)]
+    lane: Vec<segments::RawLane>,
 }
 
 #[derive(Deserialize)]
@@ -165,17 +183,7 @@ struct RawTenant {
     #[serde(default)]
     networks: Vec<Spanned<String>>,
     #[serde(default)]
-    account: Vec<RawAccount>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAccount {
-    user: Spanned<String>,
-    #[serde(default)]
-    keys: Vec<Spanned<String>>,
-    keys_file: Option<Spanned<String>>,
-    networks: Option<Vec<Spanned<String>>>,
+    account: Vec<accounts::RawAccount>,
 }
 
 /// Default listen port (on 127.0.0.1) when `[server] listen` is absent.
@@ -348,12 +356,15 @@ impl Config {
         });
 
         let mut tenants = Vec::new();
-        let mut users: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut users: HashMap<String, UserAt> = HashMap::new();
         let mut codes: HashMap<String, ()> = HashMap::new();
-        // Whoever holds a key can act as every account it is listed for, so
-        // one key shared by two municipalities would join what the product
-        // exists to keep apart.
-        let mut key_owners: HashMap<String, (String, String)> = HashMap::new();
+        let mut actx = accounts::AccountCtx {
+            loc: &loc,
+            base,
+            warnings: Vec::new(),
+            key_owners: HashMap::new(),
+            users: HashMap::new(),
+        };
         for (ti, rt) in raw.tenant.iter().enumerate() {
             let code = TenantCode::parse(rt.code.get_ref())
                 .map_err(|e| loc.at(rt.code.span(), format!("tenant.code: {e}")))?;
@@ -375,107 +386,11 @@ impl Config {
                     .filter_map(|n| mapped_warning(n.get_ref(), &format!("tenant {code}"))),
             );
             let mut accounts = Vec::new();
+            let scope = format!("tenant {code}");
             for (ai, ra) in rt.account.iter().enumerate() {
-                let user = ra.user.get_ref().clone();
-                if !valid_user(&user) {
-                    return Err(loc.at(
-                        ra.user.span(),
-                        format!("user name {user:?} is not allowed: use 1–64 characters from A–Z a–z 0–9 . _ - (not starting with - or .)"),
-                    ));
-                }
-                if let Some((other, _)) = users.insert(user.clone(), (ti, ai)) {
-                    let other_code = raw.tenant[other].code.get_ref();
-                    return Err(loc.at(
-                        ra.user.span(),
-                        format!("user {user:?} is already an account of tenant {other_code}; user names must be unique across all tenants"),
-                    ));
-                }
-                let mut keys = Vec::new();
-                for k in &ra.keys {
-                    match keys::parse_line(k.get_ref()) {
-                        Ok(Some(key)) => keys.push(key),
-                        Ok(None) => {}
-                        Err(e) => return Err(loc.at(k.span(), format!("account {user}: {e}"))),
-                    }
-                }
-                if let Some(kf) = &ra.keys_file {
-                    let path = resolve(base, kf.get_ref());
-                    let shown = path.display().to_string();
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        loc.at(
-                            kf.span(),
-                            format!("account {user}: cannot read keys_file {shown}: {e}"),
-                        )
-                    })?;
-                    let kloc = Locator {
-                        file: &shown,
-                        text: &text,
-                    };
-                    let mut offset = 0;
-                    for line in text.split_inclusive('\n') {
-                        match keys::parse_line(line) {
-                            Ok(Some(key)) => keys.push(key),
-                            Ok(None) => {}
-                            Err(e) => {
-                                return Err(kloc.at(offset..offset, format!("account {user}: {e}")));
-                            }
-                        }
-                        offset += line.len();
-                    }
-                }
-                if keys.is_empty() {
-                    warnings.push(format!(
-                        "account {user} of tenant {code} has no keys: it cannot log in"
-                    ));
-                }
-                for key in &keys {
-                    let fp = key.fingerprint.clone();
-                    match key_owners.get(&fp) {
-                        Some((other_code, other_user)) if *other_code != code.to_string() => {
-                            return Err(loc.at(
-                                ra.user.span(),
-                                format!("account {user} of tenant {code} has key {fp}, which is already a key of account {other_user} of tenant {other_code}; one key must never open two municipalities' accounts: give each its own key"),
-                            ));
-                        }
-                        Some((_, other_user)) if *other_user != user => {
-                            warnings.push(format!(
-                                "accounts {other_user} and {user} of tenant {code} share key {fp}: whoever holds it can act as both; give each system its own key unless one batch server really runs both"
-                            ));
-                        }
-                        Some(_) => {}
-                        None => {
-                            key_owners.insert(fp, (code.to_string(), user.clone()));
-                        }
-                    }
-                }
-                if let Some(list) = &ra.networks {
-                    warnings.extend(
-                        list.iter().filter_map(|n| {
-                            mapped_warning(n.get_ref(), &format!("account {user}"))
-                        }),
-                    );
-                }
-                let own_networks = match &ra.networks {
-                    None => None,
-                    Some(list) => Some(
-                        list.iter()
-                            .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                };
-                if own_networks
-                    .as_ref()
-                    .map_or(networks.is_empty(), Vec::is_empty)
-                {
-                    warnings.push(format!(
-                        "account {user} of tenant {code} has no networks to connect from: it cannot log in"
-                    ));
-                }
-                accounts.push(Account {
-                    user,
-                    keys,
-                    networks: own_networks,
-                });
+                let account = accounts::account(ra, &scope, !networks.is_empty(), &mut actx)?;
+                users.insert(account.user.clone(), UserAt::Tenant(ti, ai));
+                accounts.push(account);
             }
             if accounts.is_empty() {
                 warnings.push(format!("tenant {code} ({name}) has no accounts"));
@@ -487,7 +402,24 @@ impl Config {
                 accounts,
             });
         }
-        if tenants.is_empty() {
+        let mut taken = vec![listen];
+        let segment_list = segments::segments(&raw.segment, &loc, &mut actx, &mut taken)?;
+        for (si, seg) in segment_list.iter().enumerate() {
+            for (ai, a) in seg.accounts.iter().enumerate() {
+                users.insert(a.user.clone(), UserAt::Segment(si, ai));
+            }
+        }
+        let mut lane_names = std::collections::HashSet::new();
+        let mut lanes = Vec::new();
+        for rl in &raw.lane {
+            let (line, _) = line_col(text, rl.name_start());
+            lanes.push(
+                rl.resolve(&segment_list, &mut lane_names, format!("{file}:{line}"))
+                    .map_err(|(span, msg)| loc.at(span, msg))?,
+            );
+        }
+        warnings.append(&mut actx.warnings);
+        if tenants.is_empty() && segment_list.is_empty() {
             warnings.push("no [[tenant]] is configured: nobody can connect".to_string());
         }
         warn_shared_networks(&tenants, &mut warnings);
@@ -545,6 +477,8 @@ impl Config {
             calendar: Arc::new(calendar),
             tenants,
             routes: route_list,
+            segments: segment_list,
+            lanes,
             warnings,
             users,
         })
@@ -552,9 +486,28 @@ impl Config {
 
     /// The tenant and account behind an SSH user name.
     pub fn account(&self, user: &str) -> Option<(&Tenant, &Account)> {
-        let (ti, ai) = *self.users.get(user)?;
+        let UserAt::Tenant(ti, ai) = *self.users.get(user)? else {
+            return None;
+        };
         let tenant = self.tenants.get(ti)?;
         Some((tenant, tenant.accounts.get(ai)?))
+    }
+
+    /// The segment and account behind an SSH user name.
+    pub fn segment_account(&self, user: &str) -> Option<(&Segment, &Account)> {
+        let UserAt::Segment(si, ai) = *self.users.get(user)? else {
+            return None;
+        };
+        let segment = self.segments.get(si)?;
+        Some((segment, segment.accounts.get(ai)?))
+    }
+
+    pub fn segment(&self, name: &str) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.name == name)
+    }
+
+    pub fn lane(&self, name: &str) -> Option<&Lane> {
+        self.lanes.iter().find(|l| l.name == name)
     }
 
     pub fn tenant(&self, code: &str) -> Option<&Tenant> {

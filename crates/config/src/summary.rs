@@ -80,6 +80,38 @@ impl Config {
                 let _ = writeln!(s, "      account {}  keys: {}{own}", a.user, a.keys.len());
             }
         }
+        for seg in &self.segments {
+            let listen: Vec<String> = seg.listen.iter().map(ToString::to_string).collect();
+            let nets: Vec<String> = seg.networks.iter().map(ToString::to_string).collect();
+            let users: Vec<&str> = seg.accounts.iter().map(|a| a.user.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "  segment   {} {}  listen: {}  networks: {}  accounts: {}",
+                seg.name,
+                seg.label,
+                listen.join(", "),
+                nets.join(", "),
+                users.join(", ")
+            );
+        }
+        for l in &self.lanes {
+            let approval = if l.approvers.is_empty() {
+                "no approval".to_string()
+            } else {
+                format!("{} of {} approve", l.approvals, l.approvers.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "  lane      {} ({}): {} -> {} only; senders {}; receivers {}; {approval}; unreceived files expire after {}",
+                l.name,
+                l.at,
+                l.from,
+                l.to,
+                l.senders.join(", "),
+                l.receivers.join(", "),
+                units::format_duration(l.expire_after)
+            );
+        }
         if let Some((n, first, last)) = self.calendar.span() {
             let from = self
                 .calendar

@@ -281,3 +281,120 @@ fn a_check_rule_can_name_a_route_for_its_box_pattern_and_tenants() {
         assert!(msg.contains(says), "{bad}: {msg}");
     }
 }
+
+const SEGMENTS: &str = r#"
+[[segment]]
+name = "standard"
+label = "標準システム系"
+listen = ["10.20.0.5:22"]
+networks = ["10.20.0.0/24"]
+
+[[segment.account]]
+user = "std-ope"
+keys = ["KEY2"]
+
+[[segment.account]]
+user = "std-boss"
+
+[[segment]]
+name = "chukan"
+label = "統合専用端末系"
+listen = ["10.30.0.5:22", "[fd00:30::5]:22"]
+networks = ["10.30.0.0/24"]
+
+[[segment.account]]
+user = "chukan-ope"
+
+[[lane]]
+name = "kanyusha-down"
+from = "standard"
+to = "chukan"
+senders = ["std-ope"]
+receivers = ["chukan-ope"]
+approvers = ["std-boss"]
+patterns = ["*.csv"]
+max_file_size = "2GiB"
+"#;
+
+fn with_segments(extra: &str) -> String {
+    format!("{}{}{extra}", sample(""), SEGMENTS.replace("KEY2", KEY2))
+}
+
+#[test]
+fn segments_and_lanes_load() {
+    let c = parse(&with_segments("")).unwrap();
+    assert_eq!(c.segments.len(), 2);
+    let (seg, acc) = c.segment_account("std-ope").unwrap();
+    assert_eq!((seg.name.as_str(), acc.keys.len()), ("standard", 1));
+    assert!(
+        c.account("std-ope").is_none(),
+        "a segment account is no tenant's"
+    );
+    assert!(c.segment_account("032018-juki").is_none());
+    assert_eq!(c.segment("chukan").unwrap().listen.len(), 2);
+    let lane = c.lane("kanyusha-down").unwrap();
+    assert_eq!(
+        (lane.from.as_str(), lane.to.as_str()),
+        ("standard", "chukan")
+    );
+    assert_eq!(lane.approvals, 1);
+    assert_eq!(
+        lane.expire_after,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    assert_eq!(lane.max_file_size, Some(2 << 30));
+}
+
+#[test]
+fn a_bad_segment_or_lane_names_its_line() {
+    for (bad, says) in [
+        (
+            "\n[[segment]]\nname = \"x\"\nlabel = \"x\"\nlisten = [\"127.0.0.1:2222\"]\n",
+            "already listened on",
+        ),
+        (
+            "\n[[segment]]\nname = \"x\"\nlabel = \"x\"\nlisten = []\n",
+            "at least one address",
+        ),
+        (
+            "\n[[segment]]\nname = \"standard\"\nlabel = \"x\"\nlisten = [\"10.9.0.1:22\"]\n",
+            "defined twice",
+        ),
+        (
+            "\n[[segment]]\nname = \"x\"\nlabel = \"x\"\nlisten = [\"10.9.0.1:22\"]\n\n[[segment.account]]\nuser = \"032018-juki\"\n",
+            "already an account of tenant 032018",
+        ),
+        (
+            "\n[[lane]]\nname = \"back\"\nfrom = \"chukan\"\nto = \"chukan\"\nsenders = [\"chukan-ope\"]\nreceivers = [\"chukan-ope\"]\n",
+            "both chukan",
+        ),
+        (
+            "\n[[lane]]\nname = \"back\"\nfrom = \"chukan\"\nto = \"standard\"\nsenders = [\"std-ope\"]\nreceivers = [\"std-ope\"]\n",
+            "not an account of segment chukan",
+        ),
+        (
+            "\n[[lane]]\nname = \"back\"\nfrom = \"chukan\"\nto = \"lgwan\"\nsenders = [\"chukan-ope\"]\nreceivers = [\"std-ope\"]\n",
+            "not a configured segment",
+        ),
+        (
+            "\n[[lane]]\nname = \"back\"\nfrom = \"chukan\"\nto = \"standard\"\nsenders = [\"chukan-ope\"]\nreceivers = [\"std-ope\"]\napprovers = [\"chukan-ope\"]\n",
+            "nobody approves their own file",
+        ),
+        (
+            "\n[[lane]]\nname = \"back\"\nfrom = \"chukan\"\nto = \"standard\"\nsenders = [\"chukan-ope\"]\nreceivers = [\"std-ope\"]\napprovers = [\"std-boss\"]\napprovals = 2\n",
+            "approvals must be between 1 and the 1",
+        ),
+        (
+            "\n[[lane]]\nname = \"kanyusha-down\"\nfrom = \"chukan\"\nto = \"standard\"\nsenders = [\"chukan-ope\"]\nreceivers = [\"std-ope\"]\n",
+            "defined twice",
+        ),
+    ] {
+        let (line, msg) = err_of(&with_segments(bad));
+        assert!(line > 20, "{bad}: line {line}");
+        assert!(msg.contains(says), "{bad}: {msg}");
+    }
+    // One key for a municipality's account and a segment's is refused.
+    let shared = format!("{}{}", sample(""), SEGMENTS.replace("KEY2", KEY));
+    let (_, msg) = err_of(&shared);
+    assert!(msg.contains("two municipalities or networks"), "{msg}");
+}

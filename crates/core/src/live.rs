@@ -116,6 +116,17 @@ impl Live {
         if config.scan != running.scan {
             restart_needed.push("[scan]".to_string());
         }
+        let listeners = |c: &renkei_config::Config| -> Vec<(String, Vec<std::net::SocketAddr>)> {
+            c.segments
+                .iter()
+                .map(|s| (s.name.clone(), s.listen.clone()))
+                .collect()
+        };
+        if listeners(&config) != listeners(running) {
+            // The listeners stay as they are; accounts and networks of the
+            // segments change now.
+            restart_needed.push("[[segment]] listen".to_string());
+        }
         config.server.listen = running.server.listen;
         config.server.data_dir = running.server.data_dir.clone();
         config.server.host_key = running.server.host_key.clone();

@@ -28,7 +28,12 @@ use serde::Serialize;
 /// the control socket.
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
-    pub tenant: String,
+    /// The municipality, for a tenant's account or the operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The separated network, for a segment's account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
     /// SSH user name, or `ctl` for the operator's control socket.
     pub user: String,
     /// Source address of the connection, when there is one.
@@ -89,7 +94,11 @@ pub enum Event {
     LoginSucceeded {
         conn: u64,
         peer: SocketAddr,
-        tenant: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        /// The separated network, for a segment's account.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
         user: String,
         key_fingerprint: String,
         key_algorithm: String,
@@ -101,6 +110,9 @@ pub enum Event {
         /// account: a failed login against it belongs in its audit view.
         #[serde(skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,
+        /// The segment of the account, when the user is a segment's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
         user: String,
         reason: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +132,8 @@ pub enum Event {
         peer: SocketAddr,
         #[serde(skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<String>,
         duration_ms: u64,

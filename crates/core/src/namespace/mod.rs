@@ -56,10 +56,19 @@ pub struct Arrival {
     pub path: String,
 }
 
-/// Who is acting, for which tenant, from where.
+/// Whose files a principal acts on: a municipality's boxes, or a
+/// separated network's lanes (decision 0011). Every journal key is built
+/// from it, never from what a client typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Tenant(TenantCode),
+    Segment(String),
+}
+
+/// Who is acting, for which tenant or segment, from where.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub tenant: TenantCode,
+    pub scope: Scope,
     pub user: String,
     pub role: crate::policy::Role,
     pub source: Option<IpAddr>,
@@ -70,7 +79,7 @@ impl Principal {
     /// The operator acting through the control socket.
     pub fn operator(tenant: TenantCode) -> Principal {
         Principal {
-            tenant,
+            scope: Scope::Tenant(tenant),
             user: "ctl".to_string(),
             role: crate::policy::Role::Operator,
             source: None,
@@ -78,9 +87,31 @@ impl Principal {
         }
     }
 
+    /// The municipality it acts for; `None` for a segment's account.
+    pub fn tenant(&self) -> Option<&TenantCode> {
+        match &self.scope {
+            Scope::Tenant(t) => Some(t),
+            Scope::Segment(_) => None,
+        }
+    }
+
+    /// The owner of the keys it may touch, as stored in object records:
+    /// the tenant code, or `segment:<name>`.
+    pub fn owner(&self) -> String {
+        match &self.scope {
+            Scope::Tenant(t) => t.to_string(),
+            Scope::Segment(s) => format!("segment:{s}"),
+        }
+    }
+
     pub fn actor(&self) -> Actor {
+        let (tenant, segment) = match &self.scope {
+            Scope::Tenant(t) => (Some(t.to_string()), None),
+            Scope::Segment(s) => (None, Some(s.clone())),
+        };
         Actor {
-            tenant: self.tenant.to_string(),
+            tenant,
+            segment,
             user: self.user.clone(),
             source: self.source,
             conn: self.conn,

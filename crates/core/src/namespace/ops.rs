@@ -103,7 +103,7 @@ pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
     let NsPath::Entry { bx, parent, name } = path else {
         return None;
     };
-    let tenant = who.tenant.as_str();
+    let tenant = who.tenant()?.as_str();
     let parent_key = if parent.is_empty() {
         None
     } else {
@@ -202,6 +202,10 @@ impl Namespace {
             _ => {}
         }
         let Some((bx, dir)) = path.as_dir() else {
+            if who.tenant().is_none() {
+                // A segment's account: no boxes, and no lanes served yet.
+                return Ok(Vec::new());
+            }
             let mut top: Vec<EntryInfo> = BoxKind::ALL
                 .iter()
                 .map(|b| EntryInfo::dir(b.name(), self.started))
@@ -227,7 +231,7 @@ impl Namespace {
                 }
             }
         }
-        let prefix = journal::dir_prefix(who.tenant.as_str(), bx, &dir);
+        let prefix = journal::dir_prefix(&who.owner(), bx, &dir);
         let mut out = Vec::new();
         for (name, entry, object) in self.journal.list_resolved(&prefix)? {
             match (entry, object) {
@@ -289,7 +293,7 @@ impl Namespace {
         let k = self.entry_keys(who, path, "removing")?;
         let op = Op::Rmdir {
             key: k.entry,
-            children_prefix: journal::dir_prefix(who.tenant.as_str(), k.bx, &k.rel),
+            children_prefix: journal::dir_prefix(&who.owner(), k.bx, &k.rel),
         };
         let event = Event::DirRemoved {
             actor: who.actor(),

@@ -167,7 +167,7 @@ fn render_check(o: &ObjectRecord, id_len: usize) -> Option<Receipt> {
 impl Namespace {
     /// The tenant's receipts, oldest first.
     pub fn receipts(&self, who: &Principal) -> Result<Vec<Receipt>, NsError> {
-        let mut records: Vec<DeliveryRecord> = self.journal.deliveries_of(who.tenant.as_str())?;
+        let mut records: Vec<DeliveryRecord> = self.journal.deliveries_of(&who.owner())?;
         records.sort_by_key(|r| (r.queued_at, r.route.clone(), r.path.clone()));
         let mut out: Vec<Receipt> = records.iter().map(|r| render(r, ID_IN_NAME)).collect();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -183,7 +183,7 @@ impl Namespace {
             .journal
             .objects()?
             .into_iter()
-            .filter(|o| o.tenant == who.tenant.as_str())
+            .filter(|o| o.tenant == who.owner())
             .collect();
         checked.sort_by_key(|o| o.committed_at);
         for o in &checked {

@@ -407,7 +407,7 @@ impl Upload {
             return Ok(());
         }
         let record = PartialRecord {
-            tenant: self.who.tenant.to_string(),
+            tenant: self.who.owner(),
             bx: self.bx,
             path: self.rel.clone(),
             account: self.who.user.clone(),
@@ -493,7 +493,7 @@ impl Upload {
         };
         let object = ObjectRecord {
             id: new_object_id(),
-            tenant: self.who.tenant.to_string(),
+            tenant: self.who.owner(),
             bx: self.bx,
             path: self.rel.clone(),
             size: self.size,
@@ -506,7 +506,7 @@ impl Upload {
             mtime: self.mtime.unwrap_or(now.as_second()),
             state: if crate::namespace::checking::applies(
                 &self.ns.live.get(),
-                self.who.tenant.as_str(),
+                &self.who.owner(),
                 self.bx,
                 &self.rel,
             ) {

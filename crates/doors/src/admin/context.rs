@@ -19,6 +19,8 @@ pub struct Context {
     pub defender: Arc<Defender>,
     pub router: Arc<renkei_handoff::route::Router>,
     pub listen: std::net::SocketAddr,
+    /// Each segment's listening addresses (`[[segment]] listen`).
+    pub segment_listen: Vec<(String, std::net::SocketAddr)>,
     pub started: Timestamp,
     /// Open SSH connections right now.
     pub connections: Box<dyn Fn() -> usize + Send + Sync>,

@@ -138,6 +138,17 @@ pub struct Status {
     /// The arrival checks: the scanner, files waiting, files held.
     #[serde(default)]
     pub checks: ChecksSummary,
+    /// Each segment's listeners.
+    #[serde(default)]
+    pub segments: Vec<SegmentListener>,
+}
+
+/// One listening address of a segment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentListener {
+    pub segment: String,
+    pub label: String,
+    pub listen: String,
 }
 
 /// Where the arrival checks stand.

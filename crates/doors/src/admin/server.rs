@@ -22,7 +22,8 @@ pub use super::context::Context;
 use super::context::{CtlError, CtlResult};
 use super::held;
 use super::proto::{
-    self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, Status, TenantSummary,
+    self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, SegmentListener,
+    Status, TenantSummary,
 };
 use renkei_config::TenantCode;
 use renkei_core::events::Event;
@@ -215,6 +216,18 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         rules: snap.policy.rules().len(),
         active_bans: ctx.defender.list().len(),
         checks: held::summary(ctx),
+        segments: ctx
+            .segment_listen
+            .iter()
+            .map(|(name, addr)| SegmentListener {
+                segment: name.clone(),
+                label: config
+                    .segment(name)
+                    .map(|s| s.label.clone())
+                    .unwrap_or_default(),
+                listen: addr.to_string(),
+            })
+            .collect(),
     };
     proto::write_json(s, &Reply::ok(st))?;
     Ok(String::new())

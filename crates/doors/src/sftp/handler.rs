@@ -510,7 +510,7 @@ impl Handler {
     }
 
     fn readdir(&mut self, id: u32, cost: u64, handle: &Bytes) {
-        let owner = self.ctx.who.tenant.to_string();
+        let owner = self.ctx.who.owner();
         let reply = match self.handles.get_mut(handle) {
             Some(Slot::Dir { entries, pos }) => {
                 if *pos >= entries.len() {

@@ -112,7 +112,9 @@ async fn a_client_that_pipelines_and_never_reads_is_held_to_the_session_caps_and
     let ns = namespace(dir.path());
     let (_gone_tx, gone) = tokio::sync::watch::channel(false);
     let who = Principal {
-        tenant: renkei_config::TenantCode::parse("032018").expect("code"),
+        scope: renkei_core::namespace::Scope::Tenant(
+            renkei_config::TenantCode::parse("032018").expect("code"),
+        ),
         user: USER.into(),
         role: Role::Account,
         source: Some("127.0.0.1".parse().expect("ip")),

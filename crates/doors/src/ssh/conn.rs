@@ -15,13 +15,13 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId};
 use tokio::task::JoinHandle;
 
-use super::State;
 use super::channel::{ChannelInput, ChannelOutput};
+use super::{Door, State};
 use crate::sftp;
 use renkei_config::canonical_ip;
 use renkei_core::defender::Offence;
 use renkei_core::events::Event;
-use renkei_core::namespace::Principal;
+use renkei_core::namespace::{Principal, Scope};
 use renkei_core::policy::{Operation, Request, Role};
 
 /// What the connection task needs to know after russh has consumed the
@@ -63,6 +63,9 @@ pub(super) struct Conn {
     /// Drops the connection outright when a polite disconnect does not get
     /// through in time (the SSH layer itself is stuck on the peer).
     kill: Arc<tokio::sync::Notify>,
+    /// What the listener it came in on serves: only accounts of that
+    /// scope may log in here.
+    door: Door,
 }
 
 /// How long a disconnect message may take to be handed to the SSH layer.
@@ -79,6 +82,7 @@ impl Conn {
         shared: Arc<Mutex<ConnShared>>,
         gone: tokio::sync::watch::Receiver<bool>,
         kill: Arc<tokio::sync::Notify>,
+        door: Door,
     ) -> Conn {
         Conn {
             state,
@@ -91,6 +95,7 @@ impl Conn {
             refuse_after_auth: None,
             gone,
             kill,
+            door,
         }
     }
 
@@ -109,9 +114,11 @@ impl Conn {
             known_user,
             rule,
         };
-        let Some((tenant, account)) = snap.config.account(user) else {
+        let tenant_account = snap.config.account(user);
+        let segment_account = snap.config.segment_account(user);
+        if tenant_account.is_none() && segment_account.is_none() {
             return Err(refuse(format!("unknown user {user:?}"), false, None));
-        };
+        }
         if matches!(algorithm, Algorithm::Rsa { hash: None }) {
             return Err(refuse(
                 "ssh-rsa (SHA-1) signatures are refused; use rsa-sha2-256 or rsa-sha2-512".into(),
@@ -119,6 +126,12 @@ impl Conn {
                 None,
             ));
         }
+        let Some(account) = tenant_account
+            .map(|(_, a)| a)
+            .or(segment_account.map(|(_, a)| a))
+        else {
+            return Err(refuse(format!("unknown user {user:?}"), false, None));
+        };
         if !account
             .keys
             .iter()
@@ -134,6 +147,47 @@ impl Conn {
             ));
         }
         let ip = canonical_ip(self.peer.ip());
+        // Each listener serves one scope: an account of another scope is
+        // refused here however right its key, so no network reaches
+        // another's accounts (decision 0011).
+        let tenant = match (&self.door, tenant_account, segment_account) {
+            (Door::Tenants, Some((tenant, _)), _) => tenant,
+            (Door::Segment(name), _, Some((seg, account))) if seg.name == *name => {
+                let networks = account.networks.as_deref().unwrap_or(&seg.networks);
+                if !networks.iter().any(|n| n.contains(&ip)) {
+                    return Err(refuse(
+                        format!(
+                            "source address {ip} is not in the networks of account {user} of segment {name}"
+                        ),
+                        true,
+                        None,
+                    ));
+                }
+                return Ok(Principal {
+                    scope: Scope::Segment(name.clone()),
+                    user: user.to_string(),
+                    role: Role::Account,
+                    source: Some(ip),
+                    conn: Some(self.conn),
+                });
+            }
+            (door, _, _) => {
+                let served = match door {
+                    Door::Tenants => "the municipalities' listener".to_string(),
+                    Door::Segment(name) => format!("the listener of segment {name}"),
+                };
+                let whose = match (tenant_account, segment_account) {
+                    (Some((t, _)), _) => format!("tenant {}", t.code),
+                    (_, Some((seg, _))) => format!("segment {}", seg.name),
+                    _ => "nobody".to_string(),
+                };
+                return Err(refuse(
+                    format!("account {user} of {whose} is not served on {served}"),
+                    true,
+                    None,
+                ));
+            }
+        };
         let at = renkei_model::time::tokyo(jiff::Timestamp::now());
         for op in [Operation::Connect, Operation::Login] {
             let d = snap.policy.decide(&Request {
@@ -164,7 +218,7 @@ impl Conn {
             }
         }
         Ok(Principal {
-            tenant: tenant.code.clone(),
+            scope: Scope::Tenant(tenant.code.clone()),
             user: user.to_string(),
             role: Role::Account,
             source: Some(ip),
@@ -181,15 +235,14 @@ impl Conn {
     }
 
     fn record_login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
-        let tenant = self
-            .state
-            .config()
-            .account(user)
-            .map(|(t, _)| t.code.to_string());
+        let config = self.state.config();
+        let tenant = config.account(user).map(|(t, _)| t.code.to_string());
+        let segment = config.segment_account(user).map(|(s, _)| s.name.clone());
         self.state.events.record(Event::LoginFailed {
             conn: self.conn,
             peer: self.peer,
             tenant,
+            segment,
             user: user.to_string(),
             reason: refusal.reason,
             rule: refusal.rule,
@@ -235,7 +288,8 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
-        let known_user = self.state.config().account(user).is_some();
+        let config = self.state.config();
+        let known_user = config.account(user).is_some() || config.segment_account(user).is_some();
         let refusal = LoginRefusal {
             reason: "password authentication is not accepted; use a key".into(),
             known_user,
@@ -288,7 +342,11 @@ impl russh::server::Handler for Conn {
                 self.state.events.record(Event::LoginSucceeded {
                     conn: self.conn,
                     peer: self.peer,
-                    tenant: principal.tenant.to_string(),
+                    tenant: principal.tenant().map(ToString::to_string),
+                    segment: match &principal.scope {
+                        Scope::Segment(name) => Some(name.clone()),
+                        Scope::Tenant(_) => None,
+                    },
                     user: user.to_string(),
                     key_fingerprint: key.public_key.fingerprint(HashAlg::Sha256).to_string(),
                     key_algorithm: key.algorithm.to_string(),

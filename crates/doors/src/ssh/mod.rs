@@ -82,7 +82,12 @@ impl State {
     /// refusal says why, which rule decided, and whether the client is told
     /// (not when the address is simply not allowed: that would tell a
     /// stranger what this is).
-    async fn admit(&self, conn: u64, ip: IpAddr) -> Result<(), (String, Option<String>, bool)> {
+    async fn admit(
+        &self,
+        conn: u64,
+        ip: IpAddr,
+        door: &Door,
+    ) -> Result<(), (String, Option<String>, bool)> {
         if let Some(ban) = self.defender.banned(ip) {
             let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
             return Err((
@@ -92,8 +97,28 @@ impl State {
             ));
         }
         let snap = self.live.get();
+        if let Door::Segment(name) = door {
+            // A segment's listener serves that network only: a source
+            // outside it is dropped, and not told what this is.
+            let ip = renkei_config::canonical_ip(ip);
+            let inside = snap
+                .config
+                .segment(name)
+                .is_some_and(|seg| seg.networks.iter().any(|n| n.contains(&ip)));
+            if !inside {
+                return Err((
+                    format!(
+                        "{ip} is not in the networks of segment {name}, whose listener this is"
+                    ),
+                    None,
+                    false,
+                ));
+            }
+        }
         let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        if let Err(d) = snap.policy.admits(&snap.config, ip, &at) {
+        if let Door::Tenants = door
+            && let Err(d) = snap.policy.admits(&snap.config, ip, &at)
+        {
             let reason = d
                 .reason
                 .clone()
@@ -195,26 +220,65 @@ fn russh_config(config: &Config, host_key: PrivateKey) -> russh::server::Config 
     }
 }
 
-/// The listening SSH server.
+/// What a listener serves: the municipalities' drop boxes (`[server]
+/// listen`), or one separated network (`[[segment]] listen`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Door {
+    Tenants,
+    Segment(String),
+}
+
+/// The listening SSH server: one listener for the municipalities and one
+/// per address of every segment.
 pub struct Server {
     state: Arc<State>,
     russh: Arc<russh::server::Config>,
-    listener: TcpListener,
+    listeners: Vec<(TcpListener, Door)>,
 }
 
+/// Connections accepted but not yet admitted, across all listeners.
+const ACCEPTED_BACKLOG: usize = 64;
+
 impl Server {
-    pub async fn bind(state: Arc<State>, host_key: PrivateKey) -> std::io::Result<Server> {
+    /// Binds every listener; the error names the address that failed.
+    pub async fn bind(
+        state: Arc<State>,
+        host_key: PrivateKey,
+    ) -> Result<Server, (SocketAddr, std::io::Error)> {
         let config = state.config();
-        let listener = TcpListener::bind(config.server.listen).await?;
+        let mut wanted = vec![(config.server.listen, Door::Tenants)];
+        for seg in &config.segments {
+            for addr in &seg.listen {
+                wanted.push((*addr, Door::Segment(seg.name.clone())));
+            }
+        }
+        let mut listeners = Vec::new();
+        for (addr, door) in wanted {
+            let l = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
+            listeners.push((l, door));
+        }
         Ok(Server {
             russh: Arc::new(russh_config(&config, host_key)),
             state,
-            listener,
+            listeners,
         })
     }
 
+    /// The tenants' listening address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners
+            .iter()
+            .find(|(_, d)| *d == Door::Tenants)
+            .map(|(l, _)| l.local_addr())
+            .unwrap_or_else(|| Err(std::io::Error::other("no tenant listener")))
+    }
+
+    /// Every listener's address and what it serves.
+    pub fn doors(&self) -> Vec<(Door, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, d)| Some((d.clone(), l.local_addr().ok()?)))
+            .collect()
     }
 
     /// Accepts connections until `shutdown` is cancelled, then lets
@@ -224,21 +288,19 @@ impl Server {
     /// Returns only when every connection task has ended.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut conns = JoinSet::new();
+        let (tx, mut accepted) = tokio::sync::mpsc::channel(ACCEPTED_BACKLOG);
+        let mut acceptors = JoinSet::new();
+        for (listener, door) in self.listeners {
+            acceptors.spawn(accept_on(listener, door, tx.clone()));
+        }
+        drop(tx);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // Out of descriptors and the like: back off, keep serving.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
+                next = accepted.recv() => {
+                    let Some((stream, peer, door)) = next else { break };
                     let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
-                    if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip()).await {
+                    if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip(), &door).await {
                         self.state.events.record(Event::ConnectionRefused { peer, stage: "accept", reason: reason.clone(), rule });
                         if tell {
                             // OpenSSH shows lines sent before the version
@@ -249,12 +311,14 @@ impl Server {
                         continue;
                     }
                     self.state.events.record(Event::ConnectionAccepted { conn, peer });
-                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn));
+                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn, door));
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
-        drop(self.listener);
+        // The listeners close with their accept loops.
+        acceptors.shutdown().await;
+        drop(accepted);
         let limits = self.state.config().limits.clone();
         let grace = limits.shutdown_grace;
         let drained =
@@ -288,6 +352,29 @@ impl Server {
     }
 }
 
+/// Accepts on one listener, handing each connection (with what the
+/// listener serves) to the server's loop, until that loop is gone.
+async fn accept_on(
+    listener: TcpListener,
+    door: Door,
+    tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr, Door)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if tx.send((stream, peer, door.clone())).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// A connection's `session_ended` record and whether it was an offence.
 fn end_of(
     shared: &Mutex<conn::ConnShared>,
@@ -317,7 +404,14 @@ fn end_of(
     let ended = Event::SessionEnded {
         conn,
         peer,
-        tenant: s.principal.as_ref().map(|p| p.tenant.to_string()),
+        tenant: s
+            .principal
+            .as_ref()
+            .and_then(|p| p.tenant().map(ToString::to_string)),
+        segment: s.principal.as_ref().and_then(|p| match &p.scope {
+            renkei_core::namespace::Scope::Segment(name) => Some(name.clone()),
+            renkei_core::namespace::Scope::Tenant(_) => None,
+        }),
         user: s.principal.as_ref().map(|p| p.user.clone()),
         duration_ms: started.elapsed().as_millis() as u64,
         bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
@@ -366,6 +460,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     conn: u64,
+    door: Door,
 ) {
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
@@ -386,6 +481,7 @@ async fn connection(
         Arc::clone(&shared),
         gone_rx,
         Arc::clone(&kill),
+        door,
     );
     // The grace period covers everything before login, the version
     // exchange included: a client that connects and sends nothing is cut

@@ -31,7 +31,7 @@ use jiff::Timestamp;
 
 use renkei_config::{Route, TenantCode};
 use renkei_core::events::Event;
-use renkei_core::namespace::{Namespace, NsError, NsPath, Principal};
+use renkei_core::namespace::{Namespace, NsError, NsPath, Principal, Scope};
 use renkei_core::policy::Role;
 use renkei_core::transfer::{OpenMode, Upload};
 use renkei_storage::journal::{BoxKind, HandoffOp, ImportMark, ObjectState, Op};
@@ -112,7 +112,7 @@ pub fn look(path: &Path) -> io::Result<Option<Seen>> {
 
 pub(super) fn route_principal(route: &Route, tenant: &TenantCode) -> Principal {
     Principal {
-        tenant: tenant.clone(),
+        scope: Scope::Tenant(tenant.clone()),
         user: format!("route:{}", route.name),
         role: Role::Operator,
         source: None,

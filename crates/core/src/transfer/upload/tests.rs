@@ -47,7 +47,9 @@ fn namespace(dir: &Path) -> Arc<Namespace> {
 
 fn juki() -> Principal {
     Principal {
-        tenant: renkei_config::TenantCode::parse("032018").expect("code"),
+        scope: crate::namespace::Scope::Tenant(
+            renkei_config::TenantCode::parse("032018").expect("code"),
+        ),
         user: "032018-juki".into(),
         role: Role::Account,
         source: Some("127.0.0.1".parse().expect("ip")),

@@ -86,7 +86,9 @@ fn world() -> World {
 
 fn account(code: &str) -> Principal {
     Principal {
-        tenant: renkei_config::TenantCode::parse(code).expect("code"),
+        scope: renkei_core::namespace::Scope::Tenant(
+            renkei_config::TenantCode::parse(code).expect("code"),
+        ),
         user: format!("{code}-juki"),
         role: Role::Account,
         source: None,
