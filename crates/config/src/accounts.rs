@@ -11,9 +11,11 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::networks::{mapped_warning, parse_network};
-use super::tenants::Account;
-use super::{ConfigError, Locator, keys, resolve, valid_user};
+use crate::error::ConfigError;
+use crate::keys;
+use crate::locate::{Locator, resolve, valid_user};
+use crate::networks::{mapped_warning, parse_network};
+use crate::tenants::Account;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

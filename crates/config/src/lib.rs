@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod checks;
 pub mod defender;
 pub mod keys;
+mod locate;
 pub use renkei_model::lgcode;
 mod error;
 pub mod limits;
@@ -28,7 +29,6 @@ pub use renkei_model::units;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,6 +41,8 @@ pub use error::ConfigError;
 pub use keys::AuthorizedKey;
 pub use lgcode::TenantCode;
 pub use limits::Limits;
+pub use locate::line_col;
+use locate::{Locator, base_of, read, resolve};
 pub use networks::canonical_ip;
 use networks::{mapped_warning, parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
@@ -188,67 +190,6 @@ struct RawTenant {
 
 /// Default listen port (on 127.0.0.1) when `[server] listen` is absent.
 pub const DEFAULT_PORT: u16 = 2222;
-
-/// Builds located errors for one source text.
-struct Locator<'a> {
-    file: &'a str,
-    text: &'a str,
-}
-
-impl Locator<'_> {
-    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
-        let (line, column) = line_col(self.text, span.start);
-        ConfigError::Invalid {
-            file: self.file.to_string(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-fn read(path: &Path) -> Result<(String, String), ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    Ok((file, text))
-}
-
-/// The directory relative paths in the file at `path` are resolved against.
-fn base_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn resolve(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
-fn valid_user(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !s.starts_with(['-', '.'])
-}
 
 impl Config {
     /// Reads and validates a configuration file. Relative paths inside it are

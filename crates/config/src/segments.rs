@@ -17,11 +17,12 @@ use renkei_model::units::{Quantity, parse_size};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::accounts::{self, AccountCtx, RawAccount};
-use super::networks::parse_network;
-use super::route_ends::{Problem, duration_in};
-use super::tenants::Account;
-use super::{ConfigError, Locator};
+use crate::accounts::{self, AccountCtx, RawAccount};
+use crate::error::ConfigError;
+use crate::locate::Locator;
+use crate::networks::parse_network;
+use crate::route_ends::{Problem, duration_in};
+use crate::tenants::Account;
 
 /// One separated network.
 #[derive(Debug, Clone)]
