@@ -268,8 +268,27 @@ fn a_municipality_account_is_refused_on_segment_listeners() {
         why.contains("tenant 032018") && why.contains("segment standard"),
         "{why}"
     );
-    // And it still works where it belongs.
+    // And it still works where it belongs, where no lane is to be seen.
     d.sftp_ok("032018-juki", "ls /inbox\n");
+    fs::write(d.work.join("y.csv"), b"1\r\n").unwrap();
+    for batch in [
+        "ls /send\n",
+        "ls /receive/any\n",
+        "put y.csv /send/any/y.csv\n",
+    ] {
+        let out = d.sftp("032018-juki", batch.as_bytes(), &[]);
+        assert!(
+            !out.status.success(),
+            "{batch} succeeded for a municipality"
+        );
+    }
+    d.wait_event("the lane path refused", |e| {
+        e["event"] == "operation_refused"
+            && e["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("lanes belong to")
+    });
     let status = d.ctl_ok(&["status"]);
     assert!(
         status.contains("標準システム系") || status.contains("standard"),

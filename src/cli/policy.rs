@@ -180,6 +180,16 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                         ExitCode::FAILURE
                     });
                 }
+                Some(
+                    p @ (NsPath::Lanes { .. } | NsPath::LaneFile { .. } | NsPath::Decision { .. }),
+                ) => {
+                    println!("deny  {op} {p}");
+                    println!("{context}");
+                    println!(
+                        "  decided by the namespace: lanes belong to segment accounts (docs/segments.md), never to a municipality's"
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
                 Some(p @ NsPath::Box(_)) => (p.box_kind(), Some(String::new()), None),
                 Some(p @ NsPath::Entry { name, .. }) => {
                     (p.box_kind(), Some(p.rel()), Some(name.clone()))

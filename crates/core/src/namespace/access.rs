@@ -97,6 +97,14 @@ impl Namespace {
                 })
             };
         };
+        if path.lane().is_some() || matches!(path, NsPath::Lanes { .. }) {
+            return Err(Refusal {
+                reason: format!(
+                    "there is no {path} for a municipality's account: lanes belong to the accounts of separated networks (segments)"
+                ),
+                rule: None,
+            });
+        }
         if op == Operation::Upload
             && let NsPath::Entry { bx, name, .. } = path
             && let Some(r) = forged_signal(snap, tenant, *bx, name)

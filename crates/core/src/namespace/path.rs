@@ -16,6 +16,39 @@ pub use renkei_model::boxes::BoxKind;
 /// The name of the read-only receipts directory at the top.
 pub const RECEIPTS: &str = "receipts";
 
+/// Where an approver's rename approves a file (`/approve/<lane>/approved/…`).
+pub const APPROVED: &str = "approved";
+/// Where an approver's rename rejects a file; the new name is the reason
+/// (`/approve/<lane>/rejected/<reason>`).
+pub const REJECTED: &str = "rejected";
+
+/// How a segment's account looks at a lane (decision 0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// `/send/<lane>/`: its own files on a lane it sends on.
+    Send,
+    /// `/receive/<lane>/`: files delivered on a lane it receives from.
+    Receive,
+    /// `/approve/<lane>/`: files waiting for its approval.
+    Approve,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Send, View::Receive, View::Approve];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Send => "send",
+            View::Receive => "receive",
+            View::Approve => "approve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
 /// A location in a tenant's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NsPath {
@@ -34,6 +67,23 @@ pub enum NsPath {
         parent: String,
         name: String,
     },
+    /// `/send`, `/receive`, `/approve` (`lane` is `None`), or one lane in
+    /// such a view.
+    Lanes { view: View, lane: Option<String> },
+    /// A file on a lane, as seen from a view.
+    LaneFile {
+        view: View,
+        lane: String,
+        name: String,
+    },
+    /// `/approve/<lane>/approved[/…]` or `/approve/<lane>/rejected[/reason]`:
+    /// the places a rename approves or rejects a file in.
+    Decision {
+        lane: String,
+        approve: bool,
+        /// The last component: for a rejection, its reason.
+        text: Option<String>,
+    },
 }
 
 /// Why a path was refused. The message is what the client sees.
@@ -49,6 +99,10 @@ pub enum PathError {
         "there is no '/{name}' here: the boxes are /inbox and /outbox (and /receipts, read-only)"
     )]
     NoSuchBox { name: String },
+    #[error(
+        "{path}: a lane holds files, not directories; approve or reject by renaming into /approve/<lane>/approved/ or /approve/<lane>/rejected/<reason>"
+    )]
+    LaneTooDeep { path: String },
 }
 
 /// Splits a path into validated NFC components. Empty and `.` components
@@ -89,6 +143,9 @@ impl NsPath {
                 NsPath::Receipt(rest.join("/"))
             });
         }
+        if let Some(view) = View::parse(first) {
+            return lane_path(view, rest);
+        }
         let bx = BoxKind::parse(first).ok_or_else(|| PathError::NoSuchBox {
             name: first.to_string(),
         })?;
@@ -108,6 +165,15 @@ impl NsPath {
         })
     }
 
+    /// The lane a lane path is on.
+    pub fn lane(&self) -> Option<&str> {
+        match self {
+            NsPath::Lanes { lane, .. } => lane.as_deref(),
+            NsPath::LaneFile { lane, .. } | NsPath::Decision { lane, .. } => Some(lane),
+            _ => None,
+        }
+    }
+
     /// Builds an entry path from trusted parts (a box and a path inside it),
     /// validating them like client input.
     pub fn in_box(bx: BoxKind, rel: &str, max_depth: usize) -> Result<NsPath, PathError> {
@@ -118,7 +184,12 @@ impl NsPath {
 
     pub fn box_kind(&self) -> Option<BoxKind> {
         match self {
-            NsPath::Root | NsPath::Receipts | NsPath::Receipt(_) => None,
+            NsPath::Root
+            | NsPath::Receipts
+            | NsPath::Receipt(_)
+            | NsPath::Lanes { .. }
+            | NsPath::LaneFile { .. }
+            | NsPath::Decision { .. } => None,
             NsPath::Box(b) | NsPath::Entry { bx: b, .. } => Some(*b),
         }
     }
@@ -128,6 +199,7 @@ impl NsPath {
         match self {
             NsPath::Entry { parent, name, .. } if parent.is_empty() => name.clone(),
             NsPath::Entry { parent, name, .. } => format!("{parent}/{name}"),
+            NsPath::LaneFile { name, .. } => name.clone(),
             _ => String::new(),
         }
     }
@@ -137,6 +209,31 @@ impl NsPath {
         match self {
             NsPath::Root | NsPath::Box(_) | NsPath::Receipts => NsPath::Root,
             NsPath::Receipt(_) => NsPath::Receipts,
+            NsPath::Lanes { lane: None, .. } => NsPath::Root,
+            NsPath::Lanes {
+                view,
+                lane: Some(_),
+            } => NsPath::Lanes {
+                view: *view,
+                lane: None,
+            },
+            NsPath::LaneFile { view, lane, .. } => NsPath::Lanes {
+                view: *view,
+                lane: Some(lane.clone()),
+            },
+            NsPath::Decision {
+                lane,
+                approve,
+                text: Some(_),
+            } => NsPath::Decision {
+                lane: lane.clone(),
+                approve: *approve,
+                text: None,
+            },
+            NsPath::Decision { lane, .. } => NsPath::Lanes {
+                view: View::Approve,
+                lane: Some(lane.clone()),
+            },
             NsPath::Entry { bx, parent, .. } if parent.is_empty() => NsPath::Box(*bx),
             NsPath::Entry { bx, parent, .. } => {
                 let (p, n) = parent.rsplit_once('/').unwrap_or(("", parent));
@@ -153,7 +250,12 @@ impl NsPath {
     /// is used as a directory (`""` for the box itself).
     pub fn as_dir(&self) -> Option<(BoxKind, String)> {
         match self {
-            NsPath::Root | NsPath::Receipts | NsPath::Receipt(_) => None,
+            NsPath::Root
+            | NsPath::Receipts
+            | NsPath::Receipt(_)
+            | NsPath::Lanes { .. }
+            | NsPath::LaneFile { .. }
+            | NsPath::Decision { .. } => None,
             NsPath::Box(b) => Some((*b, String::new())),
             NsPath::Entry { bx, .. } => Some((*bx, self.rel())),
         }
@@ -168,7 +270,62 @@ impl fmt::Display for NsPath {
             NsPath::Receipts => write!(f, "/{RECEIPTS}"),
             NsPath::Receipt(n) => write!(f, "/{RECEIPTS}/{n}"),
             NsPath::Entry { bx, .. } => write!(f, "/{bx}/{}", self.rel()),
+            NsPath::Lanes { view, lane: None } => write!(f, "/{}", view.name()),
+            NsPath::Lanes {
+                view,
+                lane: Some(l),
+            } => write!(f, "/{}/{l}", view.name()),
+            NsPath::LaneFile { view, lane, name } => write!(f, "/{}/{lane}/{name}", view.name()),
+            NsPath::Decision {
+                lane,
+                approve,
+                text,
+            } => {
+                let place = if *approve { APPROVED } else { REJECTED };
+                write!(f, "/approve/{lane}/{place}")?;
+                match text {
+                    Some(t) => write!(f, "/{t}"),
+                    None => Ok(()),
+                }
+            }
         }
+    }
+}
+
+/// A path under `/send`, `/receive` or `/approve`: a lane holds files
+/// only, and the approver's two decision places.
+fn lane_path(view: View, rest: &[String]) -> Result<NsPath, PathError> {
+    let too_deep = || PathError::LaneTooDeep {
+        path: format!("/{}/{}", view.name(), rest.join("/")),
+    };
+    match rest {
+        [] => Ok(NsPath::Lanes { view, lane: None }),
+        [lane] => Ok(NsPath::Lanes {
+            view,
+            lane: Some(lane.clone()),
+        }),
+        [lane, name] if view == View::Approve && (name == APPROVED || name == REJECTED) => {
+            Ok(NsPath::Decision {
+                lane: lane.clone(),
+                approve: name == APPROVED,
+                text: None,
+            })
+        }
+        [lane, name] => Ok(NsPath::LaneFile {
+            view,
+            lane: lane.clone(),
+            name: name.clone(),
+        }),
+        [lane, place, text]
+            if view == View::Approve && (place == APPROVED || place == REJECTED) =>
+        {
+            Ok(NsPath::Decision {
+                lane: lane.clone(),
+                approve: place == APPROVED,
+                text: Some(text.clone()),
+            })
+        }
+        _ => Err(too_deep()),
     }
 }
 
@@ -249,6 +406,55 @@ mod tests {
             p("/inbox/1/2/3/4/5/6/7/8/9"),
             Err(PathError::TooDeep { .. })
         ));
+    }
+
+    #[test]
+    fn lane_paths_hold_files_and_the_approvers_decisions() {
+        assert_eq!(
+            p("/send").unwrap(),
+            NsPath::Lanes {
+                view: View::Send,
+                lane: None
+            }
+        );
+        let f = p("/receive/kanyusha-down/加入者情報_20261201.csv").unwrap();
+        assert_eq!(f.lane(), Some("kanyusha-down"));
+        assert_eq!(
+            f.to_string(),
+            "/receive/kanyusha-down/加入者情報_20261201.csv"
+        );
+        assert_eq!(f.parent().to_string(), "/receive/kanyusha-down");
+        assert_eq!(f.box_kind(), None);
+        assert_eq!(
+            p("/approve/l/rejected/宛先が誤っています").unwrap(),
+            NsPath::Decision {
+                lane: "l".into(),
+                approve: false,
+                text: Some("宛先が誤っています".into())
+            }
+        );
+        assert_eq!(
+            p("/approve/l/approved/x.csv").unwrap().to_string(),
+            "/approve/l/approved/x.csv"
+        );
+        // On /send, `approved` is just a file name.
+        assert!(matches!(
+            p("/send/l/approved").unwrap(),
+            NsPath::LaneFile { .. }
+        ));
+        assert!(matches!(
+            p("/send/l/a/b"),
+            Err(PathError::LaneTooDeep { .. })
+        ));
+        assert!(matches!(
+            p("/approve/l/approved/a/b"),
+            Err(PathError::LaneTooDeep { .. })
+        ));
+        // `..` never leaves the view for another one's files.
+        assert_eq!(
+            p("/send/l/../../receive/l").unwrap().to_string(),
+            "/receive/l"
+        );
     }
 
     #[test]
