@@ -220,8 +220,10 @@ pub fn retention(
             ObjectState::Acknowledged { at, .. } => (*at, "acknowledged"),
             ObjectState::Deleted { at, .. } => (*at, "deleted"),
             ObjectState::Superseded { at, .. } => (*at, "superseded"),
-            // Waiting for its checks: neither visible nor old.
-            ObjectState::Checking { .. } => continue,
+            // Waiting for its checks or its approvers: not old yet.
+            ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. } => continue,
+            // Its bytes went when it expired (recorded then); forgotten now.
+            ObjectState::Expired { at } => (*at, "expired"),
             ObjectState::Quarantined { at } | ObjectState::Rejected { at } => {
                 if held_long(*at) {
                     let state = o.state.label();

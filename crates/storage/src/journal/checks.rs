@@ -46,7 +46,7 @@ pub enum ChecksOp {
 }
 
 /// The entry key of `o`'s path, and its parent directory's key.
-fn keys_of(o: &ObjectRecord) -> (String, Option<String>) {
+pub(super) fn keys_of(o: &ObjectRecord) -> (String, Option<String>) {
     let (dir, name) = o.path.rsplit_once('/').unwrap_or(("", o.path.as_str()));
     let parent = (!dir.is_empty()).then(|| {
         let (pd, pn) = dir.rsplit_once('/').unwrap_or(("", dir));

@@ -13,6 +13,7 @@
 
 pub mod checks;
 pub mod handoff;
+pub mod lanes;
 mod notes;
 mod ops;
 pub mod records;
@@ -29,11 +30,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use checks::ChecksOp;
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
+pub use lanes::{LaneOp, lane_owner};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
 pub use records::{
-    BanRecord, BoxKind, CheckRecord, EntryRecord, ObjectRecord, ObjectState, PartialRecord,
-    Release, SegmentRef, dir_prefix, entry_key, partial_key, tenant_prefix,
+    Approval, BanRecord, BoxKind, CheckRecord, EntryRecord, ObjectRecord, ObjectState,
+    PartialRecord, Release, SegmentRef, dir_prefix, entry_key, partial_key, tenant_prefix,
 };
 pub use store::{Committed, Journal, JournalStore};
 pub use tables::{OpError, Outcome};

@@ -96,6 +96,8 @@ pub enum Op {
     Handoff(super::handoff::HandoffOp),
     /// An arrival-check change (`journal::checks`).
     Checks(super::checks::ChecksOp),
+    /// A lane's approval, rejection or expiry (`journal::lanes`).
+    Lane(super::lanes::LaneOp),
     /// Forget the notes up to and including `through` (their records are
     /// on disk where they belong).
     DropNotes {
@@ -390,6 +392,7 @@ impl Tables<'_> {
             }
             Op::Handoff(h) => self.apply_handoff(h),
             Op::Checks(c) => self.apply_checks(c),
+            Op::Lane(l) => self.apply_lane(l),
             Op::PutMeta { key, value } => {
                 self.meta.insert(key.as_str(), value.as_str())?;
                 Ok(Ok(Outcome::default()))

@@ -51,9 +51,25 @@ pub enum ObjectState {
     /// Refused by the virus scan (or unscannable): out of the namespace,
     /// kept encrypted for the operator (`ctl quarantine`).
     Quarantined { at: Timestamp },
-    /// Refused by a file-type or 連携 format rule: out of the namespace,
-    /// kept encrypted for the operator like a quarantined file.
+    /// Refused by a file-type or 連携 format rule (or, on a lane, by an
+    /// approver): out of the namespace, kept encrypted for the operator
+    /// like a quarantined file.
     Rejected { at: Timestamp },
+    /// On a lane: checked, waiting for its approvers (上長承認).
+    AwaitingApproval {
+        since: Timestamp,
+        #[serde(default)]
+        approvals: Vec<Approval>,
+    },
+    /// On a lane: delivered but not received in time; its bytes are gone.
+    Expired { at: Timestamp },
+}
+
+/// One approver's approval of a file on a lane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    pub at: Timestamp,
 }
 
 impl ObjectState {
@@ -66,6 +82,8 @@ impl ObjectState {
             ObjectState::Checking { .. } => "checking",
             ObjectState::Quarantined { .. } => "quarantined",
             ObjectState::Rejected { .. } => "rejected",
+            ObjectState::AwaitingApproval { .. } => "awaiting_approval",
+            ObjectState::Expired { .. } => "expired",
         }
     }
 
@@ -78,6 +96,7 @@ impl ObjectState {
                 | ObjectState::Checking { .. }
                 | ObjectState::Quarantined { .. }
                 | ObjectState::Rejected { .. }
+                | ObjectState::AwaitingApproval { .. }
         )
     }
 

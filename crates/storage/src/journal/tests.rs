@@ -310,3 +310,106 @@ fn a_journal_from_before_the_index_gets_it_at_open() {
         .collect();
     assert_eq!(keys, vec!["011002\0up\0b", "032018\0up\0a"]);
 }
+
+/// A file sent on lane `l` by `sender`, awaiting approval.
+fn lane_file(j: &Journal, id: &str, name: &str, sender: &str) {
+    let mut o = object(id, name, &format!("blob-{id}"));
+    o.tenant = lane_owner("l");
+    o.uploaded_by = sender.into();
+    o.state = ObjectState::AwaitingApproval {
+        since: jiff::Timestamp::now(),
+        approvals: Vec::new(),
+    };
+    j.apply_one_blocking(Op::CommitObject {
+        entry_key: entry_key(&lane_owner("l"), BoxKind::Inbox, "", name),
+        parent_key: None,
+        object: Box::new(o),
+        exclusive: true,
+        clear_partial: None,
+    })
+    .unwrap();
+}
+
+fn lane(j: &Journal, op: LaneOp) -> Result<Outcome, ApplyError> {
+    j.apply_one_blocking(Op::Lane(op))
+}
+
+#[test]
+fn a_lane_file_is_delivered_by_enough_distinct_approvers_never_its_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.redb")).unwrap();
+    lane_file(&j, "o1", "a.csv", "std-ope");
+    let approve = |by: &str| LaneOp::Approve {
+        id: "o1".into(),
+        by: by.into(),
+        at: jiff::Timestamp::now(),
+        needed: 2,
+    };
+    assert!(matches!(
+        lane(&j, approve("std-ope")),
+        Err(ApplyError::Op(OpError::Stale))
+    ));
+    let out = lane(&j, approve("boss1")).unwrap();
+    assert_eq!(out.object.unwrap().state.label(), "awaiting_approval");
+    assert!(matches!(
+        lane(&j, approve("boss1")),
+        Err(ApplyError::Op(OpError::Stale))
+    ));
+    let out = lane(&j, approve("boss2")).unwrap();
+    assert_eq!(out.object.unwrap().state, ObjectState::Stored, "delivered");
+    // Delivered: no more approvals, no rejection; it can expire.
+    assert!(lane(&j, approve("boss3")).is_err());
+    let reject = LaneOp::Reject {
+        id: "o1".into(),
+        by: "boss3".into(),
+        at: jiff::Timestamp::now(),
+        reason: "late".into(),
+    };
+    assert!(lane(&j, reject).is_err());
+    let out = lane(
+        &j,
+        LaneOp::Expire {
+            id: "o1".into(),
+            at: jiff::Timestamp::now(),
+        },
+    )
+    .unwrap();
+    assert_eq!(out.garbage.len(), 1, "its bytes go");
+    assert_eq!(j.object("o1").unwrap().unwrap().state.label(), "expired");
+    let key = entry_key(&lane_owner("l"), BoxKind::Inbox, "", "a.csv");
+    assert!(j.entry(&key).unwrap().is_none(), "out of the lane");
+}
+
+#[test]
+fn a_rejection_keeps_the_bytes_and_the_reason_and_never_touches_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.redb")).unwrap();
+    lane_file(&j, "o1", "a.csv", "std-ope");
+    let reject = |by: &str| LaneOp::Reject {
+        id: "o1".into(),
+        by: by.into(),
+        at: jiff::Timestamp::now(),
+        reason: "宛先が誤っています".into(),
+    };
+    assert!(lane(&j, reject("std-ope")).is_err(), "not by its sender");
+    let out = lane(&j, reject("boss")).unwrap();
+    assert!(out.garbage.is_empty(), "kept for the operator");
+    let o = j.object("o1").unwrap().unwrap();
+    assert_eq!(o.state.label(), "rejected");
+    let c = o.check.unwrap();
+    assert_eq!(c.reason.as_deref(), Some("宛先が誤っています"));
+    assert!(c.ran.contains(&"approval:boss".to_string()));
+    // A municipality's file is no lane's: the lane operations refuse it.
+    commit(&j, "b.csv", "t1", "bt", false).unwrap();
+    let approve = LaneOp::Approve {
+        id: "t1".into(),
+        by: "boss".into(),
+        at: jiff::Timestamp::now(),
+        needed: 1,
+    };
+    assert!(matches!(
+        lane(&j, approve),
+        Err(ApplyError::Op(OpError::NotFound))
+    ));
+    assert_eq!(j.object("t1").unwrap().unwrap().state, ObjectState::Stored);
+}

@@ -1,0 +1,152 @@
+//! What the journal does on a lane (decision 0011): an approver's
+//! approval (the file is delivered once enough distinct approvers, never
+//! its sender, have approved), an approver's rejection (with the reason),
+//! and expiry of a delivered file nobody received in time.
+//!
+//! A lane's files are objects whose owner is [`lane_owner`]; a file is
+//! never copied from one side to the other, so "delivered" is this one
+//! state change, committed once.
+
+use jiff::Timestamp;
+
+use super::OpResult;
+use super::checks::keys_of;
+use super::records::{Approval, CheckRecord, EntryRecord, ObjectRecord, ObjectState};
+use super::tables::{OpError, Outcome, Tables, get, put};
+
+/// The owner key of a lane's objects: no tenant code holds a colon, so
+/// no key of a lane is ever a municipality's.
+pub fn lane_owner(lane: &str) -> String {
+    format!("lane:{lane}")
+}
+
+/// Lane changes (variants of [`super::Op`]).
+#[derive(Debug, Clone)]
+pub enum LaneOp {
+    /// `by` approves `id`; with `needed` distinct approvals it is
+    /// delivered (`stored`). Refused for its sender, for an approver who
+    /// already approved, and for a file not awaiting approval.
+    Approve {
+        id: String,
+        by: String,
+        at: Timestamp,
+        needed: usize,
+    },
+    /// `by` rejects `id` (awaiting approval) with `reason`: out of the
+    /// lane, kept encrypted for the operator.
+    Reject {
+        id: String,
+        by: String,
+        at: Timestamp,
+        reason: String,
+    },
+    /// A delivered file nobody received in time: out of the lane, its
+    /// bytes destroyed.
+    Expire { id: String, at: Timestamp },
+}
+
+fn lane_object(t: &Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
+    Ok(match get::<ObjectRecord>(&t.objects, "object", id)? {
+        Some(o) if o.tenant.starts_with("lane:") => Ok(o),
+        _ => Err(OpError::NotFound),
+    })
+}
+
+impl Tables<'_> {
+    /// Takes `o`'s name out of the lane if the name still names it.
+    fn unlink(&mut self, o: &ObjectRecord) -> Result<(), redb::Error> {
+        let (key, _) = keys_of(o);
+        if matches!(
+            get::<EntryRecord>(&self.entries, "entry", &key)?,
+            Some(EntryRecord::File { object }) if object == o.id
+        ) {
+            self.entries.remove(key.as_str())?;
+        }
+        Ok(())
+    }
+
+    // Long: one arm per lane operation with its preconditions; the match
+    // is the list of what a lane can do beyond an upload and a removal.
+    pub(super) fn apply_lane(&mut self, op: &LaneOp) -> Result<OpResult, redb::Error> {
+        match op {
+            LaneOp::Approve { id, by, at, needed } => {
+                let mut o = match lane_object(self, id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let ObjectState::AwaitingApproval { since, approvals } = &o.state else {
+                    return Ok(Err(OpError::Stale));
+                };
+                if o.uploaded_by == *by || approvals.iter().any(|a| a.by == *by) {
+                    return Ok(Err(OpError::Stale));
+                }
+                let mut approvals = approvals.clone();
+                approvals.push(Approval {
+                    by: by.clone(),
+                    at: *at,
+                });
+                o.state = if approvals.len() >= *needed {
+                    ObjectState::Stored
+                } else {
+                    ObjectState::AwaitingApproval {
+                        since: *since,
+                        approvals,
+                    }
+                };
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            LaneOp::Reject { id, by, at, reason } => {
+                let mut o = match lane_object(self, id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(o.state, ObjectState::AwaitingApproval { .. }) || o.uploaded_by == *by
+                {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.unlink(&o)?;
+                o.state = ObjectState::Rejected { at: *at };
+                let mut record = o.check.take().unwrap_or(CheckRecord {
+                    at: *at,
+                    outcome: String::new(),
+                    ran: Vec::new(),
+                    scanner: None,
+                    signature: None,
+                    reason: None,
+                    released: None,
+                });
+                record.at = *at;
+                record.outcome = "rejected".into();
+                record.ran.push(format!("approval:{by}"));
+                record.reason = Some(reason.clone());
+                o.check = Some(record);
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            LaneOp::Expire { id, at } => {
+                let mut o = match lane_object(self, id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if o.state != ObjectState::Stored {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.unlink(&o)?;
+                o.state = ObjectState::Expired { at: *at };
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    garbage: o.segments.clone(),
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+        }
+    }
+}
