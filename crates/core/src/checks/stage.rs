@@ -159,16 +159,38 @@ fn waiting_in_journal(ns: &Namespace) -> Vec<String> {
     }
 }
 
+/// The files the stage will check, in order: at most
+/// [`super::CHECKS_BACKLOG`] ids are held, whatever waits in the journal
+/// (a scanner down for a day with heavy uploads must not grow memory);
+/// the rest are read from the journal again once the line is empty.
+#[derive(Default)]
 struct Line {
     ids: VecDeque<String>,
     known: HashSet<String>,
+    /// Some ids were not taken for want of room.
+    overflowed: bool,
 }
 
 impl Line {
     fn add(&mut self, id: String) {
-        if self.known.insert(id.clone()) {
-            self.ids.push_back(id);
+        if self.known.contains(&id) {
+            return;
         }
+        if self.known.len() >= super::CHECKS_BACKLOG {
+            self.overflowed = true;
+            return;
+        }
+        self.known.insert(id.clone());
+        self.ids.push_back(id);
+    }
+
+    /// Whether the journal must be read for the files left out.
+    fn wants_journal(&mut self, idle: bool) -> bool {
+        let wants = self.overflowed && idle && self.ids.is_empty();
+        if wants {
+            self.overflowed = false;
+        }
+        wants
     }
 }
 
@@ -180,10 +202,7 @@ type Done = (String, Result<Option<(ObjectRecord, Finding)>, Unavailable>);
 /// finish on their threads, but their outcome is not recorded: the files
 /// stay `checking` and are checked again at the next start.
 pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
-    let mut line = Line {
-        ids: VecDeque::new(),
-        known: HashSet::new(),
-    };
+    let mut line = Line::default();
     for id in waiting_in_journal(&ns) {
         line.add(id);
     }
@@ -195,7 +214,7 @@ pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
         for id in ids {
             line.add(id);
         }
-        if lagged {
+        if lagged || line.wants_journal(running.is_empty()) {
             for id in waiting_in_journal(&ns) {
                 line.add(id);
             }
@@ -288,4 +307,25 @@ fn scanner_name(ns: &Namespace) -> String {
         .scan
         .as_ref()
         .map_or_else(|| "none".to_string(), |s| s.clamd.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_holds_a_bounded_number_of_ids_and_asks_for_the_rest_when_empty() {
+        let mut line = Line::default();
+        for i in 0..super::super::CHECKS_BACKLOG + 5 {
+            line.add(format!("id{i}"));
+        }
+        line.add("id0".into());
+        assert_eq!(line.ids.len(), super::super::CHECKS_BACKLOG);
+        assert!(!line.wants_journal(true), "not while ids are waiting");
+        line.ids.clear();
+        line.known.clear();
+        assert!(!line.wants_journal(false), "not while inspections run");
+        assert!(line.wants_journal(true));
+        assert!(!line.wants_journal(true), "once per overflow");
+    }
 }
