@@ -294,4 +294,43 @@ fn a_municipality_account_is_refused_on_segment_listeners() {
         status.contains("標準システム系") || status.contains("standard"),
         "{status}"
     );
+
+    // `policy explain` says the same as the daemon.
+    let (ok, out) = d.cli(
+        "policy",
+        &[
+            "explain",
+            "--tenant",
+            "032018",
+            "--user",
+            "std-ope",
+            "--from",
+            "127.0.0.2",
+            "--op",
+            "list",
+            "--path",
+            "/inbox",
+        ],
+    );
+    assert!(!ok && out.contains("account of segment standard"), "{out}");
+    let (ok, out) = d.cli(
+        "policy",
+        &[
+            "explain",
+            "--tenant",
+            "032018",
+            "--user",
+            "032018-juki",
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "upload",
+            "--path",
+            "/send/any/x.csv",
+        ],
+    );
+    assert!(
+        !ok && out.contains("lanes belong to segment accounts"),
+        "{out}"
+    );
 }

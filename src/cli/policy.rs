@@ -136,6 +136,16 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                 .transpose()?
                 // An upload is first decided when it opens, at size 0.
                 .or((op == Operation::Upload).then_some(0));
+            if let Some((seg, _)) = config.segment_account(&user) {
+                println!(
+                    "deny  {user} is an account of segment {} ({}), not of a municipality",
+                    seg.name, seg.label
+                );
+                println!(
+                    "  decided by isolation: a segment's account logs in only on its segment's listener and never acts in a tenant's boxes; what it may do on a lane is its lanes' senders, receivers and approvers (docs/segments.md), not these rules"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             let Some((t, account)) = config.account(&user) else {
                 println!("deny  account {user:?} is not in the configuration");
                 return Ok(ExitCode::FAILURE);
