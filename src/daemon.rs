@@ -350,6 +350,7 @@ fn start_upkeep(
         keeper,
         stop.clone(),
     ));
+    tasks.spawn(expire_lanes(Arc::clone(&o.ns), stop.clone()));
     tasks.spawn(renkei_core::checks::stage::run(
         Arc::clone(&o.ns),
         stop.clone(),
@@ -499,6 +500,37 @@ async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>, stop: CancellationTo
         {
             Ok(Err(e)) => tracing::error!(error = %e, "expiring partial uploads failed"),
             Err(e) => tracing::error!(error = %e, "the partial sweeper panicked"),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Lane expiry: every quarter of the shortest lane's `expire_after`, at
+/// least every minute.
+async fn expire_lanes(ns: Arc<Namespace>, stop: CancellationToken) {
+    let shortest = ns
+        .live()
+        .get()
+        .config
+        .lanes
+        .iter()
+        .map(|l| l.expire_after)
+        .min();
+    let every = shortest.map_or(Duration::from_secs(60), |d| {
+        (d / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    });
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let ns = Arc::clone(&ns);
+        match tokio::task::spawn_blocking(move || upkeep::expire_lanes(&ns, jiff::Timestamp::now()))
+            .await
+        {
+            Ok(Err(e)) => tracing::error!(error = %e, "expiring lane files failed"),
+            Err(e) => tracing::error!(error = %e, "the lane sweeper panicked"),
             Ok(Ok(_)) => {}
         }
     }

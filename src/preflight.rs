@@ -34,10 +34,6 @@ pub enum PreflightError {
     )]
     Port { addr: String, source: io::Error },
     #[error(
-        "[[lane]] {lane} ({at}): this build serves segments but not yet lanes, so no file could cross; renkei will not start and pretend it can. Remove the [[lane]] tables for now (docs/decisions/0011-segments-and-lanes.md)"
-    )]
-    LanesNotYet { lane: String, at: String },
-    #[error(
         "data directory {path} is already in use by another renkei process (its control socket {socket} answers): stop it first, or use `renkei ctl reload`"
     )]
     AlreadyRunning { path: String, socket: String },
@@ -62,12 +58,6 @@ pub struct Findings {
 /// `for_serve = true`: a running daemon on the same data directory is then
 /// an error; for `check` it only means the port is that daemon's.
 pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightError> {
-    if let Some(lane) = config.lanes.first() {
-        return Err(PreflightError::LanesNotYet {
-            lane: lane.name.clone(),
-            at: lane.at.clone(),
-        });
-    }
     let data_dir = &config.server.data_dir;
     let running = daemon_running(data_dir);
     if running && for_serve {

@@ -301,7 +301,7 @@ impl RawLane {
         let expire_after = duration_in(
             &self.expire_after,
             Duration::from_secs(7 * 86_400),
-            (Duration::from_secs(60), Duration::from_secs(366 * 86_400)),
+            (Duration::from_secs(1), Duration::from_secs(366 * 86_400)),
             "lane.expire_after",
         )?;
         let max_file_size = self

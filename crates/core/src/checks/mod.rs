@@ -14,4 +14,6 @@ pub mod inspect;
 pub mod quarantine;
 pub mod stage;
 
-pub use crate::namespace::checking::{CHECKS_BACKLOG, Queue, applies, renamed_needs_check};
+pub use crate::namespace::checking::{
+    CHECKS_BACKLOG, Queue, accepted_state, applies, initial_state, renamed_needs_check,
+};

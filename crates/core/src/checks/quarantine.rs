@@ -92,16 +92,20 @@ impl Namespace {
             reason: reason.to_string(),
             was: o.state.label().to_string(),
         };
+        let state = super::accepted_state(&self.live.get(), &o.tenant, release.at);
         let op = Op::Checks(ChecksOp::Release {
             id: o.id.clone(),
             release,
+            state,
         });
         let out = self
             .apply_recorded(op, move |_| Some(event))
             .await
             .map_err(|e| refusal(e, &o))?;
         let released = out.object.unwrap_or(o);
-        self.arrived(&released);
+        if released.state == ObjectState::Stored && !released.tenant.starts_with("lane:") {
+            self.arrived(&released);
+        }
         Ok(released)
     }
 

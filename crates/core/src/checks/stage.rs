@@ -124,17 +124,31 @@ fn check_one(
 /// Commits an outcome; an accepted file is announced to the routes.
 async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
     let event = event_of(&o, &f);
+    // Accepted on a lane with approvers: it waits for them next.
+    let state = match f.state {
+        ObjectState::Stored => crate::namespace::checking::accepted_state(
+            &ns.live.get(),
+            &o.tenant,
+            jiff::Timestamp::now(),
+        ),
+        ref other => other.clone(),
+    };
     let op = Op::Checks(ChecksOp::Settle {
         id: o.id.clone(),
-        state: f.state.clone(),
+        state,
         check: f.record.clone(),
     });
     match ns.apply_recorded(op, move |_| Some(event)).await {
-        Ok(out) => {
-            if let Some(stored) = out.object.filter(|o| o.state == ObjectState::Stored) {
-                ns.arrived(&stored);
+        Ok(out) => match out.object {
+            Some(o) if o.state == ObjectState::Stored && o.tenant.starts_with("lane:") => {
+                ns.events.record(Event::LaneDelivered {
+                    file: crate::namespace::lanes::lane_file(&o),
+                    approved_by: Vec::new(),
+                });
             }
-        }
+            Some(o) if o.state == ObjectState::Stored => ns.arrived(&o),
+            _ => {}
+        },
         Err(ApplyError::Op(OpError::Stale | OpError::NotFound)) => {
             tracing::debug!(object = %o.id, "left checking while it was checked; outcome dropped");
         }

@@ -58,6 +58,19 @@ pub struct CheckedFile {
     pub uploaded_by: String,
 }
 
+/// The file a lane event is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneFile {
+    pub lane: String,
+    /// Its name on the lane.
+    pub name: String,
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The account that sent it.
+    pub sender: String,
+}
+
 /// One event. Names are stable: scripts and the audit trail key on them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -454,6 +467,68 @@ pub enum Event {
         /// How long it was unavailable, in seconds.
         outage_s: u64,
     },
+    /// A file sent on a lane: durable; `state` says what it waits for
+    /// (`checking`, `awaiting_approval`) or `stored` (delivered at once).
+    LaneSent {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+        state: String,
+        resumed: bool,
+    },
+    /// An approver approved a file; more approvals are still needed.
+    LaneApproved {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+        approvals: usize,
+        needed: usize,
+    },
+    /// A file became visible to the lane's receivers.
+    LaneDelivered {
+        #[serde(flatten)]
+        file: LaneFile,
+        /// The approvers, in order (empty: the lane needs no approval).
+        approved_by: Vec<String>,
+    },
+    /// An approver refused a file, with the reason.
+    LaneRejected {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+        reason: String,
+    },
+    /// Its sender took a file back before it was delivered.
+    LaneWithdrawn {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+    },
+    /// A receiver (or an approver inspecting it) read a file.
+    LaneReceived {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+        bytes_served: u64,
+    },
+    /// A receiver took a delivered file off the lane: received (受領).
+    LaneAcknowledged {
+        #[serde(flatten)]
+        actor: Actor,
+        #[serde(flatten)]
+        file: LaneFile,
+    },
+    /// A delivered file nobody received within the lane's `expire_after`.
+    LaneExpired {
+        #[serde(flatten)]
+        file: LaneFile,
+        delivered_at: String,
+    },
     CtlCommand {
         uid: u32,
         command: String,
@@ -510,6 +585,14 @@ impl Event {
             Event::QuarantineDeleted { .. } => "quarantine_deleted",
             Event::ScanUnavailable { .. } => "scan_unavailable",
             Event::ScanAvailable { .. } => "scan_available",
+            Event::LaneSent { .. } => "lane_sent",
+            Event::LaneApproved { .. } => "lane_approved",
+            Event::LaneDelivered { .. } => "lane_delivered",
+            Event::LaneRejected { .. } => "lane_rejected",
+            Event::LaneWithdrawn { .. } => "lane_withdrawn",
+            Event::LaneReceived { .. } => "lane_received",
+            Event::LaneAcknowledged { .. } => "lane_acknowledged",
+            Event::LaneExpired { .. } => "lane_expired",
         }
     }
 
@@ -530,6 +613,8 @@ impl Event {
                 | Event::FileQuarantined { .. }
                 | Event::FileRejected { .. }
                 | Event::ScanUnavailable { .. }
+                | Event::LaneRejected { .. }
+                | Event::LaneExpired { .. }
         ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }

@@ -13,6 +13,7 @@ pub const REFUSALS: &[&str] = &[
     "reload_failed",
     "file_quarantined",
     "file_rejected",
+    "lane_rejected",
 ];
 
 /// Event names that are failures rather than refusals: something was
@@ -24,6 +25,7 @@ pub const FAILURES: &[&str] = &[
     "import_failed",
     "expected_file_missing",
     "scan_unavailable",
+    "lane_expired",
 ];
 
 /// The Japanese term shown beside each event name.
@@ -73,6 +75,14 @@ pub fn japanese(name: &str) -> &'static str {
         "quarantine_deleted" => "検疫ファイル削除",
         "scan_unavailable" => "ウイルス検査不能",
         "scan_available" => "ウイルス検査再開",
+        "lane_sent" => "送付受付",
+        "lane_approved" => "承認",
+        "lane_delivered" => "受渡",
+        "lane_rejected" => "却下",
+        "lane_withdrawn" => "取下げ",
+        "lane_received" => "受取",
+        "lane_acknowledged" => "受領",
+        "lane_expired" => "期限切れ",
         "checkpoint" => "署名",
         "audit_recovered" => "監査ログ回復",
         "audit_pruned" => "監査ログ整理",

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::live::Snapshot;
 use renkei_model::boxes::BoxKind;
+use renkei_storage::journal::ObjectState;
 
 /// Committed files waiting for the stage that it holds in memory (ids
 /// only). More than this, and the stage finds the rest in the journal.
@@ -20,13 +21,53 @@ pub const CHECKS_BACKLOG: usize = 4096;
 /// before it becomes visible: always when `[scan]` is configured, else
 /// when a `[[check]]` rule selects it.
 pub fn applies(snap: &Snapshot, tenant: &str, bx: BoxKind, path: &str) -> bool {
+    if snap.config.scan.is_some() {
+        return true;
+    }
+    // `[[check]]` rules speak of municipalities' boxes; a lane's files
+    // get the scan and the content rules every checked file meets.
+    if tenant.starts_with("lane:") {
+        return false;
+    }
     let name = path.rsplit('/').next().unwrap_or(path);
-    snap.config.scan.is_some()
-        || snap
-            .config
-            .checks
-            .iter()
-            .any(|r| r.selects(tenant, bx, name))
+    snap.config
+        .checks
+        .iter()
+        .any(|r| r.selects(tenant, bx, name))
+}
+
+/// The lane whose files `owner` keys (`lane:<name>`), if it is one.
+fn lane_of<'a>(snap: &'a Snapshot, owner: &str) -> Option<&'a renkei_config::Lane> {
+    snap.config.lane(owner.strip_prefix("lane:")?)
+}
+
+/// What a file is once it needs no (more) checks: on a lane with
+/// approvers it waits for them; everywhere else it is stored (visible,
+/// and on a lane: delivered).
+pub fn accepted_state(snap: &Snapshot, owner: &str, now: jiff::Timestamp) -> ObjectState {
+    match lane_of(snap, owner) {
+        Some(l) if !l.approvers.is_empty() => ObjectState::AwaitingApproval {
+            since: now,
+            approvals: Vec::new(),
+        },
+        _ => ObjectState::Stored,
+    }
+}
+
+/// What a file is as it is committed: `checking` when checks apply, else
+/// what an accepted file is.
+pub fn initial_state(
+    snap: &Snapshot,
+    owner: &str,
+    bx: BoxKind,
+    path: &str,
+    now: jiff::Timestamp,
+) -> ObjectState {
+    if applies(snap, owner, bx, path) {
+        ObjectState::Checking { since: now }
+    } else {
+        accepted_state(snap, owner, now)
+    }
 }
 
 /// Whether a stored file renamed to `name` must be checked again: a

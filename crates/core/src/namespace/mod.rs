@@ -16,6 +16,8 @@ pub mod checking;
 pub mod error;
 mod handoffs;
 mod inventory;
+mod lane_receipts;
+pub(crate) mod lanes;
 pub mod names;
 pub mod notes;
 mod ops;
@@ -39,7 +41,7 @@ pub use error::NsError;
 pub use inventory::InventoryItem;
 pub(crate) use ops::keys as keys_of;
 pub use ops::{EntryInfo, EntryKind};
-pub use path::{BoxKind, NsPath, PathError};
+pub use path::{BoxKind, NsPath, PathError, View};
 
 /// Arrivals a route may fall behind before it must rescan the boxes
 /// instead (a ring shared by all routes: at most this many small records).
@@ -92,6 +94,14 @@ impl Principal {
         match &self.scope {
             Scope::Tenant(t) => Some(t),
             Scope::Segment(_) => None,
+        }
+    }
+
+    /// The segment it acts for; `None` for a municipality's account.
+    pub fn segment(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Tenant(_) => None,
+            Scope::Segment(s) => Some(s),
         }
     }
 

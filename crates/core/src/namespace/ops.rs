@@ -91,6 +91,8 @@ impl EntryInfo {
 /// Every key the core uses is built here, from the principal's tenant,
 /// never from client input.
 pub(crate) struct Keys {
+    /// Whose keys they are: a tenant code, or `lane:<name>`.
+    pub owner: String,
     pub bx: BoxKind,
     pub rel: String,
     pub entry: String,
@@ -100,6 +102,20 @@ pub(crate) struct Keys {
 }
 
 pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
+    if let NsPath::LaneFile { lane, name, .. } = path {
+        // Every view of a lane names the same file: the lane's own key,
+        // never the principal's.
+        who.segment()?;
+        let owner = journal::lane_owner(lane);
+        return Some(Keys {
+            bx: BoxKind::Inbox,
+            rel: name.clone(),
+            entry: journal::entry_key(&owner, BoxKind::Inbox, "", name),
+            parent: None,
+            partial: journal::partial_key(&owner, BoxKind::Inbox, name, &who.user),
+            owner,
+        });
+    }
     let NsPath::Entry { bx, parent, name } = path else {
         return None;
     };
@@ -112,6 +128,7 @@ pub(crate) fn keys(who: &Principal, path: &NsPath) -> Option<Keys> {
     };
     let rel = path.rel();
     Some(Keys {
+        owner: tenant.to_string(),
         bx: *bx,
         partial: journal::partial_key(tenant, *bx, &rel, &who.user),
         rel,
@@ -148,6 +165,9 @@ impl Namespace {
                 ));
             }
             NsPath::Receipt(name) => return Ok(self.receipt(who, name)?.info()),
+            NsPath::Lanes { .. } | NsPath::LaneFile { .. } | NsPath::Decision { .. } => {
+                return self.lane_stat(who, path);
+            }
             _ => {}
         }
         let Some(k) = keys(who, path) else {
@@ -199,12 +219,15 @@ impl Namespace {
                     path: path.to_string(),
                 });
             }
+            NsPath::Lanes { .. } | NsPath::LaneFile { .. } | NsPath::Decision { .. } => {
+                return self.lane_list(who, path);
+            }
             _ => {}
         }
         let Some((bx, dir)) = path.as_dir() else {
             if who.tenant().is_none() {
-                // A segment's account: no boxes, and no lanes served yet.
-                return Ok(Vec::new());
+                // A segment's account: its views, no boxes.
+                return Ok(self.segment_top(who));
             }
             let mut top: Vec<EntryInfo> = BoxKind::ALL
                 .iter()
@@ -314,6 +337,9 @@ impl Namespace {
     /// cancelled.
     pub async fn remove(&self, who: &Principal, path: &NsPath) -> Result<(), NsError> {
         self.allow(who, Operation::Delete, path)?;
+        if path.lane().is_some() {
+            return self.lane_remove(who, path).await;
+        }
         let k = self.entry_keys(who, path, "removing")?;
         let now = Timestamp::now();
         let state = match k.bx {
@@ -409,6 +435,9 @@ impl Namespace {
     ) -> Result<(), NsError> {
         self.allow(who, Operation::Rename, from)?;
         self.allow(who, Operation::Rename, to)?;
+        if from.lane().is_some() || to.lane().is_some() {
+            return self.lane_decide(who, from, to).await;
+        }
         let f = self.entry_keys(who, from, "renaming")?;
         let t = self.entry_keys(who, to, "renaming")?;
         let moved = self.allow_new_name(who, from, to, &f.entry)?;
@@ -535,6 +564,11 @@ impl Namespace {
         mtime: i64,
     ) -> Result<(), NsError> {
         self.allow(who, Operation::Upload, path)?;
+        // A lane keeps the time its sender uploaded at: clients that set
+        // times after an upload are not refused, and nothing changes.
+        if path.lane().is_some() {
+            return Ok(());
+        }
         let Some(k) = keys(who, path) else {
             return Ok(());
         };

@@ -167,6 +167,9 @@ fn render_check(o: &ObjectRecord, id_len: usize) -> Option<Receipt> {
 impl Namespace {
     /// The tenant's receipts, oldest first.
     pub fn receipts(&self, who: &Principal) -> Result<Vec<Receipt>, NsError> {
+        if who.segment().is_some() {
+            return self.lane_receipts(who);
+        }
         let mut records: Vec<DeliveryRecord> = self.journal.deliveries_of(&who.owner())?;
         records.sort_by_key(|r| (r.queued_at, r.route.clone(), r.path.clone()));
         let mut out: Vec<Receipt> = records.iter().map(|r| render(r, ID_IN_NAME)).collect();

@@ -315,3 +315,47 @@ fn purged_record(
         since: since.to_string(),
     }
 }
+
+/// Expires delivered lane files nobody received within their lane's
+/// `expire_after`: their bytes are destroyed (`lane_expired`). Returns how
+/// many.
+pub fn expire_lanes(ns: &Namespace, now: Timestamp) -> Result<u64, UpkeepError> {
+    let snap = ns.live.get();
+    if snap.config.lanes.is_empty() {
+        return Ok(0);
+    }
+    let mut expired = 0;
+    for o in ns.journal.objects()? {
+        let (Some(lane), ObjectState::Stored, Some(d)) = (
+            o.tenant
+                .strip_prefix("lane:")
+                .and_then(|l| snap.config.lane(l)),
+            &o.state,
+            &o.delivered,
+        ) else {
+            continue;
+        };
+        let after =
+            jiff::SignedDuration::try_from(lane.expire_after).unwrap_or(jiff::SignedDuration::MAX);
+        if d.at.checked_add(after).map_or(true, |end| end > now) {
+            continue;
+        }
+        let event = Event::LaneExpired {
+            file: super::lanes::lane_file(&o),
+            delivered_at: d.at.to_string(),
+        };
+        let op = Op::Lane(renkei_storage::journal::LaneOp::Expire {
+            id: o.id.clone(),
+            at: now,
+        });
+        match ns.apply_recorded_blocking(op, move |_| Some(event)) {
+            Ok(out) => {
+                ns.discard(&out.garbage);
+                expired += 1;
+            }
+            Err(renkei_storage::journal::ApplyError::Op(_)) => {}
+            Err(renkei_storage::journal::ApplyError::Journal(e)) => return Err(e.into()),
+        }
+    }
+    Ok(expired)
+}

@@ -61,16 +61,16 @@ impl Download {
                 Some(EntryRecord::Dir { .. }) => return Err(NsError::IsDir { path: shown }),
                 None => return Err(NsError::NotFound { path: shown }),
             };
-            let Some(object) = ns
-                .journal
-                .object(&object)?
-                .filter(|o| crate::namespace::sees(who, o))
-            else {
+            let seen = |o: &ObjectRecord| match path {
+                NsPath::LaneFile { view, .. } => crate::namespace::lanes::sees_in(*view, who, o),
+                _ => crate::namespace::sees(who, o),
+            };
+            let Some(object) = ns.journal.object(&object)?.filter(seen) else {
                 return Err(NsError::NotFound { path: shown });
             };
             match ObjectReader::open(Arc::clone(&ns.vault), &object.segments) {
                 Ok(reader) => {
-                    let NsPath::Entry { name, .. } = path else {
+                    let (NsPath::Entry { name, .. } | NsPath::LaneFile { name, .. }) = path else {
                         return Err(NsError::IsDir { path: shown });
                     };
                     return Ok(Download {
@@ -140,6 +140,14 @@ impl Drop for Download {
         let Body::Object { object, .. } = &self.body else {
             return;
         };
+        if object.tenant.starts_with("lane:") {
+            self.ns.events.record(Event::LaneReceived {
+                actor: self.who.actor(),
+                file: crate::namespace::lanes::lane_file(object),
+                bytes_served: self.served,
+            });
+            return;
+        }
         self.ns.events.record(Event::Downloaded {
             actor: self.who.actor(),
             box_name: object.bx.to_string(),

@@ -58,6 +58,8 @@ pub struct Upload {
     ns: Arc<Namespace>,
     who: Principal,
     path: NsPath,
+    /// Whose the file will be: a tenant code, or `lane:<name>`.
+    owner: String,
     /// The rules the upload was opened under: it finishes under them even
     /// if they are reloaded meanwhile.
     policy: Arc<Snapshot>,
@@ -133,13 +135,34 @@ impl Upload {
             return Err(NsError::IsDir { path: shown });
         };
         let existing = ns.journal.entry(&k.entry)?;
-        match existing {
+        match &existing {
             Some(EntryRecord::Dir { .. }) => return Err(NsError::IsDir { path: shown }),
             Some(EntryRecord::File { .. }) if mode == OpenMode::Exclusive => {
                 return Err(NsError::Exists { path: shown });
             }
+            Some(EntryRecord::File { object }) if path.lane().is_some() => {
+                // On a lane a sender may replace only its own file that is
+                // still waiting; nobody replaces another's or a delivered one.
+                let mine_waiting = ns.journal.object(object)?.is_some_and(|o| {
+                    o.uploaded_by == who.user
+                        && matches!(
+                            o.state,
+                            ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. }
+                        )
+                });
+                if !mine_waiting {
+                    let err = NsError::Conflict {
+                        path: shown.clone(),
+                        reason: "a file of this name is already on the lane (another sender's, or delivered): send it under another name".into(),
+                    };
+                    return Err(ns.refuse(who, "upload", &shown, err));
+                }
+            }
             _ => {}
         }
+        // A new name on a lane must still be free when the upload commits.
+        let exclusive =
+            mode == OpenMode::Exclusive || (path.lane().is_some() && existing.is_none());
         if let Some(pk) = &k.parent {
             match ns.journal.entry(pk)? {
                 Some(EntryRecord::Dir { .. }) => {}
@@ -167,12 +190,13 @@ impl Upload {
             policy,
             next_bound,
             shown,
+            owner: k.owner,
             bx: k.bx,
             rel: k.rel,
             entry_key: k.entry,
             parent_key: k.parent,
             partial_key,
-            exclusive: mode == OpenMode::Exclusive,
+            exclusive,
             append: mode == OpenMode::Append,
             done: Vec::new(),
             current: None,
@@ -407,7 +431,7 @@ impl Upload {
             return Ok(());
         }
         let record = PartialRecord {
-            tenant: self.who.owner(),
+            tenant: self.owner.clone(),
             bx: self.bx,
             path: self.rel.clone(),
             account: self.who.user.clone(),
@@ -438,15 +462,25 @@ impl Upload {
         let resumed = self.resumed_from.is_some();
         self.commit_with(
             |_| Vec::new(),
-            move |object| Event::UploadCommitted {
-                actor,
-                box_name,
-                path,
-                object: object.id.clone(),
-                size: object.size,
-                sha256: object.sha256.clone(),
-                resumed,
-                checking: matches!(object.state, ObjectState::Checking { .. }),
+            move |object| {
+                if object.tenant.starts_with("lane:") {
+                    return Event::LaneSent {
+                        actor,
+                        file: crate::namespace::lanes::lane_file(object),
+                        state: object.state.label().to_string(),
+                        resumed,
+                    };
+                }
+                Event::UploadCommitted {
+                    actor,
+                    box_name,
+                    path,
+                    object: object.id.clone(),
+                    size: object.size,
+                    sha256: object.sha256.clone(),
+                    resumed,
+                    checking: matches!(object.state, ObjectState::Checking { .. }),
+                }
             },
         )
     }
@@ -493,7 +527,7 @@ impl Upload {
         };
         let object = ObjectRecord {
             id: new_object_id(),
-            tenant: self.who.owner(),
+            tenant: self.owner.clone(),
             bx: self.bx,
             path: self.rel.clone(),
             size: self.size,
@@ -504,18 +538,24 @@ impl Upload {
             started_at: self.started_at,
             committed_at: now,
             mtime: self.mtime.unwrap_or(now.as_second()),
-            state: if crate::namespace::checking::applies(
+            state: crate::namespace::checking::initial_state(
                 &self.ns.live.get(),
-                &self.who.owner(),
+                &self.owner,
                 self.bx,
                 &self.rel,
-            ) {
-                ObjectState::Checking { since: now }
-            } else {
-                ObjectState::Stored
-            },
+                now,
+            ),
             check: None,
+            delivered: None,
         };
+        let mut object = object;
+        if object.state == ObjectState::Stored && self.owner.starts_with("lane:") {
+            // A lane with neither checks nor approvers delivers at once.
+            object.delivered = Some(renkei_storage::journal::Delivered {
+                at: now,
+                approvals: Vec::new(),
+            });
+        }
         let op = Op::CommitObject {
             entry_key: self.entry_key.clone(),
             parent_key: self.parent_key.clone(),
@@ -535,10 +575,17 @@ impl Upload {
             Ok(out) => {
                 self.open = false;
                 self.ns.discard(&out.garbage);
-                if object.state == ObjectState::Stored {
-                    self.ns.arrived(&object);
-                } else {
-                    self.ns.checking.push(object.id.clone());
+                match object.state {
+                    ObjectState::Checking { .. } => self.ns.checking.push(object.id.clone()),
+                    // A lane with neither checks nor approvers: delivered now.
+                    ObjectState::Stored if object.tenant.starts_with("lane:") => {
+                        self.ns.events.record(Event::LaneDelivered {
+                            file: crate::namespace::lanes::lane_file(&object),
+                            approved_by: Vec::new(),
+                        });
+                    }
+                    ObjectState::Stored => self.ns.arrived(&object),
+                    _ => {}
                 }
                 Ok(object)
             }

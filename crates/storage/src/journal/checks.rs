@@ -12,14 +12,17 @@ use jiff::Timestamp;
 use redb::ReadableTable;
 
 use super::OpResult;
-use super::records::{CheckRecord, EntryRecord, ObjectRecord, ObjectState, Release, entry_key};
+use super::records::{
+    CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState, Release, entry_key,
+};
 use super::tables::{OpError, Outcome, Tables, get, put};
 
 /// Arrival-check changes (variants of [`super::Op`]).
 #[derive(Debug, Clone)]
 pub enum ChecksOp {
     /// The checks' result for an object still `checking`. `state` is
-    /// `Stored` (accepted), `Quarantined` or `Rejected`.
+    /// `Stored` (accepted), `AwaitingApproval` (accepted on a lane with
+    /// approvers), `Quarantined` or `Rejected` (the name leaves).
     Settle {
         id: String,
         state: ObjectState,
@@ -28,7 +31,13 @@ pub enum ChecksOp {
     /// Lets a quarantined or rejected object in: stored again under the
     /// name it arrived with (refused if the name is taken meanwhile or
     /// its directory is gone).
-    Release { id: String, release: Release },
+    /// `state` is what an accepted file is there: `Stored`, or on a lane
+    /// with approvers `AwaitingApproval` (a release skips no approval).
+    Release {
+        id: String,
+        release: Release,
+        state: ObjectState,
+    },
     /// Destroys a quarantined or rejected object's bytes; its record stays
     /// (as `deleted`) until retention forgets it.
     Discard {
@@ -74,7 +83,7 @@ impl Tables<'_> {
                     return Ok(Err(OpError::Stale));
                 }
                 let (key, _) = keys_of(&o);
-                if *state != ObjectState::Stored
+                if state.is_held()
                     && matches!(
                         get::<EntryRecord>(&self.entries, "entry", &key)?,
                         Some(EntryRecord::File { object }) if object == *id
@@ -84,13 +93,19 @@ impl Tables<'_> {
                 }
                 o.state = state.clone();
                 o.check = Some(check.clone());
+                if *state == ObjectState::Stored && o.tenant.starts_with("lane:") {
+                    o.delivered = Some(Delivered {
+                        at: check.at,
+                        approvals: Vec::new(),
+                    });
+                }
                 put(&mut self.objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
                 }))
             }
-            ChecksOp::Release { id, release } => {
+            ChecksOp::Release { id, release, state } => {
                 let mut o = match self.held_object(id)? {
                     Ok(o) => o,
                     Err(e) => return Ok(Err(e)),
@@ -106,9 +121,15 @@ impl Tables<'_> {
                 if self.entries.get(key.as_str())?.is_some() {
                     return Ok(Err(OpError::Exists));
                 }
-                o.state = ObjectState::Stored;
+                o.state = state.clone();
                 if let Some(c) = o.check.as_mut() {
                     c.released = Some(release.clone());
+                }
+                if o.state == ObjectState::Stored && o.tenant.starts_with("lane:") {
+                    o.delivered = Some(Delivered {
+                        at: release.at,
+                        approvals: Vec::new(),
+                    });
                 }
                 put(
                     &mut self.entries,

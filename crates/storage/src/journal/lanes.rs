@@ -1,7 +1,9 @@
 //! What the journal does on a lane (decision 0011): an approver's
 //! approval (the file is delivered once enough distinct approvers, never
 //! its sender, have approved), an approver's rejection (with the reason),
-//! and expiry of a delivered file nobody received in time.
+//! a sender's withdrawal before delivery, a receiver's acknowledgement,
+//! and expiry of a delivered file nobody received in time. Each names
+//! the state it expects, so two of them can never both happen to a file.
 //!
 //! A lane's files are objects whose owner is [`lane_owner`]; a file is
 //! never copied from one side to the other, so "delivered" is this one
@@ -11,7 +13,7 @@ use jiff::Timestamp;
 
 use super::OpResult;
 use super::checks::keys_of;
-use super::records::{Approval, CheckRecord, EntryRecord, ObjectRecord, ObjectState};
+use super::records::{Approval, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState};
 use super::tables::{OpError, Outcome, Tables, get, put};
 
 /// The owner key of a lane's objects: no tenant code holds a colon, so
@@ -43,6 +45,21 @@ pub enum LaneOp {
     /// A delivered file nobody received in time: out of the lane, its
     /// bytes destroyed.
     Expire { id: String, at: Timestamp },
+    /// Its sender takes a file back before it was delivered (checking or
+    /// awaiting approval): out of the lane, its bytes destroyed.
+    Withdraw {
+        id: String,
+        by: String,
+        at: Timestamp,
+    },
+    /// A receiver takes a delivered file: received (受領), out of the
+    /// lane; its bytes stay until retention, like an acknowledged outbox
+    /// file.
+    Acknowledge {
+        id: String,
+        by: String,
+        at: Timestamp,
+    },
 }
 
 fn lane_object(t: &Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
@@ -85,14 +102,15 @@ impl Tables<'_> {
                     by: by.clone(),
                     at: *at,
                 });
-                o.state = if approvals.len() >= *needed {
-                    ObjectState::Stored
+                if approvals.len() >= *needed {
+                    o.state = ObjectState::Stored;
+                    o.delivered = Some(Delivered { at: *at, approvals });
                 } else {
-                    ObjectState::AwaitingApproval {
+                    o.state = ObjectState::AwaitingApproval {
                         since: *since,
                         approvals,
-                    }
-                };
+                    };
+                }
                 put(&mut self.objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
@@ -124,6 +142,49 @@ impl Tables<'_> {
                 record.ran.push(format!("approval:{by}"));
                 record.reason = Some(reason.clone());
                 o.check = Some(record);
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            LaneOp::Withdraw { id, by, at } => {
+                let mut o = match lane_object(self, id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let waiting = matches!(
+                    o.state,
+                    ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. }
+                );
+                if !waiting || o.uploaded_by != *by {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.unlink(&o)?;
+                o.state = ObjectState::Deleted {
+                    at: *at,
+                    by: by.clone(),
+                };
+                put(&mut self.objects, id, &o)?;
+                Ok(Ok(Outcome {
+                    garbage: o.segments.clone(),
+                    object: Some(o),
+                    ..Outcome::default()
+                }))
+            }
+            LaneOp::Acknowledge { id, by, at } => {
+                let mut o = match lane_object(self, id)? {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if o.state != ObjectState::Stored {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.unlink(&o)?;
+                o.state = ObjectState::Acknowledged {
+                    at: *at,
+                    by: by.clone(),
+                };
                 put(&mut self.objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),

@@ -34,7 +34,7 @@ pub use lanes::{LaneOp, lane_owner};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
 pub use records::{
-    Approval, BanRecord, BoxKind, CheckRecord, EntryRecord, ObjectRecord, ObjectState,
+    Approval, BanRecord, BoxKind, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState,
     PartialRecord, Release, SegmentRef, dir_prefix, entry_key, partial_key, tenant_prefix,
 };
 pub use store::{Committed, Journal, JournalStore};

@@ -20,6 +20,7 @@ fn object(id: &str, path: &str, blob: &str) -> ObjectRecord {
         mtime: 0,
         state: ObjectState::Stored,
         check: None,
+        delivered: None,
     }
 }
 

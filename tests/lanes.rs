@@ -1,0 +1,306 @@
+//! Lanes end to end (decision 0011): a file sent on `/send/<lane>` is
+//! invisible on the other side until approved by the documented rename,
+//! then the receiver downloads it byte-exact and acknowledges it; the
+//! sender's receipt follows it. A sender cannot approve its own file; a
+//! rejection never crosses and its reason reaches the receipt; a lane is
+//! one way; an unreceived file expires. Two segment listeners on 127.0.0.2
+//! and 127.0.0.3; OpenSSH `sftp` with BindAddress.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, Key, default_tenants, eventually, keygen, pseudo_random};
+use serde_json::Value;
+
+struct World {
+    d: Daemon,
+    _keys: tempfile::TempDir,
+    keys: std::collections::HashMap<&'static str, Key>,
+    /// segment → (address, port)
+    doors: std::collections::HashMap<&'static str, (&'static str, u16)>,
+}
+
+const USERS: [(&str, &str); 4] = [
+    ("std-ope", "standard"),
+    ("std-boss", "standard"),
+    ("std-boss2", "standard"),
+    ("chukan-ope", "chukan"),
+];
+
+fn world(lanes: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = std::collections::HashMap::new();
+    for (u, _) in USERS {
+        keys.insert(u, keygen(dir.path(), u, "ed25519"));
+    }
+    let account = |seg: &str| -> String {
+        USERS
+            .iter()
+            .filter(|(_, s)| *s == seg)
+            .map(|(u, _)| {
+                format!(
+                    "\n[[segment.account]]\nuser = \"{u}\"\nkeys = [\"{}\"]\n",
+                    keys[u].public_line
+                )
+            })
+            .collect()
+    };
+    let extra = format!(
+        "\n[[segment]]\nname = \"standard\"\nlabel = \"標準システム系\"\nlisten = [\"127.0.0.2:0\"]\nnetworks = [\"127.0.0.2/32\"]\n{}\n[[segment]]\nname = \"chukan\"\nlabel = \"統合専用端末系\"\nlisten = [\"127.0.0.3:0\"]\nnetworks = [\"127.0.0.3/32\"]\n{}\n{lanes}",
+        account("standard"),
+        account("chukan")
+    );
+    let d = Daemon::start_with(default_tenants(), &extra);
+    let st: Value = serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap();
+    let mut doors = std::collections::HashMap::new();
+    for (seg, addr) in [("standard", "127.0.0.2"), ("chukan", "127.0.0.3")] {
+        let listen = st["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["segment"] == seg)
+            .unwrap()["listen"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        doors.insert(
+            seg,
+            (addr, listen.rsplit(':').next().unwrap().parse().unwrap()),
+        );
+    }
+    World {
+        d,
+        _keys: dir,
+        keys,
+        doors,
+    }
+}
+
+impl World {
+    /// An `sftp -b` batch as `user`, on its segment's listener from its
+    /// segment's address.
+    fn sftp(&self, user: &str, batch: &str) -> Output {
+        let seg = USERS.iter().find(|(u, _)| *u == user).unwrap().1;
+        let (addr, port) = self.doors[seg];
+        let file = self.d.work.join(format!(
+            "batch-{user}-{}",
+            common::sha256_hex(batch.as_bytes())
+        ));
+        fs::write(&file, batch).unwrap();
+        Command::new("sftp")
+            .args([
+                "-i",
+                self.keys[user].private.to_str().unwrap(),
+                "-P",
+                &port.to_string(),
+            ])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .args(["-o", &format!("BindAddress={addr}")])
+            .arg("-b")
+            .arg(&file)
+            .arg(format!("{user}@{addr}"))
+            .current_dir(&self.d.work)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, user: &str, batch: &str) -> String {
+        let out = self.sftp(user, batch);
+        assert!(
+            out.status.success(),
+            "{user}: {batch}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, user: &str, batch: &str) {
+        let out = self.sftp(user, batch);
+        assert!(!out.status.success(), "{user}: {batch} succeeded");
+    }
+
+    /// The text of `user`'s receipt of `name`.
+    fn receipt(&self, user: &str, name: &str) -> String {
+        let listing = self.ok(user, "ls -1 /receipts\n");
+        let r = listing
+            .lines()
+            .map(|l| l.trim().trim_start_matches("/receipts/"))
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no receipt of {name} in {listing}"))
+            .to_string();
+        let local: PathBuf = self
+            .d
+            .work
+            .join(format!("r-{}", common::sha256_hex(r.as_bytes())));
+        self.ok(user, &format!("get /receipts/{r} {}\n", local.display()));
+        fs::read_to_string(local).unwrap()
+    }
+}
+
+const APPROVED_LANE: &str = r#"
+[[lane]]
+name = "kanyusha-down"
+from = "standard"
+to = "chukan"
+senders = ["std-ope", "std-boss"]
+receivers = ["chukan-ope"]
+approvers = ["std-boss", "std-boss2"]
+"#;
+
+#[test]
+fn a_file_crosses_only_once_approved_and_the_receipt_follows_it() {
+    let w = world(APPROVED_LANE);
+    let data = pseudo_random(700_000, 5);
+    let name = "加入者情報一括登録_032018.csv";
+    fs::write(w.d.work.join("send.csv"), &data).unwrap();
+    w.ok(
+        "std-ope",
+        &format!("put send.csv /send/kanyusha-down/{name}\n"),
+    );
+    let ls = w.ok("std-ope", "ls -1 /send/kanyusha-down\n");
+    assert!(ls.contains(name), "{ls}");
+    assert!(w.receipt("std-ope", name).contains("承認待ち"));
+
+    // Not visible on the other side before approval.
+    let ls = w.ok("chukan-ope", "ls -1 /receive/kanyusha-down\n");
+    assert!(!ls.contains(name), "{ls}");
+    w.fails(
+        "chukan-ope",
+        &format!("get /receive/kanyusha-down/{name} x\n"),
+    );
+    // The sender cannot approve its own file (it is not in its view), and
+    // the sender's own approver account sees only others' files.
+    w.fails(
+        "std-ope",
+        &format!("rename /approve/kanyusha-down/{name} /approve/kanyusha-down/approved/{name}\n"),
+    );
+    let ls = w.ok("std-boss", "ls -1 /approve/kanyusha-down\n");
+    assert!(ls.contains(name), "{ls}");
+    // The approver inspects it, then approves by the documented rename.
+    w.ok(
+        "std-boss",
+        &format!("get /approve/kanyusha-down/{name} inspect.csv\nrename /approve/kanyusha-down/{name} /approve/kanyusha-down/approved/{name}\n"),
+    );
+    assert_eq!(fs::read(w.d.work.join("inspect.csv")).unwrap(), data);
+    w.d.wait_event("lane_delivered", |e| {
+        e["event"] == "lane_delivered" && e["name"] == name
+    });
+    let r = w.receipt("std-ope", name);
+    assert!(r.contains("受渡済") && r.contains("std-boss"), "{r}");
+
+    // The receiver gets it byte-exact and acknowledges it.
+    w.ok(
+        "chukan-ope",
+        &format!("get /receive/kanyusha-down/{name} got.csv\nrm /receive/kanyusha-down/{name}\n"),
+    );
+    assert_eq!(fs::read(w.d.work.join("got.csv")).unwrap(), data);
+    let r = w.receipt("std-ope", name);
+    assert!(r.contains("受領済") && r.contains("chukan-ope"), "{r}");
+    let ls = w.ok("chukan-ope", "ls -1 /receive/kanyusha-down\n");
+    assert!(!ls.contains(name), "{ls}");
+    for ev in [
+        "lane_sent",
+        "lane_delivered",
+        "lane_received",
+        "lane_acknowledged",
+    ] {
+        assert!(
+            w.d.events()
+                .iter()
+                .any(|e| e["event"] == ev && e["lane"] == "kanyusha-down"),
+            "no {ev}"
+        );
+    }
+
+    // One way: the receiver cannot send back, and has no /send at all.
+    fs::write(w.d.work.join("back.csv"), b"1\r\n").unwrap();
+    w.fails("chukan-ope", "put back.csv /send/kanyusha-down/back.csv\n");
+    let top = w.ok("chukan-ope", "ls -1 /\n");
+    assert!(top.contains("receive") && !top.contains("send"), "{top}");
+    // Nothing reached a municipality.
+    assert!(w.d.ls("032018").is_empty() && w.d.ls("011002").is_empty());
+}
+
+#[test]
+fn a_rejection_never_crosses_and_its_reason_reaches_the_sender() {
+    let w = world(APPROVED_LANE);
+    fs::write(w.d.work.join("a.csv"), b"032018,1\r\n").unwrap();
+    w.ok("std-ope", "put a.csv /send/kanyusha-down/a.csv\n");
+    // A rejection needs a reason: the new name is it.
+    w.fails(
+        "std-boss",
+        "rename /approve/kanyusha-down/a.csv /approve/kanyusha-down/rejected\n",
+    );
+    w.ok(
+        "std-boss2",
+        "rename /approve/kanyusha-down/a.csv \"/approve/kanyusha-down/rejected/宛先が誤っています\"\n",
+    );
+    let e =
+        w.d.wait_event("lane_rejected", |e| e["event"] == "lane_rejected");
+    assert_eq!(e["reason"], "宛先が誤っています");
+    assert_eq!(e["user"], "std-boss2");
+    let r = w.receipt("std-ope", "a.csv");
+    assert!(
+        r.contains("却下") && r.contains("宛先が誤っています"),
+        "{r}"
+    );
+    let ls = w.ok("chukan-ope", "ls -1 /receive/kanyusha-down\n");
+    assert!(!ls.contains("a.csv"), "{ls}");
+    // The sender withdraws another before anyone decides on it.
+    fs::write(w.d.work.join("b.csv"), b"032018,2\r\n").unwrap();
+    w.ok(
+        "std-ope",
+        "put b.csv /send/kanyusha-down/b.csv\nrm /send/kanyusha-down/b.csv\n",
+    );
+    assert!(w.receipt("std-ope", "b.csv").contains("取下げ"));
+    let ls = w.ok("std-boss", "ls -1 /approve/kanyusha-down\n");
+    assert!(!ls.contains("b.csv"), "{ls}");
+}
+
+#[test]
+fn an_unreceived_file_expires_and_the_receipt_says_so() {
+    let lane = r#"
+[[lane]]
+name = "kekka-up"
+from = "chukan"
+to = "standard"
+senders = ["chukan-ope"]
+receivers = ["std-ope"]
+expire_after = "2s"
+"#;
+    let w = world(lane);
+    fs::write(w.d.work.join("kekka.csv"), b"result\r\n").unwrap();
+    w.ok("chukan-ope", "put kekka.csv /send/kekka-up/kekka.csv\n");
+    // No approvers: delivered at once.
+    let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
+    assert!(ls.contains("kekka.csv"), "{ls}");
+    w.d.wait_event("lane_expired", |e| {
+        e["event"] == "lane_expired" && e["name"] == "kekka.csv"
+    });
+    let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
+    assert!(!ls.contains("kekka.csv"), "{ls}");
+    let r = w.receipt("chukan-ope", "kekka.csv");
+    assert!(r.contains("期限切れ"), "{r}");
+    eventually("its blob gone", Duration::from_secs(10), || {
+        (w.d.vault_files().is_empty()).then_some(())
+    });
+}
