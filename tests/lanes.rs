@@ -304,3 +304,78 @@ expire_after = "2s"
         (w.d.vault_files().is_empty()).then_some(())
     });
 }
+
+#[test]
+fn a_kill_during_sends_loses_nothing_acknowledged_and_leaves_no_plaintext() {
+    let lane = r#"
+[[lane]]
+name = "kekka-up"
+from = "chukan"
+to = "standard"
+senders = ["chukan-ope"]
+receivers = ["std-ope"]
+"#;
+    let mut w = world(lane);
+    let marker = b"RENKEI-LANE-PLAINTEXT-MARKER";
+    let mut batch = String::new();
+    let mut files = Vec::new();
+    for i in 0..8u64 {
+        let mut data = pseudo_random(300_000, 40 + i);
+        data[1000..1000 + marker.len()].copy_from_slice(marker);
+        let name = format!("kekka-{i}.dat");
+        fs::write(w.d.work.join(&name), &data).unwrap();
+        batch.push_str(&format!("put {name} /send/kekka-up/{name}\n"));
+        files.push((name, data));
+    }
+    // Every put the client saw acknowledged is durable before its OK.
+    w.ok("chukan-ope", &batch);
+    w.d.kill9();
+    w.d.start_again();
+    let st: Value = serde_json::from_str(&w.d.ctl_ok(&["status", "--json"])).unwrap();
+    for s in st["segments"].as_array().unwrap() {
+        let seg = if s["segment"] == "standard" {
+            "standard"
+        } else {
+            "chukan"
+        };
+        let port = s["listen"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        w.doors.get_mut(seg).unwrap().1 = port;
+    }
+    let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
+    for (name, data) in &files {
+        assert_eq!(ls.matches(name.as_str()).count(), 1, "{name} once: {ls}");
+        w.ok(
+            "std-ope",
+            &format!("get /receive/kekka-up/{name} got-{name}\n"),
+        );
+        assert_eq!(
+            &fs::read(w.d.work.join(format!("got-{name}"))).unwrap(),
+            data
+        );
+    }
+    let (ok, out) = w.d.cli("audit", &["verify"]);
+    assert!(ok, "{out}");
+    // Nothing under the data directory holds the plaintext.
+    let mut stack = vec![w.d.data.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = fs::read(&p) {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "plaintext in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
