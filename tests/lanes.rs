@@ -179,6 +179,8 @@ fn a_file_crosses_only_once_approved_and_the_receipt_follows_it() {
     let ls = w.ok("std-ope", "ls -1 /send/kanyusha-down\n");
     assert!(ls.contains(name), "{ls}");
     assert!(w.receipt("std-ope", name).contains("承認待ち"));
+    let lanes: Value = serde_json::from_str(&w.d.ctl_ok(&["lanes", "--json"])).unwrap();
+    assert_eq!(lanes[0]["awaiting_approval"], 1, "{lanes}");
 
     // Not visible on the other side before approval.
     let ls = w.ok("chukan-ope", "ls -1 /receive/kanyusha-down\n");
@@ -231,6 +233,33 @@ fn a_file_crosses_only_once_approved_and_the_receipt_follows_it() {
         );
     }
 
+    let lanes: Value = serde_json::from_str(&w.d.ctl_ok(&["lanes", "--json"])).unwrap();
+    assert_eq!(
+        (
+            lanes[0]["received"].as_u64(),
+            lanes[0]["awaiting_approval"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{lanes}"
+    );
+    // The auditor's view of the lane, from the trail on disk.
+    let (ok, out) =
+        w.d.cli("audit", &["query", "--lane", "kanyusha-down", "--json"]);
+    assert!(ok, "{out}");
+    let records: Vec<Value> = serde_json::from_str(out.trim_start_matches(|c| c != '[')).unwrap();
+    let events: Vec<&str> = records.iter().filter_map(|r| r["event"].as_str()).collect();
+    for ev in [
+        "lane_sent",
+        "lane_received",
+        "lane_delivered",
+        "lane_acknowledged",
+    ] {
+        assert!(events.contains(&ev), "{ev} not in {events:?}");
+    }
+    assert!(
+        records.iter().all(|r| r["lane"] == "kanyusha-down"),
+        "{records:?}"
+    );
     // One way: the receiver cannot send back, and has no /send at all.
     fs::write(w.d.work.join("back.csv"), b"1\r\n").unwrap();
     w.fails("chukan-ope", "put back.csv /send/kanyusha-down/back.csv\n");

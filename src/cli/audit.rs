@@ -41,6 +41,12 @@ pub enum AuditCommand {
         /// Account (SSH user), or ctl for the operator.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// A lane between segments (its files, approvals and checks).
+        #[arg(long, value_name = "LANE")]
+        lane: Option<String>,
+        /// A separated network: its accounts' logins and sessions.
+        #[arg(long, value_name = "SEGMENT")]
+        segment: Option<String>,
         /// Event name(s), comma-separated (see docs/audit.md).
         #[arg(long, value_name = "EVENT")]
         event: Option<String>,
@@ -125,6 +131,8 @@ struct Row {
     event: String,
     tenant: String,
     tenant_name: String,
+    lane: String,
+    segment: String,
     user: String,
     source: String,
     bx: String,
@@ -153,7 +161,16 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
         "ctl_command" => format!("{} {}", text(f, "command"), text(f, "detail"))
             .trim()
             .to_string(),
-        _ => text(f, "path"),
+        _ => match text(f, "path") {
+            p if p.is_empty() => text(f, "name"),
+            p => p,
+        },
+    };
+    // A lane's events name it; the checks' events of a lane file carry it
+    // as their owner (`lane:<name>`).
+    let lane = match text(f, "lane") {
+        l if l.is_empty() => tenant.strip_prefix("lane:").unwrap_or("").to_string(),
+        l => l,
     };
     let size = match (f.get("bytes_served"), f.get("size")) {
         (Some(b), _) => format!("{b} B served"),
@@ -179,9 +196,15 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
             .map(|t| t.name.clone())
             .unwrap_or_default(),
         tenant,
+        segment: text(f, "segment"),
         user,
         source,
-        bx: text(f, "box"),
+        bx: if lane.is_empty() {
+            text(f, "box")
+        } else {
+            format!("lane:{lane}")
+        },
+        lane,
         path,
         size,
         sha256: text(f, "sha256"),
@@ -309,6 +332,8 @@ pub(super) fn run(
         AuditCommand::Query {
             tenant,
             user,
+            lane,
+            segment,
             event,
             file,
             result,
@@ -358,6 +383,8 @@ pub(super) fn run(
                 let keep = wanted_event
                     && tenant.as_ref().is_none_or(|t| &r.tenant == t)
                     && user.as_ref().is_none_or(|u| &r.user == u)
+                    && lane.as_ref().is_none_or(|l| &r.lane == l)
+                    && segment.as_ref().is_none_or(|g| &r.segment == g)
                     && file.as_ref().is_none_or(|s| r.path.contains(s.as_str()))
                     && result.as_ref().is_none_or(|x| x == r.result);
                 if keep {

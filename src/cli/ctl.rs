@@ -84,6 +84,14 @@ pub enum CtlCommand {
         #[arg(value_name = "ITEM")]
         item: Option<String>,
     },
+    /// Each lane between segments: files checking, waiting for approval
+    /// (and the oldest), delivered but not received, received, rejected,
+    /// expired.
+    Lanes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Files the arrival checks hold (quarantined: a virus or unscannable;
     /// rejected: a file-type or 連携 format rule): list, show, release or
     /// delete them.
@@ -254,6 +262,30 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
             println!("{n} item(s) of route {route} queued again");
         }
         CtlCommand::Quarantine { command } => quarantine(&mut client, command)?,
+        CtlCommand::Lanes { json } => {
+            let lanes = client.lanes()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lanes)?);
+            } else if lanes.is_empty() {
+                println!("no lanes are configured");
+            }
+            for l in lanes.iter().filter(|_| !json) {
+                let age = |s: Option<u64>| s.map(|s| format!(" (oldest {s}s)")).unwrap_or_default();
+                println!("lane {}  {} -> {}", l.name, l.from, l.to);
+                println!(
+                    "  checking {}  awaiting approval {}{}  delivered {}{}",
+                    l.checking,
+                    l.awaiting_approval,
+                    age(l.oldest_awaiting_secs),
+                    l.delivered,
+                    age(l.oldest_delivered_secs)
+                );
+                println!(
+                    "  received {}  rejected {}  quarantined {}  expired {}  withdrawn {}",
+                    l.received, l.rejected, l.quarantined, l.expired, l.withdrawn
+                );
+            }
+        }
         CtlCommand::Unban { ip } => {
             client.unban(&ip)?;
             println!("{ip} is no longer banned");

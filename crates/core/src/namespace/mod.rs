@@ -17,6 +17,7 @@ pub mod error;
 mod handoffs;
 mod inventory;
 mod lane_receipts;
+pub mod lane_report;
 pub(crate) mod lanes;
 pub mod names;
 pub mod notes;

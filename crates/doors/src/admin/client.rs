@@ -94,6 +94,12 @@ impl Client {
         })?)
     }
 
+    pub fn lanes(
+        &mut self,
+    ) -> Result<Vec<renkei_core::namespace::lane_report::LaneReport>, ClientError> {
+        body(self.call(&Request::Lanes)?)
+    }
+
     pub fn held(&mut self) -> Result<Vec<HeldFile>, ClientError> {
         body(self.call(&Request::Held)?)
     }

@@ -63,6 +63,8 @@ pub enum Request {
         id: String,
         reason: String,
     },
+    /// Each lane's files by state.
+    Lanes,
 }
 
 /// One file the arrival checks hold.

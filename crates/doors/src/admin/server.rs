@@ -141,6 +141,7 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
                 ("retry", detail, retry(&mut s, ctx, &route, item.as_deref()))
             }
             Request::Held => ("quarantine list", String::new(), held::list(&mut s, ctx)),
+            Request::Lanes => ("lanes", String::new(), lanes(&mut s, ctx)),
             Request::HeldShow { id } => {
                 let detail = format!("id={id}");
                 ("quarantine show", detail, held::show(&mut s, ctx, &id))
@@ -291,6 +292,12 @@ fn unban(s: &mut StdUnixStream, ctx: &Context, ip: &str, uid: u32) -> CtlResult 
 
 fn routes(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
     let report = ctx.router.report().map_err(|e| e.to_string())?;
+    proto::write_json(s, &Reply::ok(&report))?;
+    Ok(String::new())
+}
+
+fn lanes(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let report = ctx.ns.lane_report().map_err(|e| e.to_string())?;
     proto::write_json(s, &Reply::ok(&report))?;
     Ok(String::new())
 }
