@@ -260,6 +260,38 @@ fn a_file_crosses_only_once_approved_and_the_receipt_follows_it() {
         records.iter().all(|r| r["lane"] == "kanyusha-down"),
         "{records:?}"
     );
+    // `policy explain` answers from the lanes, as the daemon did.
+    let explain = |user: &str, from: &str, op: &str, path: &str| {
+        w.d.cli(
+            "policy",
+            &[
+                "explain", "--tenant", "032018", "--user", user, "--from", from, "--op", op,
+                "--path", path,
+            ],
+        )
+    };
+    let (ok, out) = explain(
+        "std-ope",
+        "127.0.0.2",
+        "upload",
+        "/send/kanyusha-down/x.csv",
+    );
+    assert!(ok && out.starts_with("allow"), "{out}");
+    let (ok, out) = explain(
+        "chukan-ope",
+        "127.0.0.3",
+        "upload",
+        "/send/kanyusha-down/x.csv",
+    );
+    assert!(
+        !ok && out.contains("does not send on lane kanyusha-down"),
+        "{out}"
+    );
+    let (ok, out) = explain("chukan-ope", "127.0.0.2", "login", "/");
+    assert!(
+        !ok && out.contains("not in the networks of segment chukan"),
+        "{out}"
+    );
     // One way: the receiver cannot send back, and has no /send at all.
     fs::write(w.d.work.join("back.csv"), b"1\r\n").unwrap();
     w.fails("chukan-ope", "put back.csv /send/kanyusha-down/back.csv\n");

@@ -136,15 +136,17 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                 .transpose()?
                 // An upload is first decided when it opens, at size 0.
                 .or((op == Operation::Upload).then_some(0));
-            if let Some((seg, _)) = config.segment_account(&user) {
-                println!(
-                    "deny  {user} is an account of segment {} ({}), not of a municipality",
-                    seg.name, seg.label
-                );
-                println!(
-                    "  decided by isolation: a segment's account logs in only on its segment's listener and never acts in a tenant's boxes; what it may do on a lane is its lanes' senders, receivers and approvers (docs/segments.md), not these rules"
-                );
-                return Ok(ExitCode::FAILURE);
+            if let Some((seg, account)) = config.segment_account(&user) {
+                return Ok(explain_segment(
+                    &config,
+                    seg,
+                    account,
+                    &user,
+                    from,
+                    op,
+                    path.as_deref(),
+                    size,
+                ));
             }
             let Some((t, account)) = config.account(&user) else {
                 println!("deny  account {user:?} is not in the configuration");
@@ -287,6 +289,71 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+/// `policy explain` for a segment's account: its listener and networks for
+/// `connect` and `login`, its lanes for everything else (not the rules).
+#[allow(clippy::too_many_arguments)]
+fn explain_segment(
+    config: &renkei_config::Config,
+    seg: &renkei_config::Segment,
+    account: &renkei_config::Account,
+    user: &str,
+    from: std::net::IpAddr,
+    op: Operation,
+    path: Option<&str>,
+    size: Option<u64>,
+) -> ExitCode {
+    let context = format!(
+        "  {op} by {user} of segment {} ({}) from {from}",
+        seg.name, seg.label
+    );
+    let verdict = match op {
+        Operation::Connect | Operation::Login => {
+            let networks = account.networks.as_deref().unwrap_or(&seg.networks);
+            if networks.iter().any(|n| n.contains(&from)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{from} is not in the networks of segment {}",
+                    seg.name
+                ))
+            }
+        }
+        _ => match path.map(|p| NsPath::parse(p.as_bytes(), config.limits.max_path_depth)) {
+            Some(Ok(p)) => {
+                let who = renkei_core::namespace::Principal {
+                    scope: renkei_core::namespace::Scope::Segment(seg.name.clone()),
+                    user: user.to_string(),
+                    role: renkei_core::policy::Role::Account,
+                    source: Some(from),
+                    conn: None,
+                };
+                renkei_core::namespace::lanes::explain(config, &who, op, &p, size)
+            }
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("give --path".to_string()),
+        },
+    };
+    let shown = path.unwrap_or("");
+    match verdict {
+        Ok(()) => {
+            println!("allow  {op} {shown}");
+            println!("{context}");
+            println!(
+                "  decided by the segment and its lanes (senders, receivers, approvers), not by the rules: docs/segments.md"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("deny  {op} {shown}: {why}");
+            println!("{context}");
+            println!(
+                "  decided by the segment and its lanes (a segment's account has no boxes), not by the rules: docs/segments.md"
+            );
+            ExitCode::FAILURE
         }
     }
 }

@@ -16,9 +16,8 @@ use super::access::Refusal;
 use super::path::{APPROVED, REJECTED, View};
 use super::{EntryInfo, Namespace, NsError, NsPath, Principal};
 use crate::events::{Event, LaneFile};
-use crate::live::Snapshot;
 use crate::policy::Operation;
-use renkei_config::Lane;
+use renkei_config::{Config, Lane};
 use renkei_storage::journal::{
     self, ApplyError, BoxKind, EntryRecord, LaneOp, ObjectRecord, ObjectState, Op, OpError,
 };
@@ -29,14 +28,13 @@ fn refusal(reason: String) -> Refusal {
 
 /// The lane `name` as `who` may use it in `view`, or why not.
 pub(crate) fn lane_for<'a>(
-    snap: &'a Snapshot,
+    config: &'a Config,
     who: &Principal,
     view: View,
     name: &str,
 ) -> Result<&'a Lane, Refusal> {
     let segment = who.segment().unwrap_or_default();
-    let lane = snap
-        .config
+    let lane = config
         .lane(name)
         .ok_or_else(|| refusal(format!("there is no lane {name:?}")))?;
     let user = who.user.as_str();
@@ -62,11 +60,11 @@ pub(crate) fn lane_for<'a>(
 }
 
 /// The lanes `who` has in `view`, in configuration order.
-pub(crate) fn lanes_in<'a>(snap: &'a Snapshot, who: &Principal, view: View) -> Vec<&'a Lane> {
-    snap.config
+pub(crate) fn lanes_in<'a>(config: &'a Config, who: &Principal, view: View) -> Vec<&'a Lane> {
+    config
         .lanes
         .iter()
-        .filter(|l| lane_for(snap, who, view, &l.name).is_ok())
+        .filter(|l| lane_for(config, who, view, &l.name).is_ok())
         .collect()
 }
 
@@ -86,9 +84,21 @@ pub(crate) fn sees_in(view: View, who: &Principal, o: &ObjectRecord) -> bool {
 
 // Long: the table of what a segment's account may do on each kind of
 // location, kept in one place so that it can be read as one.
+/// Decides `op` on `path` for a segment's account, for `renkei policy
+/// explain`: `Err` is the reason it is refused.
+pub fn explain(
+    config: &Config,
+    who: &Principal,
+    op: Operation,
+    path: &NsPath,
+    size: Option<u64>,
+) -> Result<(), String> {
+    decide(config, who, op, path, size).map_err(|r| r.reason)
+}
+
 /// Decides `op` on `path` for a segment's account.
 pub(crate) fn decide(
-    snap: &Snapshot,
+    config: &Config,
     who: &Principal,
     op: Operation,
     path: &NsPath,
@@ -105,7 +115,7 @@ pub(crate) fn decide(
             view,
             lane: Some(l),
         } => {
-            lane_for(snap, who, *view, l)?;
+            lane_for(config, who, *view, l)?;
             if look {
                 Ok(())
             } else {
@@ -116,7 +126,7 @@ pub(crate) fn decide(
             }
         }
         NsPath::LaneFile { view, lane, name } => {
-            let l = lane_for(snap, who, *view, lane)?;
+            let l = lane_for(config, who, *view, lane)?;
             match (view, op) {
                 (_, Operation::List | Operation::Read) => Ok(()),
                 (View::Send, Operation::Upload) => may_send(l, who, name, size),
@@ -134,7 +144,7 @@ pub(crate) fn decide(
             }
         }
         NsPath::Decision { lane, .. } => {
-            lane_for(snap, who, View::Approve, lane)?;
+            lane_for(config, who, View::Approve, lane)?;
             if look || op == Operation::Rename {
                 Ok(())
             } else {
@@ -233,7 +243,7 @@ impl Namespace {
         let snap = self.live.get();
         let mut top: Vec<EntryInfo> = View::ALL
             .into_iter()
-            .filter(|v| !lanes_in(&snap, who, *v).is_empty())
+            .filter(|v| !lanes_in(&snap.config, who, *v).is_empty())
             .map(|v| EntryInfo::dir(v.name(), self.started))
             .collect();
         top.push(EntryInfo::dir(
@@ -251,7 +261,7 @@ impl Namespace {
     ) -> Result<Vec<EntryInfo>, NsError> {
         let snap = self.live.get();
         match path {
-            NsPath::Lanes { view, lane: None } => Ok(lanes_in(&snap, who, *view)
+            NsPath::Lanes { view, lane: None } => Ok(lanes_in(&snap.config, who, *view)
                 .into_iter()
                 .map(|l| EntryInfo::dir(&l.name, self.started))
                 .collect()),
@@ -368,7 +378,7 @@ impl Namespace {
             });
         }
         let snap = self.live.get();
-        let needed = lane_for(&snap, who, View::Approve, lane)
+        let needed = lane_for(&snap.config, who, View::Approve, lane)
             .map_err(|r| NsError::Denied {
                 path: shown.clone(),
                 reason: r.reason,

@@ -18,7 +18,7 @@ mod handoffs;
 mod inventory;
 mod lane_receipts;
 pub mod lane_report;
-pub(crate) mod lanes;
+pub mod lanes;
 pub mod names;
 pub mod notes;
 mod ops;
