@@ -138,7 +138,7 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                 .or((op == Operation::Upload).then_some(0));
             if let Some((seg, account)) = config.segment_account(&user) {
                 return Ok(explain_segment(
-                    &config,
+                    config,
                     seg,
                     account,
                     &user,
