@@ -2,6 +2,8 @@
 //! and failures (`audit query --result`), and the Japanese term beside
 //! each event name (docs/audit.md lists the same).
 
+use super::Event;
+
 /// Event names that are refusals (for `audit query --result refused`).
 pub const REFUSALS: &[&str] = &[
     "connection_refused",
@@ -88,5 +90,87 @@ pub fn japanese(name: &str) -> &'static str {
         "audit_pruned" => "監査ログ整理",
         "audit_records_lost" => "監査記録欠落",
         _ => "",
+    }
+}
+
+impl Event {
+    /// The stable event name, as in the `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::DaemonStarted { .. } => "daemon_started",
+            Event::DaemonStopped { .. } => "daemon_stopped",
+            Event::RecoveryCompleted { .. } => "recovery_completed",
+            Event::ConnectionAccepted { .. } => "connection_accepted",
+            Event::ConnectionRefused { .. } => "connection_refused",
+            Event::LoginSucceeded { .. } => "login_succeeded",
+            Event::LoginFailed { .. } => "login_failed",
+            Event::ChannelRefused { .. } => "channel_refused",
+            Event::SessionEnded { .. } => "session_ended",
+            Event::ProtocolViolation { .. } => "protocol_violation",
+            Event::UploadCommitted { .. } => "upload_committed",
+            Event::UploadInterrupted { .. } => "upload_interrupted",
+            Event::PartialExpired { .. } => "partial_expired",
+            Event::Downloaded { .. } => "downloaded",
+            Event::Deleted { .. } => "deleted",
+            Event::Renamed { .. } => "renamed",
+            Event::DirCreated { .. } => "dir_created",
+            Event::DirRemoved { .. } => "dir_removed",
+            Event::TimesChanged { .. } => "times_changed",
+            Event::OperationRefused { .. } => "operation_refused",
+            Event::Banned { .. } => "banned",
+            Event::Unbanned { .. } => "unbanned",
+            Event::ConfigLoaded { .. } => "config_loaded",
+            Event::ReloadFailed { .. } => "reload_failed",
+            Event::Purged { .. } => "purged",
+            Event::RetentionReport { .. } => "retention_report",
+            Event::CtlCommand { .. } => "ctl_command",
+            Event::HandoffDelivered { .. } => "handoff_delivered",
+            Event::HandoffFailed { .. } => "handoff_failed",
+            Event::HandoffCancelled { .. } => "handoff_cancelled",
+            Event::HandoffRequeued { .. } => "handoff_requeued",
+            Event::FileImported { .. } => "file_imported",
+            Event::ImportFailed { .. } => "import_failed",
+            Event::ExpectedFileMissing { .. } => "expected_file_missing",
+            Event::ScheduleCaughtUp { .. } => "schedule_caught_up",
+            Event::RoutesChanged { .. } => "routes_changed",
+            Event::ClosedDaySkipped { .. } => "closed_day_skipped",
+            Event::FileChecked { .. } => "file_checked",
+            Event::FileQuarantined { .. } => "file_quarantined",
+            Event::FileRejected { .. } => "file_rejected",
+            Event::QuarantineReleased { .. } => "quarantine_released",
+            Event::QuarantineDeleted { .. } => "quarantine_deleted",
+            Event::ScanUnavailable { .. } => "scan_unavailable",
+            Event::ScanAvailable { .. } => "scan_available",
+            Event::LaneSent { .. } => "lane_sent",
+            Event::LaneApproved { .. } => "lane_approved",
+            Event::LaneDelivered { .. } => "lane_delivered",
+            Event::LaneRejected { .. } => "lane_rejected",
+            Event::LaneWithdrawn { .. } => "lane_withdrawn",
+            Event::LaneReceived { .. } => "lane_received",
+            Event::LaneAcknowledged { .. } => "lane_acknowledged",
+            Event::LaneExpired { .. } => "lane_expired",
+        }
+    }
+
+    /// Refusals and failures are logged as warnings.
+    pub(super) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Event::ConnectionRefused { .. }
+                | Event::LoginFailed { .. }
+                | Event::ChannelRefused { .. }
+                | Event::ProtocolViolation { .. }
+                | Event::OperationRefused { .. }
+                | Event::Banned { .. }
+                | Event::ReloadFailed { .. }
+                | Event::HandoffFailed { .. }
+                | Event::ImportFailed { .. }
+                | Event::ExpectedFileMissing { .. }
+                | Event::FileQuarantined { .. }
+                | Event::FileRejected { .. }
+                | Event::ScanUnavailable { .. }
+                | Event::LaneRejected { .. }
+                | Event::LaneExpired { .. }
+        ) || matches!(self, Event::CtlCommand { ok: false, .. })
     }
 }

@@ -84,7 +84,8 @@ impl Namespace {
         }
         let Some(tenant) = who.tenant() else {
             // A segment's account: its lanes decide, not the rules.
-            return super::lanes::decide(&snap.config, who, op, path, size);
+            return super::lanes::decide(&snap.config, who, op, path, size)
+                .map_err(|reason| Refusal { reason, rule: None });
         };
         if path.lane().is_some() || matches!(path, NsPath::Lanes { .. }) {
             return Err(Refusal {

@@ -12,7 +12,6 @@
 
 use jiff::Timestamp;
 
-use super::access::Refusal;
 use super::path::{APPROVED, REJECTED, View};
 use super::{EntryInfo, Namespace, NsError, NsPath, Principal};
 use crate::events::{Event, LaneFile};
@@ -22,8 +21,12 @@ use renkei_storage::journal::{
     self, ApplyError, BoxKind, EntryRecord, LaneOp, ObjectRecord, ObjectState, Op, OpError,
 };
 
+/// Why a lane operation is refused: what the client is told (no policy
+/// rule decides on a lane, so there is no rule to name).
+type Refusal = String;
+
 fn refusal(reason: String) -> Refusal {
-    Refusal { reason, rule: None }
+    reason
 }
 
 /// The lane `name` as `who` may use it in `view`, or why not.
@@ -93,7 +96,7 @@ pub fn explain(
     path: &NsPath,
     size: Option<u64>,
 ) -> Result<(), String> {
-    decide(config, who, op, path, size).map_err(|r| r.reason)
+    decide(config, who, op, path, size)
 }
 
 /// Decides `op` on `path` for a segment's account.
@@ -381,7 +384,7 @@ impl Namespace {
         let needed = lane_for(&snap.config, who, View::Approve, lane)
             .map_err(|r| NsError::Denied {
                 path: shown.clone(),
-                reason: r.reason,
+                reason: r,
             })?
             .approvals;
         let o = visible(self, who, from)?;
