@@ -380,17 +380,56 @@ receivers = ["std-ope"]
     let marker = b"RENKEI-LANE-PLAINTEXT-MARKER";
     let mut batch = String::new();
     let mut files = Vec::new();
-    for i in 0..8u64 {
-        let mut data = pseudo_random(300_000, 40 + i);
+    // Large enough that the batch is still running when the daemon dies.
+    for i in 0..12u64 {
+        let mut data = pseudo_random(3_000_000, 40 + i);
         data[1000..1000 + marker.len()].copy_from_slice(marker);
         let name = format!("kekka-{i}.dat");
         fs::write(w.d.work.join(&name), &data).unwrap();
         batch.push_str(&format!("put {name} /send/kekka-up/{name}\n"));
         files.push((name, data));
     }
-    // Every put the client saw acknowledged is durable before its OK.
-    w.ok("chukan-ope", &batch);
+    // Killed while the sender is still uploading: every file whose send
+    // was recorded (before its OK) must come through, once, whole.
+    let file = w.d.work.join("kill-batch");
+    fs::write(&file, &batch).unwrap();
+    let (addr, port) = w.doors["chukan"];
+    let mut client = Command::new("sftp")
+        .args(["-i", w.keys["chukan-ope"].private.to_str().unwrap()])
+        .args(["-P", &port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-o", &format!("BindAddress={addr}")])
+        .arg("-b")
+        .arg(&file)
+        .arg(format!("chukan-ope@{addr}"))
+        .current_dir(&w.d.work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("some sends recorded", Duration::from_secs(30), || {
+        w.d.events()
+            .iter()
+            .any(|e| e["event"] == "lane_sent")
+            .then_some(())
+    });
     w.d.kill9();
+    let _ = client.kill();
+    let _ = client.wait();
     w.d.start_again();
     let st: Value = serde_json::from_str(&w.d.ctl_ok(&["status", "--json"])).unwrap();
     for s in st["segments"].as_array().unwrap() {
@@ -409,17 +448,28 @@ receivers = ["std-ope"]
             .unwrap();
         w.doors.get_mut(seg).unwrap().1 = port;
     }
+    let sent: Vec<String> =
+        w.d.audit_query("lane_sent")
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect();
+    assert!(!sent.is_empty());
     let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
     for (name, data) in &files {
-        assert_eq!(ls.matches(name.as_str()).count(), 1, "{name} once: {ls}");
-        w.ok(
-            "std-ope",
-            &format!("get /receive/kekka-up/{name} got-{name}\n"),
-        );
-        assert_eq!(
-            &fs::read(w.d.work.join(format!("got-{name}"))).unwrap(),
-            data
-        );
+        let listed = ls.matches(name.as_str()).count();
+        if sent.contains(name) {
+            assert_eq!(listed, 1, "{name} was sent: delivered once: {ls}");
+            w.ok(
+                "std-ope",
+                &format!("get /receive/kekka-up/{name} got-{name}\n"),
+            );
+            assert_eq!(
+                &fs::read(w.d.work.join(format!("got-{name}"))).unwrap(),
+                data
+            );
+        } else {
+            assert_eq!(listed, 0, "{name} was cut off: nothing half-visible: {ls}");
+        }
     }
     let (ok, out) = w.d.cli("audit", &["verify"]);
     assert!(ok, "{out}");
