@@ -490,3 +490,46 @@ receivers = ["std-ope"]
         }
     }
 }
+
+#[test]
+fn a_lane_with_a_format_rule_refuses_a_bad_file_and_tells_its_sender_where() {
+    let lane = r#"
+[[lane]]
+name = "kekka-up"
+from = "chukan"
+to = "standard"
+senders = ["chukan-ope"]
+receivers = ["std-ope"]
+
+[[check]]
+name = "kekka-csv"
+lane = "kekka-up"
+patterns = ["*.csv"]
+format = { encoding = "utf-8", line_ending = "crlf", records = "csv", columns = 3 }
+"#;
+    let w = world(lane);
+    fs::write(w.d.work.join("good.csv"), "a,b,c\r\n1,2,3\r\n").unwrap();
+    fs::write(w.d.work.join("bad.csv"), "a,b,c\r\n1,2\r\n").unwrap();
+    w.ok(
+        "chukan-ope",
+        "put good.csv /send/kekka-up/good.csv\nput bad.csv /send/kekka-up/bad.csv\n",
+    );
+    w.d.wait_event("the bad file rejected", |e| {
+        e["event"] == "file_rejected" && e["path"] == "bad.csv"
+    });
+    w.d.wait_event("the good file delivered", |e| {
+        e["event"] == "lane_delivered" && e["name"] == "good.csv"
+    });
+    let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
+    assert!(ls.contains("good.csv") && !ls.contains("bad.csv"), "{ls}");
+    let r = w.receipt("chukan-ope", "bad.csv");
+    assert!(r.contains("却下") && r.contains("line 2"), "{r}");
+    // The rule names the lane: a municipality's inbox file of that name
+    // is not held by it.
+    w.d.put("032018", "inbox", "bad.csv", b"a,b\r\n");
+    assert_eq!(
+        w.d.ls("032018")[0]["state"],
+        "stored",
+        "a lane's rule checked a municipality's file"
+    );
+}

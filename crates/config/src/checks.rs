@@ -35,6 +35,9 @@ pub struct CheckRule {
     /// The name a matched file must have (`@市町村コード@`, `@日時@`…).
     pub name_template: Option<NamePattern>,
     pub format: Option<Format>,
+    /// The lane whose files the rule checks (`lane = "NAME"`), instead of
+    /// a municipality's box.
+    pub lane: Option<String>,
     /// Where the rule is written (`renkei.toml:41`), for records.
     pub at: String,
 }
@@ -42,9 +45,16 @@ pub struct CheckRule {
 impl CheckRule {
     /// Whether the rule applies to `name` arriving in `bx` of `tenant`.
     pub fn selects(&self, tenant: &str, bx: BoxKind, name: &str) -> bool {
-        self.bx == bx
-            && (self.tenants.is_empty() || self.tenants.iter().any(|t| t.as_str() == tenant))
-            && self.patterns.iter().any(|p| p.matches(name, tenant))
+        // A lane's files are owned by `lane:<name>`: only a rule naming
+        // that lane selects them, and such a rule selects nothing else.
+        let owner_matches = match (&self.lane, tenant.strip_prefix("lane:")) {
+            (Some(l), Some(t)) => l == t,
+            (Some(_), None) | (None, Some(_)) => false,
+            (None, None) => {
+                self.tenants.is_empty() || self.tenants.iter().any(|t| t.as_str() == tenant)
+            }
+        };
+        owner_matches && self.bx == bx && self.patterns.iter().any(|p| p.matches(name, tenant))
     }
 }
 
@@ -53,6 +63,7 @@ impl CheckRule {
 pub(super) struct RawCheck {
     name: Spanned<String>,
     route: Option<Spanned<String>>,
+    lane: Option<Spanned<String>>,
     #[serde(rename = "box")]
     bx: Option<Spanned<String>>,
     patterns: Option<Spanned<Vec<Spanned<String>>>>,
@@ -309,6 +320,50 @@ impl RawCheck {
         Ok((bx, vec![pattern], route.tenants.clone()))
     }
 
+    /// `lane = "NAME"`: the files sent on that lane (its `patterns`, or
+    /// those given here).
+    fn by_lane(
+        &self,
+        name: &str,
+        l: &Spanned<String>,
+        lanes: &[crate::segments::Lane],
+    ) -> Result<Selection, Problem> {
+        if let Some(v) = &self.bx {
+            return Err((v.span(), format!("check {name}: a lane's rule has no box")));
+        }
+        if let Some(v) = self.tenants.as_ref().and_then(|t| t.first()) {
+            return Err((
+                v.span(),
+                format!("check {name}: a lane's rule has no tenants"),
+            ));
+        }
+        if !lanes.iter().any(|x| x.name == *l.get_ref()) {
+            return Err((
+                l.span(),
+                format!(
+                    "check {name}: no lane {:?} (lanes are defined before checks)",
+                    l.get_ref()
+                ),
+            ));
+        }
+        let mut patterns = Vec::new();
+        for p in self
+            .patterns
+            .as_ref()
+            .map(|p| p.get_ref().as_slice())
+            .unwrap_or(&[])
+        {
+            patterns.push(
+                NamePattern::parse(p.get_ref())
+                    .map_err(|e| (p.span(), format!("check {name}: patterns: {e}")))?,
+            );
+        }
+        if patterns.is_empty() {
+            patterns.push(NamePattern::parse("*").map_err(|e| (l.span(), e))?);
+        }
+        Ok((BoxKind::Inbox, patterns, Vec::new()))
+    }
+
     fn by_box(&self, name: &str, tenants: &[Tenant]) -> Result<Selection, Problem> {
         let (Some(bxv), Some(pv)) = (&self.bx, &self.patterns) else {
             return Err((
@@ -356,6 +411,7 @@ impl RawCheck {
         &self,
         tenants: &[Tenant],
         routes: &[Route],
+        lanes: &[crate::segments::Lane],
         at: String,
         seen: &mut HashSet<String>,
     ) -> Result<CheckRule, Problem> {
@@ -369,9 +425,16 @@ impl RawCheck {
         if !seen.insert(name.clone()) {
             return Err((self.name.span(), format!("check {name} is defined twice")));
         }
-        let (bx, patterns, codes) = match &self.route {
-            Some(r) => self.by_route(&name, r, routes)?,
-            None => self.by_box(&name, tenants)?,
+        let (bx, patterns, codes) = match (&self.route, &self.lane) {
+            (Some(r), None) => self.by_route(&name, r, routes)?,
+            (None, Some(l)) => self.by_lane(&name, l, lanes)?,
+            (Some(_), Some(l)) => {
+                return Err((
+                    l.span(),
+                    format!("check {name}: give route or lane, not both"),
+                ));
+            }
+            (None, None) => self.by_box(&name, tenants)?,
         };
         let mut types = Vec::new();
         for t in self.types.iter().flatten() {
@@ -415,6 +478,7 @@ impl RawCheck {
             types,
             name_template,
             format,
+            lane: self.lane.as_ref().map(|l| l.get_ref().clone()),
             at,
         })
     }

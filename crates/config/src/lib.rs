@@ -387,6 +387,7 @@ impl Config {
                 .resolve(
                     &tenants,
                     &route_list,
+                    &lanes,
                     format!("{file}:{line}"),
                     &mut check_names,
                 )

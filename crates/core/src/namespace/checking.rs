@@ -24,11 +24,8 @@ pub fn applies(snap: &Snapshot, tenant: &str, bx: BoxKind, path: &str) -> bool {
     if snap.config.scan.is_some() {
         return true;
     }
-    // `[[check]]` rules speak of municipalities' boxes; a lane's files
-    // get the scan and the content rules every checked file meets.
-    if tenant.starts_with("lane:") {
-        return false;
-    }
+    // A lane's files are selected only by rules naming the lane
+    // (`CheckRule::selects`).
     let name = path.rsplit('/').next().unwrap_or(path);
     snap.config
         .checks
