@@ -500,6 +500,8 @@ from = "chukan"
 to = "standard"
 senders = ["chukan-ope"]
 receivers = ["std-ope"]
+max_file_size = "64KiB"
+patterns = ["*.csv"]
 
 [[check]]
 name = "kekka-csv"
@@ -524,6 +526,18 @@ format = { encoding = "utf-8", line_ending = "crlf", records = "csv", columns = 
     assert!(ls.contains("good.csv") && !ls.contains("bad.csv"), "{ls}");
     let r = w.receipt("chukan-ope", "bad.csv");
     assert!(r.contains("却下") && r.contains("line 2"), "{r}");
+    // The lane's own limits: a larger file or another name never lands.
+    fs::write(w.d.work.join("big.csv"), vec![b'x'; 200 << 10]).unwrap();
+    w.fails("chukan-ope", "put big.csv /send/kekka-up/big.csv\n");
+    w.fails("chukan-ope", "put good.csv /send/kekka-up/good.txt\n");
+    let ls = w.ok("std-ope", "ls -1 /receive/kekka-up\n");
+    assert!(!ls.contains("big.csv") && !ls.contains("good.txt"), "{ls}");
+    assert!(
+        w.d.events()
+            .iter()
+            .any(|e| e["event"] == "operation_refused"
+                && e["reason"].as_str().unwrap_or("").contains("max_file_size"))
+    );
     // The rule names the lane: a municipality's inbox file of that name
     // is not held by it.
     w.d.put("032018", "inbox", "bad.csv", b"a,b\r\n");

@@ -114,6 +114,21 @@ fn bound_after(bounds: &[u64], size: u64) -> Option<u64> {
     bounds.iter().copied().find(|&b| b >= size)
 }
 
+/// The next size at or above `size` where the upload must be decided
+/// again: a `max_size` of the rules, or the lane's `max_file_size`.
+fn next_bound_of(snap: &Snapshot, path: &NsPath, size: u64) -> Option<u64> {
+    let rules = bound_after(snap.policy.size_bounds(), size);
+    let lane = path
+        .lane()
+        .and_then(|l| snap.config.lane(l))
+        .and_then(|l| l.max_file_size)
+        .filter(|m| *m >= size);
+    match (rules, lane) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn new_object_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
@@ -128,7 +143,7 @@ impl Upload {
         mode: OpenMode,
     ) -> Result<Upload, NsError> {
         let policy = ns.allow_sized(who, Operation::Upload, path, Some(0))?;
-        let next_bound = bound_after(policy.policy.size_bounds(), 0);
+        let next_bound = next_bound_of(&policy, path, 0);
         let shown = path.to_string();
         let Some(k) = crate::namespace::keys_of(who, path) else {
             return Err(NsError::IsDir { path: shown });
@@ -312,7 +327,7 @@ impl Upload {
             Some(size),
         ) {
             Ok(()) => {
-                self.next_bound = bound_after(self.policy.policy.size_bounds(), size);
+                self.next_bound = next_bound_of(&self.policy, &self.path, size);
                 Ok(())
             }
             Err(r) => Err(self.ns.refused(&self.who, Operation::Upload, &self.path, r)),
