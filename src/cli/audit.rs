@@ -169,7 +169,9 @@ fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> R
     // A lane's events name it; the checks' events of a lane file carry it
     // as their owner (`lane:<name>`).
     let lane = match text(f, "lane") {
-        l if l.is_empty() => tenant.strip_prefix("lane:").unwrap_or("").to_string(),
+        l if l.is_empty() => renkei_storage::journal::lane_of_owner(&tenant)
+            .unwrap_or("")
+            .to_string(),
         l => l,
     };
     let size = match (f.get("bytes_served"), f.get("size")) {

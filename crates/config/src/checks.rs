@@ -45,8 +45,9 @@ pub struct CheckRule {
 impl CheckRule {
     /// Whether the rule applies to `name` arriving in `bx` of `tenant`.
     pub fn selects(&self, tenant: &str, bx: BoxKind, name: &str) -> bool {
-        // A lane's files are owned by `lane:<name>`: only a rule naming
-        // that lane selects them, and such a rule selects nothing else.
+        // A lane's files are owned by `lane:<name>` (the journal's form,
+        // spelled here because this crate stands below the journal): only
+        // a rule naming that lane selects them, and it selects nothing else.
         let owner_matches = match (&self.lane, tenant.strip_prefix("lane:")) {
             (Some(l), Some(t)) => l == t,
             (Some(_), None) | (None, Some(_)) => false,

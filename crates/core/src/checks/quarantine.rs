@@ -103,7 +103,7 @@ impl Namespace {
             .await
             .map_err(|e| refusal(e, &o))?;
         let released = out.object.unwrap_or(o);
-        if released.state == ObjectState::Stored && !released.tenant.starts_with("lane:") {
+        if released.state == ObjectState::Stored && released.lane().is_none() {
             self.arrived(&released);
         }
         Ok(released)

@@ -140,7 +140,7 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
     });
     match ns.apply_recorded(op, move |_| Some(event)).await {
         Ok(out) => match out.object {
-            Some(o) if o.state == ObjectState::Stored && o.tenant.starts_with("lane:") => {
+            Some(o) if o.state == ObjectState::Stored && o.lane().is_some() => {
                 ns.events.record(Event::LaneDelivered {
                     file: crate::namespace::lanes::lane_file(&o),
                     approved_by: Vec::new(),

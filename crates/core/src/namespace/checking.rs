@@ -35,7 +35,8 @@ pub fn applies(snap: &Snapshot, tenant: &str, bx: BoxKind, path: &str) -> bool {
 
 /// The lane whose files `owner` keys (`lane:<name>`), if it is one.
 fn lane_of<'a>(snap: &'a Snapshot, owner: &str) -> Option<&'a renkei_config::Lane> {
-    snap.config.lane(owner.strip_prefix("lane:")?)
+    snap.config
+        .lane(renkei_storage::journal::lane_of_owner(owner)?)
 }
 
 /// What a file is once it needs no (more) checks: on a lane with

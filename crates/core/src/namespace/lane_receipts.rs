@@ -32,7 +32,7 @@ fn status(o: &ObjectRecord) -> (String, &'static str) {
 
 // Long: one line per fact of the receipt, in the order people read it.
 fn render(o: &ObjectRecord) -> Receipt {
-    let lane = o.tenant.strip_prefix("lane:").unwrap_or(&o.tenant);
+    let lane = o.lane().unwrap_or(&o.tenant);
     let (status, state) = status(o);
     let stamp = o
         .committed_at
@@ -114,7 +114,7 @@ impl Namespace {
             .journal
             .objects()?
             .into_iter()
-            .filter(|o| o.tenant.starts_with("lane:") && o.uploaded_by == who.user)
+            .filter(|o| o.lane().is_some() && o.uploaded_by == who.user)
             .collect();
         sent.sort_by_key(|o| o.committed_at);
         Ok(sent.iter().map(render).collect())

@@ -51,11 +51,7 @@ impl Namespace {
         let now = Timestamp::now();
         let age = |t: Timestamp| now.duration_since(t).as_secs().max(0) as u64;
         for o in self.journal.objects()? {
-            let Some(r) = o
-                .tenant
-                .strip_prefix("lane:")
-                .and_then(|l| out.iter_mut().find(|r| r.name == l))
-            else {
+            let Some(r) = o.lane().and_then(|l| out.iter_mut().find(|r| r.name == l)) else {
                 continue;
             };
             match &o.state {

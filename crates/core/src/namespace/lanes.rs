@@ -186,11 +186,7 @@ fn may_send(l: &Lane, who: &Principal, name: &str, size: Option<u64>) -> Result<
 /// How a lane event names `o`.
 pub(crate) fn lane_file(o: &ObjectRecord) -> LaneFile {
     LaneFile {
-        lane: o
-            .tenant
-            .strip_prefix("lane:")
-            .unwrap_or(&o.tenant)
-            .to_string(),
+        lane: o.lane().unwrap_or(&o.tenant).to_string(),
         name: o.path.clone(),
         object: o.id.clone(),
         size: o.size,

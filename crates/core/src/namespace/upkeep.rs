@@ -327,9 +327,7 @@ pub fn expire_lanes(ns: &Namespace, now: Timestamp) -> Result<u64, UpkeepError> 
     let mut expired = 0;
     for o in ns.journal.objects()? {
         let (Some(lane), ObjectState::Stored, Some(d)) = (
-            o.tenant
-                .strip_prefix("lane:")
-                .and_then(|l| snap.config.lane(l)),
+            o.lane().and_then(|l| snap.config.lane(l)),
             &o.state,
             &o.delivered,
         ) else {

@@ -140,7 +140,7 @@ impl Drop for Download {
         let Body::Object { object, .. } = &self.body else {
             return;
         };
-        if object.tenant.starts_with("lane:") {
+        if object.lane().is_some() {
             self.ns.events.record(Event::LaneReceived {
                 actor: self.who.actor(),
                 file: crate::namespace::lanes::lane_file(object),

@@ -93,7 +93,7 @@ impl Tables<'_> {
                 }
                 o.state = state.clone();
                 o.check = Some(check.clone());
-                if *state == ObjectState::Stored && o.tenant.starts_with("lane:") {
+                if *state == ObjectState::Stored && o.lane().is_some() {
                     o.delivered = Some(Delivered {
                         at: check.at,
                         approvals: Vec::new(),
@@ -125,7 +125,7 @@ impl Tables<'_> {
                 if let Some(c) = o.check.as_mut() {
                     c.released = Some(release.clone());
                 }
-                if o.state == ObjectState::Stored && o.tenant.starts_with("lane:") {
+                if o.state == ObjectState::Stored && o.lane().is_some() {
                     o.delivered = Some(Delivered {
                         at: release.at,
                         approvals: Vec::new(),

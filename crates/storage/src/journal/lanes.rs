@@ -16,10 +16,25 @@ use super::checks::keys_of;
 use super::records::{Approval, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState};
 use super::tables::{OpError, Outcome, Tables, get, put};
 
+/// What a lane's owner key starts with.
+const LANE_PREFIX: &str = "lane:";
+
 /// The owner key of a lane's objects: no tenant code holds a colon, so
 /// no key of a lane is ever a municipality's.
 pub fn lane_owner(lane: &str) -> String {
-    format!("lane:{lane}")
+    format!("{LANE_PREFIX}{lane}")
+}
+
+/// The lane an owner key is, if it is a lane's ([`lane_owner`] undone).
+pub fn lane_of_owner(owner: &str) -> Option<&str> {
+    owner.strip_prefix(LANE_PREFIX)
+}
+
+impl ObjectRecord {
+    /// The lane this file is on, if it is a lane's.
+    pub fn lane(&self) -> Option<&str> {
+        lane_of_owner(&self.tenant)
+    }
 }
 
 /// Lane changes (variants of [`super::Op`]).
@@ -64,7 +79,7 @@ pub enum LaneOp {
 
 fn lane_object(t: &Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
     Ok(match get::<ObjectRecord>(&t.objects, "object", id)? {
-        Some(o) if o.tenant.starts_with("lane:") => Ok(o),
+        Some(o) if o.lane().is_some() => Ok(o),
         _ => Err(OpError::NotFound),
     })
 }

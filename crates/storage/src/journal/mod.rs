@@ -30,7 +30,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use checks::ChecksOp;
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
-pub use lanes::{LaneOp, lane_owner};
+pub use lanes::{LaneOp, lane_of_owner, lane_owner};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
 pub use records::{

@@ -19,7 +19,7 @@ impl Upload {
         self.commit_with(
             |_| Vec::new(),
             move |object| {
-                if object.tenant.starts_with("lane:") {
+                if object.lane().is_some() {
                     return Event::LaneSent {
                         actor,
                         file: crate::namespace::lanes::lane_file(object),
@@ -105,7 +105,9 @@ impl Upload {
             delivered: None,
         };
         let mut object = object;
-        if object.state == ObjectState::Stored && self.owner.starts_with("lane:") {
+        if object.state == ObjectState::Stored
+            && renkei_storage::journal::lane_of_owner(&self.owner).is_some()
+        {
             // A lane with neither checks nor approvers delivers at once.
             object.delivered = Some(renkei_storage::journal::Delivered {
                 at: now,
@@ -134,7 +136,7 @@ impl Upload {
                 match object.state {
                     ObjectState::Checking { .. } => self.ns.checking.push(object.id.clone()),
                     // A lane with neither checks nor approvers: delivered now.
-                    ObjectState::Stored if object.tenant.starts_with("lane:") => {
+                    ObjectState::Stored if object.lane().is_some() => {
                         self.ns.events.record(Event::LaneDelivered {
                             file: crate::namespace::lanes::lane_file(&object),
                             approved_by: Vec::new(),
