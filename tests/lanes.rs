@@ -10,7 +10,7 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{Daemon, Key, default_tenants, eventually, keygen, pseudo_random};
@@ -91,33 +91,8 @@ impl World {
             common::sha256_hex(batch.as_bytes())
         ));
         fs::write(&file, batch).unwrap();
-        Command::new("sftp")
-            .args([
-                "-i",
-                self.keys[user].private.to_str().unwrap(),
-                "-P",
-                &port.to_string(),
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .args(["-o", &format!("BindAddress={addr}")])
-            .arg("-b")
-            .arg(&file)
-            .arg(format!("{user}@{addr}"))
+        common::sftp_from(&self.keys[user].private, user, addr, port, addr, &file)
             .current_dir(&self.d.work)
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
@@ -394,33 +369,19 @@ receivers = ["std-ope"]
     let file = w.d.work.join("kill-batch");
     fs::write(&file, &batch).unwrap();
     let (addr, port) = w.doors["chukan"];
-    let mut client = Command::new("sftp")
-        .args(["-i", w.keys["chukan-ope"].private.to_str().unwrap()])
-        .args(["-P", &port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .args(["-o", &format!("BindAddress={addr}")])
-        .arg("-b")
-        .arg(&file)
-        .arg(format!("chukan-ope@{addr}"))
-        .current_dir(&w.d.work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut client = common::sftp_from(
+        &w.keys["chukan-ope"].private,
+        "chukan-ope",
+        addr,
+        port,
+        addr,
+        &file,
+    )
+    .current_dir(&w.d.work)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     eventually("some sends recorded", Duration::from_secs(30), || {
         w.d.events()
             .iter()

@@ -9,7 +9,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::{Daemon, Key, default_tenants, keygen};
 use serde_json::Value;
@@ -86,28 +86,8 @@ fn sftp_as(
 ) -> Output {
     let file = d.work.join(format!("batch-{user}-{port}-{from}"));
     fs::write(&file, batch).unwrap();
-    Command::new("sftp")
-        .args(["-i", key.to_str().unwrap(), "-P", &port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .args(["-o", &format!("BindAddress={from}")])
-        .arg("-b")
-        .arg(&file)
-        .arg(format!("{user}@{host}"))
+    common::sftp_from(key, user, host, port, from, &file)
         .current_dir(&d.work)
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

@@ -28,6 +28,40 @@ pub const PARAMIKO: &str = concat!(
 /// Debian's python3, which has python3-paramiko.
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// OpenSSH `sftp -b FILE` as `user` with `key` to `host:port`, from
+/// source address `from` (segment listeners admit only their networks).
+pub fn sftp_from(
+    key: &Path,
+    user: &str,
+    host: &str,
+    port: u16,
+    from: &str,
+    batch: &Path,
+) -> Command {
+    let mut c = Command::new("sftp");
+    c.args(["-i", key.to_str().unwrap(), "-P", &port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-o", &format!("BindAddress={from}")])
+        .arg("-b")
+        .arg(batch)
+        .arg(format!("{user}@{host}"))
+        .stdin(Stdio::null());
+    c
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
