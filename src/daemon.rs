@@ -20,8 +20,8 @@ use renkei_core::namespace::Namespace;
 use renkei_core::namespace::notes;
 use renkei_core::namespace::upkeep::{self, UpkeepError};
 use renkei_core::policy::PolicySet;
-use renkei_doors::admin;
 use renkei_doors::ssh::{self, keys::HostKeyError};
+use renkei_doors::{admin, web};
 use renkei_handoff::route::Router;
 use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
 use renkei_storage::fsutil;
@@ -64,6 +64,8 @@ pub enum DaemonError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
+    #[error("web certificate: {0}")]
+    WebTls(#[from] renkei_doors::web::tls::TlsError),
 }
 
 /// Runs the daemon until it is told to stop. `config_path` is re-read on
@@ -100,13 +102,24 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     });
     tracing::info!(%listen, data_dir = %config.server.data_dir.display(), "renkei is listening");
     if demo {
-        println!("{}", crate::demo::banner(listen, &host_public));
+        let web = running
+            .web_listen
+            .first()
+            .zip(running.certs.as_ref())
+            .map(|(addr, c)| (*addr, c.fingerprint()));
+        println!("{}", crate::demo::banner(listen, &host_public, web));
     }
     let reason = loop {
         match wait_for_signal().await {
             Signal::Reload => {
                 let runtime = tokio::runtime::Handle::current();
-                if let Err(e) = reload(&opened.live, &opened.events, &running.router, &runtime) {
+                if let Err(e) = reload(
+                    &opened.live,
+                    &opened.events,
+                    &running.router,
+                    running.certs.as_deref(),
+                    &runtime,
+                ) {
                     tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
                 }
             }
@@ -224,6 +237,11 @@ async fn recover(o: &Opened) -> Result<notes::Keeper, DaemonError> {
 struct Running {
     stopping: CancellationToken,
     server_task: tokio::task::JoinHandle<()>,
+    web_task: Option<tokio::task::JoinHandle<()>>,
+    /// Where the web front door listens for staff (`[web] listen`).
+    web_listen: Vec<std::net::SocketAddr>,
+    /// The web front door's certificate, replaced on reload.
+    certs: Option<Arc<web::tls::CertStore>>,
     ctl_task: tokio::task::JoinHandle<()>,
     socket_path: PathBuf,
     /// Control commands in progress (each may write audit records).
@@ -277,19 +295,54 @@ async fn start(
             path: socket_path.display().to_string(),
             source,
         })?;
-    let ctl = control_context(o, &state, &router, listen, segment_listen);
+    let certs = match &config.web {
+        Some(w) => Some(web::tls::CertStore::load(&w.tls_cert, &w.tls_key)?),
+        None => None,
+    };
+    let ctl = control_context(o, &state, &router, listen, segment_listen, certs.clone());
     let commands = TaskTracker::new();
     let ctl_task = tokio::spawn(admin::server::serve(
         ctl_listener,
-        ctl,
+        Arc::clone(&ctl),
         stopping.child_token(),
         commands.clone(),
     ));
     let (upkeep_stop, upkeep) = start_upkeep(o, &config, keeper);
+    let mut web_listen = Vec::new();
+    let web_task = match &certs {
+        Some(certs) => {
+            let front = web::Web::new(
+                Arc::clone(&o.live),
+                Arc::clone(&o.ns),
+                Arc::clone(&o.events),
+                Arc::clone(&o.defender),
+                Some(Arc::clone(&ctl)),
+                Arc::clone(certs),
+            );
+            let server =
+                web::Server::bind(front)
+                    .await
+                    .map_err(|(addr, source)| DaemonError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+            for (door, addr) in server.doors() {
+                if door == web::WebDoor::Staff {
+                    web_listen.push(addr);
+                }
+                tracing::info!(door = %door.describe(), listen = %addr, fingerprint = %certs.fingerprint(), "renkei is serving https");
+            }
+            Some(tokio::spawn(server.run(stopping.child_token())))
+        }
+        None => None,
+    };
     let server_task = tokio::spawn(server.run(stopping.child_token()));
     let running = Running {
         stopping,
         server_task,
+        web_task,
+        web_listen,
+        certs,
         ctl_task,
         socket_path,
         commands,
@@ -307,6 +360,7 @@ fn control_context(
     router: &Arc<Router>,
     listen: std::net::SocketAddr,
     segment_listen: Vec<(String, std::net::SocketAddr)>,
+    certs: Option<Arc<web::tls::CertStore>>,
 ) -> Arc<admin::server::Context> {
     let ctl_state = Arc::clone(state);
     let (live, events, reload_router) = (
@@ -324,7 +378,9 @@ fn control_context(
         segment_listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
-        reload: Box::new(move || reload(&live, &events, &reload_router, &runtime)),
+        reload: Box::new(move || {
+            reload(&live, &events, &reload_router, certs.as_deref(), &runtime)
+        }),
         runtime: tokio::runtime::Handle::current(),
     })
 }
@@ -371,6 +427,9 @@ async fn stop(r: Running, config: &Config) {
     tracing::info!("stopping: sessions get limits.shutdown_grace to finish");
     r.stopping.cancel();
     let _ = r.server_task.await;
+    if let Some(t) = r.web_task {
+        let _ = t.await;
+    }
     let _ = r.ctl_task.await;
     let _ = std::fs::remove_file(&r.socket_path);
     let grace = config.limits.shutdown_grace;
@@ -425,10 +484,21 @@ pub fn reload(
     live: &Live,
     events: &Arc<Events>,
     router: &Arc<Router>,
+    certs: Option<&web::tls::CertStore>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<renkei_core::live::ReloadReport, renkei_config::ConfigError> {
     match live.reload() {
         Ok(mut report) => {
+            // The certificate is read again with the configuration; an
+            // unusable new pair leaves the old one serving.
+            if let (Some(certs), Some(w)) = (certs, &live.get().config.web) {
+                match certs.reload(&w.tls_cert, &w.tls_key) {
+                    Ok(fp) => tracing::info!(fingerprint = %fp, "web certificate loaded"),
+                    Err(e) => report.warnings.push(format!(
+                        "the web certificate was not replaced, the old one still serves: {e}"
+                    )),
+                }
+            }
             for w in &report.warnings {
                 tracing::warn!("configuration: {w}");
             }

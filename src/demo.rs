@@ -16,6 +16,10 @@ use renkei_storage::fsutil;
 pub const DATA_DIR: &str = "renkei-data";
 /// The demo account's private key, inside [`DATA_DIR`].
 pub const KEY_FILE: &str = "demo_ed25519";
+/// The demo account's web password, inside [`DATA_DIR`].
+pub const WEB_PASSWORD_FILE: &str = "demo_web_password";
+/// Where the demo's web password hash goes in the embedded configuration.
+const WEB_PASSWORD_SLOT: &str = "@demo-web-password@";
 /// Name shown for the embedded configuration in messages.
 pub const SOURCE: &str = "<embedded default>";
 
@@ -61,7 +65,39 @@ pub fn prepare() -> Result<Config, DemoError> {
         )
         .map_err(|e| err(e.to_string()))?;
     }
-    Ok(parse_embedded(EMBEDDED)?)
+    let web_password = prepare_web(&err)?;
+    let hash = renkei_doors::web::hash_password(&web_password);
+    Ok(parse_embedded(&EMBEDDED.replace(WEB_PASSWORD_SLOT, &hash))?)
+}
+
+/// Makes the demo's self-signed certificate and web password on first
+/// start; returns the password.
+fn prepare_web(err: &dyn Fn(String) -> DemoError) -> Result<String, DemoError> {
+    let dir = Path::new(DATA_DIR);
+    let (crt, key) = (dir.join("web.crt"), dir.join("web.key"));
+    if !crt.exists() || !key.exists() {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(|e| err(format!("cannot make the demo's web certificate: {e}")))?;
+        fsutil::write_secret(&key, made.signing_key.serialize_pem().as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        fsutil::write_public(&crt, made.cert.pem().as_bytes()).map_err(|e| err(e.to_string()))?;
+    }
+    let file = dir.join(WEB_PASSWORD_FILE);
+    if !file.exists() {
+        let password: String = (0..16)
+            .map(|_| {
+                const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+                char::from(ALPHABET[usize::from(rand::random::<u8>()) % ALPHABET.len()])
+            })
+            .collect();
+        fsutil::write_secret(&file, format!("{password}\n").as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| err(e.to_string()))?;
+    Ok(text.trim().to_string())
 }
 
 /// The embedded configuration, without writing anything (for questions
@@ -69,15 +105,15 @@ pub fn prepare() -> Result<Config, DemoError> {
 /// the first `serve` the demo key does not exist yet; the rules do not
 /// depend on it, so the account is then read without keys.
 pub fn embedded() -> Result<Config, ConfigError> {
-    let text = if key_path().with_extension("pub").exists() {
-        EMBEDDED.to_string()
-    } else {
-        EMBEDDED
-            .lines()
-            .filter(|l| !l.starts_with("keys_file"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let keys = key_path().with_extension("pub").exists();
+    let text = EMBEDDED
+        .lines()
+        .filter(|l| keys || !l.starts_with("keys_file"))
+        // The web login does not change any rule; without the hash that
+        // first start makes, the account is read without it.
+        .filter(|l| !l.contains(WEB_PASSWORD_SLOT))
+        .collect::<Vec<_>>()
+        .join("\n");
     parse_embedded(&text)
 }
 
@@ -89,7 +125,12 @@ fn parse_embedded(text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Writes a known_hosts file for the demo and returns how to connect.
-pub fn banner(listen: SocketAddr, host_key: &PublicKey) -> String {
+/// `web` is the browser's address and the certificate's fingerprint.
+pub fn banner(
+    listen: SocketAddr,
+    host_key: &PublicKey,
+    web: Option<(SocketAddr, String)>,
+) -> String {
     let host = match listen {
         SocketAddr::V4(a) if a.port() == 22 => a.ip().to_string(),
         SocketAddr::V4(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -108,8 +149,17 @@ pub fn banner(listen: SocketAddr, host_key: &PublicKey) -> String {
          \x20 tenant 990001 (デモ市), account demo, boxes /inbox and /outbox\n\
          \x20 connect with:\n\n\
          \x20   sftp -i {key} -o UserKnownHostsFile={kh} -P {port} demo@{ip}\n\n\
+         {browser}\
          \x20 operator:  renkei ctl status | renkei ctl ls --tenant 990001\n\
          \x20 stop with Ctrl-C\n",
+        browser = match web {
+            Some((addr, fp)) => format!(
+                "\x20 browser:   https://{addr}/  (user demo, password in {pw})\n\
+                 \x20   self-signed certificate, SHA-256 {fp}\n\n",
+                pw = Path::new(DATA_DIR).join(WEB_PASSWORD_FILE).display(),
+            ),
+            None => String::new(),
+        },
         key = key_path().display(),
         kh = known_hosts.display(),
         port = listen.port(),

@@ -73,6 +73,7 @@ fn world() -> World {
         role: Role::Account,
         source: Some("127.0.0.1".parse().unwrap()),
         conn: Some(1),
+        protocol: renkei::policy::Protocol::Sftp,
     };
     World {
         _dir: dir,

@@ -60,6 +60,7 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
         role: Role::Account,
         source: Some("127.0.0.1".parse().unwrap()),
         conn: Some(1),
+        protocol: renkei::policy::Protocol::Sftp,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod ctl;
+mod passwd;
 mod policy;
 mod when;
 
@@ -49,6 +50,15 @@ pub enum Command {
     Ctl {
         #[command(subcommand)]
         command: CtlCommand,
+    },
+    /// Make the argon2id hash of a web password (read from the terminal,
+    /// or the first line of stdin) to write as an account's web_password.
+    Passwd {
+        /// The user the password is for (shown in the output only).
+        user: String,
+        /// Also make a TOTP secret (RFC 6238) for a second factor.
+        #[arg(long)]
+        totp: bool,
     },
     /// Verify, query and export the audit trail (offline; no daemon needed).
     Audit {
@@ -115,6 +125,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Passwd { user, totp } => passwd::run(&user, totp),
         Command::Policy { command } => {
             let config = match &cli.config {
                 Some(path) => load(path)?,

@@ -42,6 +42,9 @@ pub enum PolicyCommand {
         /// When (RFC 3339, or "YYYY-MM-DD HH:MM" in Asia/Tokyo); default now.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// The front door: sftp or https.
+        #[arg(long, value_name = "PROTOCOL", default_value = "sftp")]
+        protocol: String,
     },
     /// Who may do OP in a tenant's box: each account, the rules that could
     /// decide, in order.
@@ -122,9 +125,12 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             path,
             size,
             at,
+            protocol,
         } => {
             let code = TenantCode::parse(&tenant)?;
             let op = op(&o)?;
+            let protocol = renkei_core::policy::Protocol::parse(&protocol)
+                .ok_or_else(|| anyhow::anyhow!("--protocol {protocol:?}: use sftp or https"))?;
             // As the daemon sees it: ::ffff:10.0.0.1 is 10.0.0.1.
             let from = renkei_config::canonical_ip(from);
             let at = match at {
@@ -217,6 +223,7 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
                     account: &account.user,
                     account_networks: account.effective_networks(t),
                     source: Some(from),
+                    protocol,
                     op: stage_op,
                     bx,
                     path: rel.as_deref(),
@@ -227,7 +234,7 @@ pub(super) fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exi
             };
             let mut passed = Vec::new();
             let mut stage_refusal = None;
-            match policy.admits(config, from, &at) {
+            match policy.admits(config, from, protocol, &at) {
                 Err(d) => {
                     stage_refusal = Some(("accept (TCP accept, before the SSH handshake)", d))
                 }
@@ -330,6 +337,7 @@ fn explain_segment(
                     role: renkei_core::policy::Role::Account,
                     source: Some(from),
                     conn: None,
+                    protocol: renkei_core::policy::Protocol::Sftp,
                 };
                 renkei_core::namespace::lanes::explain(config, &who, op, &p, size)
             }

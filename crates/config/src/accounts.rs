@@ -25,6 +25,9 @@ pub(super) struct RawAccount {
     keys: Vec<Spanned<String>>,
     keys_file: Option<Spanned<String>>,
     networks: Option<Vec<Spanned<String>>>,
+    web_password: Option<Spanned<String>>,
+    web_totp: Option<Spanned<String>>,
+    web_client_cert: Option<Spanned<String>>,
 }
 
 /// What the accounts of one configuration are checked against together.
@@ -104,9 +107,16 @@ pub(super) fn account(
         ));
     }
     let keys = keys_of(ra, &user, ctx)?;
-    if keys.is_empty() {
+    let web = crate::web::RawWebLogin {
+        web_password: ra.web_password.as_ref(),
+        web_totp: ra.web_totp.as_ref(),
+        web_client_cert: ra.web_client_cert.as_ref(),
+    }
+    .resolve(&format!("account {user}"))
+    .map_err(|(span, msg)| loc.at(span, msg))?;
+    if keys.is_empty() && web.is_none() {
         ctx.warnings.push(format!(
-            "account {user} of {owner} has no keys: it cannot log in"
+            "account {user} of {owner} has no keys and no web login: it cannot log in"
         ));
     }
     for key in &keys {
@@ -155,5 +165,6 @@ pub(super) fn account(
         user,
         keys,
         networks: own_networks,
+        web,
     })
 }

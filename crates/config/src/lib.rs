@@ -26,6 +26,7 @@ pub mod segments;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -50,6 +51,7 @@ pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
 pub use segments::{Lane, Segment};
 pub use tenants::{Account, Tenant};
+pub use web::{WebConfig, WebLogin, WebRole, WebUser};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -112,6 +114,8 @@ pub struct Config {
     pub segments: Vec<Segment>,
     /// One-way paths between segments (`[[lane]]`).
     pub lanes: Vec<Lane>,
+    /// `[web]`: the HTTPS front door, when configured.
+    pub web: Option<WebConfig>,
     /// Things that are allowed but probably not intended.
     pub warnings: Vec<String>,
     users: HashMap<String, UserAt>,
@@ -153,6 +157,7 @@ struct RawConfig {
     segment: Vec<segments::RawSegment>,
     #[serde(default)]
     lane: Vec<segments::RawLane>,
+    web: Option<web::RawWeb>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +355,20 @@ impl Config {
                 users.insert(a.user.clone(), UserAt::Segment(si, ai));
             }
         }
+        let web = match &raw.web {
+            Some(rw) => Some(web_section(
+                rw, &loc, base, &tenants, &mut actx, &mut taken,
+            )?),
+            None => {
+                if let Some(s) = segment_list.iter().find(|s| !s.web_listen.is_empty()) {
+                    return Err(loc.at(
+                        0..0,
+                        format!("segment {} has web_listen but there is no [web] section with tls_cert and tls_key", s.name),
+                    ));
+                }
+                None
+            }
+        };
         let mut lane_names = std::collections::HashSet::new();
         let mut lanes = Vec::new();
         for rl in &raw.lane {
@@ -421,6 +440,7 @@ impl Config {
             routes: route_list,
             segments: segment_list,
             lanes,
+            web,
             warnings,
             users,
         })
@@ -442,6 +462,11 @@ impl Config {
         };
         let segment = self.segments.get(si)?;
         Some((segment, segment.accounts.get(ai)?))
+    }
+
+    /// The `[[web.user]]` (auditor or operator) of this name.
+    pub fn web_user(&self, user: &str) -> Option<&WebUser> {
+        self.web.as_ref()?.users.iter().find(|u| u.user == user)
     }
 
     pub fn segment(&self, name: &str) -> Option<&Segment> {
@@ -466,6 +491,95 @@ impl Config {
                 .any(|a| a.effective_networks(t).iter().any(|n| n.contains(&ip)))
         })
     }
+}
+
+/// Validates `[web]`: its listeners, certificate paths, limits and users.
+fn web_section(
+    rw: &web::RawWeb,
+    loc: &Locator<'_>,
+    base: &Path,
+    tenants: &[Tenant],
+    actx: &mut accounts::AccountCtx<'_>,
+    taken: &mut Vec<SocketAddr>,
+) -> Result<WebConfig, ConfigError> {
+    let listen = segments::addresses(&rw.listen, "web.listen", "127.0.0.1:8443", loc, taken)?;
+    let limits = rw.limits().map_err(|(span, msg)| loc.at(span, msg))?;
+    let mut users = Vec::new();
+    for ru in &rw.user {
+        let user = ru.user.get_ref().clone();
+        if !locate::valid_user(&user) {
+            return Err(loc.at(
+                ru.user.span(),
+                format!("web user name {user:?} is not allowed: use 1–64 characters from A–Z a–z 0–9 . _ - (not starting with - or .)"),
+            ));
+        }
+        if let Some(other) = actx.users.insert(user.clone(), "the web users".into()) {
+            return Err(loc.at(
+                ru.user.span(),
+                format!("user {user:?} is already an account of {other}; user names must be unique across all tenants, segments and web users"),
+            ));
+        }
+        let role = ru.role().map_err(|(span, msg)| loc.at(span, msg))?;
+        let scope = match &ru.tenants {
+            None => None,
+            Some(list) => {
+                let mut codes = Vec::new();
+                for t in list {
+                    let code = TenantCode::parse(t.get_ref())
+                        .map_err(|e| loc.at(t.span(), format!("web user {user}: {e}")))?;
+                    if !tenants.iter().any(|x| x.code == code) {
+                        return Err(loc.at(
+                            t.span(),
+                            format!("web user {user}: tenant {code} is not configured"),
+                        ));
+                    }
+                    codes.push(code);
+                }
+                if role == WebRole::Operator {
+                    return Err(loc.at(
+                        ru.role.span(),
+                        format!("web user {user}: an operator acts for the whole appliance; tenants limits auditors only"),
+                    ));
+                }
+                Some(codes)
+            }
+        };
+        let networks = ru
+            .networks
+            .iter()
+            .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if networks.is_empty() {
+            return Err(loc.at(
+                ru.user.span(),
+                format!("web user {user}: networks is empty; list where they log in from"),
+            ));
+        }
+        let login = ru
+            .login()
+            .resolve(&format!("web user {user}"))
+            .map_err(|(span, msg)| loc.at(span, msg))?
+            .ok_or_else(|| {
+                loc.at(
+                    ru.user.span(),
+                    format!("web user {user} has no web_password and no web_client_cert: they could never log in"),
+                )
+            })?;
+        users.push(WebUser {
+            user,
+            role,
+            tenants: scope,
+            networks,
+            login,
+        });
+    }
+    Ok(WebConfig {
+        listen,
+        tls_cert: resolve(base, rw.tls_cert.get_ref()),
+        tls_key: resolve(base, rw.tls_key.get_ref()),
+        users,
+        limits,
+    })
 }
 
 #[cfg(test)]

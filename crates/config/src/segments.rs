@@ -33,6 +33,8 @@ pub struct Segment {
     pub label: String,
     /// The addresses of the appliance's interface on this network.
     pub listen: Vec<SocketAddr>,
+    /// The HTTPS front door's addresses on this network (needs `[web]`).
+    pub web_listen: Vec<SocketAddr>,
     /// Where its terminals are: connections from elsewhere are dropped.
     pub networks: Vec<IpNet>,
     pub accounts: Vec<Account>,
@@ -74,6 +76,9 @@ pub(super) struct RawSegment {
     name: Spanned<String>,
     label: Spanned<String>,
     listen: Spanned<Vec<Spanned<String>>>,
+    /// The HTTPS front door on this network (for its users' browsers).
+    #[serde(default)]
+    web_listen: Vec<Spanned<String>>,
     #[serde(default)]
     networks: Vec<Spanned<String>>,
     #[serde(default)]
@@ -138,24 +143,20 @@ pub(super) fn segments(
                 format!("segment {name}: listen lists at least one address (the appliance's interface on that network)"),
             ));
         }
-        let mut listen = Vec::new();
-        for l in rs.listen.get_ref() {
-            let addr: SocketAddr = l.get_ref().parse().map_err(|_| {
-                loc.at(
-                    l.span(),
-                    format!("segment {name}: listen {:?} is not an address and port such as \"10.20.0.5:22\"", l.get_ref()),
-                )
-            })?;
-            // Port 0 (tests) picks a free port, so it cannot clash.
-            if addr.port() != 0 && taken.contains(&addr) {
-                return Err(loc.at(
-                    l.span(),
-                    format!("segment {name}: {addr} is already listened on by another segment or [server] listen; every network has its own interface"),
-                ));
-            }
-            taken.push(addr);
-            listen.push(addr);
-        }
+        let listen = addresses(
+            rs.listen.get_ref(),
+            &format!("segment {name}: listen"),
+            "10.20.0.5:22",
+            loc,
+            taken,
+        )?;
+        let web_listen = addresses(
+            &rs.web_listen,
+            &format!("segment {name}: web_listen"),
+            "10.20.0.5:443",
+            loc,
+            taken,
+        )?;
         let networks = rs
             .networks
             .iter()
@@ -175,9 +176,43 @@ pub(super) fn segments(
             name,
             label,
             listen,
+            web_listen,
             networks,
             accounts,
         });
+    }
+    Ok(out)
+}
+
+/// Parses listening addresses, each new to `taken` (every network has
+/// its own interface; port 0, used by tests, picks a free port and cannot
+/// clash).
+pub(super) fn addresses(
+    list: &[Spanned<String>],
+    what: &str,
+    example: &str,
+    loc: &Locator<'_>,
+    taken: &mut Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut out = Vec::new();
+    for l in list {
+        let addr: SocketAddr = l.get_ref().parse().map_err(|_| {
+            loc.at(
+                l.span(),
+                format!(
+                    "{what} {:?} is not an address and port such as \"{example}\"",
+                    l.get_ref()
+                ),
+            )
+        })?;
+        if addr.port() != 0 && taken.contains(&addr) {
+            return Err(loc.at(
+                l.span(),
+                format!("{what}: {addr} is already listened on by another listener of renkei; every network has its own interface"),
+            ));
+        }
+        taken.push(addr);
+        out.push(addr);
     }
     Ok(out)
 }

@@ -22,6 +22,8 @@ pub struct Account {
     pub keys: Vec<AuthorizedKey>,
     /// When set, replaces the tenant's networks for this account.
     pub networks: Option<Vec<IpNet>>,
+    /// Its browser login (`web_password`, `web_totp`, `web_client_cert`).
+    pub web: Option<crate::web::WebLogin>,
 }
 
 impl Account {

@@ -6,3 +6,4 @@
 pub mod admin;
 pub mod sftp;
 pub mod ssh;
+pub mod web;

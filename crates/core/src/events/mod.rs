@@ -42,6 +42,9 @@ pub struct Actor {
     /// Connection number (see `connection_accepted`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conn: Option<u64>,
+    /// `sftp` or `https`; absent for the operator's control socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<crate::policy::Protocol>,
 }
 
 /// The file an arrival-check event is about.
@@ -96,9 +99,11 @@ pub enum Event {
     ConnectionAccepted {
         conn: u64,
         peer: SocketAddr,
+        protocol: crate::policy::Protocol,
     },
     ConnectionRefused {
         peer: SocketAddr,
+        protocol: crate::policy::Protocol,
         stage: &'static str,
         reason: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,6 +120,46 @@ pub enum Event {
         user: String,
         key_fingerprint: String,
         key_algorithm: String,
+    },
+    /// A browser login (the HTTPS front door).
+    WebLogin {
+        conn: u64,
+        peer: SocketAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
+        user: String,
+        /// `account`, `auditor` or `operator`.
+        role: &'static str,
+        /// `password`, `password+totp`, `client certificate`, or with both.
+        method: String,
+        /// The first 16 hex digits of the session's SHA-256 (never the
+        /// session itself): ties the session's records together.
+        session: String,
+    },
+    WebLoginFailed {
+        conn: u64,
+        peer: SocketAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
+        user: String,
+        /// What was wrong, for the auditor (the browser is told less).
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    WebSessionEnded {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<String>,
+        user: String,
+        session: String,
+        /// `logout`, `idle`, `expired`, `replaced` or `shutdown`.
+        reason: &'static str,
     },
     LoginFailed {
         conn: u64,

@@ -8,6 +8,7 @@ use super::Event;
 pub const REFUSALS: &[&str] = &[
     "connection_refused",
     "login_failed",
+    "web_login_failed",
     "channel_refused",
     "protocol_violation",
     "operation_refused",
@@ -42,6 +43,9 @@ pub fn japanese(name: &str) -> &'static str {
         "connection_refused" => "接続拒否",
         "login_succeeded" => "ログイン成功",
         "login_failed" => "ログイン失敗",
+        "web_login" => "Webログイン",
+        "web_login_failed" => "Webログイン失敗",
+        "web_session_ended" => "Webログアウト",
         "channel_refused" => "要求拒否",
         "session_ended" => "セッション終了",
         "protocol_violation" => "プロトコル違反",
@@ -104,6 +108,9 @@ impl Event {
             Event::ConnectionRefused { .. } => "connection_refused",
             Event::LoginSucceeded { .. } => "login_succeeded",
             Event::LoginFailed { .. } => "login_failed",
+            Event::WebLogin { .. } => "web_login",
+            Event::WebLoginFailed { .. } => "web_login_failed",
+            Event::WebSessionEnded { .. } => "web_session_ended",
             Event::ChannelRefused { .. } => "channel_refused",
             Event::SessionEnded { .. } => "session_ended",
             Event::ProtocolViolation { .. } => "protocol_violation",
@@ -158,6 +165,7 @@ impl Event {
             self,
             Event::ConnectionRefused { .. }
                 | Event::LoginFailed { .. }
+                | Event::WebLoginFailed { .. }
                 | Event::ChannelRefused { .. }
                 | Event::ProtocolViolation { .. }
                 | Event::OperationRefused { .. }

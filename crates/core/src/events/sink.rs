@@ -12,6 +12,9 @@ use super::Event;
 #[derive(Debug, Default)]
 pub struct Events {
     audit: Option<AuditLog>,
+    /// Connection numbers, shared by every front door so that `conn`
+    /// names one connection in the whole trail.
+    conns: std::sync::atomic::AtomicU64,
 }
 
 /// The field a noted record carries: the sequence number of the journal
@@ -22,12 +25,25 @@ pub const JOURNAL_SEQ: &str = "journal_seq";
 impl Events {
     /// Events to the log only (library tests; no audit trail).
     pub fn new() -> Self {
-        Events { audit: None }
+        Events {
+            audit: None,
+            conns: Default::default(),
+        }
     }
 
     /// Events to the log and to the audit trail.
     pub fn with_audit(audit: AuditLog) -> Self {
-        Events { audit: Some(audit) }
+        Events {
+            audit: Some(audit),
+            conns: Default::default(),
+        }
+    }
+
+    /// A new connection number (from 1).
+    pub fn next_conn(&self) -> u64 {
+        self.conns
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1)
     }
 
     pub fn audit(&self) -> Option<&AuditLog> {

@@ -143,6 +143,7 @@ impl Namespace {
             account: &who.user,
             account_networks: account.effective_networks(configured),
             source: who.source,
+            protocol: who.protocol,
             op,
             bx: Some(bx),
             path: Some(&rel),

@@ -76,6 +76,9 @@ pub struct Principal {
     pub role: crate::policy::Role,
     pub source: Option<IpAddr>,
     pub conn: Option<u64>,
+    /// The front door it came through (the operator's socket counts as
+    /// SFTP for rules, which do not apply to it).
+    pub protocol: crate::policy::Protocol,
 }
 
 impl Principal {
@@ -87,6 +90,7 @@ impl Principal {
             role: crate::policy::Role::Operator,
             source: None,
             conn: None,
+            protocol: crate::policy::Protocol::Sftp,
         }
     }
 
@@ -126,6 +130,10 @@ impl Principal {
             user: self.user.clone(),
             source: self.source,
             conn: self.conn,
+            protocol: match self.role {
+                crate::policy::Role::Operator if self.source.is_none() => None,
+                _ => Some(self.protocol),
+            },
         }
     }
 }

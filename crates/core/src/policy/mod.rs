@@ -35,7 +35,7 @@ use renkei_config::calendar::Calendar;
 use renkei_config::{Config, ConfigError, TenantCode};
 use renkei_model::boxes::BoxKind;
 
-pub use rules::{OpSet, Operation, Rule, RuleRef, Source};
+pub use rules::{OpSet, Operation, Protocol, Rule, RuleRef, Source};
 
 /// What a principal is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct Request<'a> {
     /// The account's networks from the configuration (for `@networks`).
     pub account_networks: &'a [IpNet],
     pub source: Option<IpAddr>,
+    /// The front door asked through.
+    pub protocol: Protocol,
     pub op: Operation,
     /// `None` for connect/login.
     pub bx: Option<BoxKind>,
@@ -238,7 +240,13 @@ impl PolicySet {
     /// Admission at TCP accept, when only the source is known: allowed if
     /// any account could connect from `ip` now. Otherwise the refusal names
     /// the rule when a single one turned every account away.
-    pub fn admits(&self, config: &Config, ip: IpAddr, at: &Zoned) -> Result<(), Decision> {
+    pub fn admits(
+        &self,
+        config: &Config,
+        ip: IpAddr,
+        protocol: Protocol,
+        at: &Zoned,
+    ) -> Result<(), Decision> {
         let mut refusal: Option<Decision> = None;
         let mut mixed = false;
         for t in &config.tenants {
@@ -248,6 +256,7 @@ impl PolicySet {
                     account: &a.user,
                     account_networks: a.effective_networks(t),
                     source: Some(ip),
+                    protocol,
                     op: Operation::Connect,
                     bx: None,
                     path: None,
@@ -364,6 +373,10 @@ fn matches(rule: &Rule, req: &Request<'_>, calendar: &Calendar) -> bool {
             .as_ref()
             .is_none_or(|us| us.iter().any(|u| u == req.account))
         && rule.source_matches(req.source, req.account_networks)
+        && rule
+            .protocols
+            .as_ref()
+            .is_none_or(|ps| ps.contains(&req.protocol))
         && rule.bx.is_none_or(|b| Some(b) == req.bx)
         && rule
             .path

@@ -79,6 +79,36 @@ impl fmt::Display for Operation {
     }
 }
 
+/// The front door a request came through: rules may allow a door for
+/// some accounts only (`protocol = "https"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Sftp,
+    Https,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Sftp, Protocol::Https];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Sftp => "sftp",
+            Protocol::Https => "https",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A set of operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpSet(u16);
@@ -134,6 +164,8 @@ pub struct Rule {
     pub accounts: Option<Vec<String>>,
     pub from: Option<Vec<Source>>,
     pub ops: OpSet,
+    /// Front doors the rule applies to; `None`: every door.
+    pub protocols: Option<Vec<Protocol>>,
     pub bx: Option<BoxKind>,
     pub path: Option<PathGlob>,
     pub name: Option<NamePattern>,
@@ -195,6 +227,12 @@ impl Rule {
                 })
                 .collect();
             parts.push(format!("from {}", f.join(",")));
+        }
+        if let Some(p) = &self.protocols {
+            parts.push(format!(
+                "over {}",
+                p.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+            ));
         }
         if let Some(b) = self.bx {
             parts.push(format!("in /{b}"));
@@ -259,6 +297,7 @@ struct RawRule {
     account: Option<OneOrMany>,
     from: Option<OneOrMany>,
     op: Option<OneOrMany>,
+    protocol: Option<OneOrMany>,
     #[serde(rename = "box")]
     bx: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
@@ -366,6 +405,10 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Rule>, ConfigError> {
             None => OpSet::all(),
             Some(sets) => OpSet(sets.iter().fold(0, |a, s| a | s.0)),
         };
+        let protocols = parse_each(&r.protocol, &loc, |s| {
+            Protocol::parse(s)
+                .ok_or_else(|| format!("unknown protocol {s:?}: use \"sftp\" or \"https\""))
+        })?;
         let bx = match &r.bx {
             None => None,
             Some(b) => Some(BoxKind::parse(b.get_ref()).ok_or_else(|| {
@@ -400,6 +443,7 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Rule>, ConfigError> {
             accounts,
             from,
             ops,
+            protocols,
             bx,
             path,
             name,

@@ -90,6 +90,7 @@ fn ask(p: &PolicySet, q: Q<'_>) -> Decision {
         account: &a.user,
         account_networks: a.effective_networks(t),
         source: Some(q.ip.parse().unwrap()),
+        protocol: crate::policy::Protocol::Sftp,
         op: q.op,
         bx: parsed.as_ref().and_then(|p| p.box_kind()),
         path: rel.as_deref(),
@@ -143,16 +144,44 @@ fn admission_asks_whether_any_account_could_connect() {
     let c = config();
     let b = baseline();
     let now = at("2026-11-20T10:00:00+09:00");
-    assert!(b.admits(&c, "10.1.0.9".parse().unwrap(), &now).is_ok());
-    assert!(b.admits(&c, "10.103.0.7".parse().unwrap(), &now).is_ok());
+    assert!(
+        b.admits(
+            &c,
+            "10.1.0.9".parse().unwrap(),
+            crate::policy::Protocol::Sftp,
+            &now
+        )
+        .is_ok()
+    );
+    assert!(
+        b.admits(
+            &c,
+            "10.103.0.7".parse().unwrap(),
+            crate::policy::Protocol::Sftp,
+            &now
+        )
+        .is_ok()
+    );
     let refused = b
-        .admits(&c, "192.0.2.1".parse().unwrap(), &now)
+        .admits(
+            &c,
+            "192.0.2.1".parse().unwrap(),
+            crate::policy::Protocol::Sftp,
+            &now,
+        )
         .unwrap_err();
     assert_eq!(refused.by(), "default deny");
     let p = rules(
         "[[rule]]\naction = \"deny\"\nop = \"connect\"\nfrom = \"10.0.0.0/8\"\nreason = \"maintenance\"\n",
     );
-    let d = p.admits(&c, "10.1.0.9".parse().unwrap(), &now).unwrap_err();
+    let d = p
+        .admits(
+            &c,
+            "10.1.0.9".parse().unwrap(),
+            crate::policy::Protocol::Sftp,
+            &now,
+        )
+        .unwrap_err();
     assert_eq!(
         (d.by(), d.reason.as_deref()),
         ("p.toml:1".to_string(), Some("maintenance"))

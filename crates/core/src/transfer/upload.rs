@@ -469,25 +469,48 @@ impl Upload {
         Ok(())
     }
 
-    /// Ends the upload without committing it. What was received in order is
-    /// kept as a partial for the uploader to resume (an operator's upload
-    /// is discarded instead). Errors are logged: there is nobody left to
-    /// tell.
-    pub fn abandon(&mut self, reason: &str) {
+    /// Ends the upload without committing it and without keeping anything
+    /// (a browser cannot resume, so a partial would only wait to expire).
+    pub fn discard(&mut self, reason: &str) {
         if !self.open {
             return;
         }
         self.open = false;
         self.clear_pending();
-        if self.who.role == Role::Operator {
-            drop(self.current.take());
-            let _ = self.ns.journal.apply_one_blocking(Op::DropPartial {
-                key: self.partial_key.clone(),
-                if_updated_at: None,
+        drop(self.current.take());
+        if let Err(e) = self.ns.journal.apply_one_blocking(Op::DropPartial {
+            key: self.partial_key.clone(),
+            if_updated_at: None,
+        }) {
+            tracing::error!(error = %e, path = %self.shown, "could not drop a discarded upload's record");
+        }
+        self.ns.discard(&self.done);
+        self.done.clear();
+        if self.size > 0 {
+            self.ns.events.record(Event::UploadInterrupted {
+                actor: self.who.actor(),
+                box_name: self.bx.to_string(),
+                path: self.rel.clone(),
+                kept_bytes: 0,
+                reason: reason.to_string(),
             });
-            self.ns.discard(&self.done);
+        }
+    }
+
+    /// Ends the upload without committing it. What was received in order is
+    /// kept as a partial for the uploader to resume (an operator's upload
+    /// is discarded instead). Errors are logged: there is nobody left to
+    /// tell.
+    pub fn abandon(&mut self, reason: &str) {
+        if self.who.role == Role::Operator {
+            self.discard(reason);
             return;
         }
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        self.clear_pending();
         let kept = match self.checkpoint() {
             Ok(()) => self.size,
             Err(e) => {

@@ -119,6 +119,7 @@ async fn a_client_that_pipelines_and_never_reads_is_held_to_the_session_caps_and
         role: Role::Account,
         source: Some("127.0.0.1".parse().expect("ip")),
         conn: Some(1),
+        protocol: renkei_core::policy::Protocol::Sftp,
     };
     let ctx = Context {
         ns: Arc::clone(&ns),

@@ -22,7 +22,7 @@ use renkei_config::canonical_ip;
 use renkei_core::defender::Offence;
 use renkei_core::events::Event;
 use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Operation, Request, Role};
+use renkei_core::policy::{Operation, Protocol, Request, Role};
 
 /// What the connection task needs to know after russh has consumed the
 /// handler.
@@ -169,6 +169,7 @@ impl Conn {
                     role: Role::Account,
                     source: Some(ip),
                     conn: Some(self.conn),
+                    protocol: Protocol::Sftp,
                 });
             }
             (door, _, _) => {
@@ -195,6 +196,7 @@ impl Conn {
                 account: user,
                 account_networks: account.effective_networks(tenant),
                 source: Some(ip),
+                protocol: Protocol::Sftp,
                 op,
                 bx: None,
                 path: None,
@@ -223,6 +225,7 @@ impl Conn {
             role: Role::Account,
             source: Some(ip),
             conn: Some(self.conn),
+            protocol: Protocol::Sftp,
         })
     }
 

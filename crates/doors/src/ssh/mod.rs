@@ -14,7 +14,7 @@ mod registry;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,7 @@ use renkei_core::defender::{Defender, Offence};
 use renkei_core::events::{Event, Events};
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
+use renkei_core::policy::Protocol;
 
 /// Shared by every connection.
 pub struct State {
@@ -40,7 +41,6 @@ pub struct State {
     pub defender: Arc<Defender>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
-    next_conn: AtomicU64,
     registry: registry::Registry,
     /// Every SFTP session task: the server waits for them at stop, so
     /// none outlives the listener even when its connection was cut.
@@ -61,7 +61,6 @@ impl State {
             events,
             defender,
             volume,
-            next_conn: AtomicU64::new(1),
             registry: registry::Registry::default(),
             sessions: TaskTracker::new(),
         })
@@ -117,7 +116,9 @@ impl State {
         }
         let at = renkei_model::time::tokyo(jiff::Timestamp::now());
         if let Door::Tenants = door
-            && let Err(d) = snap.policy.admits(&snap.config, ip, &at)
+            && let Err(d) =
+                snap.policy
+                    .admits(&snap.config, ip, renkei_core::policy::Protocol::Sftp, &at)
         {
             let reason = d
                 .reason
@@ -299,9 +300,9 @@ impl Server {
                 _ = shutdown.cancelled() => break,
                 next = accepted.recv() => {
                     let Some((stream, peer, door)) = next else { break };
-                    let conn = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
+                    let conn = self.state.events.next_conn();
                     if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip(), &door).await {
-                        self.state.events.record(Event::ConnectionRefused { peer, stage: "accept", reason: reason.clone(), rule });
+                        self.state.events.record(Event::ConnectionRefused { peer, protocol: Protocol::Sftp, stage: "accept", reason: reason.clone(), rule });
                         if tell {
                             // OpenSSH shows lines sent before the version
                             // ("banner line 0: …"): the refusal is explained.
@@ -310,7 +311,7 @@ impl Server {
                         drop(stream);
                         continue;
                     }
-                    self.state.events.record(Event::ConnectionAccepted { conn, peer });
+                    self.state.events.record(Event::ConnectionAccepted { conn, peer, protocol: Protocol::Sftp });
                     conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn, door));
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}

@@ -117,6 +117,7 @@ pub(super) fn route_principal(route: &Route, tenant: &TenantCode) -> Principal {
         role: Role::Operator,
         source: None,
         conn: None,
+        protocol: renkei_core::policy::Protocol::Sftp,
     }
 }
 

@@ -54,6 +54,7 @@ fn juki() -> Principal {
         role: Role::Account,
         source: Some("127.0.0.1".parse().expect("ip")),
         conn: None,
+        protocol: crate::policy::Protocol::Sftp,
     }
 }
 

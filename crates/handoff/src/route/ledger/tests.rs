@@ -93,6 +93,7 @@ fn account(code: &str) -> Principal {
         role: Role::Account,
         source: None,
         conn: None,
+        protocol: renkei_core::policy::Protocol::Sftp,
     }
 }
 

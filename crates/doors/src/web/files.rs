@@ -1,0 +1,696 @@
+//! Files in the browser: listing, downloading, uploading, deleting
+//! (acknowledging) and deciding on lane files — each one call of the
+//! namespace or of `transfer` with the session's principal, exactly as
+//! the SFTP door makes it.
+//!
+//! The URL's path is parsed by the namespace's own parser, relative to the
+//! caller's namespace: `..`, encoded slashes and the like are refused
+//! there, and nothing a URL holds can name another tenant's file.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Form, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use renkei_core::namespace::{EntryInfo, EntryKind, NsError, NsPath, PathError, Principal};
+use renkei_core::transfer::{Download, OpenMode, Upload};
+
+use super::html::{self, esc, url_path};
+use super::pages::{csrf_ok, csrf_refused, page_error, render, session_of};
+use super::session::{Session, Who};
+use super::{ConnInfo, Web};
+
+/// Bytes read from the vault per download chunk.
+const DOWNLOAD_CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the vault reader and the connection, and
+/// between the connection and the upload writer, per transfer.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+fn principal(s: &Session) -> Option<&Principal> {
+    match &s.who {
+        Who::Account(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// The HTTP status of a refusal or failure from the namespace.
+fn status_of(e: &NsError) -> StatusCode {
+    match e {
+        NsError::NotFound { .. } | NsError::BadPath(PathError::NoSuchBox { .. }) => {
+            StatusCode::NOT_FOUND
+        }
+        NsError::Denied { .. } => StatusCode::FORBIDDEN,
+        NsError::Exists { .. } | NsError::Conflict { .. } | NsError::NotEmpty { .. } => {
+            StatusCode::CONFLICT
+        }
+        NsError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The page for a refusal or failure from the namespace.
+fn ns_error(e: &NsError) -> Response {
+    let status = status_of(e);
+    let title = match status {
+        StatusCode::NOT_FOUND => "見つかりません / Not found",
+        StatusCode::FORBIDDEN => "許可されていません / Not allowed",
+        StatusCode::CONFLICT => "実行できません / Conflict",
+        StatusCode::BAD_REQUEST => "受け付けられません / Refused",
+        _ => "処理できませんでした / Failed",
+    };
+    page_error(status, title, &e.to_string())
+}
+
+/// Runs a blocking namespace step within `limits.fs_timeout`.
+async fn blocking<T: Send + 'static>(
+    web: &Web,
+    f: impl FnOnce() -> Result<T, NsError> + Send + 'static,
+) -> Result<T, NsError> {
+    let limit = web.ns.limits().fs_timeout;
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(NsError::Invalid("internal error".into())),
+        Err(_) => Err(NsError::Invalid(format!(
+            "the storage did not answer within limits.fs_timeout ({}s)",
+            limit.as_secs()
+        ))),
+    }
+}
+
+fn parse(web: &Web, raw: &str) -> Result<NsPath, Response> {
+    web.ns.parse(format!("/{raw}").as_bytes()).map_err(|e| {
+        page_error(
+            StatusCode::BAD_REQUEST,
+            "受け付けられません / Refused",
+            &e.to_string(),
+        )
+    })
+}
+
+pub async fn browse_root(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+) -> Response {
+    browse(State(web), Extension(conn), headers, Path(String::new())).await
+}
+
+pub async fn browse(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Response {
+    let s = match session_of(&web, &conn, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(who) = principal(&s).cloned() else {
+        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
+    };
+    let path = match parse(&web, raw.trim_end_matches('/')) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), path.clone());
+    let info = match blocking(&web, move || ns.stat(&w, &p)).await {
+        Ok(i) => i,
+        Err(e) => return ns_error(&e),
+    };
+    if info.kind == EntryKind::File {
+        return download(&web, who, path).await;
+    }
+    let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), path.clone());
+    match blocking(&web, move || ns.list(&w, &p)).await {
+        Ok(entries) => listing(&web, &s, &path, entries),
+        Err(e) => ns_error(&e),
+    }
+}
+
+/// What can be done with files in a directory, by where it is.
+struct Actions {
+    upload: bool,
+    delete: Option<&'static str>,
+    decide: Option<String>,
+}
+
+fn actions(path: &NsPath) -> Actions {
+    let none = Actions {
+        upload: false,
+        delete: None,
+        decide: None,
+    };
+    match path {
+        NsPath::Box(b) | NsPath::Entry { bx: b, .. } => match b.to_string().as_str() {
+            "inbox" => Actions {
+                upload: true,
+                delete: Some("削除 / Delete"),
+                ..none
+            },
+            _ => Actions {
+                delete: Some("受領 / Acknowledge"),
+                ..none
+            },
+        },
+        NsPath::Lanes {
+            view,
+            lane: Some(lane),
+        } => match view.name() {
+            "send" => Actions {
+                upload: true,
+                delete: Some("取下げ / Withdraw"),
+                ..none
+            },
+            "receive" => Actions {
+                delete: Some("受領 / Acknowledge"),
+                ..none
+            },
+            _ => Actions {
+                decide: Some(lane.clone()),
+                ..none
+            },
+        },
+        _ => none,
+    }
+}
+
+fn state_label(state: &str) -> &str {
+    match state {
+        "dir" => "フォルダ",
+        "stored" => "受付済",
+        "checking" => "検査中",
+        "acknowledged" => "受領済",
+        "partial" => "中断",
+        "uploading" => "受信中",
+        other => other,
+    }
+}
+
+fn listing(web: &Web, s: &Session, path: &NsPath, entries: Vec<EntryInfo>) -> Response {
+    let here = path.to_string();
+    let here = here.trim_end_matches('/');
+    let acts = actions(path);
+    let mut rows = String::new();
+    for e in &entries {
+        let target = format!("{here}/{}", e.name);
+        let link = format!("/box{}", url_path(&target));
+        let mut buttons = String::new();
+        if e.kind == EntryKind::File {
+            buttons.push_str(&format!(
+                r#"<a class="button" href="{}" download>ダウンロード / Download</a>"#,
+                esc(&link)
+            ));
+            if let Some(label) = acts.delete {
+                buttons.push_str(&format!(
+                    r#"<form method="post" action="/delete{}"><input type="hidden" name="csrf" value="{}"><button type="submit">{}</button></form>"#,
+                    esc(&url_path(&target)),
+                    esc(&s.csrf),
+                    esc(label)
+                ));
+            }
+            if let Some(lane) = &acts.decide {
+                buttons.push_str(&format!(
+                    r#"<form method="post" action="/decide/{lane}/{name}"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="decision" value="approve"><button type="submit">承認 / Approve</button></form><form method="post" action="/decide/{lane}/{name}" class="reject"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="decision" value="reject"><label>却下理由 / Reason <input name="reason" required maxlength="200"></label><button type="submit">却下 / Reject</button></form>"#,
+                    lane = esc(&url_path(lane)),
+                    name = esc(&url_path(&e.name)),
+                    csrf = esc(&s.csrf),
+                ));
+            }
+        }
+        let name = if e.kind == EntryKind::Dir {
+            format!(r#"<a href="{}/">{}/</a>"#, esc(&link), esc(&e.name))
+        } else {
+            esc(&e.name)
+        };
+        rows.push_str(&format!(
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"sha\">{}</td><td class=\"actions\">{buttons}</td></tr>\n",
+            if e.kind == EntryKind::File { html::size(e.size) } else { String::new() },
+            html::time(e.mtime),
+            esc(state_label(e.state)),
+            esc(e.sha256.as_deref().map(|h| &h[..h.len().min(16)]).unwrap_or("")),
+        ));
+    }
+    if entries.is_empty() {
+        rows.push_str(r#"<tr><td colspan="6">ファイルはありません / No files</td></tr>"#);
+    }
+    let max = web
+        .live
+        .get()
+        .config
+        .web
+        .as_ref()
+        .map(|w| w.limits.max_upload_size)
+        .unwrap_or(u64::MAX);
+    let upload = if acts.upload {
+        format!(
+            r#"<form method="post" action="/upload{dir}" enctype="multipart/form-data" class="upload" data-max="{max}">
+<input type="hidden" name="csrf" value="{csrf}">
+<label>送信するファイル / File to send <input type="file" name="file" required multiple></label>
+<button type="submit">送信 / Upload</button>
+<progress max="100" value="0" hidden></progress><span class="progress-text" role="status"></span>
+</form>"#,
+            dir = esc(&url_path(here)),
+            csrf = esc(&s.csrf),
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"{upload}<table class="files"><thead><tr><th>名前 / Name</th><th>サイズ / Size</th><th>日時 / Time</th><th>状態 / State</th><th>SHA-256</th><th></th></tr></thead><tbody>
+{rows}</tbody></table>"#
+    );
+    render(web, s, &format!("{} {here}", title_of(path)), &body)
+}
+
+fn title_of(path: &NsPath) -> &'static str {
+    match path {
+        NsPath::Box(b) | NsPath::Entry { bx: b, .. } if b.to_string() == "inbox" => "送信",
+        NsPath::Box(_) | NsPath::Entry { .. } => "受信",
+        NsPath::Receipts | NsPath::Receipt(_) => "受付票",
+        NsPath::Lanes { view, .. } => match view.name() {
+            "send" => "送付",
+            "receive" => "受取",
+            _ => "承認",
+        },
+        _ => "ファイル",
+    }
+}
+
+/// Streams a file out of the vault, decrypting as it goes.
+async fn download(web: &Web, who: Principal, path: NsPath) -> Response {
+    let (ns, w, p) = (Arc::clone(&web.ns), who, path.clone());
+    let d = match blocking(web, move || Download::open(&ns, &w, &p)).await {
+        Ok(d) => d,
+        Err(e) => return ns_error(&e),
+    };
+    let size = d.size();
+    let name = match &path {
+        NsPath::Entry { name, .. } | NsPath::LaneFile { name, .. } | NsPath::Receipt(name) => {
+            name.clone()
+        }
+        _ => "download".into(),
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut d = d;
+        let mut offset = 0u64;
+        let mut buf = vec![0u8; DOWNLOAD_CHUNK];
+        loop {
+            match d.read_at(offset, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    offset += n as u64;
+                    if tx
+                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    break;
+                }
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        url_path(&name).replace('/', "%2F")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Deletes a file: in an outbox or a lane's receive view this is the
+/// acknowledgement of receipt; in a lane's send view, withdrawal.
+pub async fn delete(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let s = match session_of(&web, &conn, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&s, Some(&form.csrf)) {
+        return csrf_refused();
+    }
+    let Some(who) = principal(&s) else {
+        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
+    };
+    let path = match parse(&web, &raw) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match web.ns.remove(who, &path).await {
+        Ok(()) => {
+            Redirect::to(&format!("/box{}/", url_path(&path.parent().to_string()))).into_response()
+        }
+        Err(e) => ns_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Approves or rejects a file waiting on a lane: the same rename an
+/// approver makes over SFTP.
+pub async fn decide(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Path((lane, name)): Path<(String, String)>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let s = match session_of(&web, &conn, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&s, Some(&form.csrf)) {
+        return csrf_refused();
+    }
+    let Some(who) = principal(&s) else {
+        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
+    };
+    let target = match form.decision.as_str() {
+        "approve" => format!("approve/{lane}/approved/{name}"),
+        "reject" => {
+            // A reason is one path component: a slash in it would be a
+            // directory, so it is shown as the full-width one.
+            let reason = form.reason.trim().replace('/', "／");
+            if reason.is_empty() {
+                return page_error(
+                    StatusCode::BAD_REQUEST,
+                    "却下理由がありません / A reason is required",
+                    "却下するときは理由を書いてください。",
+                );
+            }
+            format!("approve/{lane}/rejected/{reason}")
+        }
+        _ => {
+            return page_error(
+                StatusCode::BAD_REQUEST,
+                "受け付けられません / Refused",
+                "decision must be approve or reject",
+            );
+        }
+    };
+    let (from, to) = match (
+        parse(&web, &format!("approve/{lane}/{name}")),
+        parse(&web, &target),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match web.ns.rename(who, &from, &to, false).await {
+        Ok(()) => Redirect::to(&format!("/box/approve/{}/", url_path(&lane))).into_response(),
+        Err(e) => ns_error(&e),
+    }
+}
+
+/// The answer to an upload, for the page (no script) or the script
+/// (`Accept: application/json`).
+fn upload_answer(json: bool, status: StatusCode, message: &str, back: &str) -> Response {
+    if json {
+        let body = serde_json::json!({ "ok": status.is_success(), "message": message });
+        return (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    if status.is_success() {
+        return Redirect::to(back).into_response();
+    }
+    page_error(status, "送信できませんでした / Upload refused", message)
+}
+
+/// One upload of a multipart form: each `file` part streams into the
+/// vault through `transfer::Upload`, encrypted before its first write; a
+/// part cut short or over a limit leaves nothing behind.
+pub async fn upload(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    mut form: Multipart,
+) -> Response {
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let s = match session_of(&web, &conn, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(who) = principal(&s).cloned() else {
+        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
+    };
+    let dir = match parse(&web, raw.trim_end_matches('/')) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let back = format!("/box{}/", url_path(&dir.to_string()));
+    let header_token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let mut token_ok = csrf_ok(&s, header_token);
+    let limits = match web.live.get().config.web.as_ref() {
+        Some(w) => w.limits.clone(),
+        None => return page_error(StatusCode::NOT_FOUND, "", ""),
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limits.max_upload_size.saturating_add(limits.max_form_size)
+    {
+        return upload_answer(
+            json,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "ファイルが大きすぎます (web.max_upload_size {})",
+                html::size(limits.max_upload_size)
+            ),
+            &back,
+        );
+    }
+    let Ok(_permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
+        return upload_answer(
+            json,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)",
+            &back,
+        );
+    };
+    let mut sent = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return upload_answer(
+                    json,
+                    StatusCode::BAD_REQUEST,
+                    &format!("the form could not be read: {e}"),
+                    &back,
+                );
+            }
+        };
+        match field.name() {
+            Some("csrf") => {
+                let text = match field.text().await {
+                    Ok(t) if t.len() <= 128 => t,
+                    _ => return csrf_refused(),
+                };
+                token_ok = token_ok || csrf_ok(&s, Some(&text));
+            }
+            Some("file") => {
+                if !token_ok {
+                    return csrf_refused();
+                }
+                let Some(name) = field.file_name().map(base_name) else {
+                    return upload_answer(
+                        json,
+                        StatusCode::BAD_REQUEST,
+                        "the file part has no file name",
+                        &back,
+                    );
+                };
+                if name.is_empty() {
+                    continue;
+                }
+                let target = match parse(
+                    &web,
+                    &format!("{}/{name}", dir.to_string().trim_start_matches('/')),
+                ) {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                match stream_one(&web, &who, &target, field, &limits).await {
+                    Ok(stored) => sent.push(stored),
+                    Err((status, msg)) => return upload_answer(json, status, &msg, &back),
+                }
+            }
+            _ => {}
+        }
+    }
+    if !token_ok {
+        return csrf_refused();
+    }
+    if sent.is_empty() {
+        return upload_answer(
+            json,
+            StatusCode::BAD_REQUEST,
+            "ファイルが選ばれていません / No file was chosen",
+            &back,
+        );
+    }
+    upload_answer(
+        json,
+        StatusCode::OK,
+        &format!("送信しました: {}", sent.join(", ")),
+        &back,
+    )
+}
+
+/// The last component of a name as a browser sends it (old browsers send
+/// the whole local path).
+fn base_name(n: &str) -> String {
+    n.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+/// Streams one part into an upload on a blocking thread; only an `End`
+/// commits, so a part cut short is discarded.
+async fn stream_one(
+    web: &Web,
+    who: &Principal,
+    target: &NsPath,
+    mut field: axum::extract::multipart::Field<'_>,
+    limits: &renkei_config::web::WebLimits,
+) -> Result<String, (StatusCode, String)> {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), target.clone());
+    let writer = tokio::task::spawn_blocking(move || -> Result<String, NsError> {
+        let mut up = Upload::begin(&ns, &w, &p, OpenMode::Truncate)?;
+        let mut offset = 0u64;
+        loop {
+            match rx.blocking_recv() {
+                Some(Chunk::Data(b)) => {
+                    let n = b.len() as u64;
+                    if let Err(e) = up.write(offset, b) {
+                        up.discard("the write was refused");
+                        return Err(e);
+                    }
+                    offset += n;
+                }
+                Some(Chunk::End) => {
+                    let o = up.commit()?;
+                    return Ok(format!("{} ({})", o.path, html::size(o.size)));
+                }
+                None => {
+                    up.discard("the browser's upload ended before the file did");
+                    return Err(NsError::Invalid(
+                        "the upload was cut short; nothing was kept".into(),
+                    ));
+                }
+            }
+        }
+    });
+    let idle = web.ns.limits().idle_timeout;
+    let mut total = 0u64;
+    let fed: Result<(), (StatusCode, String)> = loop {
+        match tokio::time::timeout(idle, field.chunk()).await {
+            Err(_) => {
+                break Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "nothing arrived for {}s (limits.idle_timeout); nothing was kept",
+                        idle.as_secs()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                break Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("the upload could not be read: {e}; nothing was kept"),
+                ));
+            }
+            Ok(Ok(None)) => {
+                let _ = tx.send(Chunk::End).await;
+                break Ok(());
+            }
+            Ok(Ok(Some(b))) => {
+                total += b.len() as u64;
+                if total > limits.max_upload_size {
+                    break Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "ファイルが大きすぎます: web.max_upload_size は {} です。何も保存していません。",
+                            html::size(limits.max_upload_size)
+                        ),
+                    ));
+                }
+                if tx.send(Chunk::Data(b)).await.is_err() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    drop(tx);
+    let written = writer.await;
+    fed?;
+    match written {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err((status_of(&e), e.to_string())),
+        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
+    }
+}

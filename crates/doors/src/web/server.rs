@@ -1,0 +1,336 @@
+//! Listeners, admission and connections of the HTTPS front door.
+//!
+//! Admission happens at TCP accept, before TLS costs anything: a source
+//! outside every network this listener serves is dropped unanswered; a
+//! banned address is admitted only to be shown the lockout page (the
+//! browser must be able to tell its user why, without being told which
+//! part of a login was wrong); connection limits count per address and
+//! for the daemon. The TLS handshake and each request's headers must
+//! arrive within `web.header_timeout`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use renkei_config::canonical_ip;
+use renkei_core::defender::Offence;
+use renkei_core::events::Event;
+use renkei_core::policy::Protocol;
+
+use super::{ConnInfo, Web, WebDoor, pages, tls};
+
+/// The bound web listeners.
+pub struct Server {
+    web: Arc<Web>,
+    listeners: Vec<(TcpListener, WebDoor)>,
+}
+
+impl Server {
+    /// Binds `[web] listen` and every segment's `web_listen`; the error
+    /// names the address that failed.
+    pub async fn bind(web: Arc<Web>) -> Result<Server, (SocketAddr, std::io::Error)> {
+        let config = web.live.get().config.clone();
+        let mut wanted = Vec::new();
+        if let Some(w) = &config.web {
+            wanted.extend(w.listen.iter().map(|a| (*a, WebDoor::Staff)));
+        }
+        for seg in &config.segments {
+            wanted.extend(
+                seg.web_listen
+                    .iter()
+                    .map(|a| (*a, WebDoor::Segment(seg.name.clone()))),
+            );
+        }
+        let mut listeners = Vec::new();
+        for (addr, door) in wanted {
+            let l = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
+            listeners.push((l, door));
+        }
+        Ok(Server { web, listeners })
+    }
+
+    /// Each listener's door and bound address.
+    pub fn doors(&self) -> Vec<(WebDoor, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, d)| l.local_addr().ok().map(|a| (d.clone(), a)))
+            .collect()
+    }
+
+    /// Serves until `shutdown`; then lets requests in flight finish for
+    /// `limits.shutdown_grace` and closes the rest.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let config = self.web.live.get().config.clone();
+        let ask_cert = config
+            .tenants
+            .iter()
+            .flat_map(|t| &t.accounts)
+            .chain(config.segments.iter().flat_map(|s| &s.accounts))
+            .any(|a| a.web.as_ref().is_some_and(|w| w.client_cert.is_some()))
+            || config
+                .web
+                .as_ref()
+                .is_some_and(|w| w.users.iter().any(|u| u.login.client_cert.is_some()));
+        let tls_config = match tls::server_config(Arc::clone(&self.web.certs), ask_cert) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "the web front door cannot start TLS");
+                return;
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls_config);
+        let router = pages::router(Arc::clone(&self.web));
+        let conns = TaskTracker::new();
+        let mut loops = JoinSet::new();
+        for (listener, door) in self.listeners {
+            loops.spawn(accept_loop(
+                Arc::clone(&self.web),
+                listener,
+                door,
+                acceptor.clone(),
+                router.clone(),
+                conns.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let sweeper = {
+            let web = Arc::clone(&self.web);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tick.tick() => pages::record_ended(&web, web.sessions.sweep()),
+                    }
+                }
+            })
+        };
+        while loops.join_next().await.is_some() {}
+        conns.close();
+        let grace = self.web.ns.limits().shutdown_grace;
+        if tokio::time::timeout(grace, conns.wait()).await.is_err() {
+            tracing::warn!("web connections still open after the shutdown grace; closing them");
+        }
+        let _ = sweeper.await;
+        for s in self.web.sessions.drain() {
+            pages::record_end(&self.web, &s, "shutdown");
+        }
+    }
+}
+
+/// Why an address is not admitted: `None` when it is; `Some((reason,
+/// rule))` to drop it unanswered.
+fn outside(web: &Web, ip: IpAddr, door: &WebDoor) -> Option<(String, Option<String>)> {
+    let snap = web.live.get();
+    let config = &snap.config;
+    let ip = canonical_ip(ip);
+    match door {
+        WebDoor::Segment(name) => {
+            let inside = config
+                .segment(name)
+                .is_some_and(|s| s.networks.iter().any(|n| n.contains(&ip)));
+            (!inside).then(|| {
+                (
+                    format!(
+                        "{ip} is not in the networks of segment {name}, whose web listener this is"
+                    ),
+                    None,
+                )
+            })
+        }
+        WebDoor::Staff => {
+            let web_user = config.web.as_ref().is_some_and(|w| {
+                w.users
+                    .iter()
+                    .any(|u| u.networks.iter().any(|n| n.contains(&ip)))
+            });
+            if web_user {
+                return None;
+            }
+            let at = renkei_model::time::tokyo(jiff::Timestamp::now());
+            match snap.policy.admits(config, ip, Protocol::Https, &at) {
+                Ok(()) => None,
+                Err(d) => Some((
+                    d.reason.clone().unwrap_or_else(|| {
+                        "no account or web user may connect from this address".into()
+                    }),
+                    d.rule.as_ref().map(|_| d.by()),
+                )),
+            }
+        }
+    }
+}
+
+/// Counts a connection against the limits, or says which it would break.
+fn count_in(web: &Web, conn: u64, ip: IpAddr) -> Result<(), String> {
+    let snap = web.live.get();
+    let Some(w) = &snap.config.web else {
+        return Err("the web front door is not configured".into());
+    };
+    let Ok(mut conns) = web.conns.lock() else {
+        return Err("internal error".into());
+    };
+    if conns.len() >= w.limits.max_connections {
+        return Err(format!(
+            "too many web connections ({}, web.max_connections)",
+            w.limits.max_connections
+        ));
+    }
+    let ip = canonical_ip(ip);
+    if conns.values().filter(|i| **i == ip).count() >= w.limits.max_connections_per_source {
+        return Err(format!(
+            "too many web connections from {ip} ({}, web.max_connections_per_source)",
+            w.limits.max_connections_per_source
+        ));
+    }
+    conns.insert(conn, ip);
+    Ok(())
+}
+
+async fn accept_loop(
+    web: Arc<Web>,
+    listener: TcpListener,
+    door: WebDoor,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    conns: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment
+                    // rather than spin.
+                    tracing::warn!(error = %e, "web accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let banned = web.defender.banned(peer.ip()).map(|b| {
+            renkei_model::time::tokyo(b.until)
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        });
+        if banned.is_none()
+            && let Some((reason, rule)) = outside(&web, peer.ip(), &door)
+        {
+            web.events.record(Event::ConnectionRefused {
+                peer,
+                protocol: Protocol::Https,
+                stage: "accept",
+                reason,
+                rule,
+            });
+            drop(stream);
+            continue;
+        }
+        let id = web.events.next_conn();
+        if let Err(reason) = count_in(&web, id, peer.ip()) {
+            web.defender
+                .offence(peer.ip(), Offence::LimitExceeded)
+                .await;
+            web.events.record(Event::ConnectionRefused {
+                peer,
+                protocol: Protocol::Https,
+                stage: "accept",
+                reason,
+                rule: None,
+            });
+            continue;
+        }
+        web.events.record(Event::ConnectionAccepted {
+            conn: id,
+            peer,
+            protocol: Protocol::Https,
+        });
+        let info = ConnInfo {
+            id,
+            peer,
+            door: door.clone(),
+            client_cert: None,
+            banned,
+        };
+        conns.spawn(serve_one(
+            Arc::clone(&web),
+            stream,
+            info,
+            acceptor.clone(),
+            router.clone(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+async fn serve_one(
+    web: Arc<Web>,
+    stream: TcpStream,
+    mut info: ConnInfo,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) {
+    let header_timeout = web
+        .live
+        .get()
+        .config
+        .web
+        .as_ref()
+        .map(|w| w.limits.header_timeout)
+        .unwrap_or(std::time::Duration::from_secs(20));
+    let _ = stream.set_nodelay(true);
+    let tls = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        r = tokio::time::timeout(header_timeout, acceptor.accept(stream)) => match r {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                tracing::info!(conn = info.id, peer = %info.peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::info!(conn = info.id, peer = %info.peer, "TLS handshake timed out");
+                None
+            }
+        },
+    };
+    if let Some(tls) = tls {
+        info.client_cert = tls::client_fingerprint(tls.get_ref().1);
+        let service = TowerToHyperService::new(router.layer(axum::Extension(info.clone())));
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(64 * 1024)
+                .keep_alive(true);
+            b
+        };
+        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(conn = info.id, error = %e, "web connection ended");
+                }
+            }
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let grace = web.ns.limits().shutdown_grace;
+                let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+            }
+        }
+    }
+    if let Ok(mut c) = web.conns.lock() {
+        c.remove(&info.id);
+    }
+}
