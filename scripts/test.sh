@@ -10,6 +10,9 @@
 # route tests a file system that hangs, as a hung network mount does.
 # clamav-daemon gives the checks tests a real clamd (started by each test
 # with its own socket and a signature the test writes; nothing downloaded).
+# chromium and chromium-driver (WebDriver) drive the HTTPS front door as a
+# browser does; fonts-noto-cjk makes its Japanese pages render; openssl
+# makes test certificates and tries old TLS versions against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,10 @@ command -v age >/dev/null 2>&1 || need+=(age)
 command -v fusermount >/dev/null 2>&1 || need+=(fuse)
 command -v mountpoint >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+[ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2

@@ -319,6 +319,7 @@ async fn start(
                 Some(Arc::clone(&ctl)),
                 Arc::clone(certs),
             );
+            let _ = ctl.web.set(Arc::downgrade(&front));
             let server =
                 web::Server::bind(front)
                     .await
@@ -382,6 +383,7 @@ fn control_context(
             reload(&live, &events, &reload_router, certs.as_deref(), &runtime)
         }),
         runtime: tokio::runtime::Handle::current(),
+        web: std::sync::OnceLock::new(),
     })
 }
 

@@ -158,6 +158,15 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
                         seg.segment, seg.label, seg.listen
                     );
                 }
+                if let Some(w) = &s.web {
+                    for (door, addr) in &w.listeners {
+                        println!("  https        {addr} ({door})");
+                    }
+                    println!(
+                        "  web          {} session(s), {} connection(s), certificate SHA-256 {}",
+                        w.sessions, w.connections, w.certificate_sha256
+                    );
+                }
                 println!("  data dir     {}", s.data_dir);
                 println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
                 println!("  connections  {}", s.connections);

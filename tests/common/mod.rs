@@ -9,6 +9,7 @@
 pub mod checks;
 pub mod clamd;
 pub mod sshd;
+pub mod web;
 
 use std::collections::HashMap;
 use std::fs;

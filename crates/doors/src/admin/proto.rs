@@ -143,6 +143,20 @@ pub struct Status {
     /// Each segment's listeners.
     #[serde(default)]
     pub segments: Vec<SegmentListener>,
+    /// The HTTPS front door, when `[web]` is configured.
+    #[serde(default)]
+    pub web: Option<WebStatus>,
+}
+
+/// The HTTPS front door's listeners and load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebStatus {
+    /// (`staff` or `segment:<name>`, address)
+    pub listeners: Vec<(String, String)>,
+    pub sessions: usize,
+    pub connections: usize,
+    /// SHA-256 of the certificate served, `AA:BB:…`.
+    pub certificate_sha256: String,
 }
 
 /// One listening address of a segment.

@@ -57,8 +57,8 @@ impl WebDoor {
         }
     }
 
-    /// A session's listener, as stored with it.
-    fn key(&self) -> String {
+    /// A session's listener, as stored with it and shown in `status`.
+    pub fn key(&self) -> String {
         match self {
             WebDoor::Staff => "staff".into(),
             WebDoor::Segment(name) => format!("segment:{name}"),
@@ -92,6 +92,8 @@ pub struct Web {
     verifying: Semaphore,
     totp_seen: login::TotpSeen,
     conns: Mutex<HashMap<u64, IpAddr>>,
+    /// The bound listeners (set once, when bound).
+    listening: std::sync::OnceLock<Vec<(WebDoor, SocketAddr)>>,
 }
 
 /// Password verifications at once, for the daemon: argon2id is memory-hard
@@ -125,6 +127,7 @@ impl Web {
             verifying: Semaphore::new(LOGIN_VERIFY_CONCURRENCY),
             totp_seen: login::TotpSeen::default(),
             conns: Mutex::new(HashMap::new()),
+            listening: std::sync::OnceLock::new(),
             live,
             ns,
             events,
@@ -132,6 +135,11 @@ impl Web {
             admin,
             certs,
         })
+    }
+
+    /// Each listener's door and bound address.
+    pub fn listening(&self) -> &[(WebDoor, SocketAddr)] {
+        self.listening.get().map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Browser sessions open now.

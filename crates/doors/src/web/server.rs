@@ -53,15 +53,17 @@ impl Server {
             let l = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
             listeners.push((l, door));
         }
+        let bound = listeners
+            .iter()
+            .filter_map(|(l, d)| l.local_addr().ok().map(|a| (d.clone(), a)))
+            .collect();
+        let _ = web.listening.set(bound);
         Ok(Server { web, listeners })
     }
 
     /// Each listener's door and bound address.
     pub fn doors(&self) -> Vec<(WebDoor, SocketAddr)> {
-        self.listeners
-            .iter()
-            .filter_map(|(l, d)| l.local_addr().ok().map(|a| (d.clone(), a)))
-            .collect()
+        self.web.listening().to_vec()
     }
 
     /// Serves until `shutdown`; then lets requests in flight finish for
