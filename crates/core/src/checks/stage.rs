@@ -142,6 +142,7 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
         Ok(out) => match out.object {
             Some(o) if o.state == ObjectState::Stored && o.lane().is_some() => {
                 ns.events.record(Event::LaneDelivered {
+                    by: None,
                     file: crate::namespace::lanes::lane_file(&o),
                     approved_by: Vec::new(),
                 });

@@ -533,6 +533,10 @@ pub enum Event {
     },
     /// A file became visible to the lane's receivers.
     LaneDelivered {
+        /// The approver whose approval delivered it (who, from where,
+        /// over which door); absent when no approval was needed.
+        #[serde(flatten)]
+        by: Option<Actor>,
         #[serde(flatten)]
         file: LaneFile,
         /// The approvers, in order (empty: the lane needs no approval).

@@ -413,6 +413,7 @@ impl Namespace {
             let now = out.object.as_ref()?;
             Some(match (&now.state, &now.delivered) {
                 (ObjectState::Stored, Some(d)) => Event::LaneDelivered {
+                    by: Some(actor),
                     file,
                     approved_by: d.approvals.iter().map(|a| a.by.clone()).collect(),
                 },

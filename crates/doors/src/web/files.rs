@@ -415,9 +415,9 @@ pub async fn decide(
     let target = match form.decision.as_str() {
         "approve" => format!("approve/{lane}/approved/{name}"),
         "reject" => {
-            // A reason is one path component: a slash in it would be a
-            // directory, so it is shown as the full-width one.
-            let reason = form.reason.trim().replace('/', "／");
+            // A reason is one path component: a slash in it would make a
+            // directory (and look-alike slashes are refused as names).
+            let reason = form.reason.trim().replace(['/', '\\'], "・");
             if reason.is_empty() {
                 return page_error(
                     StatusCode::BAD_REQUEST,

@@ -138,6 +138,7 @@ impl Upload {
                     // A lane with neither checks nor approvers: delivered now.
                     ObjectState::Stored if object.lane().is_some() => {
                         self.ns.events.record(Event::LaneDelivered {
+                            by: None,
                             file: crate::namespace::lanes::lane_file(&object),
                             approved_by: Vec::new(),
                         });
