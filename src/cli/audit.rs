@@ -7,13 +7,11 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::Value;
-
 use super::when::when;
 use renkei_config::Config;
-use renkei_core::events::{FAILURES, REFUSALS, japanese};
-use renkei_model::time::tokyo;
-use renkei_storage::audit::{export, keys, read, verify};
+use renkei_core::events::japanese;
+use renkei_core::trail::{self, local};
+use renkei_storage::audit::{export, keys, verify};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -84,12 +82,6 @@ pub enum AuditCommand {
     },
 }
 
-fn local(ts: &str) -> String {
-    ts.parse::<jiff::Timestamp>()
-        .map(|t| tokyo(t).strftime("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|_| ts.to_string())
-}
-
 /// The keys trusted to have signed the trail: those in the files given,
 /// or in `audit.pub` beside the trail.
 fn public_keys(dir: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
@@ -124,107 +116,6 @@ fn daemon_running(audit_dir: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket).is_ok()
 }
 
-/// One record as a row for people and spreadsheets.
-struct Row {
-    seq: u64,
-    time: String,
-    event: String,
-    tenant: String,
-    tenant_name: String,
-    lane: String,
-    segment: String,
-    user: String,
-    source: String,
-    bx: String,
-    path: String,
-    size: String,
-    sha256: String,
-    result: &'static str,
-    reason: String,
-    rule: String,
-}
-
-fn text(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) -> Row {
-    let tenant = text(f, "tenant");
-    let refused = REFUSALS.contains(&event) || f.get("ok") == Some(&Value::Bool(false));
-    let path = match event {
-        "renamed" => format!("{} → {}", text(f, "from"), text(f, "to")),
-        // What the operator ran, e.g. "put tenant=032018 box=outbox a.csv".
-        "ctl_command" => format!("{} {}", text(f, "command"), text(f, "detail"))
-            .trim()
-            .to_string(),
-        _ => match text(f, "path") {
-            p if p.is_empty() => text(f, "name"),
-            p => p,
-        },
-    };
-    // A lane's events name it; the checks' events of a lane file carry it
-    // as their owner (`lane:<name>`).
-    let lane = match text(f, "lane") {
-        l if l.is_empty() => renkei_storage::journal::lane_of_owner(&tenant)
-            .unwrap_or("")
-            .to_string(),
-        l => l,
-    };
-    let size = match (f.get("bytes_served"), f.get("size")) {
-        (Some(b), _) => format!("{b} B served"),
-        (None, Some(s)) => format!("{s} B"),
-        _ => String::new(),
-    };
-    let source = match text(f, "source") {
-        s if s.is_empty() && event == "ctl_command" => format!("uid {}", text(f, "uid")),
-        s if s.is_empty() => text(f, "peer"),
-        s => s,
-    };
-    // The control socket's user is the operator, named as `--user ctl`.
-    let user = match text(f, "user") {
-        u if u.is_empty() && event == "ctl_command" => "ctl".to_string(),
-        u => u,
-    };
-    Row {
-        seq,
-        time: local(ts),
-        event: event.to_string(),
-        tenant_name: config
-            .and_then(|c| c.tenant(&tenant))
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-        tenant,
-        segment: text(f, "segment"),
-        user,
-        source,
-        bx: if lane.is_empty() {
-            text(f, "box")
-        } else {
-            format!("lane:{lane}")
-        },
-        lane,
-        path,
-        size,
-        sha256: text(f, "sha256"),
-        result: if refused {
-            "refused"
-        } else if FAILURES.contains(&event) {
-            "failed"
-        } else {
-            "ok"
-        },
-        reason: match text(f, "reason") {
-            r if r.is_empty() && event != "ctl_command" => text(f, "detail"),
-            r => r,
-        },
-        rule: text(f, "rule"),
-    }
-}
-
 /// Columns of East Asian wide characters take two cells in a terminal.
 fn width(s: &str) -> usize {
     s.chars()
@@ -244,14 +135,6 @@ fn width(s: &str) -> usize {
 /// `s` padded with spaces to `cells` terminal cells.
 fn pad(s: &str, cells: usize) -> String {
     format!("{s}{}", " ".repeat(cells.saturating_sub(width(s))))
-}
-
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 // Long: one arm per `renkei audit` subcommand, each a few lines of
@@ -356,75 +239,36 @@ pub(super) fn run(
                 .map(|z| z.timestamp());
             if result
                 .as_deref()
-                .is_some_and(|r| !["ok", "refused", "failed"].contains(&r))
+                .is_some_and(|r| !trail::RESULTS.contains(&r))
             {
                 anyhow::bail!("--result is ok, refused or failed");
             }
-            let events: Option<Vec<&str>> = event
-                .as_deref()
-                .map(|e| e.split(',').map(str::trim).collect());
-            let from = match since {
-                Some(s) => read::first_segment_since(&dir, s)?,
-                None => 0,
+            let q = trail::Query {
+                tenant,
+                user,
+                lane,
+                segment,
+                events: event.map(|e| e.split(',').map(|x| x.trim().to_string()).collect()),
+                file,
+                result,
+                since,
+                until,
+                scope: None,
+                seq: None,
             };
             let mut rows = Vec::new();
             let mut raw = Vec::new();
-            read::each(&dir, from, |f| {
-                let p = &f.record;
-                let ts = p.ts.parse::<jiff::Timestamp>().ok();
-                if since.is_some_and(|s| ts.is_some_and(|t| t < s))
-                    || until.is_some_and(|u| ts.is_some_and(|t| t > u))
-                {
-                    return ControlFlow::Continue(());
-                }
-                let wanted_event = match &events {
-                    Some(list) => list.contains(&p.event.as_str()),
-                    None => p.event != "checkpoint",
-                };
-                let r = row(p.seq, &p.ts, &p.event, &p.fields, config);
-                let keep = wanted_event
-                    && tenant.as_ref().is_none_or(|t| &r.tenant == t)
-                    && user.as_ref().is_none_or(|u| &r.user == u)
-                    && lane.as_ref().is_none_or(|l| &r.lane == l)
-                    && segment.as_ref().is_none_or(|g| &r.segment == g)
-                    && file.as_ref().is_none_or(|s| r.path.contains(s.as_str()))
-                    && result.as_ref().is_none_or(|x| x == r.result);
-                if keep {
-                    raw.push(p.fields.clone());
-                    rows.push(r);
-                }
+            trail::search(&dir, &q, config, |r, fields| {
+                raw.push(fields.clone());
+                rows.push(r);
                 ControlFlow::Continue(())
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&raw)?);
             } else if as_csv {
-                // The byte-order mark makes spreadsheet programs read the
-                // Japanese names as UTF-8.
-                println!(
-                    "\u{feff}seq,time_asia_tokyo,event,event_ja,tenant,tenant_name,user,source,box,path,size,sha256,result,reason,rule"
-                );
+                print!("{}", trail::CSV_HEADER);
                 for r in &rows {
-                    let cols = [
-                        r.seq.to_string(),
-                        r.time.clone(),
-                        r.event.clone(),
-                        japanese(&r.event).to_string(),
-                        r.tenant.clone(),
-                        r.tenant_name.clone(),
-                        r.user.clone(),
-                        r.source.clone(),
-                        r.bx.clone(),
-                        r.path.clone(),
-                        r.size.clone(),
-                        r.sha256.clone(),
-                        r.result.to_string(),
-                        r.reason.clone(),
-                        r.rule.clone(),
-                    ];
-                    println!(
-                        "{}",
-                        cols.iter().map(|c| csv(c)).collect::<Vec<_>>().join(",")
-                    );
+                    print!("{}", trail::csv_line(r));
                 }
             } else {
                 let mut out = String::new();

@@ -15,4 +15,5 @@ pub mod live;
 pub mod memory;
 pub mod namespace;
 pub mod policy;
+pub mod trail;
 pub mod transfer;

@@ -151,6 +151,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
     },
+    /// An operator's or auditor's action in the browser (what `ctl` would
+    /// have recorded as `ctl_command`, with the person instead of a uid).
+    WebAction {
+        peer: SocketAddr,
+        user: String,
+        /// `operator` or `auditor`.
+        role: &'static str,
+        /// `retry`, `unban`, `quarantine_release`, `quarantine_delete`,
+        /// `audit_csv`, `audit_bundle`.
+        action: &'static str,
+        detail: String,
+        ok: bool,
+    },
     WebSessionEnded {
         #[serde(skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,

@@ -46,6 +46,7 @@ pub fn japanese(name: &str) -> &'static str {
         "web_login" => "Webログイン",
         "web_login_failed" => "Webログイン失敗",
         "web_session_ended" => "Webログアウト",
+        "web_action" => "Web運用操作",
         "channel_refused" => "要求拒否",
         "session_ended" => "セッション終了",
         "protocol_violation" => "プロトコル違反",
@@ -111,6 +112,7 @@ impl Event {
             Event::WebLogin { .. } => "web_login",
             Event::WebLoginFailed { .. } => "web_login_failed",
             Event::WebSessionEnded { .. } => "web_session_ended",
+            Event::WebAction { .. } => "web_action",
             Event::ChannelRefused { .. } => "channel_refused",
             Event::SessionEnded { .. } => "session_ended",
             Event::ProtocolViolation { .. } => "protocol_violation",
@@ -179,6 +181,9 @@ impl Event {
                 | Event::ScanUnavailable { .. }
                 | Event::LaneRejected { .. }
                 | Event::LaneExpired { .. }
-        ) || matches!(self, Event::CtlCommand { ok: false, .. })
+        ) || matches!(
+            self,
+            Event::CtlCommand { ok: false, .. } | Event::WebAction { ok: false, .. }
+        )
     }
 }

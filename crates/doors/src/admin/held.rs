@@ -16,7 +16,7 @@ use renkei_storage::journal::{ObjectRecord, ObjectState};
 /// and the trail).
 const MAX_REASON: usize = 1024;
 
-fn held_file(o: &ObjectRecord) -> HeldFile {
+pub(crate) fn held_file(o: &ObjectRecord) -> HeldFile {
     let held = match &o.state {
         ObjectState::Quarantined { at } | ObjectState::Rejected { at } => Some(rfc3339(*at)),
         _ => o.check.as_ref().map(|c| rfc3339(c.at)),
@@ -41,7 +41,7 @@ fn held_file(o: &ObjectRecord) -> HeldFile {
 }
 
 /// Where the checks stand, for `ctl status`.
-pub(super) fn summary(ctx: &Context) -> ChecksSummary {
+pub(crate) fn summary(ctx: &Context) -> ChecksSummary {
     let snap = ctx.live.get();
     let waiting = ctx.ns.checking().unwrap_or_default();
     let now = Timestamp::now();
@@ -74,7 +74,7 @@ pub(super) fn show(s: &mut StdUnixStream, ctx: &Context, id: &str) -> CtlResult 
     Ok(format!("object={}", o.id))
 }
 
-fn reason_of(reason: &str) -> Result<&str, String> {
+pub(crate) fn reason_of(reason: &str) -> Result<&str, String> {
     let r = reason.trim();
     if r.is_empty() {
         return Err("a reason is required (--reason TEXT): it is kept in the audit trail".into());

@@ -7,7 +7,7 @@
 
 pub mod client;
 mod context;
-mod held;
+pub(crate) mod held;
 pub mod proto;
 pub mod server;
 

@@ -284,22 +284,32 @@ fn bans(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
 }
 
 fn unban(s: &mut StdUnixStream, ctx: &Context, ip: &str, uid: u32) -> CtlResult {
+    ctx.runtime
+        .block_on(lift_ban(ctx, ip, &format!("ctl (uid {uid})")))?;
+    proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
+    Ok(String::new())
+}
+
+/// Lifts the ban of `ip`, recorded as lifted `by` (the operator's socket
+/// or a web operator).
+pub(crate) async fn lift_ban(ctx: &Context, ip: &str, by: &str) -> Result<(), String> {
     let addr: std::net::IpAddr = ip
+        .trim()
         .parse()
-        .map_err(|_| CtlError::Refused(format!("{ip:?} is not an IP address")))?;
+        .map_err(|_| format!("{ip:?} is not an IP address"))?;
     let was = ctx
-        .runtime
-        .block_on(ctx.defender.unban(addr))
-        .map_err(|e| CtlError::Refused(format!("unban failed: {e}")))?;
+        .defender
+        .unban(addr)
+        .await
+        .map_err(|e| format!("unban failed: {e}"))?;
     if !was {
-        return Err(CtlError::Refused(format!("{addr} is not banned")));
+        return Err(format!("{addr} is not banned"));
     }
     ctx.ns.events().record(Event::Unbanned {
         ip: addr.to_string(),
-        by: format!("ctl (uid {uid})"),
+        by: by.to_string(),
     });
-    proto::write_json(s, &Reply::ok(serde_json::Value::Null))?;
-    Ok(String::new())
+    Ok(())
 }
 
 fn routes(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {

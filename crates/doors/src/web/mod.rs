@@ -18,9 +18,11 @@
 // `Response` in an `Err` would only move the allocation.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 mod files;
 mod html;
 mod login;
+mod operate;
 mod pages;
 mod server;
 pub mod session;
@@ -90,6 +92,8 @@ pub struct Web {
     uploads: Arc<Semaphore>,
     /// argon2id verifications at once (each holds ~19 MiB).
     verifying: Semaphore,
+    /// Signed audit bundles made at once (each holds its period).
+    exports: Semaphore,
     totp_seen: login::TotpSeen,
     conns: Mutex<HashMap<u64, IpAddr>>,
     /// The bound listeners (set once, when bound).
@@ -125,6 +129,7 @@ impl Web {
             ),
             uploads: Arc::new(Semaphore::new(l.max_uploads)),
             verifying: Semaphore::new(LOGIN_VERIFY_CONCURRENCY),
+            exports: Semaphore::new(1),
             totp_seen: login::TotpSeen::default(),
             conns: Mutex::new(HashMap::new()),
             listening: std::sync::OnceLock::new(),

@@ -15,7 +15,7 @@ use renkei_core::events::Event;
 
 use super::html::{self, Nav, esc};
 use super::session::{self, COOKIE, EndReason, LOGIN_COOKIE, Lookup, Session, Who};
-use super::{ConnInfo, Web, files, login};
+use super::{ConnInfo, Web, audit, files, login, operate};
 
 /// Longest user name, password and code accepted in the login form.
 const MAX_LOGIN_FIELD: usize = 1024;
@@ -43,6 +43,13 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/box/", get(files::browse_root))
         .route("/box/{*path}", get(files::browse))
         .route("/delete/{*path}", post(files::delete))
+        .route("/status", get(operate::status))
+        .route("/operate/{action}", post(operate::act))
+        .route("/audit", get(audit::search))
+        .route("/audit/record/{seq}", get(audit::record))
+        .route("/audit/export.csv", get(audit::csv))
+        .route("/audit/verify", get(audit::verification))
+        .route("/audit/bundle", get(audit::bundle))
         .route("/decide/{lane}/{name}", post(files::decide))
         .layer(DefaultBodyLimit::max(form_limit))
         .merge(uploads)
@@ -204,8 +211,11 @@ pub fn nav(who: &Who, web: &Web) -> Vec<Nav> {
             }
             out
         }
-        Who::Auditor { .. } => vec![n("/", "監査 (audit)")],
-        Who::Operator { .. } => vec![n("/", "運用 (status)")],
+        Who::Auditor { .. } => vec![
+            n("/audit", "監査ログ (audit trail)"),
+            n("/audit/verify", "検証 (verification)"),
+        ],
+        Who::Operator { .. } => vec![n("/status", "運用状況 (status)")],
     }
 }
 
@@ -242,12 +252,8 @@ async fn home(
     match &s.who {
         Who::Account(p) if p.tenant().is_some() => Redirect::to("/box/inbox").into_response(),
         Who::Account(_) => Redirect::to("/box/").into_response(),
-        Who::Auditor { .. } | Who::Operator { .. } => render(
-            &web,
-            &s,
-            "ようこそ / Welcome",
-            "<p>監査ログの検索と運用画面は次の版で提供します。 (The audit and operator pages are not served yet.)</p>",
-        ),
+        Who::Auditor { .. } => Redirect::to("/audit").into_response(),
+        Who::Operator { .. } => Redirect::to("/status").into_response(),
     }
 }
 
