@@ -6,6 +6,7 @@
 //! against a deadline.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod checks;
 pub mod clamd;
 pub mod sshd;

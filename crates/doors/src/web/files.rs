@@ -191,10 +191,15 @@ fn state_label(state: &str) -> &str {
     }
 }
 
-fn listing(web: &Web, s: &Session, path: &NsPath, entries: Vec<EntryInfo>) -> Response {
+fn listing(web: &Web, s: &Session, path: &NsPath, mut entries: Vec<EntryInfo>) -> Response {
     let here = path.to_string();
     let here = here.trim_end_matches('/');
     let acts = actions(path);
+    if acts.decide.is_some() {
+        // `approved/` and `rejected/` are where an SFTP client renames a
+        // file to decide; the page has buttons instead.
+        entries.retain(|e| e.kind == EntryKind::File);
+    }
     let mut rows = String::new();
     for e in &entries {
         let target = format!("{here}/{}", e.name);
