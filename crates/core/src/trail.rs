@@ -161,7 +161,7 @@ pub fn row(seq: u64, ts: &str, event: &str, f: &Value, config: Option<&Config>) 
 impl Query {
     fn keeps(&self, r: &Row) -> bool {
         let wanted_event = match &self.events {
-            Some(list) => list.iter().any(|e| *e == r.event),
+            Some(list) => list.contains(&r.event),
             None => r.event != "checkpoint",
         };
         wanted_event
@@ -178,7 +178,7 @@ impl Query {
             && self
                 .scope
                 .as_ref()
-                .is_none_or(|codes| codes.iter().any(|c| *c == r.tenant))
+                .is_none_or(|codes| codes.contains(&r.tenant))
     }
 }
 
