@@ -134,6 +134,14 @@ impl Browser {
         &self.base
     }
 
+    /// `NAME=VALUE` of a cookie in the jar (curl's Netscape format).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        fs::read_to_string(&self.jar).ok()?.lines().find_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols.len() == 7 && cols[5] == name).then(|| format!("{name}={}", cols[6]))
+        })
+    }
+
     /// curl with this browser's jar, CA and source; `args` follow.
     pub fn curl(&self, args: &[&str]) -> Output {
         let mut c = Command::new("curl");

@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 mod audit;
+mod deadline;
 mod files;
 mod html;
 mod login;

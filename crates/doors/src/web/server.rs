@@ -317,7 +317,9 @@ async fn serve_one(
                 .keep_alive(true);
             b
         };
-        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        let send_timeout = web.ns.limits().send_timeout;
+        let io = super::deadline::WriteDeadline::new(tls, send_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         tokio::select! {
             r = conn.as_mut() => {
