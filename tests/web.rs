@@ -410,3 +410,39 @@ fn an_upload_over_the_limit_is_refused_and_leaves_nothing() {
         "only small.bin is stored"
     );
 }
+
+#[test]
+fn the_certificate_is_replaced_on_reload_and_a_broken_one_is_refused() {
+    let w = world("", "");
+    let status = |d: &Daemon| -> serde_json::Value {
+        serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap()
+    };
+    let before = status(&w.d)["web"]["certificate_sha256"].clone();
+    // A new pair written over the old files, as an operator renews it.
+    let renewed = tempfile::tempdir().unwrap();
+    let (new_cert, new_key) = certificate(renewed.path());
+    let web_cfg = fs::read_to_string(&w.d.config).unwrap();
+    let cert_path = web_cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("tls_cert = \""))
+        .map(|l| l.trim_end_matches('"').to_string())
+        .unwrap();
+    let key_path = cert_path.replace("web.crt", "web.key");
+    fs::copy(&new_cert, &cert_path).unwrap();
+    fs::copy(&new_key, &key_path).unwrap();
+    w.d.ctl_ok(&["reload"]);
+    let after = status(&w.d)["web"]["certificate_sha256"].clone();
+    assert_ne!(before, after);
+    let b = Browser::new(&w.d.web_addr("staff"), &new_cert);
+    assert_eq!(
+        b.get("/login").status,
+        200,
+        "served with the new certificate"
+    );
+    // A broken certificate: the reload says so, the good one keeps serving.
+    fs::write(&cert_path, b"-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
+    let out = w.d.ctl_ok(&["reload"]);
+    assert!(out.contains("web certificate was not replaced"), "{out}");
+    assert_eq!(status(&w.d)["web"]["certificate_sha256"], after);
+    assert_eq!(b.get("/login").status, 200);
+}

@@ -116,6 +116,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.server.listen
                 );
             }
+            if let Some(w) = &config.web {
+                let certs = renkei_doors::web::tls::CertStore::load(&w.tls_cert, &w.tls_key)?;
+                println!(
+                    "web: certificate {} usable, SHA-256 {}",
+                    w.tls_cert.display(),
+                    certs.fingerprint()
+                );
+            }
             match &found.scanner {
                 Some((at, Ok(version))) => println!("scanner: clamd at {at} answers ({version})"),
                 Some((at, Err(e))) => println!(

@@ -584,3 +584,5 @@ fn web_section(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_tests;

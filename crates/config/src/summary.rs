@@ -94,6 +94,44 @@ impl Config {
                 users.join(", ")
             );
         }
+        if let Some(w) = &self.web {
+            let listen: Vec<String> = w.listen.iter().map(ToString::to_string).collect();
+            let seg: Vec<String> = self
+                .segments
+                .iter()
+                .flat_map(|s| {
+                    s.web_listen
+                        .iter()
+                        .map(move |a| format!("{a} ({})", s.name))
+                })
+                .collect();
+            let logins = self
+                .tenants
+                .iter()
+                .flat_map(|t| &t.accounts)
+                .chain(self.segments.iter().flat_map(|s| &s.accounts))
+                .filter(|a| a.web.is_some())
+                .count();
+            let _ = writeln!(
+                s,
+                "  web       https on {}{}; {} account(s) with a web login, {} web user(s); sessions ≤ {}, idle {}, absolute {}",
+                if listen.is_empty() {
+                    "no staff listener".into()
+                } else {
+                    listen.join(", ")
+                },
+                if seg.is_empty() {
+                    String::new()
+                } else {
+                    format!("; segments on {}", seg.join(", "))
+                },
+                logins,
+                w.users.len(),
+                w.limits.max_sessions,
+                units::format_duration(w.limits.session_idle),
+                units::format_duration(w.limits.session_absolute),
+            );
+        }
         for l in &self.lanes {
             let approval = if l.approvers.is_empty() {
                 "no approval".to_string()
