@@ -10,6 +10,8 @@
 #   scripts/bench.sh push [MIB] [RUNS]          route push to sshd vs sftp put
 #   scripts/bench.sh scan [FILES] [KIB]         upload OK -> delivered with the
 #                                              checks stage vs clamd alone
+#   scripts/bench.sh web [MIB] [RUNS]           1 GiB browser-path upload (curl,
+#                                              HTTPS multipart) vs sftp put -f
 #
 # throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
 # both servers get the same `put -f` (upload, fsync) and `get` of the same
@@ -43,6 +45,13 @@
 # takes longer than a small file's whole hand-off. Prints medians, p99 and
 # MB/s, and the time the stage adds (with - without) against clamd's own.
 #
+# web: the same file uploaded to renkei through the HTTPS front door the
+# way a browser's form sends it (curl -F: multipart, TLS 1.3, the page's
+# CSRF token, a logged-in session) and with `sftp put -f` (aes128-gcm) to
+# renkei and to OpenSSH's sshd; alternating, median of RUNS (3). Each
+# upload is timed to its answer, which renkei gives once the file is
+# encrypted, fsynced and committed.
+#
 # RENKEI=/path/to/renkei runs another build of renkei instead of this tree's.
 set -euo pipefail
 
@@ -54,8 +63,9 @@ case $MODE in
   handoff) FILES=${2:-1000} ;;
   push) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   scan) FILES=${2:-200}; SIZE_KIB=${3:-1024} ;;
+  web) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
-  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB] | web [MIB] [RUNS]]" >&2; exit 2 ;;
 esac
 
 if [ "$MODE" = audit ] || [ "$MODE" = all ]; then
@@ -154,6 +164,21 @@ if [ "$MODE" = scan ]; then
   sed -i 's/^level = "warn"/format = "json"\nlevel = "info"/' "$work/renkei.toml" "$work/renkei2.toml"
   "$RENKEI" --config "$work/renkei2.toml" serve 2>"$work/renkei2.log" &
   rpid2=$!
+fi
+
+if [ "$MODE" = web ]; then
+  WPORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/web.key" -out "$work/web.crt" 2>/dev/null
+  hash=$(echo "bench-web-password" | "$RENKEI" passwd bench | sed -n 's/^web_password = //p')
+  python3 - "$work/renkei.toml" "$hash" "$WPORT" "$work" <<'PY'
+import sys
+path, hash_, port, work = sys.argv[1:]
+text = open(path).read()
+text = text.replace("[[route]]", f"web_password = {hash_}\n\n[[route]]", 1)
+text += f'\n[web]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/web.crt"\ntls_key = "{work}/web.key"\nmax_upload_size = "64GiB"\n'
+open(path, "w").write(text)
+PY
 fi
 
 "$RENKEI" --config "$work/renkei.toml" serve 2>"$work/renkei.log" &
@@ -342,6 +367,57 @@ mb = int(sys.argv[2]) * 1048576 / 1e6
 o = mb / statistics.median(times["sftp"])
 r = mb / statistics.median(times["renkei"])
 print(f"{sys.argv[2]} MiB to OpenSSH sshd: sftp put {o:.0f} MB/s, renkei route push {r:.0f} MB/s, ratio {r / o:.2f}")
+PY
+  exit 0
+fi
+
+if [ "$MODE" = web ]; then
+  echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
+  head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
+  jar="$work/jar"
+  c() { curl -sS --cacert "$work/web.crt" -c "$jar" -b "$jar" "$@"; }
+  token=$(c "https://127.0.0.1:$WPORT/login" | sed -n 's/.*name="token" value="\([^"]*\)".*/\1/p')
+  c -o /dev/null --data-urlencode "token=$token" --data-urlencode user=bench \
+    --data-urlencode password=bench-web-password "https://127.0.0.1:$WPORT/login"
+  csrf=$(c "https://127.0.0.1:$WPORT/box/inbox" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+  [ -n "$csrf" ] || { echo "bench: could not log in to the web front door" >&2; exit 1; }
+  results="$work/web-results"
+  : > "$results"
+  for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="https sftp openssh"; else order="openssh sftp https"; fi
+    for how in $order; do
+      t0=$(date +%s.%N)
+      case $how in
+        https)
+          code=$(c -o /dev/null -w '%{http_code}' -H "X-CSRF-Token: $csrf" -H "Accept: application/json" \
+            -F "file=@$work/big;filename=web-$r.bin" "https://127.0.0.1:$WPORT/upload/inbox")
+          [ "$code" = 200 ] || { echo "bench: the HTTPS upload answered $code" >&2; exit 1; } ;;
+        sftp) echo "put -f $work/big /inbox/sftp-$r.bin" > "$work/batch"
+          sftp -q -b "$work/batch" -c aes128-gcm@openssh.com -i "$work/client" -P "$RPORT" \
+            -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+            -o IdentitiesOnly=yes -o LogLevel=ERROR bench@127.0.0.1 >/dev/null ;;
+        openssh) echo "put -f $work/big $work/openssh-target/big" > "$work/batch"
+          sftp -q -b "$work/batch" -c aes128-gcm@openssh.com -i "$work/client" -P "$OPORT" \
+            -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+            -o IdentitiesOnly=yes -o LogLevel=ERROR "$ME@127.0.0.1" >/dev/null ;;
+      esac
+      t1=$(date +%s.%N)
+      s=$(python3 -c "print($t1 - $t0)")
+      echo "$how $s" >> "$results"
+      echo "bench: web $how run $r: ${s}s" >&2
+    done
+  done
+  python3 - "$results" "$SIZE_MIB" <<'PY'
+import statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    how, secs = line.split()
+    times.setdefault(how, []).append(float(secs))
+mb = int(sys.argv[2]) * 1048576 / 1e6
+h = mb / statistics.median(times["https"])
+s = mb / statistics.median(times["sftp"])
+o = mb / statistics.median(times["openssh"])
+print(f"{sys.argv[2]} MiB upload: renkei HTTPS (curl -F) {h:.0f} MB/s, renkei sftp put -f {s:.0f} MB/s, OpenSSH sshd sftp put -f {o:.0f} MB/s; HTTPS/SFTP on renkei {h / s:.2f}, HTTPS/OpenSSH {h / o:.2f}")
 PY
   exit 0
 fi

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::events::{FAILURES, REFUSALS, japanese};
 use renkei_config::Config;
 use renkei_storage::audit::read::{self, ReadError};
+use renkei_storage::audit::{export, keys, verify};
 
 /// One record as a row for people and spreadsheets.
 #[derive(Debug, Clone)]
@@ -209,6 +210,38 @@ pub fn search(
             ControlFlow::Continue(())
         }
     })
+}
+
+/// What verifying the trail found: the report, and the ids of the keys
+/// trusted (those in `audit.pub` beside the trail).
+pub type Verified = (renkei_storage::audit::verify::Report, Vec<String>);
+
+/// Verifies the trail of a running daemon (up to its last checkpoint)
+/// against the public keys kept beside it.
+pub fn verify_beside(dir: &Path) -> Result<Verified, String> {
+    let keys = trusted(dir)?;
+    let ids = keys.iter().map(keys::key_id).collect();
+    verify::verify_dir(dir, &keys, true)
+        .map(|r| (r, ids))
+        .map_err(|p| p.to_string())
+}
+
+fn trusted(dir: &Path) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
+    let text =
+        std::fs::read_to_string(dir.join("audit.pub")).map_err(|e| format!("audit.pub: {e}"))?;
+    keys::read_public_all(&text)
+}
+
+/// Writes the signed bundle of a period to `out` (what `renkei audit
+/// export` writes), naming the newest key beside the trail.
+pub fn bundle(
+    dir: &Path,
+    since: Timestamp,
+    until: Timestamp,
+    out: &Path,
+) -> Result<export::Exported, String> {
+    let newest = trusted(dir)?.last().map(keys::key_id).unwrap_or_default();
+    export::export(dir, since, until, &newest, out).map_err(|e| e.to_string())
 }
 
 /// The CSV header (after the byte-order mark spreadsheet programs need to

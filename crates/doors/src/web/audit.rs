@@ -23,7 +23,6 @@ use tokio::sync::mpsc;
 
 use renkei_core::events::{Event, japanese};
 use renkei_core::trail;
-use renkei_storage::audit::{export, keys, verify};
 
 use super::html::{esc, url_path};
 use super::pages::{page_error, render, session_of};
@@ -390,13 +389,6 @@ pub async fn csv(
         .into_response()
 }
 
-/// The public keys kept beside the trail.
-fn trusted(dir: &std::path::Path) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
-    let text =
-        std::fs::read_to_string(dir.join("audit.pub")).map_err(|e| format!("audit.pub: {e}"))?;
-    keys::read_public_all(&text)
-}
-
 /// `GET /audit/verify`: whether the trail verifies, and by which keys.
 pub async fn verification(
     State(web): State<Arc<Web>>,
@@ -411,14 +403,7 @@ pub async fn verification(
         return forbidden();
     }
     let dir = audit_dir(&web);
-    let checked = tokio::task::spawn_blocking(move || {
-        let keys = trusted(&dir)?;
-        let ids: Vec<String> = keys.iter().map(keys::key_id).collect();
-        verify::verify_dir(&dir, &keys, true)
-            .map(|r| (r, ids.clone()))
-            .map_err(|p| format!("{p}"))
-    })
-    .await;
+    let checked = tokio::task::spawn_blocking(move || trail::verify_beside(&dir)).await;
     let body = match checked {
         Ok(Ok((r, ids))) => format!(
             r#"<p class="notice ok">検証済み / Verified: 改ざんは見つかりませんでした。</p>
@@ -514,8 +499,7 @@ pub async fn bundle(
     let (d, o) = (dir.clone(), out.clone());
     let made = tokio::task::spawn_blocking(move || {
         renkei_storage::fsutil::create_private_dir(&out_dir).map_err(|e| e.to_string())?;
-        let newest = trusted(&d)?.last().map(keys::key_id).unwrap_or_default();
-        export::export(&d, since, until, &newest, &o).map_err(|e| e.to_string())?;
+        trail::bundle(&d, since, until, &o)?;
         std::fs::read(&o).map_err(|e| e.to_string())
     })
     .await;
