@@ -446,3 +446,64 @@ fn the_certificate_is_replaced_on_reload_and_a_broken_one_is_refused() {
     assert_eq!(status(&w.d)["web"]["certificate_sha256"], after);
     assert_eq!(b.get("/login").status, 200);
 }
+
+#[test]
+fn rules_can_keep_an_account_off_the_browser() {
+    // The baseline, with the browser closed to 札幌市's 窓口 account.
+    let rules = format!(
+        "[[rule]]\naction = \"deny\"\naccount = \"{USER}\"\nprotocol = \"https\"\nop = [\"connect\", \"login\"]\nreason = \"this terminal uses SFTP only\"\n\n{}",
+        Daemon::baseline_rules()
+    );
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(certs.path());
+    let extra = format!(
+        "[[tenant.account]]\nuser = \"{USER}\"\n{}\n{}",
+        password_line(USER, PASSWORD),
+        web_table(&cert, &key, "")
+    );
+    let d = Daemon::start_with_policies(default_tenants(), &extra, &[("10-web.toml", &rules)]);
+    let b = Browser::new(&d.web_addr("staff"), &cert);
+    assert_eq!(b.login(USER, PASSWORD, "").status, 401);
+    let failed = d.wait_event("refused by the rule", |e| e["event"] == "web_login_failed");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("this terminal uses SFTP only"), "{reason}");
+    assert!(
+        failed["rule"].as_str().unwrap().contains("10-web.toml:1"),
+        "{failed}"
+    );
+    // `policy explain` answers for the browser too.
+    let (ok, out) = d.cli(
+        "policy",
+        &[
+            "explain",
+            "--tenant",
+            "011002",
+            "--user",
+            USER,
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "login",
+            "--protocol",
+            "https",
+        ],
+    );
+    assert!(!ok && out.contains("10-web.toml:1"), "{out}");
+    let (ok, out) = d.cli(
+        "policy",
+        &[
+            "explain",
+            "--tenant",
+            "011002",
+            "--user",
+            USER,
+            "--from",
+            "127.0.0.1",
+            "--op",
+            "login",
+            "--protocol",
+            "sftp",
+        ],
+    );
+    assert!(ok, "{out}");
+}

@@ -188,6 +188,11 @@ fn a_lane_file_is_sent_approved_and_received_in_the_browser() {
     );
     let queue = approver.get("/box/approve/kanyusha-down");
     assert!(queue.body.contains(name), "{}", queue.body);
+    assert!(
+        queue.body.contains("送付者 / sender std-ope"),
+        "{}",
+        queue.body
+    );
     let inspect = w.d.work.join("inspect.csv");
     let path = format!("/box{}", url(&format!("/approve/kanyusha-down/{name}")));
     assert_eq!(approver.download(&path, &inspect), 200);

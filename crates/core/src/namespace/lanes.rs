@@ -195,6 +195,19 @@ pub(crate) fn lane_file(o: &ObjectRecord) -> LaneFile {
     }
 }
 
+/// What an approver is shown of a file before deciding on it.
+#[derive(Debug, Clone)]
+pub struct LaneFacts {
+    pub sender: String,
+    pub sent_at: Timestamp,
+    /// The checks it passed (`virus`, `type`, `format:<rule>`), and the
+    /// scanner's version when it was scanned.
+    pub checks: Vec<String>,
+    pub scanner: Option<String>,
+    /// Approvals it has so far.
+    pub approvals: Vec<String>,
+}
+
 /// The object a lane path names, if `who` sees it in that view.
 fn visible(ns: &Namespace, who: &Principal, path: &NsPath) -> Result<ObjectRecord, NsError> {
     let not_found = || NsError::NotFound {
@@ -213,6 +226,24 @@ fn visible(ns: &Namespace, who: &Principal, path: &NsPath) -> Result<ObjectRecor
 }
 
 impl Namespace {
+    /// The sender, checks and approvals of a lane file `who` sees.
+    pub fn lane_facts(&self, who: &Principal, path: &NsPath) -> Result<LaneFacts, NsError> {
+        let o = visible(self, who, path)?;
+        let approvals = match &o.state {
+            ObjectState::AwaitingApproval { approvals, .. } => {
+                approvals.iter().map(|a| a.by.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(LaneFacts {
+            sender: o.uploaded_by.clone(),
+            sent_at: o.committed_at,
+            checks: o.check.as_ref().map(|c| c.ran.clone()).unwrap_or_default(),
+            scanner: o.check.as_ref().and_then(|c| c.scanner.clone()),
+            approvals,
+        })
+    }
+
     /// `stat` of a lane location.
     pub(crate) fn lane_stat(&self, who: &Principal, path: &NsPath) -> Result<EntryInfo, NsError> {
         match path {

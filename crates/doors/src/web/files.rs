@@ -1,5 +1,5 @@
-//! Files in the browser: listing, downloading, uploading, deleting
-//! (acknowledging) and deciding on lane files — each one call of the
+//! Files in the browser: listing, downloading, deleting (acknowledging)
+//! and deciding on lane files (uploads are `upload`) — each one call of the
 //! namespace or of `transfer` with the session's principal, exactly as
 //! the SFTP door makes it.
 //!
@@ -7,18 +7,20 @@
 //! caller's namespace: `..`, encoded slashes and the like are refused
 //! there, and nothing a URL holds can name another tenant's file.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, Form, Multipart, Path, State};
+use axum::extract::{Extension, Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use renkei_core::namespace::lanes::LaneFacts;
 use renkei_core::namespace::{EntryInfo, EntryKind, NsError, NsPath, PathError, Principal};
-use renkei_core::transfer::{Download, OpenMode, Upload};
+use renkei_core::transfer::Download;
 
 use super::html::{self, esc, url_path};
 use super::pages::{csrf_ok, csrf_refused, page_error, render, session_of};
@@ -29,9 +31,9 @@ use super::{ConnInfo, Web};
 const DOWNLOAD_CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the vault reader and the connection, and
 /// between the connection and the upload writer, per transfer.
-const CHUNKS_IN_FLIGHT: usize = 4;
+pub(super) const CHUNKS_IN_FLIGHT: usize = 4;
 
-fn principal(s: &Session) -> Option<&Principal> {
+pub(super) fn principal(s: &Session) -> Option<&Principal> {
     match &s.who {
         Who::Account(p) => Some(p),
         _ => None,
@@ -39,7 +41,7 @@ fn principal(s: &Session) -> Option<&Principal> {
 }
 
 /// The HTTP status of a refusal or failure from the namespace.
-fn status_of(e: &NsError) -> StatusCode {
+pub(super) fn status_of(e: &NsError) -> StatusCode {
     match e {
         NsError::NotFound { .. } | NsError::BadPath(PathError::NoSuchBox { .. }) => {
             StatusCode::NOT_FOUND
@@ -82,7 +84,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn parse(web: &Web, raw: &str) -> Result<NsPath, Response> {
+pub(super) fn parse(web: &Web, raw: &str) -> Result<NsPath, Response> {
     web.ns.parse(format!("/{raw}").as_bytes()).map_err(|e| {
         page_error(
             StatusCode::BAD_REQUEST,
@@ -126,10 +128,61 @@ pub async fn browse(
         return download(&web, who, path).await;
     }
     let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), path.clone());
-    match blocking(&web, move || ns.list(&w, &p)).await {
-        Ok(entries) => listing(&web, &s, &path, entries),
+    let listed = blocking(&web, move || {
+        let entries = ns.list(&w, &p)?;
+        // An approver sees who sent each file and what it passed.
+        let mut facts = HashMap::new();
+        if let NsPath::Lanes {
+            view,
+            lane: Some(lane),
+        } = &p
+            && view.name() == "approve"
+        {
+            for e in entries.iter().filter(|e| e.kind == EntryKind::File) {
+                let at = NsPath::LaneFile {
+                    view: *view,
+                    lane: lane.clone(),
+                    name: e.name.clone(),
+                };
+                if let Ok(f) = ns.lane_facts(&w, &at) {
+                    facts.insert(e.name.clone(), f);
+                }
+            }
+        }
+        Ok((entries, facts))
+    })
+    .await;
+    match listed {
+        Ok((entries, facts)) => listing(&web, &s, &path, entries, &facts),
         Err(e) => ns_error(&e),
     }
+}
+
+/// The facts an approver decides on, under a file's name.
+fn facts_line(f: &LaneFacts) -> String {
+    let checks = if f.checks.is_empty() {
+        "検査なし / no checks configured".to_string()
+    } else {
+        format!("検査合格 / passed: {}", f.checks.join(", "))
+    };
+    let scanner = f
+        .scanner
+        .as_deref()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    let approvals = if f.approvals.is_empty() {
+        String::new()
+    } else {
+        format!(" — 承認済 / approved by {}", f.approvals.join(", "))
+    };
+    format!(
+        "<br><small>送付者 / sender {} — {} — {checks}{scanner}{approvals}</small>",
+        esc(&f.sender),
+        esc(&html::time(f.sent_at.as_second())),
+        checks = esc(&checks),
+        scanner = esc(&scanner),
+        approvals = esc(&approvals),
+    )
 }
 
 /// What can be done with files in a directory, by where it is.
@@ -191,7 +244,13 @@ fn state_label(state: &str) -> &str {
     }
 }
 
-fn listing(web: &Web, s: &Session, path: &NsPath, mut entries: Vec<EntryInfo>) -> Response {
+fn listing(
+    web: &Web,
+    s: &Session,
+    path: &NsPath,
+    mut entries: Vec<EntryInfo>,
+    facts: &HashMap<String, LaneFacts>,
+) -> Response {
     let here = path.to_string();
     let here = here.trim_end_matches('/');
     let acts = actions(path);
@@ -230,7 +289,11 @@ fn listing(web: &Web, s: &Session, path: &NsPath, mut entries: Vec<EntryInfo>) -
         let name = if e.kind == EntryKind::Dir {
             format!(r#"<a href="{}/">{}/</a>"#, esc(&link), esc(&e.name))
         } else {
-            esc(&e.name)
+            format!(
+                "{}{}",
+                esc(&e.name),
+                facts.get(&e.name).map(facts_line).unwrap_or_default()
+            )
         };
         rows.push_str(&format!(
             "<tr><td>{name}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"sha\">{}</td><td class=\"actions\">{buttons}</td></tr>\n",
@@ -450,252 +513,5 @@ pub async fn decide(
     match web.ns.rename(who, &from, &to, false).await {
         Ok(()) => Redirect::to(&format!("/box/approve/{}/", url_path(&lane))).into_response(),
         Err(e) => ns_error(&e),
-    }
-}
-
-/// The answer to an upload, for the page (no script) or the script
-/// (`Accept: application/json`).
-fn upload_answer(json: bool, status: StatusCode, message: &str, back: &str) -> Response {
-    if json {
-        let body = serde_json::json!({ "ok": status.is_success(), "message": message });
-        return (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
-    }
-    if status.is_success() {
-        return Redirect::to(back).into_response();
-    }
-    page_error(status, "送信できませんでした / Upload refused", message)
-}
-
-/// One upload of a multipart form: each `file` part streams into the
-/// vault through `transfer::Upload`, encrypted before its first write; a
-/// part cut short or over a limit leaves nothing behind.
-pub async fn upload(
-    State(web): State<Arc<Web>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-    mut form: Multipart,
-) -> Response {
-    let json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    let s = match session_of(&web, &conn, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Some(who) = principal(&s).cloned() else {
-        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
-    };
-    let dir = match parse(&web, raw.trim_end_matches('/')) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let back = format!("/box{}/", url_path(&dir.to_string()));
-    let header_token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    let mut token_ok = csrf_ok(&s, header_token);
-    let limits = match web.live.get().config.web.as_ref() {
-        Some(w) => w.limits.clone(),
-        None => return page_error(StatusCode::NOT_FOUND, "", ""),
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limits.max_upload_size.saturating_add(limits.max_form_size)
-    {
-        return upload_answer(
-            json,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "ファイルが大きすぎます (web.max_upload_size {})",
-                html::size(limits.max_upload_size)
-            ),
-            &back,
-        );
-    }
-    let Ok(_permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
-        return upload_answer(
-            json,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)",
-            &back,
-        );
-    };
-    let mut sent = Vec::new();
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return upload_answer(
-                    json,
-                    StatusCode::BAD_REQUEST,
-                    &format!("the form could not be read: {e}"),
-                    &back,
-                );
-            }
-        };
-        match field.name() {
-            Some("csrf") => {
-                let text = match field.text().await {
-                    Ok(t) if t.len() <= 128 => t,
-                    _ => return csrf_refused(),
-                };
-                token_ok = token_ok || csrf_ok(&s, Some(&text));
-            }
-            Some("file") => {
-                if !token_ok {
-                    return csrf_refused();
-                }
-                let Some(name) = field.file_name().map(base_name) else {
-                    return upload_answer(
-                        json,
-                        StatusCode::BAD_REQUEST,
-                        "the file part has no file name",
-                        &back,
-                    );
-                };
-                if name.is_empty() {
-                    continue;
-                }
-                let target = match parse(
-                    &web,
-                    &format!("{}/{name}", dir.to_string().trim_start_matches('/')),
-                ) {
-                    Ok(p) => p,
-                    Err(r) => return r,
-                };
-                match stream_one(&web, &who, &target, field, &limits).await {
-                    Ok(stored) => sent.push(stored),
-                    Err((status, msg)) => return upload_answer(json, status, &msg, &back),
-                }
-            }
-            _ => {}
-        }
-    }
-    if !token_ok {
-        return csrf_refused();
-    }
-    if sent.is_empty() {
-        return upload_answer(
-            json,
-            StatusCode::BAD_REQUEST,
-            "ファイルが選ばれていません / No file was chosen",
-            &back,
-        );
-    }
-    upload_answer(
-        json,
-        StatusCode::OK,
-        &format!("送信しました: {}", sent.join(", ")),
-        &back,
-    )
-}
-
-/// The last component of a name as a browser sends it (old browsers send
-/// the whole local path).
-fn base_name(n: &str) -> String {
-    n.rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-enum Chunk {
-    Data(Bytes),
-    End,
-}
-
-/// Streams one part into an upload on a blocking thread; only an `End`
-/// commits, so a part cut short is discarded.
-async fn stream_one(
-    web: &Web,
-    who: &Principal,
-    target: &NsPath,
-    mut field: axum::extract::multipart::Field<'_>,
-    limits: &renkei_config::web::WebLimits,
-) -> Result<String, (StatusCode, String)> {
-    let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
-    let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), target.clone());
-    let writer = tokio::task::spawn_blocking(move || -> Result<String, NsError> {
-        let mut up = Upload::begin(&ns, &w, &p, OpenMode::Truncate)?;
-        let mut offset = 0u64;
-        loop {
-            match rx.blocking_recv() {
-                Some(Chunk::Data(b)) => {
-                    let n = b.len() as u64;
-                    if let Err(e) = up.write(offset, b) {
-                        up.discard("the write was refused");
-                        return Err(e);
-                    }
-                    offset += n;
-                }
-                Some(Chunk::End) => {
-                    let o = up.commit()?;
-                    return Ok(format!("{} ({})", o.path, html::size(o.size)));
-                }
-                None => {
-                    up.discard("the browser's upload ended before the file did");
-                    return Err(NsError::Invalid(
-                        "the upload was cut short; nothing was kept".into(),
-                    ));
-                }
-            }
-        }
-    });
-    let idle = web.ns.limits().idle_timeout;
-    let mut total = 0u64;
-    let fed: Result<(), (StatusCode, String)> = loop {
-        match tokio::time::timeout(idle, field.chunk()).await {
-            Err(_) => {
-                break Err((
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "nothing arrived for {}s (limits.idle_timeout); nothing was kept",
-                        idle.as_secs()
-                    ),
-                ));
-            }
-            Ok(Err(e)) => {
-                break Err((
-                    StatusCode::BAD_REQUEST,
-                    format!("the upload could not be read: {e}; nothing was kept"),
-                ));
-            }
-            Ok(Ok(None)) => {
-                let _ = tx.send(Chunk::End).await;
-                break Ok(());
-            }
-            Ok(Ok(Some(b))) => {
-                total += b.len() as u64;
-                if total > limits.max_upload_size {
-                    break Err((
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "ファイルが大きすぎます: web.max_upload_size は {} です。何も保存していません。",
-                            html::size(limits.max_upload_size)
-                        ),
-                    ));
-                }
-                if tx.send(Chunk::Data(b)).await.is_err() {
-                    break Ok(());
-                }
-            }
-        }
-    };
-    drop(tx);
-    let written = writer.await;
-    fed?;
-    match written {
-        Ok(Ok(done)) => Ok(done),
-        Ok(Err(e)) => Err((status_of(&e), e.to_string())),
-        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
     }
 }

@@ -28,6 +28,7 @@ mod pages;
 mod server;
 pub mod session;
 pub mod tls;
+mod upload;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -15,7 +15,7 @@ use renkei_core::events::Event;
 
 use super::html::{self, Nav, esc};
 use super::session::{self, COOKIE, EndReason, LOGIN_COOKIE, Lookup, Session, Who};
-use super::{ConnInfo, Web, audit, files, login, operate};
+use super::{ConnInfo, Web, audit, files, login, operate, upload};
 
 /// Longest user name, password and code accepted in the login form.
 const MAX_LOGIN_FIELD: usize = 1024;
@@ -31,7 +31,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .map(|w| w.limits.max_form_size as usize)
         .unwrap_or(64 * 1024);
     let uploads = Router::new()
-        .route("/upload/{*dir}", post(files::upload))
+        .route("/upload/{*dir}", post(upload::upload))
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/", get(home))

@@ -1,0 +1,267 @@
+//! Browser uploads: each `file` part of a multipart form streams into
+//! `transfer::Upload` on a blocking thread, encrypted before its first
+//! write, with at most a few chunks in flight. A browser cannot resume,
+//! so a part cut short, too large or refused leaves nothing behind.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use renkei_core::namespace::{NsError, NsPath, Principal};
+use renkei_core::transfer::{OpenMode, Upload};
+
+use super::files::{CHUNKS_IN_FLIGHT, parse, principal, status_of};
+use super::html::{self, url_path};
+use super::pages::{csrf_ok, csrf_refused, page_error, session_of};
+use super::{ConnInfo, Web};
+
+/// The answer to an upload, for the page (no script) or the script
+/// (`Accept: application/json`).
+fn upload_answer(json: bool, status: StatusCode, message: &str, back: &str) -> Response {
+    if json {
+        let body = serde_json::json!({ "ok": status.is_success(), "message": message });
+        return (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    if status.is_success() {
+        return Redirect::to(back).into_response();
+    }
+    page_error(status, "送信できませんでした / Upload refused", message)
+}
+
+/// One upload of a multipart form: each `file` part streams into the
+/// vault through `transfer::Upload`, encrypted before its first write; a
+/// part cut short or over a limit leaves nothing behind.
+pub async fn upload(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    mut form: Multipart,
+) -> Response {
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let s = match session_of(&web, &conn, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(who) = principal(&s).cloned() else {
+        return page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "");
+    };
+    let dir = match parse(&web, raw.trim_end_matches('/')) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let back = format!("/box{}/", url_path(&dir.to_string()));
+    let header_token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let mut token_ok = csrf_ok(&s, header_token);
+    let limits = match web.live.get().config.web.as_ref() {
+        Some(w) => w.limits.clone(),
+        None => return page_error(StatusCode::NOT_FOUND, "", ""),
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limits.max_upload_size.saturating_add(limits.max_form_size)
+    {
+        return upload_answer(
+            json,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "ファイルが大きすぎます (web.max_upload_size {})",
+                html::size(limits.max_upload_size)
+            ),
+            &back,
+        );
+    }
+    let Ok(_permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
+        return upload_answer(
+            json,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)",
+            &back,
+        );
+    };
+    let mut sent = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return upload_answer(
+                    json,
+                    StatusCode::BAD_REQUEST,
+                    &format!("the form could not be read: {e}"),
+                    &back,
+                );
+            }
+        };
+        match field.name() {
+            Some("csrf") => {
+                let text = match field.text().await {
+                    Ok(t) if t.len() <= 128 => t,
+                    _ => return csrf_refused(),
+                };
+                token_ok = token_ok || csrf_ok(&s, Some(&text));
+            }
+            Some("file") => {
+                if !token_ok {
+                    return csrf_refused();
+                }
+                let Some(name) = field.file_name().map(base_name) else {
+                    return upload_answer(
+                        json,
+                        StatusCode::BAD_REQUEST,
+                        "the file part has no file name",
+                        &back,
+                    );
+                };
+                if name.is_empty() {
+                    continue;
+                }
+                let target = match parse(
+                    &web,
+                    &format!("{}/{name}", dir.to_string().trim_start_matches('/')),
+                ) {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                match stream_one(&web, &who, &target, field, &limits).await {
+                    Ok(stored) => sent.push(stored),
+                    Err((status, msg)) => return upload_answer(json, status, &msg, &back),
+                }
+            }
+            _ => {}
+        }
+    }
+    if !token_ok {
+        return csrf_refused();
+    }
+    if sent.is_empty() {
+        return upload_answer(
+            json,
+            StatusCode::BAD_REQUEST,
+            "ファイルが選ばれていません / No file was chosen",
+            &back,
+        );
+    }
+    upload_answer(
+        json,
+        StatusCode::OK,
+        &format!("送信しました: {}", sent.join(", ")),
+        &back,
+    )
+}
+
+/// The last component of a name as a browser sends it (old browsers send
+/// the whole local path).
+fn base_name(n: &str) -> String {
+    n.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+/// Streams one part into an upload on a blocking thread; only an `End`
+/// commits, so a part cut short is discarded.
+async fn stream_one(
+    web: &Web,
+    who: &Principal,
+    target: &NsPath,
+    mut field: axum::extract::multipart::Field<'_>,
+    limits: &renkei_config::web::WebLimits,
+) -> Result<String, (StatusCode, String)> {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), target.clone());
+    let writer = tokio::task::spawn_blocking(move || -> Result<String, NsError> {
+        let mut up = Upload::begin(&ns, &w, &p, OpenMode::Truncate)?;
+        let mut offset = 0u64;
+        loop {
+            match rx.blocking_recv() {
+                Some(Chunk::Data(b)) => {
+                    let n = b.len() as u64;
+                    if let Err(e) = up.write(offset, b) {
+                        up.discard("the write was refused");
+                        return Err(e);
+                    }
+                    offset += n;
+                }
+                Some(Chunk::End) => {
+                    let o = up.commit()?;
+                    return Ok(format!("{} ({})", o.path, html::size(o.size)));
+                }
+                None => {
+                    up.discard("the browser's upload ended before the file did");
+                    return Err(NsError::Invalid(
+                        "the upload was cut short; nothing was kept".into(),
+                    ));
+                }
+            }
+        }
+    });
+    let idle = web.ns.limits().idle_timeout;
+    let mut total = 0u64;
+    let fed: Result<(), (StatusCode, String)> = loop {
+        match tokio::time::timeout(idle, field.chunk()).await {
+            Err(_) => {
+                break Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "nothing arrived for {}s (limits.idle_timeout); nothing was kept",
+                        idle.as_secs()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                break Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("the upload could not be read: {e}; nothing was kept"),
+                ));
+            }
+            Ok(Ok(None)) => {
+                let _ = tx.send(Chunk::End).await;
+                break Ok(());
+            }
+            Ok(Ok(Some(b))) => {
+                total += b.len() as u64;
+                if total > limits.max_upload_size {
+                    break Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "ファイルが大きすぎます: web.max_upload_size は {} です。何も保存していません。",
+                            html::size(limits.max_upload_size)
+                        ),
+                    ));
+                }
+                if tx.send(Chunk::Data(b)).await.is_err() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    drop(tx);
+    let written = writer.await;
+    fed?;
+    match written {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err((status_of(&e), e.to_string())),
+        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
+    }
+}
