@@ -319,14 +319,16 @@ async fn start(
                 Some(Arc::clone(&ctl)),
                 Arc::clone(certs),
             );
-            let _ = ctl.web.set(Arc::downgrade(&front));
-            let server =
-                web::Server::bind(front)
-                    .await
-                    .map_err(|(addr, source)| DaemonError::Listen {
-                        addr: addr.to_string(),
-                        source,
-                    })?;
+            let weak = Arc::downgrade(&front);
+            let _ = ctl
+                .web
+                .set(Box::new(move || weak.upgrade().map(|w| w.status())));
+            let server = web::server::Server::bind(front)
+                .await
+                .map_err(|(addr, source)| DaemonError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?;
             for (door, addr) in server.doors() {
                 if door == web::WebDoor::Staff {
                     web_listen.push(addr);

@@ -28,8 +28,8 @@ pub struct Context {
     pub reload: Box<dyn Fn() -> Result<ReloadReport, ConfigError> + Send + Sync>,
     /// For the defender's async calls from the blocking ctl threads.
     pub runtime: tokio::runtime::Handle,
-    /// The HTTPS front door, once it is up (for `status`).
-    pub web: std::sync::OnceLock<std::sync::Weak<crate::web::Web>>,
+    /// The HTTPS front door's state, once it is up (for `status`).
+    pub web: std::sync::OnceLock<Box<dyn Fn() -> Option<super::proto::WebStatus> + Send + Sync>>,
 }
 
 /// A command's failure: refused (answered to the operator) or the

@@ -217,18 +217,7 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         rules: snap.policy.rules().len(),
         active_bans: ctx.defender.list().len(),
         checks: held::summary(ctx),
-        web: ctx.web.get().and_then(std::sync::Weak::upgrade).map(|w| {
-            crate::admin::proto::WebStatus {
-                listeners: w
-                    .listening()
-                    .iter()
-                    .map(|(door, addr)| (door.key(), addr.to_string()))
-                    .collect(),
-                sessions: w.sessions(),
-                connections: w.connections(),
-                certificate_sha256: w.certs.fingerprint(),
-            }
-        }),
+        web: ctx.web.get().and_then(|status| status()),
         segments: ctx
             .segment_listen
             .iter()

@@ -22,11 +22,13 @@ mod audit;
 mod deadline;
 mod files;
 mod html;
-mod login;
+pub mod login;
 mod operate;
 mod pages;
-mod server;
+mod routes;
+pub mod server;
 pub mod session;
+mod signin;
 pub mod tls;
 mod upload;
 
@@ -40,9 +42,6 @@ use renkei_core::defender::Defender;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
-
-pub use login::{hash_password, totp_at};
-pub use server::Server;
 
 /// Which people a web listener serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +146,20 @@ impl Web {
     /// Each listener's door and bound address.
     pub fn listening(&self) -> &[(WebDoor, SocketAddr)] {
         self.listening.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// What `ctl status` shows of the web door.
+    pub fn status(&self) -> crate::admin::proto::WebStatus {
+        crate::admin::proto::WebStatus {
+            listeners: self
+                .listening()
+                .iter()
+                .map(|(door, addr)| (door.key(), addr.to_string()))
+                .collect(),
+            sessions: self.sessions(),
+            connections: self.connections(),
+            certificate_sha256: self.certs.fingerprint(),
+        }
     }
 
     /// Browser sessions open now.

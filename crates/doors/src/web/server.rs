@@ -24,7 +24,7 @@ use renkei_core::defender::Offence;
 use renkei_core::events::Event;
 use renkei_core::policy::Protocol;
 
-use super::{ConnInfo, Web, WebDoor, pages, tls};
+use super::{ConnInfo, Web, WebDoor, pages, routes, tls};
 
 /// The bound web listeners.
 pub struct Server {
@@ -88,7 +88,7 @@ impl Server {
             }
         };
         let acceptor = TlsAcceptor::from(tls_config);
-        let router = pages::router(Arc::clone(&self.web));
+        let router = routes::router(Arc::clone(&self.web));
         let conns = TaskTracker::new();
         let mut loops = JoinSet::new();
         for (listener, door) in self.listeners {

@@ -1,0 +1,125 @@
+//! The routes of the HTTPS front door, and what every answer carries:
+//! the security headers, and for a banned address the lockout page.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::html::{self, esc};
+use super::pages::page_error;
+use super::signin::{home, login_page, login_submit, logout};
+use super::{ConnInfo, Web, audit, files, operate, upload};
+
+/// Builds the router shared by every web listener.
+pub fn router(web: Arc<Web>) -> Router {
+    let form_limit = web
+        .live
+        .get()
+        .config
+        .web
+        .as_ref()
+        .map(|w| w.limits.max_form_size as usize)
+        .unwrap_or(64 * 1024);
+    let uploads = Router::new()
+        .route("/upload/{*dir}", post(upload::upload))
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/static/style.css", get(style))
+        .route("/static/app.js", get(script))
+        .route("/box", get(files::browse_root))
+        .route("/box/", get(files::browse_root))
+        .route("/box/{*path}", get(files::browse))
+        .route("/delete/{*path}", post(files::delete))
+        .route("/status", get(operate::status))
+        .route("/operate/{action}", post(operate::act))
+        .route("/audit", get(audit::search))
+        .route("/audit/record/{seq}", get(audit::record))
+        .route("/audit/export.csv", get(audit::csv))
+        .route("/audit/verify", get(audit::verification))
+        .route("/audit/bundle", get(audit::bundle))
+        .route("/decide/{lane}/{name}", post(files::decide))
+        .layer(DefaultBodyLimit::max(form_limit))
+        .merge(uploads)
+        .fallback(not_found)
+        .layer(middleware::from_fn(guard))
+        .with_state(web)
+}
+
+/// Headers on every answer, and the lockout page for a banned address.
+async fn guard(Extension(conn): Extension<ConnInfo>, req: Request, next: Next) -> Response {
+    let mut resp = match &conn.banned {
+        Some(until) => locked_out(until),
+        None => next.run(req).await,
+    };
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    resp
+}
+
+fn locked_out(until: &str) -> Response {
+    let body = html::page(
+        "一時的に利用できません / Temporarily locked",
+        None,
+        &[],
+        "",
+        &format!(
+            "<p>このアドレスからの接続は、ログインの失敗が続いたため {} まで停止されています。時間をおいてから、もう一度お試しください。</p><p>Connections from this address are locked until {} after repeated failed logins.</p>",
+            esc(until),
+            esc(until)
+        ),
+    );
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONNECTION, "close")],
+        axum::response::Html(body),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    page_error(StatusCode::NOT_FOUND, "見つかりません / Not found", "")
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("assets/style.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("assets/app.js"),
+    )
+        .into_response()
+}
