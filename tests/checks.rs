@@ -94,6 +94,9 @@ fn a_marked_upload_is_quarantined_and_never_handed_on_a_clean_one_is_delivered()
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["state"], "quarantined");
     assert_eq!(held[0]["signature"], SIGNATURE);
+    // A monitor sees it: `ctl status` exits with the held-files bit (8).
+    let (code, text) = d.ctl_code(&["status"]);
+    assert_eq!(code, 8, "{text}");
     let id = held[0]["id"].as_str().unwrap().to_string();
     let show = d.ctl_ok(&["quarantine", "show", &id[..12]]);
     assert!(
@@ -128,6 +131,7 @@ fn a_marked_upload_is_quarantined_and_never_handed_on_a_clean_one_is_delivered()
         status.contains("0 waiting") && status.contains("0 held"),
         "{status}"
     );
+    assert_eq!(d.ctl_code(&["status"]).0, 0, "nothing held any more");
 }
 
 #[test]
@@ -201,7 +205,7 @@ fn deliveries(d: &Daemon) -> std::collections::HashMap<String, usize> {
 }
 
 fn status_json(d: &Daemon) -> Value {
-    serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap()
+    d.status_json()
 }
 
 #[test]

@@ -145,7 +145,7 @@ fn session_ended_for(d: &Daemon, user: &str, count: usize) -> Vec<Value> {
 
 /// The daemon's own figure of client memory held, from `ctl status`.
 fn client_memory_held(d: &Daemon) -> u64 {
-    let status: Value = serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap();
+    let status: Value = d.status_json();
     status["client_memory"]["held"].as_u64().unwrap()
 }
 

@@ -55,7 +55,7 @@ fn world(lanes: &str) -> World {
         account("chukan")
     );
     let d = Daemon::start_with(default_tenants(), &extra);
-    let st: Value = serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap();
+    let st: Value = d.status_json();
     let mut doors = std::collections::HashMap::new();
     for (seg, addr) in [("standard", "127.0.0.2"), ("chukan", "127.0.0.3")] {
         let listen = st["segments"]
@@ -392,7 +392,7 @@ receivers = ["std-ope"]
     let _ = client.kill();
     let _ = client.wait();
     w.d.start_again();
-    let st: Value = serde_json::from_str(&w.d.ctl_ok(&["status", "--json"])).unwrap();
+    let st: Value = w.d.status_json();
     for s in st["segments"].as_array().unwrap() {
         let seg = if s["segment"] == "standard" {
             "standard"

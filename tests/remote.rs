@@ -70,8 +70,9 @@ fn a_host_key_that_is_not_the_pinned_one_is_refused() {
     );
     assert_eq!(e["gave_up"], true, "a mismatch is not retried blindly: {e}");
     assert!(!s.files().join("032018").join("JUKI.csv").exists());
-    let text = d.ctl_ok(&["routes"]);
+    let (code, text) = d.ctl_code(&["routes"]);
     assert!(text.contains("host key mismatch"), "{text}");
+    assert_eq!(code, 2);
 }
 
 #[test]

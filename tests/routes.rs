@@ -40,8 +40,11 @@ fn dist(d: &Daemon, tenant: &str) -> PathBuf {
     d.root.path().join("dist").join(tenant)
 }
 
+/// `ctl routes --json`, whatever its monitoring bits.
 fn routes(d: &Daemon) -> Vec<Value> {
-    serde_json::from_str(&d.ctl_ok(&["routes", "--json"])).unwrap()
+    let (code, out) = d.ctl_code(&["routes", "--json"]);
+    assert!(code != 1, "ctl routes failed: {out}");
+    serde_json::from_str(&out).unwrap()
 }
 
 fn route<'a>(all: &'a [Value], name: &str) -> &'a Value {
@@ -220,6 +223,23 @@ fn failures_are_retried_then_reported_and_requeued_by_the_operator() {
         e["event"] == "handoff_failed" && e["gave_up"] == true
     });
     assert_eq!(failed["attempts"], 3);
+    // Giving up is logged as an error, each retry before it as a warning,
+    // so a log monitor can tell them apart.
+    let levels: Vec<(String, bool)> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "handoff_failed")
+        .map(|v| {
+            let rec: Value = serde_json::from_str(v["record"].as_str().unwrap()).unwrap();
+            (
+                v["level"].as_str().unwrap().to_string(),
+                rec["gave_up"] == true,
+            )
+        })
+        .collect();
+    assert!(levels.contains(&("ERROR".to_string(), true)), "{levels:?}");
+    assert!(levels.contains(&("WARN".to_string(), false)), "{levels:?}");
     let tries: Vec<Value> = d
         .events()
         .into_iter()
@@ -231,11 +251,12 @@ fn failures_are_retried_then_reported_and_requeued_by_the_operator() {
     let r = route(&all, "juki-up");
     assert_eq!(r["failed"], 1);
     assert_eq!(r["failures"][0]["path"], "JUKI.csv");
-    let text = d.ctl_ok(&["routes"]);
+    let (code, text) = d.ctl_code(&["routes"]);
     assert!(
         text.contains("FAILED") && text.contains("JUKI.csv"),
         "{text}"
     );
+    assert_eq!(code, 2, "a failed hand-off is exit status 2: {text}");
 
     fs::remove_file(&blocker).unwrap();
     let out = d.ctl_ok(&["retry", "juki-up"]);
@@ -503,11 +524,15 @@ fn a_file_missing_at_its_deadline_raises_an_alert() {
         .filter(|e| e["tenant"] == "032018" && in_window(e))
         .collect();
     assert!(own.is_empty(), "{own:?}");
-    let text = d.ctl_ok(&["routes"]);
+    // Missing, listed, and an exit status a monitor can act on (4).
+    let (code, text) = d.ctl_code(&["routes"]);
     assert!(
-        text.contains("no file matching JUKI_*.csv from 011002"),
+        text.contains("MISSING    no file matching JUKI_*.csv from 011002"),
         "{text}"
     );
+    assert_eq!(code, 4, "{text}");
+    let (code, _) = d.ctl_code(&["status"]);
+    assert_eq!(code, 4);
 }
 
 #[test]

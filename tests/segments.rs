@@ -60,7 +60,7 @@ keys = ["{}"]
 
 /// The port each segment listens on, from `ctl status`.
 fn segment_port(d: &Daemon, segment: &str) -> u16 {
-    let st: Value = serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap();
+    let st: Value = d.status_json();
     let listen = st["segments"]
         .as_array()
         .unwrap()

@@ -414,9 +414,7 @@ fn an_upload_over_the_limit_is_refused_and_leaves_nothing() {
 #[test]
 fn the_certificate_is_replaced_on_reload_and_a_broken_one_is_refused() {
     let w = world("", "");
-    let status = |d: &Daemon| -> serde_json::Value {
-        serde_json::from_str(&d.ctl_ok(&["status", "--json"])).unwrap()
-    };
+    let status = |d: &Daemon| -> serde_json::Value { d.status_json() };
     let before = status(&w.d)["web"]["certificate_sha256"].clone();
     // A new pair written over the old files, as an operator renews it.
     let renewed = tempfile::tempdir().unwrap();

@@ -139,13 +139,49 @@ pub enum QuarantineCommand {
     },
 }
 
+/// Exit status bits of `ctl status` and `ctl routes`, for monitoring
+/// (docs/operations.md): 1 is any error; these are ORed together.
+pub const EXIT_HANDOFF_FAILED: u8 = 2;
+pub const EXIT_EXPECTED_MISSING: u8 = 4;
+pub const EXIT_FILES_HELD: u8 = 8;
+
+/// What needs attention, as exit bits and a line for people.
+fn attention(failed: u64, missing: usize, held: Option<usize>) -> (u8, Vec<String>) {
+    let mut code = 0;
+    let mut said = Vec::new();
+    if failed > 0 {
+        code |= EXIT_HANDOFF_FAILED;
+        said.push(format!("{failed} hand-off(s) failed"));
+    }
+    if missing > 0 {
+        code |= EXIT_EXPECTED_MISSING;
+        said.push(format!("{missing} expected file(s) missing"));
+    }
+    if let Some(h) = held.filter(|h| *h > 0) {
+        code |= EXIT_FILES_HELD;
+        said.push(format!("{h} file(s) held by the checks"));
+    }
+    (code, said)
+}
+
+fn exit_with(code: u8, said: &[String]) -> std::process::ExitCode {
+    if code != 0 {
+        eprintln!("attention: {} (exit status {code})", said.join(", "));
+    }
+    std::process::ExitCode::from(code)
+}
+
 // Long: one arm per `renkei ctl` subcommand (request, then print the
 // reply); the match is the command table.
-pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
+pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::process::ExitCode> {
     let mut client = Client::connect(socket)?;
+    let mut exit = std::process::ExitCode::SUCCESS;
     match command {
         CtlCommand::Status { json } => {
             let s = client.status()?;
+            let (code, said) =
+                attention(s.handoffs_failed, s.expected_missing, Some(s.checks.held));
+            exit = exit_with(code, &said);
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -253,6 +289,12 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
         }
         CtlCommand::Routes { json } => {
             let routes = client.routes()?;
+            let (code, said) = attention(
+                routes.iter().map(|r| r.failed).sum(),
+                routes.iter().map(|r| r.missing.len()).sum(),
+                None,
+            );
+            exit = exit_with(code, &said);
             if json {
                 println!("{}", serde_json::to_string_pretty(&routes)?);
             } else {
@@ -316,7 +358,7 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(exit)
 }
 
 fn print_table(entries: &[LsEntry]) {
@@ -369,6 +411,9 @@ fn print_routes(routes: &[renkei_handoff::route::RouteReport]) {
                 "  FAILED     {} {} (attempts {}): {}",
                 f.tenant, f.path, f.attempts, f.error
             );
+        }
+        for m in &r.missing {
+            println!("  MISSING    {m}");
         }
     }
 }

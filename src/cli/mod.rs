@@ -167,8 +167,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => PathBuf::from(crate::demo::DATA_DIR),
             };
-            ctl::run(&data_dir.join(renkei_doors::admin::SOCKET_NAME), command)?;
-            Ok(ExitCode::SUCCESS)
+            ctl::run(&data_dir.join(renkei_doors::admin::SOCKET_NAME), command)
         }
     }
 }

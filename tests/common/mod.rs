@@ -378,7 +378,9 @@ impl Daemon {
                     .args(["ctl", "status", "--json"])
                     .output()
                     .ok()?;
-                if !out.status.success() {
+                // Exit status 1 is an error; higher ones are monitoring
+                // bits (failed hand-offs, held files) with a full answer.
+                if !out.status.success() && out.status.code() == Some(1) {
                     return None;
                 }
                 let v: Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -449,6 +451,23 @@ impl Daemon {
             .current_dir(&self.work)
             .output()
             .unwrap()
+    }
+
+    /// `ctl status --json`, whatever its monitoring bits.
+    pub fn status_json(&self) -> Value {
+        let (code, out) = self.ctl_code(&["status", "--json"]);
+        assert!(code != 1, "ctl status failed: {out}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// `ctl ARGS`: its exit status and stdout, whatever the status (the
+    /// monitoring bits of `status` and `routes`, docs/operations.md).
+    pub fn ctl_code(&self, args: &[&str]) -> (i32, String) {
+        let out = self.ctl(args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+        )
     }
 
     pub fn ctl_ok(&self, args: &[&str]) -> String {

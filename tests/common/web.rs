@@ -74,8 +74,7 @@ pub fn web_table(cert: &Path, key: &Path, extra: &str) -> String {
 impl Daemon {
     /// The bound address of a web listener (`staff` or `segment:<name>`).
     pub fn web_addr(&self, door: &str) -> String {
-        let out = self.ctl_ok(&["status", "--json"]);
-        let v: Value = serde_json::from_str(&out).unwrap();
+        let v: Value = self.status_json();
         v["web"]["listeners"]
             .as_array()
             .unwrap()

@@ -31,6 +31,35 @@ pub const FAILURES: &[&str] = &[
     "lane_expired",
 ];
 
+/// How loudly an event is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something attempted did not complete: ERROR.
+    Failure,
+    /// A request, a file or a client was refused: WARN.
+    Refusal,
+    Normal,
+}
+
+/// The level of a record, from its name and fields: a hand-off that gave
+/// up, an expected file missing, a scanner out of service are failures
+/// (ERROR); refusals, and a failed command or attempt that will be
+/// retried, are WARN.
+pub fn level(name: &str, record: &serde_json::Value) -> Level {
+    let retried =
+        name == "handoff_failed" && record.get("gave_up") != Some(&serde_json::Value::Bool(true));
+    if FAILURES.contains(&name) && !retried {
+        Level::Failure
+    } else if retried
+        || REFUSALS.contains(&name)
+        || record.get("ok") == Some(&serde_json::Value::Bool(false))
+    {
+        Level::Refusal
+    } else {
+        Level::Normal
+    }
+}
+
 /// The Japanese term shown beside each event name.
 pub fn japanese(name: &str) -> &'static str {
     match name {
@@ -160,30 +189,26 @@ impl Event {
             Event::LaneExpired { .. } => "lane_expired",
         }
     }
+}
 
-    /// Refusals and failures are logged as warnings.
-    pub(super) fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Event::ConnectionRefused { .. }
-                | Event::LoginFailed { .. }
-                | Event::WebLoginFailed { .. }
-                | Event::ChannelRefused { .. }
-                | Event::ProtocolViolation { .. }
-                | Event::OperationRefused { .. }
-                | Event::Banned { .. }
-                | Event::ReloadFailed { .. }
-                | Event::HandoffFailed { .. }
-                | Event::ImportFailed { .. }
-                | Event::ExpectedFileMissing { .. }
-                | Event::FileQuarantined { .. }
-                | Event::FileRejected { .. }
-                | Event::ScanUnavailable { .. }
-                | Event::LaneRejected { .. }
-                | Event::LaneExpired { .. }
-        ) || matches!(
-            self,
-            Event::CtlCommand { ok: false, .. } | Event::WebAction { ok: false, .. }
-        )
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn levels_follow_the_class_of_the_record() {
+        assert_eq!(
+            level("handoff_failed", &json!({"gave_up": true})),
+            Level::Failure
+        );
+        assert_eq!(
+            level("handoff_failed", &json!({"gave_up": false})),
+            Level::Refusal
+        );
+        assert_eq!(level("expected_file_missing", &json!({})), Level::Failure);
+        assert_eq!(level("web_login_failed", &json!({})), Level::Refusal);
+        assert_eq!(level("ctl_command", &json!({"ok": false})), Level::Refusal);
+        assert_eq!(level("upload_committed", &json!({})), Level::Normal);
     }
 }

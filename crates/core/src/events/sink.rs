@@ -59,7 +59,7 @@ impl Events {
     /// the next checkpoint).
     pub fn record(&self, event: Event) {
         let json = to_json(&event);
-        self.emit(&json, event.is_refusal());
+        self.emit(&json);
         if let Some(a) = &self.audit {
             a.append(json);
         }
@@ -68,7 +68,7 @@ impl Events {
     /// Records an event and waits until its audit record is on disk.
     pub async fn record_durable(&self, event: Event) -> Result<(), AuditError> {
         let json = to_json(&event);
-        self.emit(&json, event.is_refusal());
+        self.emit(&json);
         match &self.audit {
             Some(a) => a.append_durable(json).await.map(|_| ()),
             None => Ok(()),
@@ -96,14 +96,17 @@ impl Events {
 
     /// Hands a noted record to the log and the trail.
     pub fn deliver(&self, text: String) {
-        self.emit(&text, false);
+        self.emit(&text);
         if let Some(a) = &self.audit {
             a.append(text);
         }
     }
 
-    /// Writes the log line of an event given as JSON.
-    fn emit(&self, json: &str, warn: bool) {
+    /// Writes the log line of an event given as JSON, at the level its
+    /// class calls for: failures at ERROR, refusals at WARN, the rest at
+    /// INFO. The class is read from the record itself, so a record
+    /// committed as a journal note is logged as one recorded directly.
+    fn emit(&self, json: &str) {
         let record: serde_json::Value =
             serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
         // Absent fields are left out of the log line rather than shown empty.
@@ -120,10 +123,16 @@ impl Events {
         let box_name = field("box");
         let path = field("path");
         let reason = field("reason");
-        if warn {
-            tracing::warn!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
-        } else {
-            tracing::info!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+        match super::names::level(name.as_deref().unwrap_or(""), &record) {
+            super::names::Level::Failure => {
+                tracing::error!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+            }
+            super::names::Level::Refusal => {
+                tracing::warn!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+            }
+            super::names::Level::Normal => {
+                tracing::info!(target: "renkei::event", event = name, tenant, user, peer, r#box = box_name, path, reason, %record);
+            }
         }
     }
 }

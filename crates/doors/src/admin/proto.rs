@@ -146,6 +146,11 @@ pub struct Status {
     /// The HTTPS front door, when `[web]` is configured.
     #[serde(default)]
     pub web: Option<WebStatus>,
+    /// Hand-offs that gave up (all routes) and expected files missing.
+    #[serde(default)]
+    pub handoffs_failed: u64,
+    #[serde(default)]
+    pub expected_missing: usize,
 }
 
 /// The HTTPS front door's listeners and load.

@@ -179,6 +179,7 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
 }
 
 fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
+    let routes = ctx.router.report().unwrap_or_default();
     let snap = ctx.live.get();
     let config = &snap.config;
     let st = Status {
@@ -218,6 +219,8 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         active_bans: ctx.defender.list().len(),
         checks: held::summary(ctx),
         web: ctx.web.get().and_then(|status| status()),
+        handoffs_failed: routes.iter().map(|r| r.failed).sum(),
+        expected_missing: routes.iter().map(|r| r.missing.len()).sum(),
         segments: ctx
             .segment_listen
             .iter()

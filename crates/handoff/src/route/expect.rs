@@ -114,6 +114,7 @@ fn check(ns: &Namespace, st: &RouteState, expect: &Expectation, w: &Window) {
                     .matches(o.path.rsplit('/').next().unwrap_or(&o.path), code)
         });
         if arrived {
+            st.update(|s| s.missing.retain(|(t, _)| t != code));
             continue;
         }
         let message = format!(
@@ -121,7 +122,11 @@ fn check(ns: &Namespace, st: &RouteState, expect: &Expectation, w: &Window) {
             expect.pattern.as_str(),
             rfc3339(deadline)
         );
-        st.update(|s| s.last_error = Some(message.clone()));
+        st.update(|s| {
+            s.last_error = Some(message.clone());
+            s.missing.retain(|(t, _)| t != code);
+            s.missing.push((code.to_string(), message.clone()));
+        });
         ns.events().record(Event::ExpectedFileMissing {
             route: route.name.clone(),
             tenant: code.to_string(),

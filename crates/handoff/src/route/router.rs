@@ -250,6 +250,7 @@ impl Router {
                 next_run: status.next_run.map(renkei_model::schedule::local_text),
                 last_error: status.last_error.clone(),
                 failures: Vec::new(),
+                missing: status.missing.iter().map(|(_, m)| m.clone()).collect(),
             };
             if matches!(r.source, Source::Box { .. }) {
                 for d in self.ns.deliveries(&r.name)? {

@@ -27,6 +27,9 @@ pub(super) struct RunStatus {
     pub(super) imported: u64,
     /// Files a directory route could not take, with why.
     pub(super) import_problems: Vec<(String, String)>,
+    /// Expected files that did not arrive by their last deadline, per
+    /// tenant (cleared when the next window's file arrives).
+    pub(super) missing: Vec<(String, String)>,
 }
 
 impl RouteState {
@@ -75,4 +78,7 @@ pub struct RouteReport {
     pub next_run: Option<String>,
     pub last_error: Option<String>,
     pub failures: Vec<FailedItem>,
+    /// Expected files missing at their last deadline (`expect`).
+    #[serde(default)]
+    pub missing: Vec<String>,
 }
