@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::signals::{Signal, Signals};
+use crate::systemd::Notifier;
 use renkei_config::{Config, ConfigError};
 use renkei_core::defender::Defender;
 use renkei_core::events::{Event, Events};
@@ -90,10 +92,33 @@ const SHUTDOWN_STRAGGLERS: Duration = Duration::from_secs(2);
 
 async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let demo = config_path.is_none();
+    let systemd = Notifier::from_env();
+    let mut signals = Signals::install();
     let opened = open(config, config_path)?;
-    let keeper = recover(&opened).await?;
+    let keeper = {
+        // A long recovery asks systemd for more time as it goes, so the
+        // start timeout does not kill a daemon that is doing its work.
+        let extend = systemd.extend_while("recovering the journal and the audit trail");
+        let kept = recover(&opened).await;
+        extend.abort();
+        kept?
+    };
     let config = Arc::clone(&opened.live.get().config);
     let (running, listen, host_public) = start(&opened, keeper).await?;
+    systemd.send(&format!(
+        "READY=1\nSTATUS=serving {} municipalities on {listen}{}{}",
+        config.tenants.len(),
+        if config.segments.is_empty() {
+            String::new()
+        } else {
+            format!(", {} segments", config.segments.len())
+        },
+        running
+            .web_listen
+            .first()
+            .map(|a| format!(", https on {a}"))
+            .unwrap_or_default(),
+    ));
     opened.events.record(Event::DaemonStarted {
         version: env!("CARGO_PKG_VERSION"),
         listen,
@@ -109,8 +134,32 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
             .map(|(addr, c)| (*addr, c.fingerprint()));
         println!("{}", crate::demo::banner(listen, &host_public, web));
     }
+    let mut watchdog = systemd.watchdog_every().map(tokio::time::interval);
     let reason = loop {
-        match wait_for_signal().await {
+        let tick = async {
+            match &mut watchdog {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let signal = tokio::select! {
+            s = signals.next() => s,
+            () = tick => {
+                // Fed only while the listeners run and the journal writer
+                // answers: a stuck daemon is restarted by systemd.
+                match running.stuck(&opened).await {
+                    None => systemd.send("WATCHDOG=1"),
+                    Some(why) => {
+                        tracing::error!(why, "not feeding the systemd watchdog");
+                        systemd.status(&format!("unhealthy: {why}"));
+                    }
+                }
+                continue;
+            }
+        };
+        match signal {
             Signal::Reload => {
                 let runtime = tokio::runtime::Handle::current();
                 if let Err(e) = reload(
@@ -121,11 +170,15 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
                     &runtime,
                 ) {
                     tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
+                    systemd.status(&format!("reload refused: {e}"));
+                } else {
+                    systemd.status("serving; configuration reloaded");
                 }
             }
             Signal::Stop(reason) => break reason,
         }
     };
+    systemd.send(&format!("STOPPING=1\nSTATUS=stopping ({reason})"));
     stop(running, &config).await;
     opened.events.record(Event::DaemonStopped {
         reason: reason.to_string(),
@@ -251,6 +304,28 @@ struct Running {
     upkeep: TaskTracker,
 }
 
+impl Running {
+    /// Why the daemon should not feed the watchdog now: a listener's task
+    /// has ended, or the journal writer does not answer in time. `None`
+    /// when healthy.
+    async fn stuck(&self, o: &Opened) -> Option<String> {
+        if self.server_task.is_finished() {
+            return Some("the SSH listener has stopped".into());
+        }
+        if self.web_task.as_ref().is_some_and(|t| t.is_finished()) {
+            return Some("the web listener has stopped".into());
+        }
+        let within = o.ns.limits().fs_timeout;
+        if !o.ns.journal_answers(within).await {
+            return Some(format!(
+                "the journal writer did not answer within limits.fs_timeout ({}s)",
+                within.as_secs()
+            ));
+        }
+        None
+    }
+}
+
 /// Binds the listener and the control socket and starts the routes and
 /// the upkeep tasks.
 async fn start(
@@ -307,7 +382,7 @@ async fn start(
         stopping.child_token(),
         commands.clone(),
     ));
-    let (upkeep_stop, upkeep) = start_upkeep(o, &config, keeper);
+    let (upkeep_stop, upkeep) = crate::timers::start(&o.ns, &o.defender, &o.audit, &config, keeper);
     let mut web_listen = Vec::new();
     let web_task = match &certs {
         Some(certs) => {
@@ -387,41 +462,6 @@ fn control_context(
         runtime: tokio::runtime::Handle::current(),
         web: std::sync::OnceLock::new(),
     })
-}
-
-/// Partial expiry and defender pruning, audit notes, retention: each on
-/// its own timer, all stopped by one token.
-fn start_upkeep(
-    o: &Opened,
-    config: &Config,
-    keeper: notes::Keeper,
-) -> (CancellationToken, TaskTracker) {
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    tasks.spawn(sweep(
-        Arc::clone(&o.ns),
-        Arc::clone(&o.defender),
-        stop.clone(),
-    ));
-    tasks.spawn(notes::keep(
-        Arc::clone(&o.ns),
-        o.audit.clone(),
-        config.audit.checkpoint_interval,
-        keeper,
-        stop.clone(),
-    ));
-    tasks.spawn(expire_lanes(Arc::clone(&o.ns), stop.clone()));
-    tasks.spawn(renkei_core::checks::stage::run(
-        Arc::clone(&o.ns),
-        stop.clone(),
-    ));
-    tasks.spawn(retain(
-        Arc::clone(&o.ns),
-        o.audit.clone(),
-        config.retention.clone(),
-        stop.clone(),
-    ));
-    (stop, tasks)
 }
 
 /// Stops the branches of the tree in order. Each stage waits for the one
@@ -527,119 +567,6 @@ pub fn reload(
                 error: e.to_string(),
             });
             Err(e)
-        }
-    }
-}
-
-enum Signal {
-    Reload,
-    Stop(&'static str),
-}
-
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        // Without signal handlers the only way out is being killed.
-        std::future::pending::<()>().await;
-        return Signal::Stop("unreachable");
-    };
-    tokio::select! {
-        _ = term.recv() => Signal::Stop("SIGTERM"),
-        _ = int.recv() => Signal::Stop("SIGINT"),
-        _ = hup.recv() => Signal::Reload,
-    }
-}
-
-/// Periodic upkeep: expires partials, forgets aged defender scores.
-async fn sweep(ns: Arc<Namespace>, defender: Arc<Defender>, stop: CancellationToken) {
-    let every =
-        (ns.limits().partial_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        defender.prune();
-        let ns = Arc::clone(&ns);
-        match tokio::task::spawn_blocking(move || {
-            upkeep::expire_partials(&ns, jiff::Timestamp::now())
-        })
-        .await
-        {
-            Ok(Err(e)) => tracing::error!(error = %e, "expiring partial uploads failed"),
-            Err(e) => tracing::error!(error = %e, "the partial sweeper panicked"),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// Lane expiry: every quarter of the shortest lane's `expire_after`, at
-/// least every minute.
-async fn expire_lanes(ns: Arc<Namespace>, stop: CancellationToken) {
-    let shortest = ns
-        .live()
-        .get()
-        .config
-        .lanes
-        .iter()
-        .map(|l| l.expire_after)
-        .min();
-    let every = shortest.map_or(Duration::from_secs(60), |d| {
-        (d / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
-    });
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let ns = Arc::clone(&ns);
-        match tokio::task::spawn_blocking(move || upkeep::expire_lanes(&ns, jiff::Timestamp::now()))
-            .await
-        {
-            Ok(Err(e)) => tracing::error!(error = %e, "expiring lane files failed"),
-            Err(e) => tracing::error!(error = %e, "the lane sweeper panicked"),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// File retention and audit pruning, every `retention.sweep_interval`.
-async fn retain(
-    ns: Arc<Namespace>,
-    audit: AuditLog,
-    retention: renkei_config::RetentionConfig,
-    stop: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(retention.sweep_interval);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let (rns, period) = (Arc::clone(&ns), retention.acknowledged);
-        match tokio::task::spawn_blocking(move || {
-            upkeep::retention(&rns, period, jiff::Timestamp::now())
-        })
-        .await
-        {
-            Ok(Err(e)) => tracing::error!(error = %e, "file retention failed"),
-            Err(e) => tracing::error!(error = %e, "file retention panicked"),
-            Ok(Ok(_)) => {}
-        }
-        let keep =
-            jiff::SignedDuration::try_from(retention.audit).unwrap_or(jiff::SignedDuration::MAX);
-        let before = jiff::Timestamp::now()
-            .checked_sub(keep)
-            .unwrap_or(jiff::Timestamp::MIN);
-        if let Err(e) = audit.prune(before).await {
-            tracing::error!(error = %e, "pruning old audit segments failed");
         }
     }
 }

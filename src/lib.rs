@@ -14,6 +14,9 @@ pub mod daemon;
 pub mod demo;
 pub mod logging;
 pub mod preflight;
+pub mod signals;
+pub mod systemd;
+mod timers;
 
 pub use renkei_config as config;
 pub use renkei_core::{defender, events, live, memory, namespace, policy, transfer};

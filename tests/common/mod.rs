@@ -184,6 +184,8 @@ pub struct Daemon {
     /// A directory (under the test's root) that is a FUSE file system on
     /// which every write hangs, as on a hung network mount.
     hung: Option<PathBuf>,
+    /// Environment the daemon is started with (e.g. `NOTIFY_SOCKET`).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -254,6 +256,7 @@ impl Daemon {
             child: None,
             tmpfs: None,
             hung: None,
+            env: Vec::new(),
             root,
         };
         d.spawn();
@@ -277,6 +280,16 @@ impl Daemon {
         d.hung = Some(dir);
         d.spawn();
         d
+    }
+
+    /// Starts again (after `kill9` or `stop`) with `env` added to the
+    /// daemon's environment.
+    pub fn start_again_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.spawn();
     }
 
     /// The data subdirectory `sub` on a tmpfs of `bytes`.
@@ -351,6 +364,7 @@ impl Daemon {
                 c
             }
         };
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -282,6 +282,15 @@ impl Namespace {
     }
 
     /// Where the namespace's changes and refusals are recorded.
+    /// Whether the journal's writer answers a round trip within `within`
+    /// (it writes nothing): what the systemd watchdog is fed on.
+    pub async fn journal_answers(&self, within: std::time::Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.journal.notes_delivered()).await,
+            Ok(Ok(()))
+        )
+    }
+
     pub fn events(&self) -> &Arc<Events> {
         &self.events
     }
