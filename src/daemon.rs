@@ -291,6 +291,7 @@ struct Running {
     stopping: CancellationToken,
     server_task: tokio::task::JoinHandle<()>,
     web_task: Option<tokio::task::JoinHandle<()>>,
+    monitor_task: Option<tokio::task::JoinHandle<()>>,
     /// Where the web front door listens for staff (`[web] listen`).
     web_listen: Vec<std::net::SocketAddr>,
     /// The web front door's certificate, replaced on reload.
@@ -414,11 +415,32 @@ async fn start(
         }
         None => None,
     };
+    let monitor_task = match &config.admin {
+        Some(a) => {
+            let listener = tokio::net::TcpListener::bind(a.listen)
+                .await
+                .map_err(|source| DaemonError::Listen {
+                    addr: a.listen.to_string(),
+                    source,
+                })?;
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(listen = %addr, "renkei serves /metrics, /healthz and /readyz");
+                let _ = ctl.monitor_listen.set(addr);
+            }
+            Some(tokio::spawn(renkei_doors::monitor::serve(
+                listener,
+                Arc::clone(&ctl),
+                stopping.child_token(),
+            )))
+        }
+        None => None,
+    };
     let server_task = tokio::spawn(server.run(stopping.child_token()));
     let running = Running {
         stopping,
         server_task,
         web_task,
+        monitor_task,
         web_listen,
         certs,
         ctl_task,
@@ -461,6 +483,7 @@ fn control_context(
         }),
         runtime: tokio::runtime::Handle::current(),
         web: std::sync::OnceLock::new(),
+        monitor_listen: std::sync::OnceLock::new(),
     })
 }
 
@@ -472,6 +495,9 @@ async fn stop(r: Running, config: &Config) {
     r.stopping.cancel();
     let _ = r.server_task.await;
     if let Some(t) = r.web_task {
+        let _ = t.await;
+    }
+    if let Some(t) = r.monitor_task {
         let _ = t.await;
     }
     let _ = r.ctl_task.await;

@@ -9,6 +9,7 @@
 //! every limit is within its documented range.
 
 mod accounts;
+pub mod admin;
 pub mod calendar;
 pub mod checks;
 pub mod defender;
@@ -116,6 +117,8 @@ pub struct Config {
     pub lanes: Vec<Lane>,
     /// `[web]`: the HTTPS front door, when configured.
     pub web: Option<WebConfig>,
+    /// `[admin]`: the monitoring listener, when configured.
+    pub admin: Option<admin::AdminConfig>,
     /// Things that are allowed but probably not intended.
     pub warnings: Vec<String>,
     users: HashMap<String, UserAt>,
@@ -158,6 +161,7 @@ struct RawConfig {
     #[serde(default)]
     lane: Vec<segments::RawLane>,
     web: Option<web::RawWeb>,
+    admin: Option<admin::RawAdmin>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +373,12 @@ impl Config {
                 None
             }
         };
+        let admin = raw
+            .admin
+            .as_ref()
+            .map(|a| a.resolve(parse_network))
+            .transpose()
+            .map_err(|(span, msg)| loc.at(span, msg))?;
         let mut lane_names = std::collections::HashSet::new();
         let mut lanes = Vec::new();
         for rl in &raw.lane {
@@ -441,6 +451,7 @@ impl Config {
             segments: segment_list,
             lanes,
             web,
+            admin,
             warnings,
             users,
         })

@@ -4,6 +4,7 @@
 //! the journal itself (docs/decisions/0008-crate-graph.md).
 
 pub mod admin;
+pub mod monitor;
 pub mod sftp;
 pub mod ssh;
 pub mod web;

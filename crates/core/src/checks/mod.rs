@@ -17,3 +17,11 @@ pub mod stage;
 pub use crate::namespace::checking::{
     CHECKS_BACKLOG, Queue, accepted_state, applies, initial_state, renamed_needs_check,
 };
+
+/// Whether the configured scanner answers `PING` now (`None` without
+/// `[scan]`): for readiness checks. Blocks up to the scanner's timeout.
+pub fn scanner_answers(config: &renkei_config::Config) -> Option<Result<(), String>> {
+    let scan = config.scan.as_ref()?;
+    let clamd = renkei_checks::clamd::Clamd::new(scan.clamd.clone(), scan.timeout);
+    Some(clamd.ping().map_err(|e| e.to_string()))
+}

@@ -13,6 +13,7 @@
 //! Event names are stable; `docs/audit.md` lists them with their fields
 //! and Japanese terms ([`japanese`]).
 
+pub mod metrics;
 mod names;
 mod sink;
 

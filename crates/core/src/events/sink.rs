@@ -15,6 +15,7 @@ pub struct Events {
     /// Connection numbers, shared by every front door so that `conn`
     /// names one connection in the whole trail.
     conns: std::sync::atomic::AtomicU64,
+    metrics: super::metrics::Metrics,
 }
 
 /// The field a noted record carries: the sequence number of the journal
@@ -28,6 +29,7 @@ impl Events {
         Events {
             audit: None,
             conns: Default::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -36,7 +38,13 @@ impl Events {
         Events {
             audit: Some(audit),
             conns: Default::default(),
+            metrics: Default::default(),
         }
+    }
+
+    /// What has been counted so far (`/metrics`).
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.metrics
     }
 
     /// A new connection number (from 1).
@@ -117,6 +125,7 @@ impl Events {
             })
         };
         let name = field("event");
+        self.metrics.observe(name.as_deref().unwrap_or(""), &record);
         let tenant = field("tenant");
         let user = field("user");
         let peer = field("peer").or_else(|| field("source"));

@@ -28,6 +28,8 @@ pub struct Context {
     pub reload: Box<dyn Fn() -> Result<ReloadReport, ConfigError> + Send + Sync>,
     /// For the defender's async calls from the blocking ctl threads.
     pub runtime: tokio::runtime::Handle,
+    /// Where the monitoring listener is bound (`[admin] listen`).
+    pub monitor_listen: std::sync::OnceLock<std::net::SocketAddr>,
     /// The HTTPS front door's state, once it is up (for `status`).
     pub web: std::sync::OnceLock<Box<dyn Fn() -> Option<super::proto::WebStatus> + Send + Sync>>,
 }

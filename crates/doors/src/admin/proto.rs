@@ -151,6 +151,9 @@ pub struct Status {
     pub handoffs_failed: u64,
     #[serde(default)]
     pub expected_missing: usize,
+    /// The monitoring listener (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(default)]
+    pub monitor_listen: Option<String>,
 }
 
 /// The HTTPS front door's listeners and load.

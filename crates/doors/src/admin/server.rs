@@ -221,6 +221,7 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         web: ctx.web.get().and_then(|status| status()),
         handoffs_failed: routes.iter().map(|r| r.failed).sum(),
         expected_missing: routes.iter().map(|r| r.missing.len()).sum(),
+        monitor_listen: ctx.monitor_listen.get().map(ToString::to_string),
         segments: ctx
             .segment_listen
             .iter()
