@@ -292,6 +292,8 @@ struct Running {
     server_task: tokio::task::JoinHandle<()>,
     web_task: Option<tokio::task::JoinHandle<()>>,
     monitor_task: Option<tokio::task::JoinHandle<()>>,
+    /// The notifier (`[[notify]]`): its last records go in before the seal.
+    notify_task: Option<tokio::task::JoinHandle<()>>,
     /// Where the web front door listens for staff (`[web] listen`).
     web_listen: Vec<std::net::SocketAddr>,
     /// The web front door's certificate, replaced on reload.
@@ -435,12 +437,15 @@ async fn start(
         }
         None => None,
     };
+    let notify_task =
+        renkei_handoff::notify::start(&config, Arc::clone(&o.events), stopping.child_token());
     let server_task = tokio::spawn(server.run(stopping.child_token()));
     let running = Running {
         stopping,
         server_task,
         web_task,
         monitor_task,
+        notify_task,
         web_listen,
         certs,
         ctl_task,
@@ -513,6 +518,9 @@ async fn stop(r: Running, config: &Config) {
         );
     }
     r.router.shutdown().await;
+    if let Some(t) = r.notify_task {
+        let _ = t.await;
+    }
     r.upkeep_stop.cancel();
     r.upkeep.close();
     // An upkeep step in progress finishes (each is bounded by

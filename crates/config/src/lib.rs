@@ -19,6 +19,7 @@ pub use renkei_model::lgcode;
 mod error;
 pub mod limits;
 mod networks;
+pub mod notify;
 pub mod retention;
 pub mod route_ends;
 pub mod routes;
@@ -119,6 +120,8 @@ pub struct Config {
     pub web: Option<WebConfig>,
     /// `[admin]`: the monitoring listener, when configured.
     pub admin: Option<admin::AdminConfig>,
+    /// `[[notify]]`: where the operator is told of what needs them.
+    pub notify: Vec<notify::NotifyChannel>,
     /// Things that are allowed but probably not intended.
     pub warnings: Vec<String>,
     users: HashMap<String, UserAt>,
@@ -162,6 +165,8 @@ struct RawConfig {
     lane: Vec<segments::RawLane>,
     web: Option<web::RawWeb>,
     admin: Option<admin::RawAdmin>,
+    #[serde(default)]
+    notify: Vec<notify::RawNotify>,
 }
 
 #[derive(Deserialize)]
@@ -379,6 +384,23 @@ impl Config {
             .map(|a| a.resolve(parse_network))
             .transpose()
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        let mut notify = Vec::new();
+        for rn in &raw.notify {
+            let (line, _) = line_col(text, rn.name_start());
+            let ch = rn
+                .resolve(&|p| resolve(base, p), format!("{file}:{line}"))
+                .map_err(|(span, msg)| loc.at(span, msg))?;
+            if notify
+                .iter()
+                .any(|c: &notify::NotifyChannel| c.name == ch.name)
+            {
+                return Err(loc.at(
+                    rn.name_start()..rn.name_start(),
+                    format!("notify {} is defined twice", ch.name),
+                ));
+            }
+            notify.push(ch);
+        }
         let mut lane_names = std::collections::HashSet::new();
         let mut lanes = Vec::new();
         for rl in &raw.lane {
@@ -452,6 +474,7 @@ impl Config {
             lanes,
             web,
             admin,
+            notify,
             warnings,
             users,
         })

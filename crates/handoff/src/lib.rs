@@ -7,6 +7,7 @@
 //! routes only through the control socket's questions
 //! (docs/decisions/0008-crate-graph.md).
 
+pub mod notify;
 pub mod place;
 pub mod remote;
 pub mod route;

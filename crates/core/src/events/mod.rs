@@ -19,7 +19,7 @@ mod sink;
 
 pub use names::{FAILURES, REFUSALS, japanese};
 
-pub use sink::{Events, JOURNAL_SEQ, with_field};
+pub use sink::{Events, JOURNAL_SEQ, NOTIFY_BACKLOG, Tap, with_field};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -164,6 +164,20 @@ pub enum Event {
         action: &'static str,
         detail: String,
         ok: bool,
+    },
+    /// A notification reached its channel (`[[notify]]`).
+    NotificationSent {
+        channel: String,
+        /// The event it told of, and that event's record number if any.
+        about: String,
+        attempts: u32,
+    },
+    /// A notification could not be delivered after every attempt.
+    NotificationFailed {
+        channel: String,
+        about: String,
+        attempts: u32,
+        error: String,
     },
     WebSessionEnded {
         #[serde(skip_serializing_if = "Option::is_none")]

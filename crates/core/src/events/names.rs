@@ -29,6 +29,7 @@ pub const FAILURES: &[&str] = &[
     "expected_file_missing",
     "scan_unavailable",
     "lane_expired",
+    "notification_failed",
 ];
 
 /// How loudly an event is logged.
@@ -76,6 +77,8 @@ pub fn japanese(name: &str) -> &'static str {
         "web_login_failed" => "Webログイン失敗",
         "web_session_ended" => "Webログアウト",
         "web_action" => "Web運用操作",
+        "notification_sent" => "通知送信",
+        "notification_failed" => "通知失敗",
         "channel_refused" => "要求拒否",
         "session_ended" => "セッション終了",
         "protocol_violation" => "プロトコル違反",
@@ -142,6 +145,8 @@ impl Event {
             Event::WebLoginFailed { .. } => "web_login_failed",
             Event::WebSessionEnded { .. } => "web_session_ended",
             Event::WebAction { .. } => "web_action",
+            Event::NotificationSent { .. } => "notification_sent",
+            Event::NotificationFailed { .. } => "notification_failed",
             Event::ChannelRefused { .. } => "channel_refused",
             Event::SessionEnded { .. } => "session_ended",
             Event::ProtocolViolation { .. } => "protocol_violation",

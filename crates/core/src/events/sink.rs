@@ -16,6 +16,19 @@ pub struct Events {
     /// names one connection in the whole trail.
     conns: std::sync::atomic::AtomicU64,
     metrics: super::metrics::Metrics,
+    /// Where records the notifier wants are handed over (`[[notify]]`).
+    tap: std::sync::OnceLock<Tap>,
+}
+
+/// Records waiting for the notifier, at most; past it a record is not
+/// notified (it is still logged and in the trail) and the loss is logged.
+pub const NOTIFY_BACKLOG: usize = 256;
+
+/// The notifier's side of the events: which names it wants, and where.
+#[derive(Debug)]
+pub struct Tap {
+    pub wanted: std::collections::HashSet<String>,
+    pub tx: tokio::sync::mpsc::Sender<serde_json::Value>,
 }
 
 /// The field a noted record carries: the sequence number of the journal
@@ -30,6 +43,7 @@ impl Events {
             audit: None,
             conns: Default::default(),
             metrics: Default::default(),
+            tap: Default::default(),
         }
     }
 
@@ -39,7 +53,13 @@ impl Events {
             audit: Some(audit),
             conns: Default::default(),
             metrics: Default::default(),
+            tap: Default::default(),
         }
+    }
+
+    /// Hands every later record the tap wants to the notifier (once).
+    pub fn set_tap(&self, tap: Tap) {
+        let _ = self.tap.set(tap);
     }
 
     /// What has been counted so far (`/metrics`).
@@ -126,6 +146,16 @@ impl Events {
         };
         let name = field("event");
         self.metrics.observe(name.as_deref().unwrap_or(""), &record);
+        if let (Some(tap), Some(n)) = (self.tap.get(), name.as_deref())
+            && tap.wanted.contains(n)
+            && !n.starts_with("notification_")
+            && tap.tx.try_send(record.clone()).is_err()
+        {
+            tracing::warn!(
+                event = n,
+                "the notifier is {NOTIFY_BACKLOG} records behind; this one is not notified (it is logged and in the trail)"
+            );
+        }
         let tenant = field("tenant");
         let user = field("user");
         let peer = field("peer").or_else(|| field("source"));

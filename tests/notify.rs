@@ -1,0 +1,161 @@
+//! Notifications to a webhook (`[[notify]]`): a real HTTPS listener
+//! receives the JSON for a hand-off that gave up, signed with HMAC-SHA256
+//! over the body; a webhook that never answers does not hold up uploads,
+//! and the failure is recorded.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::web::certificate;
+use common::{Daemon, PYTHON, default_tenants, eventually};
+use serde_json::Value;
+
+const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/webhook.py");
+const SECRET: &str = "webhook-secret-for-the-tests-0123456789";
+
+struct Receiver {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn receiver(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Receiver {
+    let port_file = dir.join(format!("{mode}.port"));
+    let out = dir.join(format!("{mode}.jsonl"));
+    let child = Command::new(PYTHON)
+        .arg(RECEIVER)
+        .args([cert, key, &port_file, &out])
+        .arg(mode)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = eventually("the receiver's port", Duration::from_secs(20), || {
+        fs::read_to_string(&port_file).ok()?.trim().parse().ok()
+    });
+    Receiver { child, port, out }
+}
+
+fn channel(dir: &Path, cert: &Path, port: u16, extra: &str) -> String {
+    let secret = dir.join("webhook.key");
+    fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    format!(
+        "\n[[notify]]\nname = \"ops\"\nwebhook = \"https://127.0.0.1:{port}/hooks/renkei\"\nsecret_file = \"{}\"\nca_file = \"{}\"\n{extra}\n",
+        secret.display(),
+        cert.display()
+    )
+}
+
+#[test]
+fn a_hand_off_that_gave_up_reaches_the_webhook_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let rx = receiver(dir.path(), &cert, &key, "ok");
+    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 2, first = \"200ms\", max = \"500ms\" }\n";
+    let d = Daemon::start_with(
+        default_tenants(),
+        &format!("{route}{}", channel(dir.path(), &cert, rx.port, "")),
+    );
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    fs::write(
+        d.root.path().join("spool").join("032018"),
+        b"not a directory",
+    )
+    .unwrap();
+    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    let line = eventually("the webhook's POST", Duration::from_secs(30), || {
+        fs::read_to_string(&rx.out)
+            .ok()?
+            .lines()
+            .next()
+            .map(str::to_string)
+    });
+    let got: Value = serde_json::from_str(&line).unwrap();
+    let headers = &got["headers"];
+    assert_eq!(headers["x-renkei-event"], "handoff_failed");
+    let body = got["body"].as_str().unwrap();
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        v["record"]["gave_up"], true,
+        "only the giving up, not each attempt"
+    );
+    let subject = v["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("連携失敗") && subject.contains("盛岡市(032018)"),
+        "{subject}"
+    );
+    // The signature is HMAC-SHA256 of the body with the shared secret.
+    let body_file = dir.path().join("body");
+    fs::write(&body_file, body).unwrap();
+    let mac = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", SECRET, "-r"])
+        .arg(&body_file)
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&mac.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(headers["x-renkei-signature"], format!("sha256={expected}"));
+    let sent = d.wait_event("notification_sent", |e| e["event"] == "notification_sent");
+    assert_eq!(sent["channel"], "ops");
+    assert_eq!(sent["about"], "handoff_failed");
+}
+
+#[test]
+fn a_webhook_that_never_answers_does_not_hold_up_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let rx = receiver(dir.path(), &cert, &key, "hang");
+    // Every upload is notified, to an endpoint that never answers.
+    let d = Daemon::start_with(
+        default_tenants(),
+        &channel(
+            dir.path(),
+            &cert,
+            rx.port,
+            "events = [\"upload_committed\"]\ntimeout = \"1s\"\nattempts = 2\n",
+        ),
+    );
+    let files = 300;
+    let mut batch = String::new();
+    for i in 0..files {
+        let name = format!("f{i}.csv");
+        fs::write(d.work.join(&name), format!("{i}\n")).unwrap();
+        batch.push_str(&format!("put {name} /inbox/{name}\n"));
+    }
+    d.sftp_ok("032018-juki", &batch);
+    assert_eq!(
+        d.events()
+            .iter()
+            .filter(|e| e["event"] == "upload_committed")
+            .count(),
+        files,
+        "every upload was answered and committed"
+    );
+    let failed = d.wait_event("a failed notification", |e| {
+        e["event"] == "notification_failed"
+    });
+    assert_eq!(failed["attempts"], 2);
+    assert!(
+        failed["error"].as_str().unwrap().contains("notify.timeout"),
+        "{failed}"
+    );
+    // More than the backlog waited: the rest are logged as not notified.
+    let log = d.log_text();
+    assert!(
+        log.contains("records behind; this one is not notified"),
+        "the backlog is bounded"
+    );
+}
