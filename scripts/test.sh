@@ -43,6 +43,15 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 curl -V | grep -qw sftp || { echo "test.sh: this curl has no SFTP support (Debian's curl has it)" >&2; exit 1; }
 
+# The supply chain: licenses, banned crates and sources (deny.toml). Built
+# from crates.io the first time (a few minutes); advisories need GitHub,
+# which deny.toml explains.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deny" >&2
+  cargo install --locked --quiet cargo-deny
+fi
+cargo deny --log-level error check licenses bans sources
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.
