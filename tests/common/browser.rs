@@ -52,12 +52,15 @@ pub fn run(out: &PathBuf, steps: Value) -> Value {
     v
 }
 
-/// The steps of logging in through the form.
+/// The steps of logging in through the form, up to the first page after it.
 pub fn login(base: &str, user: &str, password: &str) -> Vec<Value> {
     vec![
         json!({"go": format!("{base}/login")}),
         json!({"type": ["input[name=user]", user]}),
         json!({"type": ["input[name=password]", password]}),
         json!({"click": "form.login button[type=submit]"}),
+        // The login's own navigation must finish before the next `go`,
+        // or it lands after it.
+        json!({"wait_text": "ログアウト"}),
     ]
 }
