@@ -33,6 +33,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
@@ -42,6 +44,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 curl -V | grep -qw sftp || { echo "test.sh: this curl has no SFTP support (Debian's curl has it)" >&2; exit 1; }
+
+# ssh-audit from PyPI (Debian 12's 2.5 does not know ML-KEM), pinned, in a
+# virtual environment under target/ that tests/hostkeys.rs runs.
+audit_venv=target/tools/ssh-audit
+if ! "$audit_venv/bin/ssh-audit" -h >/dev/null 2>&1; then
+  echo "test.sh: installing ssh-audit" >&2
+  /usr/bin/python3 -m venv "$audit_venv"
+  "$audit_venv/bin/pip" install --quiet --disable-pip-version-check ssh-audit==3.9.0
+fi
 
 # The supply chain: licenses, banned crates and sources (deny.toml). Built
 # from crates.io the first time (a few minutes); advisories need GitHub,

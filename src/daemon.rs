@@ -195,7 +195,7 @@ struct Opened {
     defender: Arc<Defender>,
     live: Arc<Live>,
     ns: Arc<Namespace>,
-    host_key: russh::keys::PrivateKey,
+    host_keys: Vec<russh::keys::PrivateKey>,
     vault_dir: PathBuf,
 }
 
@@ -226,7 +226,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
         },
     )?;
     let events = Arc::new(Events::with_audit(audit.clone()));
-    let host_key = ssh::keys::load_or_create(&config.server.host_key)?;
+    let host_keys = ssh::keys::load_all(&config.server.host_keys)?;
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
     let journal = Journal::open(&data_dir.join("journal.redb"))?;
@@ -244,7 +244,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
         defender,
         live,
         ns,
-        host_key,
+        host_keys,
         vault_dir,
     })
 }
@@ -334,7 +334,7 @@ impl Running {
 async fn start(
     o: &Opened,
     keeper: notes::Keeper,
-) -> Result<(Running, std::net::SocketAddr, russh::keys::PublicKey), DaemonError> {
+) -> Result<(Running, std::net::SocketAddr, Vec<russh::keys::PublicKey>), DaemonError> {
     let config = Arc::clone(&o.live.get().config);
     let state = ssh::State::new(
         Arc::clone(&o.live),
@@ -343,8 +343,12 @@ async fn start(
         Arc::clone(&o.defender),
         o.vault_dir.clone(),
     );
-    let host_public = o.host_key.public_key().clone();
-    let server = ssh::Server::bind(Arc::clone(&state), o.host_key.clone())
+    let host_public = o
+        .host_keys
+        .iter()
+        .map(|k| k.public_key().clone())
+        .collect::<Vec<_>>();
+    let server = ssh::Server::bind(Arc::clone(&state), o.host_keys.clone())
         .await
         .map_err(|(addr, source)| DaemonError::Listen {
             addr: addr.to_string(),

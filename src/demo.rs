@@ -128,7 +128,7 @@ fn parse_embedded(text: &str) -> Result<Config, ConfigError> {
 /// `web` is the browser's address and the certificate's fingerprint.
 pub fn banner(
     listen: SocketAddr,
-    host_key: &PublicKey,
+    host_keys: &[PublicKey],
     web: Option<(SocketAddr, String)>,
 ) -> String {
     let host = match listen {
@@ -137,10 +137,11 @@ pub fn banner(
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     };
     let known_hosts = Path::new(DATA_DIR).join("known_hosts");
-    let line = host_key
-        .to_openssh()
+    let line: String = host_keys
+        .iter()
+        .filter_map(|k| k.to_openssh().ok())
         .map(|k| format!("{host} {k}\n"))
-        .unwrap_or_default();
+        .collect();
     if let Err(e) = fsutil::write_public(&known_hosts, line.as_bytes()) {
         tracing::warn!(error = %e, "could not write the demo known_hosts file");
     }

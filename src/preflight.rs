@@ -76,9 +76,16 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
             writable_dir(&d)?;
         }
     }
-    let host = &config.server.host_key;
-    if renkei_doors::ssh::keys::load(host)?.is_none() {
-        writable_dir(&parent(host))?;
+    let mut host_keys = Vec::new();
+    for (i, host) in config.server.host_keys.iter().enumerate() {
+        match renkei_doors::ssh::keys::load(host)? {
+            Some(key) => {
+                renkei_doors::ssh::keys::second_of_its_kind(&host_keys, &key, host)?;
+                host_keys.push(key);
+            }
+            None if i > 0 => return Err(renkei_doors::ssh::keys::missing(host).into()),
+            None => writable_dir(&parent(host))?,
+        }
     }
     let vault = &config.vault.identity;
     if renkei_storage::vault::load_identity(vault)?.is_none() {

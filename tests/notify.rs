@@ -159,3 +159,126 @@ fn a_webhook_that_never_answers_does_not_hold_up_uploads() {
         "the backlog is bounded"
     );
 }
+
+/// A real SMTP server (aiosmtpd) on loopback, each message one JSON line.
+fn smtp(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Receiver {
+    let port_file = dir.join(format!("smtp-{mode}.port"));
+    let out = dir.join(format!("smtp-{mode}.jsonl"));
+    let child = Command::new(PYTHON)
+        .arg(SMTP_SERVER)
+        .args([cert, key, &port_file, &out])
+        .arg(mode)
+        .env("SMTP_PASSWORD", SMTP_PASSWORD)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = eventually("the SMTP server's port", Duration::from_secs(20), || {
+        fs::read_to_string(&port_file).ok()?.trim().parse().ok()
+    });
+    Receiver { child, port, out }
+}
+
+const SMTP_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp.py");
+const SMTP_PASSWORD: &str = "smtp-password-for-the-tests";
+
+fn mails(rx: &Receiver, what: &str, n: usize) -> Vec<Value> {
+    eventually(what, Duration::from_secs(30), || {
+        let got: Vec<Value> = fs::read_to_string(&rx.out)
+            .ok()?
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (got.len() >= n).then_some(got)
+    })
+}
+
+#[test]
+fn a_hand_off_that_gave_up_is_mailed_over_starttls_with_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let rx = smtp(dir.path(), &cert, &key, "starttls");
+    let password = dir.path().join("smtp.password");
+    fs::write(&password, format!("{SMTP_PASSWORD}\n")).unwrap();
+    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 2, first = \"200ms\", max = \"500ms\" }\n";
+    let channel = format!(
+        "\n[[notify]]\nname = \"mail\"\nsmtp = \"127.0.0.1:{}\"\nsmtp_user = \"renkei\"\nsmtp_password_file = \"{}\"\nfrom = \"renkei@renkei.example.lg.jp\"\nto = [\"ops@example.lg.jp\", \"joho@example.lg.jp\"]\nca_file = \"{}\"\n",
+        rx.port,
+        password.display(),
+        cert.display()
+    );
+    let d = Daemon::start_with(default_tenants(), &format!("{route}{channel}"));
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    fs::write(
+        d.root.path().join("spool").join("032018"),
+        b"not a directory",
+    )
+    .unwrap();
+    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    let mail = &mails(&rx, "the mail", 1)[0];
+    assert_eq!(mail["tls"], true, "sent only after STARTTLS");
+    assert_eq!(mail["auth"], "renkei");
+    assert_eq!(mail["mail_from"], "renkei@renkei.example.lg.jp");
+    assert_eq!(
+        mail["rcpt_tos"],
+        serde_json::json!(["ops@example.lg.jp", "joho@example.lg.jp"])
+    );
+    let subject = mail["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("連携失敗")
+            && subject.contains("盛岡市(032018)")
+            && subject.contains("juki-up"),
+        "{subject}"
+    );
+    let body = mail["body"].as_str().unwrap();
+    assert!(
+        body.contains("handoff_failed") && body.contains("\"gave_up\": true"),
+        "{body}"
+    );
+    let sent = d.wait_event("notification_sent", |e| e["event"] == "notification_sent");
+    assert_eq!(sent["channel"], "mail");
+    // Only the giving up is news: the attempt before it is not mailed.
+    assert_eq!(fs::read_to_string(&rx.out).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn a_nearly_full_vault_volume_is_recorded_and_mailed_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let rx = smtp(dir.path(), &cert, &key, "tls");
+    let channel = format!(
+        "\n[[notify]]\nname = \"mail\"\nsmtp = \"127.0.0.1:{}\"\nsmtp_tls = \"tls\"\nfrom = \"renkei@renkei.example.lg.jp\"\nto = [\"ops@example.lg.jp\"]\nca_file = \"{}\"\nevents = [\"disk_space_low\"]\n",
+        rx.port,
+        cert.display()
+    );
+    let d = Daemon::unstarted(
+        default_tenants(),
+        "disk_low = \"4MiB\"\ndisk_check_every = \"1s\"",
+        &channel,
+        &[],
+    )
+    .on_small("vault", 8 << 20)
+    .started();
+    assert!(
+        !d.events().iter().any(|e| e["event"] == "disk_space_low"),
+        "an empty vault is not low"
+    );
+    // Fill the vault's volume past half through the front door.
+    let big: Vec<u8> = (0..5u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    d.put("032018", "inbox", "big.bin", &big);
+    let low = d.wait_event("disk_space_low", |e| e["event"] == "disk_space_low");
+    assert!(low["path"].as_str().unwrap().ends_with("vault"), "{low}");
+    assert!(low["free_bytes"].as_u64().unwrap() < low["threshold_bytes"].as_u64().unwrap());
+    let mail = &mails(&rx, "the mail", 1)[0];
+    assert_eq!(mail["tls"], true);
+    assert!(
+        mail["subject"].as_str().unwrap().contains("空き容量不足"),
+        "{mail}"
+    );
+    // Once room is made, it is recorded as recovered.
+    d.sftp_ok("032018-juki", "rm /inbox/big.bin\n");
+    d.wait_event("disk_space_recovered", |e| {
+        e["event"] == "disk_space_recovered"
+    });
+}

@@ -206,6 +206,20 @@ impl Daemon {
         extra: &str,
         policies: &[(&str, &str)],
     ) -> Daemon {
+        let mut d = Daemon::unstarted(tenants, "", extra, policies);
+        d.spawn();
+        d
+    }
+
+    /// A daemon configured but not started: `server_keys` go into
+    /// `[server]`, `extra` after the tenants. Start it with
+    /// [`Daemon::started`].
+    pub fn unstarted(
+        tenants: Vec<TenantSpec>,
+        server_keys: &str,
+        extra: &str,
+        policies: &[(&str, &str)],
+    ) -> Daemon {
         let root = tempfile::tempdir().unwrap();
         if !policies.is_empty() {
             fs::create_dir_all(root.path().join("policies")).unwrap();
@@ -218,8 +232,8 @@ impl Daemon {
         fs::create_dir_all(&keys_dir).unwrap();
         fs::create_dir_all(&work).unwrap();
         let mut keys = HashMap::new();
-        let mut toml = String::from(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n",
+        let mut toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{server_keys}\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n",
         );
         for t in &tenants {
             let nets: Vec<String> = t.networks.iter().map(|n| format!("\"{n}\"")).collect();
@@ -246,7 +260,7 @@ impl Daemon {
         toml.push_str(extra);
         let config = root.path().join("renkei.toml");
         fs::write(&config, toml).unwrap();
-        let mut d = Daemon {
+        Daemon {
             data: root.path().join("data"),
             log: root.path().join("renkei.log"),
             config,
@@ -258,9 +272,20 @@ impl Daemon {
             hung: None,
             env: Vec::new(),
             root,
-        };
-        d.spawn();
-        d
+        }
+    }
+
+    /// Starts a daemon made by [`Daemon::unstarted`].
+    pub fn started(mut self) -> Daemon {
+        self.spawn();
+        self
+    }
+
+    /// The data subdirectory `sub` will be a tmpfs of `bytes` (before
+    /// [`Daemon::started`]).
+    pub fn on_small(mut self, sub: &'static str, bytes: u64) -> Daemon {
+        self.tmpfs = Some((sub, bytes));
+        self
     }
 
     /// Like [`Daemon::start`], but the vault directory is a tmpfs of

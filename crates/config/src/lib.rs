@@ -25,6 +25,7 @@ pub mod route_ends;
 pub mod routes;
 pub mod scan;
 pub mod segments;
+pub mod server;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
@@ -52,6 +53,7 @@ pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
 pub use segments::{Lane, Segment};
+pub use server::{DEFAULT_PORT, DiskLow, ServerConfig};
 pub use tenants::{Account, Tenant};
 pub use web::{WebConfig, WebLogin, WebRole, WebUser};
 
@@ -63,17 +65,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for journald / log shippers.
     Json,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub host_key: PathBuf,
-    /// Directory of rule files; `None` = the built-in baseline.
-    pub policy_dir: Option<PathBuf>,
-    /// Whether `policy_dir` was written in the file (then it must exist).
-    pub policy_dir_explicit: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +128,7 @@ enum UserAt {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    server: RawServer,
+    server: server::RawServer,
     #[serde(default)]
     vault: RawVault,
     #[serde(default)]
@@ -169,15 +160,6 @@ struct RawConfig {
     notify: Vec<notify::RawNotify>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    listen: Option<Spanned<String>>,
-    data_dir: Spanned<String>,
-    host_key: Option<Spanned<String>>,
-    policy_dir: Option<Spanned<String>>,
-}
-
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawVault {
@@ -201,9 +183,6 @@ struct RawTenant {
     #[serde(default)]
     account: Vec<accounts::RawAccount>,
 }
-
-/// Default listen port (on 127.0.0.1) when `[server] listen` is absent.
-pub const DEFAULT_PORT: u16 = 2222;
 
 impl Config {
     /// Reads and validates a configuration file. Relative paths inside it are
@@ -250,28 +229,11 @@ impl Config {
         })?;
         let mut warnings = Vec::new();
 
-        let listen = match &raw.server.listen {
-            Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
-                loc.at(
-                    l.span(),
-                    format!(
-                        "server.listen {:?} is not an address and port such as \"127.0.0.1:2222\" or \"[::1]:2222\"",
-                        l.get_ref()
-                    ),
-                )
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
-        };
-        if raw.server.data_dir.get_ref().trim().is_empty() {
-            return Err(loc.at(raw.server.data_dir.span(), "server.data_dir is empty"));
-        }
-        let data_dir = resolve(base, raw.server.data_dir.get_ref());
-        let host_key = raw
+        let server = raw
             .server
-            .host_key
-            .as_ref()
-            .map(|p| resolve(base, p.get_ref()))
-            .unwrap_or_else(|| data_dir.join("host_ed25519"));
+            .resolve(base)
+            .map_err(|(span, msg)| loc.at(span, msg))?;
+        let data_dir = server.data_dir.clone();
         let identity = raw
             .vault
             .identity
@@ -304,12 +266,6 @@ impl Config {
             .calendar
             .resolve(&|p| resolve(base, p))?
             .map_err(|(span, msg)| loc.at(span, msg))?;
-        let policy_dir_explicit = raw.server.policy_dir.is_some();
-        let policy_dir = Some(match &raw.server.policy_dir {
-            Some(p) => resolve(base, p.get_ref()),
-            None => base.join("policies"),
-        });
-
         let mut tenants = Vec::new();
         let mut users: HashMap<String, UserAt> = HashMap::new();
         let mut codes: HashMap<String, ()> = HashMap::new();
@@ -357,7 +313,7 @@ impl Config {
                 accounts,
             });
         }
-        let mut taken = vec![listen];
+        let mut taken = vec![server.listen];
         let segment_list = segments::segments(&raw.segment, &loc, &mut actx, &mut taken)?;
         for (si, seg) in segment_list.iter().enumerate() {
             for (ai, a) in seg.accounts.iter().enumerate() {
@@ -449,13 +405,7 @@ impl Config {
         Ok(Config {
             source: file.to_string(),
             text: text.to_string(),
-            server: ServerConfig {
-                listen,
-                data_dir,
-                host_key,
-                policy_dir,
-                policy_dir_explicit,
-            },
+            server,
             vault: VaultConfig { identity },
             limits,
             defender,
@@ -616,6 +566,8 @@ fn web_section(
     })
 }
 
+#[cfg(test)]
+mod notify_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -13,7 +13,9 @@ impl Config {
         let _ = writeln!(s, "configuration {} is valid", self.source);
         let _ = writeln!(s, "  listen    {}", self.server.listen);
         let _ = writeln!(s, "  data_dir  {}", self.server.data_dir.display());
-        let _ = writeln!(s, "  host key  {}", self.server.host_key.display());
+        for key in &self.server.host_keys {
+            let _ = writeln!(s, "  host key  {}", key.display());
+        }
         let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
         let _ = writeln!(
             s,

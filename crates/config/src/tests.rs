@@ -47,8 +47,8 @@ fn issue_example_loads() {
     assert_eq!(t.name, "盛岡市");
     assert_eq!(a.keys.len(), 1);
     assert_eq!(
-        c.server.host_key,
-        PathBuf::from("/var/lib/renkei/host_ed25519")
+        c.server.host_keys,
+        vec![PathBuf::from("/var/lib/renkei/host_ed25519")]
     );
     assert_eq!(c.vault.identity, PathBuf::from("/var/lib/renkei/vault.key"));
     assert!(c.admits("127.0.0.1".parse().unwrap()));

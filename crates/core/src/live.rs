@@ -90,11 +90,11 @@ impl Live {
         if (
             &config.server.listen,
             &config.server.data_dir,
-            &config.server.host_key,
+            &config.server.host_keys,
         ) != (
             &running.server.listen,
             &running.server.data_dir,
-            &running.server.host_key,
+            &running.server.host_keys,
         ) {
             restart_needed.push("[server]".to_string());
         }
@@ -129,7 +129,7 @@ impl Live {
         }
         config.server.listen = running.server.listen;
         config.server.data_dir = running.server.data_dir.clone();
-        config.server.host_key = running.server.host_key.clone();
+        config.server.host_keys = running.server.host_keys.clone();
         config.vault = running.vault.clone();
         config.limits = running.limits.clone();
         config.defender = running.defender.clone();

@@ -8,6 +8,7 @@
 //! meaning of each word without depending on each other.
 
 pub mod boxes;
+pub mod event_names;
 pub mod lgcode;
 pub mod pattern;
 pub mod placement;

@@ -165,6 +165,21 @@ pub enum Event {
         detail: String,
         ok: bool,
     },
+    /// The data volume has less free space than `server.disk_low`: uploads
+    /// will soon be refused for want of space. Recorded once when it
+    /// happens, again only after `disk_space_recovered`.
+    DiskSpaceLow {
+        path: String,
+        free_bytes: u64,
+        threshold_bytes: u64,
+    },
+    /// The data volume has room again (a tenth above the threshold, so a
+    /// volume hovering at the line does not flap).
+    DiskSpaceRecovered {
+        path: String,
+        free_bytes: u64,
+        threshold_bytes: u64,
+    },
     /// A notification reached its channel (`[[notify]]`).
     NotificationSent {
         channel: String,

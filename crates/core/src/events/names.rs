@@ -44,14 +44,15 @@ pub enum Level {
 
 /// The level of a record, from its name and fields: a hand-off that gave
 /// up, an expected file missing, a scanner out of service are failures
-/// (ERROR); refusals, and a failed command or attempt that will be
-/// retried, are WARN.
+/// (ERROR); refusals, a failed command or attempt that will be retried,
+/// and a nearly full disk are WARN.
 pub fn level(name: &str, record: &serde_json::Value) -> Level {
     let retried =
         name == "handoff_failed" && record.get("gave_up") != Some(&serde_json::Value::Bool(true));
     if FAILURES.contains(&name) && !retried {
         Level::Failure
     } else if retried
+        || name == "disk_space_low"
         || REFUSALS.contains(&name)
         || record.get("ok") == Some(&serde_json::Value::Bool(false))
     {
@@ -61,74 +62,7 @@ pub fn level(name: &str, record: &serde_json::Value) -> Level {
     }
 }
 
-/// The Japanese term shown beside each event name.
-pub fn japanese(name: &str) -> &'static str {
-    match name {
-        "daemon_started" => "起動",
-        "daemon_stopped" => "停止",
-        "config_loaded" => "設定読込",
-        "reload_failed" => "設定読込失敗",
-        "recovery_completed" => "起動時回復",
-        "connection_accepted" => "接続受付",
-        "connection_refused" => "接続拒否",
-        "login_succeeded" => "ログイン成功",
-        "login_failed" => "ログイン失敗",
-        "web_login" => "Webログイン",
-        "web_login_failed" => "Webログイン失敗",
-        "web_session_ended" => "Webログアウト",
-        "web_action" => "Web運用操作",
-        "notification_sent" => "通知送信",
-        "notification_failed" => "通知失敗",
-        "channel_refused" => "要求拒否",
-        "session_ended" => "セッション終了",
-        "protocol_violation" => "プロトコル違反",
-        "upload_committed" => "受信完了",
-        "upload_interrupted" => "受信中断",
-        "partial_expired" => "中断分破棄",
-        "downloaded" => "送信",
-        "deleted" => "削除",
-        "renamed" => "名前変更",
-        "dir_created" => "フォルダ作成",
-        "dir_removed" => "フォルダ削除",
-        "times_changed" => "日時変更",
-        "operation_refused" => "操作拒否",
-        "purged" => "保存期間満了消去",
-        "retention_report" => "未連携ファイル報告",
-        "banned" => "遮断",
-        "unbanned" => "遮断解除",
-        "ctl_command" => "運用操作",
-        "handoff_delivered" => "連携完了",
-        "handoff_failed" => "連携失敗",
-        "handoff_cancelled" => "連携取消",
-        "handoff_requeued" => "連携再実行",
-        "file_imported" => "連携受信",
-        "import_failed" => "連携受信失敗",
-        "expected_file_missing" => "未着ファイル警告",
-        "schedule_caught_up" => "定時実行の補完",
-        "routes_changed" => "連携経路変更",
-        "closed_day_skipped" => "閉庁日のため省略",
-        "file_checked" => "検査合格",
-        "file_quarantined" => "検疫",
-        "file_rejected" => "受付拒否",
-        "quarantine_released" => "検疫解除",
-        "quarantine_deleted" => "検疫ファイル削除",
-        "scan_unavailable" => "ウイルス検査不能",
-        "scan_available" => "ウイルス検査再開",
-        "lane_sent" => "送付受付",
-        "lane_approved" => "承認",
-        "lane_delivered" => "受渡",
-        "lane_rejected" => "却下",
-        "lane_withdrawn" => "取下げ",
-        "lane_received" => "受取",
-        "lane_acknowledged" => "受領",
-        "lane_expired" => "期限切れ",
-        "checkpoint" => "署名",
-        "audit_recovered" => "監査ログ回復",
-        "audit_pruned" => "監査ログ整理",
-        "audit_records_lost" => "監査記録欠落",
-        _ => "",
-    }
-}
+pub use renkei_model::event_names::japanese;
 
 impl Event {
     /// The stable event name, as in the `event` field.
@@ -145,6 +79,8 @@ impl Event {
             Event::WebLoginFailed { .. } => "web_login_failed",
             Event::WebSessionEnded { .. } => "web_session_ended",
             Event::WebAction { .. } => "web_action",
+            Event::DiskSpaceLow { .. } => "disk_space_low",
+            Event::DiskSpaceRecovered { .. } => "disk_space_recovered",
             Event::NotificationSent { .. } => "notification_sent",
             Event::NotificationFailed { .. } => "notification_failed",
             Event::ChannelRefused { .. } => "channel_refused",

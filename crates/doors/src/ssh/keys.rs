@@ -1,5 +1,8 @@
-//! The host key: loaded from disk, or generated (ed25519, 0600) at first
-//! start and reused after, so clients' known_hosts entries stay valid.
+//! The host keys: the first loaded from disk or generated (ed25519, 0600)
+//! at first start and reused after, so clients' known_hosts entries stay
+//! valid; the others (RSA, ECDSA for older clients) made by the operator
+//! and checked here: RSA of at least `MIN_RSA_BITS`, offered with SHA-2
+//! signatures only, no DSA, one key per algorithm.
 
 use std::path::Path;
 
@@ -13,6 +16,76 @@ use renkei_storage::fsutil;
 pub struct HostKeyError {
     pub path: String,
     pub message: String,
+}
+
+/// The smallest RSA host key accepted (NIST SP 800-57: 128-bit security).
+pub const MIN_RSA_BITS: u32 = 3072;
+
+/// Loads every host key; the first is created (ed25519) when missing.
+pub fn load_all(paths: &[std::path::PathBuf]) -> Result<Vec<PrivateKey>, HostKeyError> {
+    let mut keys: Vec<PrivateKey> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let key = if i == 0 {
+            load_or_create(path)?
+        } else {
+            load(path)?.ok_or_else(|| missing(path))?
+        };
+        second_of_its_kind(&keys, &key, path)?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Refuses `key` (at `path`) when `before` has one of its algorithm:
+/// a client would be shown only one of them.
+pub fn second_of_its_kind(
+    before: &[PrivateKey],
+    key: &PrivateKey,
+    path: &Path,
+) -> Result<(), HostKeyError> {
+    if before.iter().any(|k| k.algorithm() == key.algorithm()) {
+        return Err(HostKeyError {
+            path: path.display().to_string(),
+            message: format!(
+                "is a second {} key; give one host key per algorithm",
+                key.algorithm()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A listed host key after the first that does not exist: renkei makes
+/// only the ed25519 one, so say how to make it.
+pub fn missing(path: &Path) -> HostKeyError {
+    HostKeyError {
+        path: path.display().to_string(),
+        message: format!(
+            "does not exist; make it with `ssh-keygen -t rsa -b {MIN_RSA_BITS} -N '' -f {p}` (or -t ecdsa -b 384) and chown it to the daemon's user",
+            p = path.display()
+        ),
+    }
+}
+
+/// Refuses host keys renkei will not present: DSA, short RSA, and
+/// anything but ed25519, ECDSA and RSA.
+fn acceptable(key: &PrivateKey) -> Result<(), String> {
+    match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => Ok(()),
+        Algorithm::Rsa { .. } => {
+            let bits = key.key_data().rsa().map_or(0, |k| k.public().key_size());
+            if bits >= MIN_RSA_BITS {
+                Ok(())
+            } else {
+                Err(format!(
+                    "is a {bits}-bit RSA key; use at least {MIN_RSA_BITS} bits"
+                ))
+            }
+        }
+        other => Err(format!(
+            "is a {other} key; host keys are ed25519, ECDSA or RSA"
+        )),
+    }
 }
 
 /// Loads the host key at `path`, creating it on first start.
@@ -59,6 +132,7 @@ pub fn load(path: &Path) -> Result<Option<PrivateKey>, HostKeyError> {
                     "is encrypted with a passphrase; the daemon needs it unencrypted".into(),
                 ));
             }
+            acceptable(&key).map_err(err)?;
             Ok(Some(key))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -151,7 +151,23 @@ const MACS: &[mac::Name] = &[
     mac::HMAC_SHA256,
     mac::HMAC_SHA512,
 ];
+/// Key exchanges offered: the post-quantum hybrid first, then X25519, then
+/// finite-field DH for clients with neither. sntrup761x25519 is not among
+/// them because russh does not implement it (docs/operations.md).
 const KEXES: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::DH_G16_SHA512,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+/// The same with the NIST-curve ECDH exchanges, offered only when the
+/// operator configures an ECDSA host key: the clients that need one
+/// (JSch 0.1.5x and its kind) need these too, and an operator who chose
+/// NIST curves for one has chosen them for the other.
+const KEXES_WITH_NIST: &[kex::Name] = &[
     kex::MLKEM768X25519_SHA256,
     kex::CURVE25519,
     kex::CURVE25519_PRE_RFC_8731,
@@ -189,21 +205,29 @@ const WINDOW_SIZE: u32 = 16 << 20;
 /// Largest channel data packet we accept (the SSH maximum most peers use).
 const MAX_CHANNEL_PACKET: u32 = 65_535;
 
-fn russh_config(config: &Config, host_key: PrivateKey) -> russh::server::Config {
+fn russh_config(config: &Config, host_keys: Vec<PrivateKey>) -> russh::server::Config {
     let limits = &config.limits;
+    let kex = if host_keys
+        .iter()
+        .any(|k| matches!(k.algorithm(), Algorithm::Ecdsa { .. }))
+    {
+        KEXES_WITH_NIST
+    } else {
+        KEXES
+    };
     russh::server::Config {
         server_id: SshId::Standard(Cow::Borrowed("SSH-2.0-renkei")),
         methods: MethodSet::from(&[MethodKind::PublicKey][..]),
         auth_rejection_time: limits.auth_rejection_delay,
         // OpenSSH clients probe with "none" first; that is not a failure.
         auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![host_key],
+        keys: host_keys,
         window_size: WINDOW_SIZE,
         maximum_packet_size: MAX_CHANNEL_PACKET,
         channel_buffer_size: 256,
         event_buffer_size: 64,
         preferred: Preferred {
-            kex: Cow::Borrowed(KEXES),
+            kex: Cow::Borrowed(kex),
             key: Cow::Borrowed(KEY_ALGORITHMS),
             cipher: Cow::Borrowed(CIPHERS),
             mac: Cow::Borrowed(MACS),
@@ -244,7 +268,7 @@ impl Server {
     /// Binds every listener; the error names the address that failed.
     pub async fn bind(
         state: Arc<State>,
-        host_key: PrivateKey,
+        host_keys: Vec<PrivateKey>,
     ) -> Result<Server, (SocketAddr, std::io::Error)> {
         let config = state.config();
         let mut wanted = vec![(config.server.listen, Door::Tenants)];
@@ -259,7 +283,7 @@ impl Server {
             listeners.push((l, door));
         }
         Ok(Server {
-            russh: Arc::new(russh_config(&config, host_key)),
+            russh: Arc::new(russh_config(&config, host_keys)),
             state,
             listeners,
         })

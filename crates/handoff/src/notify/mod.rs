@@ -1,5 +1,6 @@
 //! Notifications (`[[notify]]`): records an operator must act on, sent to
-//! a webhook as an HTTPS POST of a JSON body signed with HMAC-SHA256.
+//! a webhook as an HTTPS POST of a JSON body signed with HMAC-SHA256
+//! (`webhook`), or as mail over SMTP with STARTTLS or TLS (`mail`).
 //!
 //! The data path never waits for a notification: `Events` hands the
 //! records a channel wants over a bounded queue (`NOTIFY_BACKLOG`) without
@@ -9,21 +10,18 @@
 //! (`notification_sent`, `notification_failed`), and those are never
 //! notified.
 
+mod mail;
+mod webhook;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hmac::{Hmac, KeyInit, Mac};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use renkei_config::Config;
-use renkei_config::notify::{NotifyChannel, Webhook, system_roots};
+use renkei_config::notify::{Destination, NotifyChannel};
 use renkei_core::events::{Event, Events, NOTIFY_BACKLOG, Tap, japanese};
 
 /// Notifications being sent at once, for the daemon.
@@ -89,11 +87,10 @@ async fn run(
                 _ = stop.cancelled() => break,
                 s = Arc::clone(&sending).acquire_owned() => match s { Ok(s) => s, Err(_) => break },
             };
-            let body = body(&record, &name, &names);
+            let notice = Notice::new(&record, &name, &names);
             let (ch, events, stop) = (Arc::clone(ch), Arc::clone(&events), stop.clone());
-            let about = name.clone();
             tasks.spawn(async move {
-                deliver(&ch, &about, body, &events, &stop).await;
+                deliver(&ch, &notice, &events, &stop).await;
                 drop(slot);
             });
         }
@@ -104,56 +101,81 @@ async fn run(
     let _ = tokio::time::timeout(longest, tasks.wait()).await;
 }
 
-/// The JSON body: what happened, in Japanese and English, with the
-/// municipality's name, and the record itself.
-fn body(record: &Value, name: &str, names: &[(String, String)]) -> Bytes {
-    let tenant = record["tenant"].as_str().unwrap_or("");
-    let municipality = names
-        .iter()
-        .find(|(c, _)| c == tenant)
-        .map(|(c, n)| format!("{n}({c})"))
-        .unwrap_or_else(|| tenant.to_string());
-    let what = [
-        record["route"].as_str(),
-        record["lane"].as_str(),
-        record["path"].as_str().or(record["name"].as_str()),
-        record["reason"].as_str().or(record["error"].as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ");
-    let subject = format!(
-        "[renkei] {}{} {what}",
-        japanese(name),
-        if municipality.is_empty() {
-            String::new()
-        } else {
-            format!(": {municipality}")
-        }
-    );
-    let v = json!({
-        "renkei_notification": 1,
-        "event": name,
-        "subject": subject.trim(),
-        "municipality": municipality,
-        "at": jiff::Timestamp::now().to_string(),
-        "record": record,
-    });
-    Bytes::from(v.to_string())
+/// One notification, whatever the channel: the event, a subject line in
+/// Japanese with the municipality, and the record itself.
+pub(crate) struct Notice {
+    pub event: String,
+    pub subject: String,
+    pub municipality: String,
+    pub at: jiff::Timestamp,
+    pub record: Value,
 }
 
-async fn deliver(
-    ch: &NotifyChannel,
-    about: &str,
-    body: Bytes,
-    events: &Events,
-    stop: &CancellationToken,
-) {
+impl Notice {
+    fn new(record: &Value, name: &str, names: &[(String, String)]) -> Notice {
+        let tenant = record["tenant"].as_str().unwrap_or("");
+        let municipality = names
+            .iter()
+            .find(|(c, _)| c == tenant)
+            .map(|(c, n)| format!("{n}({c})"))
+            .unwrap_or_else(|| tenant.to_string());
+        let what = [
+            record["route"].as_str(),
+            record["lane"].as_str(),
+            record["path"].as_str().or(record["name"].as_str()),
+            record["reason"].as_str().or(record["error"].as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let subject = format!(
+            "[renkei] {}{} {what}",
+            japanese(name),
+            if municipality.is_empty() {
+                String::new()
+            } else {
+                format!(": {municipality}")
+            }
+        );
+        Notice {
+            event: name.to_string(),
+            // A subject is one line, whatever a file name held.
+            subject: subject.trim().replace(['\r', '\n'], " "),
+            municipality,
+            at: jiff::Timestamp::now(),
+            record: record.clone(),
+        }
+    }
+
+    /// The webhook's JSON body.
+    fn json(&self) -> String {
+        json!({
+            "renkei_notification": 1,
+            "event": self.event,
+            "subject": self.subject,
+            "municipality": self.municipality,
+            "at": self.at.to_string(),
+            "record": self.record,
+        })
+        .to_string()
+    }
+}
+
+/// One attempt on one channel.
+async fn send(ch: &NotifyChannel, notice: &Notice) -> Result<(), String> {
+    match &ch.to {
+        Destination::Webhook(w) => webhook::post(w, notice).await,
+        Destination::Mail(m) => mail::send(m, ch.timeout, notice).await,
+    }
+}
+
+async fn deliver(ch: &NotifyChannel, notice: &Notice, events: &Events, stop: &CancellationToken) {
+    let about = notice.event.as_str();
     let mut backoff = Duration::from_secs(1);
     let mut last = String::new();
     for attempt in 1..=ch.attempts {
-        match tokio::time::timeout(ch.timeout, post(&ch.webhook, body.clone(), about)).await {
+        match tokio::time::timeout(ch.timeout, send(ch, notice)).await {
             Ok(Ok(())) => {
                 events.record(Event::NotificationSent {
                     channel: ch.name.clone(),
@@ -187,68 +209,16 @@ async fn deliver(
     });
 }
 
-fn tls_config(w: &Webhook) -> Result<Arc<rustls::ClientConfig>, String> {
-    let path = w.ca_file.as_deref().unwrap_or(system_roots());
+/// The CA certificates a channel trusts: its `ca_file`, or the system's.
+fn trusted(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let path = ca_file.unwrap_or(renkei_config::notify::system_roots());
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).flatten().collect();
+    if certs.is_empty() {
         return Err(format!("{} holds no CA certificate", path.display()));
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// One POST; the signature is over the exact body sent.
-async fn post(w: &Webhook, body: Bytes, about: &str) -> Result<(), String> {
-    let tcp = tokio::net::TcpStream::connect((w.host.as_str(), w.port))
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", w.host, w.port))?;
-    let name = ServerName::try_from(w.host.clone()).map_err(|e| format!("{}: {e}", w.host))?;
-    let tls = tokio_rustls::TlsConnector::from(tls_config(w)?)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS with {}: {e}", w.host))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&w.secret).map_err(|e| e.to_string())?;
-    mac.update(&body);
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let authority = if w.port == 443 {
-        w.host.clone()
-    } else {
-        format!("{}:{}", w.host, w.port)
-    };
-    let req = hyper::Request::post(&w.path)
-        .header(hyper::header::HOST, authority)
-        .header(
-            hyper::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("renkei/", env!("CARGO_PKG_VERSION")),
-        )
-        .header("X-Renkei-Event", about)
-        .header("X-Renkei-Signature", format!("sha256={signature}"))
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string());
-    driver.abort();
-    let resp = resp?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {}", resp.status()))
-    }
+    Ok(certs)
 }
