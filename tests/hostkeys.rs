@@ -28,8 +28,11 @@ fn keygen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// Host keys to make: (file name, ssh-keygen arguments).
+type KeySpec<'a> = &'a [(&'a str, &'a [&'a str])];
+
 /// A daemon with the listed host keys (made under `<root>/hostkeys`).
-fn with_keys(keys: &[(&str, &[&str])]) -> Daemon {
+fn with_keys(keys: KeySpec) -> Daemon {
     let d = Daemon::unstarted(default_tenants(), "", "", &[]);
     let dir = d.root.path().join("hostkeys");
     fs::create_dir_all(&dir).unwrap();
@@ -129,7 +132,7 @@ fn an_ecdsa_host_key_serves_clients_that_know_only_nist_curves() {
 
 #[test]
 fn short_missing_or_duplicate_host_keys_refuse_to_start() {
-    let cases: [(&[(&str, &[&str])], &str); 2] = [
+    let cases: [(KeySpec, &str); 2] = [
         (
             &[("host_rsa", &["-t", "rsa", "-b", "2048"])],
             "2048-bit RSA key; use at least 3072",
