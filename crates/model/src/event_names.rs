@@ -84,3 +84,19 @@ pub fn japanese(name: &str) -> &'static str {
         .find(|(n, _)| *n == name)
         .map_or("", |(_, j)| j)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::EVENTS;
+
+    /// docs/audit.md is the auditor's list: every event, with the same
+    /// Japanese term, in its table.
+    #[test]
+    fn every_event_is_documented_with_its_term() {
+        let doc = include_str!("../../../docs/audit.md");
+        for (name, ja) in EVENTS {
+            let row = format!("| `{name}` | {ja} |");
+            assert!(doc.contains(&row), "docs/audit.md lacks {row}");
+        }
+    }
+}
