@@ -13,6 +13,8 @@ use renkei_core::events::japanese;
 use renkei_core::trail::{self, local};
 use renkei_storage::audit::{export, keys, verify};
 
+use super::progress::{Progress, Unit};
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check every record, the chain and every checkpoint signature. Exit
@@ -166,7 +168,13 @@ pub(super) fn run(
                         .map_err(|e| anyhow::anyhow!("{}: {e}", b.display()))?;
                     verify::verify_bundle(&text, &trusted)
                 }
-                None => verify::verify_dir(&dir, &trusted, live),
+                None => {
+                    let mut bar = Progress::new("verifying", Unit::Segments);
+                    let r =
+                        verify::verify_dir_with(&dir, &trusted, live, &mut |d, t| bar.update(d, t));
+                    bar.finish();
+                    r
+                }
             };
             let what = bundle
                 .as_ref()
@@ -341,7 +349,11 @@ pub(super) fn run(
             // The bundle names the newest key; verifying it takes them all.
             let trusted = public_keys(&dir, &[])?;
             let newest = trusted.last().map(keys::key_id).unwrap_or_default();
-            let e = export::export(&dir, since, until, &newest, &output)?;
+            let mut bar = Progress::new("exporting", Unit::Segments);
+            let e = export::export_with(&dir, since, until, &newest, &output, &mut |d, t| {
+                bar.update(d, t)
+            })?;
+            bar.finish();
             println!(
                 "{}: {} records (seq {} to {}), from a signed checkpoint to a signed checkpoint; check it with renkei audit verify --bundle {} --pubkey audit.pub",
                 output.display(),

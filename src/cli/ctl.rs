@@ -5,6 +5,8 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
 use renkei_doors::admin::client::Client;
+
+use super::progress::{Progress, Unit};
 use renkei_doors::admin::proto::{ChecksSummary, HeldFile, LsEntry};
 
 #[derive(Debug, Subcommand)]
@@ -224,7 +226,9 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::pro
         }
         CtlCommand::Put { tenant, bx, files } => {
             for f in files {
-                let r = client.put(&tenant, &bx, &f)?;
+                let mut bar = Progress::new(f.display().to_string(), Unit::Bytes);
+                let r = client.put(&tenant, &bx, &f, &mut |d, t| bar.update(d, t))?;
+                bar.finish();
                 let held = if r.state == "checking" {
                     "  (held for the arrival checks: `renkei ctl ls` shows when it is stored)"
                 } else {
@@ -347,7 +351,14 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::pro
             name,
             output,
         } => {
-            let h = client.get(&tenant, &bx, &name, &output)?;
+            // Not over the file itself when it goes to standard output.
+            let mut bar = Progress::new(name.clone(), Unit::Bytes);
+            let h = client.get(&tenant, &bx, &name, &output, &mut |d, t| {
+                if output != Path::new("-") {
+                    bar.update(d, t)
+                }
+            })?;
+            bar.finish();
             if output != Path::new("-") {
                 println!(
                     "{}  {} bytes  sha256 {} (verified)",

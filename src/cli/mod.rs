@@ -1,4 +1,5 @@
-//! The command line: `renkei serve | check | policy … | ctl …`.
+//! The command line: `renkei serve | check | policy … | ctl … | audit … |
+//! passwd | completions | manpages`.
 //!
 //! `--config FILE` is global (before or after the subcommand). Without it,
 //! `serve` runs the embedded demo configuration and `ctl` talks to the
@@ -11,8 +12,10 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod ctl;
+mod docs;
 mod passwd;
 mod policy;
+mod progress;
 mod when;
 
 pub use audit::AuditCommand;
@@ -59,6 +62,16 @@ pub enum Command {
         /// Also make a TOTP secret (RFC 6238) for a second factor.
         #[arg(long)]
         totp: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (renkei.1 and one per command) into a directory.
+    Manpages {
+        /// Where to write them.
+        dir: PathBuf,
     },
     /// Verify, query and export the audit trail (offline; no daemon needed).
     Audit {
@@ -134,6 +147,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { user, totp } => passwd::run(&user, totp),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Manpages { dir } => docs::manpages(&dir),
         Command::Policy { command } => {
             let config = match &cli.config {
                 Some(path) => load(path)?,

@@ -136,8 +136,15 @@ impl Client {
         })?)
     }
 
-    /// Places a local file into a box under its base name.
-    pub fn put(&mut self, tenant: &str, bx: &str, file: &Path) -> Result<PutResult, ClientError> {
+    /// Places a local file into a box under its base name; `progress` is
+    /// told the bytes sent and the file's size as it goes.
+    pub fn put(
+        &mut self,
+        tenant: &str,
+        bx: &str,
+        file: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<PutResult, ClientError> {
         let ferr = |source| ClientError::File {
             path: file.display().to_string(),
             source,
@@ -153,18 +160,22 @@ impl Client {
             })?
             .to_string();
         let mut f = File::open(file).map_err(ferr)?;
+        let size = f.metadata().map_err(ferr)?.len();
         self.call(&Request::Put {
             tenant: tenant.into(),
             bx: bx.into(),
             name,
         })?;
         let mut buf = vec![0u8; MAX_FRAME];
+        let mut sent = 0u64;
         loop {
             let n = f.read(&mut buf).map_err(ferr)?;
             if n == 0 {
                 break;
             }
             proto::write_frame(&mut self.s, &buf[..n])?;
+            sent += n as u64;
+            progress(sent, size.max(sent));
         }
         proto::write_frame(&mut self.s, &[])?;
         body(expect_ok(proto::read_json(&mut self.s)?)?)
@@ -172,13 +183,15 @@ impl Client {
 
     /// Fetches a file, decrypted, to `out` (`-` for standard output). The
     /// bytes are checked against the SHA-256 recorded at upload; a file is
-    /// only renamed into place once complete and correct.
+    /// only renamed into place once complete and correct. `progress` is
+    /// told the bytes received and the file's size as it goes.
     pub fn get(
         &mut self,
         tenant: &str,
         bx: &str,
         name: &str,
         out: &Path,
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<GetHeader, ClientError> {
         let header: GetHeader = body(self.call(&Request::Get {
             tenant: tenant.into(),
@@ -206,6 +219,7 @@ impl Client {
                 hasher.update(&frame);
                 total += frame.len() as u64;
                 sink.write_all(&frame).map_err(ferr(&tmp))?;
+                progress(total, header.size.max(total));
             }
             expect_ok(proto::read_json(&mut self.s)?)?;
             sink.flush().map_err(ferr(&tmp))?;

@@ -38,8 +38,8 @@ pub struct Exported {
     pub last_seq: u64,
 }
 
-// Long: one pass over the segments selecting records and carrying the
-// chain and checkpoint evidence an auditor verifies the export with.
+/// Writes the records of `since`..`until` to `out` as a bundle (see
+/// [`export_with`]).
 pub fn export(
     dir: &Path,
     since: Timestamp,
@@ -47,6 +47,26 @@ pub fn export(
     key_id: &str,
     out: &Path,
 ) -> Result<Exported, ExportError> {
+    export_with(dir, since, until, key_id, out, &mut |_, _| {})
+}
+
+// Long: one pass over the segments selecting records and carrying the
+// chain and checkpoint evidence an auditor verifies the export with.
+/// [`export`], telling `progress` the segment being read and the newest
+/// segment's number as it goes.
+pub fn export_with(
+    dir: &Path,
+    since: Timestamp,
+    until: Timestamp,
+    key_id: &str,
+    out: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Exported, ExportError> {
+    let newest = segments::list(dir)
+        .map_err(ReadError::Io)?
+        .last()
+        .copied()
+        .unwrap_or(0);
     // The anchor before everything: what pruning left, if anything.
     let mut anchor: Option<String> = segments::read_anchor(dir)
         .map_err(ReadError::Io)?
@@ -57,6 +77,7 @@ pub fn export(
     let mut closed = false;
     let mut last_checkpoint_ts = String::from("none");
     read::each(dir, 0, |f| {
+        progress(f.segment, newest.max(f.segment));
         let ts = f.record.ts.parse::<Timestamp>().ok();
         let is_checkpoint = f.record.event == "checkpoint";
         if is_checkpoint {

@@ -198,6 +198,17 @@ fn problem(at: String, seq: Option<u64>, message: impl Into<String>) -> Problem 
 /// Verifies the audit directory `dir` with `keys` (any of them may have signed a checkpoint). `live`: the daemon may
 /// be writing, so an unsealed end (and a line being written) is accepted.
 pub fn verify_dir(dir: &Path, keys: &[VerifyingKey], live: bool) -> Result<Report, Problem> {
+    verify_dir_with(dir, keys, live, &mut |_, _| {})
+}
+
+/// [`verify_dir`], telling `progress` the segments verified and their
+/// number after each one.
+pub fn verify_dir_with(
+    dir: &Path,
+    keys: &[VerifyingKey],
+    live: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report, Problem> {
     let mut chain = Chain::new(keys);
     let io = |e: std::io::Error| problem(dir.display().to_string(), None, e.to_string());
     let mut expected_segment = 1;
@@ -261,6 +272,7 @@ pub fn verify_dir(dir: &Path, keys: &[VerifyingKey], live: bool) -> Result<Repor
             ));
         }
         chain.report.segments += 1;
+        progress(i as u64 + 1, present.len() as u64);
     }
     if !live && !chain.last_is_final() {
         let tail = chain.report.unsigned();
