@@ -135,3 +135,39 @@ fn readyz_is_unready_while_the_configured_scanner_is_down() {
     // Alive all the same.
     assert_eq!(get(&addr, "/healthz", None).0, 200);
 }
+
+#[test]
+fn a_route_shows_its_queue_and_the_age_of_its_oldest_item() {
+    // The destination refuses (a file where the directory should be) and
+    // the next attempt is an hour away: the item waits in the queue.
+    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 3, first = \"1h\", max = \"1h\" }\n";
+    let d = Daemon::start_with(default_tenants(), &format!("{ADMIN}{route}"));
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    fs::write(
+        d.root.path().join("spool").join("032018"),
+        b"not a directory",
+    )
+    .unwrap();
+    let addr = monitor(&d);
+    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    let scrape = eventually(
+        "a queue a second old",
+        std::time::Duration::from_secs(15),
+        || {
+            let (_, body) = get(&addr, "/metrics", None);
+            (sample(
+                &body,
+                "renkei_handoff_oldest_queued_seconds{route=\"juki-up\"}",
+            )? >= 1.0)
+                .then_some(body)
+        },
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "renkei_handoffs{route=\"juki-up\",state=\"queued\"}"
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+}

@@ -212,6 +212,22 @@ async fn metrics(
             "Hand-off items of each route, by state.",
             &samples,
         );
+        let now = jiff::Timestamp::now().as_second();
+        metric(
+            &mut out,
+            "renkei_handoff_oldest_queued_seconds",
+            "gauge",
+            "Age of the oldest item waiting in each route's queue (0 when none waits).",
+            &routes
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{{route=\"{}\"}}", label(&r.name)),
+                        r.oldest_queued.map_or(0, |t| (now - t).max(0)) as f64,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
         metric(
             &mut out,
             "renkei_expected_missing",

@@ -242,6 +242,7 @@ impl Router {
                 },
                 tenants: r.tenants.len(),
                 queued: 0,
+                oldest_queued: None,
                 delivered: 0,
                 failed: 0,
                 cancelled: 0,
@@ -255,7 +256,12 @@ impl Router {
             if matches!(r.source, Source::Box { .. }) {
                 for d in self.ns.deliveries(&r.name)? {
                     match d.state {
-                        DeliveryState::Queued => report.queued += 1,
+                        DeliveryState::Queued => {
+                            report.queued += 1;
+                            let at = d.queued_at.as_second();
+                            report.oldest_queued =
+                                Some(report.oldest_queued.map_or(at, |o| o.min(at)));
+                        }
                         DeliveryState::Delivered => report.delivered += 1,
                         DeliveryState::Cancelled => report.cancelled += 1,
                         DeliveryState::Failed => {

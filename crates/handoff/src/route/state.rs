@@ -70,6 +70,10 @@ pub struct RouteReport {
     pub trigger: String,
     pub tenants: usize,
     pub queued: u64,
+    /// When the oldest item still queued was queued (seconds since the
+    /// epoch), for the queue-age metric; `None` with nothing queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued: Option<i64>,
     pub delivered: u64,
     pub failed: u64,
     pub cancelled: u64,
