@@ -91,6 +91,7 @@ fn metrics_count_what_happened_and_health_answers() {
         "renkei_checks_waiting",
         "renkei_bans_active",
         "renkei_uptime_seconds",
+        "renkei_audit_unsigned_records",
     ] {
         assert!(
             sample(&scrape, documented).is_some(),

@@ -288,6 +288,13 @@ async fn metrics(
         "Audit records dropped because the disk refused them.",
         &one(dropped as f64),
     );
+    metric(
+        &mut out,
+        "renkei_audit_unsigned_records",
+        "gauge",
+        "Audit records written since the last signed checkpoint (the checkpoint lag).",
+        &one(ctx.ns.events().audit().map_or(0, |a| a.unsigned()) as f64),
+    );
     let data_dir = ctx.live.get().config.server.data_dir.clone();
     if let Ok(s) = rustix::fs::statvfs(&data_dir) {
         metric(

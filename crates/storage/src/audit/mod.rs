@@ -131,6 +131,7 @@ pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     healthy: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    unsigned: Arc<AtomicU64>,
     pub dir: PathBuf,
 }
 
@@ -297,17 +298,11 @@ impl AuditLog {
             crashed: !tail.ended_clean,
             torn_bytes: tail.torn_bytes,
         };
-        let healthy = Arc::new(AtomicBool::new(true));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let w = Writer::new(
-            dir.to_path_buf(),
-            key,
-            config,
-            &tail,
-            file,
-            Arc::clone(&healthy),
-            Arc::clone(&dropped),
-        );
+        let gauges = writer::Gauges {
+            healthy: Arc::new(AtomicBool::new(true)),
+            ..Default::default()
+        };
+        let w = Writer::new(dir.to_path_buf(), key, config, &tail, file, &gauges);
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -315,8 +310,9 @@ impl AuditLog {
             .map_err(io_err(dir))?;
         let log = AuditLog {
             tx,
-            healthy,
-            dropped,
+            healthy: gauges.healthy,
+            dropped: gauges.dropped,
+            unsigned: gauges.unsigned,
             dir: dir.to_path_buf(),
         };
         if report.crashed {
@@ -340,6 +336,12 @@ impl AuditLog {
     /// longer than the backlog could hold.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Acquire)
+    }
+
+    /// Records written since the last signed checkpoint: what an auditor
+    /// could not yet verify if the machine were lost now.
+    pub fn unsigned(&self) -> u64 {
+        self.unsigned.load(Ordering::Acquire)
     }
 
     /// Appends a record; it becomes durable with the next sync.

@@ -59,6 +59,8 @@ pub(super) struct Writer {
     pub last_checkpoint: Instant,
     pub healthy: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    /// Records written since the last checkpoint, for the metrics.
+    unsigned: Arc<AtomicU64>,
     backlog: VecDeque<String>,
     backlog_bytes: usize,
     lost: u64,
@@ -77,6 +79,14 @@ pub(super) fn open_segment(dir: &std::path::Path, n: u64) -> std::io::Result<Fil
     Ok(f)
 }
 
+/// What the writer tells the rest of the daemon, read without a lock.
+#[derive(Default)]
+pub(super) struct Gauges {
+    pub healthy: Arc<AtomicBool>,
+    pub dropped: Arc<AtomicU64>,
+    pub unsigned: Arc<AtomicU64>,
+}
+
 impl Writer {
     pub(super) fn new(
         dir: PathBuf,
@@ -84,8 +94,7 @@ impl Writer {
         config: AuditConfig,
         tail: &Tail,
         file: File,
-        healthy: Arc<AtomicBool>,
-        dropped: Arc<AtomicU64>,
+        gauges: &Gauges,
     ) -> Writer {
         Writer {
             dir,
@@ -98,8 +107,9 @@ impl Writer {
             prev: tail.prev.clone(),
             since_checkpoint: tail.since_checkpoint,
             last_checkpoint: Instant::now(),
-            healthy,
-            dropped,
+            healthy: Arc::clone(&gauges.healthy),
+            dropped: Arc::clone(&gauges.dropped),
+            unsigned: Arc::clone(&gauges.unsigned),
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             lost: 0,
@@ -149,6 +159,8 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.since_checkpoint += seq - self.next_seq;
+                self.unsigned
+                    .store(self.since_checkpoint, Ordering::Release);
                 self.next_seq = seq;
                 self.prev = prev;
                 self.segment_len += buf.len() as u64;
@@ -189,6 +201,7 @@ impl Writer {
         self.queue(event);
         self.flush(true)?;
         self.since_checkpoint = 0;
+        self.unsigned.store(0, Ordering::Release);
         self.last_checkpoint = Instant::now();
         let signed = self.next_seq - 1;
         if !last && self.segment_len >= self.config.segment_size {
