@@ -29,8 +29,19 @@ if [ "$mode" = --reproducible ]; then
   b=$(sha256sum "$work"/bb/renkei/target/debian/*.deb | cut -d' ' -f1)
   echo "first build:  $a"
   echo "second build: $b"
+  if [ "$a" != "$b" ]; then
+    for side in a bb; do
+      mkdir -p "$work/$side/x"
+      dpkg-deb -R "$work"/$side/renkei/target/debian/*.deb "$work/$side/x"
+    done
+    (cd "$work/a/x" && find . -type f | sort | xargs sha256sum) > "$work/a.sums"
+    (cd "$work/bb/x" && find . -type f | sort | xargs sha256sum) > "$work/bb.sums"
+    echo "NOT reproducible; files that differ (both builds kept in $work):" >&2
+    diff "$work/a.sums" "$work/bb.sums" >&2 || true
+    exit 1
+  fi
   rm -rf "$work"
-  [ "$a" = "$b" ] && echo "reproducible: the two packages are identical" || { echo "NOT reproducible" >&2; exit 1; }
+  echo "reproducible: the two packages are identical"
   exit 0
 fi
 
@@ -38,7 +49,11 @@ command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb
 
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)
 export SOURCE_DATE_EPOCH
-export RUSTFLAGS="--remap-path-prefix=$PWD=/build/renkei --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/build/cargo"
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+export RUSTFLAGS="--remap-path-prefix=$PWD=/build/renkei --remap-path-prefix=$cargo_home=/build/cargo"
+# The C parts (aws-lc) keep source paths in assertion strings: map them too.
+export CFLAGS="-ffile-prefix-map=$PWD=/build/renkei -ffile-prefix-map=$cargo_home=/build/cargo"
+export CXXFLAGS="$CFLAGS"
 export CARGO_TARGET_DIR="$PWD/target/package"
 cargo build --release --locked --quiet
 
