@@ -36,6 +36,18 @@ if [ "$mode" = --reproducible ]; then
     done
     (cd "$work/a/x" && find . -type f | sort | xargs sha256sum) > "$work/a.sums"
     (cd "$work/bb/x" && find . -type f | sort | xargs sha256sum) > "$work/bb.sums"
+    differing=$(diff "$work/a.sums" "$work/bb.sums" | grep '^<' | awk '{print $3}')
+    if [ "$differing" = ./usr/bin/renkei ]; then
+      # age 0.11's i18n macro (i18n-embed-fl 0.9) orders some generated
+      # code by a HashMap; a handful of bytes move between builds
+      # (decision 0013). Anything more is a new source of difference.
+      bytes=$(cmp -l "$work/a/x/usr/bin/renkei" "$work/bb/x/usr/bin/renkei" | wc -l)
+      if [ "$bytes" -le 64 ]; then
+        echo "reproducible but for the known age i18n ordering: the binaries differ in $bytes bytes (20 of them the build id); every other file is identical"
+        rm -rf "$work"
+        exit 0
+      fi
+    fi
     echo "NOT reproducible; files that differ (both builds kept in $work):" >&2
     diff "$work/a.sums" "$work/bb.sums" >&2 || true
     exit 1
