@@ -227,6 +227,11 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
     )?;
     let events = Arc::new(Events::with_audit(audit.clone()));
     let host_keys = ssh::keys::load_all(&config.server.host_keys)?;
+    for (key, path) in host_keys.iter().zip(&config.server.host_keys) {
+        if let Some(why) = ssh::keys::caution(key) {
+            tracing::warn!(path = %path.display(), "host key: {why}");
+        }
+    }
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
     let journal = Journal::open(&data_dir.join("journal.redb"))?;

@@ -52,6 +52,8 @@ pub struct Findings {
     /// What the configured scanner said when asked its version (`Err`: it
     /// does not answer now; files will wait in `checking` until it does).
     pub scanner: Option<(String, Result<String, String>)>,
+    /// Host keys to be careful with, and why.
+    pub host_key_cautions: Vec<(PathBuf, &'static str)>,
 }
 
 /// Checks keys, directories and the port. `serve` calls it with
@@ -77,10 +79,14 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
         }
     }
     let mut host_keys = Vec::new();
+    let mut host_key_cautions = Vec::new();
     for (i, host) in config.server.host_keys.iter().enumerate() {
         match renkei_doors::ssh::keys::load(host)? {
             Some(key) => {
                 renkei_doors::ssh::keys::second_of_its_kind(&host_keys, &key, host)?;
+                if let Some(why) = renkei_doors::ssh::keys::caution(&key) {
+                    host_key_cautions.push((host.clone(), why));
+                }
                 host_keys.push(key);
             }
             None if i > 0 => return Err(renkei_doors::ssh::keys::missing(host).into()),
@@ -114,7 +120,11 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
             clamd.version().map_err(|e| e.to_string()),
         )
     });
-    Ok(Findings { running, scanner })
+    Ok(Findings {
+        running,
+        scanner,
+        host_key_cautions,
+    })
 }
 
 fn parent(path: &Path) -> PathBuf {

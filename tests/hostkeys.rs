@@ -79,6 +79,13 @@ fn public_of(path: &Path) -> String {
 fn an_rsa_host_key_serves_sha2_clients_and_ssh_audit_finds_no_failure() {
     let d = with_keys(&[("host_rsa", &["-t", "rsa", "-b", "3072"])]).started();
     let rsa = d.root.path().join("hostkeys").join("host_rsa");
+    // The rsa crate's open timing advisory is said, at start and by check.
+    assert!(d.log_text().contains("RUSTSEC-2023-0071"));
+    let (ok, out) = d.cli("check", &[]);
+    assert!(
+        ok && out.contains("warning: host key") && out.contains("RUSTSEC-2023-0071"),
+        "{out}"
+    );
     assert!(
         keyscan(&d, "rsa").contains(&public_of(&rsa)),
         "the RSA key presented is the configured one"

@@ -137,6 +137,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     certs.fingerprint()
                 );
             }
+            for (path, why) in &found.host_key_cautions {
+                println!("warning: host key {}: {why}", path.display());
+            }
             match &found.scanner {
                 Some((at, Ok(version))) => println!("scanner: clamd at {at} answers ({version})"),
                 Some((at, Err(e))) => println!(

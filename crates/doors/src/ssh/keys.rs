@@ -67,6 +67,17 @@ pub fn missing(path: &Path) -> HostKeyError {
     }
 }
 
+/// What an operator should know about presenting `key`, if anything.
+/// RSA signatures are made by the `rsa` crate, whose private-key
+/// operations are not constant-time (RUSTSEC-2023-0071, no fixed
+/// release): every handshake signs with the host key, so a peer that can
+/// time many handshakes precisely learns about it.
+pub fn caution(key: &PrivateKey) -> Option<&'static str> {
+    matches!(key.algorithm(), Algorithm::Rsa { .. }).then_some(
+        "an RSA host key signs every handshake with the rsa crate, whose private-key operations are not constant-time (RUSTSEC-2023-0071): offer it only where clients need it, on networks you trust (docs/operations.md, \"Older clients\")",
+    )
+}
+
 /// Refuses host keys renkei will not present: DSA, short RSA, and
 /// anything but ed25519, ECDSA and RSA.
 fn acceptable(key: &PrivateKey) -> Result<(), String> {
