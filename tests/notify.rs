@@ -31,16 +31,31 @@ impl Drop for Receiver {
 }
 
 fn receiver(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Receiver {
-    let port_file = dir.join(format!("{mode}.port"));
-    let out = dir.join(format!("{mode}.jsonl"));
+    listener(RECEIVER, dir, cert, key, mode, &[])
+}
+
+/// Starts a Python listener (`script CERT KEY PORT_FILE OUT MODE`) and
+/// waits for the port it bound.
+fn listener(
+    script: &str,
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    mode: &str,
+    env: &[(&str, &str)],
+) -> Receiver {
+    let name = Path::new(script).file_stem().unwrap().to_string_lossy();
+    let port_file = dir.join(format!("{name}-{mode}.port"));
+    let out = dir.join(format!("{name}-{mode}.jsonl"));
     let child = Command::new(PYTHON)
-        .arg(RECEIVER)
+        .arg(script)
         .args([cert, key, &port_file, &out])
         .arg(mode)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let port = eventually("the receiver's port", Duration::from_secs(20), || {
+    let port = eventually("the listener's port", Duration::from_secs(20), || {
         fs::read_to_string(&port_file).ok()?.trim().parse().ok()
     });
     Receiver { child, port, out }
@@ -162,20 +177,14 @@ fn a_webhook_that_never_answers_does_not_hold_up_uploads() {
 
 /// A real SMTP server (aiosmtpd) on loopback, each message one JSON line.
 fn smtp(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Receiver {
-    let port_file = dir.join(format!("smtp-{mode}.port"));
-    let out = dir.join(format!("smtp-{mode}.jsonl"));
-    let child = Command::new(PYTHON)
-        .arg(SMTP_SERVER)
-        .args([cert, key, &port_file, &out])
-        .arg(mode)
-        .env("SMTP_PASSWORD", SMTP_PASSWORD)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let port = eventually("the SMTP server's port", Duration::from_secs(20), || {
-        fs::read_to_string(&port_file).ok()?.trim().parse().ok()
-    });
-    Receiver { child, port, out }
+    listener(
+        SMTP_SERVER,
+        dir,
+        cert,
+        key,
+        mode,
+        &[("SMTP_PASSWORD", SMTP_PASSWORD)],
+    )
 }
 
 const SMTP_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp.py");
