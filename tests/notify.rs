@@ -61,6 +61,21 @@ fn listener(
     Receiver { child, port, out }
 }
 
+/// A daemon with `channel` whose route `juki-up` gives up on the file it
+/// was just given: its spool directory is a file, and it tries twice.
+fn a_hand_off_that_gives_up(channel: &str) -> Daemon {
+    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 2, first = \"200ms\", max = \"500ms\" }\n";
+    let d = Daemon::start_with(default_tenants(), &format!("{route}{channel}"));
+    fs::create_dir_all(d.root.path().join("spool")).unwrap();
+    fs::write(
+        d.root.path().join("spool").join("032018"),
+        b"not a directory",
+    )
+    .unwrap();
+    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    d
+}
+
 fn channel(dir: &Path, cert: &Path, port: u16, extra: &str) -> String {
     let secret = dir.join("webhook.key");
     fs::write(&secret, format!("{SECRET}\n")).unwrap();
@@ -76,18 +91,7 @@ fn a_hand_off_that_gave_up_reaches_the_webhook_signed() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());
     let rx = receiver(dir.path(), &cert, &key, "ok");
-    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 2, first = \"200ms\", max = \"500ms\" }\n";
-    let d = Daemon::start_with(
-        default_tenants(),
-        &format!("{route}{}", channel(dir.path(), &cert, rx.port, "")),
-    );
-    fs::create_dir_all(d.root.path().join("spool")).unwrap();
-    fs::write(
-        d.root.path().join("spool").join("032018"),
-        b"not a directory",
-    )
-    .unwrap();
-    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    let d = a_hand_off_that_gives_up(&channel(dir.path(), &cert, rx.port, ""));
     let line = eventually("the webhook's POST", Duration::from_secs(30), || {
         fs::read_to_string(&rx.out)
             .ok()?
@@ -208,21 +212,13 @@ fn a_hand_off_that_gave_up_is_mailed_over_starttls_with_a_login() {
     let rx = smtp(dir.path(), &cert, &key, "starttls");
     let password = dir.path().join("smtp.password");
     fs::write(&password, format!("{SMTP_PASSWORD}\n")).unwrap();
-    let route = "\n[[route]]\nname = \"juki-up\"\nsource = { box = \"inbox\", pattern = \"*.csv\" }\ndestination = { dir = \"spool/{tenant}\" }\nretry = { attempts = 2, first = \"200ms\", max = \"500ms\" }\n";
     let channel = format!(
         "\n[[notify]]\nname = \"mail\"\nsmtp = \"127.0.0.1:{}\"\nsmtp_user = \"renkei\"\nsmtp_password_file = \"{}\"\nfrom = \"renkei@renkei.example.lg.jp\"\nto = [\"ops@example.lg.jp\", \"joho@example.lg.jp\"]\nca_file = \"{}\"\n",
         rx.port,
         password.display(),
         cert.display()
     );
-    let d = Daemon::start_with(default_tenants(), &format!("{route}{channel}"));
-    fs::create_dir_all(d.root.path().join("spool")).unwrap();
-    fs::write(
-        d.root.path().join("spool").join("032018"),
-        b"not a directory",
-    )
-    .unwrap();
-    d.put("032018", "inbox", "JUKI_032018.csv", b"a,b\n");
+    let d = a_hand_off_that_gives_up(&channel);
     let mail = &mails(&rx, "the mail", 1)[0];
     assert_eq!(mail["tls"], true, "sent only after STARTTLS");
     assert_eq!(mail["auth"], "renkei");
