@@ -22,8 +22,8 @@ use renkei_core::namespace::Namespace;
 use renkei_core::namespace::notes;
 use renkei_core::namespace::upkeep::{self, UpkeepError};
 use renkei_core::policy::PolicySet;
+use renkei_doors::admin;
 use renkei_doors::ssh::{self, keys::HostKeyError};
-use renkei_doors::{admin, web};
 use renkei_handoff::route::Router;
 use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
 use renkei_storage::fsutil;
@@ -66,8 +66,8 @@ pub enum DaemonError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
-    #[error("web certificate: {0}")]
-    WebTls(#[from] renkei_doors::web::tls::TlsError),
+    #[error(transparent)]
+    Front(#[from] crate::fronts::FrontError),
 }
 
 /// Runs the daemon until it is told to stop. `config_path` is re-read on
@@ -114,6 +114,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
             format!(", {} segments", config.segments.len())
         },
         running
+            .fronts
             .web_listen
             .first()
             .map(|a| format!(", https on {a}"))
@@ -128,9 +129,10 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     tracing::info!(%listen, data_dir = %config.server.data_dir.display(), "renkei is listening");
     if demo {
         let web = running
+            .fronts
             .web_listen
             .first()
-            .zip(running.certs.as_ref())
+            .zip(running.certs.web.as_ref())
             .map(|(addr, c)| (*addr, c.fingerprint()));
         println!("{}", crate::demo::banner(listen, &host_public, web));
     }
@@ -166,7 +168,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
                     &opened.live,
                     &opened.events,
                     &running.router,
-                    running.certs.as_deref(),
+                    &running.certs,
                     &runtime,
                 ) {
                     tracing::error!(error = %e, "reload refused; the running configuration and rules stay");
@@ -295,14 +297,13 @@ async fn recover(o: &Opened) -> Result<notes::Keeper, DaemonError> {
 struct Running {
     stopping: CancellationToken,
     server_task: tokio::task::JoinHandle<()>,
-    web_task: Option<tokio::task::JoinHandle<()>>,
+    /// The browser and FTPS front doors.
+    fronts: crate::fronts::Fronts,
+    /// Their certificates, read again on reload.
+    certs: crate::fronts::Certs,
     monitor_task: Option<tokio::task::JoinHandle<()>>,
     /// The notifier (`[[notify]]`): its last records go in before the seal.
     notify_task: Option<tokio::task::JoinHandle<()>>,
-    /// Where the web front door listens for staff (`[web] listen`).
-    web_listen: Vec<std::net::SocketAddr>,
-    /// The web front door's certificate, replaced on reload.
-    certs: Option<Arc<web::tls::CertStore>>,
     ctl_task: tokio::task::JoinHandle<()>,
     socket_path: PathBuf,
     /// Control commands in progress (each may write audit records).
@@ -320,8 +321,8 @@ impl Running {
         if self.server_task.is_finished() {
             return Some("the SSH listener has stopped".into());
         }
-        if self.web_task.as_ref().is_some_and(|t| t.is_finished()) {
-            return Some("the web listener has stopped".into());
+        if let Some(why) = self.fronts.stopped() {
+            return Some(why);
         }
         let within = o.ns.limits().fs_timeout;
         if !o.ns.journal_answers(within).await {
@@ -382,10 +383,7 @@ async fn start(
             path: socket_path.display().to_string(),
             source,
         })?;
-    let certs = match &config.web {
-        Some(w) => Some(web::tls::CertStore::load(&w.tls_cert, &w.tls_key)?),
-        None => None,
-    };
+    let certs = crate::fronts::Certs::load(&config)?;
     let ctl = control_context(o, &state, &router, listen, segment_listen, certs.clone());
     let commands = TaskTracker::new();
     let ctl_task = tokio::spawn(admin::server::serve(
@@ -395,37 +393,13 @@ async fn start(
         commands.clone(),
     ));
     let (upkeep_stop, upkeep) = crate::timers::start(&o.ns, &o.defender, &o.audit, &config, keeper);
-    let mut web_listen = Vec::new();
-    let web_task = match &certs {
-        Some(certs) => {
-            let front = web::Web::new(
-                Arc::clone(&o.live),
-                Arc::clone(&o.ns),
-                Arc::clone(&o.events),
-                Arc::clone(&o.defender),
-                Some(Arc::clone(&ctl)),
-                Arc::clone(certs),
-            );
-            let weak = Arc::downgrade(&front);
-            let _ = ctl
-                .web
-                .set(Box::new(move || weak.upgrade().map(|w| w.status())));
-            let server = web::server::Server::bind(front)
-                .await
-                .map_err(|(addr, source)| DaemonError::Listen {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-            for (door, addr) in server.doors() {
-                if door == web::WebDoor::Staff {
-                    web_listen.push(addr);
-                }
-                tracing::info!(door = %door.describe(), listen = %addr, fingerprint = %certs.fingerprint(), "renkei is serving https");
-            }
-            Some(tokio::spawn(server.run(stopping.child_token())))
-        }
-        None => None,
+    let core = crate::fronts::Core {
+        live: &o.live,
+        ns: &o.ns,
+        events: &o.events,
+        defender: &o.defender,
     };
+    let fronts = crate::fronts::start(core, &ctl, &certs, &stopping).await?;
     let monitor_task = match &config.admin {
         Some(a) => {
             let listener = tokio::net::TcpListener::bind(a.listen)
@@ -452,11 +426,10 @@ async fn start(
     let running = Running {
         stopping,
         server_task,
-        web_task,
+        fronts,
+        certs,
         monitor_task,
         notify_task,
-        web_listen,
-        certs,
         ctl_task,
         socket_path,
         commands,
@@ -474,7 +447,7 @@ fn control_context(
     router: &Arc<Router>,
     listen: std::net::SocketAddr,
     segment_listen: Vec<(String, std::net::SocketAddr)>,
-    certs: Option<Arc<web::tls::CertStore>>,
+    certs: crate::fronts::Certs,
 ) -> Arc<admin::server::Context> {
     let ctl_state = Arc::clone(state);
     let (live, events, reload_router) = (
@@ -492,11 +465,10 @@ fn control_context(
         segment_listen,
         started: jiff::Timestamp::now(),
         connections: Box::new(move || ctl_state.live_connections()),
-        reload: Box::new(move || {
-            reload(&live, &events, &reload_router, certs.as_deref(), &runtime)
-        }),
+        reload: Box::new(move || reload(&live, &events, &reload_router, &certs, &runtime)),
         runtime: tokio::runtime::Handle::current(),
         web: std::sync::OnceLock::new(),
+        ftps: std::sync::OnceLock::new(),
         monitor_listen: std::sync::OnceLock::new(),
     })
 }
@@ -508,9 +480,7 @@ async fn stop(r: Running, config: &Config) {
     tracing::info!("stopping: sessions get limits.shutdown_grace to finish");
     r.stopping.cancel();
     let _ = r.server_task.await;
-    if let Some(t) = r.web_task {
-        let _ = t.await;
-    }
+    r.fronts.stopped_all().await;
     if let Some(t) = r.monitor_task {
         let _ = t.await;
     }
@@ -571,21 +541,13 @@ pub fn reload(
     live: &Live,
     events: &Arc<Events>,
     router: &Arc<Router>,
-    certs: Option<&web::tls::CertStore>,
+    certs: &crate::fronts::Certs,
     runtime: &tokio::runtime::Handle,
 ) -> Result<renkei_core::live::ReloadReport, renkei_config::ConfigError> {
     match live.reload() {
         Ok(mut report) => {
-            // The certificate is read again with the configuration; an
-            // unusable new pair leaves the old one serving.
-            if let (Some(certs), Some(w)) = (certs, &live.get().config.web) {
-                match certs.reload(&w.tls_cert, &w.tls_key) {
-                    Ok(fp) => tracing::info!(fingerprint = %fp, "web certificate loaded"),
-                    Err(e) => report.warnings.push(format!(
-                        "the web certificate was not replaced, the old one still serves: {e}"
-                    )),
-                }
-            }
+            // The certificates are read again with the configuration.
+            certs.reload(&live.get().config, &mut report.warnings);
             for w in &report.warnings {
                 tracing::warn!("configuration: {w}");
             }

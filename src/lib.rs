@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod demo;
+pub mod fronts;
 pub mod logging;
 pub mod preflight;
 pub mod signals;

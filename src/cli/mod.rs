@@ -129,12 +129,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.server.listen
                 );
             }
-            if let Some(w) = &config.web {
-                let certs = renkei_doors::web::tls::CertStore::load(&w.tls_cert, &w.tls_key)?;
+            let certs = crate::fronts::Certs::load(&config)?;
+            for (door, store, cert) in [
+                ("web", &certs.web, config.web.as_ref().map(|w| &w.tls_cert)),
+                (
+                    "ftps",
+                    &certs.ftps,
+                    config.ftps.as_ref().map(|f| &f.tls_cert),
+                ),
+            ] {
+                if let (Some(store), Some(cert)) = (store, cert) {
+                    println!(
+                        "{door}: certificate {} usable, SHA-256 {}",
+                        cert.display(),
+                        store.fingerprint()
+                    );
+                }
+            }
+            if let Some(f) = &config.ftps {
                 println!(
-                    "web: certificate {} usable, SHA-256 {}",
-                    w.tls_cert.display(),
-                    certs.fingerprint()
+                    "ftps: passive ports {}-{} (open them on the firewall with the control port)",
+                    f.passive_ports.start(),
+                    f.passive_ports.end()
                 );
             }
             for (path, why) in &found.host_key_cautions {

@@ -28,6 +28,8 @@ pub(super) struct RawAccount {
     web_password: Option<Spanned<String>>,
     web_totp: Option<Spanned<String>>,
     web_client_cert: Option<Spanned<String>>,
+    ftps_password: Option<Spanned<String>>,
+    ftps_client_cert: Option<Spanned<String>>,
 }
 
 /// What the accounts of one configuration are checked against together.
@@ -108,15 +110,36 @@ pub(super) fn account(
     }
     let keys = keys_of(ra, &user, ctx)?;
     let web = crate::web::RawWebLogin {
+        prefix: "web",
         web_password: ra.web_password.as_ref(),
         web_totp: ra.web_totp.as_ref(),
         web_client_cert: ra.web_client_cert.as_ref(),
     }
     .resolve(&format!("account {user}"))
     .map_err(|(span, msg)| loc.at(span, msg))?;
-    if keys.is_empty() && web.is_none() {
+    let ftps = crate::web::RawWebLogin {
+        prefix: "ftps",
+        web_password: ra.ftps_password.as_ref(),
+        web_totp: None,
+        web_client_cert: ra.ftps_client_cert.as_ref(),
+    }
+    .resolve(&format!("account {user}"))
+    .map_err(|(span, msg)| loc.at(span, msg))?;
+    if let (Some(span), false) = (
+        ra.ftps_password
+            .as_ref()
+            .or(ra.ftps_client_cert.as_ref())
+            .map(Spanned::span),
+        owner.starts_with("tenant "),
+    ) {
+        return Err(loc.at(
+            span,
+            format!("account {user} of {owner}: FTPS serves municipalities' accounts only; a segment's accounts use SFTP or the browser"),
+        ));
+    }
+    if keys.is_empty() && web.is_none() && ftps.is_none() {
         ctx.warnings.push(format!(
-            "account {user} of {owner} has no keys and no web login: it cannot log in"
+            "account {user} of {owner} has no keys, no web login and no FTPS login: it cannot log in"
         ));
     }
     for key in &keys {
@@ -166,5 +189,6 @@ pub(super) fn account(
         keys,
         networks: own_networks,
         web,
+        ftps,
     })
 }

@@ -29,6 +29,7 @@ pub mod server;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
+pub mod ftps;
 pub mod web;
 
 use std::collections::HashMap;
@@ -109,6 +110,8 @@ pub struct Config {
     pub lanes: Vec<Lane>,
     /// `[web]`: the HTTPS front door, when configured.
     pub web: Option<WebConfig>,
+    /// `[ftps]`: the FTPS front door, when configured.
+    pub ftps: Option<ftps::FtpsConfig>,
     /// `[admin]`: the monitoring listener, when configured.
     pub admin: Option<admin::AdminConfig>,
     /// `[[notify]]`: where the operator is told of what needs them.
@@ -155,6 +158,7 @@ struct RawConfig {
     #[serde(default)]
     lane: Vec<segments::RawLane>,
     web: Option<web::RawWeb>,
+    ftps: Option<ftps::RawFtps>,
     admin: Option<admin::RawAdmin>,
     #[serde(default)]
     notify: Vec<notify::RawNotify>,
@@ -334,6 +338,11 @@ impl Config {
                 None
             }
         };
+        let ftps = raw
+            .ftps
+            .as_ref()
+            .map(|rf| ftps::section(rf, &loc, base, &mut taken))
+            .transpose()?;
         let admin = raw
             .admin
             .as_ref()
@@ -423,6 +432,7 @@ impl Config {
             segments: segment_list,
             lanes,
             web,
+            ftps,
             admin,
             notify,
             warnings,

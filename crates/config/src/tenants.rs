@@ -24,6 +24,8 @@ pub struct Account {
     pub networks: Option<Vec<IpNet>>,
     /// Its browser login (`web_password`, `web_totp`, `web_client_cert`).
     pub web: Option<crate::web::WebLogin>,
+    /// Its FTPS login (`ftps_password`, `ftps_client_cert`).
+    pub ftps: Option<crate::web::WebLogin>,
 }
 
 impl Account {

@@ -46,6 +46,8 @@ impl WebLogin {
 /// The written form of a web login, shared by accounts and web users
 /// (whose tables hold these three keys next to their own).
 pub(crate) struct RawWebLogin<'a> {
+    /// The keys' prefix, for messages: `web` or `ftps`.
+    pub prefix: &'static str,
     pub web_password: Option<&'a Spanned<String>>,
     pub web_totp: Option<&'a Spanned<String>>,
     pub web_client_cert: Option<&'a Spanned<String>>,
@@ -61,7 +63,8 @@ impl RawWebLogin<'_> {
                     return Err((
                         p.span(),
                         format!(
-                            "{who}: web_password must be an argon2id hash (\"$argon2id$v=19$m=…\"), made by `renkei passwd {}`; a plain password is never written in the configuration",
+                            "{who}: {}_password must be an argon2id hash (\"$argon2id$v=19$m=…\"), made by `renkei passwd {}`; a plain password is never written in the configuration",
+                            self.prefix,
                             who.rsplit(' ').next().unwrap_or("USER")
                         ),
                     ));
@@ -111,7 +114,7 @@ impl RawWebLogin<'_> {
             Some(c) => Some(fingerprint(c.get_ref()).ok_or_else(|| {
                 (
                     c.span(),
-                    format!("{who}: web_client_cert must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in CERT`)"),
+                    format!("{who}: {}_client_cert must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in CERT`)", self.prefix),
                 )
             })?),
         };
@@ -363,6 +366,7 @@ impl RawWeb {
 impl RawWebUser {
     pub(crate) fn login(&self) -> RawWebLogin<'_> {
         RawWebLogin {
+            prefix: "web",
             web_password: self.web_password.as_ref(),
             web_totp: self.web_totp.as_ref(),
             web_client_cert: self.web_client_cert.as_ref(),

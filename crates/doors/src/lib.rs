@@ -4,7 +4,10 @@
 //! the journal itself (docs/decisions/0008-crate-graph.md).
 
 pub mod admin;
+pub mod ftps;
 pub mod monitor;
+mod registry;
 pub mod sftp;
 pub mod ssh;
+pub mod tls;
 pub mod web;

@@ -119,8 +119,17 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         segment: Option<String>,
         user: String,
-        key_fingerprint: String,
-        key_algorithm: String,
+        /// `sftp` or `ftps`.
+        protocol: crate::policy::Protocol,
+        /// The SSH key that logged in (SFTP).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_fingerprint: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_algorithm: Option<String>,
+        /// How an FTPS login was proved: `password`, `client certificate`,
+        /// or both.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
     },
     /// A browser login (the HTTPS front door).
     WebLogin {
@@ -215,6 +224,7 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         segment: Option<String>,
         user: String,
+        protocol: crate::policy::Protocol,
         reason: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
@@ -237,6 +247,7 @@ pub enum Event {
         segment: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<String>,
+        protocol: crate::policy::Protocol,
         duration_ms: u64,
         bytes_up: u64,
         bytes_down: u64,

@@ -86,15 +86,17 @@ impl fmt::Display for Operation {
 pub enum Protocol {
     Sftp,
     Https,
+    Ftps,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::Sftp, Protocol::Https];
+    pub const ALL: [Protocol; 3] = [Protocol::Sftp, Protocol::Https, Protocol::Ftps];
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Sftp => "sftp",
             Protocol::Https => "https",
+            Protocol::Ftps => "ftps",
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Context {
     pub monitor_listen: std::sync::OnceLock<std::net::SocketAddr>,
     /// The HTTPS front door's state, once it is up (for `status`).
     pub web: std::sync::OnceLock<Box<dyn Fn() -> Option<super::proto::WebStatus> + Send + Sync>>,
+    /// The FTPS front door's state, once it is up (for `status`).
+    pub ftps: std::sync::OnceLock<Box<dyn Fn() -> Option<super::proto::FtpsStatus> + Send + Sync>>,
 }
 
 /// A command's failure: refused (answered to the operator) or the

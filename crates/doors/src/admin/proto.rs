@@ -146,6 +146,9 @@ pub struct Status {
     /// The HTTPS front door, when `[web]` is configured.
     #[serde(default)]
     pub web: Option<WebStatus>,
+    /// The FTPS front door, when `[ftps]` is configured.
+    #[serde(default)]
+    pub ftps: Option<FtpsStatus>,
     /// Hand-offs that gave up (all routes) and expected files missing.
     #[serde(default)]
     pub handoffs_failed: u64,
@@ -163,6 +166,18 @@ pub struct WebStatus {
     pub listeners: Vec<(String, String)>,
     pub sessions: usize,
     pub connections: usize,
+    /// SHA-256 of the certificate served, `AA:BB:…`.
+    pub certificate_sha256: String,
+}
+
+/// The FTPS front door's listeners and load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FtpsStatus {
+    /// (`explicit` or `implicit`, address)
+    pub listeners: Vec<(String, String)>,
+    pub connections: usize,
+    /// The passive port range, `low-high`.
+    pub passive_ports: String,
     /// SHA-256 of the certificate served, `AA:BB:…`.
     pub certificate_sha256: String,
 }

@@ -219,6 +219,7 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
         active_bans: ctx.defender.list().len(),
         checks: held::summary(ctx),
         web: ctx.web.get().and_then(|status| status()),
+        ftps: ctx.ftps.get().and_then(|status| status()),
         handoffs_failed: routes.iter().map(|r| r.failed).sum(),
         expected_missing: routes.iter().map(|r| r.missing.len()).sum(),
         monitor_listen: ctx.monitor_listen.get().map(ToString::to_string),

@@ -23,7 +23,7 @@
 //! The loop knows nothing of SSH: it reads and writes byte chunks through
 //! [`Input`] and [`Output`], which `crate::ssh` implements for a channel.
 
-mod attrs;
+pub(crate) mod attrs;
 mod codec;
 mod extended;
 mod handler;

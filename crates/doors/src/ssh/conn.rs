@@ -247,6 +247,7 @@ impl Conn {
             tenant,
             segment,
             user: user.to_string(),
+            protocol: Protocol::Sftp,
             reason: refusal.reason,
             rule: refusal.rule,
             key_fingerprint: key.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
@@ -351,8 +352,10 @@ impl russh::server::Handler for Conn {
                         Scope::Tenant(_) => None,
                     },
                     user: user.to_string(),
-                    key_fingerprint: key.public_key.fingerprint(HashAlg::Sha256).to_string(),
-                    key_algorithm: key.algorithm.to_string(),
+                    protocol: Protocol::Sftp,
+                    key_fingerprint: Some(key.public_key.fingerprint(HashAlg::Sha256).to_string()),
+                    key_algorithm: Some(key.algorithm.to_string()),
+                    method: None,
                 });
                 if let Ok(mut s) = self.shared.lock() {
                     s.principal = Some(principal);

@@ -9,7 +9,6 @@
 mod channel;
 mod conn;
 pub mod keys;
-mod registry;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -41,7 +40,7 @@ pub struct State {
     pub defender: Arc<Defender>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
-    registry: registry::Registry,
+    registry: crate::registry::Registry<russh::server::Handle>,
     /// Every SFTP session task: the server waits for them at stop, so
     /// none outlives the listener even when its connection was cut.
     sessions: TaskTracker,
@@ -61,7 +60,7 @@ impl State {
             events,
             defender,
             volume,
-            registry: registry::Registry::default(),
+            registry: crate::registry::Registry::default(),
             sessions: TaskTracker::new(),
         })
     }
@@ -126,7 +125,15 @@ impl State {
                 .unwrap_or_else(|| "no account may connect from this address".into());
             return Err((reason, Some(d.by()), false));
         }
-        if let Err(reason) = self.registry.admit(conn, ip, self.ns.limits()) {
+        let limits = self.ns.limits();
+        let caps = crate::registry::Caps {
+            max: limits.max_connections,
+            max_name: "limits.max_connections",
+            per_source: limits.max_connections_per_source,
+            per_source_name: "limits.max_connections_per_source",
+            what: "connections",
+        };
+        if let Err(reason) = self.registry.admit(conn, ip, caps) {
             self.defender.offence(ip, Offence::LimitExceeded).await;
             return Err((reason, None, true));
         }
@@ -438,6 +445,7 @@ fn end_of(
             renkei_core::namespace::Scope::Tenant(_) => None,
         }),
         user: s.principal.as_ref().map(|p| p.user.clone()),
+        protocol: renkei_core::policy::Protocol::Sftp,
         duration_ms: started.elapsed().as_millis() as u64,
         bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
         bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),

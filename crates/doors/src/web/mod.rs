@@ -29,7 +29,6 @@ mod routes;
 pub mod server;
 pub mod session;
 mod signin;
-pub mod tls;
 mod upload;
 
 use std::collections::HashMap;
@@ -42,6 +41,8 @@ use renkei_core::defender::Defender;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
+
+use crate::tls;
 
 /// Which people a web listener serves.
 #[derive(Debug, Clone, PartialEq, Eq)]

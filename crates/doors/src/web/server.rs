@@ -24,7 +24,8 @@ use renkei_core::defender::Offence;
 use renkei_core::events::Event;
 use renkei_core::policy::Protocol;
 
-use super::{ConnInfo, Web, WebDoor, pages, routes, tls};
+use super::{ConnInfo, Web, WebDoor, pages, routes};
+use crate::tls;
 
 /// The bound web listeners.
 pub struct Server {
@@ -80,7 +81,11 @@ impl Server {
                 .web
                 .as_ref()
                 .is_some_and(|w| w.users.iter().any(|u| u.login.client_cert.is_some()));
-        let tls_config = match tls::server_config(Arc::clone(&self.web.certs), ask_cert) {
+        let tls_config = match tls::server_config(
+            Arc::clone(&self.web.certs),
+            ask_cert,
+            vec![b"http/1.1".to_vec()],
+        ) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "the web front door cannot start TLS");

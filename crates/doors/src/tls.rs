@@ -1,6 +1,7 @@
-//! TLS for the HTTPS front door: rustls with modern suites only, a
-//! certificate that `ctl reload` replaces without a restart, and client
-//! certificates that are accepted at the handshake and pinned at login.
+//! TLS for the HTTPS and FTPS front doors: rustls with modern suites
+//! only, a certificate that `ctl reload` replaces without a restart, and
+//! client certificates that are accepted at the handshake and pinned at
+//! login.
 //!
 //! rustls speaks TLS 1.2 and 1.3 only, has no renegotiation and no CBC or
 //! RSA-key-exchange suites; the suites are still listed here so that what
@@ -197,11 +198,12 @@ impl ClientCertVerifier for PinnedLater {
     }
 }
 
-/// The server configuration: HTTP/1.1 only (ALPN), client certificates
-/// asked for when any account pins one.
+/// The server configuration: the door's ALPN protocols, client
+/// certificates asked for when any account pins one.
 pub fn server_config(
     certs: Arc<CertStore>,
     ask_client_cert: bool,
+    alpn: Vec<Vec<u8>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -215,7 +217,7 @@ pub fn server_config(
         builder.with_no_client_auth()
     };
     let mut config = builder.with_cert_resolver(certs);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn;
     Ok(Arc::new(config))
 }
 

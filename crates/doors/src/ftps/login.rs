@@ -1,0 +1,154 @@
+//! FTPS logins: a municipality's account with an FTPS login, proved by
+//! its argon2id password and/or its pinned client certificate, allowed
+//! by the rules to connect and log in over `ftps` from here, now.
+//!
+//! As in the browser, every proof is checked whatever else is wrong (an
+//! unknown name is verified against a decoy hash), so the time a refusal
+//! takes does not tell which part was wrong; the client is told only
+//! that the login failed, the audit record says why.
+
+use std::net::IpAddr;
+
+use argon2::{Argon2, PasswordVerifier};
+
+use renkei_config::canonical_ip;
+use renkei_core::live::Snapshot;
+use renkei_core::namespace::{Principal, Scope};
+use renkei_core::policy::{Operation, Protocol, Request, Role};
+
+/// A hash of a random password nobody knows, verified for unknown names
+/// and accounts without an FTPS password so that they cost what a known
+/// one costs.
+static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::web::login::hash_password(&hex::encode(rand::random::<[u8; 32]>()))
+});
+
+/// What the client sent.
+pub(super) struct Attempt<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+    /// SHA-256 (lowercase hex) of the client certificate on the control
+    /// connection, when there was one.
+    pub client_cert: Option<&'a str>,
+    pub ip: IpAddr,
+    pub conn: u64,
+}
+
+/// A refused login; the reason is for the audit trail only.
+pub(super) struct Refused {
+    pub reason: String,
+    pub tenant: Option<String>,
+    pub rule: Option<String>,
+    /// Whether the name is a configured account (the defender scores
+    /// unknown names higher).
+    pub known_user: bool,
+}
+
+/// A login that succeeded: who, and how it was proved.
+pub(super) struct LoggedIn {
+    pub who: Principal,
+    pub method: String,
+}
+
+/// Checks a login. Runs on a blocking thread: argon2id takes tens of
+/// milliseconds and ~19 MiB by design.
+pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refused> {
+    let config = &snap.config;
+    let ip = canonical_ip(a.ip);
+    let found = config.account(a.user);
+    let login = found.and_then(|(_, acc)| acc.ftps.as_ref());
+    let hash = login
+        .and_then(|l| l.password.as_deref())
+        .unwrap_or(DECOY.as_str());
+    let password_ok = Argon2::default()
+        .verify_password(a.password.as_bytes(), hash)
+        .is_ok()
+        && login.is_some_and(|l| l.password.is_some());
+    let refuse = |reason: String, rule: Option<String>| Refused {
+        reason,
+        tenant: found.map(|(t, _)| t.code.to_string()),
+        rule,
+        known_user: found.is_some() || config.segment_account(a.user).is_some(),
+    };
+    let Some((tenant, account)) = found else {
+        return Err(refuse(
+            match config.segment_account(a.user) {
+                Some((seg, _)) => format!(
+                    "account {} of segment {} is not served over FTPS",
+                    a.user, seg.name
+                ),
+                None => format!("unknown user {:?}", a.user),
+            },
+            None,
+        ));
+    };
+    let Some(login) = login else {
+        return Err(refuse(
+            format!(
+                "account {} has no FTPS login (ftps_password or ftps_client_cert)",
+                a.user
+            ),
+            None,
+        ));
+    };
+    let at = renkei_model::time::tokyo(jiff::Timestamp::now());
+    for op in [Operation::Connect, Operation::Login] {
+        let d = snap.policy.decide(&Request {
+            tenant: &tenant.code,
+            account: a.user,
+            account_networks: account.effective_networks(tenant),
+            source: Some(ip),
+            protocol: Protocol::Ftps,
+            op,
+            bx: None,
+            path: None,
+            name: None,
+            size: None,
+            at: &at,
+        });
+        if !d.allow {
+            let why = d.reason.clone().unwrap_or_else(|| {
+                format!("{op} of {} from {ip} over ftps is not allowed", a.user)
+            });
+            return Err(refuse(format!("{why} ({})", d.by()), Some(d.by())));
+        }
+    }
+    let mut method = Vec::new();
+    if let Some(pinned) = login.client_cert.as_deref() {
+        match a.client_cert {
+            Some(fp) if fp == pinned => method.push("client certificate"),
+            Some(fp) => {
+                return Err(refuse(
+                    format!(
+                        "client certificate {fp} is not the one pinned for {}",
+                        a.user
+                    ),
+                    None,
+                ));
+            }
+            None => {
+                return Err(refuse(
+                    "no client certificate was presented; this login requires its pinned certificate".into(),
+                    None,
+                ));
+            }
+        }
+    }
+    if login.password.is_some() {
+        if !password_ok {
+            return Err(refuse("wrong password".into(), None));
+        }
+        method.push("password");
+    }
+    Ok(LoggedIn {
+        who: Principal {
+            scope: Scope::Tenant(tenant.code.clone()),
+            user: a.user.to_string(),
+            role: Role::Account,
+            source: Some(ip),
+            conn: Some(a.conn),
+            protocol: Protocol::Ftps,
+        },
+        method: method.join("+"),
+    })
+}
