@@ -10,6 +10,7 @@ pub mod browser;
 pub mod checks;
 pub mod clamd;
 mod clients;
+pub mod ftps;
 pub mod sshd;
 pub mod web;
 
@@ -33,6 +34,29 @@ pub const PARAMIKO: &str = concat!(
 );
 /// Debian's python3, which has python3-paramiko.
 pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Panics if any file under `dir` holds `marker`: what clients sent must
+/// be encrypted at rest, wherever it is kept.
+pub fn assert_no_plaintext(dir: &Path, marker: &[u8]) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = fs::read(&p) {
+                seen += 1;
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "plaintext in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(seen > 0, "no files under {}", dir.display());
+}
 
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {

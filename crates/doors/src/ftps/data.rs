@@ -25,21 +25,34 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// TLS sessions one control connection keeps for its data connections to
-/// resume (each data connection is given new tickets, so a few suffice).
+/// resume.
 pub const SESSIONS_PER_CONNECTION: usize = 16;
 
-/// The TLS configuration of one control connection: the door's, with a
-/// session store of its own.
-pub(super) fn per_connection(base: &ServerConfig) -> Arc<ServerConfig> {
-    let mut c = base.clone();
-    c.session_storage = Arc::new(ConnectionSessions::default());
+/// The TLS configurations of one control connection and its data
+/// connections: the door's, sharing a session store of their own.
+pub(super) struct ConnectionTls {
+    pub control: Arc<ServerConfig>,
+    /// Issues no tickets: the store then holds the control connection's
+    /// sessions only, which is what clients resume from.
+    pub data: Arc<ServerConfig>,
+}
+
+pub(super) fn per_connection(base: &ServerConfig) -> ConnectionTls {
+    let mut control = base.clone();
+    control.session_storage = Arc::new(ConnectionSessions::default());
     // No 0-RTT: early data could be replayed, and FTP has no use for it.
-    c.max_early_data_size = 0;
-    Arc::new(c)
+    control.max_early_data_size = 0;
+    let mut data = control.clone();
+    data.send_tls13_tickets = 0;
+    ConnectionTls {
+        control: Arc::new(control),
+        data: Arc::new(data),
+    }
 }
 
 /// The TLS sessions of one control connection, newest last, at most
-/// [`SESSIONS_PER_CONNECTION`].
+/// [`SESSIONS_PER_CONNECTION`] (a client that renegotiates nothing needs
+/// one or two: TLS 1.3 sends two tickets, TLS 1.2 keeps one session id).
 ///
 /// A TLS 1.3 ticket may be used more than once here, unlike rustls's own
 /// store: FTP clients resume every data connection from the control

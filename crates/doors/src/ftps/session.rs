@@ -44,7 +44,7 @@ pub(super) struct Session {
     pub control: Control,
     /// This connection's TLS configuration (its own session store: the
     /// data connections must resume one of its sessions).
-    pub tls: Arc<rustls::ServerConfig>,
+    pub tls: super::data::ConnectionTls,
     user: Option<String>,
     pub who: Option<Principal>,
     /// `PROT P` was given: data connections may be opened.
@@ -70,7 +70,7 @@ pub(super) async fn run(
     conn: u64,
     peer: SocketAddr,
     mode: Mode,
-    tls: Arc<rustls::ServerConfig>,
+    tls: super::data::ConnectionTls,
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
@@ -80,7 +80,7 @@ pub(super) async fn run(
     let stream = match mode {
         Mode::Explicit => Ok(Stream::Plain(tcp)),
         Mode::Implicit => {
-            let acceptor = TlsAcceptor::from(Arc::clone(&tls));
+            let acceptor = TlsAcceptor::from(Arc::clone(&tls.control));
             match tokio::time::timeout(limits.login_grace_time, acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => Ok(Stream::Tls(Box::new(t))),
                 Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
@@ -333,8 +333,12 @@ impl Session {
         if verb != "RNTO" {
             self.rename_from = None;
         }
-        if !matches!(verb, "RETR" | "STOR" | "APPE" | "REST") {
-            // REST applies to the transfer command that follows it only.
+        if !matches!(
+            verb,
+            "RETR" | "STOR" | "APPE" | "REST" | "PASV" | "EPSV" | "TYPE"
+        ) {
+            // REST applies to the transfer that follows it only (clients
+            // put PASV and TYPE between the two).
             self.rest = None;
         }
         match verb {
@@ -434,7 +438,7 @@ impl Session {
             return self.say(504, "only AUTH TLS").await;
         }
         self.control.reply(234, "AUTH TLS successful").await?;
-        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls));
+        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.control));
         let within = self.ftps.ns.limits().login_grace_time;
         match self.control.start_tls(&acceptor, within).await {
             Ok(()) => Ok(Flow::Go),

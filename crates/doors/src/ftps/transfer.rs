@@ -43,7 +43,6 @@ enum Piece {
 /// How an upload ended, for the reply.
 enum Stored {
     Committed {
-        path: String,
         size: u64,
         sha256: String,
     },
@@ -138,7 +137,7 @@ impl Session {
                 });
             })
             .await?;
-        match secure(tcp, &self.tls, deadline, within).await {
+        match secure(tcp, &self.tls.data, deadline, within).await {
             Err(e @ DataError::NotResumed) => {
                 self.violation(&e.to_string());
                 Err(e)
@@ -199,12 +198,9 @@ impl Session {
         };
         let stored = self.receive(tls, up, from, shutdown).await;
         match stored {
-            Stored::Committed { path, size, sha256 } => {
-                self.say(
-                    226,
-                    &format!("stored {path}: {size} bytes, sha256 {sha256}"),
-                )
-                .await
+            Stored::Committed { size, sha256 } => {
+                self.say(226, &format!("stored {norm}: {size} bytes, sha256 {sha256}"))
+                    .await
             }
             Stored::Kept { kept, reason } => {
                 let text = format!(
@@ -255,7 +251,6 @@ impl Session {
                     Some(Piece::End) => {
                         return match up.commit() {
                             Ok(o) => Stored::Committed {
-                                path: o.path.clone(),
                                 size: o.size,
                                 sha256: o.sha256.clone(),
                             },
@@ -321,6 +316,11 @@ impl Session {
                 break None;
             }
         };
+        if why.is_some() && !buf.is_empty() {
+            // What arrived before the cut is the client's (TLS vouches for
+            // every byte): it is kept for the resume.
+            let _ = self.hand(&tx, Piece::Data(buf.split().freeze())).await;
+        }
         drop(tx);
         let _ = tokio::time::timeout(limits.send_timeout, tls.shutdown()).await;
         let done = tokio::time::timeout(limits.fs_timeout, writer).await;

@@ -1,0 +1,418 @@
+//! The FTPS front door with real clients: curl (`--ssl-reqd`), lftp
+//! (`ftp:ssl-force`) and Python's ftplib.FTP_TLS, against the same boxes
+//! SFTP serves.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use common::ftps::{FtpsWorld, PW, USER, reply};
+use common::{assert_no_plaintext, pseudo_random, sha256_hex};
+use serde_json::{Value, json};
+
+#[test]
+fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
+    let w = FtpsWorld::start("", "", "");
+    let marker = b"FTPS-PLAINTEXT-MARKER-7f3a";
+    let mut content = pseudo_random(3 * 1024 * 1024 + 17, 41);
+    content[1000..1000 + marker.len()].copy_from_slice(marker);
+
+    // curl uploads; lftp and ftplib upload under other names.
+    let names = [
+        "住民基本台帳情報_011002_20261202.csv",
+        "税務_課税台帳_011002.csv",
+        "国保 資格 011002.csv",
+    ];
+    fs::write(w.d.work.join("up.bin"), &content).unwrap();
+    let out = w.curl(&["-T", "up.bin", &w.url(&format!("/inbox/{}", names[0]))]);
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let out = w.lftp(&format!("put up.bin -o '/inbox/{}'", names[1]));
+    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    let steps = json!([["put", "up.bin", format!("/inbox/{}", names[2])]]);
+    let r = w.python(&steps);
+    assert!(reply(&r[0]).starts_with("226 stored"), "{r:?}");
+    assert!(reply(&r[0]).contains(&sha256_hex(&content)), "{r:?}");
+
+    // SFTP (another account of the same municipality) sees each one,
+    // byte for byte, under the same name.
+    for (i, name) in names.iter().enumerate() {
+        let local = format!("sftp-{i}.bin");
+        w.d.sftp_ok("011002-juki", &format!("get \"/inbox/{name}\" {local}\n"));
+        assert_eq!(fs::read(w.d.work.join(&local)).unwrap(), content, "{name}");
+    }
+
+    // Downloads through each client, whole and from an offset (REST).
+    let out = w.curl(&["-o", "curl-got.bin", &w.url(&format!("/inbox/{}", names[0]))]);
+    assert!(out.status.success());
+    assert_eq!(fs::read(w.d.work.join("curl-got.bin")).unwrap(), content);
+    let out = w.lftp(&format!("get '/inbox/{}' -o lftp-got.bin", names[1]));
+    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(w.d.work.join("lftp-got.bin")).unwrap(), content);
+    let tail_from = 3 * 1024 * 1024;
+    let r = w.python(&json!([
+        ["get", format!("/inbox/{}", names[2]), "py-got.bin"],
+        ["get_from", format!("/inbox/{}", names[2]), "py-tail.bin", tail_from],
+    ]));
+    assert!(reply(&r[0]).starts_with("226"), "{r:?}");
+    assert_eq!(fs::read(w.d.work.join("py-got.bin")).unwrap(), content);
+    assert_eq!(
+        fs::read(w.d.work.join("py-tail.bin")).unwrap(),
+        &content[tail_from..]
+    );
+
+    // Names and facts: LIST, NLST, MLSD, SIZE, MDTM, MKD, RNFR/RNTO,
+    // DELE, RMD, PWD/CWD.
+    let r = w.python(&json!([
+        ["mlsd", "/inbox"],
+        ["nlst", "/inbox"],
+        ["list", "/inbox"],
+        ["size", format!("/inbox/{}", names[0])],
+        ["mdtm", format!("/inbox/{}", names[0])],
+        ["mkd", "/inbox/月次"],
+        ["cwd", "/inbox/月次"],
+        ["pwd"],
+        ["rename", format!("/inbox/{}", names[2]), "済み.csv"],
+        ["nlst", "."],
+        ["delete", "済み.csv"],
+        ["cwd", ".."],
+        ["rmd", "月次"],
+        ["raw", "OPTS UTF8 ON"],
+        ["raw", "FEAT"],
+    ]));
+    let mlsd = r[0]["value"].as_array().unwrap();
+    let fact = mlsd.iter().find(|e| e[0] == names[0]).expect("in MLSD");
+    assert_eq!(fact[1]["type"], "file");
+    assert_eq!(fact[1]["size"], content.len().to_string());
+    assert_eq!(fact[1]["modify"].as_str().unwrap().len(), 14);
+    let nlst: Vec<&str> = r[1]["value"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for name in names {
+        assert!(nlst.contains(&name), "{nlst:?}");
+    }
+    let list = r[2]["value"].to_string();
+    assert!(list.contains(names[1]) && list.contains(&content.len().to_string()), "{list}");
+    assert_eq!(r[3]["value"], content.len());
+    assert!(reply(&r[4]).starts_with("213 20"), "{r:?}");
+    assert_eq!(r[5]["value"], "/inbox/月次");
+    assert_eq!(r[7]["value"], "/inbox/月次");
+    assert!(r[8]["ok"].as_bool().unwrap(), "{r:?}");
+    assert_eq!(r[9]["value"], json!(["済み.csv"]));
+    for (i, step) in r.iter().enumerate() {
+        assert!(step["ok"].as_bool().unwrap(), "step {i}: {step}");
+    }
+    assert!(reply(&r[14]).contains("UTF8") && reply(&r[14]).contains("REST STREAM"));
+
+    // Every operation is audited with protocol ftps.
+    let committed = w.d.audit_query("upload_committed");
+    assert_eq!(
+        committed.iter().filter(|r| r["protocol"] == "ftps" && r["user"] == USER).count(),
+        3,
+        "{committed:?}"
+    );
+    for kind in ["downloaded", "renamed", "deleted", "dir_created", "dir_removed"] {
+        let recs = w.d.audit_query(kind);
+        assert!(
+            recs.iter().any(|r| r["protocol"] == "ftps"),
+            "{kind}: {recs:?}"
+        );
+    }
+    let logins = w.d.audit_query("login_succeeded");
+    assert!(logins.iter().any(|r| r["protocol"] == "ftps" && r["method"] == "password"));
+
+    // Nothing the clients sent is on disk in clear.
+    assert_no_plaintext(&w.d.data, marker);
+}
+
+/// Reads one FTP reply (all its lines) from a plain socket.
+fn read_reply(r: &mut BufReader<TcpStream>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.len() >= 4 && line.as_bytes()[3] == b' ' {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
+    let w = FtpsWorld::start("", "", "");
+    // A plain client: the greeting says FTPS; USER ends the connection
+    // before a password can follow.
+    let s = TcpStream::connect(w.addr("explicit")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let hello = read_reply(&mut r);
+    assert!(hello.starts_with("220") && hello.contains("AUTH TLS"), "{hello}");
+    (&s).write_all(b"LIST\r\n").unwrap();
+    assert!(read_reply(&mut r).starts_with("530"));
+    (&s).write_all(format!("USER {USER}\r\n").as_bytes()).unwrap();
+    let refused = read_reply(&mut r);
+    assert!(refused.starts_with("530") && refused.contains("plain FTP"), "{refused}");
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the connection is closed after USER");
+    w.d.wait_event("plain FTP refused", |e| {
+        e["event"] == "connection_refused" && e["protocol"] == "ftps" && e["stage"] == "tls"
+    });
+
+    // curl without --ssl-reqd is refused too; with it, it works.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--user", &format!("{USER}:{PW}")])
+        .arg(w.url("/inbox/"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("530"));
+
+    // Commands injected after AUTH TLS, before the handshake, end the
+    // connection (they would be read as if they came inside TLS).
+    let s = TcpStream::connect(w.addr("explicit")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    read_reply(&mut r);
+    (&s).write_all(b"AUTH TLS\r\nUSER x\r\n").unwrap();
+    let a = read_reply(&mut r);
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest);
+    assert!(a.starts_with("234") && rest.is_empty(), "{a} / {rest:?}");
+    s.shutdown(Shutdown::Both).ok();
+
+    // Inside TLS: clear data connections (PROT C) and active mode are
+    // refused and recorded; a Shift_JIS name is refused as not UTF-8.
+    fs::write(w.d.work.join("a.txt"), "x").unwrap();
+    let r = w.python(&json!([
+        ["put_plain_data", "a.txt", "/inbox/a.txt"],
+        ["raw", "PORT 127,0,0,1,4,1"],
+        ["raw", "EPRT |1|127.0.0.1|1025|"],
+        ["raw", "OPTS UTF8 OFF"],
+        ["raw", "CCC"],
+    ]));
+    assert!(reply(&r[0]).starts_with("534"), "{r:?}");
+    assert!(reply(&r[1]).starts_with("502") && reply(&r[1]).contains("passive"), "{r:?}");
+    assert!(reply(&r[2]).starts_with("502"), "{r:?}");
+    assert!(reply(&r[3]).starts_with("504") && reply(&r[3]).contains("UTF-8"), "{r:?}");
+    assert!(reply(&r[4]).starts_with("534"), "{r:?}");
+    let refused = w.d.audit_query("operation_refused");
+    assert!(refused.iter().any(|e| e["protocol"] == "ftps" && e["op"] == "active"), "{refused:?}");
+}
+
+#[test]
+fn a_data_port_cannot_be_stolen_from_another_address_or_without_the_tls_session() {
+    let w = FtpsWorld::start("", "", "");
+    let content = pseudo_random(200_000, 5);
+    w.d.put("011002", "inbox", "kekka.csv", &content);
+    let r = w.python(&json!([
+        ["steal", "/inbox/kekka.csv", "127.0.0.2"],
+        ["no_reuse", "/inbox/kekka.csv"],
+        ["get", "/inbox/kekka.csv", "after.bin"],
+    ]));
+    // The stranger from 127.0.0.2 got nothing; the client then got it all.
+    assert!(reply(&r[0]).starts_with("226"), "{r:?}");
+    assert_eq!(r[0]["value"]["stranger_got"], 0, "{r:?}");
+    assert_eq!(r[0]["value"]["client_got"], content.len(), "{r:?}");
+    w.d.wait_event("stranger refused", |e| {
+        e["event"] == "connection_refused"
+            && e["stage"] == "data"
+            && e["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.2:"))
+    });
+    // A data connection with a TLS session of its own (not resumed from
+    // this control connection) gets nothing and a 425.
+    assert_eq!(r[1]["value"]["got"], 0, "{r:?}");
+    assert!(reply(&r[1]).contains("425") && reply(&r[1]).contains("resume"), "{r:?}");
+    w.d.wait_event("not resumed", |e| {
+        e["event"] == "protocol_violation"
+            && e["protocol"] == "ftps"
+            && e["reason"].as_str().is_some_and(|r| r.contains("TLS session"))
+    });
+    // The session goes on.
+    assert!(reply(&r[2]).starts_with("226"), "{r:?}");
+    assert_eq!(fs::read(w.d.work.join("after.bin")).unwrap(), content);
+}
+
+#[test]
+fn an_upload_cut_off_resumes_onto_its_partial_and_is_never_half_visible() {
+    let w = FtpsWorld::start("", "", "");
+    let content = pseudo_random(6 * 1024 * 1024 + 3, 9);
+    fs::write(w.d.work.join("big.bin"), &content).unwrap();
+    let name = "/inbox/住民票_011002_20261202.csv";
+    let r = w.python(&json!([
+        ["cut", "big.bin", name, 4 * 1024 * 1024],
+        ["size", name],
+    ]));
+    assert!(reply(&r[0]).starts_with("426") && reply(&r[0]).contains("REST"), "{r:?}");
+    let kept = r[1]["value"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= 4 * 1024 * 1024, "kept {kept}");
+    w.d.wait_event("interrupted", |e| {
+        e["event"] == "upload_interrupted" && e["protocol"] == "ftps"
+    });
+    // Not a file for anyone else: another account of the municipality
+    // does not see it; the operator sees a partial.
+    let ls = w.d.sftp_ok("011002-juki", "ls -1 /inbox\n");
+    assert!(!ls.contains("住民票"), "{ls}");
+    let states: Vec<Value> = w.d.ls("011002");
+    assert!(
+        states.iter().all(|e| e["state"] != "stored"),
+        "{states:?}"
+    );
+    // A wrong REST is refused and keeps the partial as it was.
+    let r = w.python(&json!([["put_at", "big.bin", name, kept + 1], ["size", name]]));
+    assert!(reply(&r[0]).starts_with("554"), "{r:?}");
+    assert_eq!(r[1]["value"].as_u64(), Some(kept), "{r:?}");
+    // ftplib resumes with SIZE, REST and STOR: the file is whole.
+    let r = w.python(&json!([["resume", "big.bin", name]]));
+    assert!(reply(&r[0]).starts_with("226"), "{r:?}");
+    assert_eq!(r[0]["value"].as_u64(), Some(kept));
+    assert!(reply(&r[0]).contains(&sha256_hex(&content)), "{r:?}");
+    let c = w.d.wait_event("committed", |e| {
+        e["event"] == "upload_committed" && e["protocol"] == "ftps"
+    });
+    assert_eq!(c["resumed"], true);
+    w.d.sftp_ok("011002-juki", &format!("get \"{name}\" whole.bin\n"));
+    assert_eq!(fs::read(w.d.work.join("whole.bin")).unwrap(), content);
+
+    // lftp resumes the same way (`put -c` after a cut).
+    let r = w.python(&json!([["cut", "big.bin", "/inbox/lftp.bin", 3 * 1024 * 1024]]));
+    assert!(reply(&r[0]).starts_with("426"), "{r:?}");
+    let out = w.lftp("put -c big.bin -o /inbox/lftp.bin");
+    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    w.d.sftp_ok("011002-juki", "get /inbox/lftp.bin lftp.bin\n");
+    assert_eq!(fs::read(w.d.work.join("lftp.bin")).unwrap(), content);
+}
+
+#[test]
+fn ftps_paths_never_reach_another_municipality() {
+    let w = FtpsWorld::start("", "", "");
+    let secret = b"SECRET-OF-MORIOKA-032018-0001".repeat(100);
+    w.d.put("032018", "inbox", "secret.csv", &secret);
+    w.d.put("032018", "outbox", "secret.csv", &secret);
+    let hostile = [
+        "../032018/inbox/secret.csv",
+        "/../032018/inbox/secret.csv",
+        "/inbox/../../032018/inbox/secret.csv",
+        "//032018/inbox/secret.csv",
+        "\\..\\032018\\inbox\\secret.csv",
+        "/inbox/%2e%2e/%2e%2e/032018/inbox/secret.csv",
+        "/032018/inbox/secret.csv",
+        "~032018-juki/inbox/secret.csv",
+        "/inbox/secret.csv",
+        "/outbox/secret.csv",
+        "/receipts/../../032018/inbox/secret.csv",
+        "/inbox/./../outbox/../../032018/outbox/secret.csv",
+        "/tenants/032018/inbox/secret.csv",
+        "/data/vault/../032018/inbox/secret.csv",
+    ];
+    let mut steps = Vec::new();
+    for (i, p) in hostile.iter().enumerate() {
+        let dir = p.rsplit_once('/').map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
+        steps.push(json!(["get", p, format!("stolen-{i}.bin")]));
+        steps.push(json!(["size", p]));
+        steps.push(json!(["mdtm", p]));
+        steps.push(json!(["raw", format!("MLST {p}")]));
+        steps.push(json!(["list", dir]));
+        steps.push(json!(["cwd", dir]));
+        steps.push(json!(["list", "."]));
+        steps.push(json!(["cwd", "/"]));
+        steps.push(json!(["delete", p]));
+        steps.push(json!(["rename", p, "/inbox/stolen.csv"]));
+        steps.push(json!(["put", "probe.txt", p]));
+    }
+    fs::write(w.d.work.join("probe.txt"), "probe").unwrap();
+    let r = w.python(&Value::Array(steps.clone()));
+    assert_eq!(r.len(), steps.len(), "{r:?}");
+    let mut escapes = Vec::new();
+    for (step, res) in steps.iter().zip(&r) {
+        let text = res.to_string();
+        if text.contains("SECRET-OF-MORIOKA") || text.contains("secret.csv\"") && step[0] == "list" {
+            escapes.push((step.clone(), res.clone()));
+        }
+    }
+    for i in 0..hostile.len() {
+        if let Ok(got) = fs::read(w.d.work.join(format!("stolen-{i}.bin"))) {
+            if got.windows(10).any(|w| w == b"SECRET-OF-") {
+                escapes.push((json!(hostile[i]), json!("downloaded")));
+            }
+        }
+    }
+    assert!(escapes.is_empty(), "{} escapes: {escapes:?}", escapes.len());
+    // 盛岡市's files are untouched, and nothing landed in its boxes.
+    assert_eq!(w.d.get("032018", "inbox", "secret.csv"), secret);
+    assert_eq!(w.d.get("032018", "outbox", "secret.csv"), secret);
+    let theirs: Vec<Value> = w.d.ls("032018");
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+}
+
+#[test]
+fn ftps_logins_are_proved_allowed_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["jukisys.example".to_string()]).unwrap();
+    let (ccert, ckey) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    fs::write(&ccert, made.cert.pem()).unwrap();
+    fs::write(&ckey, made.signing_key.serialize_pem()).unwrap();
+    let pin = sha256_hex(made.cert.der());
+    let more = format!(
+        "\n[[tenant.account]]\nuser = \"011002-certonly\"\nftps_client_cert = \"{pin}\"\n\n[[tenant.account]]\nuser = \"011002-legacy\"\n{}\n",
+        common::ftps::ftps_password_line("011002-legacy", PW)
+    );
+    let deny = "[[rule]]\naction = \"deny\"\naccount = \"011002-legacy\"\nprotocol = \"ftps\"\nreason = \"011002-legacy moved to SFTP\"\n";
+    let w = FtpsWorld::start_with_policies(
+        &more,
+        "",
+        "",
+        &[
+            // Before the baseline, whose broad allow would decide first.
+            ("00-ftps.toml", deny),
+            ("10-baseline.toml", &common::Daemon::baseline_rules()),
+        ],
+    );
+    let pwd = json!([["pwd"]]);
+    // A wrong password, an unknown name, an account without an FTPS
+    // login, and one the rules keep off FTPS: each refused, each recorded
+    // with why, the client told only that the login failed.
+    for (user, pw, why) in [
+        (USER, "wrong-password-123", "wrong password"),
+        ("nobody-here", PW, "unknown user"),
+        ("011002-juki", PW, "no FTPS login"),
+        ("011002-legacy", PW, "moved to SFTP"),
+    ] {
+        let r = w.python_as(user, pw, &pwd);
+        assert_eq!(r[0]["step"], "login", "{user}: {r:?}");
+        assert!(reply(&r[0]).contains("530"), "{user}: {r:?}");
+        w.d.wait_event(why, |e| {
+            e["event"] == "login_failed"
+                && e["protocol"] == "ftps"
+                && e["user"] == user
+                && e["reason"].as_str().is_some_and(|r| r.contains(why))
+        });
+    }
+    // The pinned certificate logs in without a password; without the
+    // certificate the same name is refused.
+    let out = w
+        .python_command("011002-certonly", "-", &pwd, &[&ccert, &ckey])
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+    assert!(first.contains("\"value\": \"/\""), "{first} {}", String::from_utf8_lossy(&out.stderr));
+    w.d.wait_event("certificate login", |e| {
+        e["event"] == "login_succeeded"
+            && e["user"] == "011002-certonly"
+            && e["method"] == "client certificate"
+    });
+    let r = w.python_as("011002-certonly", "-", &pwd);
+    assert!(reply(&r[0]).contains("530"), "{r:?}");
+    w.d.wait_event("no certificate", |e| {
+        e["event"] == "login_failed"
+            && e["user"] == "011002-certonly"
+            && e["reason"].as_str().is_some_and(|r| r.contains("no client certificate"))
+    });
+    // The session's end is recorded with the protocol.
+    w.d.wait_event("session ended", |e| {
+        e["event"] == "session_ended" && e["protocol"] == "ftps" && e["user"] == "011002-certonly"
+    });
+}
