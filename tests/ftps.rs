@@ -416,3 +416,154 @@ fn ftps_logins_are_proved_allowed_and_audited() {
         e["event"] == "session_ended" && e["protocol"] == "ftps" && e["user"] == "011002-certonly"
     });
 }
+
+#[test]
+fn a_kill_during_ftps_uploads_loses_nothing_acknowledged_and_shows_nothing_half_done() {
+    let mut w = FtpsWorld::start("", "", "\n[limits]\nupload_checkpoint = \"1MiB\"\n");
+    let marker = b"FTPS-KILL9-MARKER-51c2";
+    let mut whole = pseudo_random(2 * 1024 * 1024, 77);
+    whole[5000..5000 + marker.len()].copy_from_slice(marker);
+    fs::write(w.d.work.join("whole.bin"), &whole).unwrap();
+    let r = w.python(&json!([["put", "whole.bin", "/inbox/acknowledged.csv"]]));
+    assert!(reply(&r[0]).starts_with("226"), "{r:?}");
+
+    // Three uploads in flight, slowed so that the kill finds them midway.
+    let mut children = Vec::new();
+    for i in 0..3 {
+        let name = format!("inflight-{i}.bin");
+        fs::write(w.d.work.join(&name), &whole).unwrap();
+        let child = std::process::Command::new("curl")
+            .args(["-sS", "--ssl-reqd", "--limit-rate", "400k", "--cacert"])
+            .arg(&w.cert)
+            .args(["--user", &format!("{USER}:{PW}"), "-T", &name])
+            .arg(w.url(&format!("/inbox/{name}")))
+            .current_dir(&w.d.work)
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    // Each has checkpointed at least a segment (upload_checkpoint 1 MiB).
+    w.d.wait_for_vault_over(whole.len() as u64 + 3 * 1024 * 1024);
+    w.d.kill9();
+    for c in children {
+        common::kill_client(c);
+    }
+    w.d.start_again();
+
+    // The acknowledged file is there, whole; the cut ones are nobody's
+    // file (another account sees none of them).
+    w.d.sftp_ok("011002-juki", "get /inbox/acknowledged.csv ack.bin\n");
+    assert_eq!(fs::read(w.d.work.join("ack.bin")).unwrap(), whole);
+    let ls = w.d.sftp_ok("011002-juki", "ls -1 /inbox\n");
+    assert!(!ls.contains("inflight"), "{ls}");
+    // Each resumes from what was kept, to the same bytes.
+    for i in 0..3 {
+        let name = format!("inflight-{i}.bin");
+        let r = w.python(&json!([["resume", name, format!("/inbox/{name}")]]));
+        assert!(reply(&r[0]).starts_with("226"), "{r:?}");
+        assert!(r[0]["value"].as_u64().unwrap() > 0, "resumed from a checkpoint: {r:?}");
+        w.d.sftp_ok("011002-juki", &format!("get /inbox/{name} got-{i}.bin\n"));
+        assert_eq!(fs::read(w.d.work.join(format!("got-{i}.bin"))).unwrap(), whole);
+    }
+    let (ok, out) = w.d.cli("audit", &["verify"]);
+    assert!(ok, "{out}");
+    assert_no_plaintext(&w.d.data, marker);
+}
+
+/// Reads what a plain socket gets until it is closed (or 20 s pass).
+fn read_all(s: &TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut all = Vec::new();
+    let _ = (&*s).read_to_end(&mut all);
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[test]
+fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
+    let w = FtpsWorld::start(
+        "",
+        "max_connections_per_source = 6\ndata_connect_timeout = \"2s\"\n",
+        // The defender would ban 127.0.0.1 for these (tests/defender.rs
+        // covers that): here the same address must go on working.
+        "\n[limits]\nlogin_grace_time = \"3s\"\nsend_timeout = \"3s\"\n\n[defender]\nexempt = [\"127.0.0.1/32\"]\n",
+    );
+    let big = pseudo_random(24 * 1024 * 1024, 3);
+    w.d.put("011002", "outbox", "big.bin", &big);
+    let before = common::rss(w.d.pid());
+
+    // Silent connections fill the per-source limit; the next is told so.
+    let silent: Vec<TcpStream> = (0..6)
+        .map(|_| TcpStream::connect(w.addr("explicit")).unwrap())
+        .collect();
+    common::eventually("six connections", Duration::from_secs(20), || {
+        (w.d.status_json()["ftps"]["connections"] == 6).then_some(())
+    });
+    let seventh = TcpStream::connect(w.addr("explicit")).unwrap();
+    let told = read_all(&seventh);
+    assert!(told.starts_with("421") && told.contains("max_connections_per_source"), "{told}");
+    // The login grace time ends them, and frees their places.
+    for s in &silent {
+        let got = read_all(s);
+        assert!(got.contains("421") && got.contains("login_grace_time"), "{got}");
+    }
+    common::eventually("silent ones gone", Duration::from_secs(20), || {
+        (w.d.status_json()["ftps"]["connections"] == 0).then_some(())
+    });
+
+    // A line that never ends is cut at MAX_COMMAND_LINE bytes.
+    let endless = TcpStream::connect(w.addr("explicit")).unwrap();
+    let _ = (&endless).write_all(&vec![b'A'; 1024 * 1024]);
+    let got = read_all(&endless);
+    assert!(got.contains("500") && got.contains("longer than 4096"), "{got}");
+
+    // A data connection never opened, and a download never read: each
+    // ends within its limit, and the session is told.
+    let r = w.python(&json!([
+        ["no_connect", "/outbox/big.bin"],
+        ["stall_get", "/outbox/big.bin"],
+        ["pwd"],
+    ]));
+    assert_eq!(r[0]["value"]["first"].as_str().map(|s| &s[..3]), Some("150"), "{r:?}");
+    assert!(reply(&r[0]).contains("425") && reply(&r[0]).contains("data_connect_timeout"), "{r:?}");
+    assert!(reply(&r[1]).contains("426") && reply(&r[1]).contains("send_timeout"), "{r:?}");
+    assert!(r[2]["ok"].as_bool().unwrap(), "the session goes on: {r:?}");
+
+    // Meanwhile another municipality works over SFTP, and the daemon grew
+    // by little: nothing the hostile clients did is still held.
+    let theirs = pseudo_random(1024 * 1024, 8);
+    w.d.put("032018", "inbox", "during.csv", &theirs);
+    assert_eq!(w.d.get("032018", "inbox", "during.csv"), theirs);
+    let after = common::rss(w.d.pid());
+    assert!(
+        after < before + 48 * 1024 * 1024,
+        "RSS grew from {} to {} MiB",
+        before >> 20,
+        after >> 20
+    );
+    let ended = w.d.audit_query("session_ended");
+    assert!(
+        ended.iter().filter(|e| e["protocol"] == "ftps" && e["reason"] == "login grace time exceeded").count() >= 6,
+        "{ended:?}"
+    );
+    let held = w.d.status_json()["client_memory"]["held"].as_u64().unwrap();
+    assert_eq!(held, 0, "transfer memory given back");
+}
+
+#[test]
+fn failed_ftps_logins_count_towards_a_ban_that_closes_every_door() {
+    let w = FtpsWorld::start("", "", "\n[defender]\nthreshold = 2\nscore_failed_login = 1\n");
+    for _ in 0..2 {
+        let r = w.python_as(USER, "wrong-password-123", &json!([["pwd"]]));
+        assert!(reply(&r[0]).contains("530"), "{r:?}");
+    }
+    w.d.wait_event("banned", |e| e["event"] == "banned");
+    // Even the right password is now turned away at accept, told why.
+    let r = w.python(&json!([["pwd"]]));
+    assert!(reply(&r[0]).contains("421") && reply(&r[0]).contains("banned"), "{r:?}");
+    w.d.wait_event("refused at accept", |e| {
+        e["event"] == "connection_refused" && e["protocol"] == "ftps" && e["stage"] == "accept"
+    });
+    // SFTP from the same address too: one defender for every door.
+    let out = w.d.sftp("011002-juki", b"pwd\n", &[]);
+    assert!(!out.status.success());
+}

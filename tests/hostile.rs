@@ -18,21 +18,11 @@ use std::time::{Duration, Instant};
 
 use common::{
     Daemon, PYTHON, default_tenants, eventually, pseudo_random, sha256_hex, try_eventually,
-};
+rss,};
 use serde_json::Value;
 
 const HOSTILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/hostile.py");
 const MIB: u64 = 1 << 20;
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// Samples a process's RSS on its own thread and keeps the peak.
 struct PeakRss {

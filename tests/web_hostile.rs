@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::web::{Browser, certificate, password_line, web_table};
-use common::{Daemon, PYTHON, default_tenants, eventually, pseudo_random};
+use common::{Daemon, PYTHON, default_tenants, eventually, pseudo_random, rss};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/web_hostile.py");
 const PW: &str = "hostile-test-password";
@@ -42,15 +42,6 @@ fn hostile(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 #[test]

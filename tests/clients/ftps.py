@@ -7,6 +7,7 @@ Each step is a list: ["put", local, remote], ["get", remote, local],
 ["put_at", local, remote, offset] (REST offset, then STOR of the rest), ["list", dir], ["nlst", dir],
 ["mlsd", dir], ["size", name], ["mdtm", name], ["rename", a, b],
 ["delete", name], ["mkd", dir], ["rmd", dir], ["cwd", dir], ["pwd"], ["steal", remote, source_ip], ["no_reuse", remote],
+["stall_get", remote] (never reads), ["no_connect", remote] (never connects),
 ["raw", "COMMAND LINE"], ["cut", local, remote, nbytes] (sends nbytes
 and drops the data connection without TLS close_notify, as a killed
 client would), ["resume", local, remote] (asks SIZE, then REST and
@@ -133,6 +134,28 @@ def no_reuse(ftp, remote):
     return last, {"first": first, "got": got}
 
 
+def stall_get(ftp, remote):
+    """Starts a download and never reads it (a dead peer): the server's
+    reply comes when it gives up."""
+    conn = ftp.transfercmd("RETR " + remote)
+    try:
+        return ftp.getresp(), None
+    finally:
+        conn.close()
+
+
+def no_connect(ftp, remote):
+    """PASV and RETR, then never opens the data connection."""
+    passive(ftp)
+    ftp.putcmd("RETR " + remote)
+    first = ftp.getresp()
+    try:
+        last = ftp.getresp()
+    except ftplib.Error as e:
+        last = str(e)
+    return last, {"first": first}
+
+
 def step(ftp, s):
     op = s[0]
     if op == "put":
@@ -178,6 +201,10 @@ def step(ftp, s):
     if op == "resume":
         reply, have = resume(ftp, s[1], s[2])
         return reply, have
+    if op == "stall_get":
+        return stall_get(ftp, s[1])
+    if op == "no_connect":
+        return no_connect(ftp, s[1])
     if op == "steal":
         return steal(ftp, s[1], s[2])
     if op == "no_reuse":

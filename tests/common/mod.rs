@@ -35,6 +35,16 @@ pub const PARAMIKO: &str = concat!(
 /// Debian's python3, which has python3-paramiko.
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// Resident memory of a process, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// Panics if any file under `dir` holds `marker`: what clients sent must
 /// be encrypted at rest, wherever it is kept.
 pub fn assert_no_plaintext(dir: &Path, marker: &[u8]) {

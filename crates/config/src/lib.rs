@@ -577,6 +577,8 @@ fn web_section(
 }
 
 #[cfg(test)]
+mod ftps_tests;
+#[cfg(test)]
 mod notify_tests;
 #[cfg(test)]
 mod tests;

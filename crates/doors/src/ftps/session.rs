@@ -61,6 +61,8 @@ pub(super) struct Session {
     violated: bool,
     pub bytes_up: u64,
     pub bytes_down: u64,
+    /// The account's memory meters, once logged in.
+    pub mem: Option<renkei_core::memory::SessionMemory>,
 }
 
 /// Serves one connection and writes its `session_ended` record.
@@ -106,6 +108,7 @@ pub(super) async fn run(
             violated: false,
             bytes_up: 0,
             bytes_down: 0,
+            mem: None,
             ftps,
             conn,
             peer,
@@ -132,6 +135,9 @@ pub(super) async fn run(
         (s.bytes_up, s.bytes_down),
     );
     drop(s.passive.take());
+    if let Some(mem) = s.mem.take() {
+        mem.settle();
+    }
     s.control.close().await;
     record_end(&ftps, conn, peer, who.as_ref(), started, stats, reason);
     if let Some(o) = offence {
@@ -545,6 +551,7 @@ impl Session {
                             method: Some(ok.method),
                         });
                         let tenant = ok.who.tenant().map(ToString::to_string).unwrap_or_default();
+                        self.mem = Some(self.ftps.ns.memory().session(&user));
                         self.who = Some(ok.who);
                         return self
                             .say(230, &format!("logged in as {user} (municipality {tenant})"))

@@ -18,6 +18,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use renkei_core::events::Event;
+use renkei_core::memory::Meter;
 use renkei_core::namespace::{EntryKind, NsError};
 use renkei_core::policy::Protocol;
 use renkei_core::transfer::{Download, OpenMode, Upload};
@@ -38,6 +39,24 @@ enum Piece {
     End,
     /// Over `ftps.max_upload_size`: keep nothing.
     TooLarge,
+}
+
+/// A transfer's working set — the pieces in flight and the one being
+/// filled — charged to the session, its account and the daemon
+/// (`limits.max_account_memory`, `limits.max_client_memory`) while the
+/// transfer runs.
+pub const TRANSFER_MEMORY: u64 = (CHUNK * (CHUNKS_IN_FLIGHT + 2)) as u64;
+
+/// Bytes charged to a meter, given back when dropped.
+pub(super) struct Held {
+    meter: Meter,
+    n: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.meter.give(self.n);
+    }
 }
 
 /// How an upload ended, for the reply.
@@ -94,6 +113,22 @@ impl Session {
             }
             (false, None) => self.say(522, "PASV needs IPv4: use EPSV").await,
         }
+    }
+
+    /// Charges `n` bytes to the session's meter for uploads (`upload`) or
+    /// downloads; the refusal names the limit that is full.
+    pub(super) fn hold(&self, upload: bool, n: u64) -> Result<Held, String> {
+        let Some(mem) = &self.mem else {
+            return Err("not logged in".into());
+        };
+        let meter = if upload { &mem.requests } else { &mem.replies };
+        meter.try_take(n).map_err(|full| {
+            format!("too much held for this account now ({}); try again when its other transfers end", full.reason)
+        })?;
+        Ok(Held {
+            meter: meter.clone(),
+            n,
+        })
     }
 
     /// Refuses a transfer that cannot have a data connection; `None` when
@@ -163,6 +198,10 @@ impl Session {
         let who = match self.principal() {
             Ok(w) => w,
             Err(e) => return self.fail(&e).await,
+        };
+        let _held = match self.hold(true, TRANSFER_MEMORY) {
+            Ok(h) => h,
+            Err(why) => return self.say(452, &why).await,
         };
         let mode = if append || rest > 0 {
             OpenMode::Append
@@ -364,6 +403,10 @@ impl Session {
             Ok(w) => w,
             Err(e) => return self.fail(&e).await,
         };
+        let _held = match self.hold(false, TRANSFER_MEMORY) {
+            Ok(h) => h,
+            Err(why) => return self.say(452, &why).await,
+        };
         let ns = std::sync::Arc::clone(&self.ftps.ns);
         let d = match tokio::task::spawn_blocking(move || Download::open(&ns, &who, &p)).await {
             Ok(Ok(d)) => d,
@@ -503,6 +546,10 @@ impl Session {
             text.push_str(&line);
             text.push_str("\r\n");
         }
+        let _held = match self.hold(false, text.len() as u64) {
+            Ok(h) => h,
+            Err(why) => return self.say(452, &why).await,
+        };
         self.control
             .reply(150, &format!("listing {} entries", entries.len()))
             .await?;
