@@ -12,6 +12,9 @@
 #                                              checks stage vs clamd alone
 #   scripts/bench.sh web [MIB] [RUNS]           1 GiB browser-path upload (curl,
 #                                              HTTPS multipart) vs sftp put -f
+#   scripts/bench.sh ftps [MIB] [RUNS]          1 GiB FTPS upload and download
+#                                              (curl --ssl-reqd) vs sftp on
+#                                              renkei and on OpenSSH
 #
 # throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
 # both servers get the same `put -f` (upload, fsync) and `get` of the same
@@ -52,6 +55,13 @@
 # upload is timed to its answer, which renkei gives once the file is
 # encrypted, fsynced and committed.
 #
+# ftps: the same file uploaded (curl -T, explicit FTPS, TLS 1.3, PROT P,
+# the data connection resuming the control connection's session) and
+# downloaded (curl -o) through renkei's FTPS front door, and with `sftp
+# put -f` / `get` (aes128-gcm) to renkei and to OpenSSH's sshd; the order
+# flips every run, median of RUNS (3). The FTPS upload is timed to its 226,
+# sent once the file is encrypted, fsynced and committed.
+#
 # RENKEI=/path/to/renkei runs another build of renkei instead of this tree's.
 set -euo pipefail
 
@@ -64,8 +74,9 @@ case $MODE in
   push) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   scan) FILES=${2:-200}; SIZE_KIB=${3:-1024} ;;
   web) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
+  ftps) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
-  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB] | web [MIB] [RUNS]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB] | web [MIB] [RUNS] | ftps [MIB] [RUNS]]" >&2; exit 2 ;;
 esac
 
 if [ "$MODE" = audit ] || [ "$MODE" = all ]; then
@@ -177,6 +188,21 @@ path, hash_, port, work = sys.argv[1:]
 text = open(path).read()
 text = text.replace("[[route]]", f"web_password = {hash_}\n\n[[route]]", 1)
 text += f'\n[web]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/web.crt"\ntls_key = "{work}/web.key"\nmax_upload_size = "64GiB"\n'
+open(path, "w").write(text)
+PY
+fi
+
+if [ "$MODE" = ftps ]; then
+  FPORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/ftps.key" -out "$work/ftps.crt" 2>/dev/null
+  hash=$(echo "bench-ftps-password" | "$RENKEI" passwd --ftps bench | sed -n 's/^ftps_password = //p')
+  python3 - "$work/renkei.toml" "$hash" "$FPORT" "$work" <<'PY'
+import sys
+path, hash_, port, work = sys.argv[1:]
+text = open(path).read()
+text = text.replace("[[route]]", f"ftps_password = {hash_}\n\n[[route]]", 1)
+text += f'\n[ftps]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/ftps.crt"\ntls_key = "{work}/ftps.key"\npassive_ports = "51000-51099"\nmax_upload_size = "64GiB"\n'
 open(path, "w").write(text)
 PY
 fi
@@ -418,6 +444,52 @@ h = mb / statistics.median(times["https"])
 s = mb / statistics.median(times["sftp"])
 o = mb / statistics.median(times["openssh"])
 print(f"{sys.argv[2]} MiB upload: renkei HTTPS (curl -F) {h:.0f} MB/s, renkei sftp put -f {s:.0f} MB/s, OpenSSH sshd sftp put -f {o:.0f} MB/s; HTTPS/SFTP on renkei {h / s:.2f}, HTTPS/OpenSSH {h / o:.2f}")
+PY
+  exit 0
+fi
+
+if [ "$MODE" = ftps ]; then
+  echo "bench: writing a ${SIZE_MIB} MiB test file" >&2
+  head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$work/big"
+  f() { curl -sS --ssl-reqd --cacert "$work/ftps.crt" --user bench:bench-ftps-password "$@"; }
+  s() { sftp -q -b "$work/batch" -c aes128-gcm@openssh.com -i "$work/client" -P "$1" \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -o IdentitiesOnly=yes -o LogLevel=ERROR "$2@127.0.0.1" >/dev/null; }
+  results="$work/ftps-results"
+  : > "$results"
+  for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="ftps sftp openssh"; else order="openssh sftp ftps"; fi
+    for op in put get; do
+      for how in $order; do
+        rm -f "$work/got"
+        t0=$(date +%s.%N)
+        case $how-$op in
+          ftps-put) f -T "$work/big" "ftp://127.0.0.1:$FPORT/inbox/ftps.bin" ;;
+          ftps-get) f -o "$work/got" "ftp://127.0.0.1:$FPORT/inbox/ftps.bin" ;;
+          sftp-put) echo "put -f $work/big /inbox/sftp.bin" > "$work/batch"; s "$RPORT" bench ;;
+          sftp-get) echo "get /inbox/sftp.bin $work/got" > "$work/batch"; s "$RPORT" bench ;;
+          openssh-put) echo "put -f $work/big $work/openssh-target/big" > "$work/batch"; s "$OPORT" "$ME" ;;
+          openssh-get) echo "get $work/openssh-target/big $work/got" > "$work/batch"; s "$OPORT" "$ME" ;;
+        esac
+        t1=$(date +%s.%N)
+        if [ "$op" = get ]; then cmp -s "$work/big" "$work/got" || { echo "bench: $how returned different bytes" >&2; exit 1; }; fi
+        secs=$(python3 -c "print($t1 - $t0)")
+        echo "$how $op $secs" >> "$results"
+        echo "bench: ftps $how $op run $r: ${secs}s" >&2
+      done
+    done
+  done
+  python3 - "$results" "$SIZE_MIB" <<'PY'
+import statistics, sys
+from collections import defaultdict
+times = defaultdict(list)
+for line in open(sys.argv[1]):
+    how, op, secs = line.split()
+    times[(how, op)].append(float(secs))
+mb = int(sys.argv[2]) * 1048576 / 1e6
+for op, label in (("put", "upload"), ("get", "download")):
+    f, s, o = (mb / statistics.median(times[(h, op)]) for h in ("ftps", "sftp", "openssh"))
+    print(f"{sys.argv[2]} MiB {label}: renkei FTPS (curl) {f:.0f} MB/s, renkei SFTP {s:.0f} MB/s, OpenSSH SFTP {o:.0f} MB/s; FTPS/SFTP on renkei {f / s:.2f}, FTPS/OpenSSH {f / o:.2f}")
 PY
   exit 0
 fi

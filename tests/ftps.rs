@@ -28,9 +28,17 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     ];
     fs::write(w.d.work.join("up.bin"), &content).unwrap();
     let out = w.curl(&["-T", "up.bin", &w.url(&format!("/inbox/{}", names[0]))]);
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = w.lftp(&format!("put up.bin -o '/inbox/{}'", names[1]));
-    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let steps = json!([["put", "up.bin", format!("/inbox/{}", names[2])]]);
     let r = w.python(&steps);
     assert!(reply(&r[0]).starts_with("226 stored"), "{r:?}");
@@ -45,16 +53,29 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     }
 
     // Downloads through each client, whole and from an offset (REST).
-    let out = w.curl(&["-o", "curl-got.bin", &w.url(&format!("/inbox/{}", names[0]))]);
+    let out = w.curl(&[
+        "-o",
+        "curl-got.bin",
+        &w.url(&format!("/inbox/{}", names[0])),
+    ]);
     assert!(out.status.success());
     assert_eq!(fs::read(w.d.work.join("curl-got.bin")).unwrap(), content);
     let out = w.lftp(&format!("get '/inbox/{}' -o lftp-got.bin", names[1]));
-    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(fs::read(w.d.work.join("lftp-got.bin")).unwrap(), content);
     let tail_from = 3 * 1024 * 1024;
     let r = w.python(&json!([
         ["get", format!("/inbox/{}", names[2]), "py-got.bin"],
-        ["get_from", format!("/inbox/{}", names[2]), "py-tail.bin", tail_from],
+        [
+            "get_from",
+            format!("/inbox/{}", names[2]),
+            "py-tail.bin",
+            tail_from
+        ],
     ]));
     assert!(reply(&r[0]).starts_with("226"), "{r:?}");
     assert_eq!(fs::read(w.d.work.join("py-got.bin")).unwrap(), content);
@@ -87,12 +108,20 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     assert_eq!(fact[1]["type"], "file");
     assert_eq!(fact[1]["size"], content.len().to_string());
     assert_eq!(fact[1]["modify"].as_str().unwrap().len(), 14);
-    let nlst: Vec<&str> = r[1]["value"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let nlst: Vec<&str> = r[1]["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     for name in names {
         assert!(nlst.contains(&name), "{nlst:?}");
     }
     let list = r[2]["value"].to_string();
-    assert!(list.contains(names[1]) && list.contains(&content.len().to_string()), "{list}");
+    assert!(
+        list.contains(names[1]) && list.contains(&content.len().to_string()),
+        "{list}"
+    );
     assert_eq!(r[3]["value"], content.len());
     assert!(reply(&r[4]).starts_with("213 20"), "{r:?}");
     assert_eq!(r[5]["value"], "/inbox/月次");
@@ -107,11 +136,20 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     // Every operation is audited with protocol ftps.
     let committed = w.d.audit_query("upload_committed");
     assert_eq!(
-        committed.iter().filter(|r| r["protocol"] == "ftps" && r["user"] == USER).count(),
+        committed
+            .iter()
+            .filter(|r| r["protocol"] == "ftps" && r["user"] == USER)
+            .count(),
         3,
         "{committed:?}"
     );
-    for kind in ["downloaded", "renamed", "deleted", "dir_created", "dir_removed"] {
+    for kind in [
+        "downloaded",
+        "renamed",
+        "deleted",
+        "dir_created",
+        "dir_removed",
+    ] {
         let recs = w.d.audit_query(kind);
         assert!(
             recs.iter().any(|r| r["protocol"] == "ftps"),
@@ -119,7 +157,11 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
         );
     }
     let logins = w.d.audit_query("login_succeeded");
-    assert!(logins.iter().any(|r| r["protocol"] == "ftps" && r["method"] == "password"));
+    assert!(
+        logins
+            .iter()
+            .any(|r| r["protocol"] == "ftps" && r["method"] == "password")
+    );
 
     // Nothing the clients sent is on disk in clear.
     assert_no_plaintext(&w.d.data, marker);
@@ -149,12 +191,19 @@ fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let hello = read_reply(&mut r);
-    assert!(hello.starts_with("220") && hello.contains("AUTH TLS"), "{hello}");
+    assert!(
+        hello.starts_with("220") && hello.contains("AUTH TLS"),
+        "{hello}"
+    );
     (&s).write_all(b"LIST\r\n").unwrap();
     assert!(read_reply(&mut r).starts_with("530"));
-    (&s).write_all(format!("USER {USER}\r\n").as_bytes()).unwrap();
+    (&s).write_all(format!("USER {USER}\r\n").as_bytes())
+        .unwrap();
     let refused = read_reply(&mut r);
-    assert!(refused.starts_with("530") && refused.contains("plain FTP"), "{refused}");
+    assert!(
+        refused.starts_with("530") && refused.contains("plain FTP"),
+        "{refused}"
+    );
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);
     assert!(rest.is_empty(), "the connection is closed after USER");
@@ -195,12 +244,23 @@ fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
         ["raw", "CCC"],
     ]));
     assert!(reply(&r[0]).starts_with("534"), "{r:?}");
-    assert!(reply(&r[1]).starts_with("502") && reply(&r[1]).contains("passive"), "{r:?}");
+    assert!(
+        reply(&r[1]).starts_with("502") && reply(&r[1]).contains("passive"),
+        "{r:?}"
+    );
     assert!(reply(&r[2]).starts_with("502"), "{r:?}");
-    assert!(reply(&r[3]).starts_with("504") && reply(&r[3]).contains("UTF-8"), "{r:?}");
+    assert!(
+        reply(&r[3]).starts_with("504") && reply(&r[3]).contains("UTF-8"),
+        "{r:?}"
+    );
     assert!(reply(&r[4]).starts_with("534"), "{r:?}");
     let refused = w.d.audit_query("operation_refused");
-    assert!(refused.iter().any(|e| e["protocol"] == "ftps" && e["op"] == "active"), "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["protocol"] == "ftps" && e["op"] == "active"),
+        "{refused:?}"
+    );
 }
 
 #[test]
@@ -220,16 +280,23 @@ fn a_data_port_cannot_be_stolen_from_another_address_or_without_the_tls_session(
     w.d.wait_event("stranger refused", |e| {
         e["event"] == "connection_refused"
             && e["stage"] == "data"
-            && e["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.2:"))
+            && e["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("127.0.0.2:"))
     });
     // A data connection with a TLS session of its own (not resumed from
     // this control connection) gets nothing and a 425.
     assert_eq!(r[1]["value"]["got"], 0, "{r:?}");
-    assert!(reply(&r[1]).contains("425") && reply(&r[1]).contains("resume"), "{r:?}");
+    assert!(
+        reply(&r[1]).contains("425") && reply(&r[1]).contains("resume"),
+        "{r:?}"
+    );
     w.d.wait_event("not resumed", |e| {
         e["event"] == "protocol_violation"
             && e["protocol"] == "ftps"
-            && e["reason"].as_str().is_some_and(|r| r.contains("TLS session"))
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("TLS session"))
     });
     // The session goes on.
     assert!(reply(&r[2]).starts_with("226"), "{r:?}");
@@ -246,7 +313,10 @@ fn an_upload_cut_off_resumes_onto_its_partial_and_is_never_half_visible() {
         ["cut", "big.bin", name, 4 * 1024 * 1024],
         ["size", name],
     ]));
-    assert!(reply(&r[0]).starts_with("426") && reply(&r[0]).contains("REST"), "{r:?}");
+    assert!(
+        reply(&r[0]).starts_with("426") && reply(&r[0]).contains("REST"),
+        "{r:?}"
+    );
     let kept = r[1]["value"].as_u64().unwrap();
     assert!(kept > 0 && kept <= 4 * 1024 * 1024, "kept {kept}");
     w.d.wait_event("interrupted", |e| {
@@ -257,12 +327,12 @@ fn an_upload_cut_off_resumes_onto_its_partial_and_is_never_half_visible() {
     let ls = w.d.sftp_ok("011002-juki", "ls -1 /inbox\n");
     assert!(!ls.contains("住民票"), "{ls}");
     let states: Vec<Value> = w.d.ls("011002");
-    assert!(
-        states.iter().all(|e| e["state"] != "stored"),
-        "{states:?}"
-    );
+    assert!(states.iter().all(|e| e["state"] != "stored"), "{states:?}");
     // A wrong REST is refused and keeps the partial as it was.
-    let r = w.python(&json!([["put_at", "big.bin", name, kept + 1], ["size", name]]));
+    let r = w.python(&json!([
+        ["put_at", "big.bin", name, kept + 1],
+        ["size", name]
+    ]));
     assert!(reply(&r[0]).starts_with("554"), "{r:?}");
     assert_eq!(r[1]["value"].as_u64(), Some(kept), "{r:?}");
     // ftplib resumes with SIZE, REST and STOR: the file is whole.
@@ -278,10 +348,19 @@ fn an_upload_cut_off_resumes_onto_its_partial_and_is_never_half_visible() {
     assert_eq!(fs::read(w.d.work.join("whole.bin")).unwrap(), content);
 
     // lftp resumes the same way (`put -c` after a cut).
-    let r = w.python(&json!([["cut", "big.bin", "/inbox/lftp.bin", 3 * 1024 * 1024]]));
+    let r = w.python(&json!([[
+        "cut",
+        "big.bin",
+        "/inbox/lftp.bin",
+        3 * 1024 * 1024
+    ]]));
     assert!(reply(&r[0]).starts_with("426"), "{r:?}");
     let out = w.lftp("put -c big.bin -o /inbox/lftp.bin");
-    assert!(out.status.success(), "lftp: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.d.sftp_ok("011002-juki", "get /inbox/lftp.bin lftp.bin\n");
     assert_eq!(fs::read(w.d.work.join("lftp.bin")).unwrap(), content);
 }
@@ -310,7 +389,9 @@ fn ftps_paths_never_reach_another_municipality() {
     ];
     let mut steps = Vec::new();
     for (i, p) in hostile.iter().enumerate() {
-        let dir = p.rsplit_once('/').map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
+        let dir = p
+            .rsplit_once('/')
+            .map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
         steps.push(json!(["get", p, format!("stolen-{i}.bin")]));
         steps.push(json!(["size", p]));
         steps.push(json!(["mdtm", p]));
@@ -329,15 +410,16 @@ fn ftps_paths_never_reach_another_municipality() {
     let mut escapes = Vec::new();
     for (step, res) in steps.iter().zip(&r) {
         let text = res.to_string();
-        if text.contains("SECRET-OF-MORIOKA") || text.contains("secret.csv\"") && step[0] == "list" {
+        if text.contains("SECRET-OF-MORIOKA") || text.contains("secret.csv\"") && step[0] == "list"
+        {
             escapes.push((step.clone(), res.clone()));
         }
     }
-    for i in 0..hostile.len() {
-        if let Ok(got) = fs::read(w.d.work.join(format!("stolen-{i}.bin"))) {
-            if got.windows(10).any(|w| w == b"SECRET-OF-") {
-                escapes.push((json!(hostile[i]), json!("downloaded")));
-            }
+    for (i, p) in hostile.iter().enumerate() {
+        if let Ok(got) = fs::read(w.d.work.join(format!("stolen-{i}.bin")))
+            && got.windows(10).any(|w| w == b"SECRET-OF-")
+        {
+            escapes.push((json!(p), json!("downloaded")));
         }
     }
     assert!(escapes.is_empty(), "{} escapes: {escapes:?}", escapes.len());
@@ -397,8 +479,16 @@ fn ftps_logins_are_proved_allowed_and_audited() {
         .python_command("011002-certonly", "-", &pwd, &[&ccert, &ckey])
         .output()
         .unwrap();
-    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
-    assert!(first.contains("\"value\": \"/\""), "{first} {}", String::from_utf8_lossy(&out.stderr));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        first.contains("\"value\": \"/\""),
+        "{first} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.d.wait_event("certificate login", |e| {
         e["event"] == "login_succeeded"
             && e["user"] == "011002-certonly"
@@ -409,7 +499,9 @@ fn ftps_logins_are_proved_allowed_and_audited() {
     w.d.wait_event("no certificate", |e| {
         e["event"] == "login_failed"
             && e["user"] == "011002-certonly"
-            && e["reason"].as_str().is_some_and(|r| r.contains("no client certificate"))
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no client certificate"))
     });
     // The session's end is recorded with the protocol.
     w.d.wait_event("session ended", |e| {
@@ -461,9 +553,15 @@ fn a_kill_during_ftps_uploads_loses_nothing_acknowledged_and_shows_nothing_half_
         let name = format!("inflight-{i}.bin");
         let r = w.python(&json!([["resume", name, format!("/inbox/{name}")]]));
         assert!(reply(&r[0]).starts_with("226"), "{r:?}");
-        assert!(r[0]["value"].as_u64().unwrap() > 0, "resumed from a checkpoint: {r:?}");
+        assert!(
+            r[0]["value"].as_u64().unwrap() > 0,
+            "resumed from a checkpoint: {r:?}"
+        );
         w.d.sftp_ok("011002-juki", &format!("get /inbox/{name} got-{i}.bin\n"));
-        assert_eq!(fs::read(w.d.work.join(format!("got-{i}.bin"))).unwrap(), whole);
+        assert_eq!(
+            fs::read(w.d.work.join(format!("got-{i}.bin"))).unwrap(),
+            whole
+        );
     }
     let (ok, out) = w.d.cli("audit", &["verify"]);
     assert!(ok, "{out}");
@@ -500,11 +598,17 @@ fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
     });
     let seventh = TcpStream::connect(w.addr("explicit")).unwrap();
     let told = read_all(&seventh);
-    assert!(told.starts_with("421") && told.contains("max_connections_per_source"), "{told}");
+    assert!(
+        told.starts_with("421") && told.contains("max_connections_per_source"),
+        "{told}"
+    );
     // The login grace time ends them, and frees their places.
     for s in &silent {
         let got = read_all(s);
-        assert!(got.contains("421") && got.contains("login_grace_time"), "{got}");
+        assert!(
+            got.contains("421") && got.contains("login_grace_time"),
+            "{got}"
+        );
     }
     common::eventually("silent ones gone", Duration::from_secs(20), || {
         (w.d.status_json()["ftps"]["connections"] == 0).then_some(())
@@ -514,7 +618,10 @@ fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
     let endless = TcpStream::connect(w.addr("explicit")).unwrap();
     let _ = (&endless).write_all(&vec![b'A'; 1024 * 1024]);
     let got = read_all(&endless);
-    assert!(got.contains("500") && got.contains("longer than 4096"), "{got}");
+    assert!(
+        got.contains("500") && got.contains("longer than 4096"),
+        "{got}"
+    );
 
     // A data connection never opened, and a download never read: each
     // ends within its limit, and the session is told.
@@ -523,9 +630,19 @@ fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
         ["stall_get", "/outbox/big.bin"],
         ["pwd"],
     ]));
-    assert_eq!(r[0]["value"]["first"].as_str().map(|s| &s[..3]), Some("150"), "{r:?}");
-    assert!(reply(&r[0]).contains("425") && reply(&r[0]).contains("data_connect_timeout"), "{r:?}");
-    assert!(reply(&r[1]).contains("426") && reply(&r[1]).contains("send_timeout"), "{r:?}");
+    assert_eq!(
+        r[0]["value"]["first"].as_str().map(|s| &s[..3]),
+        Some("150"),
+        "{r:?}"
+    );
+    assert!(
+        reply(&r[0]).contains("425") && reply(&r[0]).contains("data_connect_timeout"),
+        "{r:?}"
+    );
+    assert!(
+        reply(&r[1]).contains("426") && reply(&r[1]).contains("send_timeout"),
+        "{r:?}"
+    );
     assert!(r[2]["ok"].as_bool().unwrap(), "the session goes on: {r:?}");
 
     // Meanwhile another municipality works over SFTP, and the daemon grew
@@ -542,7 +659,11 @@ fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
     );
     let ended = w.d.audit_query("session_ended");
     assert!(
-        ended.iter().filter(|e| e["protocol"] == "ftps" && e["reason"] == "login grace time exceeded").count() >= 6,
+        ended
+            .iter()
+            .filter(|e| e["protocol"] == "ftps" && e["reason"] == "login grace time exceeded")
+            .count()
+            >= 6,
         "{ended:?}"
     );
     let held = w.d.status_json()["client_memory"]["held"].as_u64().unwrap();
@@ -551,7 +672,11 @@ fn hostile_ftps_clients_are_cut_off_within_their_limits_while_others_work() {
 
 #[test]
 fn failed_ftps_logins_count_towards_a_ban_that_closes_every_door() {
-    let w = FtpsWorld::start("", "", "\n[defender]\nthreshold = 2\nscore_failed_login = 1\n");
+    let w = FtpsWorld::start(
+        "",
+        "",
+        "\n[defender]\nthreshold = 2\nscore_failed_login = 1\n",
+    );
     for _ in 0..2 {
         let r = w.python_as(USER, "wrong-password-123", &json!([["pwd"]]));
         assert!(reply(&r[0]).contains("530"), "{r:?}");
@@ -559,7 +684,10 @@ fn failed_ftps_logins_count_towards_a_ban_that_closes_every_door() {
     w.d.wait_event("banned", |e| e["event"] == "banned");
     // Even the right password is now turned away at accept, told why.
     let r = w.python(&json!([["pwd"]]));
-    assert!(reply(&r[0]).contains("421") && reply(&r[0]).contains("banned"), "{r:?}");
+    assert!(
+        reply(&r[0]).contains("421") && reply(&r[0]).contains("banned"),
+        "{r:?}"
+    );
     w.d.wait_event("refused at accept", |e| {
         e["event"] == "connection_refused" && e["protocol"] == "ftps" && e["stage"] == "accept"
     });

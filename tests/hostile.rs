@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Daemon, PYTHON, default_tenants, eventually, pseudo_random, sha256_hex, try_eventually,
-rss,};
+    Daemon, PYTHON, default_tenants, eventually, pseudo_random, rss, sha256_hex, try_eventually,
+};
 use serde_json::Value;
 
 const HOSTILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/hostile.py");

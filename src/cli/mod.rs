@@ -60,8 +60,12 @@ pub enum Command {
         /// The user the password is for (shown in the output only).
         user: String,
         /// Also make a TOTP secret (RFC 6238) for a second factor.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ftps")]
         totp: bool,
+        /// For the account's FTPS login (`ftps_password`) rather than its
+        /// browser login.
+        #[arg(long)]
+        ftps: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions {
@@ -165,7 +169,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Passwd { user, totp } => passwd::run(&user, totp),
+        Command::Passwd { user, totp, ftps } => passwd::run(&user, totp, ftps),
         Command::Completions { shell } => docs::completions(shell),
         Command::Manpages { dir } => docs::manpages(&dir),
         Command::Policy { command } => {

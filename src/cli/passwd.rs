@@ -1,6 +1,6 @@
 //! `renkei passwd`: makes the argon2id hash (and, on request, the TOTP
-//! secret) that a web login is written with, so that no plain password is
-//! ever put in the configuration.
+//! secret) that a web or FTPS login is written with, so that no plain
+//! password is ever put in the configuration.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -28,9 +28,10 @@ fn read_hidden(prompt: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-pub(super) fn run(user: &str, totp: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn run(user: &str, totp: bool, ftps: bool) -> anyhow::Result<ExitCode> {
+    let door = if ftps { "ftps" } else { "web" };
     let password = if std::io::stdin().is_terminal() {
-        let first = read_hidden(&format!("new web password for {user}: "))?;
+        let first = read_hidden(&format!("new {door} password for {user}: "))?;
         let again = read_hidden("again: ")?;
         anyhow::ensure!(first == again, "the two passwords differ; nothing was made");
         first
@@ -43,12 +44,12 @@ pub(super) fn run(user: &str, totp: bool) -> anyhow::Result<ExitCode> {
     let chars = password.chars().count();
     anyhow::ensure!(
         (MIN_PASSWORD..=MAX_PASSWORD).contains(&chars),
-        "a web password has {MIN_PASSWORD} to {MAX_PASSWORD} characters; this one has {chars}"
+        "a {door} password has {MIN_PASSWORD} to {MAX_PASSWORD} characters; this one has {chars}"
     );
     let hash = renkei_doors::web::login::hash_password(&password);
     anyhow::ensure!(!hash.is_empty(), "the password could not be hashed");
-    println!("# web login of {user}: put these lines in its account table");
-    println!("web_password = \"{hash}\"");
+    println!("# {door} login of {user}: put these lines in its account table");
+    println!("{door}_password = \"{hash}\"");
     if totp {
         let secret: [u8; 20] = rand::random();
         let text = data_encoding::BASE32_NOPAD.encode(&secret);

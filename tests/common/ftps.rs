@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
-use super::web::{certificate, password_line};
+use super::web::certificate;
 use super::{Daemon, PYTHON, default_tenants};
 
 pub const FTPS_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/ftps.py");
@@ -39,9 +39,33 @@ pub fn ftps_table(cert: &Path, key: &Path, extra: &str) -> String {
     )
 }
 
-/// The `ftps_password = "…"` line for `password`.
+/// The `ftps_password = "…"` line `renkei passwd --ftps` prints.
 pub fn ftps_password_line(user: &str, password: &str) -> String {
-    password_line(user, password).replacen("web_password", "ftps_password", 1)
+    let out = std::process::Command::new(super::BIN)
+        .args(["passwd", "--ftps", user])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{password}\n").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("ftps_password"))
+        .unwrap()
+        .to_string()
 }
 
 /// A daemon whose 札幌市 has an FTPS account [`USER`] (with `more` in
@@ -94,13 +118,20 @@ impl FtpsWorld {
     }
 
     pub fn port(&self) -> String {
-        self.addr("explicit").rsplit(':').next().unwrap().to_string()
+        self.addr("explicit")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     /// Runs the ftplib driver with `steps` as `user`; one JSON value per
     /// step (or one for a refused login).
     pub fn python_as(&self, user: &str, password: &str, steps: &Value) -> Vec<Value> {
-        let out = self.python_command(user, password, steps, &[]).output().unwrap();
+        let out = self
+            .python_command(user, password, steps, &[])
+            .output()
+            .unwrap();
         parse_lines(&out)
     }
 

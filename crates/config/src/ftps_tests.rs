@@ -60,16 +60,66 @@ fn an_ftps_door_and_login_load() {
 fn every_ftps_mistake_is_named_with_its_line() {
     let listen = "listen = [\"10.1.0.5:21\"]\n";
     let cases: Vec<(String, String, usize, &str)> = vec![
-        ("ftps_password = \"hunter2\"".into(), listen.into(), 11, "ftps_password must be an argon2id hash"),
-        ("ftps_client_cert = \"abc\"".into(), listen.into(), 11, "ftps_client_cert must be the certificate's SHA-256"),
-        (String::new(), "passive_ports = \"60000-50000\"\n".to_string() + listen, 16, "lower first"),
-        (String::new(), "passive_ports = \"21-30\"\n".to_string() + listen, 16, "from 1024"),
-        (String::new(), "passive_address = \"ftp.example\"\n".to_string() + listen, 16, "not an IP address"),
-        (String::new(), "listen = [\"10.1.0.5\"]\n".into(), 16, "not an address and port"),
-        (String::new(), String::new(), 14, "neither listen nor implicit_listen"),
-        (String::new(), "max_connections = 0\n".to_string() + listen, 16, "ftps.max_connections must be between"),
-        (String::new(), "data_connect_timeout = \"0s\"\n".to_string() + listen, 16, "ftps.data_connect_timeout"),
-        (String::new(), "passive = true\n".to_string() + listen, 16, "unknown field"),
+        (
+            "ftps_password = \"hunter2\"".into(),
+            listen.into(),
+            11,
+            "ftps_password must be an argon2id hash",
+        ),
+        (
+            "ftps_client_cert = \"abc\"".into(),
+            listen.into(),
+            11,
+            "ftps_client_cert must be the certificate's SHA-256",
+        ),
+        (
+            String::new(),
+            "passive_ports = \"60000-50000\"\n".to_string() + listen,
+            16,
+            "lower first",
+        ),
+        (
+            String::new(),
+            "passive_ports = \"21-30\"\n".to_string() + listen,
+            16,
+            "from 1024",
+        ),
+        (
+            String::new(),
+            "passive_address = \"ftp.example\"\n".to_string() + listen,
+            16,
+            "not an IP address",
+        ),
+        (
+            String::new(),
+            "listen = [\"10.1.0.5\"]\n".into(),
+            16,
+            "not an address and port",
+        ),
+        (
+            String::new(),
+            String::new(),
+            14,
+            "neither listen nor implicit_listen",
+        ),
+        (
+            String::new(),
+            "max_connections = 0\n".to_string() + listen,
+            16,
+            "ftps.max_connections must be between",
+        ),
+        (
+            String::new(),
+            "data_connect_timeout = \"0s\"\n".to_string() + listen,
+            16,
+            "ftps.data_connect_timeout",
+        ),
+        (
+            String::new(),
+            "passive = true\n".to_string() + listen,
+            16,
+            "unknown field",
+        ),
     ];
     for (account, ftps, want_line, want) in cases {
         let (line, msg) = err_of(&with(&account, &ftps));
@@ -85,5 +135,8 @@ fn a_segment_account_cannot_have_an_ftps_login() {
     );
     let (line, msg) = err_of(&text);
     assert_eq!(line, 12, "{msg}");
-    assert!(msg.contains("FTPS serves municipalities' accounts only"), "{msg}");
+    assert!(
+        msg.contains("FTPS serves municipalities' accounts only"),
+        "{msg}"
+    );
 }

@@ -181,6 +181,13 @@ async fn metrics(
                 "{protocol=\"https\"}".to_string(),
                 web.as_ref().map_or(0.0, |w| w.connections as f64),
             ),
+            (
+                "{protocol=\"ftps\"}".to_string(),
+                ctx.ftps
+                    .get()
+                    .and_then(|s| s())
+                    .map_or(0.0, |f| f.connections as f64),
+            ),
         ],
     );
     metric(

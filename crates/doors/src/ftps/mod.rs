@@ -14,11 +14,13 @@
 //! names, `transfer::Upload`/`Download` for bytes, so rules, encryption,
 //! the checks stage, receipts and audit records are the same.
 
+mod auth;
 mod command;
 mod control;
 mod data;
 mod listing;
 mod login;
+mod names;
 pub mod server;
 mod session;
 mod transfer;

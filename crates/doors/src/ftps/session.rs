@@ -3,8 +3,9 @@
 //! Three phases, each serving only its commands: before TLS (`AUTH TLS`,
 //! `FEAT`, `QUIT` — a `USER` here is plain FTP and ends the connection
 //! before a password can follow in clear), before login (`USER`, `PASS`,
-//! `PBSZ`, `PROT`), and logged in. Names, transfers and listings are in
-//! `transfer`; what is decided about them is the core's.
+//! `PBSZ`, `PROT`), and logged in. This is the loop and the dispatch;
+//! the commands are in `auth` (before login), `names` and `transfer`;
+//! what is decided about them is the core's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use renkei_core::defender::Offence;
 use renkei_core::events::Event;
-use renkei_core::namespace::{EntryKind, NsError, NsPath, PathError, Principal, path};
+use renkei_core::namespace::{NsError, NsPath, PathError, Principal, path};
 use renkei_core::policy::Protocol;
 
 use super::command::{self, BadCommand, Command};
 use super::control::{Control, ControlError, Stream};
 use super::data::Passive;
-use super::{Ftps, Mode, listing, login};
+use super::{Ftps, Mode};
 
 /// Bad command lines in a row before the connection is ended as hostile.
 pub const MAX_BAD_COMMANDS: usize = 16;
@@ -45,20 +46,20 @@ pub(super) struct Session {
     /// This connection's TLS configuration (its own session store: the
     /// data connections must resume one of its sessions).
     pub tls: super::data::ConnectionTls,
-    user: Option<String>,
+    pub(super) user: Option<String>,
     pub who: Option<Principal>,
     /// `PROT P` was given: data connections may be opened.
     pub protected: bool,
     pub cwd: String,
     pub rest: Option<u64>,
-    rename_from: Option<(NsPath, String)>,
+    pub(super) rename_from: Option<(NsPath, String)>,
     pub passive: Option<Passive>,
     /// `EPSV ALL`: only `EPSV` from now on.
     pub epsv_all: bool,
-    failures: Vec<bool>,
-    bad: usize,
-    timed_out: bool,
-    violated: bool,
+    pub(super) failures: Vec<bool>,
+    pub(super) bad: usize,
+    pub(super) timed_out: bool,
+    pub(super) violated: bool,
     pub bytes_up: u64,
     pub bytes_down: u64,
     /// The account's memory meters, once logged in.
@@ -415,202 +416,6 @@ impl Session {
         Ok(Flow::Go)
     }
 
-    /// A command before TLS. `USER`/`PASS` end the connection: the password
-    /// would follow in clear.
-    async fn plain(&mut self, verb: &str) -> Result<Flow, ControlError> {
-        if matches!(verb, "USER" | "PASS") {
-            let reason = "plain FTP: USER before AUTH TLS".to_string();
-            self.ftps.events.record(Event::ConnectionRefused {
-                peer: self.peer,
-                protocol: Protocol::Ftps,
-                stage: "tls",
-                reason: reason.clone(),
-                rule: None,
-            });
-            self.control
-                .reply(530, "plain FTP is not served: connect with FTPS (AUTH TLS) — nothing was sent in clear after this")
-                .await?;
-            return Ok(Flow::End(reason));
-        }
-        self.say(530, "send AUTH TLS first: plain FTP is not served")
-            .await
-    }
-
-    async fn auth(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        if self.control.is_tls() {
-            return self.say(503, "TLS is already in use").await;
-        }
-        if !matches!(arg.to_ascii_uppercase().as_str(), "TLS" | "TLS-C" | "SSL") {
-            return self.say(504, "only AUTH TLS").await;
-        }
-        self.control.reply(234, "AUTH TLS successful").await?;
-        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.control));
-        let within = self.ftps.ns.limits().login_grace_time;
-        match self.control.start_tls(&acceptor, within).await {
-            Ok(()) => Ok(Flow::Go),
-            Err(e @ ControlError::Injected) => {
-                self.violated = true;
-                Ok(Flow::End(e.to_string()))
-            }
-            Err(e) => Ok(Flow::End(e.to_string())),
-        }
-    }
-
-    async fn prot(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        match arg.to_ascii_uppercase().as_str() {
-            "P" => {
-                self.protected = true;
-                self.say(200, "data connections are protected (PROT P)")
-                    .await
-            }
-            "C" => {
-                self.protected = false;
-                self.say(534, "clear data connections are not served: use PROT P")
-                    .await
-            }
-            _ => self.say(504, "only PROT P").await,
-        }
-    }
-
-    async fn opts(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let upper = arg.to_ascii_uppercase();
-        if upper == "UTF8 ON" || upper == "UTF-8 ON" {
-            return self.say(200, "names are UTF-8").await;
-        }
-        if upper.starts_with("UTF8") || upper.starts_with("UTF-8") {
-            return self
-                .say(
-                    504,
-                    "names are always UTF-8; a Shift_JIS client must be set to UTF-8",
-                )
-                .await;
-        }
-        if upper.starts_with("MLST") {
-            return self.say(200, "MLST OPTS type;size;modify;perm;").await;
-        }
-        self.say(501, "OPTS UTF8 ON or OPTS MLST only").await
-    }
-
-    async fn user(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        if let Some(who) = &self.who {
-            let text = format!(
-                "already logged in as {}; reconnect to change user",
-                who.user
-            );
-            return self.say(530, &text).await;
-        }
-        if arg.is_empty() || arg.len() > 64 {
-            return self.say(501, "USER needs a user name").await;
-        }
-        self.user = Some(arg.to_string());
-        self.say(331, &format!("password required for {arg}")).await
-    }
-
-    async fn pass(&mut self, password: &str) -> Result<Flow, ControlError> {
-        if self.who.is_some() {
-            return self.say(503, "already logged in").await;
-        }
-        let Some(user) = self.user.clone() else {
-            return self.say(503, "send USER first").await;
-        };
-        let snap = self.ftps.live.get();
-        let cert = self.control.tls().and_then(crate::tls::client_fingerprint);
-        let (password, ip, conn) = (password.to_string(), self.peer.ip(), self.conn);
-        let checked = {
-            let _permit = self.ftps.verifying.acquire().await;
-            let user = user.clone();
-            tokio::task::spawn_blocking(move || {
-                login::check(
-                    &snap,
-                    &login::Attempt {
-                        user: &user,
-                        password: &password,
-                        client_cert: cert.as_deref(),
-                        ip,
-                        conn,
-                    },
-                )
-            })
-            .await
-        };
-        let limits = self.ftps.ns.limits().clone();
-        let refused = match checked {
-            Ok(Ok(ok)) => {
-                let max = limits.max_connections_per_account;
-                match self.ftps.registry.login(self.conn, &user, max) {
-                    Ok(()) => {
-                        self.ftps.events.record(Event::LoginSucceeded {
-                            conn: self.conn,
-                            peer: self.peer,
-                            tenant: ok.who.tenant().map(ToString::to_string),
-                            segment: None,
-                            user: user.clone(),
-                            protocol: Protocol::Ftps,
-                            key_fingerprint: None,
-                            key_algorithm: None,
-                            method: Some(ok.method),
-                        });
-                        let tenant = ok.who.tenant().map(ToString::to_string).unwrap_or_default();
-                        self.mem = Some(self.ftps.ns.memory().session(&user));
-                        self.who = Some(ok.who);
-                        return self
-                            .say(230, &format!("logged in as {user} (municipality {tenant})"))
-                            .await;
-                    }
-                    Err(reason) => {
-                        // The proofs held: the address is not scored.
-                        self.record_failed(
-                            &user,
-                            reason.clone(),
-                            None,
-                            ok.who.tenant().map(ToString::to_string),
-                        );
-                        self.control.reply(421, &reason).await?;
-                        return Ok(Flow::End(format!("refused after login: {reason}")));
-                    }
-                }
-            }
-            Ok(Err(r)) => r,
-            Err(_) => login::Refused {
-                reason: "internal error checking the login".into(),
-                tenant: None,
-                rule: None,
-                known_user: false,
-            },
-        };
-        self.failures.push(refused.known_user);
-        self.record_failed(&user, refused.reason, refused.rule, refused.tenant);
-        tokio::time::sleep(limits.auth_rejection_delay).await;
-        if self.failures.len() >= limits.max_auth_tries {
-            self.control
-                .reply(421, "too many failed logins (limits.max_auth_tries)")
-                .await?;
-            return Ok(Flow::End("too many failed logins".into()));
-        }
-        self.user = None;
-        self.say(530, "login incorrect").await
-    }
-
-    fn record_failed(
-        &self,
-        user: &str,
-        reason: String,
-        rule: Option<String>,
-        tenant: Option<String>,
-    ) {
-        self.ftps.events.record(Event::LoginFailed {
-            conn: self.conn,
-            peer: self.peer,
-            tenant,
-            segment: None,
-            user: user.to_string(),
-            protocol: Protocol::Ftps,
-            reason,
-            rule,
-            key_fingerprint: None,
-        });
-    }
-
     /// A client path, relative to the current directory, as a namespace
     /// path; a refusal is recorded.
     pub(super) fn resolve(&self, op: &str, arg: &str) -> Result<(NsPath, String), NsError> {
@@ -652,145 +457,5 @@ impl Session {
         self.who
             .clone()
             .ok_or_else(|| NsError::Invalid("not logged in".into()))
-    }
-
-    async fn cwd(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let r = self.resolve("cwd", arg).and_then(|(p, norm)| {
-            let who = self.principal()?;
-            let info = self.ftps.ns.stat(&who, &p)?;
-            if info.kind != EntryKind::Dir {
-                return Err(NsError::NotDir { path: norm });
-            }
-            Ok(norm)
-        });
-        match r {
-            Ok(norm) => {
-                let text = format!("directory is now {norm}");
-                self.cwd = norm;
-                self.say(250, &text).await
-            }
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    async fn size(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let r = self.resolve("stat", arg).and_then(|(p, norm)| {
-            let info = self.ftps.ns.stat(&self.principal()?, &p)?;
-            if info.kind == EntryKind::Dir {
-                return Err(NsError::IsDir { path: norm });
-            }
-            Ok(info.size)
-        });
-        match r {
-            Ok(n) => self.say(213, &n.to_string()).await,
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    async fn mdtm(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let r = self
-            .resolve("stat", arg)
-            .and_then(|(p, _)| self.ftps.ns.stat(&self.principal()?, &p));
-        match r {
-            Ok(info) => self.say(213, &listing::time_val(info.mtime)).await,
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    async fn mfmt(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let Some((time, name)) = arg.split_once(' ') else {
-            return self.say(501, "MFMT YYYYMMDDHHMMSS path").await;
-        };
-        let Some(mtime) = listing::parse_time_val(time) else {
-            return self.say(501, "MFMT YYYYMMDDHHMMSS path (UTC)").await;
-        };
-        let (p, norm) = match self.resolve("setstat", name) {
-            Ok(x) => x,
-            Err(e) => return self.fail(&e).await,
-        };
-        let who = match self.principal() {
-            Ok(w) => w,
-            Err(e) => return self.fail(&e).await,
-        };
-        match self.ftps.ns.set_mtime(&who, &p, mtime).await {
-            Ok(()) => self.say(213, &format!("Modify={time}; {norm}")).await,
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    async fn mlst(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let arg = if arg.is_empty() { "." } else { arg };
-        let r = self
-            .resolve("stat", arg)
-            .and_then(|(p, norm)| Ok((self.ftps.ns.stat(&self.principal()?, &p)?, norm)));
-        match r {
-            Ok((info, norm)) => {
-                let text = format!("listing {norm}\n{}\nEnd", listing::facts(&info, &norm));
-                self.say(250, &text).await
-            }
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    /// DELE, MKD and RMD: one namespace call each.
-    async fn names_op(&mut self, op: &str, arg: &str) -> Result<Flow, ControlError> {
-        let (p, norm) = match self.resolve(op, arg) {
-            Ok(x) => x,
-            Err(e) => return self.fail(&e).await,
-        };
-        let who = match self.principal() {
-            Ok(w) => w,
-            Err(e) => return self.fail(&e).await,
-        };
-        let ns = &self.ftps.ns;
-        let r = match op {
-            "remove" => ns.remove(&who, &p).await,
-            "mkdir" => ns.mkdir(&who, &p).await,
-            _ => ns.rmdir(&who, &p).await,
-        };
-        match (r, op) {
-            (Ok(()), "mkdir") => {
-                let text = format!("\"{}\" created", norm.replace('"', "\"\""));
-                self.say(257, &text).await
-            }
-            (Ok(()), _) => self.say(250, &format!("{norm}: done")).await,
-            (Err(e), _) => self.fail(&e).await,
-        }
-    }
-
-    async fn rnfr(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let r = self.resolve("rename", arg).and_then(|(p, norm)| {
-            self.ftps.ns.stat(&self.principal()?, &p)?;
-            Ok((p, norm))
-        });
-        match r {
-            Ok(from) => {
-                self.rename_from = Some(from);
-                self.say(350, "ready for RNTO").await
-            }
-            Err(e) => self.fail(&e).await,
-        }
-    }
-
-    async fn rnto(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        let Some((from, from_shown)) = self.rename_from.take() else {
-            return self.say(503, "send RNFR first").await;
-        };
-        let (to, norm) = match self.resolve("rename", arg) {
-            Ok(x) => x,
-            Err(e) => return self.fail(&e).await,
-        };
-        let who = match self.principal() {
-            Ok(w) => w,
-            Err(e) => return self.fail(&e).await,
-        };
-        // As SFTP's RENAME: an existing target is not replaced.
-        match self.ftps.ns.rename(&who, &from, &to, false).await {
-            Ok(()) => {
-                self.say(250, &format!("renamed {from_shown} to {norm}"))
-                    .await
-            }
-            Err(e) => self.fail(&e).await,
-        }
     }
 }

@@ -61,14 +61,8 @@ impl Drop for Held {
 
 /// How an upload ended, for the reply.
 enum Stored {
-    Committed {
-        size: u64,
-        sha256: String,
-    },
-    Kept {
-        kept: u64,
-        reason: String,
-    },
+    Committed { size: u64, sha256: String },
+    Kept { kept: u64, reason: String },
     Refused(NsError),
 }
 
@@ -123,7 +117,10 @@ impl Session {
         };
         let meter = if upload { &mem.requests } else { &mem.replies };
         meter.try_take(n).map_err(|full| {
-            format!("too much held for this account now ({}); try again when its other transfers end", full.reason)
+            format!(
+                "too much held for this account now ({}); try again when its other transfers end",
+                full.reason
+            )
         })?;
         Ok(Held {
             meter: meter.clone(),
@@ -238,8 +235,11 @@ impl Session {
         let stored = self.receive(tls, up, from, shutdown).await;
         match stored {
             Stored::Committed { size, sha256 } => {
-                self.say(226, &format!("stored {norm}: {size} bytes, sha256 {sha256}"))
-                    .await
+                self.say(
+                    226,
+                    &format!("stored {norm}: {size} bytes, sha256 {sha256}"),
+                )
+                .await
             }
             Stored::Kept { kept, reason } => {
                 let text = format!(
