@@ -242,6 +242,12 @@ fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
         ["raw", "EPRT |1|127.0.0.1|1025|"],
         ["raw", "OPTS UTF8 OFF"],
         ["raw", "CCC"],
+        // STOR 住民.csv in Shift_JIS.
+        [
+            "raw_bytes",
+            format!("{}{}", hex::encode("STOR /inbox/"), "8f5a96af2e637376")
+        ],
+        ["raw", "STAT"],
     ]));
     assert!(reply(&r[0]).starts_with("534"), "{r:?}");
     assert!(
@@ -254,6 +260,14 @@ fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
         "{r:?}"
     );
     assert!(reply(&r[4]).starts_with("534"), "{r:?}");
+    assert!(
+        reply(&r[5]).starts_with("501") && reply(&r[5]).contains("Shift_JIS"),
+        "{r:?}"
+    );
+    assert!(
+        reply(&r[6]).starts_with("211"),
+        "the session goes on: {r:?}"
+    );
     let refused = w.d.audit_query("operation_refused");
     assert!(
         refused
@@ -694,4 +708,35 @@ fn failed_ftps_logins_count_towards_a_ban_that_closes_every_door() {
     // SFTP from the same address too: one defender for every door.
     let out = w.d.sftp("011002-juki", b"pwd\n", &[]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn an_ftps_upload_goes_through_the_checks_stage_before_anyone_sees_it() {
+    let w = FtpsWorld::start(
+        "",
+        "",
+        "\n[[check]]\nname = \"text-only\"\nbox = \"inbox\"\npatterns = [\"*.csv\"]\ntypes = [\"text\"]\n",
+    );
+    // An executable named .csv is refused by the stage: 226 said it was
+    // stored (durable), never that it was accepted; nobody else sees it.
+    let mut exe = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    exe.extend(pseudo_random(4096, 2));
+    fs::write(w.d.work.join("fake.csv"), &exe).unwrap();
+    fs::write(w.d.work.join("good.csv"), "番号,氏名\n1,盛岡 太郎\n").unwrap();
+    let r = w.python(&json!([
+        ["put", "fake.csv", "/inbox/fake.csv"],
+        ["put", "good.csv", "/inbox/good.csv"],
+    ]));
+    assert!(
+        reply(&r[0]).starts_with("226") && reply(&r[1]).starts_with("226"),
+        "{r:?}"
+    );
+    w.d.wait_event("rejected", |e| {
+        e["event"] == "file_rejected" && e["path"] == "fake.csv"
+    });
+    w.d.wait_event("checked", |e| {
+        e["event"] == "file_checked" && e["path"] == "good.csv"
+    });
+    let ls = w.d.sftp_ok("011002-juki", "ls -1 /inbox\n");
+    assert!(ls.contains("good.csv") && !ls.contains("fake.csv"), "{ls}");
 }

@@ -205,6 +205,15 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::pro
                         w.sessions, w.connections, w.certificate_sha256
                     );
                 }
+                if let Some(f) = &s.ftps {
+                    for (mode, addr) in &f.listeners {
+                        println!("  ftps         {addr} ({mode})");
+                    }
+                    println!(
+                        "  ftps         {} connection(s), passive ports {}, certificate SHA-256 {}",
+                        f.connections, f.passive_ports, f.certificate_sha256
+                    );
+                }
                 println!("  data dir     {}", s.data_dir);
                 println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
                 println!("  connections  {}", s.connections);

@@ -8,7 +8,7 @@ Each step is a list: ["put", local, remote], ["get", remote, local],
 ["mlsd", dir], ["size", name], ["mdtm", name], ["rename", a, b],
 ["delete", name], ["mkd", dir], ["rmd", dir], ["cwd", dir], ["pwd"], ["steal", remote, source_ip], ["no_reuse", remote],
 ["stall_get", remote] (never reads), ["no_connect", remote] (never connects),
-["raw", "COMMAND LINE"], ["cut", local, remote, nbytes] (sends nbytes
+["raw", "COMMAND LINE"], ["raw_bytes", HEX], ["cut", local, remote, nbytes] (sends nbytes
 and drops the data connection without TLS close_notify, as a killed
 client would), ["resume", local, remote] (asks SIZE, then REST and
 STOR of the rest), ["put_plain_data", local, remote] (PROT C first).
@@ -194,6 +194,13 @@ def step(ftp, s):
         return ftp.cwd(s[1]), None
     if op == "pwd":
         return "257", ftp.pwd()
+    if op == "raw_bytes":
+        # A command line as bytes (hex), e.g. a Shift_JIS name.
+        ftp.sock.sendall(bytes.fromhex(s[1]) + b"\r\n")
+        try:
+            return ftp.getresp(), None
+        except ftplib.Error as e:
+            return str(e), None
     if op == "raw":
         return ftp.sendcmd(s[1]), None
     if op == "cut":
