@@ -740,3 +740,27 @@ fn an_ftps_upload_goes_through_the_checks_stage_before_anyone_sees_it() {
     let ls = w.d.sftp_ok("011002-juki", "ls -1 /inbox\n");
     assert!(ls.contains("good.csv") && !ls.contains("fake.csv"), "{ls}");
 }
+
+#[test]
+fn the_ftps_certificate_is_replaced_on_reload_and_a_bad_one_keeps_the_old() {
+    let w = FtpsWorld::start("", "", "");
+    let before = w.d.status_json()["ftps"]["certificate_sha256"].clone();
+    let renewed = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    fs::write(&w.cert, renewed.cert.pem()).unwrap();
+    fs::write(&w.key, renewed.signing_key.serialize_pem()).unwrap();
+    w.d.ctl_ok(&["reload"]);
+    let after = w.d.status_json()["ftps"]["certificate_sha256"].clone();
+    assert_ne!(before, after);
+    // New connections are served with it (curl checks it against the file).
+    let out = w.curl(&[&w.url("/inbox/")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A key that does not match: the reload says so, the old pair serves.
+    fs::write(&w.key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let (_, said) = w.d.ctl_code(&["reload"]);
+    assert!(said.contains("FTPS certificate was not replaced"), "{said}");
+    assert_eq!(w.d.status_json()["ftps"]["certificate_sha256"], after);
+}

@@ -72,7 +72,9 @@ mod tests {
     #[test]
     fn refusals() {
         assert_eq!(parse(b""), Err(BadCommand::Empty));
-        assert!(matches!(parse(b"GET / HTTP/1.1"), Err(BadCommand::Verb(_))));
+        // A well-formed unknown verb parses; the session answers 502.
+        assert_eq!(parse(b"GET / HTTP/1.1").unwrap().verb, "GET");
+        assert!(matches!(parse(b"CONNECT x"), Err(BadCommand::Verb(_))));
         assert!(matches!(parse(b"\x16\x03\x01"), Err(BadCommand::Verb(_))));
         // 「住民」 in Shift_JIS.
         assert_eq!(
