@@ -128,6 +128,24 @@ impl Session {
         })
     }
 
+    /// Opens an upload or a download on a blocking thread (resuming
+    /// re-reads a partial; the journal is read), within
+    /// `limits.fs_timeout`.
+    async fn opening<T: Send + 'static>(
+        &self,
+        open: impl FnOnce() -> Result<T, NsError> + Send + 'static,
+    ) -> Result<T, NsError> {
+        let within = self.ftps.ns.limits().fs_timeout;
+        match tokio::time::timeout(within, tokio::task::spawn_blocking(open)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(NsError::Storage("internal error opening the file".into())),
+            Err(_) => Err(NsError::Storage(format!(
+                "the vault did not answer within limits.fs_timeout ({}s)",
+                within.as_secs()
+            ))),
+        }
+    }
+
     /// Refuses a transfer that cannot have a data connection; `None` when
     /// it can.
     async fn data_refusal(&mut self) -> Result<Option<Flow>, ControlError> {
@@ -206,11 +224,12 @@ impl Session {
             OpenMode::Truncate
         };
         let ns = std::sync::Arc::clone(&self.ftps.ns);
-        let opened = tokio::task::spawn_blocking(move || Upload::begin(&ns, &who, &p, mode)).await;
-        let up = match opened {
-            Ok(Ok(up)) => up,
-            Ok(Err(e)) => return self.fail(&e).await,
-            Err(_) => return self.say(451, "internal error opening the file").await,
+        let up = match self
+            .opening(move || Upload::begin(&ns, &who, &p, mode))
+            .await
+        {
+            Ok(up) => up,
+            Err(e) => return self.fail(&e).await,
         };
         if rest > 0 && up.size() != rest {
             let text = format!(
@@ -408,10 +427,9 @@ impl Session {
             Err(why) => return self.say(452, &why).await,
         };
         let ns = std::sync::Arc::clone(&self.ftps.ns);
-        let d = match tokio::task::spawn_blocking(move || Download::open(&ns, &who, &p)).await {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => return self.fail(&e).await,
-            Err(_) => return self.say(451, "internal error opening the file").await,
+        let d = match self.opening(move || Download::open(&ns, &who, &p)).await {
+            Ok(d) => d,
+            Err(e) => return self.fail(&e).await,
         };
         let size = d.size();
         if rest > size {
