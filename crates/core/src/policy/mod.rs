@@ -237,6 +237,38 @@ impl PolicySet {
         }
     }
 
+    /// Whether `account` of `tenant` may connect and then log in from
+    /// `ip` over `protocol` now — the decision every door makes at login.
+    /// The refusal says which of the two was refused, and why.
+    pub fn logs_in(
+        &self,
+        tenant: &renkei_config::Tenant,
+        account: &renkei_config::Account,
+        ip: IpAddr,
+        protocol: Protocol,
+        at: &Zoned,
+    ) -> Result<(), (Operation, Decision)> {
+        for op in [Operation::Connect, Operation::Login] {
+            let d = self.decide(&Request {
+                tenant: &tenant.code,
+                account: &account.user,
+                account_networks: account.effective_networks(tenant),
+                source: Some(ip),
+                protocol,
+                op,
+                bx: None,
+                path: None,
+                name: None,
+                size: None,
+                at,
+            });
+            if !d.allow {
+                return Err((op, d));
+            }
+        }
+        Ok(())
+    }
+
     /// Admission at TCP accept, when only the source is known: allowed if
     /// any account could connect from `ip` now. Otherwise the refusal names
     /// the rule when a single one turned every account away.

@@ -3,25 +3,16 @@
 //! by the rules to connect and log in over `ftps` from here, now.
 //!
 //! As in the browser, every proof is checked whatever else is wrong (an
-//! unknown name is verified against a decoy hash), so the time a refusal
-//! takes does not tell which part was wrong; the client is told only
-//! that the login failed, the audit record says why.
+//! unknown name is verified against the web login's decoy hash), so the
+//! time a refusal takes does not tell which part was wrong; the client is
+//! told only that the login failed, the audit record says why.
 
 use std::net::IpAddr;
-
-use argon2::{Argon2, PasswordVerifier};
 
 use renkei_config::canonical_ip;
 use renkei_core::live::Snapshot;
 use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Operation, Protocol, Request, Role};
-
-/// A hash of a random password nobody knows, verified for unknown names
-/// and accounts without an FTPS password so that they cost what a known
-/// one costs.
-static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crate::web::login::hash_password(&hex::encode(rand::random::<[u8; 32]>()))
-});
+use renkei_core::policy::{Protocol, Role};
 
 /// What the client sent.
 pub(super) struct Attempt<'a> {
@@ -57,13 +48,8 @@ pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refuse
     let ip = canonical_ip(a.ip);
     let found = config.account(a.user);
     let login = found.and_then(|(_, acc)| acc.ftps.as_ref());
-    let hash = login
-        .and_then(|l| l.password.as_deref())
-        .unwrap_or(DECOY.as_str());
-    let password_ok = Argon2::default()
-        .verify_password(a.password.as_bytes(), hash)
-        .is_ok()
-        && login.is_some_and(|l| l.password.is_some());
+    let password_ok =
+        crate::web::login::password_matches(login.and_then(|l| l.password.as_deref()), a.password);
     let refuse = |reason: String, rule: Option<String>| Refused {
         reason,
         tenant: found.map(|(t, _)| t.code.to_string()),
@@ -92,26 +78,15 @@ pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refuse
         ));
     };
     let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-    for op in [Operation::Connect, Operation::Login] {
-        let d = snap.policy.decide(&Request {
-            tenant: &tenant.code,
-            account: a.user,
-            account_networks: account.effective_networks(tenant),
-            source: Some(ip),
-            protocol: Protocol::Ftps,
-            op,
-            bx: None,
-            path: None,
-            name: None,
-            size: None,
-            at: &at,
-        });
-        if !d.allow {
-            let why = d.reason.clone().unwrap_or_else(|| {
-                format!("{op} of {} from {ip} over ftps is not allowed", a.user)
-            });
-            return Err(refuse(format!("{why} ({})", d.by()), Some(d.by())));
-        }
+    if let Err((op, d)) = snap
+        .policy
+        .logs_in(tenant, account, ip, Protocol::Ftps, &at)
+    {
+        let why = d
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("{op} of {} from {ip} over ftps is not allowed", a.user));
+        return Err(refuse(format!("{why} ({})", d.by()), Some(d.by())));
     }
     let mut method = Vec::new();
     if let Some(pinned) = login.client_cert.as_deref() {

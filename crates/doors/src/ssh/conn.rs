@@ -22,7 +22,7 @@ use renkei_config::canonical_ip;
 use renkei_core::defender::Offence;
 use renkei_core::events::Event;
 use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Operation, Protocol, Request, Role};
+use renkei_core::policy::{Protocol, Role};
 
 /// What the connection task needs to know after russh has consumed the
 /// handler.
@@ -190,34 +190,22 @@ impl Conn {
             }
         };
         let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        for op in [Operation::Connect, Operation::Login] {
-            let d = snap.policy.decide(&Request {
-                tenant: &tenant.code,
-                account: user,
-                account_networks: account.effective_networks(tenant),
-                source: Some(ip),
-                protocol: Protocol::Sftp,
-                op,
-                bx: None,
-                path: None,
-                name: None,
-                size: None,
-                at: &at,
-            });
-            if !d.allow {
-                let outside = !account
-                    .effective_networks(tenant)
-                    .iter()
-                    .any(|n| n.contains(&ip));
-                let why = match &d.reason {
-                    Some(r) => r.clone(),
-                    None if outside => {
-                        format!("source address {ip} is not in the networks of account {user}")
-                    }
-                    None => format!("{op} of {user} from {ip} is not allowed"),
-                };
-                return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));
-            }
+        if let Err((op, d)) = snap
+            .policy
+            .logs_in(tenant, account, ip, Protocol::Sftp, &at)
+        {
+            let outside = !account
+                .effective_networks(tenant)
+                .iter()
+                .any(|n| n.contains(&ip));
+            let why = match &d.reason {
+                Some(r) => r.clone(),
+                None if outside => {
+                    format!("source address {ip} is not in the networks of account {user}")
+                }
+                None => format!("{op} of {user} from {ip} is not allowed"),
+            };
+            return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));
         }
         Ok(Principal {
             scope: Scope::Tenant(tenant.code.clone()),

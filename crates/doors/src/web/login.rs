@@ -18,7 +18,7 @@ use sha1::Sha1;
 use renkei_config::{Config, WebLogin, WebRole, canonical_ip};
 use renkei_core::live::Snapshot;
 use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Operation, Protocol, Request, Role};
+use renkei_core::policy::{Protocol, Role};
 
 use super::WebDoor;
 use super::session::Who;
@@ -42,6 +42,16 @@ pub fn hash_password(password: &str) -> String {
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .unwrap_or_default()
+}
+
+/// Whether `password` matches the argon2id `hash`. With no hash (an
+/// unknown name, a login without a password) it is verified against a
+/// decoy and is never right, so the answer takes the same time.
+pub(crate) fn password_matches(hash: Option<&str>, password: &str) -> bool {
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), hash.unwrap_or(DECOY.as_str()))
+        .is_ok();
+    ok && hash.is_some()
 }
 
 /// What the browser sent.
@@ -104,27 +114,15 @@ fn find<'a>(snap: &'a Snapshot, door: &WebDoor, a: &Attempt, conn: u64) -> Found
             return f;
         }
         let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        for op in [Operation::Connect, Operation::Login] {
-            let d = snap.policy.decide(&Request {
-                tenant: &tenant.code,
-                account: &a.user,
-                account_networks: account.effective_networks(tenant),
-                source: Some(ip),
-                protocol: Protocol::Https,
-                op,
-                bx: None,
-                path: None,
-                name: None,
-                size: None,
-                at: &at,
+        if let Err((op, d)) = snap
+            .policy
+            .logs_in(tenant, account, ip, Protocol::Https, &at)
+        {
+            let why = d.reason.clone().unwrap_or_else(|| {
+                format!("{op} of {} from {ip} over https is not allowed", a.user)
             });
-            if !d.allow {
-                let why = d.reason.clone().unwrap_or_else(|| {
-                    format!("{op} of {} from {ip} over https is not allowed", a.user)
-                });
-                f.barred = Some((format!("{why} ({})", d.by()), Some(d.by())));
-                return f;
-            }
+            f.barred = Some((format!("{why} ({})", d.by()), Some(d.by())));
+            return f;
         }
     } else if let Some((seg, account)) = config.segment_account(&a.user) {
         f.login = account.web.as_ref();
@@ -212,15 +210,8 @@ pub fn check(
         rule,
     };
     let login = f.login;
-    // The password is verified whatever else is wrong (a decoy for
-    // unknown names and accounts without a web password).
-    let hash = login
-        .and_then(|l| l.password.as_deref())
-        .unwrap_or(DECOY.as_str());
-    let password_ok = Argon2::default()
-        .verify_password(a.password.as_bytes(), hash)
-        .is_ok()
-        && login.is_some_and(|l| l.password.is_some());
+    // The password is verified whatever else is wrong.
+    let password_ok = password_matches(login.and_then(|l| l.password.as_deref()), &a.password);
     let cert_ok = match login.and_then(|l| l.client_cert.as_deref()) {
         None => true,
         Some(pinned) => a.client_cert.as_deref() == Some(pinned),
