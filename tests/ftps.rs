@@ -211,6 +211,26 @@ fn plain_ftp_is_refused_before_anything_is_sent_in_clear() {
         e["event"] == "connection_refused" && e["protocol"] == "ftps" && e["stage"] == "tls"
     });
 
+    // Implicit FTPS (TLS from the first byte) serves the same boxes;
+    // plain text to the implicit port gets nothing at all.
+    fs::write(w.d.work.join("implicit.txt"), "暗黙のTLS").unwrap();
+    let implicit = format!("ftps://{}/inbox/implicit.txt", w.addr("implicit"));
+    let out = w.curl(&["-T", "implicit.txt", &implicit]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        w.d.get("011002", "inbox", "implicit.txt"),
+        "暗黙のTLS".as_bytes()
+    );
+    let s = TcpStream::connect(w.addr("implicit")).unwrap();
+    (&s).write_all(format!("USER {USER}\r\n").as_bytes())
+        .unwrap();
+    let got = read_all(&s);
+    assert!(!got.contains("331") && !got.contains("220"), "{got}");
+
     // curl without --ssl-reqd is refused too; with it, it works.
     let out = std::process::Command::new("curl")
         .args(["-sS", "--user", &format!("{USER}:{PW}")])
