@@ -13,13 +13,13 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use renkei_model::units::{Quantity, parse_size};
+use renkei_model::units::Quantity;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::ConfigError;
 use crate::locate::{Locator, resolve};
-use crate::route_ends::{Problem, duration_in};
+use crate::route_ends::{Problem, count_in, duration_in, size_above_zero};
 
 /// The passive port range when none is written (IANA's dynamic range
 /// starts at 49152; these 100 are easy to open on a firewall).
@@ -85,14 +85,6 @@ pub(crate) struct RawFtps {
     pub max_upload_size: Option<Spanned<Quantity>>,
 }
 
-fn count(v: &Option<Spanned<i64>>, default: usize, max: i64, name: &str) -> Result<usize, Problem> {
-    match v {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(n.get_ref()) => Ok(*n.get_ref() as usize),
-        Some(n) => Err((n.span(), format!("ftps.{name} must be between 1 and {max}"))),
-    }
-}
-
 /// Parses `"50000-50099"`: both ends included, unprivileged, low to high.
 pub fn port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     let (a, b) = text.split_once('-').ok_or_else(|| {
@@ -135,29 +127,23 @@ impl RawFtps {
 
     pub(crate) fn limits(&self) -> Result<FtpsLimits, Problem> {
         let d = FtpsLimits::default();
-        let max_upload_size = match &self.max_upload_size {
-            None => d.max_upload_size,
-            Some(v) => {
-                let n = parse_size(v.get_ref())
-                    .map_err(|e| (v.span(), format!("ftps.max_upload_size: {e}")))?;
-                if n == 0 {
-                    return Err((v.span(), "ftps.max_upload_size must be above 0".into()));
-                }
-                n
-            }
-        };
+        let max_upload_size = size_above_zero(
+            &self.max_upload_size,
+            d.max_upload_size,
+            "ftps.max_upload_size",
+        )?;
         Ok(FtpsLimits {
-            max_connections: count(
+            max_connections: count_in(
                 &self.max_connections,
                 d.max_connections,
                 100_000,
-                "max_connections",
+                "ftps.max_connections",
             )?,
-            max_connections_per_source: count(
+            max_connections_per_source: count_in(
                 &self.max_connections_per_source,
                 d.max_connections_per_source,
                 10_000,
-                "max_connections_per_source",
+                "ftps.max_connections_per_source",
             )?,
             data_connect_timeout: duration_in(
                 &self.data_connect_timeout,

@@ -1,20 +1,8 @@
 //! `[ftps]` and FTPS logins: what loads, and every mistake named by line.
 
+use super::tests::{err_of, parse};
+use super::web_tests::HASH;
 use super::*;
-
-const HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0123456789abcdefghijABCDEFGHIJabcdefghijk";
-
-fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse("renkei.toml", text, Path::new("/etc/renkei"))
-}
-
-fn err_of(text: &str) -> (usize, String) {
-    match parse(text) {
-        Err(ConfigError::Invalid { line, message, .. }) => (line, message),
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
 
 fn with(account: &str, ftps: &str) -> String {
     format!(

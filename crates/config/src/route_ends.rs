@@ -373,6 +373,36 @@ fn dir_path(v: &Spanned<String>, resolve: &dyn Fn(&str) -> PathBuf) -> Result<St
     Ok(resolve(s).display().to_string())
 }
 
+/// A count of `1..=max`, or `default` when not written; `name` is the
+/// key as the operator writes it (`web.max_sessions`).
+pub(super) fn count_in(
+    v: &Option<Spanned<i64>>,
+    default: usize,
+    max: i64,
+    name: &str,
+) -> Result<usize, Problem> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(n.get_ref()) => Ok(*n.get_ref() as usize),
+        Some(n) => Err((n.span(), format!("{name} must be between 1 and {max}"))),
+    }
+}
+
+/// A size above 0, or `default` when not written.
+pub(super) fn size_above_zero(
+    v: &Option<Spanned<Quantity>>,
+    default: u64,
+    name: &str,
+) -> Result<u64, Problem> {
+    let Some(v) = v else { return Ok(default) };
+    let n = renkei_model::units::parse_size(v.get_ref())
+        .map_err(|e| (v.span(), format!("{name}: {e}")))?;
+    if n == 0 {
+        return Err((v.span(), format!("{name} must be above 0")));
+    }
+    Ok(n)
+}
+
 pub(super) fn duration_in(
     v: &Option<Spanned<Quantity>>,
     default: Duration,

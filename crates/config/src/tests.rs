@@ -28,11 +28,11 @@ keys = ["{KEY}"]
     )
 }
 
-fn parse(text: &str) -> Result<Config, ConfigError> {
+pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse("renkei.toml", text, Path::new("/etc/renkei"))
 }
 
-fn err_of(text: &str) -> (usize, String) {
+pub(super) fn err_of(text: &str) -> (usize, String) {
     match parse(text) {
         Err(ConfigError::Invalid { line, message, .. }) => (line, message),
         other => panic!("expected an error, got {other:?}"),

@@ -19,7 +19,7 @@ use renkei_model::units::{Quantity, parse_size};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::route_ends::{Problem, duration_in};
+use crate::route_ends::{Problem, count_in, duration_in, size_above_zero};
 
 /// Shortest TOTP secret accepted (RFC 4226 recommends 160 bits).
 pub const TOTP_MIN_BYTES: usize = 16;
@@ -268,14 +268,6 @@ pub(crate) struct RawWebUser {
     pub web_client_cert: Option<Spanned<String>>,
 }
 
-fn count(v: &Option<Spanned<i64>>, default: usize, max: i64, name: &str) -> Result<usize, Problem> {
-    match v {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(n.get_ref()) => Ok(*n.get_ref() as usize),
-        Some(n) => Err((n.span(), format!("web.{name} must be between 1 and {max}"))),
-    }
-}
-
 impl RawWeb {
     pub(crate) fn limits(&self) -> Result<WebLimits, Problem> {
         let d = WebLimits::default();
@@ -293,17 +285,11 @@ impl RawWeb {
                 n
             }
         };
-        let max_upload_size = match &self.max_upload_size {
-            None => d.max_upload_size,
-            Some(v) => {
-                let n = parse_size(v.get_ref())
-                    .map_err(|e| (v.span(), format!("web.max_upload_size: {e}")))?;
-                if n == 0 {
-                    return Err((v.span(), "web.max_upload_size must be above 0".into()));
-                }
-                n
-            }
-        };
+        let max_upload_size = size_above_zero(
+            &self.max_upload_size,
+            d.max_upload_size,
+            "web.max_upload_size",
+        )?;
         let session_idle = duration_in(
             &self.session_idle,
             d.session_idle,
@@ -329,16 +315,21 @@ impl RawWeb {
             ));
         }
         Ok(WebLimits {
-            max_sessions: count(&self.max_sessions, d.max_sessions, 100_000, "max_sessions")?,
-            max_sessions_per_user: count(
+            max_sessions: count_in(
+                &self.max_sessions,
+                d.max_sessions,
+                100_000,
+                "web.max_sessions",
+            )?,
+            max_sessions_per_user: count_in(
                 &self.max_sessions_per_user,
                 d.max_sessions_per_user,
                 1000,
-                "max_sessions_per_user",
+                "web.max_sessions_per_user",
             )?,
             session_idle,
             session_absolute,
-            max_uploads: count(&self.max_uploads, d.max_uploads, 10_000, "max_uploads")?,
+            max_uploads: count_in(&self.max_uploads, d.max_uploads, 10_000, "web.max_uploads")?,
             max_form_size,
             max_upload_size,
             header_timeout: duration_in(
@@ -347,17 +338,17 @@ impl RawWeb {
                 (Duration::from_secs(1), Duration::from_secs(600)),
                 "web.header_timeout",
             )?,
-            max_connections: count(
+            max_connections: count_in(
                 &self.max_connections,
                 d.max_connections,
                 100_000,
-                "max_connections",
+                "web.max_connections",
             )?,
-            max_connections_per_source: count(
+            max_connections_per_source: count_in(
                 &self.max_connections_per_source,
                 d.max_connections_per_source,
                 10_000,
-                "max_connections_per_source",
+                "web.max_connections_per_source",
             )?,
         })
     }
