@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod ftps;
+mod listeners;
 pub mod monitor;
 mod registry;
 pub mod sftp;

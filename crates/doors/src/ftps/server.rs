@@ -20,6 +20,7 @@ use renkei_core::events::Event;
 use renkei_core::policy::Protocol;
 
 use super::{Ftps, Mode, session};
+use crate::listeners;
 use crate::registry::Caps;
 
 /// The bound FTPS listeners.
@@ -38,16 +39,8 @@ impl Server {
             wanted.extend(f.listen.iter().map(|a| (*a, Mode::Explicit)));
             wanted.extend(f.implicit_listen.iter().map(|a| (*a, Mode::Implicit)));
         }
-        let mut listeners = Vec::new();
-        for (addr, mode) in wanted {
-            let l = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
-            listeners.push((l, mode));
-        }
-        let bound = listeners
-            .iter()
-            .filter_map(|(l, m)| l.local_addr().ok().map(|a| (*m, a)))
-            .collect();
-        let _ = ftps.listening.set(bound);
+        let listeners = listeners::bind_all(wanted).await?;
+        let _ = ftps.listening.set(listeners::bound(&listeners));
         Ok(Server { ftps, listeners })
     }
 
@@ -90,11 +83,7 @@ impl Server {
             ));
         }
         while loops.join_next().await.is_some() {}
-        conns.close();
-        let grace = self.ftps.ns.limits().shutdown_grace;
-        if tokio::time::timeout(grace, conns.wait()).await.is_err() {
-            tracing::warn!("FTPS connections still open after the shutdown grace; closing them");
-        }
+        listeners::drain(conns, self.ftps.ns.limits().shutdown_grace, "ftps").await;
     }
 }
 
@@ -142,20 +131,7 @@ async fn accept_loop(
     conns: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of descriptors and the like: wait a moment
-                    // rather than spin.
-                    tracing::warn!(error = %e, "FTPS accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "ftps").await {
         let conn = ftps.events.next_conn();
         if let Some((reason, rule, tell)) = refusal(&ftps, conn, peer.ip()).await {
             ftps.events.record(Event::ConnectionRefused {

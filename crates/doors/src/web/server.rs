@@ -25,7 +25,7 @@ use renkei_core::events::Event;
 use renkei_core::policy::Protocol;
 
 use super::{ConnInfo, Web, WebDoor, pages, routes};
-use crate::tls;
+use crate::{listeners, tls};
 
 /// The bound web listeners.
 pub struct Server {
@@ -49,16 +49,8 @@ impl Server {
                     .map(|a| (*a, WebDoor::Segment(seg.name.clone()))),
             );
         }
-        let mut listeners = Vec::new();
-        for (addr, door) in wanted {
-            let l = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
-            listeners.push((l, door));
-        }
-        let bound = listeners
-            .iter()
-            .filter_map(|(l, d)| l.local_addr().ok().map(|a| (d.clone(), a)))
-            .collect();
-        let _ = web.listening.set(bound);
+        let listeners = listeners::bind_all(wanted).await?;
+        let _ = web.listening.set(listeners::bound(&listeners));
         Ok(Server { web, listeners })
     }
 
@@ -121,11 +113,7 @@ impl Server {
             })
         };
         while loops.join_next().await.is_some() {}
-        conns.close();
-        let grace = self.web.ns.limits().shutdown_grace;
-        if tokio::time::timeout(grace, conns.wait()).await.is_err() {
-            tracing::warn!("web connections still open after the shutdown grace; closing them");
-        }
+        listeners::drain(conns, self.web.ns.limits().shutdown_grace, "web").await;
         let _ = sweeper.await;
         for s in self.web.sessions.drain() {
             pages::record_end(&self.web, &s, "shutdown");
@@ -211,20 +199,7 @@ async fn accept_loop(
     conns: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of descriptors and the like: wait a moment
-                    // rather than spin.
-                    tracing::warn!(error = %e, "web accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "web").await {
         let banned = web.defender.banned(peer.ip()).map(|b| {
             renkei_model::time::tokyo(b.until)
                 .strftime("%Y-%m-%d %H:%M")
