@@ -11,23 +11,7 @@ fn sftp_as(d: &Daemon, user: &str, key: &std::path::Path, extra: &[&str]) -> std
     let batch = d.work.join("pwd-batch");
     fs::write(&batch, "pwd\n").unwrap();
     Command::new("sftp")
-        .args(["-i"])
-        .arg(key)
-        .args(["-P", &d.port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
+        .args(common::openssh_opts(key, "-P", d.port))
         .args(extra)
         .arg("-b")
         .arg(&batch)

@@ -15,23 +15,7 @@ impl Daemon {
     /// OpenSSH options for `user`'s key, with `port_flag` (-P for sftp/scp,
     /// -p for ssh).
     pub fn ssh_opts(&self, user: &str, port_flag: &str) -> Vec<String> {
-        let key = &self.keys[user];
-        vec![
-            "-i".into(),
-            key.private.display().to_string(),
-            port_flag.into(),
-            self.port.to_string(),
-            "-o".into(),
-            "StrictHostKeyChecking=no".into(),
-            "-o".into(),
-            "UserKnownHostsFile=/dev/null".into(),
-            "-o".into(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            "IdentitiesOnly=yes".into(),
-            "-o".into(),
-            "LogLevel=ERROR".into(),
-        ]
+        openssh_opts(&self.keys[user].private, port_flag, self.port)
     }
 
     /// Runs an OpenSSH `sftp -b` batch as `user` in the work directory.
@@ -182,6 +166,28 @@ pub fn kill_client(mut child: Child) {
     let _ = child.wait();
 }
 
+/// OpenSSH options for a test: only `key`, no host key checks, no
+/// prompts; `port_flag` is -P for sftp/scp, -p for ssh.
+pub fn openssh_opts(key: &Path, port_flag: &str, port: u16) -> Vec<String> {
+    let mut o = vec![
+        "-i".to_string(),
+        key.display().to_string(),
+        port_flag.into(),
+        port.to_string(),
+    ];
+    for opt in [
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "BatchMode=yes",
+        "IdentitiesOnly=yes",
+        "LogLevel=ERROR",
+    ] {
+        o.push("-o".into());
+        o.push(opt.into());
+    }
+    o
+}
+
 /// OpenSSH `sftp -b FILE` as `user` with `key` to `host:port`, from
 /// source address `from` (segment listeners admit only their networks).
 pub fn sftp_from(
@@ -193,21 +199,7 @@ pub fn sftp_from(
     batch: &Path,
 ) -> Command {
     let mut c = Command::new("sftp");
-    c.args(["-i", key.to_str().unwrap(), "-P", &port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
+    c.args(openssh_opts(key, "-P", port))
         .args(["-o", &format!("BindAddress={from}")])
         .arg("-b")
         .arg(batch)

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
-use super::web::certificate;
+use super::web::{certificate, passwd_line};
 use super::{Daemon, PYTHON, default_tenants};
 
 pub const FTPS_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/ftps.py");
@@ -41,31 +41,7 @@ pub fn ftps_table(cert: &Path, key: &Path, extra: &str) -> String {
 
 /// The `ftps_password = "…"` line `renkei passwd --ftps` prints.
 pub fn ftps_password_line(user: &str, password: &str) -> String {
-    let out = std::process::Command::new(super::BIN)
-        .args(["passwd", "--ftps", user])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{password}\n").as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("ftps_password"))
-        .unwrap()
-        .to_string()
+    passwd_line(&["--ftps"], user, password, "ftps_password")
 }
 
 /// A daemon whose 札幌市 has an FTPS account [`USER`] (with `more` in

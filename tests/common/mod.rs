@@ -15,7 +15,7 @@ pub mod sshd;
 pub mod web;
 
 #[allow(unused_imports)] // not every test binary kills a client
-pub use clients::{kill_client, sftp_from};
+pub use clients::{kill_client, openssh_opts, sftp_from};
 
 use std::collections::HashMap;
 use std::fs;

@@ -29,8 +29,16 @@ pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// The `web_password = "…"` line `renkei passwd` prints for `password`.
 pub fn password_line(user: &str, password: &str) -> String {
+    passwd_line(&[], user, password, "web_password")
+}
+
+/// The line starting with `key` that `renkei passwd ARGS USER` prints for
+/// `password`.
+pub fn passwd_line(args: &[&str], user: &str, password: &str, key: &str) -> String {
     let out = Command::new(BIN)
-        .args(["passwd", user])
+        .arg("passwd")
+        .args(args)
+        .arg(user)
         .stdin_file(password)
         .output()
         .unwrap();
@@ -42,7 +50,7 @@ pub fn password_line(user: &str, password: &str) -> String {
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .find(|l| l.starts_with("web_password"))
+        .find(|l| l.starts_with(key))
         .unwrap()
         .to_string()
 }
