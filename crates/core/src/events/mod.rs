@@ -13,67 +13,19 @@
 //! Event names are stable; `docs/audit.md` lists them with their fields
 //! and Japanese terms ([`japanese`]).
 
+mod about;
 pub mod metrics;
 mod names;
 mod sink;
 
+pub use about::{Actor, CheckedFile, LaneFile};
 pub use names::{FAILURES, REFUSALS, japanese};
 
 pub use sink::{Events, JOURNAL_SEQ, NOTIFY_BACKLOG, Tap, with_field};
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use serde::Serialize;
-
-/// Who did something: an account of a tenant over SSH, or the operator via
-/// the control socket.
-#[derive(Debug, Clone, Serialize)]
-pub struct Actor {
-    /// The municipality, for a tenant's account or the operator.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    /// The separated network, for a segment's account.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segment: Option<String>,
-    /// SSH user name, or `ctl` for the operator's control socket.
-    pub user: String,
-    /// Source address of the connection, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<IpAddr>,
-    /// Connection number (see `connection_accepted`), when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conn: Option<u64>,
-    /// `sftp` or `https`; absent for the operator's control socket.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<crate::policy::Protocol>,
-}
-
-/// The file an arrival-check event is about.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckedFile {
-    pub tenant: String,
-    #[serde(rename = "box")]
-    pub box_name: String,
-    pub path: String,
-    pub object: String,
-    pub size: u64,
-    pub sha256: String,
-    /// Who uploaded it (an account, `ctl`, or `route:NAME`).
-    pub uploaded_by: String,
-}
-
-/// The file a lane event is about.
-#[derive(Debug, Clone, Serialize)]
-pub struct LaneFile {
-    pub lane: String,
-    /// Its name on the lane.
-    pub name: String,
-    pub object: String,
-    pub size: u64,
-    pub sha256: String,
-    /// The account that sent it.
-    pub sender: String,
-}
 
 /// One event. Names are stable: scripts and the audit trail key on them.
 #[derive(Debug, Clone, Serialize)]
