@@ -177,34 +177,35 @@ if [ "$MODE" = scan ]; then
   rpid2=$!
 fi
 
-if [ "$MODE" = web ]; then
-  WPORT=$(free_port)
+# tls_door DOOR PORT [LINE]: a certificate for 127.0.0.1, the bench
+# account's DOOR_password, and a [DOOR] table on PORT with LINE in it (the
+# browser's and the FTPS door's setup differ only in these).
+tls_door() {
+  local door=$1 port=$2 extra=${3:-} hash flag=""
+  [ "$door" = ftps ] && flag=--ftps
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/web.key" -out "$work/web.crt" 2>/dev/null
-  hash=$(echo "bench-web-password" | "$RENKEI" passwd bench | sed -n 's/^web_password = //p')
-  python3 - "$work/renkei.toml" "$hash" "$WPORT" "$work" <<'PY'
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/$door.key" -out "$work/$door.crt" 2>/dev/null
+  hash=$(echo "bench-$door-password" | "$RENKEI" passwd $flag bench | sed -n "s/^${door}_password = //p")
+  python3 - "$work/renkei.toml" "$door" "$hash" "$port" "$work" "$extra" <<'PY'
 import sys
-path, hash_, port, work = sys.argv[1:]
+path, door, hash_, port, work, extra = sys.argv[1:]
 text = open(path).read()
-text = text.replace("[[route]]", f"web_password = {hash_}\n\n[[route]]", 1)
-text += f'\n[web]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/web.crt"\ntls_key = "{work}/web.key"\nmax_upload_size = "64GiB"\n'
+text = text.replace("[[route]]", f"{door}_password = {hash_}\n\n[[route]]", 1)
+text += f'\n[{door}]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/{door}.crt"\ntls_key = "{work}/{door}.key"\nmax_upload_size = "64GiB"\n'
+if extra:
+    text += extra + "\n"
 open(path, "w").write(text)
 PY
+}
+
+if [ "$MODE" = web ]; then
+  WPORT=$(free_port)
+  tls_door web "$WPORT"
 fi
 
 if [ "$MODE" = ftps ]; then
   FPORT=$(free_port)
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/ftps.key" -out "$work/ftps.crt" 2>/dev/null
-  hash=$(echo "bench-ftps-password" | "$RENKEI" passwd --ftps bench | sed -n 's/^ftps_password = //p')
-  python3 - "$work/renkei.toml" "$hash" "$FPORT" "$work" <<'PY'
-import sys
-path, hash_, port, work = sys.argv[1:]
-text = open(path).read()
-text = text.replace("[[route]]", f"ftps_password = {hash_}\n\n[[route]]", 1)
-text += f'\n[ftps]\nlisten = ["127.0.0.1:{port}"]\ntls_cert = "{work}/ftps.crt"\ntls_key = "{work}/ftps.key"\npassive_ports = "51000-51099"\nmax_upload_size = "64GiB"\n'
-open(path, "w").write(text)
-PY
+  tls_door ftps "$FPORT" 'passive_ports = "51000-51099"'
 fi
 
 "$RENKEI" --config "$work/renkei.toml" serve 2>"$work/renkei.log" &
