@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod defender;
+pub mod door;
 pub mod events;
 pub mod live;
 pub mod memory;

@@ -7,7 +7,6 @@ pub mod admin;
 pub mod ftps;
 mod listeners;
 pub mod monitor;
-mod registry;
 pub mod sftp;
 pub mod ssh;
 pub mod tls;

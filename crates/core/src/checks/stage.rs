@@ -135,6 +135,7 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
     };
     let op = Op::Checks(ChecksOp::Settle {
         id: o.id.clone(),
+        path: o.path.clone(),
         state,
         check: f.record.clone(),
     });
@@ -151,7 +152,19 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
             _ => {}
         },
         Err(ApplyError::Op(OpError::Stale | OpError::NotFound)) => {
-            tracing::debug!(object = %o.id, "left checking while it was checked; outcome dropped");
+            // Renamed while it was inspected: the verdict was for a name
+            // it no longer has, so it is inspected again under its new
+            // one. Otherwise it left `checking` (deleted, superseded).
+            let renamed = matches!(
+                ns.journal.object(&o.id),
+                Ok(Some(now)) if matches!(now.state, ObjectState::Checking { .. }) && now.path != o.path
+            );
+            if renamed {
+                tracing::debug!(object = %o.id, "renamed while it was checked; checked again");
+                ns.checking.push(o.id.clone());
+            } else {
+                tracing::debug!(object = %o.id, "left checking while it was checked; outcome dropped");
+            }
         }
         Err(e) => {
             tracing::error!(object = %o.id, error = %e, "the checks' outcome could not be recorded; the file is checked again at the next start");

@@ -68,15 +68,23 @@ pub fn initial_state(
     }
 }
 
-/// Whether a stored file renamed to `name` must be checked again: a
-/// `[[check]]` rule selects the new name that the file has not passed
-/// (a client that uploads under a temporary name and renames it when
+/// Whether a stored file renamed to `name` must be checked again: the
+/// verdict it has was for its old name. The type check compares content
+/// with the name's suffix, so a new suffix is checked again (an ELF
+/// uploaded as `tool.bin` and renamed `meibo.csv`); a `[[check]]` rule
+/// that selects the new name and that the file has not passed is run (a
+/// client that uploads under a temporary name and renames it when
 /// complete must not slip past the rules of the final name).
 pub fn renamed_needs_check(
     snap: &Snapshot,
     o: &renkei_storage::journal::ObjectRecord,
     name: &str,
 ) -> bool {
+    let old = o.path.rsplit('/').next().unwrap_or(&o.path);
+    let suffix = |n: &str| n.rsplit_once('.').map(|(_, s)| s.to_lowercase());
+    if suffix(old) != suffix(name) && applies(snap, &o.tenant, o.bx, name) {
+        return true;
+    }
     let passed = |rule: &str| {
         o.check
             .as_ref()

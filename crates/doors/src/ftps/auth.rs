@@ -43,7 +43,9 @@ impl Session {
         }
         self.control.reply(234, "AUTH TLS successful").await?;
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.control));
-        let within = self.ftps.ns.limits().login_grace_time;
+        let within = self
+            .grace_ends
+            .saturating_duration_since(tokio::time::Instant::now());
         match self.control.start_tls(&acceptor, within).await {
             Ok(()) => Ok(Flow::Go),
             Err(e @ ControlError::Injected) => {
@@ -135,7 +137,7 @@ impl Session {
         let refused = match checked {
             Ok(Ok(ok)) => {
                 let max = limits.max_connections_per_account;
-                match self.ftps.registry.login(self.conn, &user, max) {
+                match self.ftps.gate.login(self.conn, &user, max) {
                     Ok(()) => {
                         self.ftps.events.record(Event::LoginSucceeded {
                             conn: self.conn,

@@ -120,8 +120,15 @@ impl Control {
         }
     }
 
-    /// The next command line without its line end, within `idle`.
-    pub(super) async fn line(&mut self, idle: Duration) -> Result<Vec<u8>, ControlError> {
+    /// The next command line without its line end, whole by `deadline`
+    /// (a deadline for the line, not for each read: a client that sends
+    /// a byte at a time cannot stretch it). `idle` names the wait in the
+    /// error.
+    pub(super) async fn line(
+        &mut self,
+        deadline: tokio::time::Instant,
+        idle: Duration,
+    ) -> Result<Vec<u8>, ControlError> {
         loop {
             if let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
                 let mut line: Vec<u8> = self.buf.drain(..=end).collect();
@@ -136,7 +143,8 @@ impl Control {
             }
             let mut chunk = [0u8; 1024];
             let room = (MAX_COMMAND_LINE - self.buf.len()).min(chunk.len());
-            let n = match tokio::time::timeout(idle, self.stream.read(&mut chunk[..room])).await {
+            let read = self.stream.read(&mut chunk[..room]);
+            let n = match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => return Err(ControlError::Idle(idle.as_secs())),
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Err(ControlError::Closed);

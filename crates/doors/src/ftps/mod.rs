@@ -31,11 +31,11 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
 use renkei_core::defender::Defender;
+use renkei_core::door::Gate;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
 
-use crate::registry::Registry;
 use crate::tls::CertStore;
 
 pub use control::MAX_COMMAND_LINE;
@@ -70,7 +70,8 @@ pub struct Ftps {
     pub events: Arc<Events>,
     pub defender: Arc<Defender>,
     pub certs: Arc<CertStore>,
-    registry: Registry<()>,
+    /// Admission and the table of open connections (the core's door kit).
+    gate: Gate,
     ports: data::Ports,
     verifying: Semaphore,
     listening: OnceLock<Vec<(Mode, SocketAddr)>>,
@@ -86,13 +87,19 @@ impl Ftps {
         certs: Arc<CertStore>,
     ) -> Option<Arc<Ftps>> {
         let range = live.get().config.ftps.as_ref()?.passive_ports.clone();
+        let gate = Gate::new(
+            renkei_core::policy::Protocol::Ftps,
+            Arc::clone(&live),
+            Arc::clone(&events),
+            Arc::clone(&defender),
+        );
         Some(Arc::new(Ftps {
+            gate,
             live,
             ns,
             events,
             defender,
             certs,
-            registry: Registry::default(),
             ports: data::Ports::new(range),
             verifying: Semaphore::new(LOGIN_VERIFY_CONCURRENCY),
             listening: OnceLock::new(),
@@ -120,7 +127,7 @@ impl Ftps {
 
     /// FTPS control connections open now.
     pub fn connections(&self) -> usize {
-        self.registry.len()
+        self.gate.open()
     }
 
     fn limits(&self) -> renkei_config::ftps::FtpsLimits {

@@ -6,7 +6,7 @@
 //! the connection limits (`ftps.max_connections`,
 //! `ftps.max_connections_per_source`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
@@ -15,13 +15,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use renkei_core::defender::Offence;
-use renkei_core::events::Event;
-use renkei_core::policy::Protocol;
+use renkei_core::door::{Caps, Scope};
 
 use super::{Ftps, Mode, session};
 use crate::listeners;
-use crate::registry::Caps;
 
 /// The bound FTPS listeners.
 pub struct Server {
@@ -87,40 +84,16 @@ impl Server {
     }
 }
 
-/// Why an address is not admitted: `Some((reason, rule, tell))`, where
-/// `tell` says whether the client is told (not when the address is simply
-/// not allowed: that would tell a stranger what this is).
-async fn refusal(ftps: &Ftps, conn: u64, ip: IpAddr) -> Option<(String, Option<String>, bool)> {
-    if let Some(ban) = ftps.defender.banned(ip) {
-        let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
-        return Some((
-            format!("{ip} is banned until {until}: {}", ban.reason),
-            None,
-            true,
-        ));
-    }
-    let snap = ftps.live.get();
-    let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-    if let Err(d) = snap.policy.admits(&snap.config, ip, Protocol::Ftps, &at) {
-        let reason = d
-            .reason
-            .clone()
-            .unwrap_or_else(|| "no account may connect from this address over ftps".into());
-        return Some((reason, Some(d.by()), false));
-    }
+/// The FTPS door's connection limits.
+fn caps(ftps: &Ftps) -> Caps {
     let limits = ftps.limits();
-    let caps = Caps {
+    Caps {
         max: limits.max_connections,
         max_name: "ftps.max_connections",
         per_source: limits.max_connections_per_source,
         per_source_name: "ftps.max_connections_per_source",
         what: "FTPS connections",
-    };
-    if let Err(reason) = ftps.registry.admit(conn, ip, caps) {
-        ftps.defender.offence(ip, Offence::LimitExceeded).await;
-        return Some((reason, None, true));
     }
-    None
 }
 
 async fn accept_loop(
@@ -132,35 +105,26 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "ftps").await {
-        let conn = ftps.events.next_conn();
-        if let Some((reason, rule, tell)) = refusal(&ftps, conn, peer.ip()).await {
-            ftps.events.record(Event::ConnectionRefused {
-                peer,
-                protocol: Protocol::Ftps,
-                stage: "accept",
-                reason: reason.clone(),
-                rule,
-            });
-            if tell && mode == Mode::Explicit {
-                tokio::spawn(tell_and_close(
-                    stream,
-                    reason,
-                    ftps.ns.limits().send_timeout,
-                ));
+        let admitted = match ftps.gate.admit(peer, &Scope::Tenants, caps(&ftps)).await {
+            Ok(a) => a,
+            Err(refused) => {
+                if refused.tell && mode == Mode::Explicit {
+                    tokio::spawn(tell_and_close(
+                        stream,
+                        refused.reason,
+                        ftps.ns.limits().send_timeout,
+                    ));
+                }
+                continue;
             }
-            continue;
-        }
-        ftps.events.record(Event::ConnectionAccepted {
-            conn,
-            peer,
-            protocol: Protocol::Ftps,
-        });
+        };
         let config = super::data::per_connection(&base);
         let ftps2 = Arc::clone(&ftps);
         let stop = shutdown.clone();
         conns.spawn(async move {
-            session::run(Arc::clone(&ftps2), stream, conn, peer, mode, config, stop).await;
-            ftps2.registry.remove(conn);
+            let (conn, peer) = (admitted.conn, admitted.peer);
+            session::run(ftps2, stream, conn, peer, mode, config, stop).await;
+            drop(admitted);
         });
     }
 }

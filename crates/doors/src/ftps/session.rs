@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -64,6 +64,8 @@ pub(super) struct Session {
     pub bytes_down: u64,
     /// The account's memory meters, once logged in.
     pub mem: Option<renkei_core::memory::SessionMemory>,
+    /// When a connection that has not logged in is closed.
+    pub(super) grace_ends: tokio::time::Instant,
 }
 
 /// Serves one connection and writes its `session_ended` record.
@@ -78,13 +80,16 @@ pub(super) async fn run(
 ) {
     let started = Instant::now();
     let limits = ftps.ns.limits().clone();
+    // The login grace is one deadline from accept, whatever the client
+    // sends meanwhile (TLS, commands, a byte at a time).
+    let grace_ends = tokio::time::Instant::now() + limits.login_grace_time;
     let local = tcp.local_addr().unwrap_or(peer);
     let _ = tcp.set_nodelay(true);
     let stream = match mode {
         Mode::Explicit => Ok(Stream::Plain(tcp)),
         Mode::Implicit => {
             let acceptor = TlsAcceptor::from(Arc::clone(&tls.control));
-            match tokio::time::timeout(limits.login_grace_time, acceptor.accept(tcp)).await {
+            match tokio::time::timeout_at(grace_ends, acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => Ok(Stream::Tls(Box::new(t))),
                 Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
                 Err(_) => Err("TLS handshake not finished within limits.login_grace_time".into()),
@@ -110,6 +115,7 @@ pub(super) async fn run(
             bytes_up: 0,
             bytes_down: 0,
             mem: None,
+            grace_ends,
             ftps,
             conn,
             peer,
@@ -172,7 +178,6 @@ fn record_end(
 impl Session {
     async fn serve(&mut self, shutdown: &CancellationToken) -> String {
         let limits = self.ftps.ns.limits().clone();
-        let grace_ends = Instant::now() + limits.login_grace_time;
         let hello = if self.control.is_tls() {
             "renkei FTPS ready"
         } else {
@@ -182,17 +187,20 @@ impl Session {
             return e.to_string();
         }
         loop {
-            let wait = if self.who.is_some() {
-                limits.idle_timeout
+            let (deadline, wait) = if self.who.is_some() {
+                (
+                    tokio::time::Instant::now() + limits.idle_timeout,
+                    limits.idle_timeout,
+                )
             } else {
-                grace_ends.saturating_duration_since(Instant::now())
+                (self.grace_ends, limits.login_grace_time)
             };
             let line = tokio::select! {
                 _ = shutdown.cancelled() => {
                     let _ = self.control.reply(421, "renkei is shutting down").await;
                     return "shutdown".into();
                 }
-                r = self.control.line(wait.max(Duration::from_millis(1))) => r,
+                r = self.control.line(deadline, wait) => r,
             };
             let line = match line {
                 Ok(l) => l,

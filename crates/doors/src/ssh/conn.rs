@@ -314,7 +314,7 @@ impl russh::server::Handler for Conn {
             Ok(principal) => {
                 self.user = user.to_string();
                 let max = self.state.ns.limits().max_connections_per_account;
-                if let Err(reason) = self.state.registry.login(self.conn, user, max) {
+                if let Err(reason) = self.state.gate.login(self.conn, user, max) {
                     // The key is right, so say plainly why they are turned
                     // away: accept, then disconnect with the reason. The
                     // account proved who it is: its address (perhaps a NAT

@@ -11,7 +11,7 @@ mod conn;
 pub mod keys;
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use renkei_config::Config;
 use renkei_core::defender::{Defender, Offence};
+use renkei_core::door::{Admitted, Caps, Gate, Scope};
 use renkei_core::events::{Event, Events};
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
@@ -40,7 +41,8 @@ pub struct State {
     pub defender: Arc<Defender>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
-    registry: crate::registry::Registry<russh::server::Handle>,
+    /// Admission and the table of open connections (the core's door kit).
+    gate: Gate<russh::server::Handle>,
     /// Every SFTP session task: the server waits for them at stop, so
     /// none outlives the listener even when its connection was cut.
     sessions: TaskTracker,
@@ -54,13 +56,19 @@ impl State {
         defender: Arc<Defender>,
         volume: PathBuf,
     ) -> Arc<State> {
+        let gate = Gate::new(
+            Protocol::Sftp,
+            Arc::clone(&live),
+            Arc::clone(&events),
+            Arc::clone(&defender),
+        );
         Arc::new(State {
             live,
             ns,
             events,
             defender,
             volume,
-            registry: crate::registry::Registry::default(),
+            gate,
             sessions: TaskTracker::new(),
         })
     }
@@ -72,72 +80,7 @@ impl State {
 
     /// Connections open right now.
     pub fn live_connections(&self) -> usize {
-        self.registry.len()
-    }
-
-    /// Admission at TCP accept, before any SSH work: bans, then the rules
-    /// (could any account connect from here?), then connection limits. A
-    /// refusal says why, which rule decided, and whether the client is told
-    /// (not when the address is simply not allowed: that would tell a
-    /// stranger what this is).
-    async fn admit(
-        &self,
-        conn: u64,
-        ip: IpAddr,
-        door: &Door,
-    ) -> Result<(), (String, Option<String>, bool)> {
-        if let Some(ban) = self.defender.banned(ip) {
-            let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
-            return Err((
-                format!("{ip} is banned until {until}: {}", ban.reason),
-                None,
-                true,
-            ));
-        }
-        let snap = self.live.get();
-        if let Door::Segment(name) = door {
-            // A segment's listener serves that network only: a source
-            // outside it is dropped, and not told what this is.
-            let ip = renkei_config::canonical_ip(ip);
-            let inside = snap
-                .config
-                .segment(name)
-                .is_some_and(|seg| seg.networks.iter().any(|n| n.contains(&ip)));
-            if !inside {
-                return Err((
-                    format!(
-                        "{ip} is not in the networks of segment {name}, whose listener this is"
-                    ),
-                    None,
-                    false,
-                ));
-            }
-        }
-        let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        if let Door::Tenants = door
-            && let Err(d) =
-                snap.policy
-                    .admits(&snap.config, ip, renkei_core::policy::Protocol::Sftp, &at)
-        {
-            let reason = d
-                .reason
-                .clone()
-                .unwrap_or_else(|| "no account may connect from this address".into());
-            return Err((reason, Some(d.by()), false));
-        }
-        let limits = self.ns.limits();
-        let caps = crate::registry::Caps {
-            max: limits.max_connections,
-            max_name: "limits.max_connections",
-            per_source: limits.max_connections_per_source,
-            per_source_name: "limits.max_connections_per_source",
-            what: "connections",
-        };
-        if let Err(reason) = self.registry.admit(conn, ip, caps) {
-            self.defender.offence(ip, Offence::LimitExceeded).await;
-            return Err((reason, None, true));
-        }
-        Ok(())
+        self.gate.open()
     }
 }
 
@@ -252,6 +195,17 @@ fn russh_config(config: &Config, host_keys: Vec<PrivateKey>) -> russh::server::C
     }
 }
 
+/// The SSH door's connection limits.
+fn caps(limits: &renkei_config::Limits) -> Caps {
+    Caps {
+        max: limits.max_connections,
+        max_name: "limits.max_connections",
+        per_source: limits.max_connections_per_source,
+        per_source_name: "limits.max_connections_per_source",
+        what: "connections",
+    }
+}
+
 /// What a listener serves: the municipalities' drop boxes (`[server]
 /// listen`), or one separated network (`[[segment]] listen`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,19 +285,22 @@ impl Server {
                 _ = shutdown.cancelled() => break,
                 next = accepted.recv() => {
                     let Some((stream, peer, door)) = next else { break };
-                    let conn = self.state.events.next_conn();
-                    if let Err((reason, rule, tell)) = self.state.admit(conn, peer.ip(), &door).await {
-                        self.state.events.record(Event::ConnectionRefused { peer, protocol: Protocol::Sftp, stage: "accept", reason: reason.clone(), rule });
-                        if tell {
-                            // OpenSSH shows lines sent before the version
-                            // ("banner line 0: …"): the refusal is explained.
-                            let _ = stream.try_write(format!("renkei: {reason}\r\n").as_bytes());
+                    let scope = match &door {
+                        Door::Tenants => Scope::Tenants,
+                        Door::Segment(name) => Scope::Segment(name.clone()),
+                    };
+                    let caps = caps(&self.state.ns.limits());
+                    let admitted = match self.state.gate.admit(peer, &scope, caps).await {
+                        Ok(a) => a,
+                        Err(refused) => {
+                            if refused.tell {
+                                let _ = stream.try_write(format!("renkei: {}\r\n", refused.reason).as_bytes());
+                            }
+                            drop(stream);
+                            continue;
                         }
-                        drop(stream);
-                        continue;
-                    }
-                    self.state.events.record(Event::ConnectionAccepted { conn, peer, protocol: Protocol::Sftp });
-                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, peer, conn, door));
+                    };
+                    conns.spawn(connection(Arc::clone(&self.state), Arc::clone(&self.russh), stream, admitted, door));
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
@@ -356,7 +313,7 @@ impl Server {
         let drained =
             tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            for h in self.state.registry.handles() {
+            for h in self.state.gate.handles() {
                 let _ = h
                     .disconnect(
                         russh::Disconnect::ByApplication,
@@ -460,8 +417,8 @@ fn end_of(
 struct RecordOnDrop {
     state: Arc<State>,
     shared: Arc<Mutex<conn::ConnShared>>,
-    conn: u64,
-    peer: SocketAddr,
+    /// The connection's place in the door's table, given back with it.
+    admitted: Admitted<russh::server::Handle>,
     started: Instant,
     armed: bool,
 }
@@ -471,12 +428,11 @@ impl Drop for RecordOnDrop {
         if !self.armed {
             return;
         }
-        self.state.registry.remove(self.conn);
         let cut = "cut off: still open when the daemon stopped (limits.shutdown_disconnect_wait)";
         let (ended, _) = end_of(
             &self.shared,
-            self.conn,
-            self.peer,
+            self.admitted.conn,
+            self.admitted.peer,
             self.started,
             Err(cut.to_string()),
         );
@@ -491,17 +447,16 @@ async fn connection(
     state: Arc<State>,
     russh: Arc<russh::server::Config>,
     stream: TcpStream,
-    peer: SocketAddr,
-    conn: u64,
+    admitted: Admitted<russh::server::Handle>,
     door: Door,
 ) {
+    let (conn, peer) = (admitted.conn, admitted.peer);
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
     let mut guard = RecordOnDrop {
         state: Arc::clone(&state),
         shared: Arc::clone(&shared),
-        conn,
-        peer,
+        admitted,
         started,
         armed: true,
     };
@@ -537,7 +492,7 @@ async fn connection(
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(session)) => {
             let handle = session.handle();
-            state.registry.set_handle(conn, handle.clone());
+            state.gate.set_handle(conn, handle.clone());
             let grace_shared = Arc::clone(&shared);
             let grace = tokio::spawn(async move {
                 tokio::time::sleep_until(deadline).await;
@@ -569,7 +524,6 @@ async fn connection(
             r
         }
     };
-    state.registry.remove(conn);
     // The connection is over: its sessions end now, whatever they were
     // waiting for (a window that will never open, room for replies).
     let _ = gone_tx.send(true);

@@ -188,6 +188,60 @@ fn find<'a>(snap: &'a Snapshot, door: &WebDoor, a: &Attempt, conn: u64) -> Found
     f
 }
 
+/// What a login is made of (password hash, TOTP secret, pinned
+/// certificate), as a digest: a session remembers the one it began
+/// with, and ends when the configuration no longer has it.
+pub fn proof(login: &WebLogin) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        login.password.as_deref().map(str::as_bytes),
+        login.totp.as_deref(),
+        login.client_cert.as_deref().map(str::as_bytes),
+    ] {
+        let part = part.unwrap_or_default();
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Whether the person a session acts for may still be logged in here,
+/// under the configuration in force: still configured, served on this
+/// listener, allowed from `ip` by the rules or their networks, with the
+/// same powers and the same login. Asked at every request, so a removed
+/// account, auditor, operator or password ends its sessions at once.
+pub fn standing(
+    snap: &Snapshot,
+    door: &WebDoor,
+    who: &Who,
+    proof_then: &str,
+    ip: IpAddr,
+    conn: u64,
+) -> Result<(), String> {
+    let a = Attempt {
+        user: who.user().to_string(),
+        password: String::new(),
+        totp: String::new(),
+        client_cert: None,
+        ip,
+    };
+    let f = find(snap, door, &a, conn);
+    if let Some((reason, _)) = f.barred {
+        return Err(reason);
+    }
+    let (Some(login), Some(now)) = (f.login, f.who) else {
+        return Err(format!("{} no longer has a web login", a.user));
+    };
+    if !now.same_as(who) {
+        return Err(format!("what {} may do has changed", a.user));
+    }
+    if proof(login) != proof_then {
+        return Err(format!("the login of {} has changed", a.user));
+    }
+    Ok(())
+}
+
 /// Replay protection for TOTP: the last step each person used. Keyed by
 /// configured names only, so it is bounded by the configuration.
 #[derive(Debug, Default)]
@@ -201,7 +255,7 @@ pub fn check(
     a: &Attempt,
     conn: u64,
     seen: &TotpSeen,
-) -> Result<(Who, String), Refused> {
+) -> Result<(Who, String, String), Refused> {
     let f = find(snap, door, a, conn);
     let refuse = |reason: String, rule: Option<String>| Refused {
         reason,
@@ -260,7 +314,7 @@ pub fn check(
         *last = step;
         method.push("totp");
     }
-    Ok((who, method.join("+")))
+    Ok((who, method.join("+"), proof(login)))
 }
 
 /// The step whose code `code` is, within the drift allowed, if any.

@@ -19,6 +19,8 @@
 #![allow(clippy::result_large_err)]
 
 mod audit;
+mod body;
+mod form;
 mod deadline;
 mod files;
 mod html;
@@ -31,13 +33,13 @@ pub mod session;
 mod signin;
 mod upload;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 use renkei_core::defender::Defender;
+use renkei_core::door::Gate;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
@@ -78,8 +80,6 @@ pub struct ConnInfo {
     pub door: WebDoor,
     /// SHA-256 (hex) of the client certificate, when one was presented.
     pub client_cert: Option<String>,
-    /// Set when the address is banned: every request gets the lockout page.
-    pub banned: Option<String>,
 }
 
 /// Shared by every web connection.
@@ -97,7 +97,8 @@ pub struct Web {
     /// Signed audit bundles made at once (each holds its period).
     exports: Semaphore,
     totp_seen: login::TotpSeen,
-    conns: Mutex<HashMap<u64, IpAddr>>,
+    /// Admission and the table of open connections (the core's door kit).
+    gate: Gate,
     /// The bound listeners (set once, when bound).
     listening: std::sync::OnceLock<Vec<(WebDoor, SocketAddr)>>,
 }
@@ -133,7 +134,13 @@ impl Web {
             verifying: Semaphore::new(LOGIN_VERIFY_CONCURRENCY),
             exports: Semaphore::new(1),
             totp_seen: login::TotpSeen::default(),
-            conns: Mutex::new(HashMap::new()),
+            gate: Gate::new(
+                renkei_core::policy::Protocol::Https,
+                Arc::clone(&live),
+                Arc::clone(&events),
+                Arc::clone(&defender),
+            )
+            .showing_bans(),
             listening: std::sync::OnceLock::new(),
             live,
             ns,
@@ -170,6 +177,6 @@ impl Web {
 
     /// Web connections open now.
     pub fn connections(&self) -> usize {
-        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+        self.gate.open()
     }
 }

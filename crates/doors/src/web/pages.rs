@@ -45,7 +45,18 @@ pub fn session_of(web: &Web, conn: &ConnInfo, headers: &HeaderMap) -> Result<Ses
         return Err(to_login());
     };
     match web.sessions.get(&id) {
-        Lookup::Live(s) if s.door == conn.door.key() => Ok(s),
+        Lookup::Live(s) if s.door == conn.door.key() => {
+            let snap = web.live.get();
+            match super::login::standing(&snap, &conn.door, &s.who, &s.proof, conn.peer.ip(), conn.id) {
+                Ok(()) => Ok(s),
+                Err(why) => {
+                    tracing::info!(session = %s.tag, user = s.who.user(), reason = %why, "web session ended: the configuration in force no longer allows it");
+                    web.sessions.close(&id);
+                    record_end(web, &s, "revoked");
+                    Err(to_login())
+                }
+            }
+        }
         Lookup::Live(_) | Lookup::Unknown => Err(to_login()),
         Lookup::Ended(s, reason) => {
             record_end(web, &s, reason.name());

@@ -2,14 +2,17 @@
 //! the security headers, and for a banned address the lockout page.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, Request};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::body::Timed;
 use super::html::{self, esc};
 use super::pages::page_error;
 use super::signin::{home, login_page, login_submit, logout};
@@ -49,13 +52,26 @@ pub fn router(web: Arc<Web>) -> Router {
         .layer(DefaultBodyLimit::max(form_limit))
         .merge(uploads)
         .fallback(not_found)
-        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn_with_state(Arc::clone(&web), guard))
         .with_state(web)
 }
 
-/// Headers on every answer, and the lockout page for a banned address.
-async fn guard(Extension(conn): Extension<ConnInfo>, req: Request, next: Next) -> Response {
-    let mut resp = match &conn.banned {
+/// Headers on every answer, and the lockout page for a banned address:
+/// the ban is looked up for every request, so one made while a
+/// connection is open (by its own failed logins) reaches it at once.
+async fn guard(
+    State(web): State<Arc<Web>>,
+    Extension(conn): Extension<ConnInfo>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let banned = web.gate.ban_of(conn.peer.ip()).map(|b| {
+        renkei_model::time::tokyo(b.until)
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    });
+    let req = timed_body(&web, req);
+    let mut resp = match &banned {
         Some(until) => locked_out(until),
         None => next.run(req).await,
     };
@@ -76,6 +92,22 @@ async fn guard(Extension(conn): Extension<ConnInfo>, req: Request, next: Next) -
         set(h, header::CACHE_CONTROL, "no-store");
     }
     resp
+}
+
+/// Puts a deadline on every read of the request's body: an upload's
+/// every chunk within `limits.idle_timeout`, any other body (a form)
+/// whole within `web.header_timeout`.
+fn timed_body(web: &Web, req: Request) -> Request {
+    let idle = web.ns.limits().idle_timeout;
+    let whole = web
+        .live
+        .get()
+        .config
+        .web
+        .as_ref()
+        .map_or(Duration::from_secs(20), |w| w.limits.header_timeout);
+    let upload = req.uri().path().starts_with("/upload/");
+    req.map(|b| Body::new(Timed::new(b, idle, (!upload).then_some(whole))))
 }
 
 fn locked_out(until: &str) -> Response {

@@ -8,7 +8,7 @@
 //! for the daemon. The TLS handshake and each request's headers must
 //! arrive within `web.header_timeout`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,10 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use renkei_config::canonical_ip;
-use renkei_core::defender::Offence;
-use renkei_core::events::Event;
-use renkei_core::policy::Protocol;
+use renkei_core::door::{Admitted, Caps, Scope};
 
 use super::{ConnInfo, Web, WebDoor, pages, routes};
 use crate::{listeners, tls};
@@ -121,73 +118,23 @@ impl Server {
     }
 }
 
-/// Why an address is not admitted: `None` when it is; `Some((reason,
-/// rule))` to drop it unanswered.
-fn outside(web: &Web, ip: IpAddr, door: &WebDoor) -> Option<(String, Option<String>)> {
-    let snap = web.live.get();
-    let config = &snap.config;
-    let ip = canonical_ip(ip);
-    match door {
-        WebDoor::Segment(name) => {
-            let inside = config
-                .segment(name)
-                .is_some_and(|s| s.networks.iter().any(|n| n.contains(&ip)));
-            (!inside).then(|| {
-                (
-                    format!(
-                        "{ip} is not in the networks of segment {name}, whose web listener this is"
-                    ),
-                    None,
-                )
-            })
-        }
-        WebDoor::Staff => {
-            let web_user = config.web.as_ref().is_some_and(|w| {
-                w.users
-                    .iter()
-                    .any(|u| u.networks.iter().any(|n| n.contains(&ip)))
-            });
-            if web_user {
-                return None;
-            }
-            let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-            match snap.policy.admits(config, ip, Protocol::Https, &at) {
-                Ok(()) => None,
-                Err(d) => Some((
-                    d.reason.clone().unwrap_or_else(|| {
-                        "no account or web user may connect from this address".into()
-                    }),
-                    d.rule.as_ref().map(|_| d.by()),
-                )),
-            }
-        }
+/// The web door's connection limits.
+fn caps(web: &Web) -> Caps {
+    let limits = web
+        .live
+        .get()
+        .config
+        .web
+        .as_ref()
+        .map(|w| w.limits.clone())
+        .unwrap_or_default();
+    Caps {
+        max: limits.max_connections,
+        max_name: "web.max_connections",
+        per_source: limits.max_connections_per_source,
+        per_source_name: "web.max_connections_per_source",
+        what: "web connections",
     }
-}
-
-/// Counts a connection against the limits, or says which it would break.
-fn count_in(web: &Web, conn: u64, ip: IpAddr) -> Result<(), String> {
-    let snap = web.live.get();
-    let Some(w) = &snap.config.web else {
-        return Err("the web front door is not configured".into());
-    };
-    let Ok(mut conns) = web.conns.lock() else {
-        return Err("internal error".into());
-    };
-    if conns.len() >= w.limits.max_connections {
-        return Err(format!(
-            "too many web connections ({}, web.max_connections)",
-            w.limits.max_connections
-        ));
-    }
-    let ip = canonical_ip(ip);
-    if conns.values().filter(|i| **i == ip).count() >= w.limits.max_connections_per_source {
-        return Err(format!(
-            "too many web connections from {ip} ({}, web.max_connections_per_source)",
-            w.limits.max_connections_per_source
-        ));
-    }
-    conns.insert(conn, ip);
-    Ok(())
 }
 
 async fn accept_loop(
@@ -200,53 +147,24 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "web").await {
-        let banned = web.defender.banned(peer.ip()).map(|b| {
-            renkei_model::time::tokyo(b.until)
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        });
-        if banned.is_none()
-            && let Some((reason, rule)) = outside(&web, peer.ip(), &door)
-        {
-            web.events.record(Event::ConnectionRefused {
-                peer,
-                protocol: Protocol::Https,
-                stage: "accept",
-                reason,
-                rule,
-            });
-            drop(stream);
+        let scope = match &door {
+            WebDoor::Staff => Scope::Staff,
+            WebDoor::Segment(name) => Scope::Segment(name.clone()),
+        };
+        // A banned address is let in to be shown its lockout page.
+        let Ok(admitted) = web.gate.admit(peer, &scope, caps(&web)).await else {
             continue;
-        }
-        let id = web.events.next_conn();
-        if let Err(reason) = count_in(&web, id, peer.ip()) {
-            web.defender
-                .offence(peer.ip(), Offence::LimitExceeded)
-                .await;
-            web.events.record(Event::ConnectionRefused {
-                peer,
-                protocol: Protocol::Https,
-                stage: "accept",
-                reason,
-                rule: None,
-            });
-            continue;
-        }
-        web.events.record(Event::ConnectionAccepted {
-            conn: id,
-            peer,
-            protocol: Protocol::Https,
-        });
+        };
         let info = ConnInfo {
-            id,
-            peer,
+            id: admitted.conn,
+            peer: admitted.peer,
             door: door.clone(),
             client_cert: None,
-            banned,
         };
         conns.spawn(serve_one(
             Arc::clone(&web),
             stream,
+            admitted,
             info,
             acceptor.clone(),
             router.clone(),
@@ -258,6 +176,7 @@ async fn accept_loop(
 async fn serve_one(
     web: Arc<Web>,
     stream: TcpStream,
+    admitted: Admitted,
     mut info: ConnInfo,
     acceptor: TlsAcceptor,
     router: axum::Router,
@@ -314,7 +233,5 @@ async fn serve_one(
             }
         }
     }
-    if let Ok(mut c) = web.conns.lock() {
-        c.remove(&info.id);
-    }
+    drop(admitted);
 }

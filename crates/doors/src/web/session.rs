@@ -40,6 +40,24 @@ pub enum Who {
 }
 
 impl Who {
+    /// Whether `other` is the same person with the same powers: the
+    /// same kind, name, municipality or segment, and for an auditor the
+    /// same municipalities.
+    pub fn same_as(&self, other: &Who) -> bool {
+        match (self, other) {
+            (Who::Account(a), Who::Account(b)) => a.user == b.user && a.scope == b.scope,
+            (
+                Who::Auditor { user, tenants },
+                Who::Auditor {
+                    user: u2,
+                    tenants: t2,
+                },
+            ) => user == u2 && tenants == t2,
+            (Who::Operator { user }, Who::Operator { user: u2 }) => user == u2,
+            _ => false,
+        }
+    }
+
     pub fn user(&self) -> &str {
         match self {
             Who::Account(p) => &p.user,
@@ -81,6 +99,9 @@ pub struct Session {
     pub door: String,
     /// Short tag for audit records (first 16 hex digits of the hash).
     pub tag: String,
+    /// What the person's login was when the session began
+    /// (`login::proof`): a session ends when it changes.
+    pub proof: String,
     created: Instant,
     used: Instant,
 }
@@ -167,7 +188,7 @@ impl Sessions {
     /// daemon holds `max_sessions` already. Sessions it ended (the
     /// person's oldest past `max_sessions_per_user`, expired ones swept
     /// to make room) are returned for their audit records.
-    pub fn open(&self, who: Who, door: &str) -> Opened {
+    pub fn open(&self, who: Who, door: &str, proof: String) -> Opened {
         let now = Instant::now();
         let mut ended = Vec::new();
         let Ok(mut table) = self.table.lock() else {
@@ -204,6 +225,7 @@ impl Sessions {
             csrf: random_token(),
             door: door.to_string(),
             tag: hex::encode(&key[..8]),
+            proof,
             created: now,
             used: now,
         };
@@ -291,13 +313,13 @@ mod tests {
     #[test]
     fn bounded_per_user_and_overall() {
         let s = Sessions::new(3, 2, Duration::from_secs(60), Duration::from_secs(600));
-        let a = s.open(who("a"), "web").session;
-        s.open(who("a"), "web");
-        let ended = s.open(who("a"), "web").ended;
+        let a = s.open(who("a"), "web", String::new()).session;
+        s.open(who("a"), "web", String::new());
+        let ended = s.open(who("a"), "web", String::new()).ended;
         assert_eq!(ended.len(), 1, "a's oldest session ended");
         assert!(matches!(s.get(&a.expect("opened").0), Lookup::Unknown));
-        s.open(who("b"), "web");
-        let e = s.open(who("c"), "web").session;
+        s.open(who("b"), "web", String::new());
+        let e = s.open(who("c"), "web", String::new()).session;
         assert!(e.is_none(), "the daemon's bound refuses a fourth session");
         assert_eq!(s.len(), 3);
     }
@@ -305,7 +327,7 @@ mod tests {
     #[test]
     fn idle_sessions_end() {
         let s = Sessions::new(3, 2, Duration::ZERO, Duration::from_secs(600));
-        let a = s.open(who("a"), "web").session;
+        let a = s.open(who("a"), "web", String::new()).session;
         let got = s.get(&a.expect("opened").0);
         assert!(matches!(got, Lookup::Ended(_, EndReason::Idle)));
         assert!(s.is_empty());

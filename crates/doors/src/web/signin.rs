@@ -149,8 +149,8 @@ pub(super) async fn login_submit(
                 .await;
             login_response(Some(LOGIN_REFUSED), StatusCode::UNAUTHORIZED)
         }
-        Ok((who, method)) => {
-            let opened = web.sessions.open(who.clone(), &conn.door.key());
+        Ok((who, method, proof)) => {
+            let opened = web.sessions.open(who.clone(), &conn.door.key(), proof);
             record_ended(&web, opened.ended);
             let Some((id, s)) = opened.session else {
                 return page_error(

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Multipart, Path, State};
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use renkei_core::namespace::{NsError, NsPath, Principal};
 use renkei_core::transfer::{OpenMode, Upload};
 
 use super::files::{CHUNKS_IN_FLIGHT, parse, principal, status_of};
+use super::form::{Form, FormError};
 use super::html::{self, url_path};
 use super::pages::{csrf_ok, csrf_refused, page_error, session_of};
 use super::{ConnInfo, Web};
@@ -45,7 +47,7 @@ pub async fn upload(
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    mut form: Multipart,
+    body: Body,
 ) -> Response {
     let json = headers
         .get(header::ACCEPT)
@@ -93,25 +95,33 @@ pub async fn upload(
             &back,
         );
     };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mut form = match Form::open(
+        content_type,
+        body,
+        limits.max_form_size,
+        limits.max_upload_size,
+    ) {
+        Ok(f) => f,
+        Err(e) => return upload_answer(json, StatusCode::BAD_REQUEST, &e.to_string(), &back),
+    };
     let mut sent = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => {
-                return upload_answer(
-                    json,
-                    StatusCode::BAD_REQUEST,
-                    &format!("the form could not be read: {e}"),
-                    &back,
-                );
-            }
+            Err(e) => return upload_answer(json, status_of_form(&e), &e.to_string(), &back),
         };
         match field.name() {
             Some("csrf") => {
-                let text = match field.text().await {
-                    Ok(t) if t.len() <= 128 => t,
-                    _ => return csrf_refused(),
+                let text = match form.text(field, MAX_TOKEN).await {
+                    Ok(t) => t,
+                    Err(FormError::FieldTooLong { .. }) => return csrf_refused(),
+                    Err(e) => {
+                        return upload_answer(json, status_of_form(&e), &e.to_string(), &back);
+                    }
                 };
                 token_ok = token_ok || csrf_ok(&s, Some(&text));
             }
@@ -137,12 +147,16 @@ pub async fn upload(
                     Ok(p) => p,
                     Err(r) => return r,
                 };
-                match stream_one(&web, &who, &target, field, &limits).await {
+                match stream_one(&web, &who, &target, &form, field, &limits).await {
                     Ok(stored) => sent.push(stored),
                     Err((status, msg)) => return upload_answer(json, status, &msg, &back),
                 }
             }
-            _ => {}
+            _ => {
+                if let Err(e) = form.skip(field).await {
+                    return upload_answer(json, status_of_form(&e), &e.to_string(), &back);
+                }
+            }
         }
     }
     if !token_ok {
@@ -162,6 +176,20 @@ pub async fn upload(
         &format!("送信しました: {}", sent.join(", ")),
         &back,
     )
+}
+
+/// The longest anti-forgery token a form may carry (the real one is 64
+/// hex digits).
+const MAX_TOKEN: usize = 128;
+
+/// The status a form that could not be read is answered with.
+fn status_of_form(e: &FormError) -> StatusCode {
+    match e {
+        FormError::TooMuchForm(_) | FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        FormError::FieldTooLong { .. } | FormError::NotMultipart(_) | FormError::Read(_) => {
+            StatusCode::BAD_REQUEST
+        }
+    }
 }
 
 /// The last component of a name as a browser sends it (old browsers send
@@ -185,7 +213,8 @@ async fn stream_one(
     web: &Web,
     who: &Principal,
     target: &NsPath,
-    mut field: axum::extract::multipart::Field<'_>,
+    form: &Form,
+    mut field: multer::Field<'static>,
     limits: &renkei_config::web::WebLimits,
 ) -> Result<String, (StatusCode, String)> {
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
@@ -219,7 +248,7 @@ async fn stream_one(
     let idle = web.ns.limits().idle_timeout;
     let mut total = 0u64;
     let fed: Result<(), (StatusCode, String)> = loop {
-        match tokio::time::timeout(idle, field.chunk()).await {
+        match tokio::time::timeout(idle, form.chunk(&mut field)).await {
             Err(_) => {
                 break Err((
                     StatusCode::REQUEST_TIMEOUT,

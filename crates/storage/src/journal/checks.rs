@@ -23,8 +23,12 @@ pub enum ChecksOp {
     /// The checks' result for an object still `checking`. `state` is
     /// `Stored` (accepted), `AwaitingApproval` (accepted on a lane with
     /// approvers), `Quarantined` or `Rejected` (the name leaves).
+    /// `path` is the name the file had when it was inspected: a file
+    /// renamed meanwhile is not settled (`Stale`), since the verdict was
+    /// for a name it no longer has; the stage inspects it again.
     Settle {
         id: String,
+        path: String,
         state: ObjectState,
         check: CheckRecord,
     },
@@ -75,11 +79,16 @@ impl Tables<'_> {
 
     pub(super) fn apply_checks(&mut self, op: &ChecksOp) -> Result<OpResult, redb::Error> {
         match op {
-            ChecksOp::Settle { id, state, check } => {
+            ChecksOp::Settle {
+                id,
+                path,
+                state,
+                check,
+            } => {
                 let Some(mut o) = get::<ObjectRecord>(&self.objects, "object", id)? else {
                     return Ok(Err(OpError::NotFound));
                 };
-                if !matches!(o.state, ObjectState::Checking { .. }) {
+                if !matches!(o.state, ObjectState::Checking { .. }) || o.path != *path {
                     return Ok(Err(OpError::Stale));
                 }
                 let (key, _) = keys_of(&o);

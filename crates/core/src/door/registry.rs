@@ -12,7 +12,7 @@ use renkei_config::canonical_ip;
 
 /// The connection limits of one door, with their names for messages.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Caps {
+pub struct Caps {
     pub max: usize,
     pub max_name: &'static str,
     pub per_source: usize,

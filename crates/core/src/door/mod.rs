@@ -1,0 +1,26 @@
+//! The door kit: what every front door (SSH/SFTP, FTPS, HTTPS, and any
+//! door added later) decides the same way, decided once here.
+//!
+//! A door is a protocol adapter. It accepts a TCP connection and hands
+//! the peer to [`Gate::admit`], which canonicalises the source address
+//! (an IPv4 client of a dual-stack listener is `127.0.0.1`, never
+//! `::ffff:127.0.0.1`, for every rule, ban, limit and record), checks the
+//! bans, the networks the listener serves and the connection limits, and
+//! writes the `connection_refused` / `connection_accepted` record. The
+//! [`Admitted`] ticket it returns holds the connection's place in the
+//! door's table until it is dropped. Once a connection is in, every
+//! later decision a door makes about its peer (a login attempt, a
+//! browser's next request) asks the same gate whether the address is
+//! banned now ([`Gate::ban_of`]), so a ban reaches a connection that is
+//! already open.
+//!
+//! What is deliberately absent: nothing here speaks a protocol, and no
+//! door keeps a table of connections, a list of bans or a copy of the
+//! rules of its own.
+
+mod gate;
+mod registry;
+mod source;
+
+pub use gate::{Admitted, Caps, Gate, Refused, Scope};
+pub use source::canonical_peer;
