@@ -191,7 +191,8 @@ fn a_removed_person_loses_their_web_session_at_the_next_request() {
         } else if line.starts_with('[') {
             skipping = false;
         }
-        let madoguchi_password = line.starts_with("web_password") && kept.last() == Some(&format!("user = \"{MADOGUCHI}\""));
+        let madoguchi_password = line.starts_with("web_password")
+            && kept.last() == Some(&format!("user = \"{MADOGUCHI}\""));
         if !skipping && !madoguchi_password {
             kept.push(line.to_string());
         }
@@ -203,7 +204,10 @@ fn a_removed_person_loses_their_web_session_at_the_next_request() {
     assert_eq!(page.status, 303, "the removed operator still sees /status");
     assert!(page.headers.contains("/login"));
     let page = staff.get("/box/inbox/");
-    assert_eq!(page.status, 303, "the account without a web login still browses");
+    assert_eq!(
+        page.status, 303,
+        "the account without a web login still browses"
+    );
     let ended = d.wait_event("the operator's session ended", |e| {
         e["event"] == "web_session_ended" && e["user"] == "unyou"
     });
@@ -395,7 +399,10 @@ fn a_file_renamed_while_it_is_checked_is_checked_under_its_new_name() {
         out["checks"].to_string().contains("rule:juki-fixed"),
         "{out}"
     );
-    assert!(outcome_for(&d, "race0.tmp").is_empty(), "no verdict for the old name");
+    assert!(
+        outcome_for(&d, "race0.tmp").is_empty(),
+        "no verdict for the old name"
+    );
     assert!(get_fails(&d, "032018-zei", &format!("/inbox/{final_name}")));
 }
 

@@ -206,7 +206,9 @@ fn outside(
                 .is_some_and(|s| s.networks.iter().any(|n| n.contains(&ip)));
             (!inside).then(|| {
                 (
-                    format!("{ip} is not in the networks of segment {name}, whose listener this is"),
+                    format!(
+                        "{ip} is not in the networks of segment {name}, whose listener this is"
+                    ),
                     None,
                 )
             })

@@ -101,7 +101,10 @@ mod tests {
         let got = timed.frame().await;
         assert!(matches!(got, Some(Ok(_))));
         let stalled = timed.frame().await;
-        assert!(matches!(stalled, Some(Err(BodyError::Idle(_)))), "{stalled:?}");
+        assert!(
+            matches!(stalled, Some(Err(BodyError::Idle(_)))),
+            "{stalled:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

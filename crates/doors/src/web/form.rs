@@ -5,8 +5,11 @@
 //! as part data — the preamble before the first boundary, a part's
 //! headers, a boundary it is still looking for — is what a hostile body
 //! could make it buffer without end (a body with no boundary, headers
-//! that never end). [`Metered`] stands between the body and multer and
-//! refuses the next chunk once that amount exceeds `web.max_form_size`.
+//! that never end). [`Metered`] stands between the body and multer. multer
+//! reads every chunk that is ready before it parses, so once it holds more
+//! than `web.max_form_size` the meter first makes it stop reading and
+//! parse what it has; only if that hands nothing on (no part, no data) is
+//! the body refused.
 //! Small fields (the CSRF token) are read a chunk at a time against
 //! their own bound, and every byte of every field that is not a file
 //! counts against `web.max_form_size` too. So one upload holds at most
@@ -42,6 +45,8 @@ pub enum FormError {
 struct Meter {
     delivered: AtomicU64,
     consumed: AtomicU64,
+    /// Parts and chunks handed on so far.
+    progress: AtomicU64,
     overflowed: AtomicBool,
 }
 
@@ -51,23 +56,36 @@ struct Metered {
     inner: Pin<Box<dyn Stream<Item = Result<Bytes, axum::Error>> + Send>>,
     meter: Arc<Meter>,
     max_held: u64,
+    /// Set when reading paused because too much was held: the progress
+    /// made until then.
+    paused_at: Option<u64>,
 }
 
 impl Stream for Metered {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let held = self
-            .meter
+        let m = &self.meter;
+        let held = m
             .delivered
             .load(Ordering::Relaxed)
-            .saturating_sub(self.meter.consumed.load(Ordering::Relaxed));
+            .saturating_sub(m.consumed.load(Ordering::Relaxed));
+        let progress = m.progress.load(Ordering::Relaxed);
         if held > self.max_held {
-            self.meter.overflowed.store(true, Ordering::Relaxed);
-            return Poll::Ready(Some(Err(std::io::Error::other(
-                "the form holds too much outside its files",
-            ))));
+            if self.paused_at == Some(progress) {
+                // multer parsed what it holds and handed nothing on.
+                m.overflowed.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(std::io::Error::other(
+                    "the form holds too much outside its files",
+                ))));
+            }
+            // Stop multer reading ahead; it parses what it has, and this
+            // task is polled again.
+            self.paused_at = Some(progress);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
+        self.paused_at = None;
         match self.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(b))) => {
                 self.meter
@@ -107,10 +125,10 @@ impl Form {
             inner: Box::pin(body.into_data_stream()),
             meter: Arc::clone(&meter),
             max_held: max_form,
+            paused_at: None,
         };
         let max_body = max_upload.saturating_add(max_form);
-        let constraints =
-            Constraints::new().size_limit(SizeLimit::new().whole_stream(max_body));
+        let constraints = Constraints::new().size_limit(SizeLimit::new().whole_stream(max_body));
         Ok(Form {
             parts: Multipart::with_constraints(metered, boundary, constraints),
             meter,
@@ -133,7 +151,10 @@ impl Form {
     /// The next part, if any.
     pub async fn next_field(&mut self) -> Result<Option<Field<'static>>, FormError> {
         match self.parts.next_field().await {
-            Ok(f) => Ok(f),
+            Ok(f) => {
+                self.meter.progress.fetch_add(1, Ordering::Relaxed);
+                Ok(f)
+            }
             Err(e) => Err(self.error(e)),
         }
     }
@@ -145,6 +166,7 @@ impl Form {
                 self.meter
                     .consumed
                     .fetch_add(b.len() as u64, Ordering::Relaxed);
+                self.meter.progress.fetch_add(1, Ordering::Relaxed);
                 Ok(Some(b))
             }
             Ok(None) => Ok(None),
@@ -153,7 +175,11 @@ impl Form {
     }
 
     /// A field that is not a file, of at most `max` bytes, as text.
-    pub async fn text(&mut self, mut field: Field<'static>, max: usize) -> Result<String, FormError> {
+    pub async fn text(
+        &mut self,
+        mut field: Field<'static>,
+        max: usize,
+    ) -> Result<String, FormError> {
         let name = field.name().unwrap_or("").to_string();
         let mut got = Vec::new();
         while let Some(b) = self.small(&mut field).await? {
@@ -162,7 +188,8 @@ impl Form {
             }
             got.extend_from_slice(&b);
         }
-        String::from_utf8(got).map_err(|_| FormError::Read(format!("the field {name:?} is not UTF-8")))
+        String::from_utf8(got)
+            .map_err(|_| FormError::Read(format!("the field {name:?} is not UTF-8")))
     }
 
     /// Reads and drops a field renkei does not use.

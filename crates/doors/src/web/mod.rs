@@ -20,9 +20,9 @@
 
 mod audit;
 mod body;
-mod form;
 mod deadline;
 mod files;
+mod form;
 mod html;
 pub mod login;
 mod operate;

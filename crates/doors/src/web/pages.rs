@@ -47,7 +47,14 @@ pub fn session_of(web: &Web, conn: &ConnInfo, headers: &HeaderMap) -> Result<Ses
     match web.sessions.get(&id) {
         Lookup::Live(s) if s.door == conn.door.key() => {
             let snap = web.live.get();
-            match super::login::standing(&snap, &conn.door, &s.who, &s.proof, conn.peer.ip(), conn.id) {
+            match super::login::standing(
+                &snap,
+                &conn.door,
+                &s.who,
+                &s.proof,
+                conn.peer.ip(),
+                conn.id,
+            ) {
                 Ok(()) => Ok(s),
                 Err(why) => {
                     tracing::info!(session = %s.tag, user = s.who.user(), reason = %why, "web session ended: the configuration in force no longer allows it");
