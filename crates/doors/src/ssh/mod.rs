@@ -289,7 +289,7 @@ impl Server {
                         Door::Tenants => Scope::Tenants,
                         Door::Segment(name) => Scope::Segment(name.clone()),
                     };
-                    let caps = caps(&self.state.ns.limits());
+                    let caps = caps(self.state.ns.limits());
                     let admitted = match self.state.gate.admit(peer, &scope, caps).await {
                         Ok(a) => a,
                         Err(refused) => {

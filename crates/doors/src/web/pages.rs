@@ -55,7 +55,7 @@ pub fn session_of(web: &Web, conn: &ConnInfo, headers: &HeaderMap) -> Result<Ses
                 conn.peer.ip(),
                 conn.id,
             ) {
-                Ok(()) => Ok(s),
+                Ok(()) => Ok(*s),
                 Err(why) => {
                     tracing::info!(session = %s.tag, user = s.who.user(), reason = %why, "web session ended: the configuration in force no longer allows it");
                     web.sessions.close(&id);

@@ -133,7 +133,7 @@ pub struct Opened {
 
 /// What a cookie value names.
 pub enum Lookup {
-    Live(Session),
+    Live(Box<Session>),
     /// It had timed out: removed now, and returned for its record.
     Ended(Box<Session>, EndReason),
     Unknown,
@@ -254,7 +254,7 @@ impl Sessions {
             };
         }
         s.used = now;
-        Lookup::Live(s.clone())
+        Lookup::Live(Box::new(s.clone()))
     }
 
     /// Ends the session behind a cookie value (logout).
