@@ -427,3 +427,64 @@ fn a_stored_file_renamed_to_another_suffix_is_checked_again() {
     assert_eq!(out["event"], "file_rejected", "{out}");
     assert!(get_fails(&d, "032018-zei", "/inbox/meibo.csv"));
 }
+
+/// The cipher suite a TLS 1.2 client offering `ciphers` (in its order of
+/// preference) gets from `port`, sending `127.0.0.1` as SNI as clients
+/// that reach a server by its address may.
+fn cipher_chosen(port: &str, ciphers: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-tls1_2", "-cipher", ciphers, "-servername", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Cipher    :"))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_else(|| panic!("no cipher in: {text}"))
+}
+
+#[test]
+fn every_tls_door_chooses_the_cipher_and_logs_nothing_of_an_address_as_sni() {
+    // Finding 15: the server's order decides at the web and FTPS doors,
+    // and a client sending an IP address as SNI is not a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let text = format!(
+        "[[tenant.account]]\nuser = \"{MADOGUCHI}\"\n{}\n{}\n{}{}",
+        password_line(MADOGUCHI, PW),
+        common::ftps::ftps_password_line(MADOGUCHI, PW),
+        web_table(&cert, &key, ""),
+        common::ftps::ftps_table(&cert, &key, "")
+    );
+    let d = Daemon::unstarted(default_tenants(), "", &text, &[]).started();
+    let web = d.web_addr("staff").rsplit(':').next().unwrap().to_string();
+    let v = d.status_json();
+    let implicit = v["ftps"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l[0] == "implicit")
+        .and_then(|l| l[1].as_str())
+        .and_then(|a| a.rsplit(':').next())
+        .unwrap()
+        .to_string();
+    let strongest = "ECDHE-ECDSA-AES256-GCM-SHA384";
+    for port in [&web, &implicit] {
+        for offer in [
+            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384",
+        ] {
+            assert_eq!(
+                cipher_chosen(port, offer),
+                strongest,
+                "port {port}, offered {offer}"
+            );
+        }
+    }
+    assert!(
+        !d.log_text().contains("Illegal SNI"),
+        "a warning for what clients normally do"
+    );
+}

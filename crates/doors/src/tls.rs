@@ -218,6 +218,9 @@ pub fn server_config(
     };
     let mut config = builder.with_cert_resolver(certs);
     config.alpn_protocols = alpn;
+    // The server's order (AEAD, strongest first) decides, not the
+    // client's: one TLS policy for every door, whatever a client prefers.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

@@ -158,7 +158,7 @@ impl Passive {
     /// A connection from any other address is dropped and reported to
     /// `stranger`, and the wait goes on.
     pub(super) async fn accept(
-        self,
+        &self,
         client: IpAddr,
         deadline: Instant,
         within: Duration,

@@ -165,7 +165,12 @@ impl Session {
     }
 
     /// Opens the data connection after `150`: from the client's address,
-    /// resuming this connection's TLS session.
+    /// resuming this connection's TLS session. Any other connection to
+    /// the port — from another address, or from the client's address
+    /// without this session (another program behind the same NAT) — is
+    /// a stranger's: refused and recorded as such, never counted against
+    /// this session's account, and the wait goes on until
+    /// `ftps.data_connect_timeout`.
     async fn data(&mut self) -> Result<TlsStream<TcpStream>, DataError> {
         let Some(passive) = self.passive.take() else {
             return Err(DataError::Timeout(0));
@@ -173,26 +178,48 @@ impl Session {
         let within = self.ftps.limits().data_connect_timeout;
         let deadline = Instant::now() + within;
         let (events, conn, client) = (&self.ftps.events, self.conn, self.peer.ip());
-        let tcp = passive
-            .accept(client, deadline, within, |from| {
-                events.record(Event::ConnectionRefused {
-                    peer: from,
-                    protocol: Protocol::Ftps,
-                    stage: "data",
-                    reason: format!(
-                        "a data connection of connection {conn} came from {}, not from the client's {client}",
-                        from.ip()
-                    ),
-                    rule: None,
-                });
-            })
-            .await?;
-        match secure(tcp, &self.tls.data, deadline, within).await {
-            Err(e @ DataError::NotResumed) => {
-                self.violation(&e.to_string());
-                Err(e)
+        let stranger = |from: std::net::SocketAddr, reason: String| {
+            events.record(Event::ConnectionRefused {
+                peer: renkei_core::door::canonical_peer(from),
+                protocol: Protocol::Ftps,
+                stage: "data",
+                reason,
+                rule: None,
+            });
+        };
+        let mut unresumed = false;
+        loop {
+            let tcp = passive
+                .accept(client, deadline, within, |from| {
+                    stranger(
+                        from,
+                        format!(
+                            "a data connection of connection {conn} came from {}, not from the client's {client}",
+                            from.ip()
+                        ),
+                    )
+                })
+                .await;
+            let tcp = match tcp {
+                Ok(t) => t,
+                // The client's own attempt did not resume: say so, not
+                // only that time ran out.
+                Err(DataError::Timeout(_)) if unresumed => return Err(DataError::NotResumed),
+                Err(e) => return Err(e),
+            };
+            let from = tcp.peer_addr();
+            match secure(tcp, &self.tls.data, deadline, within).await {
+                Err(e @ DataError::NotResumed) => {
+                    unresumed = true;
+                    if let Ok(from) = from {
+                        stranger(
+                            from,
+                            format!("a data connection for connection {conn}: {e}"),
+                        );
+                    }
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 
