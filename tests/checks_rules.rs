@@ -269,3 +269,36 @@ destination = { dir = "spool/{tenant}", trigger_suffix = ".end" }
         "{ls}"
     );
 }
+
+#[test]
+fn the_type_check_sees_a_program_past_the_head_of_a_text_file_and_inside_a_document() {
+    // Finding 14: an ELF after the first 8 KiB of a .csv, and a PDF whose
+    // header is followed by an ELF, are refused; a long text file passes.
+    let rules = "[[check]]\nname = \"every-file\"\nbox = \"inbox\"\npatterns = [\"*\"]\ntypes = [\"text\", \"pdf\"]\n";
+    let d = Daemon::start_with(default_tenants(), rules);
+    let elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00";
+    let mut late = "住所,氏名\r\n".repeat(1000).into_bytes();
+    assert!(late.len() > 8 << 10);
+    let text_only = late.clone();
+    late.extend_from_slice(elf);
+    let polyglot = [b"%PDF-1.7\n".as_slice(), elf].concat();
+    fs::write(d.work.join("late.csv"), &late).unwrap();
+    fs::write(d.work.join("text.csv"), &text_only).unwrap();
+    fs::write(d.work.join("poly.pdf"), &polyglot).unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        "put late.csv /inbox/late.csv\nput text.csv /inbox/text.csv\nput poly.pdf /inbox/poly.pdf\n",
+    );
+    let outcome = |name: &str| {
+        eventually(name, Duration::from_secs(30), || {
+            outcome_for(&d, name).into_iter().next()
+        })
+    };
+    let late = outcome("late.csv");
+    assert_eq!(late["event"], "file_rejected", "{late}");
+    assert!(late["reason"].as_str().unwrap().contains("NUL"), "{late}");
+    let poly = outcome("poly.pdf");
+    assert_eq!(poly["event"], "file_rejected", "{poly}");
+    assert!(poly["reason"].as_str().unwrap().contains("ELF"), "{poly}");
+    assert_eq!(outcome("text.csv")["event"], "file_checked");
+}

@@ -122,6 +122,44 @@ pub fn contradiction(name: &str, head: &[u8]) -> Option<String> {
     }
 }
 
+/// Whether `name`'s suffix promises text (`.csv`, `.dat`, …).
+pub fn promises_text(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| TEXT_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// Where an ELF executable starts inside `head` after its first byte, if
+/// one does: its magic with a valid class, byte order and version (seven
+/// fixed bytes, which ordinary document data does not hold by chance).
+/// A document (PDF, image) whose first bytes carry a program is a
+/// polyglot made to pass as the document.
+pub fn embedded_executable(head: &[u8]) -> Option<usize> {
+    head.windows(7)
+        .skip(1)
+        .position(|w| {
+            w[..4] == *b"\x7fELF" && matches!(w[4], 1 | 2) && matches!(w[5], 1 | 2) && w[6] == 1
+        })
+        .map(|i| i + 1)
+}
+
+/// The offset of the first NUL byte `r` yields, counting from `start`:
+/// text never holds one, so a NUL past the first [`HEAD`] bytes of a
+/// file named as text is binary content the head did not show.
+pub fn first_nul(r: &mut impl std::io::Read, start: u64) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = start;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(i) = buf[..n].iter().position(|b| *b == 0) {
+            return Ok(Some(at + i as u64));
+        }
+        at += n as u64;
+    }
+}
+
 /// Whether `head` starts a ZIP archive whose first entry is encrypted
 /// (general purpose flag bit 0 of the local file header).
 pub fn encrypted_zip(head: &[u8]) -> bool {
@@ -172,6 +210,28 @@ mod tests {
         // A name that does not promise text is not judged by this rule.
         assert_eq!(contradiction("setup.exe", &exe()), None);
         assert_eq!(contradiction("no-extension", &exe()), None);
+    }
+
+    #[test]
+    fn a_program_inside_a_document_and_a_nul_past_the_head_are_found() {
+        let elf = b"\x7fELF\x02\x01\x01\x00\x00";
+        let polyglot = [b"%PDF-1.7\n".as_slice(), elf].concat();
+        assert_eq!(sniff(&polyglot).category(), "pdf");
+        assert_eq!(embedded_executable(&polyglot), Some(9));
+        assert_eq!(
+            embedded_executable(elf),
+            None,
+            "an ELF itself is not embedded"
+        );
+        assert_eq!(embedded_executable(b"%PDF-1.7\n\x7fELF text"), None);
+        let mut text = vec![b'a'; HEAD + 10];
+        text.extend_from_slice(elf);
+        let mut r = &text[HEAD..];
+        assert_eq!(
+            first_nul(&mut r, HEAD as u64).unwrap(),
+            Some(HEAD as u64 + 17)
+        );
+        assert!(promises_text("meibo.CSV") && !promises_text("a.pdf") && !promises_text("csv"));
     }
 
     #[test]

@@ -120,6 +120,46 @@ fn refused(mut f: Finding, reason: String) -> Finding {
     f
 }
 
+/// What the type check finds past what [`filetype::contradiction`] sees
+/// in the first bytes: a program inside a document's first bytes (a PDF
+/// or image polyglot), and a NUL byte anywhere in a file named as text
+/// (an executable appended after its first 8 KiB). `Err` when the
+/// stored bytes cannot be read.
+fn beyond_the_head(
+    open: &dyn Fn() -> Result<ObjectReader, String>,
+    o: &ObjectRecord,
+    name: &str,
+    head: &[u8],
+) -> Option<Result<String, String>> {
+    let kind = filetype::sniff(head);
+    if matches!(kind.category(), "pdf" | "image")
+        && let Some(at) = filetype::embedded_executable(head)
+    {
+        return Some(Ok(format!(
+            "the content is {} but holds an executable (ELF) at byte {at}",
+            kind.describe()
+        )));
+    }
+    if !filetype::promises_text(name) || o.size <= head.len() as u64 {
+        return None;
+    }
+    let mut rest = match open() {
+        Ok(r) => Plaintext::new(r),
+        Err(e) => return Some(Err(e)),
+    };
+    if let Err(e) = rest.seek(SeekFrom::Start(head.len() as u64)) {
+        return Some(Err(e.to_string()));
+    }
+    match filetype::first_nul(&mut rest, head.len() as u64) {
+        Ok(None) => None,
+        Ok(Some(at)) => Some(Ok(format!(
+            "the name says text but byte {at} is NUL: binary content past the first {} KiB",
+            filetype::HEAD >> 10
+        ))),
+        Err(e) => Some(Err(e.to_string())),
+    }
+}
+
 // Long: the order of the checks is the policy (virus first, then the
 // rules every file meets, then the selected rules), kept readable in one
 // function rather than spread over helpers that each need all of it.
@@ -201,6 +241,15 @@ pub fn inspect(
             finding("rejected", ran, scanner),
             format!("ファイルの内容が名前と矛盾します / {why}"),
         ));
+    }
+    if let Some(why) = beyond_the_head(open, o, name, &head) {
+        return Ok(match why {
+            Ok(why) => refused(
+                finding("rejected", ran, scanner),
+                format!("ファイルの内容が名前と矛盾します / {why}"),
+            ),
+            Err(e) => unreadable(ran, e),
+        });
     }
     if filetype::encrypted_zip(&head) {
         return Ok(refused(
