@@ -282,10 +282,12 @@ fn a_rejection_needs_a_reason_and_reaches_the_senders_receipt() {
 
 #[test]
 fn second_factors_wrong_replayed_and_pinned() {
-    let w = world();
+    let mut w = world();
     let b = w.at("segment:standard", "127.0.0.2");
     assert_eq!(b.login("std-kakarichou", PW, "000000").status, 401);
-    let code = totp_now(0);
+    // The next step's code: valid (within the drift allowed) for a minute,
+    // long enough to outlive a restart.
+    let code = totp_now(1);
     assert_eq!(b.login("std-kakarichou", PW, &code).status, 303);
     let again = w.at("segment:standard", "127.0.0.2");
     assert_eq!(
@@ -298,6 +300,15 @@ fn second_factors_wrong_replayed_and_pinned() {
         failed
             .iter()
             .any(|r| r["reason"].as_str().unwrap_or("").contains("replayed"))
+    );
+    // Used codes are kept in the journal: a restart does not make one
+    // usable again.
+    w.d.restart();
+    let after = w.at("segment:standard", "127.0.0.2");
+    assert_eq!(
+        after.login("std-kakarichou", PW, &code).status,
+        401,
+        "a used code works again after a restart"
     );
 
     // The 窓口 terminal's certificate is its login.

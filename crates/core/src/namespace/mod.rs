@@ -16,6 +16,7 @@ pub mod checking;
 pub mod error;
 mod handoffs;
 mod inventory;
+mod logins;
 mod lane_receipts;
 pub mod lane_report;
 pub mod lanes;

@@ -7,9 +7,7 @@
 //! say which part was wrong; the browser is told only that the login
 //! failed, the audit record says why.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use argon2::{Argon2, PasswordVerifier};
 use hmac::{Hmac, KeyInit, Mac};
@@ -242,11 +240,6 @@ pub fn standing(
     Ok(())
 }
 
-/// Replay protection for TOTP: the last step each person used. Keyed by
-/// configured names only, so it is bounded by the configuration.
-#[derive(Debug, Default)]
-pub struct TotpSeen(Mutex<HashMap<String, u64>>);
-
 /// Checks a login. Runs on a blocking thread (argon2id takes tens of
 /// milliseconds and ~19 MiB by design).
 pub fn check(
@@ -254,7 +247,7 @@ pub fn check(
     door: &WebDoor,
     a: &Attempt,
     conn: u64,
-    seen: &TotpSeen,
+    spend_step: &dyn Fn(&str, u64) -> Result<bool, String>,
 ) -> Result<(Who, String, String), Refused> {
     let f = find(snap, door, a, conn);
     let refuse = |reason: String, rule: Option<String>| Refused {
@@ -303,15 +296,13 @@ pub fn check(
         let Some(step) = step else {
             return Err(refuse("wrong or expired TOTP code".into(), None));
         };
-        let mut seen = seen
-            .0
-            .lock()
-            .map_err(|_| refuse("TOTP state unavailable".into(), None))?;
-        let last = seen.entry(a.user.clone()).or_insert(0);
-        if step <= *last {
-            return Err(refuse("TOTP code already used (replayed)".into(), None));
+        // Used codes are kept in the journal: one works once, across
+        // restarts too.
+        match spend_step(&a.user, step) {
+            Ok(true) => {}
+            Ok(false) => return Err(refuse("TOTP code already used (replayed)".into(), None)),
+            Err(e) => return Err(refuse(format!("TOTP state unavailable: {e}"), None)),
         }
-        *last = step;
         method.push("totp");
     }
     Ok((who, method.join("+"), proof(login)))

@@ -96,7 +96,6 @@ pub struct Web {
     verifying: Semaphore,
     /// Signed audit bundles made at once (each holds its period).
     exports: Semaphore,
-    totp_seen: login::TotpSeen,
     /// Admission and the table of open connections (the core's door kit).
     gate: Gate,
     /// The bound listeners (set once, when bound).
@@ -133,7 +132,6 @@ impl Web {
             uploads: Arc::new(Semaphore::new(l.max_uploads)),
             verifying: Semaphore::new(LOGIN_VERIFY_CONCURRENCY),
             exports: Semaphore::new(1),
-            totp_seen: login::TotpSeen::default(),
             gate: Gate::new(
                 renkei_core::policy::Protocol::Https,
                 Arc::clone(&live),

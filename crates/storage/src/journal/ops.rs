@@ -48,6 +48,13 @@ pub enum Op {
         state: ObjectState,
         unless_delivered_by: Vec<String>,
     },
+    /// Use up step `step` of a counter kept in `meta` under `key` (a
+    /// person's TOTP codes): refused (`Stale`) unless it is past the step
+    /// used last, so a code works once, across restarts too.
+    SpendStep {
+        key: String,
+        step: u64,
+    },
     /// Remember a small fact across restarts (e.g. when a route's
     /// schedule last fired). Keys are namespaced by their owner.
     PutMeta {
@@ -395,6 +402,17 @@ impl Tables<'_> {
             Op::Lane(l) => self.apply_lane(l),
             Op::PutMeta { key, value } => {
                 self.meta.insert(key.as_str(), value.as_str())?;
+                Ok(Ok(Outcome::default()))
+            }
+            Op::SpendStep { key, step } => {
+                let last = self
+                    .meta
+                    .get(key.as_str())?
+                    .and_then(|v| v.value().parse::<u64>().ok());
+                if last.is_some_and(|last| last >= *step) {
+                    return Ok(Err(OpError::Stale));
+                }
+                self.meta.insert(key.as_str(), step.to_string().as_str())?;
                 Ok(Ok(Outcome::default()))
             }
             Op::DropNotes { through } => {
