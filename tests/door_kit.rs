@@ -488,3 +488,49 @@ fn every_tls_door_chooses_the_cipher_and_logs_nothing_of_an_address_as_sni() {
         "a warning for what clients normally do"
     );
 }
+
+#[test]
+fn a_web_upload_over_the_limit_is_recorded_as_a_refusal_with_its_reason() {
+    // Finding 11: the record says it was refused for its size, not that
+    // the browser's upload ended; and the same when the size is announced
+    // up front (Content-Length) or found as the bytes arrive.
+    let (d, cert, _dir) = web_world("max_upload_size = \"1MiB\"\n", "");
+    let b = Browser::new(&d.web_addr("staff"), &cert);
+    assert_eq!(b.login(MADOGUCHI, PW, "").status, 303);
+    let token = b.csrf("/box/inbox");
+    // Within web.max_upload_size + web.max_form_size, so the body is read
+    // and the size found as it arrives.
+    let near = d.work.join("near.bin");
+    fs::write(&near, common::pseudo_random((1 << 20) + 4096, 5)).unwrap();
+    let a = b.upload("/inbox", &near, Some(&token));
+    assert_eq!(a.status, 413, "{a:?}");
+    // Announced larger than both: refused before it is read.
+    let far = d.work.join("far.bin");
+    fs::write(&far, common::pseudo_random(2 << 20, 6)).unwrap();
+    let a = b.upload("/inbox", &far, Some(&token));
+    assert_eq!(a.status, 413, "{a:?}");
+    let refused = eventually("two refusals", Duration::from_secs(20), || {
+        let r: Vec<Value> = d
+            .audit_query("operation_refused")
+            .into_iter()
+            .filter(|e| e["op"] == "upload")
+            .collect();
+        (r.len() >= 2).then_some(r)
+    });
+    for r in &refused {
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("web.max_upload_size"),
+            "{r}"
+        );
+    }
+    assert!(
+        !d.audit_query("upload_interrupted")
+            .iter()
+            .any(|e| e["reason"].as_str().unwrap_or("").contains("ended before")),
+        "{:?}",
+        d.audit_query("upload_interrupted")
+    );
+}

@@ -258,7 +258,15 @@ fn a_rejection_needs_a_reason_and_reaches_the_senders_receipt() {
         "/decide/kanyusha-down/wrong.csv",
         &[("csrf", &token), ("decision", "reject"), ("reason", " ")],
     );
-    assert_eq!(empty.status, 400, "{empty:?}");
+    assert_eq!(empty.status, 403, "{empty:?}");
+    // Refused by the core, and recorded as every refusal is.
+    let refused = w.d.wait_event("the refused rejection", |e| {
+        e["event"] == "operation_refused" && e["op"] == "reject"
+    });
+    assert!(
+        refused["reason"].as_str().unwrap().contains("reason"),
+        "{refused}"
+    );
     let a = approver.post(
         "/decide/kanyusha-down/wrong.csv",
         &[

@@ -375,8 +375,30 @@ impl Namespace {
     }
 
     /// An approver's decision: a rename from `/approve/<lane>/NAME` into
-    /// `approved/` approves it, to `rejected/<reason>` rejects it.
+    /// `approved/` approves it, to `rejected/<reason>` rejects it. A
+    /// decision that is refused (a rejection without a reason, a file
+    /// that is not the approver's to decide, one decided meanwhile) is
+    /// recorded as a refusal, whatever door it came through.
     pub(crate) async fn lane_decide(
+        &self,
+        who: &Principal,
+        from: &NsPath,
+        to: &NsPath,
+    ) -> Result<(), NsError> {
+        match self.lane_decision(who, from, to).await {
+            Ok(()) => Ok(()),
+            Err(e @ NsError::Storage(_)) => Err(e),
+            Err(e) => {
+                let op = match to {
+                    NsPath::Decision { approve: false, .. } => "reject",
+                    _ => "approve",
+                };
+                Err(self.refuse(who, op, &from.to_string(), e))
+            }
+        }
+    }
+
+    async fn lane_decision(
         &self,
         who: &Principal,
         from: &NsPath,

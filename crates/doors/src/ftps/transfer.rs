@@ -344,6 +344,7 @@ impl Session {
                     }
                     Some(Piece::TooLarge) => {
                         up.discard("over ftps.max_upload_size");
+                        up.record_refusal("upload", "the file is larger than ftps.max_upload_size");
                         return Stored::Refused(NsError::Invalid(format!(
                             "the file is larger than ftps.max_upload_size ({max} bytes); nothing was kept"
                         )));

@@ -485,15 +485,13 @@ pub async fn decide(
         "reject" => {
             // A reason is one path component: a slash in it would make a
             // directory (and look-alike slashes are refused as names).
+            // Without one, the core refuses (and records) the rejection.
             let reason = form.reason.trim().replace(['/', '\\'], "・");
             if reason.is_empty() {
-                return page_error(
-                    StatusCode::BAD_REQUEST,
-                    "却下理由がありません / A reason is required",
-                    "却下するときは理由を書いてください。",
-                );
+                format!("approve/{lane}/rejected")
+            } else {
+                format!("approve/{lane}/rejected/{reason}")
             }
-            format!("approve/{lane}/rejected/{reason}")
         }
         _ => {
             return page_error(

@@ -126,9 +126,8 @@ pub(super) async fn login_submit(
     let w = Arc::clone(&web);
     let id = conn.id;
     let checked = tokio::task::spawn_blocking(move || {
-        let spend = |user: &str, step: u64| {
-            w.ns.spend_totp_step(user, step).map_err(|e| e.to_string())
-        };
+        let spend =
+            |user: &str, step: u64| w.ns.spend_totp_step(user, step).map_err(|e| e.to_string());
         let r = login::check(&snap, &door, &attempt, id, &spend);
         (attempt, r)
     })

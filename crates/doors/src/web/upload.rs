@@ -77,23 +77,21 @@ pub async fn upload(
         .and_then(|v| v.parse::<u64>().ok())
         && len > limits.max_upload_size.saturating_add(limits.max_form_size)
     {
-        return upload_answer(
-            json,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "ファイルが大きすぎます (web.max_upload_size {})",
-                html::size(limits.max_upload_size)
-            ),
-            &back,
+        let msg = format!(
+            "ファイルが大きすぎます (web.max_upload_size {})",
+            html::size(limits.max_upload_size)
         );
+        let shown = dir.to_string();
+        web.ns
+            .refuse(&who, "upload", &shown, NsError::Invalid(msg.clone()));
+        return upload_answer(json, StatusCode::PAYLOAD_TOO_LARGE, &msg, &back);
     }
     let Ok(_permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
-        return upload_answer(
-            json,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)",
-            &back,
-        );
+        let msg = "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)";
+        let shown = dir.to_string();
+        web.ns
+            .refuse(&who, "upload", &shown, NsError::Invalid(msg.into()));
+        return upload_answer(json, StatusCode::SERVICE_UNAVAILABLE, msg, &back);
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -205,6 +203,12 @@ fn base_name(n: &str) -> String {
 enum Chunk {
     Data(Bytes),
     End,
+    /// Cut off for a reason (a limit, a stall, an unreadable body): keep
+    /// nothing, and record why; `refused` when a limit refused it.
+    Stop {
+        reason: String,
+        refused: bool,
+    },
 }
 
 /// Streams one part into an upload on a blocking thread; only an `End`
@@ -231,6 +235,13 @@ async fn stream_one(
                         return Err(e);
                     }
                     offset += n;
+                }
+                Some(Chunk::Stop { reason, refused }) => {
+                    up.discard(&reason);
+                    if refused {
+                        up.record_refusal("upload", &reason);
+                    }
+                    return Err(NsError::Invalid(reason));
                 }
                 Some(Chunk::End) => {
                     let o = up.commit()?;
@@ -285,6 +296,15 @@ async fn stream_one(
             }
         }
     };
+    if let Err((status, msg)) = &fed {
+        let refused = *status == StatusCode::PAYLOAD_TOO_LARGE;
+        let _ = tx
+            .send(Chunk::Stop {
+                reason: msg.clone(),
+                refused,
+            })
+            .await;
+    }
     drop(tx);
     let written = writer.await;
     fed?;
