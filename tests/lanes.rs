@@ -508,3 +508,71 @@ format = { encoding = "utf-8", line_ending = "crlf", records = "csv", columns = 
         "a lane's rule checked a municipality's file"
     );
 }
+
+#[test]
+fn a_file_approved_while_its_sender_rewrites_it_stays_delivered() {
+    // Finding 8: the sender opens its waiting file's name for writing and
+    // keeps it open while the approver approves the first version; the
+    // close must not replace the delivered file.
+    let w = world(APPROVED_LANE);
+    let name = "t.csv";
+    let v1 = pseudo_random(50_000, 1);
+    let v2 = pseudo_random(60_000, 2);
+    fs::write(w.d.work.join("v1.csv"), &v1).unwrap();
+    fs::write(w.d.work.join("v2.csv"), &v2).unwrap();
+    w.ok(
+        "std-ope",
+        &format!("put v1.csv /send/kanyusha-down/{name}\n"),
+    );
+    let (addr, port) = w.doors["standard"];
+    let gate = w.d.work.join("gate");
+    let mut child = std::process::Command::new(common::PYTHON)
+        .arg(common::PARAMIKO)
+        .args([addr, &port.to_string(), "std-ope"])
+        .arg(&w.keys["std-ope"].private)
+        .args([
+            "hold_write",
+            "v2.csv",
+            &format!("/send/kanyusha-down/{name}"),
+        ])
+        .arg(&gate)
+        .env("RENKEI_BIND", addr)
+        .current_dir(&w.d.work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["open"], true, "{first}");
+    w.ok(
+        "std-boss",
+        &format!("rename /approve/kanyusha-down/{name} /approve/kanyusha-down/approved/{name}\n"),
+    );
+    w.d.wait_event("delivered", |e| {
+        e["event"] == "lane_delivered" && e["name"] == name
+    });
+    fs::write(&gate, b"").unwrap();
+    let closed: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let _ = child.wait();
+    assert_eq!(
+        closed["ok"], false,
+        "the close replaced a delivered file: {closed}"
+    );
+    // The receiver still has the approved version, and acknowledges it.
+    w.ok(
+        "chukan-ope",
+        &format!("get /receive/kanyusha-down/{name} got.csv\nrm /receive/kanyusha-down/{name}\n"),
+    );
+    assert_eq!(fs::read(w.d.work.join("got.csv")).unwrap(), v1);
+    let refused = w.d.wait_event("the refused replacement", |e| {
+        e["event"] == "operation_refused" && e["op"] == "upload" && e["user"] == "std-ope"
+    });
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("approved or delivered"),
+        "{refused}"
+    );
+}

@@ -49,11 +49,13 @@ Commands (each prints one JSON object per line on stdout):
                               {"opened": k, "error": ...} when refused
 """
 import hashlib
+import os
 import json
 import socket
 import struct
 import sys
 import threading
+import time
 
 import paramiko
 
@@ -65,7 +67,15 @@ def out(obj):
 
 def connect(host, port, user, keyfile):
     key = paramiko.Ed25519Key.from_private_key_file(keyfile)
-    t = paramiko.Transport((host, int(port)))
+    bind = os.environ.get("RENKEI_BIND")
+    if bind:
+        # A segment's listener admits its own network only.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((bind, 0))
+        s.connect((host, int(port)))
+        t = paramiko.Transport(s)
+    else:
+        t = paramiko.Transport((host, int(port)))
     t.connect(username=user, pkey=key)
     return t, paramiko.SFTPClient.from_transport(t)
 
@@ -278,6 +288,24 @@ def main():
         f.write(b"B" * 11)
         close_checked(sftp, f)
         out({"size": sftp.stat(args[0]).st_size})
+    elif cmd == "hold_write":
+        # Opens REMOTE, writes LOCAL into it, says so, and closes it only
+        # once the file GATE exists: the close (the commit) then meets
+        # whatever happened meanwhile.
+        local, remote, gate = args
+        f = sftp.open(remote, "wb")
+        with open(local, "rb") as src:
+            f.write(src.read())
+        f.flush()
+        out({"open": True})
+        deadline = time.time() + 60
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.05)
+        try:
+            close_checked(sftp, f)
+            out({"ok": True})
+        except IOError as e:
+            out({"ok": False, "message": str(e)})
     elif cmd == "hold_read":
         f = sftp.open(args[0], "rb")
         h = hashlib.sha256()

@@ -27,6 +27,10 @@ pub enum Op {
         object: Box<ObjectRecord>,
         /// Refuse if the name exists (SFTP `EXCL`).
         exclusive: bool,
+        /// A lane's file: a file it replaces must still be its sender's
+        /// and still waiting (checks or approval), as when the upload
+        /// began — not approved or delivered meanwhile (`HandedOn`).
+        replaces_only_waiting: bool,
         clear_partial: Option<String>,
     },
     /// Record (or update) an interrupted or checkpointed upload.
@@ -176,6 +180,7 @@ impl Tables<'_> {
                 parent_key,
                 object,
                 exclusive,
+                replaces_only_waiting,
                 clear_partial,
             } => {
                 if let Err(e) = self.parent_is_dir(parent_key)? {
@@ -190,6 +195,20 @@ impl Tables<'_> {
                     Some(EntryRecord::File { object }) => Some(object),
                     None => None,
                 };
+                if *replaces_only_waiting && let Some(old_id) = &old_id {
+                    let waiting = get::<ObjectRecord>(&self.objects, "object", old_id)?
+                        .is_some_and(|o| {
+                            o.uploaded_by == object.uploaded_by
+                                && matches!(
+                                    o.state,
+                                    ObjectState::Checking { .. }
+                                        | ObjectState::AwaitingApproval { .. }
+                                )
+                        });
+                    if !waiting {
+                        return Ok(Err(OpError::HandedOn));
+                    }
+                }
                 let mut out = Outcome::default();
                 let old = match old_id {
                     Some(old_id) => self.supersede(&old_id, &object.id, object.committed_at)?,

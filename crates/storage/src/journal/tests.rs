@@ -36,6 +36,7 @@ fn commit(
         parent_key: None,
         object: Box::new(object(id, name, blob)),
         exclusive,
+        replaces_only_waiting: false,
         clear_partial: None,
     })
 }
@@ -150,6 +151,7 @@ fn failed_op_does_not_spoil_its_group() {
                 parent_key: None,
                 object: Box::new(object("o9", "ok.csv", "b9")),
                 exclusive: true,
+                replaces_only_waiting: false,
                 clear_partial: None,
             },
         ])
@@ -192,6 +194,7 @@ fn notes_are_committed_with_accepted_changes_delivered_after_and_dropped_on_requ
             parent_key: None,
             object: Box::new(object(&format!("id-{name}"), name, &"a".repeat(32))),
             exclusive: true,
+            replaces_only_waiting: false,
             clear_partial: None,
         };
         j.apply_noted_blocking(vec![mk("a")], note(&delivered))
@@ -326,6 +329,7 @@ fn lane_file(j: &Journal, id: &str, name: &str, sender: &str) {
         parent_key: None,
         object: Box::new(o),
         exclusive: true,
+        replaces_only_waiting: false,
         clear_partial: None,
     })
     .unwrap();

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{Upload, new_object_id};
 use crate::events::Event;
 use crate::namespace::NsError;
-use renkei_storage::journal::{ObjectRecord, ObjectState, Op};
+use renkei_storage::journal::{ApplyError, ObjectRecord, ObjectState, Op, OpError};
 
 impl Upload {
     /// Finishes the upload: segments durable, record committed, file
@@ -119,6 +119,9 @@ impl Upload {
             parent_key: self.parent_key.clone(),
             object: Box::new(object.clone()),
             exclusive: self.exclusive,
+            // What `Upload::begin` checked of the file it replaces, checked
+            // again in the commit's own transaction.
+            replaces_only_waiting: object.lane().is_some(),
             clear_partial: Some(self.partial_key.clone()),
         };
         // The audit record is committed with the file itself: neither
@@ -147,6 +150,16 @@ impl Upload {
                     _ => {}
                 }
                 Ok(object)
+            }
+            Err(ApplyError::Op(OpError::HandedOn)) => {
+                // The lane file this upload was to replace was approved or
+                // delivered while it was written: it stays as it is.
+                let err = NsError::Conflict {
+                    path: self.shown.clone(),
+                    reason: "the file of this name was approved or delivered while this upload was written; it stays as it was: send this one under another name".into(),
+                };
+                self.discard("the lane file it was to replace was handed on meanwhile");
+                Err(self.ns.refuse(&self.who, "upload", &self.shown, err))
             }
             Err(e) => {
                 let err = NsError::from_apply(e, &self.shown);
