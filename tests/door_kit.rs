@@ -303,7 +303,9 @@ impl Drop for HeldScanner {
 }
 
 impl HeldScanner {
-    fn start() -> HeldScanner {
+    /// With `hang`, scans of files holding those bytes are never
+    /// answered (and no first scan is held).
+    fn start(hang: Option<&str>) -> HeldScanner {
         let clamd = TestClamd::start("64M");
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("held.sock");
@@ -312,6 +314,7 @@ impl HeldScanner {
             .arg(&socket)
             .arg(&clamd.socket)
             .arg(dir.path())
+            .args(hang)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -326,9 +329,9 @@ impl HeldScanner {
         }
     }
 
-    fn table(&self) -> String {
+    fn table(&self, timeout: &str, extra: &str) -> String {
         format!(
-            "[scan]\nclamd = {:?}\ntimeout = \"60s\"\nretry_first = \"1s\"\nretry_max = \"2s\"\n",
+            "[scan]\nclamd = {:?}\ntimeout = \"{timeout}\"\nretry_first = \"1s\"\nretry_max = \"2s\"\n{extra}",
             self.dir.path().join("held.sock").display().to_string()
         )
     }
@@ -375,10 +378,10 @@ fn a_file_renamed_while_it_is_checked_is_checked_under_its_new_name() {
     // Finding 3: the verdict is for the name the file has when it is
     // settled. Renamed during its scan to a name the 住基 rule selects,
     // it is checked again under that name, and refused.
-    let scanner = HeldScanner::start();
+    let scanner = HeldScanner::start(None);
     let d = Daemon::start_with(
         default_tenants(),
-        &format!("{}\n{JUKI_RULE}", scanner.table()),
+        &format!("{}\n{JUKI_RULE}", scanner.table("60s", "")),
     );
     let final_name = "JUKI_032018_20261201093000.DAT";
     fs::write(d.work.join("race0.tmp"), bad_juki()).unwrap();
@@ -533,4 +536,44 @@ fn a_web_upload_over_the_limit_is_recorded_as_a_refusal_with_its_reason() {
         "{:?}",
         d.audit_query("upload_interrupted")
     );
+}
+
+#[test]
+fn a_file_the_scanner_never_answers_neither_holds_others_back_nor_waits_forever() {
+    // Finding 13: one file whose scan always times out. Another
+    // municipality's file uploaded after it is checked meanwhile, and the
+    // stuck one is held for the operator after scan.max_attempts tries.
+    let scanner = HeldScanner::start(Some("STUCK-SCAN-MARKER"));
+    let d = Daemon::start_with(
+        default_tenants(),
+        &scanner.table("2s", "max_attempts = 2\n"),
+    );
+    let mut stuck = b"STUCK-SCAN-MARKER\n".to_vec();
+    stuck.extend(clean(10_000, 4));
+    fs::write(d.work.join("stuck.csv"), &stuck).unwrap();
+    fs::write(d.work.join("other.csv"), clean(10_000, 5)).unwrap();
+    d.sftp_ok("032018-juki", "put stuck.csv /inbox/stuck.csv\n");
+    d.wait_event("the stuck scan's first timeout", |e| {
+        e["event"] == "scan_unavailable"
+    });
+    d.sftp_ok("011002-juki", "put other.csv /inbox/other.csv\n");
+    let other = eventually(
+        "the other municipality's file",
+        Duration::from_secs(30),
+        || outcome_for(&d, "other.csv").into_iter().next(),
+    );
+    assert_eq!(other["event"], "file_checked", "{other}");
+    let held = eventually("the stuck file held", Duration::from_secs(60), || {
+        outcome_for(&d, "stuck.csv").into_iter().next()
+    });
+    assert_eq!(held["event"], "file_quarantined", "{held}");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("scan.max_attempts"),
+        "{held}"
+    );
+    let list = d.ctl_ok(&["quarantine", "list"]);
+    assert!(list.contains("stuck.csv"), "{list}");
 }

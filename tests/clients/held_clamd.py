@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A clamd whose first scan answer waits, for tests/door_kit.rs.
 
-  held_clamd.py LISTEN_SOCKET CLAMD_SOCKET DIR
+  held_clamd.py LISTEN_SOCKET CLAMD_SOCKET DIR [HANG_MARKER]
 
 Listens on LISTEN_SOCKET and passes every connection through to the real
 clamd at CLAMD_SOCKET. When clamd answers the first INSTREAM scan, the
@@ -9,6 +9,10 @@ answer is held: the script creates DIR/scanning and sends the answer
 only once DIR/release exists. Every other command, and every later scan,
 passes straight through. So a test can act while renkei is in the
 middle of checking a file, without guessing at timing.
+
+With HANG_MARKER, the first hold is skipped, and a scan whose bytes hold
+HANG_MARKER is never answered (as a scanner stuck on one file): its
+connection stays open and silent until the client gives up.
 """
 
 import os
@@ -18,16 +22,22 @@ import threading
 import time
 
 listen, upstream, folder = sys.argv[1], sys.argv[2], sys.argv[3]
-held = {"first": True}
+hang = sys.argv[4].encode() if len(sys.argv) > 4 else None
+held = {"first": hang is None}
 lock = threading.Lock()
 
 
-def pump(src, dst, hold):
+def pump(src, dst, hold, stuck=None):
     try:
         while True:
             b = src.recv(65536)
             if not b:
                 break
+            if stuck is not None:
+                if hang and hang in b:
+                    stuck["yes"] = True
+                if stuck["yes"]:
+                    continue
             if hold:
                 with lock:
                     first = held["first"]
@@ -56,9 +66,16 @@ def serve(client):
     up.connect(upstream)
     up.sendall(first)
     scan = b"INSTREAM" in first[:16]
-    t = threading.Thread(target=pump, args=(client, up, False), daemon=True)
+    stuck = {"yes": bool(hang and hang in first)}
+    if stuck["yes"]:
+        up.close()
+        while client.recv(65536):
+            pass
+        client.close()
+        return
+    t = threading.Thread(target=pump, args=(client, up, False, stuck), daemon=True)
     t.start()
-    pump(up, client, scan)
+    pump(up, client, scan, stuck)
     t.join(5)
     client.close()
     up.close()

@@ -37,6 +37,10 @@ pub struct ScanConfig {
     /// `retry_first`, doubling up to `retry_max`.
     pub retry_first: Duration,
     pub retry_max: Duration,
+    /// Times one file may go unanswered (a scan that times out or breaks
+    /// off) while the scanner answers for other files, before it is held
+    /// (quarantined) for the operator with the last error as the reason.
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +53,7 @@ pub(super) struct RawScan {
     unscannable: Option<Spanned<String>>,
     retry_first: Option<Spanned<Quantity>>,
     retry_max: Option<Spanned<Quantity>>,
+    max_attempts: Option<Spanned<i64>>,
 }
 
 impl RawScan {
@@ -107,7 +112,21 @@ impl RawScan {
             (retry_first, day),
             "scan.retry_max",
         )?;
+        let max_attempts = match &self.max_attempts {
+            None => 3,
+            Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as u32,
+            Some(v) => {
+                return Err((
+                    v.span(),
+                    format!(
+                        "scan.max_attempts must be between 1 and 100 (got {})",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        };
         Ok(ScanConfig {
+            max_attempts,
             clamd,
             timeout: duration_in(
                 &self.timeout,

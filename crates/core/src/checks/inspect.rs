@@ -115,6 +115,12 @@ fn finding(outcome: &str, ran: Vec<String>, scanner: Option<&Scanner<'_>>) -> Fi
     }
 }
 
+/// The finding for a file the scanner kept leaving unanswered: held
+/// (quarantined) with `reason`, for the operator to decide.
+pub fn unanswered(reason: String) -> Finding {
+    refused(finding("quarantined", vec!["virus".into()], None), reason)
+}
+
 fn refused(mut f: Finding, reason: String) -> Finding {
     f.record.reason = Some(reason);
     f

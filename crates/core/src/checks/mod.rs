@@ -11,6 +11,7 @@
 //! answer: such a file stays `checking` and is tried again.
 
 pub mod inspect;
+mod line;
 pub mod quarantine;
 pub mod stage;
 

@@ -3,20 +3,23 @@
 //! `scan.concurrency` inspections at once on blocking threads, and
 //! commits each outcome with its audit record.
 //!
-//! Fail closed: when the scanner does not answer, the file goes back to
-//! the front of the line, `scan_unavailable` is recorded once for the
-//! outage, and only one file at a time probes the scanner, after
-//! `scan.retry_first` doubling up to `scan.retry_max`. The first answer
-//! ends the outage (`scan_available`) and every waiting file proceeds.
+//! Fail closed: when the scanner does not answer, the file goes to the
+//! back of its owner's line (`line`: municipalities take turns),
+//! `scan_unavailable` is recorded once for the outage, and only one file
+//! at a time probes the scanner, after `scan.retry_first` doubling up to
+//! `scan.retry_max`. The first answer ends the outage (`scan_available`)
+//! and every waiting file proceeds. A file left unanswered
+//! `scan.max_attempts` times while the scanner answers others is held
+//! for the operator, so it cannot keep the scanner to itself.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::inspect::{Finding, Scanner, Unavailable, inspect};
+use super::inspect::{Finding, Scanner, Unavailable, inspect, unanswered};
+use super::line::Line;
 use crate::events::{CheckedFile, Event};
 use crate::namespace::Namespace;
 use renkei_checks::clamd::Clamd;
@@ -161,7 +164,7 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
             );
             if renamed {
                 tracing::debug!(object = %o.id, "renamed while it was checked; checked again");
-                ns.checking.push(o.id.clone());
+                ns.checking.push(o.id.clone(), o.tenant.clone());
             } else {
                 tracing::debug!(object = %o.id, "left checking while it was checked; outcome dropped");
             }
@@ -172,53 +175,18 @@ async fn settle(ns: &Arc<Namespace>, o: ObjectRecord, f: Finding) {
     }
 }
 
-/// Every `checking` object in the journal, oldest first.
-fn waiting_in_journal(ns: &Namespace) -> Vec<String> {
+/// Every `checking` object in the journal, oldest first, with its owner.
+fn waiting_in_journal(ns: &Namespace) -> Vec<(String, String)> {
     match ns.journal.objects() {
         Ok(mut all) => {
             all.retain(|o| matches!(o.state, ObjectState::Checking { .. }));
             all.sort_by_key(|o| o.committed_at);
-            all.into_iter().map(|o| o.id).collect()
+            all.into_iter().map(|o| (o.id, o.tenant)).collect()
         }
         Err(e) => {
             tracing::error!(error = %e, "the journal cannot be read for files waiting for checks");
             Vec::new()
         }
-    }
-}
-
-/// The files the stage will check, in order: at most
-/// [`super::CHECKS_BACKLOG`] ids are held, whatever waits in the journal
-/// (a scanner down for a day with heavy uploads must not grow memory);
-/// the rest are read from the journal again once the line is empty.
-#[derive(Default)]
-struct Line {
-    ids: VecDeque<String>,
-    known: HashSet<String>,
-    /// Some ids were not taken for want of room.
-    overflowed: bool,
-}
-
-impl Line {
-    fn add(&mut self, id: String) {
-        if self.known.contains(&id) {
-            return;
-        }
-        if self.known.len() >= super::CHECKS_BACKLOG {
-            self.overflowed = true;
-            return;
-        }
-        self.known.insert(id.clone());
-        self.ids.push_back(id);
-    }
-
-    /// Whether the journal must be read for the files left out.
-    fn wants_journal(&mut self, idle: bool) -> bool {
-        let wants = self.overflowed && idle && self.ids.is_empty();
-        if wants {
-            self.overflowed = false;
-        }
-        wants
     }
 }
 
@@ -231,29 +199,30 @@ type Done = (String, Result<Option<(ObjectRecord, Finding)>, Unavailable>);
 /// stay `checking` and are checked again at the next start.
 pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
     let mut line = Line::default();
-    for id in waiting_in_journal(&ns) {
-        line.add(id);
+    for (id, owner) in waiting_in_journal(&ns) {
+        line.add(id, owner);
     }
     let versions: VersionCache = Arc::new(Mutex::new(None));
     let mut running: JoinSet<Done> = JoinSet::new();
     let mut outage: Option<Outage> = None;
     loop {
         let (ids, lagged) = ns.checking.take();
-        for id in ids {
-            line.add(id);
+        for (id, owner) in ids {
+            line.add(id, owner);
         }
         if lagged || line.wants_journal(running.is_empty()) {
-            for id in waiting_in_journal(&ns) {
-                line.add(id);
+            for (id, owner) in waiting_in_journal(&ns) {
+                line.add(id, owner);
             }
         }
         let snap = ns.live.get();
-        let (limit, retry) = snap.config.scan.as_ref().map_or(
+        let (limit, retry, max_attempts) = snap.config.scan.as_ref().map_or(
             (
                 DEFAULT_CONCURRENCY,
                 (Duration::from_secs(5), Duration::from_secs(300)),
+                3,
             ),
-            |s| (s.concurrency, (s.retry_first, s.retry_max)),
+            |s| (s.concurrency, (s.retry_first, s.retry_max), s.max_attempts),
         );
         let probing = outage.as_ref().is_some_and(|o| Instant::now() >= o.next);
         let room = if outage.is_none() {
@@ -264,7 +233,7 @@ pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
             0
         };
         while running.len() < room {
-            let Some(id) = line.ids.pop_front() else {
+            let Some(id) = line.next() else {
                 break;
             };
             let (ns2, v2) = (Arc::clone(&ns), Arc::clone(&versions));
@@ -287,25 +256,23 @@ pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
                 let Some(Ok((id, result))) = done else { continue };
                 match result {
                     Ok(found) => {
-                        line.known.remove(&id);
+                        line.done(&id);
                         if let Some(o) = outage.take() {
-                            let version = versions
-                                .lock()
-                                .ok()
-                                .and_then(|v| v.as_ref().map(|(_, v)| v.clone()))
-                                .unwrap_or_default();
-                            ns.events.record(Event::ScanAvailable {
-                                scanner: scanner_name(&ns),
-                                version,
-                                outage_s: o.since.elapsed().as_secs(),
-                            });
+                            scanner_back(&ns, &versions, &o);
                         }
                         if let Some((o, f)) = found {
                             settle(&ns, o, f).await;
                         }
                     }
                     Err(Unavailable(error)) => {
-                        line.ids.push_front(id);
+                        // A strike only while the scanner answers others:
+                        // in an outage, every file fails alike.
+                        let strikes = line.unanswered(id.clone(), outage.is_none());
+                        if strikes >= max_attempts {
+                            line.done(&id);
+                            give_up(&ns, &id, &error, strikes).await;
+                            continue;
+                        }
                         let now = Instant::now();
                         match outage.as_mut() {
                             Some(o) => {
@@ -316,7 +283,7 @@ pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
                                 ns.events.record(Event::ScanUnavailable {
                                     scanner: scanner_name(&ns),
                                     error,
-                                    waiting: line.ids.len() + running.len(),
+                                    waiting: line.len() + running.len(),
                                 });
                                 outage = Some(Outage { since: now, delay: retry.0, next: now + retry.0 });
                             }
@@ -328,6 +295,34 @@ pub async fn run(ns: Arc<Namespace>, token: CancellationToken) {
     }
 }
 
+/// The scanner answered again after an outage.
+fn scanner_back(ns: &Namespace, versions: &VersionCache, o: &Outage) {
+    let version = versions
+        .lock()
+        .ok()
+        .and_then(|v| v.as_ref().map(|(_, v)| v.clone()))
+        .unwrap_or_default();
+    ns.events.record(Event::ScanAvailable {
+        scanner: scanner_name(ns),
+        version,
+        outage_s: o.since.elapsed().as_secs(),
+    });
+}
+
+/// A file the scanner left unanswered `strikes` times while answering
+/// others (`scan.max_attempts`): held for the operator, with the last
+/// error as the reason, so it stops taking the scanner's time.
+async fn give_up(ns: &Arc<Namespace>, id: &str, error: &str, strikes: u32) {
+    let o = match ns.journal.object(id) {
+        Ok(Some(o)) if matches!(o.state, ObjectState::Checking { .. }) => o,
+        _ => return,
+    };
+    let reason = format!(
+        "検査が{strikes}回完了しませんでした / the scanner gave no verdict {strikes} times while it answered for other files (scan.max_attempts); last error: {error}"
+    );
+    settle(ns, o, unanswered(reason)).await;
+}
+
 fn scanner_name(ns: &Namespace) -> String {
     ns.live
         .get()
@@ -335,25 +330,4 @@ fn scanner_name(ns: &Namespace) -> String {
         .scan
         .as_ref()
         .map_or_else(|| "none".to_string(), |s| s.clamd.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_line_holds_a_bounded_number_of_ids_and_asks_for_the_rest_when_empty() {
-        let mut line = Line::default();
-        for i in 0..super::super::CHECKS_BACKLOG + 5 {
-            line.add(format!("id{i}"));
-        }
-        line.add("id0".into());
-        assert_eq!(line.ids.len(), super::super::CHECKS_BACKLOG);
-        assert!(!line.wants_journal(true), "not while ids are waiting");
-        line.ids.clear();
-        line.known.clear();
-        assert!(!line.wants_journal(false), "not while inspections run");
-        assert!(line.wants_journal(true));
-        assert!(!line.wants_journal(true), "once per overflow");
-    }
 }

@@ -96,10 +96,11 @@ pub fn renamed_needs_check(
         .any(|r| r.selects(&o.tenant, o.bx, name) && !passed(&r.name))
 }
 
-/// Object ids committed as `checking`, for the stage.
+/// Object ids committed as `checking`, with whose files they are (a
+/// tenant code or `lane:<name>`), for the stage.
 #[derive(Debug, Default)]
 pub struct Queue {
-    ids: Mutex<VecDeque<String>>,
+    ids: Mutex<VecDeque<(String, String)>>,
     /// Ids were dropped for want of room: the stage must look at the
     /// journal.
     lagged: AtomicBool,
@@ -107,17 +108,17 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Hands a committed object to the stage.
-    pub fn push(&self, id: String) {
+    /// Hands a committed object of `owner` to the stage.
+    pub fn push(&self, id: String, owner: String) {
         match self.ids.lock() {
-            Ok(mut q) if q.len() < CHECKS_BACKLOG => q.push_back(id),
+            Ok(mut q) if q.len() < CHECKS_BACKLOG => q.push_back((id, owner)),
             _ => self.lagged.store(true, Ordering::Relaxed),
         }
         self.wake.notify_one();
     }
 
     /// Everything waiting, and whether some ids were dropped.
-    pub(crate) fn take(&self) -> (Vec<String>, bool) {
+    pub(crate) fn take(&self) -> (Vec<(String, String)>, bool) {
         let ids = match self.ids.lock() {
             Ok(mut q) => q.drain(..).collect(),
             Err(_) => Vec::new(),
@@ -138,14 +139,17 @@ mod tests {
     fn the_queue_holds_a_bounded_number_of_ids_and_says_when_it_dropped_some() {
         let q = Queue::default();
         for i in 0..CHECKS_BACKLOG + 10 {
-            q.push(format!("id{i}"));
+            q.push(format!("id{i}"), "032018".into());
         }
         let (ids, lagged) = q.take();
         assert_eq!(ids.len(), CHECKS_BACKLOG);
         assert!(lagged, "the stage must look at the journal for the rest");
         let (ids, lagged) = q.take();
         assert!(ids.is_empty() && !lagged);
-        q.push("again".into());
-        assert_eq!(q.take(), (vec!["again".to_string()], false));
+        q.push("again".into(), "032018".into());
+        assert_eq!(
+            q.take(),
+            (vec![("again".to_string(), "032018".to_string())], false)
+        );
     }
 }

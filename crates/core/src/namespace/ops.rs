@@ -488,7 +488,7 @@ impl Namespace {
         });
         let results = self.journal.apply_noted(ops, note).await?;
         if let (Some(o), Some(Ok(_))) = (&recheck, results.get(1)) {
-            self.checking.push(o.id.clone());
+            self.checking.push(o.id.clone(), o.tenant.clone());
         }
         let first = match results.into_iter().next() {
             Some(r) => r.map_err(journal::ApplyError::Op),

@@ -137,7 +137,10 @@ impl Upload {
                 self.open = false;
                 self.ns.discard(&out.garbage);
                 match object.state {
-                    ObjectState::Checking { .. } => self.ns.checking.push(object.id.clone()),
+                    ObjectState::Checking { .. } => self
+                        .ns
+                        .checking
+                        .push(object.id.clone(), object.tenant.clone()),
                     // A lane with neither checks nor approvers: delivered now.
                     ObjectState::Stored if object.lane().is_some() => {
                         self.ns.events.record(Event::LaneDelivered {
