@@ -2,6 +2,7 @@
 //! known sequence of uploads, downloads and refusals; `/healthz`; and
 //! `/readyz` going unready when the configured scanner is down; sources
 //! outside `[admin] allow` refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 

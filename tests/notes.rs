@@ -5,6 +5,7 @@
 //! test drives the library with a real journal, vault and signed trail on
 //! disk: changes made while no trail is attached stand for records lost
 //! in a crash, and start-up settling must add exactly those.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::path::Path;
 use std::sync::Arc;

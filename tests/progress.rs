@@ -2,6 +2,7 @@
 //! when their output goes to a file or a pipe: `ctl put` and `ctl get`
 //! of a file, `audit verify` of the trail. The terminal is a real pty
 //! (util-linux `script`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 
