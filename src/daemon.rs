@@ -244,6 +244,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
     )?;
     let live = Live::new(config, policy, config_path);
     let ns = Namespace::new(journal, vault, Arc::clone(&live), Arc::clone(&events));
+    ns.check_bans_with(Arc::clone(&defender));
     record_loaded(&events, &live, "start", Vec::new());
     Ok(Opened {
         audit,

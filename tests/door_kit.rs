@@ -578,3 +578,189 @@ fn a_file_the_scanner_never_answers_neither_holds_others_back_nor_waits_forever(
     let list = d.ctl_ok(&["quarantine", "list"]);
     assert!(list.contains("stuck.csv"), "{list}");
 }
+
+/// A session of one door held open across a change the test makes: it
+/// acts once, waits for the gate file, acts again, and says how that went.
+struct Held {
+    door: &'static str,
+    child: Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Held {
+    fn next(&mut self) -> Value {
+        let line = self.lines.next().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Whether the second act succeeded, and what the client was told.
+    fn after(mut self) -> (bool, String) {
+        let v = self.next();
+        let _ = self.child.wait();
+        match self.door {
+            "sftp" => (
+                v["after_ok"] == true,
+                v["message"].as_str().unwrap_or("").to_string(),
+            ),
+            _ => (v["ok"] == true, v["reply"].to_string()),
+        }
+    }
+}
+
+/// Every door's world: 札幌市's `011002-madoguchi` logs in over SFTP
+/// (its key), FTPS and HTTPS (its passwords).
+struct AllDoors {
+    d: Daemon,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl AllDoors {
+    fn start(more: &str) -> AllDoors {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = certificate(dir.path());
+        let mut tenants = default_tenants();
+        tenants[1].accounts.push((MADOGUCHI, None));
+        let text = format!(
+            "{}\n{}\n{}{}{more}",
+            password_line(MADOGUCHI, PW),
+            common::ftps::ftps_password_line(MADOGUCHI, PW),
+            web_table(&cert, &key, ""),
+            common::ftps::ftps_table(&cert, &key, "")
+        );
+        let d = Daemon::unstarted(tenants, "", &text, &[]).started();
+        AllDoors { d, cert, _dir: dir }
+    }
+
+    fn ftps_port(&self) -> String {
+        let v = self.d.status_json();
+        v["ftps"]["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l[0] == "explicit")
+            .and_then(|l| l[1].as_str())
+            .and_then(|a| a.rsplit(':').next())
+            .unwrap()
+            .to_string()
+    }
+
+    /// Opens a session of `door` that lists /inbox, waits for `gate`, and
+    /// lists it again.
+    fn hold(&self, door: &'static str, gate: &std::path::Path) -> Held {
+        let mut cmd = match door {
+            "sftp" => {
+                let mut c = Command::new(PYTHON);
+                c.arg(common::PARAMIKO)
+                    .args(["127.0.0.1", &self.d.port.to_string(), MADOGUCHI])
+                    .arg(&self.d.keys[MADOGUCHI].private)
+                    .args(["gated", "/inbox"])
+                    .arg(gate);
+                c
+            }
+            _ => {
+                let steps = json!([["list", "/inbox"], ["wait", gate], ["list", "/inbox"]]);
+                let mut c = Command::new(PYTHON);
+                c.arg(common::ftps::FTPS_CLIENT)
+                    .args(["127.0.0.1", &self.ftps_port(), MADOGUCHI, PW])
+                    .arg(&self.cert)
+                    .arg(steps.to_string());
+                c
+            }
+        };
+        let mut child = cmd
+            .current_dir(&self.d.work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut h = Held { door, child, lines };
+        let first = h.next();
+        let ok = match door {
+            "sftp" => first["before"].is_array(),
+            _ => first["ok"] == true,
+        };
+        assert!(ok, "{door}: the session did not start: {first}");
+        h
+    }
+}
+
+#[test]
+fn every_door_applies_a_ban_and_a_removal_to_sessions_already_open() {
+    // The conformance table: for each door, a session open before the
+    // change is refused after it, with the reason, and the refusal is
+    // recorded with the same fields whatever the door.
+    for change in ["ban", "removal"] {
+        let w = AllDoors::start("\n[defender]\nthreshold = 3\n");
+        let gate = w.d.work.join(format!("gate-{change}"));
+        let mut held = vec![w.hold("sftp", &gate), w.hold("ftps", &gate)];
+        let web = Browser::new(&w.d.web_addr("staff"), &w.cert);
+        assert_eq!(web.login(MADOGUCHI, PW, "").status, 303);
+        assert_eq!(web.get("/box/inbox/").status, 200);
+
+        match change {
+            "ban" => {
+                // Three wrong passwords on another connection ban the
+                // address every session above comes from.
+                let other = Browser::new(&w.d.web_addr("staff"), &w.cert);
+                for _ in 0..3 {
+                    other.login(MADOGUCHI, "wrong", "");
+                }
+                w.d.wait_event("the ban", |e| e["event"] == "banned");
+            }
+            _ => {
+                let text = fs::read_to_string(&w.d.config).unwrap();
+                let kept: Vec<&str> = text
+                    .split("[[tenant.account]]")
+                    .filter(|block| !block.contains(&format!("user = \"{MADOGUCHI}\"")))
+                    .collect();
+                fs::write(&w.d.config, kept.join("[[tenant.account]]")).unwrap();
+                w.d.ctl_ok(&["reload"]);
+            }
+        }
+        fs::write(&gate, b"").unwrap();
+        if let Some(h) = held.iter_mut().find(|h| h.door == "ftps") {
+            let waited = h.next();
+            assert_eq!(waited["value"], true, "{waited}");
+        }
+        let expect = if change == "ban" {
+            "banned"
+        } else {
+            "no longer in the configuration"
+        };
+        for h in held {
+            let door = h.door;
+            let (ok, told) = h.after();
+            assert!(!ok, "{change}: {door} still serves the session");
+            assert!(told.contains(expect), "{change}: {door} was told {told}");
+        }
+        let page = web.get("/box/inbox/");
+        assert!(
+            page.status == 403 || page.status == 303,
+            "{change}: the browser still browses: {}",
+            page.status
+        );
+        // One refusal record per door, with the same fields.
+        let refused = eventually("the refusals", Duration::from_secs(20), || {
+            let r: Vec<Value> =
+                w.d.audit_query("operation_refused")
+                    .into_iter()
+                    .filter(|e| e["reason"].as_str().unwrap_or("").contains(expect))
+                    .collect();
+            let doors: std::collections::HashSet<String> = r
+                .iter()
+                .filter_map(|e| e["protocol"].as_str().map(String::from))
+                .collect();
+            (doors.contains("sftp") && doors.contains("ftps")).then_some(r)
+        });
+        let fields = |protocol: &str| -> Vec<String> {
+            let e = refused.iter().find(|e| e["protocol"] == protocol).unwrap();
+            let mut k: Vec<String> = e.as_object().unwrap().keys().cloned().collect();
+            k.retain(|k| !matches!(k.as_str(), "seq" | "ts" | "prev" | "hash" | "path"));
+            k.sort();
+            k
+        };
+        assert_eq!(fields("sftp"), fields("ftps"), "{change}: {refused:?}");
+    }
+}

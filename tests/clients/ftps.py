@@ -8,7 +8,7 @@ Each step is a list: ["put", local, remote], ["get", remote, local],
 ["mlsd", dir], ["size", name], ["mdtm", name], ["rename", a, b],
 ["delete", name], ["mkd", dir], ["rmd", dir], ["cwd", dir], ["pwd"], ["steal", remote, source_ip], ["no_reuse", remote],
 ["stall_get", remote] (never reads), ["no_connect", remote] (never connects),
-["raw", "COMMAND LINE"], ["raw_bytes", HEX], ["cut", local, remote, nbytes] (sends nbytes
+["raw", "COMMAND LINE"], ["wait", GATE_FILE] (until it exists), ["raw_bytes", HEX], ["cut", local, remote, nbytes] (sends nbytes
 and drops the data connection without TLS close_notify, as a killed
 client would), ["resume", local, remote] (asks SIZE, then REST and
 STOR of the rest), ["put_plain_data", local, remote] (PROT C first).
@@ -194,6 +194,14 @@ def step(ftp, s):
         return ftp.cwd(s[1]), None
     if op == "pwd":
         return "257", ftp.pwd()
+    if op == "wait":
+        # Holds the session open until the file s[1] exists (the test has
+        # changed something meanwhile).
+        import time
+        deadline = time.time() + 60
+        while not os.path.exists(s[1]) and time.time() < deadline:
+            time.sleep(0.05)
+        return "wait", os.path.exists(s[1])
     if op == "raw_bytes":
         # A command line as bytes (hex), e.g. a Shift_JIS name.
         ftp.sock.sendall(bytes.fromhex(s[1]) + b"\r\n")

@@ -288,6 +288,17 @@ def main():
         f.write(b"B" * 11)
         close_checked(sftp, f)
         out({"size": sftp.stat(args[0]).st_size})
+    elif cmd == "gated":
+        # Lists PATH, says so, waits for the file GATE, lists again.
+        path, gate = args
+        out({"before": sorted(sftp.listdir(path))})
+        deadline = time.time() + 60
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.05)
+        try:
+            out({"after_ok": True, "names": sorted(sftp.listdir(path))})
+        except IOError as e:
+            out({"after_ok": False, "message": str(e)})
     elif cmd == "hold_write":
         # Opens REMOTE, writes LOCAL into it, says so, and closes it only
         # once the file GATE exists: the close (the commit) then meets

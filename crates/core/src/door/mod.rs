@@ -22,5 +22,5 @@ mod gate;
 mod registry;
 mod source;
 
-pub use gate::{Admitted, Caps, Gate, Refused, Scope};
+pub use gate::{Admitted, Caps, Gate, Refused, Scope, ban_reason};
 pub use source::canonical_peer;

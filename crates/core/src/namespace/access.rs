@@ -64,6 +64,30 @@ fn forged_signal(
     })
 }
 
+/// Why `who` may no longer act, if a reload removed its account (or moved
+/// it to another municipality or segment): every request of an open
+/// session is decided against the configuration in force.
+fn no_longer_configured(snap: &Snapshot, who: &Principal) -> Option<String> {
+    if who.role != Role::Account {
+        return None;
+    }
+    let config = &snap.config;
+    let still = match &who.scope {
+        super::Scope::Tenant(code) => config
+            .account(&who.user)
+            .is_some_and(|(t, _)| t.code == *code),
+        super::Scope::Segment(name) => config
+            .segment_account(&who.user)
+            .is_some_and(|(s, _)| s.name == *name),
+    };
+    (!still).then(|| {
+        format!(
+            "account {} is no longer in the configuration in force",
+            who.user
+        )
+    })
+}
+
 impl Namespace {
     /// Decides `op` on `path` for `who` under the rules of `snap`. `size`
     /// is the size an upload would have.
@@ -75,6 +99,20 @@ impl Namespace {
         path: &NsPath,
         size: Option<u64>,
     ) -> Result<(), Refusal> {
+        // A ban made while this session was open (by another connection's
+        // failed logins from the same address) reaches it here, at its
+        // next request, whatever door it came through.
+        if let Some(ip) = who.source
+            && let Some(ban) = self.ban_of(who)
+        {
+            return Err(Refusal {
+                reason: crate::door::ban_reason(ip, &ban),
+                rule: None,
+            });
+        }
+        if let Some(reason) = no_longer_configured(snap, who) {
+            return Err(Refusal { reason, rule: None });
+        }
         // Fail closed: nothing happens that cannot be recorded.
         if !self.events.writable() {
             return Err(Refusal {

@@ -160,6 +160,10 @@ pub struct Namespace {
     arrivals: tokio::sync::broadcast::Sender<Arrival>,
     /// Files committed as `checking`, for the checks stage.
     pub(crate) checking: checking::Queue,
+    /// The bans every decision for a client is checked against, so a ban
+    /// reaches sessions that are already open (set by the daemon before
+    /// any door opens: [`Namespace::check_bans_with`]).
+    bans: std::sync::OnceLock<Arc<crate::defender::Defender>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -210,7 +214,20 @@ impl Namespace {
             active: Mutex::new(HashMap::new()),
             arrivals: tokio::sync::broadcast::Sender::new(ARRIVALS_BACKLOG),
             checking: checking::Queue::default(),
+            bans: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Checks every later decision for a client against `defender`'s
+    /// bans. Set once, before any door opens.
+    pub fn check_bans_with(&self, defender: Arc<crate::defender::Defender>) {
+        let _ = self.bans.set(defender);
+    }
+
+    /// The ban in force for the address `who` acts from, if any.
+    pub(crate) fn ban_of(&self, who: &Principal) -> Option<renkei_storage::journal::BanRecord> {
+        let ip = who.source?;
+        self.bans.get()?.banned(ip)
     }
 
     /// Claims `key` for one upload at a time.

@@ -113,6 +113,14 @@ impl Session {
         let Some(user) = self.user.clone() else {
             return self.say(503, "send USER first").await;
         };
+        // A ban made while this connection was open (by another
+        // connection's failures from the same address) ends it here.
+        if let Some(ban) = self.ftps.gate.ban_of(self.peer.ip()) {
+            let reason = renkei_core::door::ban_reason(self.peer.ip(), &ban);
+            self.record_failed(&user, reason.clone(), None, None);
+            self.control.reply(421, &reason).await?;
+            return Ok(Flow::End(reason));
+        }
         let snap = self.ftps.live.get();
         let cert = self.control.tls().and_then(crate::tls::client_fingerprint);
         let (password, ip, conn) = (password.to_string(), self.peer.ip(), self.conn);

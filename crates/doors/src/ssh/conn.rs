@@ -114,6 +114,16 @@ impl Conn {
             known_user,
             rule,
         };
+        // A ban made while this connection was open (by another
+        // connection's failures from the same address) refuses every
+        // later attempt on it.
+        if let Some(ban) = self.state.gate.ban_of(self.peer.ip()) {
+            return Err(refuse(
+                renkei_core::door::ban_reason(self.peer.ip(), &ban),
+                true,
+                None,
+            ));
+        }
         let tenant_account = snap.config.account(user);
         let segment_account = snap.config.segment_account(user);
         if tenant_account.is_none() && segment_account.is_none() {
