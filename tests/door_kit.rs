@@ -19,24 +19,13 @@ use common::web::{Browser, certificate, password_line, web_table};
 use common::{Daemon, PYTHON, default_tenants, eventually};
 use serde_json::{Value, json};
 
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/door_kit.py");
 const HELD_CLAMD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/held_clamd.py");
 const PW: &str = "door-kit-test-password";
 const MADOGUCHI: &str = "011002-madoguchi";
 const MIB: u64 = 1 << 20;
 
 fn probe(args: &[&str]) -> String {
-    let out = Command::new(PYTHON)
-        .arg(CLIENT)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    common::python_client("door_kit.py", args)
 }
 
 /// A daemon with a 窓口 account of 札幌市 and `[web]` with `web_extra`.
@@ -98,16 +87,7 @@ fn a_ban_reaches_an_open_web_connection() {
 fn every_door_serves_ipv4_clients_on_a_dual_stack_listener() {
     // Finding 4: a listener on [::] sees an IPv4 client as ::ffff:a.b.c.d;
     // the rules, bans, limits and records must see a.b.c.d.
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
-    let text = format!(
-        "[[tenant.account]]\nuser = \"{MADOGUCHI}\"\n{}\n{}\n{}",
-        password_line(MADOGUCHI, PW),
-        common::ftps::ftps_password_line(MADOGUCHI, PW),
-        web_table(&cert, &key, "")
-    );
-    let ftps = common::ftps::ftps_table(&cert, &key, "");
-    let mut d = Daemon::unstarted(default_tenants(), "", &format!("{text}{ftps}"), &[]);
+    let (mut d, cert, _dir) = AllDoors::unstarted("");
     let config = fs::read_to_string(&d.config)
         .unwrap()
         .replace("\"127.0.0.1:0\"", "\"[::]:0\"");
@@ -121,16 +101,7 @@ fn every_door_serves_ipv4_clients_on_a_dual_stack_listener() {
     let b = Browser::new(&format!("127.0.0.1:{web_port}"), &cert);
     assert_eq!(b.login(MADOGUCHI, PW, "").status, 303);
     // FTPS.
-    let v = d.status_json();
-    let ftps_port = v["ftps"]["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l[0] == "explicit")
-        .and_then(|l| l[1].as_str())
-        .and_then(|a| a.rsplit(':').next())
-        .unwrap()
-        .to_string();
+    let ftps_port = d.ftps_port("explicit");
     let out = Command::new(PYTHON)
         .arg(common::ftps::FTPS_CLIENT)
         .args(["127.0.0.1", &ftps_port, MADOGUCHI, PW])
@@ -453,27 +424,10 @@ fn cipher_chosen(port: &str, ciphers: &str) -> String {
 fn every_tls_door_chooses_the_cipher_and_logs_nothing_of_an_address_as_sni() {
     // Finding 15: the server's order decides at the web and FTPS doors,
     // and a client sending an IP address as SNI is not a warning.
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
-    let text = format!(
-        "[[tenant.account]]\nuser = \"{MADOGUCHI}\"\n{}\n{}\n{}{}",
-        password_line(MADOGUCHI, PW),
-        common::ftps::ftps_password_line(MADOGUCHI, PW),
-        web_table(&cert, &key, ""),
-        common::ftps::ftps_table(&cert, &key, "")
-    );
-    let d = Daemon::unstarted(default_tenants(), "", &text, &[]).started();
+    let w = AllDoors::start("");
+    let d = &w.d;
     let web = d.web_addr("staff").rsplit(':').next().unwrap().to_string();
-    let v = d.status_json();
-    let implicit = v["ftps"]["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l[0] == "implicit")
-        .and_then(|l| l[1].as_str())
-        .and_then(|a| a.rsplit(':').next())
-        .unwrap()
-        .to_string();
+    let implicit = d.ftps_port("implicit");
     let strongest = "ECDHE-ECDSA-AES256-GCM-SHA384";
     for port in [&web, &implicit] {
         for offer in [
@@ -617,6 +571,17 @@ struct AllDoors {
 
 impl AllDoors {
     fn start(more: &str) -> AllDoors {
+        let (d, cert, dir) = AllDoors::unstarted(more);
+        AllDoors {
+            d: d.started(),
+            cert,
+            _dir: dir,
+        }
+    }
+
+    /// The daemon configured, not yet started (a test may change its
+    /// configuration first), its certificate and the folder that holds it.
+    fn unstarted(more: &str) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = certificate(dir.path());
         let mut tenants = default_tenants();
@@ -628,21 +593,7 @@ impl AllDoors {
             web_table(&cert, &key, ""),
             common::ftps::ftps_table(&cert, &key, "")
         );
-        let d = Daemon::unstarted(tenants, "", &text, &[]).started();
-        AllDoors { d, cert, _dir: dir }
-    }
-
-    fn ftps_port(&self) -> String {
-        let v = self.d.status_json();
-        v["ftps"]["listeners"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l[0] == "explicit")
-            .and_then(|l| l[1].as_str())
-            .and_then(|a| a.rsplit(':').next())
-            .unwrap()
-            .to_string()
+        (Daemon::unstarted(tenants, "", &text, &[]), cert, dir)
     }
 
     /// Opens a session of `door` that lists /inbox, waits for `gate`, and
@@ -662,7 +613,7 @@ impl AllDoors {
                 let steps = json!([["list", "/inbox"], ["wait", gate], ["list", "/inbox"]]);
                 let mut c = Command::new(PYTHON);
                 c.arg(common::ftps::FTPS_CLIENT)
-                    .args(["127.0.0.1", &self.ftps_port(), MADOGUCHI, PW])
+                    .args(["127.0.0.1", &self.d.ftps_port("explicit"), MADOGUCHI, PW])
                     .arg(&self.cert)
                     .arg(steps.to_string());
                 c

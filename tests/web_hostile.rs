@@ -32,17 +32,7 @@ fn start(web: &str, more: &str) -> (Daemon, std::path::PathBuf, tempfile::TempDi
 }
 
 fn hostile(args: &[&str]) -> String {
-    let out = Command::new(PYTHON)
-        .arg(CLIENT)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    common::python_client("web_hostile.py", args)
 }
 
 #[test]

@@ -35,13 +35,8 @@ import sys
 import time
 import urllib.parse
 
-
-def tls(host, port):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    raw = socket.create_connection((host, port), timeout=60)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+# The same TLS connection and wait-for-close as the other hostile client.
+from web_hostile import tls, until_closed
 
 
 def read_response(s):
@@ -115,21 +110,6 @@ def web_logins(host, port, user, wrong, n, right):
     except (ConnectionError, ssl.SSLError, OSError):
         statuses.append("closed")
     print(json.dumps(statuses))
-
-
-def until_closed(s, start, limit=60):
-    s.settimeout(limit)
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-    except (ConnectionResetError, ssl.SSLError, OSError):
-        pass
-    except socket.timeout:
-        print("open")
-        return
-    print(f"{time.time() - start:.1f}")
 
 
 def web_short_body(host, port):

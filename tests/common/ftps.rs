@@ -82,15 +82,7 @@ impl FtpsWorld {
 
     /// The bound address of the `explicit` or `implicit` listener.
     pub fn addr(&self, mode: &str) -> String {
-        let v: Value = self.d.status_json();
-        v["ftps"]["listeners"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l[0] == mode)
-            .and_then(|l| l[1].as_str())
-            .unwrap_or_else(|| panic!("no ftps listener {mode}: {v}"))
-            .to_string()
+        self.d.ftps_addr(mode)
     }
 
     pub fn port(&self) -> String {
@@ -191,4 +183,16 @@ fn parse_lines(out: &Output) -> Vec<Value> {
 /// A reply's text from a step's result.
 pub fn reply(v: &Value) -> String {
     v["reply"].as_str().unwrap_or_default().to_string()
+}
+
+impl Daemon {
+    /// The bound address of the FTPS `explicit` or `implicit` listener.
+    pub fn ftps_addr(&self, mode: &str) -> String {
+        self.listener("ftps", mode)
+    }
+
+    /// The port of the FTPS `explicit` or `implicit` listener.
+    pub fn ftps_port(&self, mode: &str) -> String {
+        self.ftps_addr(mode).rsplit(':').next().unwrap().to_string()
+    }
 }

@@ -39,6 +39,19 @@ pub const PARAMIKO: &str = concat!(
 /// Debian's python3, which has python3-paramiko.
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// Runs the Python client `script` (under tests/clients) with `args`,
+/// asserts it succeeded, and returns what it printed, trimmed.
+pub fn python_client(script: &str, args: &[&str]) -> String {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(PYTHON).arg(&path).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Resident memory of a process, in bytes.
 pub fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

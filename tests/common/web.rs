@@ -82,14 +82,20 @@ pub fn web_table(cert: &Path, key: &Path, extra: &str) -> String {
 impl Daemon {
     /// The bound address of a web listener (`staff` or `segment:<name>`).
     pub fn web_addr(&self, door: &str) -> String {
+        self.listener("web", door)
+    }
+
+    /// The bound address of the listener `name` of the TLS door
+    /// `section` (`web`, `ftps`), as `ctl status` shows it.
+    pub fn listener(&self, section: &str, name: &str) -> String {
         let v: Value = self.status_json();
-        v["web"]["listeners"]
+        v[section]["listeners"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|l| l[0] == door)
+            .find(|l| l[0] == name)
             .and_then(|l| l[1].as_str())
-            .unwrap_or_else(|| panic!("no web listener {door}: {v}"))
+            .unwrap_or_else(|| panic!("no {section} listener {name}: {v}"))
             .to_string()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use renkei_model::scanner::ClamdAddr;
 use renkei_model::units::{Quantity, parse_size};
 
-use crate::route_ends::{Problem, duration_in};
+use crate::route_ends::{Problem, count_in, duration_in};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -112,19 +112,7 @@ impl RawScan {
             (retry_first, day),
             "scan.retry_max",
         )?;
-        let max_attempts = match &self.max_attempts {
-            None => 3,
-            Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as u32,
-            Some(v) => {
-                return Err((
-                    v.span(),
-                    format!(
-                        "scan.max_attempts must be between 1 and 100 (got {})",
-                        v.get_ref()
-                    ),
-                ));
-            }
-        };
+        let max_attempts = count_in(&self.max_attempts, 3, 100, "scan.max_attempts")? as u32;
         Ok(ScanConfig {
             max_attempts,
             clamd,

@@ -159,6 +159,7 @@ fn the_scan_section_takes_a_socket_or_tcp_and_defaults_the_rest() {
     );
     assert_eq!(s.unscannable, Unscannable::Quarantine);
     assert_eq!(s.max_file_size, 25 << 20);
+    assert_eq!(s.max_attempts, 3);
     let text = sample("").replace(
         "[vault]",
         "[scan]\nclamd = \"tcp:127.0.0.1:3310\"\nunscannable = \"accept\"\nmax_file_size = \"100MiB\"\n\n[vault]",
@@ -184,6 +185,10 @@ fn a_bad_scan_section_names_its_line() {
         (
             "clamd = \"/run/c.ctl\"\nretry_first = \"1m\"\nretry_max = \"10s\"",
             "scan.retry_max",
+        ),
+        (
+            "clamd = \"/run/c.ctl\"\nmax_attempts = 0",
+            "scan.max_attempts must be between 1 and 100",
         ),
         ("clamd = \"/run/c.ctl\"\nclamav = 1", "clamav"),
     ] {
