@@ -104,7 +104,7 @@ fn a_browser_upload_is_the_same_file_over_sftp_and_never_plaintext_at_rest() {
     assert_eq!(rec["user"], USER);
     assert_eq!(rec["protocol"], "https");
     assert_eq!(rec["tenant"], "011002");
-    let logins = w.d.audit_query("web_login");
+    let logins = w.d.audit_query("login_succeeded");
     assert!(
         logins
             .iter()
@@ -375,7 +375,7 @@ fn guessing_passwords_locks_the_address_without_saying_what_was_wrong() {
     assert_eq!(right.status, 403);
     let bans = w.d.ctl_ok(&["bans"]);
     assert!(bans.contains("127.0.0.1"), "{bans}");
-    let failed = w.d.audit_query("web_login_failed");
+    let failed = w.d.audit_query("login_failed");
     let reasons: Vec<&str> = failed.iter().filter_map(|r| r["reason"].as_str()).collect();
     assert!(reasons.contains(&"wrong password"), "{reasons:?}");
     assert!(
@@ -463,7 +463,9 @@ fn rules_can_keep_an_account_off_the_browser() {
     let d = Daemon::start_with_policies(default_tenants(), &extra, &[("10-web.toml", &rules)]);
     let b = Browser::new(&d.web_addr("staff"), &cert);
     assert_eq!(b.login(USER, PASSWORD, "").status, 401);
-    let failed = d.wait_event("refused by the rule", |e| e["event"] == "web_login_failed");
+    let failed = d.wait_event("refused by the rule", |e| {
+        e["event"] == "login_failed" && e["protocol"] == "https"
+    });
     let reason = failed["reason"].as_str().unwrap();
     assert!(reason.contains("this terminal uses SFTP only"), "{reason}");
     assert!(

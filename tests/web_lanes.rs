@@ -144,7 +144,7 @@ fn each_segments_web_listener_serves_its_own_accounts_only() {
     // Its own listener, from its own network: in.
     let own = w.at("segment:chukan", "127.0.0.3");
     assert_eq!(own.login("chukan-ope", PW, "").status, 303);
-    let failed = w.d.audit_query("web_login_failed");
+    let failed = w.d.audit_query("login_failed");
     let reasons: Vec<&str> = failed.iter().filter_map(|r| r["reason"].as_str()).collect();
     assert!(
         reasons.iter().any(|r| r.contains(
@@ -227,7 +227,7 @@ fn a_lane_file_is_sent_approved_and_received_in_the_browser() {
     assert_eq!(rec["protocol"], "https");
     assert_eq!(rec["approved_by"][0], "std-kakarichou");
     assert_eq!(w.d.audit_query("lane_acknowledged").len(), 1);
-    let login = w.d.audit_query("web_login");
+    let login = w.d.audit_query("login_succeeded");
     assert!(
         login
             .iter()
@@ -304,7 +304,7 @@ fn second_factors_wrong_replayed_and_pinned() {
         401,
         "a code is used once"
     );
-    let failed = w.d.audit_query("web_login_failed");
+    let failed = w.d.audit_query("login_failed");
     assert!(
         failed
             .iter()
@@ -330,7 +330,7 @@ fn second_factors_wrong_replayed_and_pinned() {
     let other =
         Browser::new(&staff, &w.cert).with_client_cert(&w.other_client.0, &w.other_client.1);
     assert_eq!(other.login("011002-terminal", "", "").status, 401);
-    let logins = w.d.audit_query("web_login");
+    let logins = w.d.audit_query("login_succeeded");
     assert!(
         logins
             .iter()

@@ -71,47 +71,25 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         segment: Option<String>,
         user: String,
-        /// `sftp` or `ftps`.
+        /// `sftp`, `ftps` or `https`: one vocabulary for every door.
         protocol: crate::policy::Protocol,
         /// The SSH key that logged in (SFTP).
         #[serde(skip_serializing_if = "Option::is_none")]
         key_fingerprint: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         key_algorithm: Option<String>,
-        /// How an FTPS login was proved: `password`, `client certificate`,
-        /// or both.
+        /// How an FTPS or browser login was proved: `password`,
+        /// `password+totp`, `client certificate`, or with both.
         #[serde(skip_serializing_if = "Option::is_none")]
         method: Option<String>,
-    },
-    /// A browser login (the HTTPS front door).
-    WebLogin {
-        conn: u64,
-        peer: SocketAddr,
+        /// A browser login's role: `account`, `auditor` or `operator`.
         #[serde(skip_serializing_if = "Option::is_none")]
-        tenant: Option<String>,
+        role: Option<&'static str>,
+        /// A browser login's session: the first 16 hex digits of its
+        /// SHA-256 (never the session itself), which ties the session's
+        /// records together.
         #[serde(skip_serializing_if = "Option::is_none")]
-        segment: Option<String>,
-        user: String,
-        /// `account`, `auditor` or `operator`.
-        role: &'static str,
-        /// `password`, `password+totp`, `client certificate`, or with both.
-        method: String,
-        /// The first 16 hex digits of the session's SHA-256 (never the
-        /// session itself): ties the session's records together.
-        session: String,
-    },
-    WebLoginFailed {
-        conn: u64,
-        peer: SocketAddr,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tenant: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        segment: Option<String>,
-        user: String,
-        /// What was wrong, for the auditor (the browser is told less).
-        reason: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rule: Option<String>,
+        session: Option<String>,
     },
     /// An operator's or auditor's action in the browser (what `ctl` would
     /// have recorded as `ctl_command`, with the person instead of a uid).

@@ -8,6 +8,8 @@ use super::Event;
 pub const REFUSALS: &[&str] = &[
     "connection_refused",
     "login_failed",
+    // Trails written before browser logins became `login_failed` with
+    // `protocol: https`.
     "web_login_failed",
     "channel_refused",
     "protocol_violation",
@@ -75,8 +77,6 @@ impl Event {
             Event::ConnectionRefused { .. } => "connection_refused",
             Event::LoginSucceeded { .. } => "login_succeeded",
             Event::LoginFailed { .. } => "login_failed",
-            Event::WebLogin { .. } => "web_login",
-            Event::WebLoginFailed { .. } => "web_login_failed",
             Event::WebSessionEnded { .. } => "web_session_ended",
             Event::WebAction { .. } => "web_action",
             Event::DiskSpaceLow { .. } => "disk_space_low",

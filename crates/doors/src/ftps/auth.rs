@@ -157,6 +157,8 @@ impl Session {
                             key_fingerprint: None,
                             key_algorithm: None,
                             method: Some(ok.method),
+                            role: None,
+                            session: None,
                         });
                         let tenant = ok.who.tenant().map(ToString::to_string).unwrap_or_default();
                         self.mem = Some(self.ftps.ns.memory().session(&user));

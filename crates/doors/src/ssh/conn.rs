@@ -354,6 +354,8 @@ impl russh::server::Handler for Conn {
                     key_fingerprint: Some(key.public_key.fingerprint(HashAlg::Sha256).to_string()),
                     key_algorithm: Some(key.algorithm.to_string()),
                     method: None,
+                    role: None,
+                    session: None,
                 });
                 if let Ok(mut s) = self.shared.lock() {
                     s.principal = Some(principal);

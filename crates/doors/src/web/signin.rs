@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use renkei_core::events::Event;
+use renkei_core::policy::Protocol;
 
 use super::html::{self, esc};
 use super::pages::{
@@ -137,14 +138,16 @@ pub(super) async fn login_submit(
     };
     match verdict {
         Err(refused) => {
-            web.events.record(Event::WebLoginFailed {
+            web.events.record(Event::LoginFailed {
                 conn: conn.id,
                 peer: conn.peer,
                 tenant: refused.tenant,
                 segment: refused.segment,
                 user: attempt.user,
+                protocol: Protocol::Https,
                 reason: refused.reason,
                 rule: refused.rule,
+                key_fingerprint: None,
             });
             web.defender
                 .offence(conn.peer.ip(), renkei_core::defender::Offence::FailedLogin)
@@ -161,15 +164,18 @@ pub(super) async fn login_submit(
                     "同時に利用できる人数の上限に達しています。しばらくしてから、もう一度ログインしてください。 (web.max_sessions reached.)",
                 );
             };
-            web.events.record(Event::WebLogin {
+            web.events.record(Event::LoginSucceeded {
                 conn: conn.id,
                 peer: conn.peer,
                 tenant: who.tenant(),
                 segment: who.segment(),
                 user: who.user().to_string(),
-                role: who.role(),
-                method,
-                session: s.tag.clone(),
+                protocol: Protocol::Https,
+                key_fingerprint: None,
+                key_algorithm: None,
+                method: Some(method),
+                role: Some(who.role()),
+                session: Some(s.tag.clone()),
             });
             let cookie = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
             let clear =
