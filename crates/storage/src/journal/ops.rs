@@ -170,9 +170,9 @@ impl Tables<'_> {
         Ok(after_last.max(kept))
     }
 
-    // Long: one arm per journal operation, each checking its preconditions
-    // and writing its records; the match is the list of everything the
-    // journal can do, kept in one place on purpose.
+    // One arm per journal operation: the match is the list of everything
+    // the journal can do, kept in one place on purpose; the larger ones
+    // are methods of their own.
     pub(super) fn apply(&mut self, op: &Op) -> Res {
         match op {
             Op::CommitObject {
@@ -182,64 +182,13 @@ impl Tables<'_> {
                 exclusive,
                 replaces_only_waiting,
                 clear_partial,
-            } => {
-                if let Err(e) = self.parent_is_dir(parent_key)? {
-                    return Ok(Err(e));
-                }
-                let existing = get::<EntryRecord>(&self.entries, "entry", entry_key)?;
-                let old_id = match existing {
-                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-                    Some(EntryRecord::File { .. }) if *exclusive => {
-                        return Ok(Err(OpError::Exists));
-                    }
-                    Some(EntryRecord::File { object }) => Some(object),
-                    None => None,
-                };
-                if *replaces_only_waiting && let Some(old_id) = &old_id {
-                    let waiting = get::<ObjectRecord>(&self.objects, "object", old_id)?
-                        .is_some_and(|o| {
-                            o.uploaded_by == object.uploaded_by
-                                && matches!(
-                                    o.state,
-                                    ObjectState::Checking { .. }
-                                        | ObjectState::AwaitingApproval { .. }
-                                )
-                        });
-                    if !waiting {
-                        return Ok(Err(OpError::HandedOn));
-                    }
-                }
-                let mut out = Outcome::default();
-                let old = match old_id {
-                    Some(old_id) => self.supersede(&old_id, &object.id, object.committed_at)?,
-                    None => None,
-                };
-                if let Some(old) = old {
-                    out.garbage.extend(unused(&old.segments, &object.segments));
-                    out.replaced = Some(old);
-                }
-                let partial = match clear_partial {
-                    Some(pk) => {
-                        get::<PartialRecord>(&self.partials, "partial", pk)?.map(|p| (pk, p))
-                    }
-                    None => None,
-                };
-                if let Some((pk, p)) = partial {
-                    self.partials.remove(pk.as_str())?;
-                    out.garbage.extend(unused(&p.segments, &object.segments));
-                    out.partial = Some(p);
-                }
-                put(
-                    &mut self.entries,
-                    entry_key,
-                    &EntryRecord::File {
-                        object: object.id.clone(),
-                    },
-                )?;
-                put(&mut self.objects, &object.id, object)?;
-                out.object = Some(object.as_ref().clone());
-                Ok(Ok(out))
-            }
+            } => self.commit_object(
+                entry_key,
+                parent_key,
+                object,
+                (*exclusive, *replaces_only_waiting),
+                clear_partial,
+            ),
             Op::PutPartial { key, record } => {
                 let mut out = Outcome::default();
                 if let Some(old) = get::<PartialRecord>(&self.partials, "partial", key)? {
@@ -266,38 +215,7 @@ impl Tables<'_> {
                 entry_key,
                 state,
                 unless_delivered_by,
-            } => {
-                let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
-                    None => return Ok(Err(OpError::NotFound)),
-                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-                    Some(EntryRecord::File { object }) => object,
-                };
-                for route in unless_delivered_by {
-                    let key = super::handoff::delivery_key(route, &id);
-                    let record = get::<super::DeliveryRecord>(&self.deliveries, "delivery", &key)?;
-                    if record.is_some_and(|r| r.state == super::DeliveryState::Delivered) {
-                        return Ok(Err(OpError::HandedOn));
-                    }
-                }
-                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
-                    return Err(redb::Error::Corrupted(format!(
-                        "journal entry {entry_key:?} names object {id} that does not exist"
-                    )));
-                };
-                obj.state = state.clone();
-                put(&mut self.objects, &id, &obj)?;
-                self.entries.remove(entry_key.as_str())?;
-                let garbage = if state.keeps_blobs() {
-                    Vec::new()
-                } else {
-                    obj.segments.clone()
-                };
-                Ok(Ok(Outcome {
-                    garbage,
-                    object: Some(obj),
-                    ..Outcome::default()
-                }))
-            }
+            } => self.remove_file(entry_key, state, unless_delivered_by),
             Op::Rename {
                 from_key,
                 to_key,
@@ -305,44 +223,7 @@ impl Tables<'_> {
                 to_path,
                 overwrite,
                 at,
-            } => {
-                let id = match get::<EntryRecord>(&self.entries, "entry", from_key)? {
-                    None => return Ok(Err(OpError::NotFound)),
-                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-                    Some(EntryRecord::File { object }) => object,
-                };
-                if from_key == to_key {
-                    return Ok(Ok(Outcome::default()));
-                }
-                if let Err(e) = self.parent_is_dir(to_parent_key)? {
-                    return Ok(Err(e));
-                }
-                let mut out = Outcome::default();
-                match get::<EntryRecord>(&self.entries, "entry", to_key)? {
-                    Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-                    Some(EntryRecord::File { .. }) if !*overwrite => {
-                        return Ok(Err(OpError::Exists));
-                    }
-                    Some(EntryRecord::File { object: old_id }) => {
-                        if let Some(old) = self.supersede(&old_id, &id, *at)? {
-                            out.garbage.extend(old.segments.clone());
-                            out.replaced = Some(old);
-                        }
-                    }
-                    None => {}
-                }
-                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
-                    return Err(redb::Error::Corrupted(format!(
-                        "journal entry {from_key:?} names object {id} that does not exist"
-                    )));
-                };
-                obj.path = to_path.clone();
-                put(&mut self.objects, &id, &obj)?;
-                self.entries.remove(from_key.as_str())?;
-                put(&mut self.entries, to_key, &EntryRecord::File { object: id })?;
-                out.object = Some(obj);
-                Ok(Ok(out))
-            }
+            } => self.rename(from_key, (to_key, to_parent_key, to_path), *overwrite, *at),
             Op::Mkdir {
                 key,
                 parent_key,
@@ -423,17 +304,7 @@ impl Tables<'_> {
                 self.meta.insert(key.as_str(), value.as_str())?;
                 Ok(Ok(Outcome::default()))
             }
-            Op::SpendStep { key, step } => {
-                let last = self
-                    .meta
-                    .get(key.as_str())?
-                    .and_then(|v| v.value().parse::<u64>().ok());
-                if last.is_some_and(|last| last >= *step) {
-                    return Ok(Err(OpError::Stale));
-                }
-                self.meta.insert(key.as_str(), step.to_string().as_str())?;
-                Ok(Ok(Outcome::default()))
-            }
+            Op::SpendStep { key, step } => self.spend_step(key, *step),
             Op::DropNotes { through } => {
                 // The next sequence number is the newest note's plus one;
                 // with the table emptied, `meta` remembers where it was.
@@ -446,5 +317,168 @@ impl Tables<'_> {
                 Ok(Ok(Outcome::default()))
             }
         }
+    }
+
+    /// [`Op::CommitObject`]: `exclusive` and `replaces_only_waiting` are
+    /// its two conditions on a file the name already holds.
+    fn commit_object(
+        &mut self,
+        entry_key: &str,
+        parent_key: &Option<String>,
+        object: &ObjectRecord,
+        (exclusive, replaces_only_waiting): (bool, bool),
+        clear_partial: &Option<String>,
+    ) -> Res {
+        if let Err(e) = self.parent_is_dir(parent_key)? {
+            return Ok(Err(e));
+        }
+        let existing = get::<EntryRecord>(&self.entries, "entry", entry_key)?;
+        let old_id = match existing {
+            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+            Some(EntryRecord::File { .. }) if exclusive => {
+                return Ok(Err(OpError::Exists));
+            }
+            Some(EntryRecord::File { object }) => Some(object),
+            None => None,
+        };
+        if replaces_only_waiting && let Some(old_id) = &old_id {
+            let waiting = get::<ObjectRecord>(&self.objects, "object", old_id)?.is_some_and(|o| {
+                o.uploaded_by == object.uploaded_by
+                    && matches!(
+                        o.state,
+                        ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. }
+                    )
+            });
+            if !waiting {
+                return Ok(Err(OpError::HandedOn));
+            }
+        }
+        let mut out = Outcome::default();
+        let old = match old_id {
+            Some(old_id) => self.supersede(&old_id, &object.id, object.committed_at)?,
+            None => None,
+        };
+        if let Some(old) = old {
+            out.garbage.extend(unused(&old.segments, &object.segments));
+            out.replaced = Some(old);
+        }
+        let partial = match clear_partial {
+            Some(pk) => get::<PartialRecord>(&self.partials, "partial", pk)?.map(|p| (pk, p)),
+            None => None,
+        };
+        if let Some((pk, p)) = partial {
+            self.partials.remove(pk.as_str())?;
+            out.garbage.extend(unused(&p.segments, &object.segments));
+            out.partial = Some(p);
+        }
+        put(
+            &mut self.entries,
+            entry_key,
+            &EntryRecord::File {
+                object: object.id.clone(),
+            },
+        )?;
+        put(&mut self.objects, &object.id, object)?;
+        out.object = Some(object.clone());
+        Ok(Ok(out))
+    }
+
+    /// [`Op::SpendStep`].
+    fn spend_step(&mut self, key: &str, step: u64) -> Res {
+        let last = self
+            .meta
+            .get(key)?
+            .and_then(|v| v.value().parse::<u64>().ok());
+        if last.is_some_and(|last| last >= step) {
+            return Ok(Err(OpError::Stale));
+        }
+        self.meta.insert(key, step.to_string().as_str())?;
+        Ok(Ok(Outcome::default()))
+    }
+
+    /// [`Op::RemoveFile`].
+    fn remove_file(
+        &mut self,
+        entry_key: &str,
+        state: &ObjectState,
+        unless_delivered_by: &[String],
+    ) -> Res {
+        let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+            None => return Ok(Err(OpError::NotFound)),
+            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+            Some(EntryRecord::File { object }) => object,
+        };
+        for route in unless_delivered_by {
+            let key = super::handoff::delivery_key(route, &id);
+            let record = get::<super::DeliveryRecord>(&self.deliveries, "delivery", &key)?;
+            if record.is_some_and(|r| r.state == super::DeliveryState::Delivered) {
+                return Ok(Err(OpError::HandedOn));
+            }
+        }
+        let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+            return Err(redb::Error::Corrupted(format!(
+                "journal entry {entry_key:?} names object {id} that does not exist"
+            )));
+        };
+        obj.state = state.clone();
+        put(&mut self.objects, &id, &obj)?;
+        self.entries.remove(entry_key)?;
+        let garbage = if state.keeps_blobs() {
+            Vec::new()
+        } else {
+            obj.segments.clone()
+        };
+        Ok(Ok(Outcome {
+            garbage,
+            object: Some(obj),
+            ..Outcome::default()
+        }))
+    }
+
+    /// [`Op::Rename`]: `to` is the new entry's key, its parent's key and
+    /// the path inside the box.
+    fn rename(
+        &mut self,
+        from_key: &str,
+        (to_key, to_parent_key, to_path): (&str, &Option<String>, &str),
+        overwrite: bool,
+        at: Timestamp,
+    ) -> Res {
+        let id = match get::<EntryRecord>(&self.entries, "entry", from_key)? {
+            None => return Ok(Err(OpError::NotFound)),
+            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+            Some(EntryRecord::File { object }) => object,
+        };
+        if from_key == to_key {
+            return Ok(Ok(Outcome::default()));
+        }
+        if let Err(e) = self.parent_is_dir(to_parent_key)? {
+            return Ok(Err(e));
+        }
+        let mut out = Outcome::default();
+        match get::<EntryRecord>(&self.entries, "entry", to_key)? {
+            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
+            Some(EntryRecord::File { .. }) if !overwrite => {
+                return Ok(Err(OpError::Exists));
+            }
+            Some(EntryRecord::File { object: old_id }) => {
+                if let Some(old) = self.supersede(&old_id, &id, at)? {
+                    out.garbage.extend(old.segments.clone());
+                    out.replaced = Some(old);
+                }
+            }
+            None => {}
+        }
+        let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+            return Err(redb::Error::Corrupted(format!(
+                "journal entry {from_key:?} names object {id} that does not exist"
+            )));
+        };
+        obj.path = to_path.to_string();
+        put(&mut self.objects, &id, &obj)?;
+        self.entries.remove(from_key)?;
+        put(&mut self.entries, to_key, &EntryRecord::File { object: id })?;
+        out.object = Some(obj);
+        Ok(Ok(out))
     }
 }
