@@ -166,169 +166,209 @@ fn beyond_the_head(
     }
 }
 
-// Long: the order of the checks is the policy (virus first, then the
-// rules every file meets, then the selected rules), kept readable in one
-// function rather than spread over helpers that each need all of it.
-/// Runs every check that applies to `o` under `snap`.
+/// Runs every check that applies to `o` under `snap`, in the order that
+/// is the policy: the virus scan first (an infected file is quarantined
+/// whatever else is wrong with it), then the content rules every checked
+/// file meets, then the `[[check]]` rules that select it.
 pub fn inspect(
     open: &dyn Fn() -> Result<ObjectReader, String>,
     o: &ObjectRecord,
     snap: &Snapshot,
     scanner: Option<&Scanner<'_>>,
 ) -> Result<Finding, Unavailable> {
-    let name = o.path.rsplit('/').next().unwrap_or(&o.path);
-    let mut ran = Vec::new();
-    let mut head: Option<Vec<u8>> = None;
-    let unreadable = |ran: Vec<String>, e: String| {
+    let mut i = Inspection {
+        open,
+        o,
+        snap,
+        scanner,
+        name: o.path.rsplit('/').next().unwrap_or(&o.path),
+        ran: Vec::new(),
+    };
+    let head = match i.virus()? {
+        Ok(head) => head,
+        Err(held) => return Ok(held),
+    };
+    let head = match head {
+        Some(h) => h,
+        None => match i.read_head() {
+            Ok(h) => h,
+            Err(e) => return Ok(i.unreadable(e)),
+        },
+    };
+    if let Some(refused) = i.content(&head).or_else(|| i.rules(&head)) {
+        return Ok(refused);
+    }
+    Ok(finding("accepted", i.ran, scanner))
+}
+
+/// One file's inspection under way: what it needs, and the checks that
+/// ran so far (the record lists them).
+struct Inspection<'a> {
+    open: &'a dyn Fn() -> Result<ObjectReader, String>,
+    o: &'a ObjectRecord,
+    snap: &'a Snapshot,
+    scanner: Option<&'a Scanner<'a>>,
+    name: &'a str,
+    ran: Vec<String>,
+}
+
+impl Inspection<'_> {
+    fn outcome(&mut self, outcome: &str, reason: String) -> Finding {
         refused(
-            finding("quarantined", ran, scanner),
+            finding(outcome, std::mem::take(&mut self.ran), self.scanner),
+            reason,
+        )
+    }
+
+    fn reject(&mut self, reason: String) -> Finding {
+        self.outcome("rejected", reason)
+    }
+
+    fn unreadable(&mut self, e: String) -> Finding {
+        self.outcome(
+            "quarantined",
             format!("保管データを読めません / the stored bytes cannot be read: {e}"),
         )
-    };
-    if let (Some(s), Some(scan)) = (scanner, snap.config.scan.as_ref()) {
-        ran.push("virus".to_string());
-        let reader = match open() {
-            Ok(r) => r,
-            Err(e) => return Ok(unreadable(ran, e)),
+    }
+
+    fn reader(&self) -> Result<Plaintext, String> {
+        (self.open)().map(Plaintext::new)
+    }
+
+    /// The virus scan, when a scanner is configured: the file's first
+    /// bytes as the scan read them (so the type rules need no second
+    /// decryption), or the finding that holds the file.
+    fn virus(&mut self) -> Result<Result<Option<Vec<u8>>, Finding>, Unavailable> {
+        let (Some(s), Some(scan)) = (self.scanner, self.snap.config.scan.as_ref()) else {
+            return Ok(Ok(None));
         };
-        let mut source = KeepHead {
-            inner: Plaintext::new(reader),
-            head: Vec::new(),
+        self.ran.push("virus".to_string());
+        let mut source = match self.reader() {
+            Ok(r) => KeepHead {
+                inner: r,
+                head: Vec::new(),
+            },
+            Err(e) => return Ok(Err(self.unreadable(e))),
         };
-        let verdict = s.clamd.scan(&mut source, o.size, scan.max_file_size);
+        let verdict = s.clamd.scan(&mut source, self.o.size, scan.max_file_size);
         let seen = source.head.len() as u64;
-        if seen == o.size.min(filetype::HEAD as u64) {
-            head = Some(source.head);
-        }
+        let head = (seen == self.o.size.min(filetype::HEAD as u64)).then_some(source.head);
         match verdict {
-            Ok(Verdict::Clean) => {}
+            Ok(Verdict::Clean) => Ok(Ok(head)),
             Ok(Verdict::Infected { signature }) => {
-                let mut f = refused(
-                    finding("quarantined", ran, scanner),
+                let mut f = self.outcome(
+                    "quarantined",
                     format!("ウイルスを検出しました / a virus was found: {signature}"),
                 );
                 f.record.signature = Some(signature);
-                return Ok(f);
+                Ok(Err(f))
             }
             Ok(Verdict::Unscannable { reason }) => match scan.unscannable {
-                Unscannable::Quarantine => {
-                    return Ok(refused(
-                        finding("quarantined", ran, scanner),
-                        format!(
-                            "検査できないファイルです / the file could not be scanned: {reason}"
-                        ),
-                    ));
-                }
+                Unscannable::Quarantine => Ok(Err(self.outcome(
+                    "quarantined",
+                    format!("検査できないファイルです / the file could not be scanned: {reason}"),
+                ))),
                 Unscannable::Accept => {
-                    ran.pop();
-                    ran.push("virus:unscannable-accepted".to_string());
+                    self.ran.pop();
+                    self.ran.push("virus:unscannable-accepted".to_string());
+                    Ok(Ok(head))
                 }
             },
-            Err(ScanError::Read(e)) => return Ok(unreadable(ran, e.to_string())),
-            Err(e) => return Err(Unavailable(e.to_string())),
+            Err(ScanError::Read(e)) => Ok(Err(self.unreadable(e.to_string()))),
+            Err(e) => Err(Unavailable(e.to_string())),
         }
     }
-    let head = match head {
-        Some(h) => h,
-        None => {
-            let mut h = vec![0u8; filetype::HEAD];
-            let got = match open().and_then(|mut r| r.read_at(0, &mut h).map_err(|e| e.to_string()))
-            {
-                Ok(n) => n,
-                Err(e) => return Ok(unreadable(ran, e)),
-            };
-            h.truncate(got);
-            h
+
+    /// The first [`filetype::HEAD`] bytes, read when the scan did not.
+    fn read_head(&self) -> Result<Vec<u8>, String> {
+        let mut h = vec![0u8; filetype::HEAD];
+        let got =
+            (self.open)().and_then(|mut r| r.read_at(0, &mut h).map_err(|e| e.to_string()))?;
+        h.truncate(got);
+        Ok(h)
+    }
+
+    /// The rules every checked file meets: its content does not
+    /// contradict its name, no encrypted archive, archives within limits.
+    fn content(&mut self, head: &[u8]) -> Option<Finding> {
+        self.ran.push("type".to_string());
+        if let Some(why) = filetype::contradiction(self.name, head) {
+            return Some(self.reject(format!("ファイルの内容が名前と矛盾します / {why}")));
         }
-    };
-    ran.push("type".to_string());
-    if let Some(why) = filetype::contradiction(name, &head) {
-        return Ok(refused(
-            finding("rejected", ran, scanner),
-            format!("ファイルの内容が名前と矛盾します / {why}"),
-        ));
-    }
-    if let Some(why) = beyond_the_head(open, o, name, &head) {
-        return Ok(match why {
-            Ok(why) => refused(
-                finding("rejected", ran, scanner),
-                format!("ファイルの内容が名前と矛盾します / {why}"),
-            ),
-            Err(e) => unreadable(ran, e),
-        });
-    }
-    if filetype::encrypted_zip(&head) {
-        return Ok(refused(
-            finding("rejected", ran, scanner),
-            "暗号化された圧縮ファイルは検査できないため受け付けません / an encrypted archive cannot be scanned and is refused".to_string(),
-        ));
-    }
-    if archive::is_zip(&head) {
-        ran.push("archive".to_string());
-        let l = &snap.config.limits;
+        match beyond_the_head(self.open, self.o, self.name, head) {
+            Some(Ok(why)) => {
+                return Some(self.reject(format!("ファイルの内容が名前と矛盾します / {why}")));
+            }
+            Some(Err(e)) => return Some(self.unreadable(e)),
+            None => {}
+        }
+        if filetype::encrypted_zip(head) {
+            return Some(self.reject(
+                "暗号化された圧縮ファイルは検査できないため受け付けません / an encrypted archive cannot be scanned and is refused".to_string(),
+            ));
+        }
+        if !archive::is_zip(head) {
+            return None;
+        }
+        self.ran.push("archive".to_string());
+        let l = &self.snap.config.limits;
         let limits = archive::Limits {
             max_ratio: l.archive_max_ratio as u64,
             max_depth: l.archive_max_depth as u32,
             max_entries: l.archive_max_entries as u64,
         };
-        let reader = match open() {
+        let reader = match self.reader() {
             Ok(r) => r,
-            Err(e) => return Ok(unreadable(ran, e)),
+            Err(e) => return Some(self.unreadable(e)),
         };
-        if let Err(why) = archive::inspect(Plaintext::new(reader), o.size, &limits) {
-            return Ok(refused(
-                finding("rejected", ran, scanner),
-                format!("圧縮ファイルを受け付けられません / {why}"),
-            ));
-        }
+        archive::inspect(reader, self.o.size, &limits)
+            .err()
+            .map(|why| self.reject(format!("圧縮ファイルを受け付けられません / {why}")))
     }
-    let kind = filetype::sniff(&head);
-    for rule in snap
-        .config
-        .checks
-        .iter()
-        .filter(|r| r.selects(&o.tenant, o.bx, name))
-    {
-        ran.push(format!("rule:{}", rule.name));
-        if !rule.types.is_empty() && !rule.types.iter().any(|t| t == kind.category()) {
-            return Ok(refused(
-                finding("rejected", ran, scanner),
-                format!(
+
+    /// Each `[[check]]` rule that selects the file: allowed types, the
+    /// name template, the 連携 format.
+    fn rules(&mut self, head: &[u8]) -> Option<Finding> {
+        let kind = filetype::sniff(head);
+        let (o, name) = (self.o, self.name);
+        for rule in self
+            .snap
+            .config
+            .checks
+            .iter()
+            .filter(|r| r.selects(&o.tenant, o.bx, name))
+        {
+            self.ran.push(format!("rule:{}", rule.name));
+            if !rule.types.is_empty() && !rule.types.iter().any(|t| t == kind.category()) {
+                return Some(self.reject(format!(
                     "許可されていない種類のファイルです / check {}: the content is {}, allowed: {}",
                     rule.name,
                     kind.describe(),
                     rule.types.join(", ")
-                ),
-            ));
-        }
-        if let Some(t) = &rule.name_template
-            && !t.matches(name, &o.tenant)
-        {
-            return Ok(refused(
-                finding("rejected", ran, scanner),
-                format!(
+                )));
+            }
+            if let Some(t) = &rule.name_template
+                && !t.matches(name, &o.tenant)
+            {
+                return Some(self.reject(format!(
                     "ファイル名が規定の形式ではありません / check {}: the name {name:?} does not have the form {}",
                     rule.name,
                     t.as_str()
-                ),
-            ));
-        }
-        if let Some(fmt) = &rule.format {
-            let reader = match open() {
+                )));
+            }
+            let Some(fmt) = &rule.format else { continue };
+            let mut reader = match self.reader() {
                 Ok(r) => r,
-                Err(e) => return Ok(unreadable(ran, e)),
+                Err(e) => return Some(self.unreadable(e)),
             };
-            match format::validate(&mut Plaintext::new(reader), fmt) {
+            match format::validate(&mut reader, fmt) {
                 Ok(()) => {}
                 Err(FormatError::Invalid(p)) => {
-                    return Ok(refused(
-                        finding("rejected", ran, scanner),
-                        format!("check {}: {p}", rule.name),
-                    ));
+                    return Some(self.reject(format!("check {}: {p}", rule.name)));
                 }
-                Err(FormatError::Read(e)) => return Ok(unreadable(ran, e.to_string())),
+                Err(FormatError::Read(e)) => return Some(self.unreadable(e.to_string())),
             }
         }
+        None
     }
-    Ok(finding("accepted", ran, scanner))
 }
