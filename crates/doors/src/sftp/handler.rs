@@ -211,9 +211,9 @@ impl Handler {
         }
     }
 
-    // Long: one arm per SFTP request type, each a call into the core and a
-    // reply; the match is the protocol's request table.
-    async fn dispatch(&mut self, packet: Bytes, cost: u64) -> Result<(), String> {
+    /// A packet as a request, once the session is initialised; `None`
+    /// when it was answered here (the `INIT`, a malformed request).
+    fn decode(&mut self, packet: Bytes, cost: u64) -> Result<Option<Request>, String> {
         let req = match codec::decode(packet) {
             Ok(r) => r,
             Err(e) => {
@@ -221,7 +221,7 @@ impl Handler {
                     Some(id) if self.initialized => {
                         let msg = format!("malformed request (type {}): {}", e.kind, e.reason);
                         self.status(id, cost, Status::BadMessage, &msg);
-                        Ok(())
+                        Ok(None)
                     }
                     _ => Err(format!(
                         "sent an undecodable SFTP packet (type {}): {}",
@@ -230,16 +230,25 @@ impl Handler {
                 };
             }
         };
-        if !self.initialized {
-            return match req {
-                Request::Init { .. } => {
-                    self.initialized = true;
-                    self.out.reply(codec::version(super::EXTENSIONS), cost);
-                    Ok(())
-                }
-                _ => Err("sent an SFTP request before INIT".into()),
-            };
+        if self.initialized {
+            return Ok(Some(req));
         }
+        match req {
+            Request::Init { .. } => {
+                self.initialized = true;
+                self.out.reply(codec::version(super::EXTENSIONS), cost);
+                Ok(None)
+            }
+            _ => Err("sent an SFTP request before INIT".into()),
+        }
+    }
+
+    // One arm per SFTP request type, each a call into the core and a
+    // reply: the match is the protocol's request table.
+    async fn dispatch(&mut self, packet: Bytes, cost: u64) -> Result<(), String> {
+        let Some(req) = self.decode(packet, cost)? else {
+            return Ok(());
+        };
         let ns = self.ctx.ns.clone();
         let who = self.ctx.who.clone();
         match req {
@@ -250,15 +259,7 @@ impl Handler {
                 pflags,
                 attrs,
             } => self.open(id, cost, &path, pflags, attrs).await?,
-            Request::Close { id, handle } => match self.handles.remove(&handle) {
-                Some(Slot::File { tx, .. }) => {
-                    if tx.send(FileReq::Close { id, cost }).is_err() {
-                        self.status(id, cost, Status::Failure, "the file's worker has stopped");
-                    }
-                }
-                Some(Slot::Dir { .. }) => self.ok(id, cost),
-                None => self.status(id, cost, Status::Failure, "invalid handle"),
-            },
+            Request::Close { id, handle } => self.close(id, cost, &handle),
             Request::Read {
                 id,
                 handle,
@@ -316,17 +317,9 @@ impl Handler {
                     self.setstat(id, cost, &p, &attrs).await;
                 }
             }
-            Request::Fsetstat { id, handle, attrs } => match self.handles.get(&handle) {
-                Some(Slot::File { upload: true, .. }) => {
-                    self.forward(id, cost, &handle, FileReq::Fsetstat { id, attrs, cost });
-                }
-                Some(Slot::File { path, .. }) => {
-                    let p = path.clone();
-                    self.setstat(id, cost, &p, &attrs).await;
-                }
-                Some(Slot::Dir { .. }) => self.ok(id, cost),
-                None => self.status(id, cost, Status::Failure, "invalid handle"),
-            },
+            Request::Fsetstat { id, handle, attrs } => {
+                self.fsetstat(id, cost, &handle, attrs).await
+            }
             Request::Opendir { id, path } => {
                 if let Some(p) = self.path(id, cost, "opendir", &path) {
                     match ns.list(&who, &p) {
@@ -376,6 +369,34 @@ impl Handler {
             Request::Extended { id, name, data } => self.extended(id, cost, &name, data).await?,
         }
         Ok(())
+    }
+
+    fn close(&mut self, id: u32, cost: u64, handle: &Bytes) {
+        match self.handles.remove(handle) {
+            Some(Slot::File { tx, .. }) => {
+                if tx.send(FileReq::Close { id, cost }).is_err() {
+                    self.status(id, cost, Status::Failure, "the file's worker has stopped");
+                }
+            }
+            Some(Slot::Dir { .. }) => self.ok(id, cost),
+            None => self.status(id, cost, Status::Failure, "invalid handle"),
+        }
+    }
+
+    /// A file being uploaded takes its times from its worker (at commit);
+    /// any other handle's path is changed as `setstat` would.
+    async fn fsetstat(&mut self, id: u32, cost: u64, handle: &Bytes, attrs: codec::Attrs) {
+        match self.handles.get(handle) {
+            Some(Slot::File { upload: true, .. }) => {
+                self.forward(id, cost, handle, FileReq::Fsetstat { id, attrs, cost });
+            }
+            Some(Slot::File { path, .. }) => {
+                let p = path.clone();
+                self.setstat(id, cost, &p, &attrs).await;
+            }
+            Some(Slot::Dir { .. }) => self.ok(id, cost),
+            None => self.status(id, cost, Status::Failure, "invalid handle"),
+        }
     }
 
     fn done(&self, id: u32, cost: u64, r: Result<(), NsError>) {
