@@ -197,111 +197,8 @@ async fn metrics(
         "Browser sessions held now.",
         &one(web.as_ref().map_or(0.0, |w| w.sessions as f64)),
     );
-    if let Ok(routes) = ctx.router.report() {
-        let mut samples = Vec::new();
-        for r in &routes {
-            for (state, n) in [
-                ("queued", r.queued),
-                ("delivered", r.delivered),
-                ("failed", r.failed),
-                ("cancelled", r.cancelled),
-            ] {
-                samples.push((
-                    format!("{{route=\"{}\",state=\"{state}\"}}", label(&r.name)),
-                    n as f64,
-                ));
-            }
-        }
-        metric(
-            &mut out,
-            "renkei_handoffs",
-            "gauge",
-            "Hand-off items of each route, by state.",
-            &samples,
-        );
-        let now = jiff::Timestamp::now().as_second();
-        metric(
-            &mut out,
-            "renkei_handoff_oldest_queued_seconds",
-            "gauge",
-            "Age of the oldest item waiting in each route's queue (0 when none waits).",
-            &routes
-                .iter()
-                .map(|r| {
-                    (
-                        format!("{{route=\"{}\"}}", label(&r.name)),
-                        r.oldest_queued.map_or(0, |t| (now - t).max(0)) as f64,
-                    )
-                })
-                .collect::<Vec<_>>(),
-        );
-        metric(
-            &mut out,
-            "renkei_expected_missing",
-            "gauge",
-            "Expected files missing at their last deadline, by route.",
-            &routes
-                .iter()
-                .map(|r| {
-                    (
-                        format!("{{route=\"{}\"}}", label(&r.name)),
-                        r.missing.len() as f64,
-                    )
-                })
-                .collect::<Vec<_>>(),
-        );
-    }
-    let checks = crate::admin::held::summary(&ctx);
-    metric(
-        &mut out,
-        "renkei_checks_waiting",
-        "gauge",
-        "Files waiting for the arrival checks.",
-        &one(checks.waiting as f64),
-    );
-    metric(
-        &mut out,
-        "renkei_checks_oldest_waiting_seconds",
-        "gauge",
-        "How long the oldest file has waited for the checks.",
-        &one(checks.oldest_waiting_secs.unwrap_or(0) as f64),
-    );
-    metric(
-        &mut out,
-        "renkei_files_held",
-        "gauge",
-        "Files held by the checks (quarantined or rejected).",
-        &one(checks.held as f64),
-    );
-    metric(
-        &mut out,
-        "renkei_bans_active",
-        "gauge",
-        "Source addresses banned now.",
-        &one(ctx.defender.list().len() as f64),
-    );
-    metric(
-        &mut out,
-        "renkei_audit_writable",
-        "gauge",
-        "1 when the audit trail can be written.",
-        &one(if ctx.ns.events().writable() { 1.0 } else { 0.0 }),
-    );
-    let dropped = ctx.ns.events().audit().map_or(0, |a| a.dropped());
-    metric(
-        &mut out,
-        "renkei_audit_records_lost_total",
-        "counter",
-        "Audit records dropped because the disk refused them.",
-        &one(dropped as f64),
-    );
-    metric(
-        &mut out,
-        "renkei_audit_unsigned_records",
-        "gauge",
-        "Audit records written since the last signed checkpoint (the checkpoint lag).",
-        &one(ctx.ns.events().audit().map_or(0, |a| a.unsigned()) as f64),
-    );
+    route_metrics(&mut out, &ctx);
+    upkeep_metrics(&mut out, &ctx);
     let data_dir = ctx.live.get().config.server.data_dir.clone();
     if let Ok(s) = rustix::fs::statvfs(&data_dir) {
         metric(
@@ -330,4 +227,120 @@ async fn metrics(
         out,
     )
         .into_response()
+}
+
+/// Each route's hand-offs: items by state, the oldest waiting, expected
+/// files missing.
+fn route_metrics(out: &mut String, ctx: &Context) {
+    let Ok(routes) = ctx.router.report() else {
+        return;
+    };
+    let mut samples = Vec::new();
+    for r in &routes {
+        for (state, n) in [
+            ("queued", r.queued),
+            ("delivered", r.delivered),
+            ("failed", r.failed),
+            ("cancelled", r.cancelled),
+        ] {
+            samples.push((
+                format!("{{route=\"{}\",state=\"{state}\"}}", label(&r.name)),
+                n as f64,
+            ));
+        }
+    }
+    metric(
+        out,
+        "renkei_handoffs",
+        "gauge",
+        "Hand-off items of each route, by state.",
+        &samples,
+    );
+    let now = jiff::Timestamp::now().as_second();
+    metric(
+        out,
+        "renkei_handoff_oldest_queued_seconds",
+        "gauge",
+        "Age of the oldest item waiting in each route's queue (0 when none waits).",
+        &routes
+            .iter()
+            .map(|r| {
+                (
+                    format!("{{route=\"{}\"}}", label(&r.name)),
+                    r.oldest_queued.map_or(0, |t| (now - t).max(0)) as f64,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    metric(
+        out,
+        "renkei_expected_missing",
+        "gauge",
+        "Expected files missing at their last deadline, by route.",
+        &routes
+            .iter()
+            .map(|r| {
+                (
+                    format!("{{route=\"{}\"}}", label(&r.name)),
+                    r.missing.len() as f64,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// The checks stage, the defender, the audit trail.
+fn upkeep_metrics(out: &mut String, ctx: &Context) {
+    let one = |v: f64| vec![(String::new(), v)];
+    let checks = crate::admin::held::summary(ctx);
+    metric(
+        out,
+        "renkei_checks_waiting",
+        "gauge",
+        "Files waiting for the arrival checks.",
+        &one(checks.waiting as f64),
+    );
+    metric(
+        out,
+        "renkei_checks_oldest_waiting_seconds",
+        "gauge",
+        "How long the oldest file has waited for the checks.",
+        &one(checks.oldest_waiting_secs.unwrap_or(0) as f64),
+    );
+    metric(
+        out,
+        "renkei_files_held",
+        "gauge",
+        "Files held by the checks (quarantined or rejected).",
+        &one(checks.held as f64),
+    );
+    metric(
+        out,
+        "renkei_bans_active",
+        "gauge",
+        "Source addresses banned now.",
+        &one(ctx.defender.list().len() as f64),
+    );
+    metric(
+        out,
+        "renkei_audit_writable",
+        "gauge",
+        "1 when the audit trail can be written.",
+        &one(if ctx.ns.events().writable() { 1.0 } else { 0.0 }),
+    );
+    let dropped = ctx.ns.events().audit().map_or(0, |a| a.dropped());
+    metric(
+        out,
+        "renkei_audit_records_lost_total",
+        "counter",
+        "Audit records dropped because the disk refused them.",
+        &one(dropped as f64),
+    );
+    metric(
+        out,
+        "renkei_audit_unsigned_records",
+        "gauge",
+        "Audit records written since the last signed checkpoint (the checkpoint lag).",
+        &one(ctx.ns.events().audit().map_or(0, |a| a.unsigned()) as f64),
+    );
 }
