@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use renkei_doors::admin::client::Client;
 
 use super::progress::{Progress, Unit};
-use renkei_doors::admin::proto::{ChecksSummary, HeldFile, LsEntry};
+use renkei_doors::admin::proto::{ChecksSummary, HeldFile, LsEntry, ReloadResult, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum CtlCommand {
@@ -173,8 +173,8 @@ fn exit_with(code: u8, said: &[String]) -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-// Long: one arm per `renkei ctl` subcommand (request, then print the
-// reply); the match is the command table.
+// One arm per `renkei ctl` subcommand (request, then print the reply):
+// the match is the command table.
 pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::process::ExitCode> {
     let mut client = Client::connect(socket)?;
     let mut exit = std::process::ExitCode::SUCCESS;
@@ -187,50 +187,7 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::pro
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("renkei {} (pid {})", s.version, s.pid);
-                println!("  config       {}", s.config);
-                println!("  listening    {}", s.listen);
-                for seg in &s.segments {
-                    println!(
-                        "  segment      {} {} on {}",
-                        seg.segment, seg.label, seg.listen
-                    );
-                }
-                if let Some(w) = &s.web {
-                    for (door, addr) in &w.listeners {
-                        println!("  https        {addr} ({door})");
-                    }
-                    println!(
-                        "  web          {} session(s), {} connection(s), certificate SHA-256 {}",
-                        w.sessions, w.connections, w.certificate_sha256
-                    );
-                }
-                if let Some(f) = &s.ftps {
-                    for (mode, addr) in &f.listeners {
-                        println!("  ftps         {addr} ({mode})");
-                    }
-                    println!(
-                        "  ftps         {} connection(s), passive ports {}, certificate SHA-256 {}",
-                        f.connections, f.passive_ports, f.certificate_sha256
-                    );
-                }
-                println!("  data dir     {}", s.data_dir);
-                println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
-                println!("  connections  {}", s.connections);
-                println!(
-                    "  client memory {} held (at most {}; {} per account)",
-                    renkei_config::units::format_size(s.client_memory.held),
-                    renkei_config::units::format_size(s.client_memory.limit),
-                    renkei_config::units::format_size(s.client_memory.account_limit)
-                );
-                println!("  vault key    {}", s.vault_recipient);
-                print_checks(&s.checks);
-                for t in &s.tenants {
-                    println!(
-                        "  tenant       {} {} ({} accounts)",
-                        t.code, t.name, t.accounts
-                    );
-                }
+                print_status(&s);
             }
         }
         CtlCommand::Put { tenant, bx, files } => {
@@ -256,33 +213,7 @@ pub(super) fn run(socket: &Path, command: CtlCommand) -> anyhow::Result<std::pro
         }
         CtlCommand::Reload => {
             let r = client.reload()?;
-            println!(
-                "reloaded: {} rules from {} (sha256 {})",
-                r.rules,
-                r.policy_files.join(", "),
-                r.policy_sha256
-            );
-            for w in &r.warnings {
-                println!("warning: {w}");
-            }
-            if !r.restart_needed.is_empty() {
-                println!(
-                    "changes to {} take effect at the next restart",
-                    r.restart_needed.join(", ")
-                );
-            }
-            for (what, names) in [
-                ("starting", &r.routes.started),
-                ("replacing", &r.routes.changed),
-                ("stopping", &r.routes.stopped),
-            ] {
-                if !names.is_empty() {
-                    println!(
-                        "routes: {what} {} (a transfer in progress finishes first)",
-                        names.join(", ")
-                    );
-                }
-            }
+            print_reload(&r);
         }
         CtlCommand::Bans { json } => {
             let bans = client.bans()?;
@@ -515,4 +446,83 @@ fn quarantine(client: &mut Client, command: QuarantineCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// `ctl status` for a person.
+fn print_status(s: &Status) {
+    println!("renkei {} (pid {})", s.version, s.pid);
+    println!("  config       {}", s.config);
+    println!("  listening    {}", s.listen);
+    for seg in &s.segments {
+        println!(
+            "  segment      {} {} on {}",
+            seg.segment, seg.label, seg.listen
+        );
+    }
+    if let Some(w) = &s.web {
+        for (door, addr) in &w.listeners {
+            println!("  https        {addr} ({door})");
+        }
+        println!(
+            "  web          {} session(s), {} connection(s), certificate SHA-256 {}",
+            w.sessions, w.connections, w.certificate_sha256
+        );
+    }
+    if let Some(f) = &s.ftps {
+        for (mode, addr) in &f.listeners {
+            println!("  ftps         {addr} ({mode})");
+        }
+        println!(
+            "  ftps         {} connection(s), passive ports {}, certificate SHA-256 {}",
+            f.connections, f.passive_ports, f.certificate_sha256
+        );
+    }
+    println!("  data dir     {}", s.data_dir);
+    println!("  started      {} (up {}s)", s.started_at, s.uptime_secs);
+    println!("  connections  {}", s.connections);
+    println!(
+        "  client memory {} held (at most {}; {} per account)",
+        renkei_config::units::format_size(s.client_memory.held),
+        renkei_config::units::format_size(s.client_memory.limit),
+        renkei_config::units::format_size(s.client_memory.account_limit)
+    );
+    println!("  vault key    {}", s.vault_recipient);
+    print_checks(&s.checks);
+    for t in &s.tenants {
+        println!(
+            "  tenant       {} {} ({} accounts)",
+            t.code, t.name, t.accounts
+        );
+    }
+}
+
+/// What `ctl reload` changed.
+fn print_reload(r: &ReloadResult) {
+    println!(
+        "reloaded: {} rules from {} (sha256 {})",
+        r.rules,
+        r.policy_files.join(", "),
+        r.policy_sha256
+    );
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+    if !r.restart_needed.is_empty() {
+        println!(
+            "changes to {} take effect at the next restart",
+            r.restart_needed.join(", ")
+        );
+    }
+    for (what, names) in [
+        ("starting", &r.routes.started),
+        ("replacing", &r.routes.changed),
+        ("stopping", &r.routes.stopped),
+    ] {
+        if !names.is_empty() {
+            println!(
+                "routes: {what} {} (a transfer in progress finishes first)",
+                names.join(", ")
+            );
+        }
+    }
 }
