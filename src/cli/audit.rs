@@ -139,8 +139,8 @@ fn pad(s: &str, cells: usize) -> String {
     format!("{s}{}", " ".repeat(cells.saturating_sub(width(s))))
 }
 
-// Long: one arm per `renkei audit` subcommand, each a few lines of
-// argument handling around a library call; the match is the command table.
+// One arm per `renkei audit` subcommand, each a few lines of argument
+// handling around a library call: the match is the command table.
 pub(super) fn run(
     dir: PathBuf,
     config: Option<&Config>,
@@ -181,38 +181,7 @@ pub(super) fn run(
                 .map_or_else(|| dir.display().to_string(), |b| b.display().to_string());
             match result {
                 Ok(r) => {
-                    println!("audit trail {what}: verified");
-                    println!(
-                        "  {} records, seq {} to {}{}, {} to {} (Asia/Tokyo)",
-                        r.records,
-                        r.first_seq,
-                        r.last_seq,
-                        if bundle.is_none() {
-                            format!(", in {} segments", r.segments)
-                        } else {
-                            String::new()
-                        },
-                        r.first_ts.as_deref().map(local).unwrap_or_default(),
-                        r.last_ts.as_deref().map(local).unwrap_or_default()
-                    );
-                    println!(
-                        "  {} checkpoints signed by key {}",
-                        r.checkpoints,
-                        r.signers.join(" then ")
-                    );
-                    if r.anchored {
-                        println!(
-                            "  the chain starts at a signed checkpoint (earlier records were pruned or are outside the bundle)"
-                        );
-                    }
-                    if r.sealed && bundle.is_none() {
-                        println!("  sealed by the final checkpoint of a clean stop");
-                    } else if r.unsigned() > 0 {
-                        println!(
-                            "  the last {} records are not signed yet (the next checkpoint will sign them)",
-                            r.unsigned()
-                        );
-                    }
+                    print_verified(&what, &r, bundle.is_none());
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(p) => {
@@ -279,63 +248,7 @@ pub(super) fn run(
                     print!("{}", trail::csv_line(r));
                 }
             } else {
-                let mut out = String::new();
-                let _ = writeln!(
-                    out,
-                    "{:<19}  {:<20} {} {} {:<14} {:<22} DETAIL",
-                    "TIME (Asia/Tokyo)",
-                    "EVENT",
-                    pad("", 16),
-                    pad("MUNICIPALITY", 24),
-                    "USER",
-                    "FROM"
-                );
-                for r in &rows {
-                    let who = if r.tenant.is_empty() {
-                        String::new()
-                    } else if r.tenant_name.is_empty() {
-                        r.tenant.clone()
-                    } else {
-                        format!("{}({})", r.tenant_name, r.tenant)
-                    };
-                    let mut detail = Vec::new();
-                    if !r.path.is_empty() {
-                        detail.push(if r.bx.is_empty() {
-                            r.path.clone()
-                        } else {
-                            format!("/{}/{}", r.bx, r.path.trim_start_matches('/'))
-                        });
-                    }
-                    if !r.size.is_empty() {
-                        detail.push(r.size.clone());
-                    }
-                    if !r.sha256.is_empty() {
-                        detail.push(format!("sha256 {}…", &r.sha256[..r.sha256.len().min(12)]));
-                    }
-                    if r.result == "refused" {
-                        detail.push(format!("REFUSED: {}", r.reason));
-                    } else if r.result == "failed" {
-                        detail.push(format!("FAILED: {}", r.reason));
-                    } else if !r.reason.is_empty() {
-                        detail.push(r.reason.clone());
-                    }
-                    if !r.rule.is_empty() {
-                        detail.push(format!("[{}]", r.rule));
-                    }
-                    let _ = writeln!(
-                        out,
-                        "{:<19}  {:<20} {} {} {:<14} {:<22} {}",
-                        r.time,
-                        r.event,
-                        pad(japanese(&r.event), 16),
-                        pad(&who, 24),
-                        r.user,
-                        r.source,
-                        detail.join("  ")
-                    );
-                }
-                let _ = writeln!(out, "{} records", rows.len());
-                print!("{out}");
+                print_rows(&rows);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -365,4 +278,101 @@ pub(super) fn run(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A verified trail or bundle, for a person.
+fn print_verified(what: &str, r: &verify::Report, whole_dir: bool) {
+    println!("audit trail {what}: verified");
+    println!(
+        "  {} records, seq {} to {}{}, {} to {} (Asia/Tokyo)",
+        r.records,
+        r.first_seq,
+        r.last_seq,
+        if whole_dir {
+            format!(", in {} segments", r.segments)
+        } else {
+            String::new()
+        },
+        r.first_ts.as_deref().map(local).unwrap_or_default(),
+        r.last_ts.as_deref().map(local).unwrap_or_default()
+    );
+    println!(
+        "  {} checkpoints signed by key {}",
+        r.checkpoints,
+        r.signers.join(" then ")
+    );
+    if r.anchored {
+        println!(
+            "  the chain starts at a signed checkpoint (earlier records were pruned or are outside the bundle)"
+        );
+    }
+    if r.sealed && whole_dir {
+        println!("  sealed by the final checkpoint of a clean stop");
+    } else if r.unsigned() > 0 {
+        println!(
+            "  the last {} records are not signed yet (the next checkpoint will sign them)",
+            r.unsigned()
+        );
+    }
+}
+
+/// Records as a table for a person.
+fn print_rows(rows: &[trail::Row]) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<19}  {:<20} {} {} {:<14} {:<22} DETAIL",
+        "TIME (Asia/Tokyo)",
+        "EVENT",
+        pad("", 16),
+        pad("MUNICIPALITY", 24),
+        "USER",
+        "FROM"
+    );
+    for r in rows {
+        let who = if r.tenant.is_empty() {
+            String::new()
+        } else if r.tenant_name.is_empty() {
+            r.tenant.clone()
+        } else {
+            format!("{}({})", r.tenant_name, r.tenant)
+        };
+        let mut detail = Vec::new();
+        if !r.path.is_empty() {
+            detail.push(if r.bx.is_empty() {
+                r.path.clone()
+            } else {
+                format!("/{}/{}", r.bx, r.path.trim_start_matches('/'))
+            });
+        }
+        if !r.size.is_empty() {
+            detail.push(r.size.clone());
+        }
+        if !r.sha256.is_empty() {
+            detail.push(format!("sha256 {}…", &r.sha256[..r.sha256.len().min(12)]));
+        }
+        if r.result == "refused" {
+            detail.push(format!("REFUSED: {}", r.reason));
+        } else if r.result == "failed" {
+            detail.push(format!("FAILED: {}", r.reason));
+        } else if !r.reason.is_empty() {
+            detail.push(r.reason.clone());
+        }
+        if !r.rule.is_empty() {
+            detail.push(format!("[{}]", r.rule));
+        }
+        let _ = writeln!(
+            out,
+            "{:<19}  {:<20} {} {} {:<14} {:<22} {}",
+            r.time,
+            r.event,
+            pad(japanese(&r.event), 16),
+            pad(&who, 24),
+            r.user,
+            r.source,
+            detail.join("  ")
+        );
+    }
+    let _ = writeln!(out, "{} records", rows.len());
+    print!("{out}");
 }
