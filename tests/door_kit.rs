@@ -246,6 +246,20 @@ fn hostile_upload_bodies_hold_no_more_than_the_form_limit() {
         "the daemon's peak memory grew by {} MiB",
         grew / MIB
     );
+    // Each body refused for the form's limit is recorded as a refusal.
+    eventually("the refusals", Duration::from_secs(20), || {
+        let n = d
+            .audit_query("operation_refused")
+            .iter()
+            .filter(|e| {
+                e["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("web.max_form_size")
+            })
+            .count();
+        (n >= 2).then_some(())
+    });
     // The door still serves.
     let local = d.work.join("after.csv");
     fs::write(&local, b"1,2,3\n").unwrap();

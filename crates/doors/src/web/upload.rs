@@ -105,21 +105,30 @@ pub async fn upload(
         Ok(f) => f,
         Err(e) => return upload_answer(json, StatusCode::BAD_REQUEST, &e.to_string(), &back),
     };
+    // A form refused for a limit is recorded as every refusal is; one
+    // that is merely unreadable is the client's broken request.
+    let form_refused = |e: FormError| {
+        let status = status_of_form(&e);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let shown = dir.to_string();
+            web.ns
+                .refuse(&who, "upload", &shown, NsError::Invalid(e.to_string()));
+        }
+        upload_answer(json, status, &e.to_string(), &back)
+    };
     let mut sent = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return upload_answer(json, status_of_form(&e), &e.to_string(), &back),
+            Err(e) => return form_refused(e),
         };
         match field.name() {
             Some("csrf") => {
                 let text = match form.text(field, MAX_TOKEN).await {
                     Ok(t) => t,
                     Err(FormError::FieldTooLong { .. }) => return csrf_refused(),
-                    Err(e) => {
-                        return upload_answer(json, status_of_form(&e), &e.to_string(), &back);
-                    }
+                    Err(e) => return form_refused(e),
                 };
                 token_ok = token_ok || csrf_ok(&s, Some(&text));
             }
@@ -152,7 +161,7 @@ pub async fn upload(
             }
             _ => {
                 if let Err(e) = form.skip(field).await {
-                    return upload_answer(json, status_of_form(&e), &e.to_string(), &back);
+                    return form_refused(e);
                 }
             }
         }
