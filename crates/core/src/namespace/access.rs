@@ -103,7 +103,7 @@ impl Namespace {
         // failed logins from the same address) reaches it here, at its
         // next request, whatever door it came through.
         if let Some(ip) = who.source
-            && let Some(ban) = self.ban_of(who)
+            && let Some(ban) = self.ban_of(ip)
         {
             return Err(Refusal {
                 reason: crate::door::ban_reason(ip, &ban),

@@ -224,9 +224,11 @@ impl Namespace {
         let _ = self.bans.set(defender);
     }
 
-    /// The ban in force for the address `who` acts from, if any.
-    pub(crate) fn ban_of(&self, who: &Principal) -> Option<renkei_storage::journal::BanRecord> {
-        let ip = who.source?;
+    /// The ban in force for `ip`, if any.
+    pub(crate) fn ban_of(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Option<renkei_storage::journal::BanRecord> {
         self.bans.get()?.banned(ip)
     }
 

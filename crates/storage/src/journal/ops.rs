@@ -383,6 +383,25 @@ impl Tables<'_> {
         Ok(Ok(out))
     }
 
+    /// The object id of the file at `key`; `NotFound` or `IsDir` when
+    /// there is none.
+    fn file_at(&self, key: &str) -> Result<Result<String, OpError>, redb::Error> {
+        Ok(match get::<EntryRecord>(&self.entries, "entry", key)? {
+            None => Err(OpError::NotFound),
+            Some(EntryRecord::Dir { .. }) => Err(OpError::IsDir),
+            Some(EntryRecord::File { object }) => Ok(object),
+        })
+    }
+
+    /// The object the entry `key` names: its absence is corruption.
+    fn object_named(&self, key: &str, id: &str) -> Result<ObjectRecord, redb::Error> {
+        get::<ObjectRecord>(&self.objects, "object", id)?.ok_or_else(|| {
+            redb::Error::Corrupted(format!(
+                "journal entry {key:?} names object {id} that does not exist"
+            ))
+        })
+    }
+
     /// [`Op::SpendStep`].
     fn spend_step(&mut self, key: &str, step: u64) -> Res {
         let last = self
@@ -403,10 +422,9 @@ impl Tables<'_> {
         state: &ObjectState,
         unless_delivered_by: &[String],
     ) -> Res {
-        let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
-            None => return Ok(Err(OpError::NotFound)),
-            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-            Some(EntryRecord::File { object }) => object,
+        let id = match self.file_at(entry_key)? {
+            Ok(id) => id,
+            Err(e) => return Ok(Err(e)),
         };
         for route in unless_delivered_by {
             let key = super::handoff::delivery_key(route, &id);
@@ -415,11 +433,7 @@ impl Tables<'_> {
                 return Ok(Err(OpError::HandedOn));
             }
         }
-        let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
-            return Err(redb::Error::Corrupted(format!(
-                "journal entry {entry_key:?} names object {id} that does not exist"
-            )));
-        };
+        let mut obj = self.object_named(entry_key, &id)?;
         obj.state = state.clone();
         put(&mut self.objects, &id, &obj)?;
         self.entries.remove(entry_key)?;
@@ -444,10 +458,9 @@ impl Tables<'_> {
         overwrite: bool,
         at: Timestamp,
     ) -> Res {
-        let id = match get::<EntryRecord>(&self.entries, "entry", from_key)? {
-            None => return Ok(Err(OpError::NotFound)),
-            Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
-            Some(EntryRecord::File { object }) => object,
+        let id = match self.file_at(from_key)? {
+            Ok(id) => id,
+            Err(e) => return Ok(Err(e)),
         };
         if from_key == to_key {
             return Ok(Ok(Outcome::default()));
@@ -469,11 +482,7 @@ impl Tables<'_> {
             }
             None => {}
         }
-        let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
-            return Err(redb::Error::Corrupted(format!(
-                "journal entry {from_key:?} names object {id} that does not exist"
-            )));
-        };
+        let mut obj = self.object_named(from_key, &id)?;
         obj.path = to_path.to_string();
         put(&mut self.objects, &id, &obj)?;
         self.entries.remove(from_key)?;
