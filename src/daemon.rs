@@ -22,8 +22,8 @@ use renkei_core::namespace::Namespace;
 use renkei_core::namespace::notes;
 use renkei_core::namespace::upkeep::{self, UpkeepError};
 use renkei_core::policy::PolicySet;
-use renkei_doors::admin;
-use renkei_doors::ssh::{self, keys::HostKeyError};
+use renkei_doors_admin as admin;
+use renkei_doors_ssh::ssh::{self, keys::HostKeyError};
 use renkei_handoff::route::Router;
 use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
 use renkei_storage::fsutil;
@@ -413,7 +413,7 @@ async fn start(
                 tracing::info!(listen = %addr, "renkei serves /metrics, /healthz and /readyz");
                 let _ = ctl.monitor_listen.set(addr);
             }
-            Some(tokio::spawn(renkei_doors::monitor::serve(
+            Some(tokio::spawn(renkei_doors_admin::monitor::serve(
                 listener,
                 Arc::clone(&ctl),
                 stopping.child_token(),

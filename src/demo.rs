@@ -66,7 +66,7 @@ pub fn prepare() -> Result<Config, DemoError> {
         .map_err(|e| err(e.to_string()))?;
     }
     let web_password = prepare_web(&err)?;
-    let hash = renkei_doors::web::login::hash_password(&web_password);
+    let hash = renkei_core::door::proof::hash_password(&web_password);
     Ok(parse_embedded(&EMBEDDED.replace(WEB_PASSWORD_SLOT, &hash))?)
 }
 

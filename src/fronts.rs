@@ -8,13 +8,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use renkei_config::Config;
+use renkei_console::Context;
 use renkei_core::defender::Defender;
+use renkei_core::door::tls::{CertStore, TlsError};
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
-use renkei_doors::admin::server::Context;
-use renkei_doors::tls::{CertStore, TlsError};
-use renkei_doors::{ftps, web};
+use renkei_doors_ftps as ftps;
+use renkei_doors_web as web;
 
 /// The certificates in force, one store per door (they may name the
 /// same files).

@@ -21,7 +21,10 @@ mod timers;
 
 pub use renkei_config as config;
 pub use renkei_core::{defender, events, live, memory, namespace, policy, transfer};
-pub use renkei_doors::{admin, sftp, ssh, web};
+pub use renkei_doors_admin as admin;
+pub use renkei_doors_ftps as ftps;
+pub use renkei_doors_ssh::{sftp, ssh};
+pub use renkei_doors_web as web;
 pub use renkei_handoff::{remote, route};
 pub use renkei_model::{boxes, lgcode, pattern, placement, schedule, time, units};
 pub use renkei_storage::{audit, fsutil, journal, vault};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Access, access};
 
 use renkei_config::Config;
-use renkei_doors::ssh::keys::HostKeyError;
+use renkei_doors_ssh::ssh::keys::HostKeyError;
 use renkei_storage::audit::KeyError;
 use renkei_storage::audit::keys::AuditKey;
 use renkei_storage::vault::VaultError;
@@ -41,7 +41,7 @@ pub enum PreflightError {
 
 /// Whether a daemon serves `data_dir` now: its control socket answers.
 pub fn daemon_running(data_dir: &Path) -> bool {
-    UnixStream::connect(data_dir.join(renkei_doors::admin::SOCKET_NAME)).is_ok()
+    UnixStream::connect(data_dir.join(renkei_doors_admin::SOCKET_NAME)).is_ok()
 }
 
 /// What `check` found to say besides errors.
@@ -66,7 +66,7 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
         return Err(PreflightError::AlreadyRunning {
             path: data_dir.display().to_string(),
             socket: data_dir
-                .join(renkei_doors::admin::SOCKET_NAME)
+                .join(renkei_doors_admin::SOCKET_NAME)
                 .display()
                 .to_string(),
         });
@@ -81,15 +81,15 @@ pub fn check(config: &Config, for_serve: bool) -> Result<Findings, PreflightErro
     let mut host_keys = Vec::new();
     let mut host_key_cautions = Vec::new();
     for (i, host) in config.server.host_keys.iter().enumerate() {
-        match renkei_doors::ssh::keys::load(host)? {
+        match renkei_doors_ssh::ssh::keys::load(host)? {
             Some(key) => {
-                renkei_doors::ssh::keys::second_of_its_kind(&host_keys, &key, host)?;
-                if let Some(why) = renkei_doors::ssh::keys::caution(&key) {
+                renkei_doors_ssh::ssh::keys::second_of_its_kind(&host_keys, &key, host)?;
+                if let Some(why) = renkei_doors_ssh::ssh::keys::caution(&key) {
                     host_key_cautions.push((host.clone(), why));
                 }
                 host_keys.push(key);
             }
-            None if i > 0 => return Err(renkei_doors::ssh::keys::missing(host).into()),
+            None if i > 0 => return Err(renkei_doors_ssh::ssh::keys::missing(host).into()),
             None => writable_dir(&parent(host))?,
         }
     }

@@ -122,7 +122,7 @@ fn totp_now(step_offset: i64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    renkei::web::login::totp_at(&secret, ((now / 30) + step_offset) as u64)
+    renkei_core::door::proof::totp_at(&secret, ((now / 30) + step_offset) as u64)
 }
 
 #[test]

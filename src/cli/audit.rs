@@ -114,7 +114,7 @@ fn daemon_running(audit_dir: &Path) -> bool {
     let Some(data_dir) = audit_dir.parent() else {
         return false;
     };
-    let socket = data_dir.join(renkei_doors::admin::SOCKET_NAME);
+    let socket = data_dir.join(renkei_doors_admin::SOCKET_NAME);
     std::os::unix::net::UnixStream::connect(socket).is_ok()
 }
 

@@ -4,10 +4,10 @@
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
-use renkei_doors::admin::client::Client;
+use renkei_doors_admin::client::Client;
 
 use super::progress::{Progress, Unit};
-use renkei_doors::admin::proto::{ChecksSummary, HeldFile, LsEntry, ReloadResult, Status};
+use renkei_doors_admin::proto::{ChecksSummary, HeldFile, LsEntry, ReloadResult, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum CtlCommand {

@@ -205,7 +205,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => PathBuf::from(crate::demo::DATA_DIR),
             };
-            ctl::run(&data_dir.join(renkei_doors::admin::SOCKET_NAME), command)
+            ctl::run(&data_dir.join(renkei_doors_admin::SOCKET_NAME), command)
         }
     }
 }

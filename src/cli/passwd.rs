@@ -46,7 +46,7 @@ pub(super) fn run(user: &str, totp: bool, ftps: bool) -> anyhow::Result<ExitCode
         (MIN_PASSWORD..=MAX_PASSWORD).contains(&chars),
         "a {door} password has {MIN_PASSWORD} to {MAX_PASSWORD} characters; this one has {chars}"
     );
-    let hash = renkei_doors::web::login::hash_password(&password);
+    let hash = renkei_core::door::proof::hash_password(&password);
     anyhow::ensure!(!hash.is_empty(), "the password could not be hashed");
     println!("# {door} login of {user}: put these lines in its account table");
     println!("{door}_password = \"{hash}\"");

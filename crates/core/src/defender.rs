@@ -50,6 +50,17 @@ impl Offence {
     }
 }
 
+/// Why an operator's lift of a ban did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LiftError {
+    #[error("{0:?} is not an IP address")]
+    NotAnAddress(String),
+    #[error("{0} is not banned")]
+    NotBanned(IpAddr),
+    #[error("unban failed: {0}")]
+    Journal(#[from] JournalError),
+}
+
 pub struct Defender {
     config: DefenderConfig,
     journal: Journal,
@@ -223,6 +234,24 @@ impl Defender {
             bans: count,
             reason: record.reason,
         });
+    }
+
+    /// An operator lifts the ban on `ip` (as typed): the one path every
+    /// door that offers it (the control socket, the browser's operator
+    /// pages) goes through, so each lift is recorded the same way.
+    pub async fn lift(&self, ip: &str, by: &str) -> Result<IpAddr, LiftError> {
+        let addr: IpAddr = ip
+            .trim()
+            .parse()
+            .map_err(|_| LiftError::NotAnAddress(ip.to_string()))?;
+        if !self.unban(addr).await? {
+            return Err(LiftError::NotBanned(addr));
+        }
+        self.events.record(Event::Unbanned {
+            ip: addr.to_string(),
+            by: by.to_string(),
+        });
+        Ok(addr)
     }
 
     /// Lifts a ban and forgets the address's history. `false` if it was

@@ -12,6 +12,10 @@ pub mod checks;
 pub mod defender;
 pub mod door;
 pub mod events;
+/// The file-system helpers for the files a door keeps of its own (host
+/// keys, audit exports): private modes, atomic writes, fsync. Not the
+/// journal's or the vault's, which no door sees.
+pub use renkei_storage::fsutil;
 pub mod live;
 pub mod memory;
 pub mod namespace;

@@ -10,6 +10,7 @@
 //! held ([`quarantine`]). Nothing here trusts a scanner that does not
 //! answer: such a file stays `checking` and is tried again.
 
+pub mod held;
 pub mod inspect;
 mod line;
 pub mod quarantine;

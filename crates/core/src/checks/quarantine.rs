@@ -7,6 +7,7 @@
 
 use jiff::Timestamp;
 
+use super::held::{HeldFile, reason_of};
 use super::stage::checked_file;
 use crate::events::Event;
 use crate::namespace::{Namespace, NsError};
@@ -51,7 +52,7 @@ fn refusal(e: ApplyError, o: &ObjectRecord) -> NsError {
 
 impl Namespace {
     /// Every quarantined or rejected file, oldest first.
-    pub fn held(&self) -> Result<Vec<ObjectRecord>, JournalError> {
+    pub(crate) fn held_objects(&self) -> Result<Vec<ObjectRecord>, JournalError> {
         let mut all = self.journal.objects()?;
         all.retain(|o| o.state.is_held());
         all.sort_by_key(|o| o.committed_at);
@@ -59,7 +60,7 @@ impl Namespace {
     }
 
     /// Every file waiting for its checks, oldest first.
-    pub fn checking(&self) -> Result<Vec<ObjectRecord>, JournalError> {
+    pub(crate) fn checking(&self) -> Result<Vec<ObjectRecord>, JournalError> {
         let mut all = self.journal.objects()?;
         all.retain(|o| matches!(o.state, ObjectState::Checking { .. }));
         all.sort_by_key(|o| o.committed_at);
@@ -67,8 +68,12 @@ impl Namespace {
     }
 
     /// One held file, by its id or an unambiguous prefix of it.
-    pub fn held_file(&self, id: &str) -> Result<ObjectRecord, NsError> {
-        by_prefix(self.held()?, id)
+    pub fn held_file(&self, id: &str) -> Result<HeldFile, NsError> {
+        Ok(HeldFile::from(&self.held_object(id)?))
+    }
+
+    fn held_object(&self, id: &str) -> Result<ObjectRecord, NsError> {
+        by_prefix(self.held_objects()?, id)
     }
 
     /// Lets a held file in: stored under the name it arrived with,
@@ -79,8 +84,9 @@ impl Namespace {
         id: &str,
         by: &str,
         reason: &str,
-    ) -> Result<ObjectRecord, NsError> {
-        let o = self.held_file(id)?;
+    ) -> Result<HeldFile, NsError> {
+        let reason = reason_of(reason)?;
+        let o = self.held_object(id)?;
         let release = Release {
             at: Timestamp::now(),
             by: by.to_string(),
@@ -106,18 +112,14 @@ impl Namespace {
         if released.state == ObjectState::Stored && released.lane().is_none() {
             self.arrived(&released);
         }
-        Ok(released)
+        Ok(HeldFile::from(&released))
     }
 
     /// Destroys a held file's bytes; its record stays (as deleted) until
     /// retention forgets it.
-    pub async fn delete_held(
-        &self,
-        id: &str,
-        by: &str,
-        reason: &str,
-    ) -> Result<ObjectRecord, NsError> {
-        let o = self.held_file(id)?;
+    pub async fn delete_held(&self, id: &str, by: &str, reason: &str) -> Result<HeldFile, NsError> {
+        let reason = reason_of(reason)?;
+        let o = self.held_object(id)?;
         let event = Event::QuarantineDeleted {
             file: checked_file(&o),
             by: by.to_string(),
@@ -134,6 +136,6 @@ impl Namespace {
             .await
             .map_err(|e| refusal(e, &o))?;
         self.discard(&out.garbage);
-        Ok(out.object.unwrap_or(o))
+        Ok(HeldFile::from(&out.object.unwrap_or(o)))
     }
 }

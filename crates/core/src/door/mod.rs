@@ -14,13 +14,24 @@
 //! banned now ([`Gate::ban_of`]), so a ban reaches a connection that is
 //! already open.
 //!
+//! The rest of the kit is what two doors would otherwise each write:
+//! the proofs of a password login ([`proof`]), TLS with a reloadable
+//! certificate and pinned client certificates ([`tls`]), binding,
+//! accepting and draining listeners ([`listeners`]), and the `ls -l`
+//! line SFTP and FTPS both show ([`listing`]).
+//!
 //! What is deliberately absent: nothing here speaks a protocol, and no
 //! door keeps a table of connections, a list of bans or a copy of the
 //! rules of its own.
 
 mod gate;
+pub mod listeners;
+pub mod listing;
+pub mod proof;
 mod registry;
 mod source;
+pub mod status;
+pub mod tls;
 
 pub use gate::{Admitted, Caps, Gate, Refused, Scope, ban_reason};
 pub use source::canonical_peer;

@@ -195,7 +195,32 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Why a data directory's journal or vault could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Journal(#[from] renkei_storage::journal::JournalError),
+    #[error(transparent)]
+    Vault(#[from] renkei_storage::vault::VaultError),
+}
+
 impl Namespace {
+    /// Opens the journal at `journal` and the vault (its identity at
+    /// `vault_key`, its segments under `vault_dir`), and serves the
+    /// namespace from them: for callers above the core, which never hold
+    /// a journal or a vault themselves.
+    pub fn open(
+        journal: &std::path::Path,
+        vault_key: &std::path::Path,
+        vault_dir: &std::path::Path,
+        live: Arc<Live>,
+        events: Arc<Events>,
+    ) -> Result<Arc<Namespace>, OpenError> {
+        let vault = Arc::new(Vault::open(vault_key, vault_dir)?);
+        let journal = Journal::open(journal)?;
+        Ok(Namespace::new(journal, vault, live, events))
+    }
+
     pub fn new(
         journal: Journal,
         vault: Arc<Vault>,
