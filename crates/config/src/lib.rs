@@ -10,6 +10,7 @@
 
 mod accounts;
 pub mod admin;
+mod assemble;
 pub mod calendar;
 pub mod checks;
 pub mod defender;
@@ -33,7 +34,7 @@ pub mod ftps;
 pub mod web;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ pub use limits::Limits;
 pub use locate::line_col;
 use locate::{Locator, base_of, read, resolve};
 pub use networks::canonical_ip;
-use networks::{mapped_warning, parse_network, warn_shared_networks};
+use networks::{parse_network, warn_shared_networks};
 pub use retention::{AuditSettings, RetentionConfig};
 pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
@@ -270,9 +271,7 @@ impl Config {
             .calendar
             .resolve(&|p| resolve(base, p))?
             .map_err(|(span, msg)| loc.at(span, msg))?;
-        let mut tenants = Vec::new();
         let mut users: HashMap<String, UserAt> = HashMap::new();
-        let mut codes: HashMap<String, ()> = HashMap::new();
         let mut actx = accounts::AccountCtx {
             loc: &loc,
             base,
@@ -280,43 +279,7 @@ impl Config {
             key_owners: HashMap::new(),
             users: HashMap::new(),
         };
-        for (ti, rt) in raw.tenant.iter().enumerate() {
-            let code = TenantCode::parse(rt.code.get_ref())
-                .map_err(|e| loc.at(rt.code.span(), format!("tenant.code: {e}")))?;
-            if codes.insert(code.to_string(), ()).is_some() {
-                return Err(loc.at(rt.code.span(), format!("tenant {code} is defined twice")));
-            }
-            let name = rt.name.get_ref().trim().to_string();
-            if name.is_empty() {
-                return Err(loc.at(rt.name.span(), format!("tenant {code} has an empty name")));
-            }
-            let networks = rt
-                .networks
-                .iter()
-                .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
-                .collect::<Result<Vec<_>, _>>()?;
-            warnings.extend(
-                rt.networks
-                    .iter()
-                    .filter_map(|n| mapped_warning(n.get_ref(), &format!("tenant {code}"))),
-            );
-            let mut accounts = Vec::new();
-            let scope = format!("tenant {code}");
-            for (ai, ra) in rt.account.iter().enumerate() {
-                let account = accounts::account(ra, &scope, !networks.is_empty(), &mut actx)?;
-                users.insert(account.user.clone(), UserAt::Tenant(ti, ai));
-                accounts.push(account);
-            }
-            if accounts.is_empty() {
-                warnings.push(format!("tenant {code} ({name}) has no accounts"));
-            }
-            tenants.push(Tenant {
-                code,
-                name,
-                networks,
-                accounts,
-            });
-        }
+        let tenants = assemble::tenants(&raw.tenant, &mut actx, &mut users, &mut warnings)?;
         let mut taken = vec![server.listen];
         let segment_list = segments::segments(&raw.segment, &loc, &mut actx, &mut taken)?;
         for (si, seg) in segment_list.iter().enumerate() {
@@ -325,7 +288,7 @@ impl Config {
             }
         }
         let web = match &raw.web {
-            Some(rw) => Some(web_section(
+            Some(rw) => Some(assemble::web_section(
                 rw, &loc, base, &tenants, &mut actx, &mut taken,
             )?),
             None => {
@@ -349,67 +312,16 @@ impl Config {
             .map(|a| a.resolve(parse_network))
             .transpose()
             .map_err(|(span, msg)| loc.at(span, msg))?;
-        let mut notify = Vec::new();
-        for rn in &raw.notify {
-            let (line, _) = line_col(text, rn.name_start());
-            let ch = rn
-                .resolve(&|p| resolve(base, p), format!("{file}:{line}"))
-                .map_err(|(span, msg)| loc.at(span, msg))?;
-            if notify
-                .iter()
-                .any(|c: &notify::NotifyChannel| c.name == ch.name)
-            {
-                return Err(loc.at(
-                    rn.name_start()..rn.name_start(),
-                    format!("notify {} is defined twice", ch.name),
-                ));
-            }
-            notify.push(ch);
-        }
-        let mut lane_names = std::collections::HashSet::new();
-        let mut lanes = Vec::new();
-        for rl in &raw.lane {
-            let (line, _) = line_col(text, rl.name_start());
-            lanes.push(
-                rl.resolve(&segment_list, &mut lane_names, format!("{file}:{line}"))
-                    .map_err(|(span, msg)| loc.at(span, msg))?,
-            );
-        }
+        let notify = assemble::notify(&raw.notify, &loc, base)?;
+        let lanes = assemble::lanes(&raw.lane, &loc, &segment_list)?;
         warnings.append(&mut actx.warnings);
         if tenants.is_empty() && segment_list.is_empty() {
             warnings.push("no [[tenant]] is configured: nobody can connect".to_string());
         }
         warn_shared_networks(&tenants, &mut warnings);
 
-        let mut route_list: Vec<Route> = Vec::new();
-        for rr in &raw.route {
-            let (line, _) = line_col(text, rr.name_span().start);
-            if route_list.iter().any(|r| r.name == rr.name()) {
-                return Err(loc.at(
-                    rr.name_span(),
-                    format!("route {:?} is defined twice", rr.name()),
-                ));
-            }
-            let route = rr
-                .resolve(&tenants, &|p| resolve(base, p), line, file)
-                .map_err(|(span, msg)| loc.at(span, msg))?;
-            route_list.push(route);
-        }
-        let mut check_names = std::collections::HashSet::new();
-        let mut checks = Vec::new();
-        for rc in &raw.check {
-            let (line, _) = line_col(text, rc.span_start());
-            let rule = rc
-                .resolve(
-                    &tenants,
-                    &route_list,
-                    &lanes,
-                    format!("{file}:{line}"),
-                    &mut check_names,
-                )
-                .map_err(|(span, msg)| loc.at(span, msg))?;
-            checks.push(rule);
-        }
+        let route_list = assemble::routes(&raw.route, &loc, base, &tenants)?;
+        let checks = assemble::checks(&raw.check, &loc, &tenants, &route_list, &lanes)?;
 
         Ok(Config {
             source: file.to_string(),
@@ -485,95 +397,6 @@ impl Config {
                 .any(|a| a.effective_networks(t).iter().any(|n| n.contains(&ip)))
         })
     }
-}
-
-/// Validates `[web]`: its listeners, certificate paths, limits and users.
-fn web_section(
-    rw: &web::RawWeb,
-    loc: &Locator<'_>,
-    base: &Path,
-    tenants: &[Tenant],
-    actx: &mut accounts::AccountCtx<'_>,
-    taken: &mut Vec<SocketAddr>,
-) -> Result<WebConfig, ConfigError> {
-    let listen = segments::addresses(&rw.listen, "web.listen", "127.0.0.1:8443", loc, taken)?;
-    let limits = rw.limits().map_err(|(span, msg)| loc.at(span, msg))?;
-    let mut users = Vec::new();
-    for ru in &rw.user {
-        let user = ru.user.get_ref().clone();
-        if !locate::valid_user(&user) {
-            return Err(loc.at(
-                ru.user.span(),
-                format!("web user name {user:?} is not allowed: use 1–64 characters from A–Z a–z 0–9 . _ - (not starting with - or .)"),
-            ));
-        }
-        if let Some(other) = actx.users.insert(user.clone(), "the web users".into()) {
-            return Err(loc.at(
-                ru.user.span(),
-                format!("user {user:?} is already an account of {other}; user names must be unique across all tenants, segments and web users"),
-            ));
-        }
-        let role = ru.role().map_err(|(span, msg)| loc.at(span, msg))?;
-        let scope = match &ru.tenants {
-            None => None,
-            Some(list) => {
-                let mut codes = Vec::new();
-                for t in list {
-                    let code = TenantCode::parse(t.get_ref())
-                        .map_err(|e| loc.at(t.span(), format!("web user {user}: {e}")))?;
-                    if !tenants.iter().any(|x| x.code == code) {
-                        return Err(loc.at(
-                            t.span(),
-                            format!("web user {user}: tenant {code} is not configured"),
-                        ));
-                    }
-                    codes.push(code);
-                }
-                if role == WebRole::Operator {
-                    return Err(loc.at(
-                        ru.role.span(),
-                        format!("web user {user}: an operator acts for the whole appliance; tenants limits auditors only"),
-                    ));
-                }
-                Some(codes)
-            }
-        };
-        let networks = ru
-            .networks
-            .iter()
-            .map(|n| parse_network(n.get_ref()).map_err(|e| loc.at(n.span(), e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        if networks.is_empty() {
-            return Err(loc.at(
-                ru.user.span(),
-                format!("web user {user}: networks is empty; list where they log in from"),
-            ));
-        }
-        let login = ru
-            .login()
-            .resolve(&format!("web user {user}"))
-            .map_err(|(span, msg)| loc.at(span, msg))?
-            .ok_or_else(|| {
-                loc.at(
-                    ru.user.span(),
-                    format!("web user {user} has no web_password and no web_client_cert: they could never log in"),
-                )
-            })?;
-        users.push(WebUser {
-            user,
-            role,
-            tenants: scope,
-            networks,
-            login,
-        });
-    }
-    Ok(WebConfig {
-        listen,
-        tls_cert: resolve(base, rw.tls_cert.get_ref()),
-        tls_key: resolve(base, rw.tls_key.get_ref()),
-        users,
-        limits,
-    })
 }
 
 #[cfg(test)]

@@ -213,172 +213,15 @@ fn count(
 }
 
 impl RawLimits {
-    // Long: one entry per limit with its default and range; the list is the
-    // limits table itself (docs/configuration.md mirrors it).
+    /// One entry per limit with its default and range, grouped by what
+    /// they bound; the groups are the limits table itself
+    /// (docs/configuration.md mirrors it).
     pub(super) fn resolve(&self) -> Result<Limits, LimitError> {
-        let d = Limits::default();
-        let ms = Duration::from_millis;
-        let limits = Limits {
-            // SFTP clients send 32 KiB writes by default; below 34 KiB they break.
-            max_packet: size(
-                &self.max_packet,
-                d.max_packet,
-                34 << 10,
-                16 << 20,
-                "max_packet",
-            )?,
-            max_queued_requests: size(
-                &self.max_queued_requests,
-                d.max_queued_requests,
-                1 << 20,
-                1 << 30,
-                "max_queued_requests",
-            )?,
-            max_response_buffer: size(
-                &self.max_response_buffer,
-                d.max_response_buffer,
-                1 << 20,
-                1 << 30,
-                "max_response_buffer",
-            )?,
-            max_open_handles: count(
-                &self.max_open_handles,
-                d.max_open_handles,
-                1,
-                4096,
-                "max_open_handles",
-            )?,
-            max_channels_per_connection: count(
-                &self.max_channels_per_connection,
-                d.max_channels_per_connection,
-                1,
-                64,
-                "max_channels_per_connection",
-            )?,
-            max_connections: count(
-                &self.max_connections,
-                d.max_connections,
-                1,
-                1_000_000,
-                "max_connections",
-            )?,
-            max_connections_per_source: count(
-                &self.max_connections_per_source,
-                d.max_connections_per_source,
-                1,
-                1_000_000,
-                "max_connections_per_source",
-            )?,
-            max_connections_per_account: count(
-                &self.max_connections_per_account,
-                d.max_connections_per_account,
-                1,
-                1_000_000,
-                "max_connections_per_account",
-            )?,
-            reorder_window: size(
-                &self.reorder_window,
-                d.reorder_window,
-                0,
-                1 << 30,
-                "reorder_window",
-            )?,
-            max_account_memory: size(
-                &self.max_account_memory,
-                d.max_account_memory,
-                4 << 20,
-                1 << 40,
-                "max_account_memory",
-            )?,
-            max_client_memory: size(
-                &self.max_client_memory,
-                d.max_client_memory,
-                4 << 20,
-                1 << 44,
-                "max_client_memory",
-            )?,
-            send_timeout: duration(&self.send_timeout, d.send_timeout, ms(1000), "send_timeout")?,
-            max_auth_tries: count(
-                &self.max_auth_tries,
-                d.max_auth_tries,
-                1,
-                100,
-                "max_auth_tries",
-            )?,
-            fs_timeout: duration(&self.fs_timeout, d.fs_timeout, ms(100), "fs_timeout")?,
-            upload_checkpoint: size(
-                &self.upload_checkpoint,
-                d.upload_checkpoint,
-                1 << 20,
-                1 << 40,
-                "upload_checkpoint",
-            )?,
-            upload_checkpoint_interval: duration(
-                &self.upload_checkpoint_interval,
-                d.upload_checkpoint_interval,
-                ms(100),
-                "upload_checkpoint_interval",
-            )?,
-            partial_expiry: duration(
-                &self.partial_expiry,
-                d.partial_expiry,
-                ms(1000),
-                "partial_expiry",
-            )?,
-            max_path_depth: count(
-                &self.max_path_depth,
-                d.max_path_depth,
-                1,
-                64,
-                "max_path_depth",
-            )?,
-            archive_max_ratio: count(
-                &self.archive_max_ratio,
-                d.archive_max_ratio,
-                2,
-                100_000,
-                "archive_max_ratio",
-            )?,
-            archive_max_depth: count(
-                &self.archive_max_depth,
-                d.archive_max_depth,
-                1,
-                10,
-                "archive_max_depth",
-            )?,
-            archive_max_entries: count(
-                &self.archive_max_entries,
-                d.archive_max_entries,
-                1,
-                1_000_000,
-                "archive_max_entries",
-            )?,
-            login_grace_time: duration(
-                &self.login_grace_time,
-                d.login_grace_time,
-                ms(1000),
-                "login_grace_time",
-            )?,
-            idle_timeout: duration(&self.idle_timeout, d.idle_timeout, ms(1000), "idle_timeout")?,
-            auth_rejection_delay: duration(
-                &self.auth_rejection_delay,
-                d.auth_rejection_delay,
-                ms(0),
-                "auth_rejection_delay",
-            )?,
-            shutdown_grace: duration(
-                &self.shutdown_grace,
-                d.shutdown_grace,
-                ms(0),
-                "shutdown_grace",
-            )?,
-            shutdown_disconnect_wait: duration(
-                &self.shutdown_disconnect_wait,
-                d.shutdown_disconnect_wait,
-                ms(0),
-                "shutdown_disconnect_wait",
-            )?,
-        };
+        let mut limits = Limits::default();
+        self.sftp(&mut limits)?;
+        self.connections(&mut limits)?;
+        self.files(&mut limits)?;
+        self.times(&mut limits)?;
         if limits.max_queued_requests < limits.max_packet {
             let span = self
                 .max_queued_requests
@@ -391,5 +234,186 @@ impl RawLimits {
             ));
         }
         Ok(limits)
+    }
+
+    /// A session's SFTP budget: packets, what it may queue and hold, its handles and channels.
+    fn sftp(&self, l: &mut Limits) -> Result<(), LimitError> {
+        // SFTP clients send 32 KiB writes by default; below 34 KiB they break.
+        l.max_packet = size(
+            &self.max_packet,
+            l.max_packet,
+            34 << 10,
+            16 << 20,
+            "max_packet",
+        )?;
+        l.max_queued_requests = size(
+            &self.max_queued_requests,
+            l.max_queued_requests,
+            1 << 20,
+            1 << 30,
+            "max_queued_requests",
+        )?;
+        l.max_response_buffer = size(
+            &self.max_response_buffer,
+            l.max_response_buffer,
+            1 << 20,
+            1 << 30,
+            "max_response_buffer",
+        )?;
+        l.max_open_handles = count(
+            &self.max_open_handles,
+            l.max_open_handles,
+            1,
+            4096,
+            "max_open_handles",
+        )?;
+        l.max_channels_per_connection = count(
+            &self.max_channels_per_connection,
+            l.max_channels_per_connection,
+            1,
+            64,
+            "max_channels_per_connection",
+        )?;
+        l.reorder_window = size(
+            &self.reorder_window,
+            l.reorder_window,
+            0,
+            1 << 30,
+            "reorder_window",
+        )?;
+        Ok(())
+    }
+
+    /// How many connections, from where and of whom, and what they may hold.
+    fn connections(&self, l: &mut Limits) -> Result<(), LimitError> {
+        l.max_connections = count(
+            &self.max_connections,
+            l.max_connections,
+            1,
+            1_000_000,
+            "max_connections",
+        )?;
+        l.max_connections_per_source = count(
+            &self.max_connections_per_source,
+            l.max_connections_per_source,
+            1,
+            1_000_000,
+            "max_connections_per_source",
+        )?;
+        l.max_connections_per_account = count(
+            &self.max_connections_per_account,
+            l.max_connections_per_account,
+            1,
+            1_000_000,
+            "max_connections_per_account",
+        )?;
+        l.max_account_memory = size(
+            &self.max_account_memory,
+            l.max_account_memory,
+            4 << 20,
+            1 << 40,
+            "max_account_memory",
+        )?;
+        l.max_client_memory = size(
+            &self.max_client_memory,
+            l.max_client_memory,
+            4 << 20,
+            1 << 44,
+            "max_client_memory",
+        )?;
+        l.max_auth_tries = count(
+            &self.max_auth_tries,
+            l.max_auth_tries,
+            1,
+            100,
+            "max_auth_tries",
+        )?;
+        Ok(())
+    }
+
+    /// Uploads, archives and paths: checkpoints, expiry, depth and the ZIP limits.
+    fn files(&self, l: &mut Limits) -> Result<(), LimitError> {
+        let ms = Duration::from_millis;
+        l.upload_checkpoint = size(
+            &self.upload_checkpoint,
+            l.upload_checkpoint,
+            1 << 20,
+            1 << 40,
+            "upload_checkpoint",
+        )?;
+        l.upload_checkpoint_interval = duration(
+            &self.upload_checkpoint_interval,
+            l.upload_checkpoint_interval,
+            ms(100),
+            "upload_checkpoint_interval",
+        )?;
+        l.partial_expiry = duration(
+            &self.partial_expiry,
+            l.partial_expiry,
+            ms(1000),
+            "partial_expiry",
+        )?;
+        l.max_path_depth = count(
+            &self.max_path_depth,
+            l.max_path_depth,
+            1,
+            64,
+            "max_path_depth",
+        )?;
+        l.archive_max_ratio = count(
+            &self.archive_max_ratio,
+            l.archive_max_ratio,
+            2,
+            100_000,
+            "archive_max_ratio",
+        )?;
+        l.archive_max_depth = count(
+            &self.archive_max_depth,
+            l.archive_max_depth,
+            1,
+            10,
+            "archive_max_depth",
+        )?;
+        l.archive_max_entries = count(
+            &self.archive_max_entries,
+            l.archive_max_entries,
+            1,
+            1_000_000,
+            "archive_max_entries",
+        )?;
+        Ok(())
+    }
+
+    /// Every wait that has a deadline.
+    fn times(&self, l: &mut Limits) -> Result<(), LimitError> {
+        let ms = Duration::from_millis;
+        l.send_timeout = duration(&self.send_timeout, l.send_timeout, ms(1000), "send_timeout")?;
+        l.fs_timeout = duration(&self.fs_timeout, l.fs_timeout, ms(100), "fs_timeout")?;
+        l.login_grace_time = duration(
+            &self.login_grace_time,
+            l.login_grace_time,
+            ms(1000),
+            "login_grace_time",
+        )?;
+        l.idle_timeout = duration(&self.idle_timeout, l.idle_timeout, ms(1000), "idle_timeout")?;
+        l.auth_rejection_delay = duration(
+            &self.auth_rejection_delay,
+            l.auth_rejection_delay,
+            ms(0),
+            "auth_rejection_delay",
+        )?;
+        l.shutdown_grace = duration(
+            &self.shutdown_grace,
+            l.shutdown_grace,
+            ms(0),
+            "shutdown_grace",
+        )?;
+        l.shutdown_disconnect_wait = duration(
+            &self.shutdown_disconnect_wait,
+            l.shutdown_disconnect_wait,
+            ms(0),
+            "shutdown_disconnect_wait",
+        )?;
+        Ok(())
     }
 }

@@ -167,9 +167,9 @@ const SECOND: Duration = Duration::from_secs(1);
 const DAY: Duration = Duration::from_secs(86_400);
 
 impl RawRoute {
-    // Long: every key of a `[[route]]` table checked in turn (source,
-    // destination, pattern, schedule, retries, expectations), each naming
-    // its line on error.
+    /// Every key of a `[[route]]` table checked in turn (source,
+    /// destination, pattern, tenants, schedule, retries, expectations),
+    /// each naming its line on error.
     pub(super) fn resolve(
         &self,
         tenants: &[Tenant],
@@ -214,7 +214,36 @@ impl RawRoute {
                     .map_err(|e| (p.span(), format!("route {name}: pattern: {e}")))?,
             ),
         };
-        let codes = match &self.tenants {
+        let codes = self.tenant_codes(&name, tenants)?;
+        self.one_directory_per_tenant(&name, &source, &destination, codes.len())?;
+        let trigger = self.trigger(&name)?;
+        let retry = self.retry_policy()?;
+        let rescan = duration_in(
+            &self.rescan,
+            Duration::from_secs(30),
+            (Duration::from_millis(100), DAY),
+            "rescan",
+        )?;
+        let expect = self.expectation(&name)?;
+        let skip_closed_days = self.skip_closed_days(&name)?;
+        Ok(Route {
+            expect,
+            skip_closed_days,
+            at: format!("{file}:{line}"),
+            name,
+            source,
+            pattern,
+            destination,
+            tenants: codes,
+            trigger,
+            retry,
+            rescan,
+        })
+    }
+
+    /// The tenants a route serves: those listed, each configured, or all.
+    fn tenant_codes(&self, name: &str, tenants: &[Tenant]) -> Result<Vec<TenantCode>, Problem> {
+        Ok(match &self.tenants {
             None => tenants.iter().map(|t| t.code.clone()).collect(),
             Some(list) => {
                 let mut out = Vec::new();
@@ -234,16 +263,25 @@ impl RawRoute {
                 }
                 out
             }
-        };
-        // One directory for several tenants would mix municipalities'
-        // files: each needs its own, named by {tenant}.
+        })
+    }
+
+    /// One directory for several tenants would mix municipalities'
+    /// files: each needs its own, named by {tenant}.
+    fn one_directory_per_tenant(
+        &self,
+        name: &str,
+        source: &Source,
+        destination: &Destination,
+        tenants: usize,
+    ) -> Result<(), Problem> {
         let shared_dir = [
-            match &source {
+            match source {
                 Source::Dir { path, .. } => Some(path),
                 Source::Sftp { remote, .. } => Some(&remote.path),
                 Source::Box { .. } => None,
             },
-            match &destination {
+            match destination {
                 Destination::Dir { path, .. } => Some(path),
                 Destination::Sftp { remote, .. } => Some(&remote.path),
                 Destination::Box { .. } => None,
@@ -253,7 +291,7 @@ impl RawRoute {
         .flatten()
         .find(|p| !p.contains(TENANT_PLACEHOLDER));
         if let Some(p) = shared_dir
-            && codes.len() != 1
+            && tenants != 1
         {
             let span = self
                 .tenants
@@ -264,11 +302,16 @@ impl RawRoute {
                 span,
                 format!(
                     "route {name}: directory {p} has no {TENANT_PLACEHOLDER} but the route serves {} tenants; put {TENANT_PLACEHOLDER} in the path or list exactly one tenant",
-                    codes.len()
+                    tenants
                 ),
             ));
         }
-        let trigger = match (&self.schedule, &self.every) {
+        Ok(())
+    }
+
+    /// On arrival, on a cron schedule, or every so often.
+    fn trigger(&self, name: &str) -> Result<Trigger, Problem> {
+        Ok(match (&self.schedule, &self.every) {
             (Some(_), Some(e)) => {
                 return Err((
                     e.span(),
@@ -283,7 +326,11 @@ impl RawRoute {
                 Trigger::Every(duration_in(&self.every, DAY, (SECOND, DAY * 31), "every")?)
             }
             (None, None) => Trigger::Arrival,
-        };
+        })
+    }
+
+    /// `retry`: attempts and back-off, within their bounds.
+    fn retry_policy(&self) -> Result<RetryPolicy, Problem> {
         let mut retry = RetryPolicy::default();
         if let Some(r) = &self.retry {
             let r = r.get_ref();
@@ -309,13 +356,12 @@ impl RawRoute {
                 retry.max = retry.first;
             }
         }
-        let rescan = duration_in(
-            &self.rescan,
-            Duration::from_secs(30),
-            (Duration::from_millis(100), DAY),
-            "rescan",
-        )?;
-        let expect = match &self.expect {
+        Ok(retry)
+    }
+
+    /// `expect`: a file that should arrive by a time.
+    fn expectation(&self, name: &str) -> Result<Option<Expectation>, Problem> {
+        Ok(match &self.expect {
             None => None,
             Some(e) => {
                 let e = e.get_ref();
@@ -330,7 +376,12 @@ impl RawRoute {
                         .map_err(|m| (e.by.span(), format!("route {name}: expect.by: {m}")))?,
                 })
             }
-        };
+        })
+    }
+
+    /// `on_closed_days`: `run` (the default) or `skip`, which needs a
+    /// schedule or an expectation to apply to.
+    fn skip_closed_days(&self, name: &str) -> Result<bool, Problem> {
         let skip_closed_days = match self
             .on_closed_days
             .as_ref()
@@ -357,19 +408,7 @@ impl RawRoute {
                 ),
             ));
         }
-        Ok(Route {
-            expect,
-            skip_closed_days,
-            at: format!("{file}:{line}"),
-            name,
-            source,
-            pattern,
-            destination,
-            tenants: codes,
-            trigger,
-            retry,
-            rescan,
-        })
+        Ok(skip_closed_days)
     }
 
     pub(super) fn name_span(&self) -> std::ops::Range<usize> {

@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 use super::{Config, routes, units};
 
 impl Config {
-    /// A short human summary, printed by `renkei check`.
-    // Long: one line per section of the configuration; the function is the
-    // report's layout.
+    /// A short human summary, printed by `renkei check`: one line per
+    /// section of the configuration, in the file's order of concerns.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "configuration {} is valid", self.source);
@@ -16,6 +15,22 @@ impl Config {
         for key in &self.server.host_keys {
             let _ = writeln!(s, "  host key  {}", key.display());
         }
+        self.summarise_storage(&mut s);
+        self.summarise_checks(&mut s);
+        if let Some(p) = &self.server.policy_dir {
+            let _ = writeln!(s, "  policies  {}", p.display());
+        }
+        self.summarise_tenants(&mut s);
+        self.summarise_web(&mut s);
+        self.summarise_handoffs(&mut s);
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+
+    /// Keys, the audit trail and retention.
+    fn summarise_storage(&self, s: &mut String) {
         let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
         let _ = writeln!(
             s,
@@ -31,6 +46,10 @@ impl Config {
             units::format_duration(self.retention.audit),
             units::format_duration(self.retention.quarantine)
         );
+    }
+
+    /// The scanner and the `[[check]]` rules.
+    fn summarise_checks(&self, s: &mut String) {
         match &self.scan {
             Some(scan) => {
                 let _ = writeln!(
@@ -57,9 +76,10 @@ impl Config {
                 pats.join(", ")
             );
         }
-        if let Some(p) = &self.server.policy_dir {
-            let _ = writeln!(s, "  policies  {}", p.display());
-        }
+    }
+
+    /// The municipalities with their accounts, and the segments.
+    fn summarise_tenants(&self, s: &mut String) {
         let _ = writeln!(s, "  tenants   {}", self.tenants.len());
         for t in &self.tenants {
             let nets: Vec<String> = t.networks.iter().map(ToString::to_string).collect();
@@ -96,6 +116,10 @@ impl Config {
                 users.join(", ")
             );
         }
+    }
+
+    /// The HTTPS door.
+    fn summarise_web(&self, s: &mut String) {
         if let Some(w) = &self.web {
             let listen: Vec<String> = w.listen.iter().map(ToString::to_string).collect();
             let seg: Vec<String> = self
@@ -134,6 +158,10 @@ impl Config {
                 units::format_duration(w.limits.session_absolute),
             );
         }
+    }
+
+    /// Lanes, the calendar and routes.
+    fn summarise_handoffs(&self, s: &mut String) {
         for l in &self.lanes {
             let approval = if l.approvers.is_empty() {
                 "no approval".to_string()
@@ -187,9 +215,5 @@ impl Config {
                 let _ = writeln!(s, "      skips closed days of [calendar]");
             }
         }
-        for w in &self.warnings {
-            let _ = writeln!(s, "warning: {w}");
-        }
-        s
     }
 }
