@@ -20,5 +20,6 @@ pub mod live;
 pub mod memory;
 pub mod namespace;
 pub mod policy;
+pub mod records;
 pub mod trail;
 pub mod transfer;

@@ -7,8 +7,8 @@
 //! receipt, rename to the final name without replacing anything, then the
 //! trigger file.
 
+use renkei_core::records::VaultError;
 use renkei_model::placement;
-use renkei_storage::vault::VaultError;
 
 pub use renkei_model::placement::Placed;
 

@@ -366,7 +366,7 @@ impl Namespace {
     /// both are committed in one journal transaction, so neither exists
     /// without the other, and the record reaches the trail once the change
     /// is durable (see `Events::note`).
-    pub async fn apply_recorded<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
+    pub(crate) async fn apply_recorded<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
     where
         F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
     {

@@ -11,4 +11,4 @@ mod upload;
 
 pub use download::Download;
 pub use hasher::Hasher;
-pub use upload::{OpenMode, Upload};
+pub use upload::{Imported, OpenMode, Upload};

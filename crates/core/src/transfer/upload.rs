@@ -33,6 +33,7 @@ use super::Hasher;
 
 mod commit;
 mod import;
+pub use import::Imported;
 mod reorder;
 #[cfg(test)]
 mod tests;

@@ -57,8 +57,8 @@ pub enum RemoteError {
     Place(#[from] crate::place::PlaceError),
 }
 
-impl From<renkei_storage::vault::VaultError> for RemoteError {
-    fn from(e: renkei_storage::vault::VaultError) -> Self {
+impl From<renkei_core::records::VaultError> for RemoteError {
+    fn from(e: renkei_core::records::VaultError) -> Self {
         RemoteError::Place(crate::place::PlaceError::Read(e))
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::{Conn, RemoteError, make_dirs};
 use crate::place::{PlaceError, Placed, Placement};
 use renkei_core::namespace::Namespace;
-use renkei_storage::journal::ObjectRecord;
+use renkei_core::records::ObjectRecord;
 
 /// Bytes re-sent before the end of a resumed `.part`: what the server
 /// acknowledged last may not all have reached its disk.

@@ -18,7 +18,7 @@ use crate::remote::{self, Conn};
 use renkei_config::routes::RemoteEnd;
 use renkei_config::{Destination as Configured, Route};
 use renkei_core::namespace::Namespace;
-use renkei_storage::journal::ObjectRecord;
+use renkei_core::records::ObjectRecord;
 
 /// What one attempt to place a file came to.
 pub(super) enum Attempt {

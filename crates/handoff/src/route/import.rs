@@ -27,14 +27,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use jiff::Timestamp;
 
 use renkei_config::{Route, TenantCode};
-use renkei_core::events::Event;
 use renkei_core::namespace::{Namespace, NsError, NsPath, Principal, Scope};
 use renkei_core::policy::Role;
-use renkei_core::transfer::{OpenMode, Upload};
-use renkei_storage::journal::{BoxKind, HandoffOp, ImportMark, ObjectState, Op};
+use renkei_core::records::JournalError;
+use renkei_core::transfer::{Imported, OpenMode, Upload};
+use renkei_model::boxes::BoxKind;
 
 use super::spool::sha256_of;
 
@@ -59,7 +58,7 @@ pub enum ImportError {
     #[error("{0}")]
     Store(#[from] NsError),
     #[error("{0}")]
-    Journal(#[from] renkei_storage::journal::ApplyError),
+    Journal(#[from] JournalError),
     #[error("{path} is not a regular file; only regular files are taken")]
     NotRegular { path: String },
     #[error(
@@ -133,7 +132,7 @@ fn remove_source(dir: &Path, name: &str, ready: Option<&str>) -> Result<(), Impo
             Err(e) => return Err(io_err(p)(e)),
         }
     }
-    renkei_storage::fsutil::fsync_dir(dir).map_err(io_err(dir))
+    renkei_core::fsutil::fsync_dir(dir).map_err(io_err(dir))
 }
 
 /// A complete file in a tenant's source directory.
@@ -181,15 +180,12 @@ pub fn take(
     } = *c;
     real_dir(dir)?;
     let path: PathBuf = dir.join(name);
-    let key = renkei_storage::journal::handoff::import_key(&route.name, tenant.as_str(), name);
-    if let Some(mark) = ns
-        .import_mark(&key)
-        .map_err(|e| ImportError::Journal(e.into()))?
+    if let Some(mark) = ns.import_mark(&route.name, tenant.as_str(), name)?
         && mark.size == seen.size
         && sha256_of(&path).map_err(io_err(&path))? == mark.sha256
     {
         remove_source(dir, name, ready)?;
-        drop_mark(ns, &key)?;
+        drop_mark(ns, &route.name, tenant.as_str(), name)?;
         return Ok(Taken::AlreadyImported);
     }
     let ns_path = NsPath::in_box(bx, name, ns.limits().max_path_depth)
@@ -236,19 +232,15 @@ pub fn take(
         up.abandon("the source file changed while it was read");
         return Ok(Taken::Changed);
     }
-    let object = commit_import(
-        &mut up,
-        &ImportOf {
-            route: &route.name,
-            tenant: tenant.as_str(),
-            bx,
-            name,
-            key: &key,
-            source: path.display().to_string(),
-        },
-    )?;
+    let object = up.commit_import(&Imported {
+        route: &route.name,
+        tenant: tenant.as_str(),
+        bx,
+        name,
+        source: path.display().to_string(),
+    })?;
     remove_source(dir, name, ready)?;
-    drop_mark(ns, &key)?;
+    drop_mark(ns, &route.name, tenant.as_str(), name)?;
     Ok(Taken::Imported { object: object.id })
 }
 
@@ -271,62 +263,6 @@ fn same_or_conflict(
     Err(ImportError::Conflict(waiting_conflict(name, &route.name)))
 }
 
-/// What is being imported, for [`commit_import`].
-pub(super) struct ImportOf<'a> {
-    pub route: &'a str,
-    pub tenant: &'a str,
-    pub bx: BoxKind,
-    pub name: &'a str,
-    /// The import mark's key.
-    pub key: &'a str,
-    /// Where it came from, as recorded.
-    pub source: String,
-}
-
-/// Commits an imported file together with its import mark (one
-/// transaction), recorded as `file_imported`.
-pub(super) fn commit_import(
-    up: &mut Upload,
-    what: &ImportOf<'_>,
-) -> Result<renkei_storage::journal::ObjectRecord, NsError> {
-    let (route, tenant, bx) = (what.route.to_string(), what.tenant.to_string(), what.bx);
-    let (key, name, source) = (
-        what.key.to_string(),
-        what.name.to_string(),
-        what.source.clone(),
-    );
-    let (event_route, event_tenant) = (route.clone(), tenant.clone());
-    let resumed_from = up.resumed_from();
-    up.commit_with(
-        move |o| {
-            vec![Op::Handoff(HandoffOp::PutImport {
-                key,
-                mark: ImportMark {
-                    route,
-                    tenant,
-                    name,
-                    size: o.size,
-                    sha256: o.sha256.clone(),
-                    object: o.id.clone(),
-                    at: Timestamp::now(),
-                },
-            })]
-        },
-        move |o| Event::FileImported {
-            route: event_route,
-            tenant: event_tenant,
-            box_name: bx.to_string(),
-            path: o.path.clone(),
-            object: o.id.clone(),
-            size: o.size,
-            sha256: o.sha256.clone(),
-            source,
-            resumed_from,
-            checking: matches!(o.state, ObjectState::Checking { .. }),
-        },
-    )
-}
-
 /// Why a file is not imported while an older one of its name waits.
 pub(super) fn waiting_conflict(name: &str, route: &str) -> String {
     format!(
@@ -334,11 +270,12 @@ pub(super) fn waiting_conflict(name: &str, route: &str) -> String {
     )
 }
 
-pub(super) fn drop_mark(ns: &Namespace, key: &str) -> Result<(), ImportError> {
-    match ns.apply_handoff_blocking(HandoffOp::DropImport {
-        key: key.to_string(),
-    }) {
-        Ok(_) | Err(renkei_storage::journal::ApplyError::Op(_)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+/// Forgets the import mark of `name` once its source is removed.
+pub(super) fn drop_mark(
+    ns: &Namespace,
+    route: &str,
+    tenant: &str,
+    name: &str,
+) -> Result<(), ImportError> {
+    Ok(ns.drop_import_mark(route, tenant, name)?)
 }

@@ -13,11 +13,10 @@ use renkei_config::Route;
 use renkei_config::Source;
 use renkei_core::events::Event;
 use renkei_core::namespace::{Arrival, Namespace};
-use renkei_model::placement::Working;
-use renkei_storage::journal::{
-    self, DeliveryRecord, DeliveryState, EntryRecord, HandoffOp, JournalError, ObjectRecord,
-    ObjectState, Op,
+use renkei_core::records::{
+    DeliveryRecord, DeliveryState, JournalError, ObjectRecord, ObjectState,
 };
+use renkei_model::placement::Working;
 
 /// Files of the route's tenants and box that match its pattern and have
 /// no delivery record yet (not in `known`) are queued; returns them. This
@@ -34,20 +33,11 @@ pub(super) async fn enqueue_new(
     let mut fresh = Vec::new();
     for tenant in &route.tenants {
         let code = tenant.as_str();
-        for (key, entry) in ns.tenant_entries(code)? {
-            let EntryRecord::File { object } = entry else {
-                continue;
-            };
-            if known.contains(&object) {
+        for file in ns.box_files(code)? {
+            if known.contains(&file.object) || file.bx != bx || !matches(route, &file.name, code) {
                 continue;
             }
-            let Some((_, entry_box, _, name)) = journal::records::split_entry_key(&key) else {
-                continue;
-            };
-            if entry_box != bx || !matches(route, name, code) {
-                continue;
-            }
-            if let Some(o) = stored(ns, &object)? {
+            if let Some(o) = stored(ns, &file.object)? {
                 fresh.push(record_for(route, &o));
             }
         }
@@ -129,23 +119,24 @@ async fn queue(
     if fresh.is_empty() {
         return Ok(fresh);
     }
-    let ops = fresh
-        .iter()
-        .map(|r| HandoffOp::PutDelivery {
-            record: r.clone(),
-            only_new: true,
-            expect: None,
-        })
-        .collect();
-    let results = ns.apply_handoff(ops).await?;
+    let results = ns.queue_deliveries(fresh.clone()).await?;
     let mut queued = Vec::new();
-    for (r, res) in fresh.into_iter().zip(results) {
+    for (r, new) in fresh.into_iter().zip(results) {
         known.insert(r.object.clone());
-        if res.is_ok() {
+        if new {
             queued.push(r);
         }
     }
     Ok(queued)
+}
+
+/// Why a delivery record's new state was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the delivery of {object} on route {route} was no longer queued (moved on meanwhile)")]
+    Moved { route: String, object: String },
+    #[error("{0}")]
+    Journal(#[from] JournalError),
 }
 
 /// Commits a record's new state (expected to be `queued` before) with the
@@ -154,15 +145,16 @@ pub(super) async fn transition(
     ns: &Namespace,
     record: DeliveryRecord,
     event: Event,
-) -> Result<(), renkei_storage::journal::ApplyError> {
-    let op = Op::Handoff(HandoffOp::PutDelivery {
-        record,
-        only_new: false,
-        expect: Some(DeliveryState::Queued),
-    });
-    ns.apply_recorded(op, move |_| Some(event))
-        .await
-        .map(|_| ())
+) -> Result<(), LedgerError> {
+    let (route, object) = (record.route.clone(), record.object.clone());
+    if ns
+        .advance_delivery(record, DeliveryState::Queued, event)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(LedgerError::Moved { route, object })
+    }
 }
 
 /// `delivered`, with the audit record.
@@ -170,7 +162,7 @@ pub(super) async fn delivered(
     ns: &Namespace,
     mut r: DeliveryRecord,
     already_there: bool,
-) -> Result<DeliveryRecord, renkei_storage::journal::ApplyError> {
+) -> Result<DeliveryRecord, LedgerError> {
     r.attempts += 1;
     r.state = DeliveryState::Delivered;
     r.finished_at = Some(Timestamp::now());
@@ -199,7 +191,7 @@ pub(super) async fn failed(
     mut r: DeliveryRecord,
     error: String,
     permanent: bool,
-) -> Result<DeliveryRecord, renkei_storage::journal::ApplyError> {
+) -> Result<DeliveryRecord, LedgerError> {
     r.attempts += 1;
     r.last_error = Some(error.clone());
     let gave_up = permanent || r.attempts >= route.retry.attempts;
@@ -235,7 +227,7 @@ pub(super) async fn cancelled(
     ns: &Namespace,
     mut r: DeliveryRecord,
     reason: &str,
-) -> Result<DeliveryRecord, renkei_storage::journal::ApplyError> {
+) -> Result<DeliveryRecord, LedgerError> {
     r.state = DeliveryState::Cancelled;
     r.finished_at = Some(Timestamp::now());
     let event = Event::HandoffCancelled {
@@ -256,7 +248,7 @@ pub async fn requeue(
     ns: &Namespace,
     route: &str,
     item: Option<&str>,
-) -> Result<usize, renkei_storage::journal::ApplyError> {
+) -> Result<usize, JournalError> {
     let now = Timestamp::now();
     let mut count = 0;
     for mut r in ns.deliveries(route)? {
@@ -273,15 +265,8 @@ pub async fn requeue(
             path: r.path.clone(),
             tenant: r.tenant.clone(),
         };
-        let op = Op::Handoff(HandoffOp::PutDelivery {
-            record: r,
-            only_new: false,
-            expect: Some(DeliveryState::Failed),
-        });
-        match ns.apply_recorded(op, move |_| Some(event)).await {
-            Ok(_) => count += 1,
-            Err(renkei_storage::journal::ApplyError::Op(_)) => {}
-            Err(e) => return Err(e),
+        if ns.advance_delivery(r, DeliveryState::Failed, event).await? {
+            count += 1;
         }
     }
     Ok(count)

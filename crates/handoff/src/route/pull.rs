@@ -21,9 +21,7 @@ use tokio::sync::mpsc;
 
 use super::driver::{Pass, Signal};
 use super::import::Seen;
-use super::import::{
-    ImportOf, commit_import, drop_mark, ignored, route_principal, waiting_conflict,
-};
+use super::import::{drop_mark, ignored, route_principal, waiting_conflict};
 use super::settle::Settling;
 use super::state::RouteState;
 use crate::remote::{self, Conn};
@@ -31,8 +29,23 @@ use renkei_config::routes::RemoteEnd;
 use renkei_config::{Destination, Route, Source, TenantCode};
 use renkei_core::events::Event;
 use renkei_core::namespace::{Namespace, NsError, NsPath};
-use renkei_core::transfer::Upload;
+use renkei_core::transfer::{Imported, Upload};
 use renkei_model::boxes::BoxKind;
+
+/// The import mark of one remote file, kept from the check before the
+/// download to the removal of the source after it.
+#[derive(Clone)]
+struct MarkOf {
+    route: String,
+    tenant: String,
+    name: String,
+}
+
+impl MarkOf {
+    fn drop(&self, ns: &Namespace) -> Result<(), super::import::ImportError> {
+        drop_mark(ns, &self.route, &self.tenant, &self.name)
+    }
+}
 
 const CHUNK: usize = 256 << 10;
 
@@ -376,18 +389,21 @@ impl Look<'_> {
     async fn take(&self, name: &str, seen: &Seen) -> Result<Pulled, String> {
         let size = seen.size;
         let path = format!("{}/{name}", self.dir());
-        let key = renkei_storage::journal::handoff::import_key(
-            &self.route.name,
-            self.tenant.as_str(),
-            name,
-        );
-        if let Some(mark) = self.ns.import_mark(&key).map_err(|e| e.to_string())?
+        let mark_of = MarkOf {
+            route: self.route.name.clone(),
+            tenant: self.tenant.to_string(),
+            name: name.to_string(),
+        };
+        if let Some(mark) = self
+            .ns
+            .import_mark(&mark_of.route, &mark_of.tenant, name)
+            .map_err(|e| e.to_string())?
             && mark.size == size
             && self.remote_sha256(&path).await? == mark.sha256
         {
             self.remove_source(name).await?;
-            let (ns, k) = (Arc::clone(self.ns), key.clone());
-            let _ = tokio::task::spawn_blocking(move || drop_mark(&ns, &k)).await;
+            let (ns, m) = (Arc::clone(self.ns), mark_of.clone());
+            let _ = tokio::task::spawn_blocking(move || m.drop(&ns)).await;
             return Ok(Pulled::AlreadyImported);
         }
         let ns_path = NsPath::in_box(self.bx, name, self.ns.limits().max_path_depth)
@@ -412,12 +428,7 @@ impl Look<'_> {
         };
         let from = up.size();
         let (tx, mut rx) = mpsc::channel::<Feed>(8);
-        let (route_name, bx, mark_key, file_name) = (
-            self.route.name.clone(),
-            self.bx,
-            key.clone(),
-            name.to_string(),
-        );
+        let (route_name, bx, file_name) = (self.route.name.clone(), self.bx, name.to_string());
         // The upload (encryption, hashing) is blocking work: the async side
         // reads from the server and feeds it.
         let store = tokio::task::spawn_blocking(move || -> Result<Stored, NsError> {
@@ -436,17 +447,13 @@ impl Look<'_> {
                 up.abandon("the remote file changed while it was read");
                 return Ok(Stored::Changed(offset));
             }
-            commit_import(
-                &mut up,
-                &ImportOf {
-                    route: &route_name,
-                    tenant: &code,
-                    bx,
-                    name: &file_name,
-                    key: &mark_key,
-                    source,
-                },
-            )?;
+            up.commit_import(&Imported {
+                route: &route_name,
+                tenant: &code,
+                bx,
+                name: &file_name,
+                source,
+            })?;
             Ok(Stored::Done)
         });
         let read = async {
@@ -519,8 +526,8 @@ impl Look<'_> {
             (Ok(()), Ok(Stored::Done)) => {}
         }
         self.remove_source(name).await?;
-        let (ns, k) = (Arc::clone(self.ns), key);
-        let _ = tokio::task::spawn_blocking(move || drop_mark(&ns, &k)).await;
+        let ns = Arc::clone(self.ns);
+        let _ = tokio::task::spawn_blocking(move || mark_of.drop(&ns)).await;
         Ok(Pulled::Imported)
     }
 

@@ -18,7 +18,7 @@ use super::{expect, ledger, worker};
 use renkei_config::{Route, Source};
 use renkei_core::live::RouteChanges;
 use renkei_core::namespace::Namespace;
-use renkei_storage::journal::DeliveryState;
+use renkei_core::records::DeliveryState;
 
 /// One running route.
 struct Slot {

@@ -33,8 +33,8 @@ use sha2::{Digest, Sha256};
 pub use crate::place::Placed;
 use crate::place::{PlaceError, Placement};
 use renkei_core::namespace::Namespace;
-use renkei_storage::journal::ObjectRecord;
-use renkei_storage::vault::VaultError;
+use renkei_core::records::ObjectRecord;
+use renkei_core::records::VaultError;
 
 /// Why a hand-off to a directory did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +213,7 @@ fn finish_placing(target: &Placement) -> Result<(), SpoolError> {
         }
     }
     let dir = Path::new(&target.dir);
-    renkei_storage::fsutil::fsync_dir(dir).map_err(io_err(dir))
+    renkei_core::fsutil::fsync_dir(dir).map_err(io_err(dir))
 }
 
 /// Step 5, after the journal says `delivered`: the receipt goes. A failure

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use renkei_config::Route;
-use renkei_storage::journal::JournalError;
+use renkei_core::records::JournalError;
 
 /// A route's live state, shared by its worker and `ctl routes`.
 pub struct RouteState {
@@ -44,8 +44,6 @@ impl RouteState {
 pub enum RouteError {
     #[error("no route named {0:?} (see `renkei ctl routes`)")]
     NoSuchRoute(String),
-    #[error("{0}")]
-    Journal(#[from] renkei_storage::journal::ApplyError),
     #[error("{0}")]
     Read(#[from] JournalError),
 }

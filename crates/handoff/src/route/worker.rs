@@ -18,7 +18,7 @@ use super::wake::{later, until};
 use crate::place::Placed;
 use renkei_config::Source;
 use renkei_core::namespace::{Arrival, Namespace};
-use renkei_storage::journal::{DeliveryRecord, DeliveryState, ObjectRecord, ObjectState};
+use renkei_core::records::{DeliveryRecord, DeliveryState, ObjectRecord, ObjectState};
 
 /// After a journal failure the item is tried again this much later.
 const JOURNAL_RETRY: Duration = Duration::from_secs(10);

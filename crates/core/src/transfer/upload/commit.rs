@@ -44,7 +44,7 @@ impl Upload {
     /// [`Upload::commit`] with more operations (made by `extra` from the
     /// object) in the same transaction — they must not be able to fail once
     /// the commit itself succeeds — recorded as `event` makes it.
-    pub fn commit_with<X, F>(&mut self, extra: X, event: F) -> Result<ObjectRecord, NsError>
+    pub(crate) fn commit_with<X, F>(&mut self, extra: X, event: F) -> Result<ObjectRecord, NsError>
     where
         X: FnOnce(&ObjectRecord) -> Vec<Op>,
         F: FnOnce(&ObjectRecord) -> Event + Send + 'static,

@@ -4,8 +4,25 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
+
+use renkei_model::boxes::BoxKind;
+use renkei_storage::journal::handoff::import_key;
+use renkei_storage::journal::{HandoffOp, ImportMark, ObjectRecord, ObjectState, Op};
+
 use super::{OpenMode, Upload};
+use crate::events::Event;
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
+
+/// What a route imports, for [`Upload::commit_import`].
+pub struct Imported<'a> {
+    pub route: &'a str,
+    pub tenant: &'a str,
+    pub bx: BoxKind,
+    pub name: &'a str,
+    /// Where it came from, as recorded.
+    pub source: String,
+}
 
 impl Upload {
     /// Starts a route's import of a copy of `origin` (a remote file named
@@ -26,6 +43,46 @@ impl Upload {
             up.resume(p)?;
         }
         Ok(up)
+    }
+
+    /// Commits an imported file together with its import mark (one
+    /// transaction), recorded as `file_imported`: until the route removes
+    /// the source and drops the mark (`Namespace::drop_import_mark`), a
+    /// crash between the two is recognised as "already imported".
+    pub fn commit_import(&mut self, what: &Imported<'_>) -> Result<ObjectRecord, NsError> {
+        let (route, tenant, bx) = (what.route.to_string(), what.tenant.to_string(), what.bx);
+        let key = import_key(what.route, what.tenant, what.name);
+        let (name, source) = (what.name.to_string(), what.source.clone());
+        let (event_route, event_tenant) = (route.clone(), tenant.clone());
+        let resumed_from = self.resumed_from();
+        self.commit_with(
+            move |o| {
+                vec![Op::Handoff(HandoffOp::PutImport {
+                    key,
+                    mark: ImportMark {
+                        route,
+                        tenant,
+                        name,
+                        size: o.size,
+                        sha256: o.sha256.clone(),
+                        object: o.id.clone(),
+                        at: Timestamp::now(),
+                    },
+                })]
+            },
+            move |o| Event::FileImported {
+                route: event_route,
+                tenant: event_tenant,
+                box_name: bx.to_string(),
+                path: o.path.clone(),
+                object: o.id.clone(),
+                size: o.size,
+                sha256: o.sha256.clone(),
+                source,
+                resumed_from,
+                checking: matches!(o.state, ObjectState::Checking { .. }),
+            },
+        )
     }
 
     /// Where this upload continued a kept partial, the bytes it had.

@@ -14,8 +14,6 @@ use renkei_core::live::Live;
 use renkei_core::namespace::{NsPath, Principal};
 use renkei_core::policy::{PolicySet, Role};
 use renkei_core::transfer::{OpenMode, Upload};
-use renkei_storage::journal::Journal;
-use renkei_storage::vault::Vault;
 
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINzndskGOuZi7782dAmBqjIZOBwF4C7k6T44481V07Qd t";
@@ -68,10 +66,15 @@ fn world() -> World {
     let route = config.routes[0].clone();
     let policy = PolicySet::load(&config).expect("the baseline rules");
     let d = dir.path();
-    let journal = Journal::open(&d.join("journal.redb")).expect("journal");
-    let vault = Arc::new(Vault::open(&d.join("vault.key"), &d.join("vault")).expect("vault"));
     let live = Live::new(config, policy, None);
-    let ns = Namespace::new(journal, vault, live, Arc::new(Events::new()));
+    let ns = Namespace::open(
+        &d.join("journal.redb"),
+        &d.join("vault.key"),
+        &d.join("vault"),
+        live,
+        Arc::new(Events::new()),
+    )
+    .expect("journal and vault");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
