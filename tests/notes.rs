@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use renkei::audit::{AuditConfig, AuditLog};
-use renkei::config::{Config, TenantCode};
+use renkei::config::Config;
 use renkei::events::Events;
 use renkei::journal::Journal;
 use renkei::live::Live;
 use renkei::namespace::{Namespace, NsPath, Principal, notes};
-use renkei::policy::{PolicySet, Role};
+use renkei::policy::PolicySet;
 use renkei::transfer::{OpenMode, Upload};
 use renkei::vault::Vault;
 use serde_json::Value;
@@ -55,14 +55,7 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     let vault = Arc::new(Vault::open(&data.join("vault.key"), &data.join("vault")).unwrap());
     let journal = Journal::open(&data.join("journal.redb")).unwrap();
     let live = Live::new(config, PolicySet::baseline(), None);
-    let who = Principal {
-        scope: renkei::namespace::Scope::Tenant(TenantCode::parse("032018").unwrap()),
-        user: "032018-juki".into(),
-        role: Role::Account,
-        source: Some("127.0.0.1".parse().unwrap()),
-        conn: Some(1),
-        protocol: renkei::policy::Protocol::Sftp,
-    };
+    let who = logged_in(&live, "032018-juki");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -143,4 +136,22 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     )
     .unwrap();
     renkei::audit::verify::verify_dir(&audit_dir, std::slice::from_ref(&key), false).unwrap();
+}
+
+/// A session's principal, as the door kit mints it for an accepted SFTP
+/// login from 127.0.0.1 (nothing else may construct one).
+fn logged_in(live: &renkei_core::live::Live, user: &str) -> Principal {
+    let snap = live.get();
+    renkei_core::door::login::find(
+        &snap,
+        &renkei_core::door::login::Attempt {
+            user,
+            ip: "127.0.0.1".parse().unwrap(),
+            conn: 1,
+            protocol: renkei_core::policy::Protocol::Sftp,
+            scope: &renkei_core::door::Scope::Tenants,
+        },
+    )
+    .verdict
+    .unwrap()
 }

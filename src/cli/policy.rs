@@ -374,15 +374,7 @@ fn explain_segment(
         }
         _ => match path.map(|p| NsPath::parse(p.as_bytes(), config.limits.max_path_depth)) {
             Some(Ok(p)) => {
-                let who = renkei_core::namespace::Principal {
-                    scope: renkei_core::namespace::Scope::Segment(seg.name.clone()),
-                    user: user.to_string(),
-                    role: renkei_core::policy::Role::Account,
-                    source: Some(from),
-                    conn: None,
-                    protocol: renkei_core::policy::Protocol::Sftp,
-                };
-                renkei_core::namespace::lanes::explain(config, &who, op, &p, size)
+                renkei_core::namespace::lanes::explain(config, &seg.name, user, from, op, &p, size)
             }
             Some(Err(e)) => Err(e.to_string()),
             None => Err("give --path".to_string()),

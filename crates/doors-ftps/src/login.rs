@@ -1,6 +1,7 @@
 //! FTPS logins: a municipality's account with an FTPS login, proved by
 //! its argon2id password and/or its pinned client certificate, allowed
-//! by the rules to connect and log in over `ftps` from here, now.
+//! by the rules to connect and log in over `ftps` from here, now. Who
+//! the name is and what the rules say is the kit's (`door::login`).
 //!
 //! The proofs are the kit's (`renkei_core::door::proof`), checked as the
 //! browser's are: every one computed whatever else is wrong, an unknown
@@ -9,11 +10,11 @@
 
 use std::net::IpAddr;
 
-use renkei_config::canonical_ip;
 use renkei_core::door::proof::{Presented, Proofs};
+use renkei_core::door::{Scope as GateScope, login};
 use renkei_core::live::Snapshot;
-use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Protocol, Role};
+use renkei_core::namespace::Principal;
+use renkei_core::policy::Protocol;
 
 /// What the client sent.
 pub(super) struct Attempt<'a> {
@@ -45,10 +46,17 @@ pub(super) struct LoggedIn {
 /// Checks a login. Runs on a blocking thread: argon2id takes tens of
 /// milliseconds and ~19 MiB by design.
 pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refused> {
-    let config = &snap.config;
-    let ip = canonical_ip(a.ip);
-    let found = config.account(a.user);
-    let login = found.and_then(|(_, acc)| acc.ftps.as_ref());
+    let found = login::find(
+        snap,
+        &login::Attempt {
+            user: a.user,
+            ip: a.ip,
+            conn: a.conn,
+            protocol: Protocol::Ftps,
+            scope: &GateScope::Tenants,
+        },
+    );
+    let login = found.account.and_then(|acc| acc.ftps.as_ref());
     let presented = Presented {
         password: a.password,
         client_cert: a.client_cert,
@@ -58,22 +66,14 @@ pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refuse
     let proofs = Proofs::compute(login, &presented);
     let refuse = |reason: String, rule: Option<String>| Refused {
         reason,
-        tenant: found.map(|(t, _)| t.code.to_string()),
+        tenant: found.tenant.map(|t| t.code.to_string()),
         rule,
-        known_user: found.is_some() || config.segment_account(a.user).is_some(),
+        known_user: found.known,
     };
-    let Some((tenant, account)) = found else {
-        return Err(refuse(
-            match config.segment_account(a.user) {
-                Some((seg, _)) => format!(
-                    "account {} of segment {} is not served over FTPS",
-                    a.user, seg.name
-                ),
-                None => format!("unknown user {:?}", a.user),
-            },
-            None,
-        ));
-    };
+    let who = found
+        .verdict
+        .clone()
+        .map_err(|b| refuse(b.reason, b.rule))?;
     let Some(login) = login else {
         return Err(refuse(
             format!(
@@ -83,31 +83,10 @@ pub(super) fn check(snap: &Snapshot, a: &Attempt<'_>) -> Result<LoggedIn, Refuse
             None,
         ));
     };
-    let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-    if let Err((op, d)) = snap
-        .policy
-        .logs_in(tenant, account, ip, Protocol::Ftps, &at)
-    {
-        let why = d
-            .reason
-            .clone()
-            .unwrap_or_else(|| format!("{op} of {} from {ip} over ftps is not allowed", a.user));
-        return Err(refuse(format!("{why} ({})", d.by()), Some(d.by())));
-    }
     // FTPS logins have no TOTP: there is no step to spend.
     let no_totp = |_: &str, _: u64| Ok(false);
     let method = proofs
         .verdict(login, a.user, &presented, &no_totp)
         .map_err(|reason| refuse(reason, None))?;
-    Ok(LoggedIn {
-        who: Principal {
-            scope: Scope::Tenant(tenant.code.clone()),
-            user: a.user.to_string(),
-            role: Role::Account,
-            source: Some(ip),
-            conn: Some(a.conn),
-            protocol: Protocol::Ftps,
-        },
-        method,
-    })
+    Ok(LoggedIn { who, method })
 }

@@ -9,11 +9,11 @@
 
 use std::net::IpAddr;
 
-use renkei_config::{Config, WebLogin, WebRole, canonical_ip};
+use renkei_config::{Config, WebLogin, WebRole, WebUser, canonical_ip};
 use renkei_core::door::proof::{self, Presented, Proofs};
+use renkei_core::door::{Scope as GateScope, login};
 use renkei_core::live::Snapshot;
-use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Protocol, Role};
+use renkei_core::policy::Protocol;
 
 use super::WebDoor;
 use super::session::Who;
@@ -48,14 +48,6 @@ struct Found<'a> {
 fn find<'a>(snap: &'a Snapshot, door: &WebDoor, a: &Attempt, conn: u64) -> Found<'a> {
     let config: &Config = &snap.config;
     let ip = canonical_ip(a.ip);
-    let principal = |scope: Scope| Principal {
-        scope,
-        user: a.user.clone(),
-        role: Role::Account,
-        source: Some(ip),
-        conn: Some(conn),
-        protocol: Protocol::Https,
-    };
     let mut f = Found {
         login: None,
         who: None,
@@ -63,93 +55,63 @@ fn find<'a>(snap: &'a Snapshot, door: &WebDoor, a: &Attempt, conn: u64) -> Found
         segment: None,
         barred: None,
     };
-    if let Some((tenant, account)) = config.account(&a.user) {
-        f.login = account.web.as_ref();
-        f.tenant = Some(tenant.code.to_string());
-        f.who = Some(Who::Account(principal(Scope::Tenant(tenant.code.clone()))));
-        if let WebDoor::Segment(name) = door {
-            f.barred = Some((
-                format!(
-                    "account {} of tenant {} is not served on the web listener of segment {name}",
-                    a.user, tenant.code
-                ),
-                None,
-            ));
-            return f;
-        }
-        let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        if let Err((op, d)) = snap
-            .policy
-            .logs_in(tenant, account, ip, Protocol::Https, &at)
-        {
-            let why = d.reason.clone().unwrap_or_else(|| {
-                format!("{op} of {} from {ip} over https is not allowed", a.user)
-            });
-            f.barred = Some((format!("{why} ({})", d.by()), Some(d.by())));
-            return f;
-        }
-    } else if let Some((seg, account)) = config.segment_account(&a.user) {
-        f.login = account.web.as_ref();
-        f.segment = Some(seg.name.clone());
-        f.who = Some(Who::Account(principal(Scope::Segment(seg.name.clone()))));
-        let served = matches!(door, WebDoor::Segment(n) if *n == seg.name);
-        if !served {
-            f.barred = Some((
-                format!(
-                    "account {} of segment {} is not served on {}",
-                    a.user,
-                    seg.name,
-                    door.describe()
-                ),
-                None,
-            ));
-            return f;
-        }
-        let networks = account.networks.as_deref().unwrap_or(&seg.networks);
-        if !networks.iter().any(|n| n.contains(&ip)) {
-            f.barred = Some((
-                format!(
-                    "source address {ip} is not in the networks of account {} of segment {}",
-                    a.user, seg.name
-                ),
-                None,
-            ));
-        }
-    } else if let Some(u) = config.web_user(&a.user) {
-        f.login = Some(&u.login);
-        f.who = Some(match u.role {
-            WebRole::Auditor => Who::Auditor {
-                user: u.user.clone(),
-                tenants: u
-                    .tenants
-                    .as_ref()
-                    .map(|ts| ts.iter().map(ToString::to_string).collect()),
-            },
-            WebRole::Operator => Who::Operator {
-                user: u.user.clone(),
-            },
-        });
-        if let WebDoor::Segment(name) = door {
-            f.barred = Some((
-                format!(
-                    "web user {} is served on the [web] listeners, not on the web listener of segment {name}",
-                    a.user
-                ),
-                None,
-            ));
-        } else if !u.networks.iter().any(|n| n.contains(&ip)) {
-            f.barred = Some((
-                format!(
-                    "source address {ip} is not in the networks of web user {}",
-                    a.user
-                ),
-                None,
-            ));
-        }
-    } else {
-        f.barred = Some((format!("unknown user {:?}", a.user), None));
+    if let Some(u) = config.web_user(&a.user) {
+        web_user(&mut f, u, door, &a.user, ip);
+        return f;
+    }
+    let scope = match door {
+        WebDoor::Staff => GateScope::Staff,
+        WebDoor::Segment(name) => GateScope::Segment(name.clone()),
+    };
+    let k = login::find(
+        snap,
+        &login::Attempt {
+            user: &a.user,
+            ip,
+            conn,
+            protocol: Protocol::Https,
+            scope: &scope,
+        },
+    );
+    f.login = k.account.and_then(|acc| acc.web.as_ref());
+    f.tenant = k.tenant.map(|t| t.code.to_string());
+    f.segment = k.segment.map(|s| s.name.clone());
+    match k.verdict {
+        Ok(p) => f.who = Some(Who::Account(p)),
+        Err(b) => f.barred = Some((b.reason, b.rule)),
     }
     f
+}
+
+/// An auditor or an operator (`[[web.user]]`): served on the `[web]`
+/// listeners only, from their own networks.
+fn web_user<'a>(f: &mut Found<'a>, u: &'a WebUser, door: &WebDoor, user: &str, ip: IpAddr) {
+    f.login = Some(&u.login);
+    f.who = Some(match u.role {
+        WebRole::Auditor => Who::Auditor {
+            user: u.user.clone(),
+            tenants: u
+                .tenants
+                .as_ref()
+                .map(|ts| ts.iter().map(ToString::to_string).collect()),
+        },
+        WebRole::Operator => Who::Operator {
+            user: u.user.clone(),
+        },
+    });
+    if let WebDoor::Segment(name) = door {
+        f.barred = Some((
+            format!(
+                "web user {user} is served on the [web] listeners, not on the web listener of segment {name}"
+            ),
+            None,
+        ));
+    } else if !u.networks.iter().any(|n| n.contains(&ip)) {
+        f.barred = Some((
+            format!("source address {ip} is not in the networks of web user {user}"),
+            None,
+        ));
+    }
 }
 
 /// What a login is made of, as a digest (`renkei_core::door::proof::digest`).

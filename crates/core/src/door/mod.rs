@@ -14,8 +14,11 @@
 //! banned now ([`Gate::ban_of`]), so a ban reaches a connection that is
 //! already open.
 //!
-//! The rest of the kit is what two doors would otherwise each write:
-//! the proofs of a password login ([`proof`]), TLS with a reloadable
+//! At a login attempt every door asks [`login::find`] who the name is
+//! for the listener it came through and whether the rules let them log
+//! in from there now; only an accepted lookup gives the session its
+//! `Principal`. The rest of the kit is what two doors would otherwise
+//! each write: the proofs of a password login ([`proof`]), TLS with a reloadable
 //! certificate and pinned client certificates ([`tls`]), binding,
 //! accepting and draining listeners ([`listeners`]), and the `ls -l`
 //! line SFTP and FTPS both show ([`listing`]).
@@ -27,6 +30,7 @@
 mod gate;
 pub mod listeners;
 pub mod listing;
+pub mod login;
 pub mod proof;
 mod registry;
 mod source;

@@ -85,19 +85,30 @@ pub(crate) fn sees_in(view: View, who: &Principal, o: &ObjectRecord) -> bool {
     }
 }
 
-// Long: the table of what a segment's account may do on each kind of
-// location, kept in one place so that it can be read as one.
-/// Decides `op` on `path` for a segment's account, for `renkei policy
-/// explain`: `Err` is the reason it is refused.
+/// Decides `op` on `path` for `user`, an account of `segment`, from
+/// `from`, for `renkei policy explain`: `Err` is the reason it is refused.
 pub fn explain(
     config: &Config,
-    who: &Principal,
+    segment: &str,
+    user: &str,
+    from: std::net::IpAddr,
     op: Operation,
     path: &NsPath,
     size: Option<u64>,
 ) -> Result<(), String> {
-    decide(config, who, op, path, size)
+    let who = Principal {
+        scope: super::Scope::Segment(segment.to_string()),
+        user: user.to_string(),
+        role: crate::policy::Role::Account,
+        source: Some(from),
+        conn: None,
+        protocol: crate::policy::Protocol::Sftp,
+    };
+    decide(config, &who, op, path, size)
 }
+
+// Long: the table of what a segment's account may do on each kind of
+// location, kept in one place so that it can be read as one.
 
 /// Decides `op` on `path` for a segment's account.
 pub(crate) fn decide(

@@ -69,8 +69,12 @@ pub enum Scope {
     Segment(String),
 }
 
-/// Who is acting, for which tenant or segment, from where.
+/// Who is acting, for which tenant or segment, from where. Only the core
+/// makes one (`#[non_exhaustive]`): a door gets it from a login the kit
+/// accepted (`door::login::find`), a route and the operator's socket
+/// from the constructors below.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Principal {
     pub scope: Scope,
     pub user: String,
@@ -88,6 +92,19 @@ impl Principal {
         Principal {
             scope: Scope::Tenant(tenant),
             user: "ctl".to_string(),
+            role: crate::policy::Role::Operator,
+            source: None,
+            conn: None,
+            protocol: crate::policy::Protocol::Sftp,
+        }
+    }
+
+    /// A route acting for `tenant` (it imports into, and hands on from,
+    /// that municipality's boxes).
+    pub fn route(route: &str, tenant: TenantCode) -> Principal {
+        Principal {
+            scope: Scope::Tenant(tenant),
+            user: format!("route:{route}"),
             role: crate::policy::Role::Operator,
             source: None,
             conn: None,

@@ -16,7 +16,7 @@ use renkei_config::Config;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::{Namespace, Principal};
-use renkei_core::policy::{PolicySet, Role};
+use renkei_core::policy::PolicySet;
 
 const CONFIG: &str = r#"
 [server]
@@ -114,16 +114,7 @@ async fn a_client_that_pipelines_and_never_reads_is_held_to_the_session_caps_and
     let dir = tempfile::tempdir().expect("tempdir");
     let ns = namespace(dir.path());
     let (_gone_tx, gone) = tokio::sync::watch::channel(false);
-    let who = Principal {
-        scope: renkei_core::namespace::Scope::Tenant(
-            renkei_config::TenantCode::parse("032018").expect("code"),
-        ),
-        user: USER.into(),
-        role: Role::Account,
-        source: Some("127.0.0.1".parse().expect("ip")),
-        conn: Some(1),
-        protocol: renkei_core::policy::Protocol::Sftp,
-    };
+    let who = logged_in(ns.live(), USER);
     let ctx = Context {
         ns: Arc::clone(&ns),
         who,
@@ -179,4 +170,22 @@ async fn a_client_that_pipelines_and_never_reads_is_held_to_the_session_caps_and
         "the session stopped reading before the client ran out of requests"
     );
     assert_eq!(ns.memory().account_used(USER), 0, "all given back");
+}
+
+/// A session's principal, as the door kit mints it for an accepted SFTP
+/// login from 127.0.0.1 (nothing else may construct one).
+fn logged_in(live: &renkei_core::live::Live, user: &str) -> Principal {
+    let snap = live.get();
+    renkei_core::door::login::find(
+        &snap,
+        &renkei_core::door::login::Attempt {
+            user,
+            ip: "127.0.0.1".parse().expect("ip"),
+            conn: 1,
+            protocol: renkei_core::policy::Protocol::Sftp,
+            scope: &renkei_core::door::Scope::Tenants,
+        },
+    )
+    .verdict
+    .expect("the login is accepted")
 }

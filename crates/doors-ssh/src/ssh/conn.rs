@@ -18,11 +18,11 @@ use tokio::task::JoinHandle;
 use super::channel::{ChannelInput, ChannelOutput};
 use super::{Door, State};
 use crate::sftp;
-use renkei_config::canonical_ip;
 use renkei_core::defender::Offence;
+use renkei_core::door::{Scope as GateScope, login};
 use renkei_core::events::Event;
 use renkei_core::namespace::{Principal, Scope};
-use renkei_core::policy::{Protocol, Role};
+use renkei_core::policy::Protocol;
 
 /// What the connection task needs to know after russh has consumed the
 /// handler.
@@ -124,11 +124,23 @@ impl Conn {
                 None,
             ));
         }
-        let tenant_account = snap.config.account(user);
-        let segment_account = snap.config.segment_account(user);
-        if tenant_account.is_none() && segment_account.is_none() {
+        let scope = match &self.door {
+            Door::Tenants => GateScope::Tenants,
+            Door::Segment(name) => GateScope::Segment(name.clone()),
+        };
+        let found = login::find(
+            &snap,
+            &login::Attempt {
+                user,
+                ip: self.peer.ip(),
+                conn: self.conn,
+                protocol: Protocol::Sftp,
+                scope: &scope,
+            },
+        );
+        let Some(account) = found.account else {
             return Err(refuse(format!("unknown user {user:?}"), false, None));
-        }
+        };
         if matches!(algorithm, Algorithm::Rsa { hash: None }) {
             return Err(refuse(
                 "ssh-rsa (SHA-1) signatures are refused; use rsa-sha2-256 or rsa-sha2-512".into(),
@@ -136,12 +148,6 @@ impl Conn {
                 None,
             ));
         }
-        let Some(account) = tenant_account
-            .map(|(_, a)| a)
-            .or(segment_account.map(|(_, a)| a))
-        else {
-            return Err(refuse(format!("unknown user {user:?}"), false, None));
-        };
         if !account
             .keys
             .iter()
@@ -156,75 +162,8 @@ impl Conn {
                 None,
             ));
         }
-        let ip = canonical_ip(self.peer.ip());
-        // Each listener serves one scope: an account of another scope is
-        // refused here however right its key, so no network reaches
-        // another's accounts (decision 0011).
-        let tenant = match (&self.door, tenant_account, segment_account) {
-            (Door::Tenants, Some((tenant, _)), _) => tenant,
-            (Door::Segment(name), _, Some((seg, account))) if seg.name == *name => {
-                let networks = account.networks.as_deref().unwrap_or(&seg.networks);
-                if !networks.iter().any(|n| n.contains(&ip)) {
-                    return Err(refuse(
-                        format!(
-                            "source address {ip} is not in the networks of account {user} of segment {name}"
-                        ),
-                        true,
-                        None,
-                    ));
-                }
-                return Ok(Principal {
-                    scope: Scope::Segment(name.clone()),
-                    user: user.to_string(),
-                    role: Role::Account,
-                    source: Some(ip),
-                    conn: Some(self.conn),
-                    protocol: Protocol::Sftp,
-                });
-            }
-            (door, _, _) => {
-                let served = match door {
-                    Door::Tenants => "the municipalities' listener".to_string(),
-                    Door::Segment(name) => format!("the listener of segment {name}"),
-                };
-                let whose = match (tenant_account, segment_account) {
-                    (Some((t, _)), _) => format!("tenant {}", t.code),
-                    (_, Some((seg, _))) => format!("segment {}", seg.name),
-                    _ => "nobody".to_string(),
-                };
-                return Err(refuse(
-                    format!("account {user} of {whose} is not served on {served}"),
-                    true,
-                    None,
-                ));
-            }
-        };
-        let at = renkei_model::time::tokyo(jiff::Timestamp::now());
-        if let Err((op, d)) = snap
-            .policy
-            .logs_in(tenant, account, ip, Protocol::Sftp, &at)
-        {
-            let outside = !account
-                .effective_networks(tenant)
-                .iter()
-                .any(|n| n.contains(&ip));
-            let why = match &d.reason {
-                Some(r) => r.clone(),
-                None if outside => {
-                    format!("source address {ip} is not in the networks of account {user}")
-                }
-                None => format!("{op} of {user} from {ip} is not allowed"),
-            };
-            return Err(refuse(format!("{why} ({})", d.by()), true, Some(d.by())));
-        }
-        Ok(Principal {
-            scope: Scope::Tenant(tenant.code.clone()),
-            user: user.to_string(),
-            role: Role::Account,
-            source: Some(ip),
-            conn: Some(self.conn),
-            protocol: Protocol::Sftp,
-        })
+        // The listener's scope, the networks and the rules: the kit's.
+        found.verdict.map_err(|b| refuse(b.reason, true, b.rule))
     }
 
     /// Records a failed login and counts it against the source address.

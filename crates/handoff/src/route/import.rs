@@ -29,8 +29,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use renkei_config::{Route, TenantCode};
-use renkei_core::namespace::{Namespace, NsError, NsPath, Principal, Scope};
-use renkei_core::policy::Role;
+use renkei_core::namespace::{Namespace, NsError, NsPath, Principal};
 use renkei_core::records::JournalError;
 use renkei_core::transfer::{Imported, OpenMode, Upload};
 use renkei_model::boxes::BoxKind;
@@ -110,14 +109,7 @@ pub fn look(path: &Path) -> io::Result<Option<Seen>> {
 }
 
 pub(super) fn route_principal(route: &Route, tenant: &TenantCode) -> Principal {
-    Principal {
-        scope: Scope::Tenant(tenant.clone()),
-        user: format!("route:{}", route.name),
-        role: Role::Operator,
-        source: None,
-        conn: None,
-        protocol: renkei_core::policy::Protocol::Sftp,
-    }
+    Principal::route(&route.name, tenant.clone())
 }
 
 fn remove_source(dir: &Path, name: &str, ready: Option<&str>) -> Result<(), ImportError> {

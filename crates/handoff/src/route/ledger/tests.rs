@@ -11,8 +11,8 @@ use super::*;
 use renkei_config::Config;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
-use renkei_core::namespace::{NsPath, Principal};
-use renkei_core::policy::{PolicySet, Role};
+use renkei_core::namespace::{Namespace, NsPath, Principal};
+use renkei_core::policy::PolicySet;
 use renkei_core::transfer::{OpenMode, Upload};
 
 const KEY: &str =
@@ -87,17 +87,29 @@ fn world() -> World {
     }
 }
 
-fn account(code: &str) -> Principal {
-    Principal {
-        scope: renkei_core::namespace::Scope::Tenant(
-            renkei_config::TenantCode::parse(code).expect("code"),
-        ),
-        user: format!("{code}-juki"),
-        role: Role::Account,
-        source: None,
-        conn: None,
-        protocol: renkei_core::policy::Protocol::Sftp,
-    }
+/// The principal of `code`'s account, logged in from its own network as
+/// the door kit mints it.
+fn account(ns: &Namespace, code: &str) -> Principal {
+    let snap = ns.live().get();
+    let user = format!("{code}-juki");
+    let ip = snap
+        .config
+        .tenant(code)
+        .and_then(|t| t.networks.first())
+        .map(|n| n.addr())
+        .expect("the tenant has a network");
+    renkei_core::door::login::find(
+        &snap,
+        &renkei_core::door::login::Attempt {
+            user: &user,
+            ip,
+            conn: 1,
+            protocol: renkei_core::policy::Protocol::Sftp,
+            scope: &renkei_core::door::Scope::Tenants,
+        },
+    )
+    .verdict
+    .expect("the login is accepted")
 }
 
 /// Uploads `body` as `path` for `code`'s account (the operator places
@@ -106,7 +118,7 @@ fn put(ns: &Arc<Namespace>, code: &str, path: &str, body: &str) -> ObjectRecord 
     let who = if path.starts_with("/outbox") {
         Principal::operator(renkei_config::TenantCode::parse(code).expect("code"))
     } else {
-        account(code)
+        account(ns, code)
     };
     let p = NsPath::parse(path.as_bytes(), 8).expect("path");
     let mut up = Upload::begin(ns, &who, &p, OpenMode::Truncate).expect("begin");
