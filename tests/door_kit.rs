@@ -734,3 +734,68 @@ fn every_door_applies_a_ban_and_a_removal_to_sessions_already_open() {
         assert_eq!(fields("sftp"), fields("ftps"), "{change}: {refused:?}");
     }
 }
+
+#[test]
+fn a_browser_transfer_is_charged_to_the_accounts_memory_as_sftp_and_ftps_are() {
+    // Every door charges a transfer's working set (TRANSFER_MEMORY,
+    // 1.5 MiB) to the account and the daemon. With 4 MiB for the account
+    // (2 MiB of it for uploads), an upload held open by a client that
+    // stopped sending leaves no room for a second: it is refused naming
+    // the limit, and recorded; once the stalled one is cut off, the room
+    // is back.
+    let (d, cert, _dir) = web_world(
+        "",
+        "\n[limits]\nmax_account_memory = \"4MiB\"\nidle_timeout = \"8s\"\n",
+    );
+    let addr = d.web_addr("staff");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let b = Browser::new(&addr, &cert);
+    assert_eq!(b.login(MADOGUCHI, PW, "").status, 303);
+    let cookie = b.cookie("__Host-renkei").unwrap();
+    let token = b.csrf("/box/inbox");
+    let script = format!("{}/tests/clients/door_kit.py", env!("CARGO_MANIFEST_DIR"));
+    let stalled: Vec<Child> = (0..1)
+        .map(|_| {
+            Command::new(PYTHON)
+                .args([&script, "web-stalled-upload", host, port, &cookie, &token])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    eventually(
+        "the stalled upload is charged",
+        Duration::from_secs(20),
+        || {
+            let held = d.status_json()["client_memory"]["held"]
+                .as_u64()
+                .unwrap_or(0);
+            (held >= renkei_core::memory::TRANSFER_MEMORY).then_some(())
+        },
+    );
+    let local = d.work.join("second.csv");
+    fs::write(&local, b"1,2,3\n").unwrap();
+    let a = b.upload("/inbox", &local, Some(&token));
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.body.contains("limits.max_account_memory"), "{a:?}");
+    let refused = d.wait_event("the refusal is recorded", |e| {
+        e["event"] == "operation_refused" && e["user"] == MADOGUCHI && e["protocol"] == "https"
+    });
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("limits.max_account_memory"),
+        "{refused}"
+    );
+    for mut c in stalled {
+        c.wait().unwrap();
+    }
+    eventually(
+        "the stalled upload gave its memory back",
+        Duration::from_secs(20),
+        || (d.status_json()["client_memory"]["held"].as_u64() == Some(0)).then_some(()),
+    );
+    let a = b.upload("/inbox", &local, Some(&token));
+    assert_eq!(a.status, 200, "{a:?}");
+}

@@ -278,6 +278,30 @@ impl SessionMemory {
     }
 }
 
+/// The chunk every door moves a file's bytes in, and how many may be in
+/// flight between the connection and the blocking writer or reader.
+pub const TRANSFER_CHUNK: usize = 256 * 1024;
+pub const TRANSFER_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// One transfer's working set at any door — the chunks in flight, the
+/// one being filled and the one being written — charged to the session,
+/// its account and the daemon (`limits.max_account_memory`,
+/// `limits.max_client_memory`) while the transfer runs.
+pub const TRANSFER_MEMORY: u64 = (TRANSFER_CHUNK * (TRANSFER_CHUNKS_IN_FLIGHT + 2)) as u64;
+
+/// Bytes charged by [`Meter::hold`], given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    meter: Meter,
+    n: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.meter.give(self.n);
+    }
+}
+
 /// Charges one kind of bytes to a session, its account and the daemon.
 #[derive(Debug, Clone)]
 pub struct Meter {
@@ -327,6 +351,16 @@ impl Meter {
             own: false,
             daemon_wide,
         }
+    }
+
+    /// Charges `n` bytes, as [`Meter::try_take`], for as long as the
+    /// returned [`Held`] lives: a transfer's working set.
+    pub fn hold(&self, n: u64) -> Result<Held, Full> {
+        self.try_take(n)?;
+        Ok(Held {
+            meter: self.clone(),
+            n,
+        })
     }
 
     /// Charges `n` bytes whatever the caps say. Only for a caller that

@@ -18,7 +18,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use renkei_core::events::Event;
-use renkei_core::memory::Meter;
+use renkei_core::memory::Held;
 use renkei_core::namespace::{EntryKind, NsError};
 use renkei_core::policy::Protocol;
 use renkei_core::transfer::{Download, OpenMode, Upload};
@@ -28,10 +28,12 @@ use super::data::{DataError, secure};
 use super::listing;
 use super::session::{Flow, Session};
 
-/// Largest piece of a file handed between the connection and the vault.
-pub const CHUNK: usize = 256 * 1024;
-/// Pieces in flight per transfer, each way.
-pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// Largest piece of a file handed between the connection and the vault,
+/// and pieces in flight per transfer, each way: the kit's, as for every
+/// door, so that [`TRANSFER_MEMORY`] is what a transfer holds.
+pub use renkei_core::memory::{
+    TRANSFER_CHUNK as CHUNK, TRANSFER_CHUNKS_IN_FLIGHT as CHUNKS_IN_FLIGHT, TRANSFER_MEMORY,
+};
 
 enum Piece {
     Data(Bytes),
@@ -39,24 +41,6 @@ enum Piece {
     End,
     /// Over `ftps.max_upload_size`: keep nothing.
     TooLarge,
-}
-
-/// A transfer's working set — the pieces in flight and the one being
-/// filled — charged to the session, its account and the daemon
-/// (`limits.max_account_memory`, `limits.max_client_memory`) while the
-/// transfer runs.
-pub const TRANSFER_MEMORY: u64 = (CHUNK * (CHUNKS_IN_FLIGHT + 2)) as u64;
-
-/// Bytes charged to a meter, given back when dropped.
-pub(super) struct Held {
-    meter: Meter,
-    n: u64,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.meter.give(self.n);
-    }
 }
 
 /// How an upload ended, for the reply.
@@ -116,15 +100,11 @@ impl Session {
             return Err("not logged in".into());
         };
         let meter = if upload { &mem.requests } else { &mem.replies };
-        meter.try_take(n).map_err(|full| {
+        meter.hold(n).map_err(|full| {
             format!(
                 "too much held for this account now ({}); try again when its other transfers end",
                 full.reason
             )
-        })?;
-        Ok(Held {
-            meter: meter.clone(),
-            n,
         })
     }
 

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use renkei_core::memory::{Held, TRANSFER_MEMORY};
 use renkei_core::namespace::lanes::LaneFacts;
 use renkei_core::namespace::{EntryInfo, EntryKind, NsError, NsPath, PathError, Principal};
 use renkei_core::transfer::Download;
@@ -28,10 +29,27 @@ use super::session::{Session, Who};
 use super::{ConnInfo, Web};
 
 /// Bytes read from the vault per download chunk.
-const DOWNLOAD_CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the vault reader and the connection, and
-/// between the connection and the upload writer, per transfer.
-pub(super) const CHUNKS_IN_FLIGHT: usize = 4;
+/// between the connection and the upload writer, per transfer: the
+/// kit's, as for every door, so that `TRANSFER_MEMORY` is what a
+/// transfer holds.
+pub(super) use renkei_core::memory::{
+    TRANSFER_CHUNK as DOWNLOAD_CHUNK, TRANSFER_CHUNKS_IN_FLIGHT as CHUNKS_IN_FLIGHT,
+};
+
+/// Charges one transfer's working set to the account's and the daemon's
+/// memory (`limits.max_account_memory`, `limits.max_client_memory`), as
+/// an SFTP or FTPS transfer is charged; the refusal names the limit.
+pub(super) fn hold_transfer(web: &Web, who: &Principal, upload: bool) -> Result<Held, String> {
+    let mem = web.ns.memory().session(&who.user);
+    let meter = if upload { &mem.requests } else { &mem.replies };
+    meter.hold(TRANSFER_MEMORY).map_err(|full| {
+        format!(
+            "この利用者の転送が多すぎます。他の転送が終わってから送ってください。 / too much held for this account now ({}); try again when its other transfers end",
+            full.reason
+        )
+    })
+}
 
 pub(super) fn principal(s: &Session) -> Option<&Principal> {
     match &s.who {
@@ -351,6 +369,22 @@ fn title_of(path: &NsPath) -> &'static str {
 
 /// Streams a file out of the vault, decrypting as it goes.
 async fn download(web: &Web, who: Principal, path: NsPath) -> Response {
+    let held = match hold_transfer(web, &who, false) {
+        Ok(h) => h,
+        Err(msg) => {
+            web.ns.refuse(
+                &who,
+                "read",
+                &path.to_string(),
+                NsError::Invalid(msg.clone()),
+            );
+            return page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "混雑しています / Busy",
+                &msg,
+            );
+        }
+    };
     let (ns, w, p) = (Arc::clone(&web.ns), who, path.clone());
     let d = match blocking(web, move || Download::open(&ns, &w, &p)).await {
         Ok(d) => d,
@@ -365,6 +399,8 @@ async fn download(web: &Web, who: Principal, path: NsPath) -> Response {
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
+        // Charged until the last chunk is handed on or the client leaves.
+        let _held = held;
         let mut d = d;
         let mut offset = 0u64;
         let mut buf = vec![0u8; DOWNLOAD_CHUNK];

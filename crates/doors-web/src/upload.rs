@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use renkei_core::namespace::{NsError, NsPath, Principal};
 use renkei_core::transfer::{OpenMode, Upload};
 
-use super::files::{CHUNKS_IN_FLIGHT, parse, principal, status_of};
+use super::files::{CHUNKS_IN_FLIGHT, hold_transfer, parse, principal, status_of};
 use super::form::{Form, FormError};
 use super::html::{self, url_path};
 use super::pages::{csrf_ok, csrf_refused, page_error, session_of};
@@ -92,6 +92,18 @@ pub async fn upload(
         web.ns
             .refuse(&who, "upload", &shown, NsError::Invalid(msg.into()));
         return upload_answer(json, StatusCode::SERVICE_UNAVAILABLE, msg, &back);
+    };
+    let _held = match hold_transfer(&web, &who, true) {
+        Ok(h) => h,
+        Err(msg) => {
+            web.ns.refuse(
+                &who,
+                "upload",
+                &dir.to_string(),
+                NsError::Invalid(msg.clone()),
+            );
+            return upload_answer(json, StatusCode::SERVICE_UNAVAILABLE, &msg, &back);
+        }
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
