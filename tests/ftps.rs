@@ -29,17 +29,9 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     ];
     fs::write(w.d.work.join("up.bin"), &content).unwrap();
     let out = w.curl(&["-T", "up.bin", &w.url(&format!("/inbox/{}", names[0]))]);
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("curl", &out);
     let out = w.lftp(&format!("put up.bin -o '/inbox/{}'", names[1]));
-    assert!(
-        out.status.success(),
-        "lftp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("lftp", &out);
     let steps = json!([["put", "up.bin", format!("/inbox/{}", names[2])]]);
     let r = w.python(&steps);
     assert!(reply(&r[0]).starts_with("226 stored"), "{r:?}");
@@ -62,11 +54,7 @@ fn three_clients_move_japanese_named_files_that_sftp_sees_byte_exact() {
     assert!(out.status.success());
     assert_eq!(fs::read(w.d.work.join("curl-got.bin")).unwrap(), content);
     let out = w.lftp(&format!("get '/inbox/{}' -o lftp-got.bin", names[1]));
-    assert!(
-        out.status.success(),
-        "lftp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("lftp", &out);
     assert_eq!(fs::read(w.d.work.join("lftp-got.bin")).unwrap(), content);
     let tail_from = 3 * 1024 * 1024;
     let r = w.python(&json!([
@@ -400,11 +388,7 @@ fn an_upload_cut_off_resumes_onto_its_partial_and_is_never_half_visible() {
     ]]));
     assert!(reply(&r[0]).starts_with("426"), "{r:?}");
     let out = w.lftp("put -c big.bin -o /inbox/lftp.bin");
-    assert!(
-        out.status.success(),
-        "lftp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("lftp", &out);
     w.d.sftp_ok("011002-juki", "get /inbox/lftp.bin lftp.bin\n");
     assert_eq!(fs::read(w.d.work.join("lftp.bin")).unwrap(), content);
 }
@@ -793,4 +777,13 @@ fn the_ftps_certificate_is_replaced_on_reload_and_a_bad_one_keeps_the_old() {
     let (_, said) = w.d.ctl_code(&["reload"]);
     assert!(said.contains("FTPS certificate was not replaced"), "{said}");
     assert_eq!(w.d.status_json()["ftps"]["certificate_sha256"], after);
+}
+
+/// Fails the test with the client's own error unless it succeeded.
+fn succeeded(client: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{client}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

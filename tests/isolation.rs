@@ -68,7 +68,7 @@ fn world() -> World {
         up.write(0, Bytes::from(body)).unwrap();
         up.commit().unwrap();
     }
-    let actor = logged_in(ns.live(), "032018-juki");
+    let actor = common::logged_in(ns.live(), "032018-juki");
     World {
         _dir: dir,
         ns,
@@ -252,22 +252,4 @@ fn a_random_session_of_one_tenant_leaves_the_other_untouched_through_the_daemon(
         );
     }
     assert_eq!(d.get("011002", "inbox", "b.csv"), b"SAPPORO-IN");
-}
-
-/// A session's principal, as the door kit mints it for an accepted SFTP
-/// login from 127.0.0.1 (nothing else may construct one).
-fn logged_in(live: &renkei_core::live::Live, user: &str) -> Principal {
-    let snap = live.get();
-    renkei_core::door::login::find(
-        &snap,
-        &renkei_core::door::login::Attempt {
-            user,
-            ip: "127.0.0.1".parse().unwrap(),
-            conn: 1,
-            protocol: renkei_core::policy::Protocol::Sftp,
-            scope: &renkei_core::door::Scope::Tenants,
-        },
-    )
-    .verdict
-    .unwrap()
 }

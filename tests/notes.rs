@@ -7,6 +7,8 @@
 //! in a crash, and start-up settling must add exactly those.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +57,7 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     let vault = Arc::new(Vault::open(&data.join("vault.key"), &data.join("vault")).unwrap());
     let journal = Journal::open(&data.join("journal.redb")).unwrap();
     let live = Live::new(config, PolicySet::baseline(), None);
-    let who = logged_in(&live, "032018-juki");
+    let who = common::logged_in(&live, "032018-juki");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -136,22 +138,4 @@ fn records_committed_with_changes_reach_the_trail_exactly_once() {
     )
     .unwrap();
     renkei::audit::verify::verify_dir(&audit_dir, std::slice::from_ref(&key), false).unwrap();
-}
-
-/// A session's principal, as the door kit mints it for an accepted SFTP
-/// login from 127.0.0.1 (nothing else may construct one).
-fn logged_in(live: &renkei_core::live::Live, user: &str) -> Principal {
-    let snap = live.get();
-    renkei_core::door::login::find(
-        &snap,
-        &renkei_core::door::login::Attempt {
-            user,
-            ip: "127.0.0.1".parse().unwrap(),
-            conn: 1,
-            protocol: renkei_core::policy::Protocol::Sftp,
-            scope: &renkei_core::door::Scope::Tenants,
-        },
-    )
-    .verdict
-    .unwrap()
 }

@@ -401,9 +401,14 @@ fn explain_who_and_check_answer_the_operators_questions() {
     );
     assert!(!ok && out.contains("isolation"), "{out}");
 
+    who_and_check(&d);
+}
+
+/// `policy who` and `policy check`, on the rules of `start()`.
+fn who_and_check(d: &Daemon) {
     // Who can write to 032018's inbox?
     let (ok, out) = policy_cmd(
-        &d,
+        d,
         &[
             "who", "--tenant", "032018", "--op", "upload", "--path", "/inbox",
         ],
@@ -421,7 +426,7 @@ fn explain_who_and_check_answer_the_operators_questions() {
 
     // check: a shadowed rule and a rule that can never match are warned about, with file:line.
     d.write_policy("50-lint.toml", "[[rule]]\naction = \"allow\"\nbox = \"inbox\"\n\n[[rule]]\naction = \"deny\"\nbox = \"inbox\"\nop = \"rmdir\"\n\n[[rule]]\naction = \"allow\"\ntenant = \"131016\"\n");
-    let (ok, out) = policy_cmd(&d, &["check"]);
+    let (ok, out) = policy_cmd(d, &["check"]);
     assert!(ok, "{out}");
     assert!(
         out.contains("50-lint.toml:5: this rule is shadowed by")
@@ -436,7 +441,7 @@ fn explain_who_and_check_answer_the_operators_questions() {
         "60-bad.toml",
         "[[rule]]\naction = \"allow\"\nop = \"upload\"\ntime = \"Mon-Fry 06:00-22:00\"\n",
     );
-    let (ok, out) = policy_cmd(&d, &["check"]);
+    let (ok, out) = policy_cmd(d, &["check"]);
     assert!(
         !ok && out.contains("60-bad.toml:4:") && out.contains("not a day"),
         "{out}"

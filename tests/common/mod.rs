@@ -664,3 +664,21 @@ pub fn names(entries: &[Value], bx: &str, state: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A session's principal, as the door kit mints it for an accepted SFTP
+/// login from 127.0.0.1 (nothing outside the core may construct one).
+pub fn logged_in(live: &renkei_core::live::Live, user: &str) -> renkei::namespace::Principal {
+    let snap = live.get();
+    renkei_core::door::login::find(
+        &snap,
+        &renkei_core::door::login::Attempt {
+            user,
+            ip: "127.0.0.1".parse().unwrap(),
+            conn: 1,
+            protocol: renkei_core::policy::Protocol::Sftp,
+            scope: &renkei_core::door::Scope::Tenants,
+        },
+    )
+    .verdict
+    .unwrap()
+}

@@ -10,8 +10,10 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
+use renkei_config::web::WebLimits;
+use renkei_core::memory::Held;
 use renkei_core::namespace::{NsError, NsPath, Principal};
 use renkei_core::transfer::{OpenMode, Upload};
 
@@ -71,39 +73,9 @@ pub async fn upload(
         Some(w) => w.limits.clone(),
         None => return page_error(StatusCode::NOT_FOUND, "", ""),
     };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limits.max_upload_size.saturating_add(limits.max_form_size)
-    {
-        let msg = format!(
-            "ファイルが大きすぎます (web.max_upload_size {})",
-            html::size(limits.max_upload_size)
-        );
-        let shown = dir.to_string();
-        web.ns
-            .refuse(&who, "upload", &shown, NsError::Invalid(msg.clone()));
-        return upload_answer(json, StatusCode::PAYLOAD_TOO_LARGE, &msg, &back);
-    }
-    let Ok(_permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
-        let msg = "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)";
-        let shown = dir.to_string();
-        web.ns
-            .refuse(&who, "upload", &shown, NsError::Invalid(msg.into()));
-        return upload_answer(json, StatusCode::SERVICE_UNAVAILABLE, msg, &back);
-    };
-    let _held = match hold_transfer(&web, &who, true) {
-        Ok(h) => h,
-        Err(msg) => {
-            web.ns.refuse(
-                &who,
-                "upload",
-                &dir.to_string(),
-                NsError::Invalid(msg.clone()),
-            );
-            return upload_answer(json, StatusCode::SERVICE_UNAVAILABLE, &msg, &back);
-        }
+    let (_permit, _held) = match admit(&web, &who, &dir, &headers, &limits) {
+        Ok(held) => held,
+        Err((status, msg)) => return upload_answer(json, status, &msg, &back),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -195,6 +167,47 @@ pub async fn upload(
         &format!("送信しました: {}", sent.join(", ")),
         &back,
     )
+}
+
+/// What an upload must have before its body is read: a declared size
+/// within the limits, one of the `web.max_uploads` slots, and room in the
+/// account's memory for its working set. A refusal is recorded as every
+/// refusal is.
+fn admit(
+    web: &Web,
+    who: &Principal,
+    dir: &NsPath,
+    headers: &HeaderMap,
+    limits: &WebLimits,
+) -> Result<(OwnedSemaphorePermit, Held), (StatusCode, String)> {
+    let refused = |status: StatusCode, msg: String| {
+        web.ns.refuse(
+            who,
+            "upload",
+            &dir.to_string(),
+            NsError::Invalid(msg.clone()),
+        );
+        (status, msg)
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limits.max_upload_size.saturating_add(limits.max_form_size)
+    {
+        let msg = format!(
+            "ファイルが大きすぎます (web.max_upload_size {})",
+            html::size(limits.max_upload_size)
+        );
+        return Err(refused(StatusCode::PAYLOAD_TOO_LARGE, msg));
+    }
+    let Ok(permit) = Arc::clone(&web.uploads).try_acquire_owned() else {
+        let msg = "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)";
+        return Err(refused(StatusCode::SERVICE_UNAVAILABLE, msg.into()));
+    };
+    let held = hold_transfer(web, who, true)
+        .map_err(|msg| refused(StatusCode::SERVICE_UNAVAILABLE, msg))?;
+    Ok((permit, held))
 }
 
 /// The longest anti-forgery token a form may carry (the real one is 64
