@@ -6,8 +6,10 @@
 //! start-up checks. Everything else lives in the crates below it, one layer
 //! each (see `docs/ARCHITECTURE.md` and docs/decisions/0008-crate-graph.md):
 //! `renkei-model` → `renkei-config` → `renkei-storage` → `renkei-core` →
-//! `renkei-handoff` → `renkei-doors`. Their modules are re-exported here
-//! under the names the daemon and the tests use.
+//! `renkei-handoff` → `renkei-console` → one crate per door
+//! (`renkei-doors-ssh`, `-ftps`, `-web`, `-admin`). Their modules are
+//! re-exported here under the names the daemon and the tests use. Only
+//! this crate opens the journal and the vault.
 
 pub mod cli;
 pub mod daemon;

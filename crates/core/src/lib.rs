@@ -4,9 +4,12 @@
 //! the memory budgets, the live (reloadable) configuration and the defender
 //! that bans hostile addresses.
 //!
-//! Front doors (`renkei-doors`) and the hand-off (`renkei-handoff`) are
-//! adapters over this crate; it never calls them
-//! (docs/decisions/0008-crate-graph.md).
+//! The front doors (`renkei-doors-ssh`, `-ftps`, `-web`, `-admin`) and the
+//! hand-off (`renkei-handoff`) are adapters over this crate; it never
+//! calls them, and they never reach past it into storage
+//! (docs/decisions/0008-crate-graph.md, 0015-door-kit.md). What every
+//! door decides alike — admission, logins and their proofs, TLS,
+//! listeners — is its door kit ([`door`]).
 
 pub mod checks;
 pub mod defender;
