@@ -50,6 +50,13 @@ impl Offence {
     }
 }
 
+/// What a banned address is told, and the record says: the same words
+/// at every door and for every operation.
+pub fn ban_reason(ip: IpAddr, ban: &BanRecord) -> String {
+    let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
+    format!("{ip} is banned until {until}: {}", ban.reason)
+}
+
 /// Why an operator's lift of a ban did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum LiftError {

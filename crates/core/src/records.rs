@@ -8,6 +8,6 @@
 //! here, once.
 
 pub use renkei_storage::journal::{
-    DeliveryRecord, DeliveryState, ImportMark, JournalError, ObjectRecord, ObjectState,
+    BanRecord, DeliveryRecord, DeliveryState, ImportMark, JournalError, ObjectRecord, ObjectState,
 };
 pub use renkei_storage::vault::{ObjectReader, VaultError};

@@ -21,7 +21,7 @@ use renkei_core::events::Event;
 use renkei_core::memory::Held;
 use renkei_core::namespace::{EntryKind, NsError};
 use renkei_core::policy::Protocol;
-use renkei_core::transfer::{Download, OpenMode, Upload};
+use renkei_core::transfer::{Download, OnCut, OpenMode, Received, Receiving, Stop, Upload};
 
 use super::control::ControlError;
 use super::data::{DataError, secure};
@@ -35,12 +35,22 @@ pub use renkei_core::memory::{
     TRANSFER_CHUNK as CHUNK, TRANSFER_CHUNKS_IN_FLIGHT as CHUNKS_IN_FLIGHT, TRANSFER_MEMORY,
 };
 
-enum Piece {
-    Data(Bytes),
-    /// The client ended the file properly: commit.
-    End,
+/// Why an upload stops before the client ended it.
+enum Ending {
     /// Over `ftps.max_upload_size`: keep nothing.
     TooLarge,
+    /// Cut off, silent, shutting down, or the storage did not keep up:
+    /// what arrived is kept for `REST`.
+    Cut(String),
+}
+
+impl From<Stop> for Ending {
+    fn from(stop: Stop) -> Ending {
+        match stop {
+            Stop::TooLarge => Ending::TooLarge,
+            Stop::Storage => Ending::Cut("the storage did not keep up (limits.fs_timeout)".into()),
+        }
+    }
 }
 
 /// How an upload ended, for the reply.
@@ -258,7 +268,7 @@ impl Session {
                 return self.say(425, &e.to_string()).await;
             }
         };
-        let stored = self.receive(tls, up, from, shutdown).await;
+        let stored = self.receive(tls, up, shutdown).await;
         match stored {
             Stored::Committed { size, sha256 } => {
                 self.say(
@@ -289,128 +299,82 @@ impl Session {
         }
     }
 
-    /// Feeds the data connection into the upload until the client ends
-    /// the file (close_notify), cuts it off, or a limit is reached.
+    /// Feeds the data connection into the upload (the kit's
+    /// `transfer::Receiving`) until the client ends the file
+    /// (close_notify), cuts it off, or a limit is reached. What arrived
+    /// before a cut is kept for `REST`.
     async fn receive(
         &mut self,
         mut tls: TlsStream<TcpStream>,
-        mut up: Upload,
-        from: u64,
+        up: Upload,
         shutdown: &CancellationToken,
     ) -> Stored {
         let limits = self.ftps.ns.limits().clone();
         let max = self.ftps.limits().max_upload_size;
-        let (tx, mut rx) = mpsc::channel::<Piece>(CHUNKS_IN_FLIGHT);
-        let writer = tokio::task::spawn_blocking(move || -> Stored {
-            let mut offset = up.size();
-            loop {
-                match rx.blocking_recv() {
-                    Some(Piece::Data(b)) => {
-                        let n = b.len() as u64;
-                        if let Err(e) = up.write(offset, b) {
-                            up.abandon("a write was refused");
-                            return Stored::Refused(e);
-                        }
-                        offset += n;
-                    }
-                    Some(Piece::End) => {
-                        return match up.commit() {
-                            Ok(o) => Stored::Committed {
-                                size: o.size,
-                                sha256: o.sha256.clone(),
-                            },
-                            Err(e) => Stored::Refused(e),
-                        };
-                    }
-                    Some(Piece::TooLarge) => {
-                        up.discard("over ftps.max_upload_size");
-                        up.record_refusal("upload", "the file is larger than ftps.max_upload_size");
-                        return Stored::Refused(NsError::Invalid(format!(
-                            "the file is larger than ftps.max_upload_size ({max} bytes); nothing was kept"
-                        )));
-                    }
-                    None => {
-                        let kept = up.size();
-                        up.abandon("the data connection did not end the file");
-                        return Stored::Kept {
-                            kept,
-                            reason: String::new(),
-                        };
-                    }
-                }
-            }
-        });
-        let mut total = from;
+        let mut rec = Receiving::start(up, max, OnCut::Keep, limits.fs_timeout);
         let mut buf = BytesMut::with_capacity(CHUNK);
-        let why: Option<String> = loop {
+        let end: Result<(), Ending> = loop {
             let read = tokio::select! {
-                _ = shutdown.cancelled() => break Some("renkei is shutting down".into()),
+                _ = shutdown.cancelled() => break Err(Ending::Cut("renkei is shutting down".into())),
                 r = tokio::time::timeout(limits.idle_timeout, tls.read_buf(&mut buf)) => r,
             };
             let n = match read {
                 Err(_) => {
-                    break Some(format!(
+                    break Err(Ending::Cut(format!(
                         "nothing arrived for {}s (limits.idle_timeout)",
                         limits.idle_timeout.as_secs()
-                    ));
+                    )));
                 }
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    break Some(
+                    break Err(Ending::Cut(
                         "the data connection ended without TLS close_notify (cut off)".into(),
-                    );
+                    ));
                 }
-                Ok(Err(e)) => break Some(format!("the data connection failed: {e}")),
+                Ok(Err(e)) => break Err(Ending::Cut(format!("the data connection failed: {e}"))),
                 Ok(Ok(n)) => n,
             };
-            total += n as u64;
             self.bytes_up += n as u64;
-            if total > max {
-                let _ = tx.send(Piece::TooLarge).await;
-                break None;
-            }
             if n == 0 || buf.len() >= CHUNK {
                 let piece = buf.split().freeze();
-                if !piece.is_empty() && !self.hand(&tx, Piece::Data(piece)).await {
-                    break Some("the storage did not keep up (limits.fs_timeout)".into());
+                if !piece.is_empty()
+                    && let Err(stop) = rec.data(piece).await
+                {
+                    break Err(Ending::from(stop));
                 }
                 if buf.capacity() < CHUNK {
                     buf.reserve(CHUNK);
                 }
             }
             if n == 0 {
-                let _ = self.hand(&tx, Piece::End).await;
-                break None;
+                break Ok(());
             }
         };
-        if why.is_some() && !buf.is_empty() {
+        if matches!(end, Err(Ending::Cut(_))) && !buf.is_empty() {
             // What arrived before the cut is the client's (TLS vouches for
             // every byte): it is kept for the resume.
-            let _ = self.hand(&tx, Piece::Data(buf.split().freeze())).await;
+            let _ = rec.data(buf.split().freeze()).await;
         }
-        drop(tx);
         let _ = tokio::time::timeout(limits.send_timeout, tls.shutdown()).await;
-        let done = tokio::time::timeout(limits.fs_timeout, writer).await;
-        match (done, why) {
-            (Ok(Ok(Stored::Kept { kept, .. })), Some(reason)) => Stored::Kept { kept, reason },
-            (Ok(Ok(Stored::Kept { kept, reason })), None) => Stored::Kept { kept, reason },
-            (Ok(Ok(s)), _) => s,
-            (Ok(Err(_)), _) => {
-                Stored::Refused(NsError::Storage("the upload's writer failed".into()))
-            }
-            (Err(_), _) => Stored::Refused(NsError::Storage(format!(
-                "the vault did not answer within limits.fs_timeout ({}s)",
-                limits.fs_timeout.as_secs()
-            ))),
+        let (received, reason) = match end {
+            Ok(()) => (rec.end().await, String::new()),
+            Err(Ending::TooLarge) => (
+                rec.refuse(&format!(
+                    "the file is larger than ftps.max_upload_size ({max} bytes); nothing was kept"
+                ))
+                .await,
+                String::new(),
+            ),
+            Err(Ending::Cut(reason)) => (rec.cut(&reason).await, reason),
+        };
+        match received {
+            Received::Committed(o) => Stored::Committed {
+                size: o.size,
+                sha256: o.sha256.clone(),
+            },
+            Received::Kept { kept } => Stored::Kept { kept, reason },
+            Received::Discarded => Stored::Refused(NsError::Invalid(reason)),
+            Received::Refused(e) => Stored::Refused(e),
         }
-    }
-
-    /// Hands a piece to the writer within `limits.fs_timeout`.
-    async fn hand(&self, tx: &mpsc::Sender<Piece>, piece: Piece) -> bool {
-        let within = self.ftps.ns.limits().fs_timeout;
-        matches!(
-            tokio::time::timeout(within, tx.send(piece)).await,
-            Ok(Ok(()))
-        )
     }
 
     pub(super) async fn retrieve(

@@ -87,7 +87,7 @@ fn ns_error(e: &NsError) -> Response {
 }
 
 /// Runs a blocking namespace step within `limits.fs_timeout`.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     web: &Web,
     f: impl FnOnce() -> Result<T, NsError> + Send + 'static,
 ) -> Result<T, NsError> {

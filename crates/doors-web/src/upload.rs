@@ -9,15 +9,15 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use tokio::sync::OwnedSemaphorePermit;
 
 use renkei_config::web::WebLimits;
 use renkei_core::memory::Held;
 use renkei_core::namespace::{NsError, NsPath, Principal};
-use renkei_core::transfer::{OpenMode, Upload};
+use renkei_core::transfer::{OnCut, OpenMode, Received, Receiving, Stop, Upload};
 
-use super::files::{CHUNKS_IN_FLIGHT, hold_transfer, parse, principal, status_of};
+use super::files::{blocking, hold_transfer, parse, principal, status_of};
 use super::form::{Form, FormError};
 use super::html::{self, url_path};
 use super::pages::{csrf_ok, csrf_refused, page_error, session_of};
@@ -234,117 +234,65 @@ fn base_name(n: &str) -> String {
         .to_string()
 }
 
-enum Chunk {
-    Data(Bytes),
-    End,
-    /// Cut off for a reason (a limit, a stall, an unreadable body): keep
-    /// nothing, and record why; `refused` when a limit refused it.
-    Stop {
-        reason: String,
-        refused: bool,
-    },
-}
-
-/// Streams one part into an upload on a blocking thread; only an `End`
-/// commits, so a part cut short is discarded.
+/// Streams one part into an upload through the kit's
+/// `transfer::Receiving`; only the part's end commits, so a part cut short
+/// is discarded (a browser cannot resume).
 async fn stream_one(
     web: &Web,
     who: &Principal,
     target: &NsPath,
     form: &Form,
     mut field: multer::Field<'static>,
-    limits: &renkei_config::web::WebLimits,
+    limits: &WebLimits,
 ) -> Result<String, (StatusCode, String)> {
-    let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), target.clone());
-    let writer = tokio::task::spawn_blocking(move || -> Result<String, NsError> {
-        let mut up = Upload::begin(&ns, &w, &p, OpenMode::Truncate)?;
-        let mut offset = 0u64;
-        loop {
-            match rx.blocking_recv() {
-                Some(Chunk::Data(b)) => {
-                    let n = b.len() as u64;
-                    if let Err(e) = up.write(offset, b) {
-                        up.discard("the write was refused");
-                        return Err(e);
-                    }
-                    offset += n;
-                }
-                Some(Chunk::Stop { reason, refused }) => {
-                    up.discard(&reason);
-                    if refused {
-                        up.record_refusal("upload", &reason);
-                    }
-                    return Err(NsError::Invalid(reason));
-                }
-                Some(Chunk::End) => {
-                    let o = up.commit()?;
-                    return Ok(format!("{} ({})", o.path, html::size(o.size)));
-                }
-                None => {
-                    up.discard("the browser's upload ended before the file did");
-                    return Err(NsError::Invalid(
-                        "the upload was cut short; nothing was kept".into(),
-                    ));
-                }
-            }
-        }
-    });
+    let up = blocking(web, move || Upload::begin(&ns, &w, &p, OpenMode::Truncate))
+        .await
+        .map_err(|e| (status_of(&e), e.to_string()))?;
+    let fs_timeout = web.ns.limits().fs_timeout;
+    let mut rec = Receiving::start(up, limits.max_upload_size, OnCut::Discard, fs_timeout);
     let idle = web.ns.limits().idle_timeout;
-    let mut total = 0u64;
-    let fed: Result<(), (StatusCode, String)> = loop {
-        match tokio::time::timeout(idle, form.chunk(&mut field)).await {
-            Err(_) => {
-                break Err((
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "nothing arrived for {}s (limits.idle_timeout); nothing was kept",
-                        idle.as_secs()
-                    ),
-                ));
-            }
-            Ok(Err(e)) => {
-                break Err((
-                    StatusCode::BAD_REQUEST,
-                    format!("the upload could not be read: {e}; nothing was kept"),
-                ));
-            }
-            Ok(Ok(None)) => {
-                let _ = tx.send(Chunk::End).await;
-                break Ok(());
-            }
-            Ok(Ok(Some(b))) => {
-                total += b.len() as u64;
-                if total > limits.max_upload_size {
-                    break Err((
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "ファイルが大きすぎます: web.max_upload_size は {} です。何も保存していません。",
-                            html::size(limits.max_upload_size)
-                        ),
-                    ));
-                }
-                if tx.send(Chunk::Data(b)).await.is_err() {
-                    break Ok(());
-                }
-            }
-        }
+    let too_large = format!(
+        "ファイルが大きすぎます: web.max_upload_size は {} です。何も保存していません。",
+        html::size(limits.max_upload_size)
+    );
+    let stopped = loop {
+        let (status, why) = match tokio::time::timeout(idle, form.chunk(&mut field)).await {
+            Err(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "nothing arrived for {}s (limits.idle_timeout); nothing was kept",
+                    idle.as_secs()
+                ),
+            ),
+            Ok(Err(e)) => (
+                StatusCode::BAD_REQUEST,
+                format!("the upload could not be read: {e}; nothing was kept"),
+            ),
+            Ok(Ok(None)) => break None,
+            Ok(Ok(Some(b))) => match rec.data(b).await {
+                Ok(()) => continue,
+                Err(Stop::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, too_large.clone()),
+                Err(Stop::Storage) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the storage did not keep up (limits.fs_timeout); nothing was kept".into(),
+                ),
+            },
+        };
+        break Some((status, why));
     };
-    if let Err((status, msg)) = &fed {
-        let refused = *status == StatusCode::PAYLOAD_TOO_LARGE;
-        let _ = tx
-            .send(Chunk::Stop {
-                reason: msg.clone(),
-                refused,
-            })
-            .await;
-    }
-    drop(tx);
-    let written = writer.await;
-    fed?;
-    match written {
-        Ok(Ok(done)) => Ok(done),
-        Ok(Err(e)) => Err((status_of(&e), e.to_string())),
-        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
+    let received = match &stopped {
+        None => rec.end().await,
+        Some((StatusCode::PAYLOAD_TOO_LARGE, why)) => rec.refuse(why).await,
+        Some((_, why)) => rec.cut(why).await,
+    };
+    match (received, stopped) {
+        (Received::Committed(o), _) => Ok(format!("{} ({})", o.path, html::size(o.size))),
+        (_, Some((status, why))) => Err((status, why)),
+        (Received::Refused(e), None) => Err((status_of(&e), e.to_string())),
+        (Received::Kept { .. } | Received::Discarded, None) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the upload was not committed; nothing was kept".into(),
+        )),
     }
 }

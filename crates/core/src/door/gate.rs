@@ -17,7 +17,7 @@ use renkei_storage::journal::BanRecord;
 
 use super::registry::Registry;
 use super::source::canonical_peer;
-use crate::defender::{Defender, Offence};
+use crate::defender::{Defender, Offence, ban_reason};
 use crate::events::{Event, Events};
 use crate::live::{Live, Snapshot};
 use crate::policy::Protocol;
@@ -182,12 +182,6 @@ impl<H: Clone + Send + 'static> Gate<H> {
     pub fn handles(&self) -> Vec<H> {
         self.registry.handles()
     }
-}
-
-/// What a banned address is told, and the record says.
-pub fn ban_reason(ip: IpAddr, ban: &BanRecord) -> String {
-    let until = renkei_model::time::tokyo(ban.until).strftime("%Y-%m-%d %H:%M:%S %Z");
-    format!("{ip} is banned until {until}: {}", ban.reason)
 }
 
 /// Why `ip` is outside what a listener of `scope` serves, if it is:

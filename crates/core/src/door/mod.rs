@@ -37,5 +37,6 @@ mod source;
 pub mod status;
 pub mod tls;
 
-pub use gate::{Admitted, Caps, Gate, Refused, Scope, ban_reason};
+pub use crate::defender::ban_reason;
+pub use gate::{Admitted, Caps, Gate, Refused, Scope};
 pub use source::canonical_peer;

@@ -106,7 +106,7 @@ impl Namespace {
             && let Some(ban) = self.ban_of(ip)
         {
             return Err(Refusal {
-                reason: crate::door::ban_reason(ip, &ban),
+                reason: crate::defender::ban_reason(ip, &ban),
                 rule: None,
             });
         }

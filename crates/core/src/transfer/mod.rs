@@ -7,8 +7,10 @@
 
 mod download;
 mod hasher;
+mod receive;
 mod upload;
 
 pub use download::Download;
 pub use hasher::Hasher;
+pub use receive::{OnCut, Received, Receiving, Stop};
 pub use upload::{Imported, OpenMode, Upload};
