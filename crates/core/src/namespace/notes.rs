@@ -39,6 +39,8 @@ pub enum NotesError {
     Read(#[from] ReadError),
     #[error("writing the audit trail: {0}")]
     Audit(#[from] AuditError),
+    #[error("restoring lost audit records: {0}")]
+    Settle(tokio::task::JoinError),
 }
 
 impl From<ApplyError> for NotesError {
@@ -117,7 +119,7 @@ pub async fn clear(
         let (sns, saudit) = (Arc::clone(ns), audit.clone());
         let settled = tokio::task::spawn_blocking(move || settle(&sns, &saudit, last))
             .await
-            .map_err(|e| NotesError::Audit(AuditError::Write(e.to_string())))??;
+            .map_err(NotesError::Settle)??;
         if settled > 0 {
             tracing::warn!(
                 records = settled,

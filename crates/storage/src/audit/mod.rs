@@ -28,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use keys::AuditKey;
+pub use writer::WriteError;
 use writer::{Msg, Writer};
 
 pub use keys::KeyError;
@@ -59,7 +60,7 @@ pub enum AuditError {
         problem: String,
     },
     #[error("the audit trail cannot be written: {0}")]
-    Write(String),
+    Write(#[from] WriteError),
     #[error("the audit writer has stopped")]
     Gone,
 }
@@ -105,7 +106,7 @@ pub struct PruneReport {
 
 /// A record handed to the writer, not yet known to be on disk.
 #[must_use = "a record is durable only once its ticket says so"]
-pub struct Durable(oneshot::Receiver<Result<u64, String>>);
+pub struct Durable(oneshot::Receiver<Result<u64, WriteError>>);
 
 impl Durable {
     /// Waits until the record is on disk; returns its seq.

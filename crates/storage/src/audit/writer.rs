@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,15 +33,46 @@ use crate::fsutil;
 /// are dropped and the loss is recorded once writing works again.
 pub const MAX_BACKLOG: usize = 64 << 20;
 
+/// Why the writer could not do what it was asked. Every waiter of a batch
+/// is handed the same error, so it is `Clone`: the I/O error is shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the disk refused the write: {0}")]
+    Append(Arc<io::Error>),
+    #[error("cannot create audit segment {segment}: {source}")]
+    NewSegment {
+        segment: u64,
+        source: Arc<io::Error>,
+    },
+    #[error("cannot sync the audit directory: {0}")]
+    SyncDir(Arc<io::Error>),
+    #[error("cannot list the audit segments: {0}")]
+    List(Arc<io::Error>),
+    #[error("cannot read audit segment {segment}: {source}")]
+    ReadSegment {
+        segment: u64,
+        source: Arc<io::Error>,
+    },
+    #[error("audit segment {segment}: {problem}")]
+    BadSegment { segment: u64, problem: String },
+    #[error("cannot write the audit anchor: {0}")]
+    Anchor(Arc<io::Error>),
+    #[error("cannot remove audit segment {segment}: {source}")]
+    Remove {
+        segment: u64,
+        source: Arc<io::Error>,
+    },
+}
+
 pub(super) enum Msg {
     Record {
         event: String,
-        durable: Option<oneshot::Sender<Result<u64, String>>>,
+        durable: Option<oneshot::Sender<Result<u64, WriteError>>>,
     },
-    Checkpoint(oneshot::Sender<Result<u64, String>>),
+    Checkpoint(oneshot::Sender<Result<u64, WriteError>>),
     Prune {
         before: jiff::Timestamp,
-        done: oneshot::Sender<Result<PruneReport, String>>,
+        done: oneshot::Sender<Result<PruneReport, WriteError>>,
     },
     Stop(oneshot::Sender<()>),
 }
@@ -64,7 +95,7 @@ pub(super) struct Writer {
     backlog: VecDeque<String>,
     backlog_bytes: usize,
     lost: u64,
-    error: Option<String>,
+    error: Option<WriteError>,
 }
 
 pub(super) fn open_segment(dir: &std::path::Path, n: u64) -> std::io::Result<File> {
@@ -134,7 +165,7 @@ impl Writer {
 
     /// Writes everything queued; syncs when `sync`. On failure nothing is
     /// half-written (the file is cut back) and the records stay queued.
-    fn flush(&mut self, sync: bool) -> Result<(), String> {
+    fn flush(&mut self, sync: bool) -> Result<(), WriteError> {
         if self.lost > 0 && self.error.is_none() {
             let lost = std::mem::take(&mut self.lost);
             self.backlog.push_front(format!(r#"{{"event":"audit_records_lost","records":{lost},"reason":"the disk refused writes for longer than the backlog could hold"}}"#));
@@ -175,13 +206,15 @@ impl Writer {
             Err(e) => {
                 // Cut back whatever part of the batch reached the file.
                 let _ = self.file.set_len(self.segment_len);
-                let msg = format!("cannot write the audit trail: {e}");
+                let err = WriteError::Append(Arc::new(e));
                 if self.error.is_none() {
-                    tracing::error!("{msg}; operations are refused until it can be written");
+                    tracing::error!(
+                        "cannot write the audit trail: {err}; operations are refused until it can be written"
+                    );
                 }
-                self.error = Some(msg.clone());
+                self.error = Some(err.clone());
                 self.healthy.store(false, Ordering::Release);
-                Err(msg)
+                Err(err)
             }
         }
     }
@@ -189,7 +222,7 @@ impl Writer {
     /// Appends a signed checkpoint over the current head, and starts a new
     /// segment when this one has grown past `segment_size` (so every
     /// segment but the newest ends with a checkpoint).
-    fn checkpoint(&mut self, last: bool) -> Result<u64, String> {
+    fn checkpoint(&mut self, last: bool) -> Result<u64, WriteError> {
         self.flush(false)?;
         let head_seq = self.next_seq - 1;
         let signature = self.key.sign(&checkpoint_message(head_seq, &self.prev));
@@ -211,12 +244,13 @@ impl Writer {
     }
 
     /// Starts the next segment (the current one ends with a checkpoint).
-    fn rotate(&mut self) -> Result<(), String> {
+    fn rotate(&mut self) -> Result<(), WriteError> {
         let next = self.segment + 1;
-        let file = open_segment(&self.dir, next)
-            .map_err(|e| format!("cannot create audit segment {next}: {e}"))?;
-        fsutil::fsync_dir(&self.dir)
-            .map_err(|e| format!("cannot sync the audit directory: {e}"))?;
+        let file = open_segment(&self.dir, next).map_err(|e| WriteError::NewSegment {
+            segment: next,
+            source: Arc::new(e),
+        })?;
+        fsutil::fsync_dir(&self.dir).map_err(|e| WriteError::SyncDir(Arc::new(e)))?;
         self.file = file;
         self.segment = next;
         self.segment_len = 0;
@@ -233,20 +267,29 @@ impl Writer {
 
     /// Removes segments whose last record is older than `before`, leaving
     /// an anchor for the chain that remains.
-    fn prune(&mut self, before: jiff::Timestamp) -> Result<PruneReport, String> {
+    fn prune(&mut self, before: jiff::Timestamp) -> Result<PruneReport, WriteError> {
         let mut report = PruneReport::default();
-        let present = segments::list(&self.dir).map_err(|e| e.to_string())?;
+        let present = segments::list(&self.dir).map_err(|e| WriteError::List(Arc::new(e)))?;
         let mut anchor: Option<Anchor> = None;
         for n in present.into_iter().filter(|n| *n < self.segment) {
-            let bytes = std::fs::read(segments::path(&self.dir, n)).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(segments::path(&self.dir, n)).map_err(|e| {
+                WriteError::ReadSegment {
+                    segment: n,
+                    source: Arc::new(e),
+                }
+            })?;
             let (lines, _) = segments::split_lines(&bytes);
             let Some((_, last)) = lines.last() else { break };
             let last = String::from_utf8_lossy(last).into_owned();
-            let parsed = record::parse(&last).map_err(|e| format!("segment {n}: {e}"))?;
+            let bad = |problem: String| WriteError::BadSegment {
+                segment: n,
+                problem,
+            };
+            let parsed = record::parse(&last).map_err(|e| bad(e.to_string()))?;
             let ts: jiff::Timestamp = parsed
                 .ts
                 .parse()
-                .map_err(|e| format!("segment {n}: bad time: {e}"))?;
+                .map_err(|e| bad(format!("bad time: {e}")))?;
             if ts >= before || parsed.event != "checkpoint" {
                 break;
             }
@@ -262,16 +305,22 @@ impl Writer {
         };
         // The anchor is durable before anything it replaces is removed.
         let tmp = self.dir.join(format!("{}.tmp", segments::ANCHOR));
-        let text = serde_json::to_string_pretty(&anchor).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text)
+        serde_json::to_string_pretty(&anchor)
+            .map_err(io::Error::other)
+            .and_then(|text| std::fs::write(&tmp, text))
             .and_then(|()| File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, self.dir.join(segments::ANCHOR)))
             .and_then(|()| fsutil::fsync_dir(&self.dir))
-            .map_err(|e| format!("cannot write the audit anchor: {e}"))?;
+            .map_err(|e| WriteError::Anchor(Arc::new(e)))?;
         for n in &report.segments {
-            std::fs::remove_file(segments::path(&self.dir, *n)).map_err(|e| e.to_string())?;
+            std::fs::remove_file(segments::path(&self.dir, *n)).map_err(|e| {
+                WriteError::Remove {
+                    segment: *n,
+                    source: Arc::new(e),
+                }
+            })?;
         }
-        fsutil::fsync_dir(&self.dir).map_err(|e| e.to_string())?;
+        fsutil::fsync_dir(&self.dir).map_err(|e| WriteError::SyncDir(Arc::new(e)))?;
         self.queue(format!(
             r#"{{"event":"audit_pruned","segments":{},"through_seq":{},"anchor_segment":{}}}"#,
             report.segments.len(),
