@@ -194,10 +194,13 @@ impl Upload {
             }
         }
         let partial_key = k.partial.clone();
-        let guard = ns.claim(&partial_key).ok_or_else(|| NsError::Conflict {
-            path: shown.clone(),
-            reason: format!("is being uploaded by another session of {}", who.user),
-        })?;
+        let Some(guard) = ns.claim(&partial_key) else {
+            let err = NsError::Conflict {
+                path: shown.clone(),
+                reason: format!("is being uploaded by another session of {}", who.user),
+            };
+            return Err(ns.refuse(who, "upload", &shown, err));
+        };
         let mut up = Upload {
             ns: Arc::clone(ns),
             who: who.clone(),

@@ -164,7 +164,12 @@ pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, ou
             },
             (FileReq::Fsync { id, cost }, State::Down(_)) => ok(&out, id, cost),
             (FileReq::Close { id, cost }, State::Up(u)) => {
-                match u.commit() {
+                let done = u.commit();
+                // The upload, and with it its claim on the name, ends
+                // before the client hears the answer: a client that opens
+                // the same name again at once finds it free.
+                drop(state);
+                match done {
                     Ok(_) => ok(&out, id, cost),
                     Err(e) => fail(&out, id, cost, &e),
                 }
