@@ -114,11 +114,6 @@ fn web_user<'a>(f: &mut Found<'a>, u: &'a WebUser, door: &WebDoor, user: &str, i
     }
 }
 
-/// What a login is made of, as a digest (`renkei_core::door::proof::digest`).
-pub fn proof(login: &WebLogin) -> String {
-    proof::digest(login)
-}
-
 /// Whether the person a session acts for may still be logged in here,
 /// under the configuration in force: still configured, served on this
 /// listener, allowed from `ip` by the rules or their networks, with the
@@ -149,7 +144,7 @@ pub fn standing(
     if !now.same_as(who) {
         return Err(format!("what {} may do has changed", a.user));
     }
-    if proof(login) != proof_then {
+    if proof::digest(login) != proof_then {
         return Err(format!("the login of {} has changed", a.user));
     }
     Ok(())
@@ -187,5 +182,5 @@ pub fn check(
     let method = proofs
         .verdict(login, &a.user, &presented, spend_step)
         .map_err(|reason| refuse(reason, None))?;
-    Ok((who, method, proof(login)))
+    Ok((who, method, proof::digest(login)))
 }

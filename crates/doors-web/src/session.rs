@@ -100,7 +100,7 @@ pub struct Session {
     /// Short tag for audit records (first 16 hex digits of the hash).
     pub tag: String,
     /// What the person's login was when the session began
-    /// (`login::proof`): a session ends when it changes.
+    /// (`renkei_core::door::proof::digest`): a session ends when it changes.
     pub proof: String,
     created: Instant,
     used: Instant,
