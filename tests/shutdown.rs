@@ -7,9 +7,12 @@
 mod common;
 
 use std::fs;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{Daemon, default_tenants, kill_client, pseudo_random};
-use serde_json::Value;
+use common::ftps::{FtpsWorld, PW, USER};
+use common::{Daemon, default_tenants, eventually, kill_client, pseudo_random};
+use serde_json::{Value, json};
 
 const ROUTE: &str = r#"
 [[route]]
@@ -59,5 +62,83 @@ fn a_stop_during_uploads_and_hand_offs_seals_the_trail_last() {
     assert!(
         !records.iter().any(|r| r["event"] == "audit_records_lost"),
         "no record was lost"
+    );
+}
+
+/// Bytes the daemon's side of the connections on `port` has queued and the
+/// client has not taken (`ss`'s Send-Q, summed).
+fn send_queue(port: &str) -> u64 {
+    let out = Command::new("ss")
+        .args([
+            "-tnH",
+            "state",
+            "established",
+            &format!("( sport = :{port} )"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Finding: FTPS (and browser) connections still open when the shutdown
+/// grace ran out were left to the runtime's end, so their
+/// `session_ended` record came after the trail was sealed, or never.
+#[test]
+fn an_ftps_session_still_open_after_the_grace_is_cut_and_recorded_before_the_seal() {
+    let mut w = FtpsWorld::start(
+        "",
+        "",
+        "[limits]\nshutdown_grace = \"1s\"\nsend_timeout = \"120s\"\n",
+    );
+    // A logged-in client sends command after command and reads no reply:
+    // the daemon is stuck writing replies when the stop comes.
+    let gate = w.d.work.join("gate");
+    let steps = json!([
+        ["flood_unread", "FEAT", 400_000],
+        ["wait", gate.to_str().unwrap()]
+    ]);
+    let client = w
+        .python_command(USER, PW, &steps, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Stuck: its queue of unsent replies is large and has stopped
+    // growing (the same over ten polls in a row).
+    let port = w.port();
+    let (mut last, mut same) = (0, 0);
+    eventually(
+        "the daemon stuck sending replies",
+        Duration::from_secs(30),
+        || {
+            let queued = send_queue(&port);
+            same = if queued == last { same + 1 } else { 0 };
+            last = queued;
+            (queued > 256 << 10 && same >= 10).then_some(())
+        },
+    );
+    let st = w.d.stop();
+    assert!(st.success(), "clean exit on SIGTERM: {st}");
+    fs::write(&gate, b"").unwrap();
+    kill_client(client);
+
+    let (ok, out) = w.d.cli("audit", &["verify"]);
+    assert!(ok, "the trail verifies after the stop: {out}");
+    let (ok, out) = w.d.cli("audit", &["query", "--json"]);
+    assert!(ok, "{out}");
+    let records: Vec<Value> = serde_json::from_str(out.trim_start_matches(|c| c != '[')).unwrap();
+    assert_eq!(records.last().unwrap()["event"], "daemon_stopped");
+    let ended = records
+        .iter()
+        .find(|r| r["event"] == "session_ended" && r["protocol"] == "ftps" && r["user"] == USER)
+        .expect("the cut FTPS session has its record");
+    let reason = ended["reason"].as_str().unwrap();
+    assert!(reason.contains("cut off"), "{reason}");
+    assert!(
+        !w.d.log_text().contains("the audit trail is sealed"),
+        "no record was appended after the seal"
     );
 }

@@ -8,7 +8,9 @@ Each step is a list: ["put", local, remote], ["get", remote, local],
 ["mlsd", dir], ["size", name], ["mdtm", name], ["rename", a, b],
 ["delete", name], ["mkd", dir], ["rmd", dir], ["cwd", dir], ["pwd"], ["steal", remote, source_ip], ["no_reuse", remote],
 ["stall_get", remote] (never reads), ["no_connect", remote] (never connects),
-["raw", "COMMAND LINE"], ["wait", GATE_FILE] (until it exists), ["raw_bytes", HEX], ["cut", local, remote, nbytes] (sends nbytes
+["raw", "COMMAND LINE"], ["wait", GATE_FILE] (until it exists),
+["flood_unread", "COMMAND LINE", count] (sends it count times from a
+thread and reads no reply: the server's replies back up), ["raw_bytes", HEX], ["cut", local, remote, nbytes] (sends nbytes
 and drops the data connection without TLS close_notify, as a killed
 client would), ["resume", local, remote] (asks SIZE, then REST and
 STOR of the rest), ["put_plain_data", local, remote] (PROT C first).
@@ -211,6 +213,20 @@ def step(ftp, s):
             return str(e), None
     if op == "raw":
         return ftp.sendcmd(s[1]), None
+    if op == "flood_unread":
+        import threading
+        line = (s[1] + "\r\n").encode()
+        count = s[2]
+
+        def flood():
+            try:
+                for _ in range(count):
+                    ftp.sock.sendall(line)
+            except OSError:
+                pass
+
+        threading.Thread(target=flood, daemon=True).start()
+        return "flooding", None
     if op == "cut":
         return cut(ftp, s[1], s[2], s[3]), None
     if op == "resume":

@@ -266,7 +266,32 @@ impl SessionMemory {
     }
 }
 
+/// Which way a transfer's bytes go, for the meter it is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Into renkei: charged as requests.
+    Up,
+    /// Out of renkei: charged as replies.
+    Down,
+}
+
+/// A transfer refused for want of memory: what every door tells the
+/// client, in the same words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("too much held for this account now ({}); try again when its other transfers end", .0.reason)]
+pub struct TooMuchHeld(pub Full);
+
 impl SessionMemory {
+    /// Charges a transfer's `n` bytes of working set to the meter of its
+    /// direction, for as long as the returned [`Held`] lives.
+    pub fn hold_transfer(&self, direction: Direction, n: u64) -> Result<Held, TooMuchHeld> {
+        let meter = match direction {
+            Direction::Up => &self.requests,
+            Direction::Down => &self.replies,
+        };
+        meter.hold(n).map_err(TooMuchHeld)
+    }
+
     /// Gives back everything the session still holds, once its tasks have
     /// ended: bytes of requests and replies dropped unanswered at the end
     /// are not given back one by one.

@@ -25,28 +25,29 @@ pub(super) fn show(s: &mut StdUnixStream, ctx: &Context, id: &str) -> CtlResult 
     Ok(format!("object={}", o.id))
 }
 
-pub(super) fn release(
-    s: &mut StdUnixStream,
-    ctx: &Context,
-    id: &str,
-    reason: &str,
-    uid: u32,
-) -> CtlResult {
-    let by = format!("ctl uid {uid}");
-    let o = ctx.runtime.block_on(ctx.ns.release_held(id, &by, reason))?;
-    proto::write_json(s, &Reply::ok(&o))?;
-    Ok(format!("object={} path=/{}/{}", o.id, o.bx, o.path))
+/// What the operator does with a held file.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Decision {
+    Release,
+    Delete,
 }
 
-pub(super) fn delete(
+/// Releases or deletes a held file, as the operator at `uid` decided.
+pub(super) fn decide(
     s: &mut StdUnixStream,
     ctx: &Context,
+    decision: Decision,
     id: &str,
     reason: &str,
     uid: u32,
 ) -> CtlResult {
     let by = format!("ctl uid {uid}");
-    let o = ctx.runtime.block_on(ctx.ns.delete_held(id, &by, reason))?;
+    let o = ctx.runtime.block_on(async {
+        match decision {
+            Decision::Release => ctx.ns.release_held(id, &by, reason).await,
+            Decision::Delete => ctx.ns.delete_held(id, &by, reason).await,
+        }
+    })?;
     proto::write_json(s, &Reply::ok(&o))?;
     Ok(format!("object={} path=/{}/{}", o.id, o.bx, o.path))
 }

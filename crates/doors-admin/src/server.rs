@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 pub use super::context::Context;
 use super::context::{CtlError, CtlResult};
-use super::held;
+use super::held::{self, Decision};
 use super::proto::{
     self, Ban, GetHeader, LsEntry, PutResult, ReloadResult, Reply, Request, SegmentListener,
     Status, TenantSummary,
@@ -148,12 +148,12 @@ fn handle(mut s: StdUnixStream, ctx: &Context, uid: u32) -> io::Result<()> {
             }
             Request::Release { id, reason } => {
                 let detail = format!("id={id} reason={reason:?}");
-                let r = held::release(&mut s, ctx, &id, &reason, uid);
+                let r = held::decide(&mut s, ctx, Decision::Release, &id, &reason, uid);
                 ("quarantine release", detail, r)
             }
             Request::DeleteHeld { id, reason } => {
                 let detail = format!("id={id} reason={reason:?}");
-                let r = held::delete(&mut s, ctx, &id, &reason, uid);
+                let r = held::decide(&mut s, ctx, Decision::Delete, &id, &reason, uid);
                 ("quarantine delete", detail, r)
             }
         };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
+use renkei_core::door;
 use renkei_core::events::Event;
 use renkei_core::policy::Protocol;
 
@@ -49,7 +50,7 @@ impl Session {
         match self.control.start_tls(&acceptor, within).await {
             Ok(()) => Ok(Flow::Go),
             Err(e @ ControlError::Injected) => {
-                self.violated = true;
+                self.violation(&e.to_string());
                 Ok(Flow::End(e.to_string()))
             }
             Err(e) => Ok(Flow::End(e.to_string())),
@@ -92,7 +93,7 @@ impl Session {
     }
 
     pub(super) async fn user(&mut self, arg: &str) -> Result<Flow, ControlError> {
-        if let Some(who) = &self.who {
+        if let Some(who) = self.kit.principal() {
             let text = format!(
                 "already logged in as {}; reconnect to change user",
                 who.user
@@ -107,7 +108,7 @@ impl Session {
     }
 
     pub(super) async fn pass(&mut self, password: &str) -> Result<Flow, ControlError> {
-        if self.who.is_some() {
+        if self.kit.principal().is_some() {
             return self.say(503, "already logged in").await;
         }
         let Some(user) = self.user.clone() else {
@@ -117,7 +118,8 @@ impl Session {
         // connection's failures from the same address) ends it here.
         if let Some(ban) = self.ftps.gate.ban_of(self.peer.ip()) {
             let reason = renkei_core::door::ban_reason(self.peer.ip(), &ban);
-            self.record_failed(&user, reason.clone(), None, None);
+            self.kit
+                .login_turned_away(refusal(&user, reason.clone(), None, None, true));
             self.control.reply(421, &reason).await?;
             return Ok(Flow::End(reason));
         }
@@ -147,41 +149,22 @@ impl Session {
         let limits = self.ftps.ns.limits().clone();
         let refused = match checked {
             Ok(Ok(ok)) => {
+                let tenant = ok.who.tenant().map(ToString::to_string).unwrap_or_default();
+                let proved = door::Proved {
+                    method: Some(ok.method),
+                    ..door::Proved::default()
+                };
                 let max = limits.max_connections_per_account;
-                match self.ftps.gate.login(self.conn, &user, max) {
-                    Ok(()) => {
-                        self.ftps.events.record(Event::LoginSucceeded {
-                            conn: self.conn,
-                            peer: self.peer,
-                            tenant: ok.who.tenant().map(ToString::to_string),
-                            segment: None,
-                            user: user.clone(),
-                            protocol: Protocol::Ftps,
-                            key_fingerprint: None,
-                            key_algorithm: None,
-                            method: Some(ok.method),
-                            role: None,
-                            session: None,
-                        });
-                        let tenant = ok.who.tenant().map(ToString::to_string).unwrap_or_default();
-                        self.mem = Some(self.ftps.ns.memory().session(&user));
-                        self.who = Some(ok.who);
-                        return self
-                            .say(230, &format!("logged in as {user} (municipality {tenant})"))
-                            .await;
-                    }
-                    Err(reason) => {
-                        // The proofs held: the address is not scored.
-                        self.record_failed(
-                            &user,
-                            reason.clone(),
-                            None,
-                            ok.who.tenant().map(ToString::to_string),
-                        );
-                        self.control.reply(421, &reason).await?;
-                        return Ok(Flow::End(format!("refused after login: {reason}")));
-                    }
+                // Turned away at the account's limit, the proofs held:
+                // the address is not scored.
+                if let Err(reason) = self.kit.log_in(ok.who, proved, max) {
+                    self.control.reply(421, &reason).await?;
+                    return Ok(Flow::End(format!("refused after login: {reason}")));
                 }
+                self.mem = Some(self.ftps.ns.memory().session(&user));
+                return self
+                    .say(230, &format!("logged in as {user} (municipality {tenant})"))
+                    .await;
             }
             Ok(Err(r)) => r,
             Err(_) => login::Refused {
@@ -191,10 +174,16 @@ impl Session {
                 known_user: false,
             },
         };
-        self.failures.push(refused.known_user);
-        self.record_failed(&user, refused.reason, refused.rule, refused.tenant);
+        let login::Refused {
+            reason,
+            tenant,
+            rule,
+            known_user,
+        } = refused;
+        self.kit
+            .login_failed(refusal(&user, reason, rule, tenant, known_user));
         tokio::time::sleep(limits.auth_rejection_delay).await;
-        if self.failures.len() >= limits.max_auth_tries {
+        if self.kit.failed_logins() >= limits.max_auth_tries {
             self.control
                 .reply(421, "too many failed logins (limits.max_auth_tries)")
                 .await?;
@@ -203,24 +192,24 @@ impl Session {
         self.user = None;
         self.say(530, "login incorrect").await
     }
+}
 
-    fn record_failed(
-        &self,
-        user: &str,
-        reason: String,
-        rule: Option<String>,
-        tenant: Option<String>,
-    ) {
-        self.ftps.events.record(Event::LoginFailed {
-            conn: self.conn,
-            peer: self.peer,
-            tenant,
-            segment: None,
-            user: user.to_string(),
-            protocol: Protocol::Ftps,
-            reason,
-            rule,
-            key_fingerprint: None,
-        });
+/// A refused FTPS login as the kit records it (FTPS serves the
+/// municipalities' accounts only: there is no segment, and no key).
+fn refusal(
+    user: &str,
+    reason: String,
+    rule: Option<String>,
+    tenant: Option<String>,
+    known: bool,
+) -> door::Refusal {
+    door::Refusal {
+        user: user.to_string(),
+        reason,
+        rule,
+        tenant,
+        segment: None,
+        known,
+        key_fingerprint: None,
     }
 }

@@ -13,7 +13,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use renkei_core::door::{Caps, Scope};
 
@@ -71,7 +70,7 @@ impl Server {
                 return;
             }
         };
-        let conns = TaskTracker::new();
+        let conns = listeners::Connections::new();
         let mut loops = JoinSet::new();
         for (listener, mode) in self.listeners {
             loops.spawn(accept_loop(
@@ -84,7 +83,9 @@ impl Server {
             ));
         }
         while loops.join_next().await.is_some() {}
-        listeners::drain(conns, self.ftps.ns.limits().shutdown_grace, "ftps").await;
+        conns
+            .drain(self.ftps.ns.limits().shutdown_grace, "ftps")
+            .await;
     }
 }
 
@@ -105,7 +106,7 @@ async fn accept_loop(
     listener: TcpListener,
     mode: Mode,
     base: Arc<rustls::ServerConfig>,
-    conns: TaskTracker,
+    conns: listeners::Connections,
     shutdown: CancellationToken,
 ) {
     while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "ftps").await {
@@ -125,11 +126,7 @@ async fn accept_loop(
         let config = super::data::per_connection(&base);
         let ftps2 = Arc::clone(&ftps);
         let stop = shutdown.clone();
-        conns.spawn(async move {
-            let (conn, peer) = (admitted.conn, admitted.peer);
-            session::run(ftps2, stream, conn, peer, mode, config, stop).await;
-            drop(admitted);
-        });
+        conns.spawn(session::run(ftps2, stream, admitted, mode, config, stop));
     }
 }
 

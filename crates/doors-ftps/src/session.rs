@@ -9,16 +9,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use renkei_core::defender::Offence;
-use renkei_core::events::Event;
+use renkei_core::door::{self, Admitted};
 use renkei_core::namespace::{NsError, NsPath, PathError, Principal, path};
-use renkei_core::policy::Protocol;
 
 use super::command::{self, BadCommand, Command};
 use super::control::{Control, ControlError, Stream};
@@ -47,7 +44,9 @@ pub(super) struct Session {
     /// data connections must resume one of its sessions).
     pub tls: super::data::ConnectionTls,
     pub(super) user: Option<String>,
-    pub who: Option<Principal>,
+    /// The kit's account of the connection: its logins, who it is, what
+    /// it moved, its end record and offence.
+    pub kit: door::Session,
     /// `PROT P` was given: data connections may be opened.
     pub protected: bool,
     pub cwd: String,
@@ -56,29 +55,26 @@ pub(super) struct Session {
     pub passive: Option<Passive>,
     /// `EPSV ALL`: only `EPSV` from now on.
     pub epsv_all: bool,
-    pub(super) failures: Vec<bool>,
     pub(super) bad: usize,
-    pub(super) timed_out: bool,
-    pub(super) violated: bool,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
+    pub tally: Arc<door::Tally>,
     /// The account's memory meters, once logged in.
     pub mem: Option<renkei_core::memory::SessionMemory>,
     /// When a connection that has not logged in is closed.
     pub(super) grace_ends: tokio::time::Instant,
 }
 
-/// Serves one connection and writes its `session_ended` record.
+/// Serves one connection; its kit session writes the `session_ended`
+/// record and scores the offence, if any.
 pub(super) async fn run(
     ftps: Arc<Ftps>,
     tcp: TcpStream,
-    conn: u64,
-    peer: SocketAddr,
+    admitted: Admitted,
     mode: Mode,
     tls: super::data::ConnectionTls,
     shutdown: CancellationToken,
 ) {
-    let started = Instant::now();
+    let (conn, peer) = (admitted.conn, admitted.peer);
+    let mut kit = door::Session::start(admitted);
     let limits = ftps.ns.limits().clone();
     // The login grace is one deadline from accept, whatever the client
     // sends meanwhile (TLS, commands, a byte at a time).
@@ -96,83 +92,40 @@ pub(super) async fn run(
             }
         }
     };
-    let mut s = match stream {
-        Ok(stream) => Session {
-            control: Control::new(stream, limits.send_timeout),
-            tls,
-            user: None,
-            who: None,
-            protected: false,
-            cwd: "/".into(),
-            rest: None,
-            rename_from: None,
-            passive: None,
-            epsv_all: false,
-            failures: Vec::new(),
-            bad: 0,
-            timed_out: false,
-            violated: false,
-            bytes_up: 0,
-            bytes_down: 0,
-            mem: None,
-            grace_ends,
-            ftps,
-            conn,
-            peer,
-            local,
-        },
+    let stream = match stream {
+        Ok(stream) => stream,
         Err(reason) => {
-            record_end(&ftps, conn, peer, None, started, (0, 0), reason);
+            kit.close(Err(reason)).apply().await;
             return;
         }
     };
-    let reason = s.serve(&shutdown).await;
-    let offence = match (&s.who, s.failures.is_empty()) {
-        (Some(_), _) if s.violated => Some(Offence::ProtocolViolation),
-        (Some(_), _) => None,
-        (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
-        (None, false) => Some(Offence::UnknownUser),
-        (None, true) if s.timed_out => Some(Offence::LoginTimeout),
-        (None, true) if s.violated => Some(Offence::ProtocolViolation),
-        (None, true) => None,
+    let mut s = Session {
+        control: Control::new(stream, limits.send_timeout),
+        tls,
+        user: None,
+        tally: kit.tally(),
+        kit,
+        protected: false,
+        cwd: "/".into(),
+        rest: None,
+        rename_from: None,
+        passive: None,
+        epsv_all: false,
+        bad: 0,
+        mem: None,
+        grace_ends,
+        ftps,
+        conn,
+        peer,
+        local,
     };
-    let (ftps, who, stats) = (
-        Arc::clone(&s.ftps),
-        s.who.clone(),
-        (s.bytes_up, s.bytes_down),
-    );
+    let reason = s.serve(&shutdown).await;
     drop(s.passive.take());
     if let Some(mem) = s.mem.take() {
         mem.settle();
     }
     s.control.close().await;
-    record_end(&ftps, conn, peer, who.as_ref(), started, stats, reason);
-    if let Some(o) = offence {
-        ftps.defender.offence(peer.ip(), o).await;
-    }
-}
-
-fn record_end(
-    ftps: &Ftps,
-    conn: u64,
-    peer: SocketAddr,
-    who: Option<&Principal>,
-    started: Instant,
-    (bytes_up, bytes_down): (u64, u64),
-    reason: String,
-) {
-    ftps.events.record(Event::SessionEnded {
-        conn,
-        peer,
-        tenant: who.and_then(|p| p.tenant().map(ToString::to_string)),
-        segment: None,
-        user: who.map(|p| p.user.clone()),
-        protocol: Protocol::Ftps,
-        duration_ms: started.elapsed().as_millis() as u64,
-        bytes_up,
-        bytes_down,
-        reason,
-    });
+    s.kit.close(Err(reason)).apply().await;
 }
 
 impl Session {
@@ -187,7 +140,7 @@ impl Session {
             return e.to_string();
         }
         loop {
-            let (deadline, wait) = if self.who.is_some() {
+            let (deadline, wait) = if self.kit.principal().is_some() {
                 (
                     tokio::time::Instant::now() + limits.idle_timeout,
                     limits.idle_timeout,
@@ -204,8 +157,8 @@ impl Session {
             };
             let line = match line {
                 Ok(l) => l,
-                Err(ControlError::Idle(_)) if self.who.is_none() => {
-                    self.timed_out = true;
+                Err(ControlError::Idle(_)) if self.kit.principal().is_none() => {
+                    self.kit.timed_out("login grace time exceeded".into());
                     let _ = self
                         .control
                         .reply(421, "not logged in within limits.login_grace_time")
@@ -235,16 +188,9 @@ impl Session {
         }
     }
 
-    /// Records a protocol violation of a logged-in client (before login
-    /// there is no actor; the session's end record carries the reason).
+    /// The client broke the protocol: the kit records and scores it.
     pub(super) fn violation(&mut self, reason: &str) {
-        self.violated = true;
-        if let Some(who) = &self.who {
-            self.ftps.events.record(Event::ProtocolViolation {
-                actor: who.actor(),
-                reason: reason.to_string(),
-            });
-        }
+        self.kit.violation(reason);
     }
 
     async fn bad_line(&mut self, e: BadCommand) -> Result<Flow, ControlError> {
@@ -257,7 +203,7 @@ impl Session {
         }
         match &e {
             BadCommand::NotUtf8 { verb } => {
-                if let Some(who) = &self.who {
+                if let Some(who) = self.kit.principal() {
                     self.ftps.ns.refuse(
                         who,
                         &verb.to_ascii_lowercase(),
@@ -332,7 +278,7 @@ impl Session {
             }
             _ => {}
         }
-        if self.who.is_none() {
+        if self.kit.principal().is_none() {
             return self.say(530, "log in first (USER and PASS)").await;
         }
         self.logged_in(cmd, shutdown).await
@@ -408,8 +354,8 @@ impl Session {
             "ABOR" => self.say(225, "no transfer in progress").await,
             "STAT" if arg.is_empty() => {
                 let who = self
-                    .who
-                    .as_ref()
+                    .kit
+                    .principal()
                     .map(|w| w.user.clone())
                     .unwrap_or_default();
                 let text = format!("renkei FTPS\nlogged in as {who}\nTLS, PROT P\nEnd");
@@ -434,7 +380,7 @@ impl Session {
         };
         let parsed = path::normalize(joined.as_bytes())
             .and_then(|norm| self.ftps.ns.parse(norm.as_bytes()).map(|p| (p, norm)));
-        parsed.map_err(|e: PathError| match &self.who {
+        parsed.map_err(|e: PathError| match self.kit.principal() {
             Some(who) => self.ftps.ns.refuse(who, op, &joined, NsError::BadPath(e)),
             None => NsError::BadPath(e),
         })
@@ -454,7 +400,7 @@ impl Session {
 
     /// Records a refusal of something the door does not do, and answers it.
     async fn refuse(&mut self, op: &str, shown: &str, e: NsError) -> Result<Flow, ControlError> {
-        let e = match &self.who {
+        let e = match self.kit.principal() {
             Some(who) => self.ftps.ns.refuse(who, op, shown, e),
             None => e,
         };
@@ -462,8 +408,9 @@ impl Session {
     }
 
     pub(super) fn principal(&self) -> Result<Principal, NsError> {
-        self.who
-            .clone()
+        self.kit
+            .principal()
+            .cloned()
             .ok_or_else(|| NsError::Invalid("not logged in".into()))
     }
 }

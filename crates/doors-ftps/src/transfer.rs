@@ -18,7 +18,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use renkei_core::events::Event;
-use renkei_core::memory::Held;
+use renkei_core::memory::{Direction, Held};
 use renkei_core::namespace::{EntryKind, NsError};
 use renkei_core::policy::Protocol;
 use renkei_core::transfer::{Download, OnCut, OpenMode, Received, Receiving, Stop, Upload};
@@ -105,17 +105,11 @@ impl Session {
 
     /// Charges `n` bytes to the session's meter for uploads (`upload`) or
     /// downloads; the refusal names the limit that is full.
-    pub(super) fn hold(&self, upload: bool, n: u64) -> Result<Held, String> {
+    pub(super) fn hold(&self, direction: Direction, n: u64) -> Result<Held, String> {
         let Some(mem) = &self.mem else {
             return Err("not logged in".into());
         };
-        let meter = if upload { &mem.requests } else { &mem.replies };
-        meter.hold(n).map_err(|full| {
-            format!(
-                "too much held for this account now ({}); try again when its other transfers end",
-                full.reason
-            )
-        })
+        mem.hold_transfer(direction, n).map_err(|e| e.to_string())
     }
 
     /// Opens an upload or a download on a blocking thread (resuming
@@ -231,7 +225,7 @@ impl Session {
             Ok(w) => w,
             Err(e) => return self.fail(&e).await,
         };
-        let _held = match self.hold(true, TRANSFER_MEMORY) {
+        let _held = match self.hold(Direction::Up, TRANSFER_MEMORY) {
             Ok(h) => h,
             Err(why) => return self.say(452, &why).await,
         };
@@ -333,7 +327,7 @@ impl Session {
                 Ok(Err(e)) => break Err(Ending::Cut(format!("the data connection failed: {e}"))),
                 Ok(Ok(n)) => n,
             };
-            self.bytes_up += n as u64;
+            self.tally.received(n as u64);
             if n == 0 || buf.len() >= CHUNK {
                 let piece = buf.split().freeze();
                 if !piece.is_empty()
@@ -394,7 +388,7 @@ impl Session {
             Ok(w) => w,
             Err(e) => return self.fail(&e).await,
         };
-        let _held = match self.hold(false, TRANSFER_MEMORY) {
+        let _held = match self.hold(Direction::Down, TRANSFER_MEMORY) {
             Ok(h) => h,
             Err(why) => return self.say(452, &why).await,
         };
@@ -482,7 +476,7 @@ impl Session {
                 }
             }
             sent += chunk.len() as u64;
-            self.bytes_down += chunk.len() as u64;
+            self.tally.sent(chunk.len() as u64);
         }
         match tokio::time::timeout(limits.send_timeout, tls.shutdown()).await {
             Ok(Ok(())) => Ok(sent),
@@ -536,7 +530,7 @@ impl Session {
             text.push_str(&line);
             text.push_str("\r\n");
         }
-        let _held = match self.hold(false, text.len() as u64) {
+        let _held = match self.hold(Direction::Down, text.len() as u64) {
             Ok(h) => h,
             Err(why) => return self.say(452, &why).await,
         };

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use renkei_core::memory::{Held, TRANSFER_MEMORY};
+use renkei_core::memory::{Direction, Held, TRANSFER_MEMORY};
 use renkei_core::namespace::lanes::LaneFacts;
 use renkei_core::namespace::{EntryInfo, EntryKind, NsError, NsPath, PathError, Principal};
 use renkei_core::transfer::Download;
@@ -40,14 +40,14 @@ pub(super) use renkei_core::memory::{
 /// Charges one transfer's working set to the account's and the daemon's
 /// memory (`limits.max_account_memory`, `limits.max_client_memory`), as
 /// an SFTP or FTPS transfer is charged; the refusal names the limit.
-pub(super) fn hold_transfer(web: &Web, who: &Principal, upload: bool) -> Result<Held, String> {
+pub(super) fn hold_transfer(
+    web: &Web,
+    who: &Principal,
+    direction: Direction,
+) -> Result<Held, String> {
     let mem = web.ns.memory().session(&who.user);
-    let meter = if upload { &mem.requests } else { &mem.replies };
-    meter.hold(TRANSFER_MEMORY).map_err(|full| {
-        format!(
-            "この利用者の転送が多すぎます。他の転送が終わってから送ってください。 / too much held for this account now ({}); try again when its other transfers end",
-            full.reason
-        )
+    mem.hold_transfer(direction, TRANSFER_MEMORY).map_err(|e| {
+        format!("この利用者の転送が多すぎます。他の転送が終わってから送ってください。 / {e}")
     })
 }
 
@@ -369,7 +369,7 @@ fn title_of(path: &NsPath) -> &'static str {
 
 /// Streams a file out of the vault, decrypting as it goes.
 async fn download(web: &Web, who: Principal, path: NsPath) -> Response {
-    let held = match hold_transfer(web, &who, false) {
+    let held = match hold_transfer(web, &who, Direction::Down) {
         Ok(h) => h,
         Err(msg) => {
             web.ns.refuse(

@@ -17,7 +17,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use renkei_core::door::{Admitted, Caps, Scope};
 
@@ -83,7 +82,7 @@ impl Server {
         };
         let acceptor = TlsAcceptor::from(tls_config);
         let router = routes::router(Arc::clone(&self.web));
-        let conns = TaskTracker::new();
+        let conns = listeners::Connections::new();
         let mut loops = JoinSet::new();
         for (listener, door) in self.listeners {
             loops.spawn(accept_loop(
@@ -110,7 +109,9 @@ impl Server {
             })
         };
         while loops.join_next().await.is_some() {}
-        listeners::drain(conns, self.web.ns.limits().shutdown_grace, "web").await;
+        conns
+            .drain(self.web.ns.limits().shutdown_grace, "web")
+            .await;
         let _ = sweeper.await;
         for s in self.web.sessions.drain() {
             pages::record_end(&self.web, &s, "shutdown");
@@ -143,7 +144,7 @@ async fn accept_loop(
     door: WebDoor,
     acceptor: TlsAcceptor,
     router: axum::Router,
-    conns: TaskTracker,
+    conns: listeners::Connections,
     shutdown: CancellationToken,
 ) {
     while let Some((stream, peer)) = listeners::accept(&listener, &shutdown, "web").await {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tokio::sync::OwnedSemaphorePermit;
 
 use renkei_config::web::WebLimits;
-use renkei_core::memory::Held;
+use renkei_core::memory::{Direction, Held};
 use renkei_core::namespace::{NsError, NsPath, Principal};
 use renkei_core::transfer::{OnCut, OpenMode, Received, Receiving, Stop, Upload};
 
@@ -205,7 +205,7 @@ fn admit(
         let msg = "同時に送信できる数の上限に達しています。しばらくしてから送ってください。 (web.max_uploads)";
         return Err(refused(StatusCode::SERVICE_UNAVAILABLE, msg.into()));
     };
-    let held = hold_transfer(web, who, true)
+    let held = hold_transfer(web, who, Direction::Up)
         .map_err(|msg| refused(StatusCode::SERVICE_UNAVAILABLE, msg))?;
     Ok((permit, held))
 }

@@ -48,6 +48,17 @@ pub struct Admitted<H: Clone + Send + 'static = ()> {
     /// them (the browser's lockout page).
     pub banned: Option<BanRecord>,
     registry: Arc<Registry<H>>,
+    pub(super) protocol: Protocol,
+    pub(super) events: Arc<Events>,
+    pub(super) defender: Arc<Defender>,
+}
+
+impl<H: Clone + Send + 'static> Admitted<H> {
+    /// Marks the connection as logged in as `account`, unless the account
+    /// already has `max` connections through this door.
+    pub(super) fn login(&self, account: &str, max: usize) -> Result<(), String> {
+        self.registry.login(self.conn, account, max)
+    }
 }
 
 impl<H: Clone + Send + 'static> Drop for Admitted<H> {
@@ -153,6 +164,9 @@ impl<H: Clone + Send + 'static> Gate<H> {
             peer,
             banned,
             registry: Arc::clone(&self.registry),
+            protocol: self.protocol,
+            events: Arc::clone(&self.events),
+            defender: Arc::clone(&self.defender),
         })
     }
 
@@ -160,12 +174,6 @@ impl<H: Clone + Send + 'static> Gate<H> {
     /// attempt and every request, so a ban reaches open connections.
     pub fn ban_of(&self, ip: IpAddr) -> Option<BanRecord> {
         self.defender.banned(ip)
-    }
-
-    /// Marks `conn` as logged in as `account`, unless the account already
-    /// has `max` connections through this door.
-    pub fn login(&self, conn: u64, account: &str, max: usize) -> Result<(), String> {
-        self.registry.login(conn, account, max)
     }
 
     /// Keeps what the door needs to reach `conn` later.

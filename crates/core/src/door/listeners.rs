@@ -3,6 +3,7 @@
 //! process is out of descriptors, and give connections the shutdown
 //! grace before closing them.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -52,14 +53,62 @@ pub async fn accept(
     }
 }
 
-/// Lets the connections of a stopped door finish within `grace`, then
-/// leaves the rest to be dropped.
-pub async fn drain(conns: TaskTracker, grace: Duration, door: &str) {
-    conns.close();
-    if tokio::time::timeout(grace, conns.wait()).await.is_err() {
+/// How long the connections cut at the end of the shutdown grace may
+/// take to go (each only has to drop what it holds and write its record).
+const CUT_WAIT: Duration = Duration::from_secs(5);
+
+/// The open connections of one door, each a task that can be cut.
+#[derive(Clone, Default)]
+pub struct Connections {
+    tracker: TaskTracker,
+    cut: CancellationToken,
+}
+
+impl Connections {
+    pub fn new() -> Connections {
+        Connections::default()
+    }
+
+    /// Runs one connection. Cut at the end of the shutdown grace, its
+    /// future is dropped, so what it owns (its kit session, with its
+    /// `session_ended` record) goes while the audit trail still takes
+    /// records.
+    pub fn spawn<F>(&self, connection: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let cut = self.cut.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = connection => {}
+                () = cut.cancelled() => {}
+            }
+        });
+    }
+
+    /// Lets the connections of a stopped door finish within `grace`, then
+    /// cuts the rest.
+    pub async fn drain(self, grace: Duration, door: &str) {
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
         tracing::warn!(
             door,
-            "connections still open after the shutdown grace; closing them"
+            "connections still open after the shutdown grace; cutting them"
         );
+        self.cut.cancel();
+        if tokio::time::timeout(CUT_WAIT, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                door,
+                "cut connections still going; the runtime's stop ends them"
+            );
+        }
     }
 }

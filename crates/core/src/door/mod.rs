@@ -23,6 +23,11 @@
 //! accepting and draining listeners ([`listeners`]), and the `ls -l`
 //! line SFTP and FTPS both show ([`listing`]).
 //!
+//! A connection that logs in (SSH, FTPS) lives as a [`Session`]: its
+//! login attempts and their records, the account's connection limit, its
+//! byte counts, its `session_ended` record and the offence its address is
+//! scored for, the same at every door.
+//!
 //! What is deliberately absent: nothing here speaks a protocol, and no
 //! door keeps a table of connections, a list of bans or a copy of the
 //! rules of its own.
@@ -33,10 +38,12 @@ pub mod listing;
 pub mod login;
 pub mod proof;
 mod registry;
+pub mod session;
 mod source;
 pub mod status;
 pub mod tls;
 
 pub use crate::defender::ban_reason;
 pub use gate::{Admitted, Caps, Gate, Refused, Scope};
+pub use session::{Proved, Refusal, Session, Tally};
 pub use source::canonical_peer;

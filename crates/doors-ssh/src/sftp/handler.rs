@@ -11,7 +11,6 @@ use super::codec::{self, Attrs, NameEntry, Request, Status};
 use super::session::{self, Inbound, Out};
 use super::worker::{self, FileReq};
 use super::{Context, End};
-use renkei_core::events::Event;
 use renkei_core::namespace::{EntryInfo, NsError, NsPath, path};
 use renkei_core::transfer::{Download, OpenMode, Upload};
 
@@ -108,10 +107,9 @@ impl Handler {
             }
         };
         if let End::Violation(reason) = &end {
-            self.ctx.ns.events().record(Event::ProtocolViolation {
-                actor: self.ctx.who.actor(),
-                reason: reason.clone(),
-            });
+            self.ctx
+                .tally
+                .violation(self.ctx.ns.events(), Some(&self.ctx.who), reason);
         }
         if end != End::Closed {
             self.out.mem.close();

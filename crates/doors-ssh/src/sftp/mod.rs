@@ -37,10 +37,10 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 
+use renkei_core::door::Tally;
 use renkei_core::namespace::{Namespace, Principal};
 
 /// Extensions announced in VERSION.
@@ -79,19 +79,14 @@ pub trait Output: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// Byte counters of a session, shared with whoever reports on it.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub bytes_up: AtomicU64,
-    pub bytes_down: AtomicU64,
-}
-
 /// What a session needs from the rest of the daemon.
 #[derive(Clone)]
 pub struct Context {
     pub ns: Arc<Namespace>,
     pub who: Principal,
-    pub stats: Arc<Stats>,
+    /// The connection's byte counts and breaches (the kit's session
+    /// records and scores them).
+    pub tally: Arc<Tally>,
     /// A directory on the data volume, for `statvfs`.
     pub volume: PathBuf,
     /// Turns true when the connection the session runs on has ended: the

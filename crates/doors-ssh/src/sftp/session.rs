@@ -2,14 +2,14 @@
 //! the handler and the file workers.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{Context, End, Input, Output, Stats};
+use super::{Context, End, Input, Output};
+use renkei_core::door::Tally;
 use renkei_core::memory::{ITEM_OVERHEAD, Meter, SessionMemory};
 
 /// Replies smaller than this are merged into one channel write.
@@ -119,7 +119,7 @@ pub(super) fn start<I: Input, O: Output>(input: I, output: O, ctx: &Context) -> 
         limits.max_packet,
         mem.requests.clone(),
         in_tx,
-        Arc::clone(&ctx.stats),
+        Arc::clone(&ctx.tally),
     ));
     let writer = tokio::spawn(write_loop(
         output,
@@ -127,7 +127,7 @@ pub(super) fn start<I: Input, O: Output>(input: I, output: O, ctx: &Context) -> 
         mem.clone(),
         limits.send_timeout,
         ctx.gone.clone(),
-        Arc::clone(&ctx.stats),
+        Arc::clone(&ctx.tally),
     ));
     let out = Out {
         tx: out_tx,
@@ -153,7 +153,7 @@ async fn read_loop<I: Input>(
     max_packet: u64,
     requests: Meter,
     tx: mpsc::UnboundedSender<Inbound>,
-    stats: Arc<Stats>,
+    tally: Arc<Tally>,
 ) {
     let mut buf = BytesMut::new();
     loop {
@@ -161,9 +161,7 @@ async fn read_loop<I: Input>(
             let _ = tx.send(Inbound::Eof);
             return;
         };
-        stats
-            .bytes_up
-            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        tally.received(chunk.len() as u64);
         buf.extend_from_slice(&chunk);
         while buf.len() >= 4 {
             let len = u64::from(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
@@ -208,7 +206,7 @@ async fn write_loop<O: Output>(
     mem: SessionMemory,
     send_timeout: Duration,
     mut gone: watch::Receiver<bool>,
-    stats: Arc<Stats>,
+    tally: Arc<Tally>,
 ) -> End {
     let mut batch: Vec<Reply> = Vec::new();
     let end = loop {
@@ -246,18 +244,18 @@ async fn write_loop<O: Output>(
             }
             if !pending.is_empty() {
                 let data = std::mem::take(&mut pending).freeze();
-                failed = send(&output, data, &stats, send_timeout, &mut gone)
+                failed = send(&output, data, &tally, send_timeout, &mut gone)
                     .await
                     .err();
             }
             if failed.is_none() {
-                failed = send(&output, r.packet, &stats, send_timeout, &mut gone)
+                failed = send(&output, r.packet, &tally, send_timeout, &mut gone)
                     .await
                     .err();
             }
         }
         if failed.is_none() && !pending.is_empty() {
-            failed = send(&output, pending.freeze(), &stats, send_timeout, &mut gone)
+            failed = send(&output, pending.freeze(), &tally, send_timeout, &mut gone)
                 .await
                 .err();
         }
@@ -286,7 +284,7 @@ async fn write_loop<O: Output>(
 async fn send<O: Output>(
     output: &O,
     data: Bytes,
-    stats: &Stats,
+    tally: &Tally,
     send_timeout: Duration,
     gone: &mut watch::Receiver<bool>,
 ) -> Result<(), End> {
@@ -304,6 +302,6 @@ async fn send<O: Output>(
         },
         _ = gone.wait_for(|g| *g) => return Err(End::Lost("the connection closed".into())),
     }
-    stats.bytes_down.fetch_add(n, Ordering::Relaxed);
+    tally.sent(n);
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Context, End, Input, Output, Stats, serve};
+use super::{Context, End, Input, Output, serve};
 use renkei_config::Config;
 use renkei_core::events::Events;
 use renkei_core::live::Live;
@@ -118,7 +118,7 @@ async fn a_client_that_pipelines_and_never_reads_is_held_to_the_session_caps_and
     let ctx = Context {
         ns: Arc::clone(&ns),
         who,
-        stats: Arc::new(Stats::default()),
+        tally: Arc::default(),
         volume: dir.path().to_path_buf(),
         gone,
     };

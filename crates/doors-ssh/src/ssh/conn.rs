@@ -18,24 +18,16 @@ use tokio::task::JoinHandle;
 use super::channel::{ChannelInput, ChannelOutput};
 use super::{Door, State};
 use crate::sftp;
-use renkei_core::defender::Offence;
-use renkei_core::door::{Scope as GateScope, login};
+use renkei_core::door::{self, Scope as GateScope, login};
 use renkei_core::events::Event;
-use renkei_core::namespace::{Principal, Scope};
+use renkei_core::namespace::Principal;
 use renkei_core::policy::Protocol;
 
-/// What the connection task needs to know after russh has consumed the
-/// handler.
-#[derive(Default)]
+/// What the connection task and the handler share: the kit's session
+/// (logins, who, the end record) and the channels' tasks to await.
 pub(super) struct ConnShared {
-    pub principal: Option<Principal>,
-    pub stats: Arc<sftp::Stats>,
+    pub session: door::Session<russh::server::Handle>,
     pub tasks: Vec<JoinHandle<()>>,
-    pub end_reason: Option<String>,
-    /// Failed login attempts: whether each was for a configured user.
-    pub failures: Vec<bool>,
-    /// Ended by the login grace time.
-    pub timed_out: bool,
 }
 
 /// Why a login was refused.
@@ -166,29 +158,25 @@ impl Conn {
         found.verdict.map_err(|b| refuse(b.reason, true, b.rule))
     }
 
-    /// Records a failed login and counts it against the source address.
+    /// Records a failed login; it counts towards the connection's offence.
     fn login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+        let refusal = self.refusal(user, refusal, key);
         if let Ok(mut s) = self.shared.lock() {
-            s.failures.push(refusal.known_user);
+            s.session.login_failed(refusal);
         }
-        self.record_login_failed(user, refusal, key);
     }
 
-    fn record_login_failed(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) {
+    fn refusal(&self, user: &str, refusal: LoginRefusal, key: Option<&PublicKey>) -> door::Refusal {
         let config = self.state.config();
-        let tenant = config.account(user).map(|(t, _)| t.code.to_string());
-        let segment = config.segment_account(user).map(|(s, _)| s.name.clone());
-        self.state.events.record(Event::LoginFailed {
-            conn: self.conn,
-            peer: self.peer,
-            tenant,
-            segment,
+        door::Refusal {
             user: user.to_string(),
-            protocol: Protocol::Sftp,
             reason: refusal.reason,
             rule: refusal.rule,
+            tenant: config.account(user).map(|(t, _)| t.code.to_string()),
+            segment: config.segment_account(user).map(|(s, _)| s.name.clone()),
+            known: refusal.known_user,
             key_fingerprint: key.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
-        });
+        }
     }
 
     fn channel_refused(&self, request: &str, reason: &str) {
@@ -202,7 +190,7 @@ impl Conn {
     }
 
     fn logged_in(&self) -> Option<Principal> {
-        self.shared.lock().ok()?.principal.clone()
+        self.shared.lock().ok()?.session.principal().cloned()
     }
 
     /// Accepts the request only to explain on stderr why nothing runs, the
@@ -263,41 +251,20 @@ impl russh::server::Handler for Conn {
             Ok(principal) => {
                 self.user = user.to_string();
                 let max = self.state.ns.limits().max_connections_per_account;
-                if let Err(reason) = self.state.gate.login(self.conn, user, max) {
-                    // The key is right, so say plainly why they are turned
-                    // away: accept, then disconnect with the reason. The
-                    // account proved who it is: its address (perhaps a NAT
-                    // shared by other municipalities) is not scored.
-                    let refusal = LoginRefusal {
-                        reason: reason.clone(),
-                        known_user: true,
-                        rule: None,
-                    };
-                    self.record_login_failed(user, refusal, Some(key.public_key));
-                    if let Ok(mut s) = self.shared.lock() {
-                        s.end_reason = Some(format!("refused after login: {reason}"));
-                    }
-                    self.refuse_after_auth = Some(reason);
-                    return Ok(Auth::Accept);
-                }
-                self.state.events.record(Event::LoginSucceeded {
-                    conn: self.conn,
-                    peer: self.peer,
-                    tenant: principal.tenant().map(ToString::to_string),
-                    segment: match &principal.scope {
-                        Scope::Segment(name) => Some(name.clone()),
-                        Scope::Tenant(_) => None,
-                    },
-                    user: user.to_string(),
-                    protocol: Protocol::Sftp,
+                let proved = door::Proved {
+                    method: None,
                     key_fingerprint: Some(key.public_key.fingerprint(HashAlg::Sha256).to_string()),
                     key_algorithm: Some(key.algorithm.to_string()),
-                    method: None,
-                    role: None,
-                    session: None,
-                });
-                if let Ok(mut s) = self.shared.lock() {
-                    s.principal = Some(principal);
+                };
+                let logged_in = match self.shared.lock() {
+                    Ok(mut s) => s.session.log_in(principal, proved, max),
+                    Err(_) => Err("internal error".to_string()),
+                };
+                // Over the account's limit, the key was right: say plainly
+                // why they are turned away (accept, then disconnect with
+                // the reason). The address is not scored.
+                if let Err(reason) = logged_in {
+                    self.refuse_after_auth = Some(reason);
                 }
                 Ok(Auth::Accept)
             }
@@ -399,35 +366,30 @@ impl russh::server::Handler for Conn {
         let open = Arc::clone(&self.sftp_channels);
         open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let (read, write) = ch.split();
-        let stats = self
-            .shared
-            .lock()
-            .map(|s| Arc::clone(&s.stats))
-            .unwrap_or_default();
+        let Ok(tally) = self.shared.lock().map(|s| s.session.tally()) else {
+            return Ok(());
+        };
         let ctx = sftp::Context {
             ns: Arc::clone(&self.state.ns),
             who,
-            stats,
+            tally,
             volume: self.state.volume.clone(),
             gone: self.gone.clone(),
         };
         let handle = session.handle();
         let shared = Arc::clone(&self.shared);
-        let defender = Arc::clone(&self.state.defender);
-        let ip = self.peer.ip();
         let kill = Arc::clone(&self.kill);
         let task = self.state.sessions.spawn(async move {
             let end = sftp::serve(ChannelInput(read), ChannelOutput(write), ctx).await;
             open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             let (why, told, kind) = match end {
-                sftp::End::Violation(reason) => {
-                    defender.offence(ip, Offence::ProtocolViolation).await;
-                    (
-                        format!("disconnected: the client {reason}"),
-                        format!("protocol violation: the client {reason}"),
-                        russh::Disconnect::ProtocolError,
-                    )
-                }
+                // Recorded and counted towards the connection's offence by
+                // the session (`Tally::violation`).
+                sftp::End::Violation(reason) => (
+                    format!("disconnected: the client {reason}"),
+                    format!("protocol violation: the client {reason}"),
+                    russh::Disconnect::ProtocolError,
+                ),
                 sftp::End::Lost(reason) => (
                     format!("disconnected: {reason}"),
                     reason,
@@ -436,7 +398,7 @@ impl russh::server::Handler for Conn {
                 sftp::End::Closed | sftp::End::OutputGone => return,
             };
             if let Ok(mut s) = shared.lock() {
-                s.end_reason.get_or_insert(why);
+                s.session.end_because(why);
             }
             // Bounded: a peer that is gone must not hold the connection
             // open. When the disconnect cannot get through, the connection

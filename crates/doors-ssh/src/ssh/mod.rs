@@ -13,9 +13,8 @@ pub mod keys;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
 use russh::{MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
@@ -26,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use renkei_config::Config;
-use renkei_core::defender::{Defender, Offence};
-use renkei_core::door::{Admitted, Caps, Gate, Scope};
-use renkei_core::events::{Event, Events};
+use renkei_core::defender::Defender;
+use renkei_core::door::{self, Admitted, Caps, Gate, Scope};
+use renkei_core::events::Events;
 use renkei_core::live::Live;
 use renkei_core::namespace::Namespace;
 use renkei_core::policy::Protocol;
@@ -364,82 +363,6 @@ async fn accept_on(
     }
 }
 
-/// A connection's `session_ended` record and whether it was an offence.
-fn end_of(
-    shared: &Mutex<conn::ConnShared>,
-    conn: u64,
-    peer: SocketAddr,
-    started: Instant,
-    result: Result<(), String>,
-) -> (Event, Option<Offence>) {
-    let s = match shared.lock() {
-        Ok(s) => s,
-        Err(p) => p.into_inner(),
-    };
-    let reason = match (&s.end_reason, result) {
-        (Some(r), _) => r.clone(),
-        (None, Ok(())) => "closed".to_string(),
-        (None, Err(e)) => e,
-    };
-    // A connection that never logged in is one offence, whatever number
-    // of keys its client offered.
-    let offence = match (&s.principal, s.failures.is_empty()) {
-        (Some(_), _) => None,
-        (None, false) if s.failures.iter().any(|known| *known) => Some(Offence::FailedLogin),
-        (None, false) => Some(Offence::UnknownUser),
-        (None, true) if s.timed_out => Some(Offence::LoginTimeout),
-        (None, true) => None,
-    };
-    let ended = Event::SessionEnded {
-        conn,
-        peer,
-        tenant: s
-            .principal
-            .as_ref()
-            .and_then(|p| p.tenant().map(ToString::to_string)),
-        segment: s.principal.as_ref().and_then(|p| match &p.scope {
-            renkei_core::namespace::Scope::Segment(name) => Some(name.clone()),
-            renkei_core::namespace::Scope::Tenant(_) => None,
-        }),
-        user: s.principal.as_ref().map(|p| p.user.clone()),
-        protocol: renkei_core::policy::Protocol::Sftp,
-        duration_ms: started.elapsed().as_millis() as u64,
-        bytes_up: s.stats.bytes_up.load(Ordering::Relaxed),
-        bytes_down: s.stats.bytes_down.load(Ordering::Relaxed),
-        reason,
-    };
-    (ended, offence)
-}
-
-/// Writes a connection's `session_ended` record if its task is dropped
-/// before it could (cut off at shutdown after
-/// `limits.shutdown_disconnect_wait`): every connection leaves a record.
-struct RecordOnDrop {
-    state: Arc<State>,
-    shared: Arc<Mutex<conn::ConnShared>>,
-    /// The connection's place in the door's table, given back with it.
-    admitted: Admitted<russh::server::Handle>,
-    started: Instant,
-    armed: bool,
-}
-
-impl Drop for RecordOnDrop {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let cut = "cut off: still open when the daemon stopped (limits.shutdown_disconnect_wait)";
-        let (ended, _) = end_of(
-            &self.shared,
-            self.admitted.conn,
-            self.admitted.peer,
-            self.started,
-            Err(cut.to_string()),
-        );
-        self.state.events.record(ended);
-    }
-}
-
 // Long: one connection's life in order (handshake within the login
 // grace, the session, the end: sessions stopped, tasks awaited, the
 // offence scored, the audit record); the steps share its state.
@@ -451,15 +374,12 @@ async fn connection(
     door: Door,
 ) {
     let (conn, peer) = (admitted.conn, admitted.peer);
-    let started = Instant::now();
-    let shared = Arc::new(Mutex::new(conn::ConnShared::default()));
-    let mut guard = RecordOnDrop {
-        state: Arc::clone(&state),
-        shared: Arc::clone(&shared),
-        admitted,
-        started,
-        armed: true,
-    };
+    // The kit's session writes the `session_ended` record however the
+    // connection ends, even if this task is dropped at shutdown.
+    let shared = Arc::new(Mutex::new(conn::ConnShared {
+        session: door::Session::start(admitted),
+        tasks: Vec::new(),
+    }));
     let (gone_tx, gone_rx) = watch::channel(false);
     let kill = Arc::new(tokio::sync::Notify::new());
     let handler = conn::Conn::new(
@@ -485,7 +405,7 @@ async fn connection(
     let result: Result<(), String> = match started_session {
         Err(_) => {
             if let Ok(mut s) = shared.lock() {
-                s.timed_out = true;
+                s.session.timed_out(late.clone());
             }
             Err(late.clone())
         }
@@ -497,9 +417,8 @@ async fn connection(
             let grace = tokio::spawn(async move {
                 tokio::time::sleep_until(deadline).await;
                 let logged_in = match grace_shared.lock() {
-                    Ok(mut s) if s.principal.is_none() => {
-                        s.end_reason = Some(late);
-                        s.timed_out = true;
+                    Ok(mut s) if s.session.principal().is_none() => {
+                        s.session.timed_out(late);
                         false
                     }
                     _ => true,
@@ -534,10 +453,9 @@ async fn connection(
     for t in tasks {
         let _ = t.await;
     }
-    guard.armed = false;
-    let (ended, offence) = end_of(&shared, conn, peer, started, result);
-    state.events.record(ended);
-    if let Some(o) = offence {
-        state.defender.offence(peer.ip(), o).await;
-    }
+    let scoring = match shared.lock() {
+        Ok(mut s) => s.session.close(result),
+        Err(p) => p.into_inner().session.close(result),
+    };
+    scoring.apply().await;
 }
