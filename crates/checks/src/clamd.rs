@@ -151,9 +151,7 @@ impl Clamd {
                 break;
             }
         }
-        let end = out.iter().position(|b| *b == 0).unwrap_or(out.len());
-        out.truncate(end.min(MAX_REPLY));
-        Ok(String::from_utf8_lossy(&out).trim().to_string())
+        Ok(reply_text(&out))
     }
 
     fn command(&self, cmd: &str) -> Result<String, ScanError> {
@@ -237,33 +235,46 @@ impl Clamd {
     }
 
     fn verdict(&self, reply: String) -> Result<Verdict, ScanError> {
-        if reply == "stream: OK" {
-            return Ok(Verdict::Clean);
-        }
-        if let Some(sig) = reply
-            .strip_prefix("stream: ")
-            .and_then(|r| r.strip_suffix(" FOUND"))
-        {
-            return Ok(Verdict::Infected {
-                signature: sig.to_string(),
-            });
-        }
-        if reply.contains("size limit exceeded") {
-            return Ok(Verdict::Unscannable {
-                reason: format!(
-                    "clamd refused the stream as too long (its StreamMaxLength): {reply}"
-                ),
-            });
-        }
-        if reply.ends_with("ERROR") {
-            return Err(ScanError::Failed {
-                addr: self.addr.to_string(),
-                reply,
-            });
-        }
-        Err(ScanError::Garbage {
-            addr: self.addr.to_string(),
-            reply,
-        })
+        verdict(&self.addr.to_string(), reply)
     }
+}
+
+/// The text of a reply as read: up to its NUL, at most `MAX_REPLY` bytes,
+/// trimmed; bytes that are not UTF-8 are replaced, never trusted.
+pub fn reply_text(raw: &[u8]) -> String {
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end.min(MAX_REPLY)])
+        .trim()
+        .to_string()
+}
+
+/// What clamd's answer to a scanned stream says; `addr` names the
+/// scanner in an error.
+pub fn verdict(addr: &str, reply: String) -> Result<Verdict, ScanError> {
+    if reply == "stream: OK" {
+        return Ok(Verdict::Clean);
+    }
+    if let Some(sig) = reply
+        .strip_prefix("stream: ")
+        .and_then(|r| r.strip_suffix(" FOUND"))
+    {
+        return Ok(Verdict::Infected {
+            signature: sig.to_string(),
+        });
+    }
+    if reply.contains("size limit exceeded") {
+        return Ok(Verdict::Unscannable {
+            reason: format!("clamd refused the stream as too long (its StreamMaxLength): {reply}"),
+        });
+    }
+    if reply.ends_with("ERROR") {
+        return Err(ScanError::Failed {
+            addr: addr.to_string(),
+            reply,
+        });
+    }
+    Err(ScanError::Garbage {
+        addr: addr.to_string(),
+        reply,
+    })
 }

@@ -96,8 +96,14 @@ fn read_holidays(path: &Path) -> Result<BTreeSet<Date>, ConfigError> {
         file: file.clone(),
         source,
     })?;
+    parse_holidays(&file, &bytes)
+}
+
+/// A holidays file's days, from its bytes; `file` names it in an error.
+pub fn parse_holidays(file: &str, bytes: &[u8]) -> Result<BTreeSet<Date>, ConfigError> {
+    let file = file.to_string();
     let mut days = BTreeSet::new();
-    for (i, line) in decode(&bytes).lines().enumerate() {
+    for (i, line) in decode(bytes).lines().enumerate() {
         let first = line.split(',').next().unwrap_or("").trim();
         if first.is_empty() || first.starts_with('#') {
             continue;

@@ -39,6 +39,19 @@ use renkei_core::namespace::Namespace;
 use renkei_core::door::tls::CertStore;
 
 pub use control::MAX_COMMAND_LINE;
+
+/// What the fuzz targets call: the daemon's own command-line parser.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses one command line (without its line end) as the session
+    /// does: the verb and its argument, or why the line is refused.
+    pub fn command(line: &[u8]) -> Result<(String, String), String> {
+        super::command::parse(line)
+            .map(|c| (c.verb, c.arg))
+            .map_err(|e| e.to_string())
+    }
+}
 pub use data::SESSIONS_PER_CONNECTION;
 
 /// Password verifications at once, for the FTPS door (argon2id holds

@@ -131,28 +131,78 @@ fn valid_datetime(d: &str) -> bool {
     DateTime::new(y, m, dd, h, mi, s, 0).is_ok()
 }
 
+/// Whether `tokens` match all of `name`. Each (token, position) pair is
+/// decided once: plain backtracking over `*` took time exponential in the
+/// number of stars (`***************+**` against a long name did not
+/// finish), and the name is the client's.
 fn match_tokens(tokens: &[Token], name: &[char], code: &str) -> bool {
-    let Some((first, rest)) = tokens.split_first() else {
-        return name.is_empty();
-    };
-    match first {
-        Token::Literal(c) => name.first() == Some(c) && match_tokens(rest, &name[1..], code),
-        Token::One => !name.is_empty() && match_tokens(rest, &name[1..], code),
-        Token::Any => (0..=name.len()).any(|i| match_tokens(rest, &name[i..], code)),
-        Token::Code => {
-            let n = code.chars().count();
-            name.len() >= n
-                && name[..n].iter().copied().eq(code.chars())
-                && match_tokens(rest, &name[n..], code)
-        }
-        Token::DateTime => {
-            digits(name, 14).is_some_and(|d| valid_datetime(&d))
-                && match_tokens(rest, &name[14..], code)
-        }
-        Token::Date => {
-            digits(name, 8).is_some_and(|d| valid_date(&d)) && match_tokens(rest, &name[8..], code)
+    let mut memo = Memo::new(tokens.len(), name.len());
+    match_from(tokens, name, code, 0, 0, &mut memo)
+}
+
+/// Decided (pattern position, subject position) pairs.
+struct Memo {
+    width: usize,
+    seen: Vec<Option<bool>>,
+}
+
+impl Memo {
+    fn new(patterns: usize, subjects: usize) -> Memo {
+        Memo {
+            width: subjects + 1,
+            seen: vec![None; (patterns + 1) * (subjects + 1)],
         }
     }
+
+    fn get(&self, p: usize, s: usize) -> Option<bool> {
+        self.seen.get(p * self.width + s).copied().flatten()
+    }
+
+    fn set(&mut self, p: usize, s: usize, v: bool) -> bool {
+        if let Some(slot) = self.seen.get_mut(p * self.width + s) {
+            *slot = Some(v);
+        }
+        v
+    }
+}
+
+fn match_from(
+    tokens: &[Token],
+    name: &[char],
+    code: &str,
+    t: usize,
+    i: usize,
+    memo: &mut Memo,
+) -> bool {
+    if let Some(v) = memo.get(t, i) {
+        return v;
+    }
+    let rest = name.get(i..).unwrap_or_default();
+    let v = match tokens.get(t) {
+        None => rest.is_empty(),
+        Some(Token::Literal(c)) => {
+            rest.first() == Some(c) && match_from(tokens, name, code, t + 1, i + 1, memo)
+        }
+        Some(Token::One) => !rest.is_empty() && match_from(tokens, name, code, t + 1, i + 1, memo),
+        Some(Token::Any) => {
+            (i..=name.len()).any(|j| match_from(tokens, name, code, t + 1, j, memo))
+        }
+        Some(Token::Code) => {
+            let n = code.chars().count();
+            rest.len() >= n
+                && rest[..n].iter().copied().eq(code.chars())
+                && match_from(tokens, name, code, t + 1, i + n, memo)
+        }
+        Some(Token::DateTime) => {
+            digits(rest, 14).is_some_and(|d| valid_datetime(&d))
+                && match_from(tokens, name, code, t + 1, i + 14, memo)
+        }
+        Some(Token::Date) => {
+            digits(rest, 8).is_some_and(|d| valid_date(&d))
+                && match_from(tokens, name, code, t + 1, i + 8, memo)
+        }
+    };
+    memo.set(t, i, v)
 }
 
 /// A compiled path glob.
@@ -201,33 +251,59 @@ impl PathGlob {
     }
 }
 
+/// Whether the components match, each (part, component) pair decided
+/// once (`**/**/…` would otherwise backtrack exponentially).
 fn glob_parts(pats: &[&str], comps: &[&str]) -> bool {
-    let Some((first, rest)) = pats.split_first() else {
-        return comps.is_empty();
-    };
-    if *first == "**" {
-        return (0..=comps.len()).any(|i| glob_parts(rest, &comps[i..]));
+    let mut memo = Memo::new(pats.len(), comps.len());
+    glob_from(pats, comps, 0, 0, &mut memo)
+}
+
+fn glob_from(pats: &[&str], comps: &[&str], p: usize, c: usize, memo: &mut Memo) -> bool {
+    if let Some(v) = memo.get(p, c) {
+        return v;
     }
-    let Some((c, crest)) = comps.split_first() else {
-        return false;
+    let v = match (pats.get(p), comps.get(c)) {
+        (None, _) => c >= comps.len(),
+        (Some(&"**"), _) => (c..=comps.len()).any(|j| glob_from(pats, comps, p + 1, j, memo)),
+        (Some(_), None) => false,
+        (Some(first), Some(comp)) => {
+            let pat = NamePattern {
+                source: String::new(),
+                tokens: first
+                    .chars()
+                    .map(|ch| match ch {
+                        '*' => Token::Any,
+                        '?' => Token::One,
+                        ch => Token::Literal(ch),
+                    })
+                    .collect(),
+            };
+            pat.matches(comp, "") && glob_from(pats, comps, p + 1, c + 1, memo)
+        }
     };
-    let pat = NamePattern {
-        source: String::new(),
-        tokens: first
-            .chars()
-            .map(|ch| match ch {
-                '*' => Token::Any,
-                '?' => Token::One,
-                ch => Token::Literal(ch),
-            })
-            .collect(),
-    };
-    pat.matches(c, "") && glob_parts(rest, crest)
+    memo.set(p, c, v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/fuzz_targets/pattern.rs): many stars against
+    /// a long name backtracked exponentially; a glob of many `**` too.
+    #[test]
+    fn many_stars_match_in_linear_steps() {
+        let p = NamePattern::parse("***************+**").unwrap();
+        let long = "a".repeat(200);
+        assert!(!p.matches(&long, "032018"));
+        assert!(p.matches(&format!("{long}+"), "032018"));
+        let stars = "*a".repeat(40) + "b";
+        let p = NamePattern::parse(&stars).unwrap();
+        assert!(!p.matches(&"a".repeat(250), "032018"));
+        let g = PathGlob::parse(&"**/".repeat(30)).unwrap();
+        assert!(g.matches(&"d/".repeat(30)));
+        let g = PathGlob::parse(&("**/".repeat(30) + "x")).unwrap();
+        assert!(!g.matches(&"d/".repeat(60)));
+    }
 
     #[test]
     fn templates() {

@@ -432,6 +432,12 @@ impl Packet {
         }
         self
     }
+    /// Bytes as they are, without a length (an extended request's payload).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn raw(mut self, s: &[u8]) -> Self {
+        self.0.put_slice(s);
+        self
+    }
     pub fn finish(mut self) -> Bytes {
         let len = (self.0.len() - 4) as u32;
         self.0[..4].copy_from_slice(&len.to_be_bytes());

@@ -25,6 +25,8 @@
 
 pub(crate) mod attrs;
 mod codec;
+#[cfg(any(test, feature = "fuzzing"))]
+mod encode;
 mod extended;
 mod handler;
 mod session;
@@ -32,6 +34,13 @@ mod worker;
 
 #[cfg(test)]
 mod tests;
+
+/// What the fuzz targets call: the daemon's own packet decoder.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::codec::{DecodeError, Request, decode};
+}
 
 use std::future::Future;
 use std::io;

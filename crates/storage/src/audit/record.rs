@@ -81,7 +81,11 @@ fn checked(line: &str) -> Result<(&str, &str), LineError> {
     if line.len() < HASH_SUFFIX_LEN + 2 || !line.ends_with("\"}") {
         return Err(LineError::Torn);
     }
-    let (body_part, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    // A tampered line may put a multi-byte character across the place
+    // where the hash field must start: that is a torn line, not a panic.
+    let Some((body_part, suffix)) = line.split_at_checked(line.len() - HASH_SUFFIX_LEN) else {
+        return Err(LineError::Torn);
+    };
     let Some(hash) = suffix
         .strip_prefix(",\"hash\":\"")
         .and_then(|s| s.strip_suffix("\"}"))
@@ -185,6 +189,16 @@ mod tests {
         assert_eq!(p.fields["path"], "住基.csv");
         let (bare, _) = build(1, "t", GENESIS, "{}");
         assert_eq!(parse(&bare).unwrap_err(), LineError::Missing("event"));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/audit_record.rs): a line whose
+    /// last 77 bytes start inside a multi-byte character panicked.
+    #[test]
+    fn a_line_cut_inside_a_character_is_torn() {
+        // 82 bytes: the hash field would start at byte 7, inside 本.
+        let l = format!("{{\"a\":\"本{}\"}}", "y".repeat(71));
+        assert_eq!(parse(&l).unwrap_err(), LineError::Torn);
+        assert_eq!(head(&l).unwrap_err(), LineError::Torn);
     }
 
     #[test]
