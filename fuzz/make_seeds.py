@@ -90,10 +90,12 @@ def filetype_seeds():
 def zip_bytes(entries, nested=None):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        # A fixed time, so that the seeds are the same bytes every run.
+        when = (2026, 12, 1, 9, 0, 0)
         for name, data in entries:
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, when), data, zipfile.ZIP_DEFLATED)
         if nested:
-            z.writestr("inner.zip", nested)
+            z.writestr(zipfile.ZipInfo("inner.zip", when), nested, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -153,7 +155,25 @@ def small_seeds():
     put("calendar", "utf8", "\ufeff# closed\n2026-12-29\n2026-12-30,年末\n".encode())
 
 
+def web_form_seeds():
+    def part(name, value, filename=None):
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        return f"--XyZ\r\nContent-Disposition: {disp}\r\n\r\n".encode() + value + b"\r\n"
+    body = part("csrf", b"0123456789abcdef") + part("file", b"a,b\r\n1,2\r\n", "住基.csv") + b"--XyZ--\r\n"
+    put("web_form", "upload", bytes([64]) + body)
+    put("web_form", "two_files", bytes([7]) + part("csrf", b"t") + part("file", b"x" * 300, "C:\\Users\\a\\b.txt") + part("file", b"", "") + b"--XyZ--\r\n")
+    put("web_form", "no_boundary", bytes([255]) + b"x" * 512)
+    put("web_form", "endless_headers", bytes([32]) + b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nX: " + b"y" * 400)
+
+
+def audit_verify_seeds():
+    put("audit_verify", "unchanged", b"")
+    put("audit_verify", "one_byte", bytes([0x40, 0x01, ord("7")]))
+    put("audit_verify", "header", bytes([0x05, 0x00, ord("x")]))
+
+
 if __name__ == "__main__":
+    web_form_seeds(); audit_verify_seeds()
     sftp_seeds(); ftp_seeds(); path_seeds(); name_seeds(); format_seeds()
     filetype_seeds(); archive_seeds(); clamd_seeds(); ctl_seeds(); audit_seeds()
     config_seeds(); rules_seeds(); small_seeds()

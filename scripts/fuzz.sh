@@ -37,7 +37,7 @@ else
   targets=("$target")
 fi
 
-summary=target/fuzz-summary.txt
+summary=${FUZZ_SUMMARY:-target/fuzz-summary.txt}
 mkdir -p target
 printf '%-14s %12s %8s %8s %s\n' target executions exec/s cov result > "$summary"
 failed=0

@@ -208,6 +208,18 @@ fn verify_names_the_first_bad_record_for_every_kind_of_tampering() {
             "segment-000002.jsonl, line 4",
         ),
         (
+            // Found by fuzzing: the reader panicked on a line whose hash
+            // field would start inside a multi-byte character.
+            "a line cut inside a character",
+            Box::new(move |dir: &Path| {
+                let p = dir.join(seg(2));
+                let mut l = lines(&p);
+                l[3] = format!("{{\"a\":\"本{}\"}}", "y".repeat(71));
+                set_lines(&p, &l);
+            }),
+            "segment-000002.jsonl, line 4",
+        ),
+        (
             "a deleted record",
             Box::new(move |dir: &Path| {
                 let p = dir.join(seg(2));

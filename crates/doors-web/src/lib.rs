@@ -34,6 +34,11 @@ pub mod session;
 mod signin;
 mod upload;
 
+/// What the fuzz targets call: the upload form's reader.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use upload::fuzzing;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -296,3 +296,58 @@ async fn stream_one(
         )),
     }
 }
+
+/// What the fuzz target calls: the upload form read as the handler reads
+/// it (the CSRF field as text within `MAX_TOKEN`, each file part's name
+/// made a base name and resolved, its data chunk by chunk, other fields
+/// skipped), without storing anything.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use axum::body::{Body, Bytes};
+    use renkei_core::namespace::NsPath;
+
+    use super::{Form, MAX_TOKEN, base_name};
+
+    /// The file bytes the form carried, or why it was refused.
+    pub fn read_upload_form(
+        content_type: &str,
+        chunks: Vec<Vec<u8>>,
+        max_form: u64,
+        max_upload: u64,
+    ) -> Result<u64, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let stream = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from(c))),
+        );
+        let body = Body::from_stream(stream);
+        runtime.block_on(async move {
+            let mut form = Form::open(Some(content_type), body, max_form, max_upload)
+                .map_err(|e| e.to_string())?;
+            let mut data = 0u64;
+            while let Some(mut field) = form.next_field().await.map_err(|e| e.to_string())? {
+                match field.name() {
+                    Some("csrf") => {
+                        form.text(field, MAX_TOKEN)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Some("file") => {
+                        let name = field.file_name().map(base_name).unwrap_or_default();
+                        let _ = NsPath::parse(format!("inbox/{name}").as_bytes(), 16);
+                        while let Some(b) =
+                            form.chunk(&mut field).await.map_err(|e| e.to_string())?
+                        {
+                            data += b.len() as u64;
+                        }
+                    }
+                    _ => form.skip(field).await.map_err(|e| e.to_string())?,
+                }
+            }
+            Ok(data)
+        })
+    }
+}
