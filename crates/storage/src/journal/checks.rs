@@ -9,13 +9,12 @@
 //! result, and two operators cannot both act on one held file.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 
 use super::OpResult;
 use super::records::{
     CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState, Release, entry_key,
 };
-use super::tables::{OpError, Outcome, Tables, get, put};
+use super::tables::{OpError, Outcome, StoreError, Table, Tables};
 
 /// Arrival-check changes (variants of [`super::Op`]).
 #[derive(Debug, Clone)]
@@ -69,15 +68,15 @@ pub(super) fn keys_of(o: &ObjectRecord) -> (String, Option<String>) {
 }
 
 impl Tables<'_> {
-    fn held_object(&self, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
-        Ok(match get::<ObjectRecord>(&self.objects, "object", id)? {
+    fn held_object(&mut self, id: &str) -> Result<Result<ObjectRecord, OpError>, StoreError> {
+        Ok(match self.get::<ObjectRecord>(Table::Objects, id)? {
             None => Err(OpError::NotFound),
             Some(o) if o.state.is_held() => Ok(o),
             Some(_) => Err(OpError::Stale),
         })
     }
 
-    pub(super) fn apply_checks(&mut self, op: &ChecksOp) -> Result<OpResult, redb::Error> {
+    pub(super) fn apply_checks(&mut self, op: &ChecksOp) -> Result<OpResult, StoreError> {
         match op {
             ChecksOp::Settle {
                 id,
@@ -85,7 +84,7 @@ impl Tables<'_> {
                 state,
                 check,
             } => {
-                let Some(mut o) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                let Some(mut o) = self.get::<ObjectRecord>(Table::Objects, id)? else {
                     return Ok(Err(OpError::NotFound));
                 };
                 if !matches!(o.state, ObjectState::Checking { .. }) || o.path != *path {
@@ -94,11 +93,11 @@ impl Tables<'_> {
                 let (key, _) = keys_of(&o);
                 if state.is_held()
                     && matches!(
-                        get::<EntryRecord>(&self.entries, "entry", &key)?,
+                        self.get::<EntryRecord>(Table::Entries, &key)?,
                         Some(EntryRecord::File { object }) if object == *id
                     )
                 {
-                    self.entries.remove(key.as_str())?;
+                    self.remove(Table::Entries, &key)?;
                 }
                 o.state = state.clone();
                 o.check = Some(check.clone());
@@ -108,7 +107,7 @@ impl Tables<'_> {
                         approvals: Vec::new(),
                     });
                 }
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
@@ -121,13 +120,13 @@ impl Tables<'_> {
                 };
                 let (key, parent) = keys_of(&o);
                 if let Some(pk) = &parent {
-                    match get::<EntryRecord>(&self.entries, "entry", pk)? {
+                    match self.get::<EntryRecord>(Table::Entries, pk)? {
                         Some(EntryRecord::Dir { .. }) => {}
                         Some(EntryRecord::File { .. }) => return Ok(Err(OpError::NotDir)),
                         None => return Ok(Err(OpError::ParentMissing)),
                     }
                 }
-                if self.entries.get(key.as_str())?.is_some() {
+                if self.exists(Table::Entries, &key)? {
                     return Ok(Err(OpError::Exists));
                 }
                 o.state = state.clone();
@@ -140,30 +139,30 @@ impl Tables<'_> {
                         approvals: Vec::new(),
                     });
                 }
-                put(
-                    &mut self.entries,
+                self.put(
+                    Table::Entries,
                     &key,
                     &EntryRecord::File { object: id.clone() },
                 )?;
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
                 }))
             }
             ChecksOp::Recheck { id, entry_key, at } => {
-                match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+                match self.get::<EntryRecord>(Table::Entries, entry_key)? {
                     Some(EntryRecord::File { object }) if object == *id => {}
                     _ => return Ok(Err(OpError::Stale)),
                 }
-                let Some(mut o) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                let Some(mut o) = self.get::<ObjectRecord>(Table::Objects, id)? else {
                     return Ok(Err(OpError::NotFound));
                 };
                 if o.state != ObjectState::Stored {
                     return Ok(Err(OpError::Stale));
                 }
                 o.state = ObjectState::Checking { since: *at };
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
@@ -178,7 +177,7 @@ impl Tables<'_> {
                     at: *at,
                     by: by.clone(),
                 };
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     garbage: o.segments.clone(),
                     object: Some(o),

@@ -8,11 +8,10 @@
 //! is recognised at restart and does not import the file twice.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::records::BoxKind;
-use super::tables::{Outcome, Tables, get, put};
+use super::tables::{Outcome, StoreError, Table, Tables};
 use super::{OpError, OpResult};
 
 /// Where a (file, route) pair is.
@@ -89,30 +88,8 @@ pub fn route_prefix(route: &str) -> String {
 }
 
 /// Key in the by-tenant index of `route`'s record of `object`.
-fn tenant_key(tenant: &str, route: &str, object: &str) -> String {
+pub(super) fn tenant_key(tenant: &str, route: &str, object: &str) -> String {
     format!("{tenant}\0{route}\0{object}")
-}
-
-/// Fills the by-tenant index from the delivery records when it is empty
-/// and they are not (a journal written before the index existed). Runs at
-/// open, inside the opening transaction.
-pub(super) fn index_by_tenant(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
-    let mut index = txn.open_table(super::BY_TENANT)?;
-    if index.first()?.is_some() {
-        return Ok(());
-    }
-    let deliveries = txn.open_table(super::DELIVERIES)?;
-    for item in deliveries.iter()? {
-        let (k, v) = item?;
-        let r: DeliveryRecord = serde_json::from_slice(v.value()).map_err(|e| {
-            redb::Error::Corrupted(format!(
-                "delivery record {:?} is unreadable: {e}",
-                k.value()
-            ))
-        })?;
-        index.insert(tenant_key(&r.tenant, &r.route, &r.object).as_str(), &[][..])?;
-    }
-    Ok(())
 }
 
 /// Key of the import mark of `name` taken by `route` for `tenant`.
@@ -141,7 +118,7 @@ pub enum HandoffOp {
 }
 
 impl Tables<'_> {
-    pub(super) fn apply_handoff(&mut self, op: &HandoffOp) -> Result<OpResult, redb::Error> {
+    pub(super) fn apply_handoff(&mut self, op: &HandoffOp) -> Result<OpResult, StoreError> {
         match op {
             HandoffOp::PutDelivery {
                 record,
@@ -149,101 +126,30 @@ impl Tables<'_> {
                 expect,
             } => {
                 let key = delivery_key(&record.route, &record.object);
-                let old = get::<DeliveryRecord>(&self.deliveries, "delivery", &key)?;
+                let old = self.get::<DeliveryRecord>(Table::Deliveries, &key)?;
                 match (&old, only_new, expect) {
                     (Some(_), true, _) => return Ok(Err(OpError::Exists)),
                     (Some(o), false, Some(s)) if o.state != *s => return Ok(Err(OpError::Stale)),
                     (None, false, Some(_)) => return Ok(Err(OpError::NotFound)),
                     _ => {}
                 }
-                put(&mut self.deliveries, &key, record)?;
+                self.put(Table::Deliveries, &key, record)?;
                 if old.is_none() {
                     let index = tenant_key(&record.tenant, &record.route, &record.object);
-                    self.by_tenant.insert(index.as_str(), &[][..])?;
+                    self.txn.put(Table::ByTenant, &index, &[])?;
                 }
                 Ok(Ok(Outcome::default()))
             }
             HandoffOp::PutImport { key, mark } => {
-                put(&mut self.imports, key, mark)?;
+                self.put(Table::Imports, key, mark)?;
                 Ok(Ok(Outcome::default()))
             }
             HandoffOp::DropImport { key } => {
-                if self.imports.remove(key.as_str())?.is_none() {
+                if !self.remove(Table::Imports, key)? {
                     return Ok(Err(OpError::NotFound));
                 }
                 Ok(Ok(Outcome::default()))
             }
         }
-    }
-}
-
-/// Reads of hand-off state.
-impl super::RedbJournal {
-    pub fn delivery(
-        &self,
-        route: &str,
-        object: &str,
-    ) -> Result<Option<DeliveryRecord>, super::JournalError> {
-        self.get(super::DELIVERIES, &delivery_key(route, object))
-    }
-
-    /// Every delivery record of a route (`""` for all routes).
-    pub fn deliveries(&self, route: &str) -> Result<Vec<DeliveryRecord>, super::JournalError> {
-        let prefix = if route.is_empty() {
-            String::new()
-        } else {
-            route_prefix(route)
-        };
-        Ok(self
-            .scan::<DeliveryRecord>(super::DELIVERIES, &prefix)?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect())
-    }
-
-    /// Every delivery record of `tenant`'s files (all routes).
-    pub fn deliveries_of(&self, tenant: &str) -> Result<Vec<DeliveryRecord>, super::JournalError> {
-        let prefix = format!("{tenant}\0");
-        let keys: Vec<String> = self.read(super::BY_TENANT, |t| {
-            let mut out = Vec::new();
-            for item in t.range(prefix.as_str()..)? {
-                let (k, _) = item?;
-                let key = k.value();
-                if !key.starts_with(&prefix) {
-                    break;
-                }
-                out.push(key.to_string());
-            }
-            Ok(out)
-        })?;
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            let mut parts = k.splitn(3, '\0').skip(1);
-            if let (Some(route), Some(object)) = (parts.next(), parts.next())
-                && let Some(r) = self.delivery(route, object)?
-            {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn import_mark(&self, key: &str) -> Result<Option<ImportMark>, super::JournalError> {
-        self.get(super::IMPORTS, key)
-    }
-
-    /// Whether any delivery record names `object` (it has been queued for
-    /// a hand-off at least once).
-    pub fn has_deliveries(
-        &self,
-        routes: &[String],
-        object: &str,
-    ) -> Result<bool, super::JournalError> {
-        for r in routes {
-            if self.delivery(r, object)?.is_some() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }

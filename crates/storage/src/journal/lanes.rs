@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use super::OpResult;
 use super::checks::keys_of;
 use super::records::{Approval, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState};
-use super::tables::{OpError, Outcome, Tables, get, put};
+use super::tables::{OpError, Outcome, StoreError, Table, Tables};
 
 /// What a lane's owner key starts with.
 const LANE_PREFIX: &str = "lane:";
@@ -77,8 +77,8 @@ pub enum LaneOp {
     },
 }
 
-fn lane_object(t: &Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>, redb::Error> {
-    Ok(match get::<ObjectRecord>(&t.objects, "object", id)? {
+fn lane_object(t: &mut Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>, StoreError> {
+    Ok(match t.get::<ObjectRecord>(Table::Objects, id)? {
         Some(o) if o.lane().is_some() => Ok(o),
         _ => Err(OpError::NotFound),
     })
@@ -86,20 +86,20 @@ fn lane_object(t: &Tables<'_>, id: &str) -> Result<Result<ObjectRecord, OpError>
 
 impl Tables<'_> {
     /// Takes `o`'s name out of the lane if the name still names it.
-    fn unlink(&mut self, o: &ObjectRecord) -> Result<(), redb::Error> {
+    fn unlink(&mut self, o: &ObjectRecord) -> Result<(), StoreError> {
         let (key, _) = keys_of(o);
         if matches!(
-            get::<EntryRecord>(&self.entries, "entry", &key)?,
+            self.get::<EntryRecord>(Table::Entries, &key)?,
             Some(EntryRecord::File { object }) if object == o.id
         ) {
-            self.entries.remove(key.as_str())?;
+            self.remove(Table::Entries, &key)?;
         }
         Ok(())
     }
 
     // Long: one arm per lane operation with its preconditions; the match
     // is the list of what a lane can do beyond an upload and a removal.
-    pub(super) fn apply_lane(&mut self, op: &LaneOp) -> Result<OpResult, redb::Error> {
+    pub(super) fn apply_lane(&mut self, op: &LaneOp) -> Result<OpResult, StoreError> {
         match op {
             LaneOp::Approve { id, by, at, needed } => {
                 let mut o = match lane_object(self, id)? {
@@ -126,7 +126,7 @@ impl Tables<'_> {
                         approvals,
                     };
                 }
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
@@ -157,7 +157,7 @@ impl Tables<'_> {
                 record.ran.push(format!("approval:{by}"));
                 record.reason = Some(reason.clone());
                 o.check = Some(record);
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
@@ -180,7 +180,7 @@ impl Tables<'_> {
                     at: *at,
                     by: by.clone(),
                 };
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     garbage: o.segments.clone(),
                     object: Some(o),
@@ -200,7 +200,7 @@ impl Tables<'_> {
                     at: *at,
                     by: by.clone(),
                 };
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     object: Some(o),
                     ..Outcome::default()
@@ -216,7 +216,7 @@ impl Tables<'_> {
                 }
                 self.unlink(&o)?;
                 o.state = ObjectState::Expired { at: *at };
-                put(&mut self.objects, id, &o)?;
+                self.put(Table::Objects, id, &o)?;
                 Ok(Ok(Outcome {
                     garbage: o.segments.clone(),
                     object: Some(o),

@@ -12,11 +12,8 @@
 //! crash, the notes still present are exactly the records the trail may
 //! lack.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use super::OpResult;
 
-use super::{JournalError, OpResult, RedbJournal, to_redb};
-
-pub(super) const NOTES: TableDefinition<u64, &str> = TableDefinition::new("notes");
 /// Key in `meta` of the next note's sequence number.
 pub(super) const NEXT_NOTE: &str = "next_note";
 
@@ -37,26 +34,5 @@ pub struct Note {
 impl std::fmt::Debug for Note {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Note")
-    }
-}
-
-impl RedbJournal {
-    /// The notes not yet dropped, in sequence order.
-    pub fn notes(&self) -> Result<Vec<(u64, String)>, JournalError> {
-        let txn = self.db.begin_read().map_err(to_redb)?;
-        let table = txn.open_table(NOTES).map_err(to_redb)?;
-        let mut out = Vec::new();
-        for item in table.iter().map_err(to_redb)? {
-            let (k, v) = item.map_err(to_redb)?;
-            out.push((k.value(), v.value().to_string()));
-        }
-        Ok(out)
-    }
-
-    /// The sequence number of the newest note not yet dropped.
-    pub fn last_note(&self) -> Result<Option<u64>, JournalError> {
-        let txn = self.db.begin_read().map_err(to_redb)?;
-        let table = txn.open_table(NOTES).map_err(to_redb)?;
-        Ok(table.last().map_err(to_redb)?.map(|(k, _)| k.value()))
     }
 }

@@ -6,14 +6,13 @@
 //! changed nothing, so the others can still commit.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 
 use super::records::{
     BanRecord, EntryRecord, ObjectRecord, ObjectState, PartialRecord, SegmentRef,
 };
-use super::tables::{OpError, Outcome, Tables, get, put};
+use super::tables::{OpError, Outcome, StoreError, Table, Tables};
 
-type Res = Result<Result<Outcome, OpError>, redb::Error>;
+type Res = Result<Result<Outcome, OpError>, StoreError>;
 
 /// One change to the journal.
 #[derive(Debug, Clone)]
@@ -123,13 +122,13 @@ fn unused(old: &[SegmentRef], new: &[SegmentRef]) -> Vec<SegmentRef> {
 
 impl Tables<'_> {
     fn parent_is_dir(
-        &self,
+        &mut self,
         parent_key: &Option<String>,
-    ) -> Result<Result<(), OpError>, redb::Error> {
+    ) -> Result<Result<(), OpError>, StoreError> {
         let Some(pk) = parent_key else {
             return Ok(Ok(()));
         };
-        Ok(match get::<EntryRecord>(&self.entries, "entry", pk)? {
+        Ok(match self.get::<EntryRecord>(Table::Entries, pk)? {
             Some(EntryRecord::Dir { .. }) => Ok(()),
             Some(EntryRecord::File { .. }) => Err(OpError::NotDir),
             None => Err(OpError::ParentMissing),
@@ -142,25 +141,25 @@ impl Tables<'_> {
         old_id: &str,
         by: &str,
         at: Timestamp,
-    ) -> Result<Option<ObjectRecord>, redb::Error> {
-        let Some(mut old) = get::<ObjectRecord>(&self.objects, "object", old_id)? else {
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let Some(mut old) = self.get::<ObjectRecord>(Table::Objects, old_id)? else {
             return Ok(None);
         };
         old.state = ObjectState::Superseded {
             at,
             by_object: by.to_string(),
         };
-        put(&mut self.objects, old_id, &old)?;
+        self.put(Table::Objects, old_id, &old)?;
         Ok(Some(old))
     }
 
     /// The sequence number the next note gets: one past the newest note,
     /// or what `meta` kept when the notes were all dropped.
-    pub(super) fn next_note(&self) -> Result<u64, redb::Error> {
-        let after_last = self.notes.last()?.map_or(1, |(k, _)| k.value() + 1);
-        let kept = match self.meta.get(super::notes::NEXT_NOTE)? {
-            Some(v) => v.value().parse::<u64>().map_err(|e| {
-                redb::Error::Corrupted(format!(
+    pub(super) fn next_note(&mut self) -> Result<u64, StoreError> {
+        let after_last = self.txn.last_note()?.map_or(1, |k| k + 1);
+        let kept = match self.meta(super::notes::NEXT_NOTE)? {
+            Some(v) => v.parse::<u64>().map_err(|e| {
+                StoreError::Corrupt(format!(
                     "journal meta {:?} is unreadable: {e}",
                     super::notes::NEXT_NOTE
                 ))
@@ -191,20 +190,20 @@ impl Tables<'_> {
             ),
             Op::PutPartial { key, record } => {
                 let mut out = Outcome::default();
-                if let Some(old) = get::<PartialRecord>(&self.partials, "partial", key)? {
+                if let Some(old) = self.get::<PartialRecord>(Table::Partials, key)? {
                     out.garbage = unused(&old.segments, &record.segments);
                 }
-                put(&mut self.partials, key, record)?;
+                self.put(Table::Partials, key, record)?;
                 Ok(Ok(out))
             }
             Op::DropPartial { key, if_updated_at } => {
-                let Some(p) = get::<PartialRecord>(&self.partials, "partial", key)? else {
+                let Some(p) = self.get::<PartialRecord>(Table::Partials, key)? else {
                     return Ok(Err(OpError::NotFound));
                 };
                 if if_updated_at.is_some_and(|t| t != p.updated_at) {
                     return Ok(Err(OpError::Stale));
                 }
-                self.partials.remove(key.as_str())?;
+                self.remove(Table::Partials, key)?;
                 Ok(Ok(Outcome {
                     garbage: p.segments.clone(),
                     partial: Some(p),
@@ -232,39 +231,36 @@ impl Tables<'_> {
                 if let Err(e) = self.parent_is_dir(parent_key)? {
                     return Ok(Err(e));
                 }
-                if self.entries.get(key.as_str())?.is_some() {
+                if self.exists(Table::Entries, key)? {
                     return Ok(Err(OpError::Exists));
                 }
-                put(&mut self.entries, key, record)?;
+                self.put(Table::Entries, key, record)?;
                 Ok(Ok(Outcome::default()))
             }
             Op::Rmdir {
                 key,
                 children_prefix,
             } => {
-                match get::<EntryRecord>(&self.entries, "entry", key)? {
+                match self.get::<EntryRecord>(Table::Entries, key)? {
                     None => return Ok(Err(OpError::NotFound)),
                     Some(EntryRecord::File { .. }) => return Ok(Err(OpError::NotDir)),
                     Some(EntryRecord::Dir { .. }) => {}
                 }
-                let has_child = match self.entries.range(children_prefix.as_str()..)?.next() {
-                    Some(item) => item?.0.value().starts_with(children_prefix.as_str()),
-                    None => false,
-                };
+                let has_child = self.txn.any_with_prefix(Table::Entries, children_prefix)?;
                 if has_child {
                     return Ok(Err(OpError::NotEmpty));
                 }
-                self.entries.remove(key.as_str())?;
+                self.remove(Table::Entries, key)?;
                 Ok(Ok(Outcome::default()))
             }
             Op::PurgeObject { id, state } => {
-                let Some(obj) = get::<ObjectRecord>(&self.objects, "object", id)? else {
+                let Some(obj) = self.get::<ObjectRecord>(Table::Objects, id)? else {
                     return Ok(Err(OpError::NotFound));
                 };
                 if obj.state.label() != *state || obj.state == ObjectState::Stored {
                     return Ok(Err(OpError::Stale));
                 }
-                self.objects.remove(id.as_str())?;
+                self.remove(Table::Objects, id)?;
                 Ok(Ok(Outcome {
                     garbage: obj.segments.clone(),
                     object: Some(obj),
@@ -272,26 +268,26 @@ impl Tables<'_> {
                 }))
             }
             Op::PutBan { record } => {
-                put(&mut self.bans, &record.ip, record)?;
+                self.put(Table::Bans, &record.ip, record)?;
                 Ok(Ok(Outcome::default()))
             }
             Op::DropBan { ip } => {
-                if self.bans.remove(ip.as_str())?.is_none() {
+                if !self.remove(Table::Bans, ip)? {
                     return Ok(Err(OpError::NotFound));
                 }
                 Ok(Ok(Outcome::default()))
             }
             Op::SetMtime { entry_key, mtime } => {
-                let id = match get::<EntryRecord>(&self.entries, "entry", entry_key)? {
+                let id = match self.get::<EntryRecord>(Table::Entries, entry_key)? {
                     None => return Ok(Err(OpError::NotFound)),
                     Some(EntryRecord::Dir { .. }) => return Ok(Ok(Outcome::default())),
                     Some(EntryRecord::File { object }) => object,
                 };
-                let Some(mut obj) = get::<ObjectRecord>(&self.objects, "object", &id)? else {
+                let Some(mut obj) = self.get::<ObjectRecord>(Table::Objects, &id)? else {
                     return Ok(Err(OpError::NotFound));
                 };
                 obj.mtime = *mtime;
-                put(&mut self.objects, &id, &obj)?;
+                self.put(Table::Objects, &id, &obj)?;
                 Ok(Ok(Outcome {
                     object: Some(obj),
                     ..Outcome::default()
@@ -301,7 +297,7 @@ impl Tables<'_> {
             Op::Checks(c) => self.apply_checks(c),
             Op::Lane(l) => self.apply_lane(l),
             Op::PutMeta { key, value } => {
-                self.meta.insert(key.as_str(), value.as_str())?;
+                self.put_meta(key, value)?;
                 Ok(Ok(Outcome::default()))
             }
             Op::SpendStep { key, step } => self.spend_step(key, *step),
@@ -309,10 +305,8 @@ impl Tables<'_> {
                 // The next sequence number is the newest note's plus one;
                 // with the table emptied, `meta` remembers where it was.
                 let next = self.next_note()?.max(through.saturating_add(1));
-                self.notes.retain_in(..=*through, |_, _| false)?;
-                if self.notes.first()?.is_none() {
-                    self.meta
-                        .insert(super::notes::NEXT_NOTE, next.to_string().as_str())?;
+                if !self.txn.drop_notes(*through)? {
+                    self.put_meta(super::notes::NEXT_NOTE, &next.to_string())?;
                 }
                 Ok(Ok(Outcome::default()))
             }
@@ -332,7 +326,7 @@ impl Tables<'_> {
         if let Err(e) = self.parent_is_dir(parent_key)? {
             return Ok(Err(e));
         }
-        let existing = get::<EntryRecord>(&self.entries, "entry", entry_key)?;
+        let existing = self.get::<EntryRecord>(Table::Entries, entry_key)?;
         let old_id = match existing {
             Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
             Some(EntryRecord::File { .. }) if exclusive => {
@@ -342,13 +336,15 @@ impl Tables<'_> {
             None => None,
         };
         if replaces_only_waiting && let Some(old_id) = &old_id {
-            let waiting = get::<ObjectRecord>(&self.objects, "object", old_id)?.is_some_and(|o| {
-                o.uploaded_by == object.uploaded_by
-                    && matches!(
-                        o.state,
-                        ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. }
-                    )
-            });
+            let waiting = self
+                .get::<ObjectRecord>(Table::Objects, old_id)?
+                .is_some_and(|o| {
+                    o.uploaded_by == object.uploaded_by
+                        && matches!(
+                            o.state,
+                            ObjectState::Checking { .. } | ObjectState::AwaitingApproval { .. }
+                        )
+                });
             if !waiting {
                 return Ok(Err(OpError::HandedOn));
             }
@@ -363,30 +359,32 @@ impl Tables<'_> {
             out.replaced = Some(old);
         }
         let partial = match clear_partial {
-            Some(pk) => get::<PartialRecord>(&self.partials, "partial", pk)?.map(|p| (pk, p)),
+            Some(pk) => self
+                .get::<PartialRecord>(Table::Partials, pk)?
+                .map(|p| (pk, p)),
             None => None,
         };
         if let Some((pk, p)) = partial {
-            self.partials.remove(pk.as_str())?;
+            self.remove(Table::Partials, pk)?;
             out.garbage.extend(unused(&p.segments, &object.segments));
             out.partial = Some(p);
         }
-        put(
-            &mut self.entries,
+        self.put(
+            Table::Entries,
             entry_key,
             &EntryRecord::File {
                 object: object.id.clone(),
             },
         )?;
-        put(&mut self.objects, &object.id, object)?;
+        self.put(Table::Objects, &object.id, object)?;
         out.object = Some(object.clone());
         Ok(Ok(out))
     }
 
     /// The object id of the file at `key`; `NotFound` or `IsDir` when
     /// there is none.
-    fn file_at(&self, key: &str) -> Result<Result<String, OpError>, redb::Error> {
-        Ok(match get::<EntryRecord>(&self.entries, "entry", key)? {
+    fn file_at(&mut self, key: &str) -> Result<Result<String, OpError>, StoreError> {
+        Ok(match self.get::<EntryRecord>(Table::Entries, key)? {
             None => Err(OpError::NotFound),
             Some(EntryRecord::Dir { .. }) => Err(OpError::IsDir),
             Some(EntryRecord::File { object }) => Ok(object),
@@ -394,24 +392,22 @@ impl Tables<'_> {
     }
 
     /// The object the entry `key` names: its absence is corruption.
-    fn object_named(&self, key: &str, id: &str) -> Result<ObjectRecord, redb::Error> {
-        get::<ObjectRecord>(&self.objects, "object", id)?.ok_or_else(|| {
-            redb::Error::Corrupted(format!(
-                "journal entry {key:?} names object {id} that does not exist"
-            ))
-        })
+    fn object_named(&mut self, key: &str, id: &str) -> Result<ObjectRecord, StoreError> {
+        self.get::<ObjectRecord>(Table::Objects, id)?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "journal entry {key:?} names object {id} that does not exist"
+                ))
+            })
     }
 
     /// [`Op::SpendStep`].
     fn spend_step(&mut self, key: &str, step: u64) -> Res {
-        let last = self
-            .meta
-            .get(key)?
-            .and_then(|v| v.value().parse::<u64>().ok());
+        let last = self.meta(key)?.and_then(|v| v.parse::<u64>().ok());
         if last.is_some_and(|last| last >= step) {
             return Ok(Err(OpError::Stale));
         }
-        self.meta.insert(key, step.to_string().as_str())?;
+        self.put_meta(key, &step.to_string())?;
         Ok(Ok(Outcome::default()))
     }
 
@@ -428,15 +424,15 @@ impl Tables<'_> {
         };
         for route in unless_delivered_by {
             let key = super::handoff::delivery_key(route, &id);
-            let record = get::<super::DeliveryRecord>(&self.deliveries, "delivery", &key)?;
+            let record = self.get::<super::DeliveryRecord>(Table::Deliveries, &key)?;
             if record.is_some_and(|r| r.state == super::DeliveryState::Delivered) {
                 return Ok(Err(OpError::HandedOn));
             }
         }
         let mut obj = self.object_named(entry_key, &id)?;
         obj.state = state.clone();
-        put(&mut self.objects, &id, &obj)?;
-        self.entries.remove(entry_key)?;
+        self.put(Table::Objects, &id, &obj)?;
+        self.remove(Table::Entries, entry_key)?;
         let garbage = if state.keeps_blobs() {
             Vec::new()
         } else {
@@ -469,7 +465,7 @@ impl Tables<'_> {
             return Ok(Err(e));
         }
         let mut out = Outcome::default();
-        match get::<EntryRecord>(&self.entries, "entry", to_key)? {
+        match self.get::<EntryRecord>(Table::Entries, to_key)? {
             Some(EntryRecord::Dir { .. }) => return Ok(Err(OpError::IsDir)),
             Some(EntryRecord::File { .. }) if !overwrite => {
                 return Ok(Err(OpError::Exists));
@@ -484,9 +480,9 @@ impl Tables<'_> {
         }
         let mut obj = self.object_named(from_key, &id)?;
         obj.path = to_path.to_string();
-        put(&mut self.objects, &id, &obj)?;
-        self.entries.remove(from_key)?;
-        put(&mut self.entries, to_key, &EntryRecord::File { object: id })?;
+        self.put(Table::Objects, &id, &obj)?;
+        self.remove(Table::Entries, from_key)?;
+        self.put(Table::Entries, to_key, &EntryRecord::File { object: id })?;
         out.object = Some(obj);
         Ok(Ok(out))
     }

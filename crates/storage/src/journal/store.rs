@@ -3,7 +3,8 @@
 //! transactions of [`Op`]s (each with an optional audit [`Note`]) and
 //! answers reads of what they stored. [`RedbJournal`] is today's store;
 //! a clustered one (a PostgreSQL journal) implements the same trait and
-//! nothing above storage changes.
+//! nothing above storage changes. An [`Engine`] provides the writer and
+//! snapshots; the reads themselves are written once (`reads`).
 //!
 //! The operations are data, not code: a store applies each `Op` with the
 //! preconditions it states (see `ops`), all of one transaction or none.
@@ -13,9 +14,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::reads::{self, Snapshot};
 use super::{
     ApplyError, BanRecord, DeliveryRecord, EntryRecord, ImportMark, JournalError, Note,
-    ObjectRecord, Op, OpResult, Outcome, PartialRecord, RedbJournal,
+    ObjectRecord, Op, OpResult, Outcome, PartialRecord, RedbJournal, StoreError,
 };
 
 /// The results of a submitted transaction, once it is durable.
@@ -166,67 +168,105 @@ impl Journal {
     }
 }
 
-impl JournalStore for RedbJournal {
-    fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(super::writer::Job { ops, reply, note })
-            .map_err(|_| JournalError::WriterGone)?;
-        Ok(rx)
-    }
+/// What an engine provides: transactions submitted to its writer, and
+/// consistent snapshots to read from. Every [`JournalStore`] read is
+/// answered from a snapshot by `reads`, the same way on every engine.
+pub trait Engine: Send + Sync {
+    fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError>;
+    /// Runs `f` over a snapshot (on a thread of the engine's choosing).
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, JournalError>;
+}
 
+impl<E: Engine> JournalStore for E {
+    fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
+        Engine::submit(self, ops, note)
+    }
     fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
-        RedbJournal::meta(self, key)
+        let key = key.to_string();
+        self.read(move |s| reads::meta(s, &key))
     }
     fn entry(&self, key: &str) -> Result<Option<EntryRecord>, JournalError> {
-        RedbJournal::entry(self, key)
+        let key = key.to_string();
+        self.read(move |s| reads::entry(s, &key))
     }
     fn list(&self, prefix: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
-        RedbJournal::list(self, prefix)
+        let prefix = prefix.to_string();
+        self.read(move |s| reads::list(s, &prefix))
     }
     fn list_resolved(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, EntryRecord, Option<ObjectRecord>)>, JournalError> {
-        RedbJournal::list_resolved(self, prefix)
+        let prefix = prefix.to_string();
+        self.read(move |s| reads::list_resolved(s, &prefix))
     }
     fn object(&self, id: &str) -> Result<Option<ObjectRecord>, JournalError> {
-        RedbJournal::object(self, id)
+        let id = id.to_string();
+        self.read(move |s| reads::object(s, &id))
     }
     fn objects(&self) -> Result<Vec<ObjectRecord>, JournalError> {
-        RedbJournal::objects(self)
+        self.read(reads::objects)
     }
     fn partial(&self, key: &str) -> Result<Option<PartialRecord>, JournalError> {
-        RedbJournal::partial(self, key)
+        let key = key.to_string();
+        self.read(move |s| reads::partial(s, &key))
     }
     fn partials(&self, prefix: &str) -> Result<Vec<(String, PartialRecord)>, JournalError> {
-        RedbJournal::partials(self, prefix)
+        let prefix = prefix.to_string();
+        self.read(move |s| reads::partials(s, &prefix))
     }
     fn bans(&self) -> Result<Vec<BanRecord>, JournalError> {
-        RedbJournal::bans(self)
+        self.read(reads::bans)
     }
     fn tenant_entries(&self, tenant: &str) -> Result<Vec<(String, EntryRecord)>, JournalError> {
-        RedbJournal::tenant_entries(self, tenant)
+        let tenant = tenant.to_string();
+        self.read(move |s| reads::tenant_entries(s, &tenant))
     }
     fn delivery(&self, route: &str, object: &str) -> Result<Option<DeliveryRecord>, JournalError> {
-        RedbJournal::delivery(self, route, object)
+        let (route, object) = (route.to_string(), object.to_string());
+        self.read(move |s| reads::delivery(s, &route, &object))
     }
     fn deliveries(&self, route: &str) -> Result<Vec<DeliveryRecord>, JournalError> {
-        RedbJournal::deliveries(self, route)
+        let route = route.to_string();
+        self.read(move |s| reads::deliveries(s, &route))
     }
     fn deliveries_of(&self, tenant: &str) -> Result<Vec<DeliveryRecord>, JournalError> {
-        RedbJournal::deliveries_of(self, tenant)
+        let tenant = tenant.to_string();
+        self.read(move |s| reads::deliveries_of(s, &tenant))
     }
     fn import_mark(&self, key: &str) -> Result<Option<ImportMark>, JournalError> {
-        RedbJournal::import_mark(self, key)
+        let key = key.to_string();
+        self.read(move |s| reads::import_mark(s, &key))
     }
     fn has_deliveries(&self, routes: &[String], object: &str) -> Result<bool, JournalError> {
-        RedbJournal::has_deliveries(self, routes, object)
+        let (routes, object) = (routes.to_vec(), object.to_string());
+        self.read(move |s| reads::has_deliveries(s, &routes, &object))
     }
     fn notes(&self) -> Result<Vec<(u64, String)>, JournalError> {
-        RedbJournal::notes(self)
+        self.read(|s| s.notes())
     }
     fn last_note(&self) -> Result<Option<u64>, JournalError> {
-        RedbJournal::last_note(self)
+        self.read(|s| s.last_note())
+    }
+}
+
+impl Engine for RedbJournal {
+    fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer()
+            .send(super::writer::Job { ops, reply, note })
+            .map_err(|_| JournalError::WriterGone)?;
+        Ok(rx)
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let mut snapshot = self.snapshot()?;
+        Ok(f(&mut snapshot)?)
     }
 }

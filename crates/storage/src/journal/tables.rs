@@ -1,9 +1,13 @@
 //! The journal's tables inside one write transaction, the typed get and put
 //! over them, and what an operation reports: the ground floor that the
-//! namespace operations (`ops`) and the hand-off operations (`handoff`)
-//! are both written on.
-
-use redb::{ReadableTable, Table};
+//! namespace operations (`ops`), the hand-off operations (`handoff`), the
+//! checks' and the lanes' operations are all written on.
+//!
+//! Every operation is written once, against [`Txn`]: a write transaction
+//! of whichever engine holds the journal (redb on one machine, PostgreSQL
+//! for several; decision 0016). An engine provides key-value tables with
+//! byte-ordered keys and a table of notes; the preconditions, the records
+//! and what each operation means are the same on both.
 
 use super::records::{ObjectRecord, PartialRecord, SegmentRef};
 
@@ -42,41 +46,150 @@ pub enum OpError {
     HandedOn,
 }
 
-pub(super) struct Tables<'t> {
-    pub entries: Table<'t, &'static str, &'static [u8]>,
-    pub objects: Table<'t, &'static str, &'static [u8]>,
-    pub partials: Table<'t, &'static str, &'static [u8]>,
-    pub bans: Table<'t, &'static str, &'static [u8]>,
-    pub deliveries: Table<'t, &'static str, &'static [u8]>,
-    pub by_tenant: Table<'t, &'static str, &'static [u8]>,
-    pub imports: Table<'t, &'static str, &'static [u8]>,
-    pub notes: Table<'t, u64, &'static str>,
-    pub meta: Table<'t, &'static str, &'static str>,
+/// The journal's key-value tables. Keys are UTF-8 with `\0` separators
+/// and sort bytewise on every engine; values are JSON records (`meta`
+/// holds plain text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Entries,
+    Objects,
+    Partials,
+    Bans,
+    Deliveries,
+    /// Delivery records by tenant (`tenant\0route\0object` → nothing).
+    ByTenant,
+    Imports,
+    Meta,
 }
 
-fn corrupt(what: &str, key: &str, e: serde_json::Error) -> redb::Error {
-    redb::Error::Corrupted(format!("journal {what} {key:?} is unreadable: {e}"))
-}
+impl Table {
+    /// Every table, in the order an engine creates them.
+    pub const ALL: [Table; 8] = [
+        Table::Entries,
+        Table::Objects,
+        Table::Partials,
+        Table::Bans,
+        Table::Deliveries,
+        Table::ByTenant,
+        Table::Imports,
+        Table::Meta,
+    ];
 
-pub(super) fn get<T: serde::de::DeserializeOwned>(
-    table: &Table<'_, &'static str, &'static [u8]>,
-    what: &str,
-    key: &str,
-) -> Result<Option<T>, redb::Error> {
-    match table.get(key)? {
-        None => Ok(None),
-        Some(v) => serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|e| corrupt(what, key, e)),
+    /// The table's name in every engine (a redb table, a PostgreSQL table
+    /// with a `journal_` prefix).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Entries => "entries",
+            Table::Objects => "objects",
+            Table::Partials => "partials",
+            Table::Bans => "bans",
+            Table::Deliveries => "deliveries",
+            Table::ByTenant => "deliveries_by_tenant",
+            Table::Imports => "imports",
+            Table::Meta => "meta",
+        }
     }
 }
 
-pub(super) fn put<T: serde::Serialize>(
-    table: &mut Table<'_, &'static str, &'static [u8]>,
+/// A failure of the engine under the journal, or a record it cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Redb(#[from] redb::Error),
+    #[error("journal database: {0}")]
+    Postgres(String),
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+/// One write transaction of an engine. Nothing is durable until the
+/// engine commits it; dropped uncommitted, nothing happened.
+pub trait Txn {
+    fn get(&mut self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put(&mut self, table: Table, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Whether there was something to remove.
+    fn remove(&mut self, table: Table, key: &str) -> Result<bool, StoreError>;
+    /// Whether any key starts with `prefix`.
+    fn any_with_prefix(&mut self, table: Table, prefix: &str) -> Result<bool, StoreError>;
+    /// The newest note's sequence number.
+    fn last_note(&mut self) -> Result<Option<u64>, StoreError>;
+    fn put_note(&mut self, seq: u64, text: &str) -> Result<(), StoreError>;
+    /// Drops the notes up to and including `through`; whether any remain.
+    fn drop_notes(&mut self, through: u64) -> Result<bool, StoreError>;
+}
+
+/// The operations' view of a transaction.
+pub(super) struct Tables<'t> {
+    pub txn: &'t mut dyn Txn,
+}
+
+fn corrupt(what: &str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("journal {what} {key:?} is unreadable: {e}"))
+}
+
+/// What a record in `table` is called in an error message.
+fn what(table: Table) -> &'static str {
+    match table {
+        Table::Entries => "entry",
+        Table::Objects => "object",
+        Table::Partials => "partial",
+        Table::Bans => "ban",
+        Table::Deliveries | Table::ByTenant => "delivery",
+        Table::Imports => "import mark",
+        Table::Meta => "meta",
+    }
+}
+
+/// A JSON record read back from its bytes.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    table: Table,
     key: &str,
-    value: &T,
-) -> Result<(), redb::Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| corrupt("record", key, e))?;
-    table.insert(key, bytes.as_slice())?;
-    Ok(())
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(what(table), key, e))
+}
+
+impl Tables<'_> {
+    pub(super) fn get<T: serde::de::DeserializeOwned>(
+        &mut self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.txn.get(table, key)? {
+            None => Ok(None),
+            Some(v) => decode(table, key, &v).map(Some),
+        }
+    }
+
+    pub(super) fn put<T: serde::Serialize>(
+        &mut self,
+        table: Table,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| corrupt("record", key, e))?;
+        self.txn.put(table, key, &bytes)
+    }
+
+    pub(super) fn exists(&mut self, table: Table, key: &str) -> Result<bool, StoreError> {
+        Ok(self.txn.get(table, key)?.is_some())
+    }
+
+    pub(super) fn remove(&mut self, table: Table, key: &str) -> Result<bool, StoreError> {
+        self.txn.remove(table, key)
+    }
+
+    /// A fact in `meta`.
+    pub(super) fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        match self.txn.get(Table::Meta, key)? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v)
+                .map(Some)
+                .map_err(|e| corrupt("meta", key, e)),
+        }
+    }
+
+    pub(super) fn put_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.txn.put(Table::Meta, key, value.as_bytes())
+    }
 }

@@ -1,22 +1,21 @@
-//! The writer thread: every change to the journal goes through it.
+//! The writer: every change to the journal goes through one thread per
+//! engine.
 //!
 //! It folds whatever operations are waiting (up to `MAX_GROUP`) into one
 //! durable transaction — group commit — so many sessions closing files at
-//! once share one fsync. Each operation checks its preconditions before
-//! writing (see `ops`), so one refused operation never spoils its group.
-//! Notes are stored in the same transaction and delivered after it is
-//! durable, before anyone in the group hears back.
+//! once share one fsync (redb) or one commit round trip (PostgreSQL).
+//! Each operation checks its preconditions before writing (see `ops`), so
+//! one refused operation never spoils its group. Notes are stored in the
+//! same transaction and delivered after it is durable, before anyone in
+//! the group hears back.
 
 use std::sync::mpsc;
 
-use redb::Database;
 use tokio::sync::oneshot;
 
-use super::notes::{NOTES, Note};
-use super::{
-    BANS, BY_TENANT, DELIVERIES, ENTRIES, IMPORTS, JournalError, MAX_GROUP, META, OBJECTS, Op,
-    OpResult, PARTIALS, tables,
-};
+use super::notes::Note;
+use super::tables::{StoreError, Tables, Txn};
+use super::{JournalError, MAX_GROUP, Op, OpResult};
 
 pub(super) struct Job {
     pub ops: Vec<Op>,
@@ -25,9 +24,19 @@ pub(super) struct Job {
 }
 
 /// A stored note's text and where it goes once durable.
-type Delivery = (String, Box<dyn FnOnce(String) + Send>);
+pub(super) type Delivery = (String, Box<dyn FnOnce(String) + Send>);
 
-pub(super) fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
+/// What a committed group produced: each job's results, and the notes to
+/// deliver.
+pub(super) type Group = (Vec<Vec<OpResult>>, Vec<Delivery>);
+
+/// An engine's side of the writer: one transaction around
+/// [`apply_group`], committed durably.
+pub(super) trait Commit {
+    fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError>;
+}
+
+pub(super) fn run(engine: &mut dyn Commit, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut count = jobs[0].ops.len();
@@ -47,7 +56,7 @@ pub(super) fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
             }
             continue;
         }
-        match commit_group(db, &mut jobs) {
+        match engine.commit_group(&mut jobs) {
             Ok((results, deliveries)) => {
                 for (text, deliver) in deliveries {
                     deliver(text);
@@ -67,45 +76,29 @@ pub(super) fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_group(
-    db: &Database,
-    jobs: &mut [Job],
-) -> Result<(Vec<Vec<OpResult>>, Vec<Delivery>), redb::Error> {
-    let txn = db.begin_write()?;
+/// Applies every job's operations and stores its note, inside `txn`.
+pub(super) fn apply_group(txn: &mut dyn Txn, jobs: &mut [Job]) -> Result<Group, StoreError> {
+    let mut tables = Tables { txn };
     let mut results = Vec::with_capacity(jobs.len());
     let mut deliveries = Vec::new();
-    {
-        let mut tables = tables::Tables {
-            entries: txn.open_table(ENTRIES)?,
-            objects: txn.open_table(OBJECTS)?,
-            partials: txn.open_table(PARTIALS)?,
-            bans: txn.open_table(BANS)?,
-            deliveries: txn.open_table(DELIVERIES)?,
-            by_tenant: txn.open_table(BY_TENANT)?,
-            imports: txn.open_table(IMPORTS)?,
-            notes: txn.open_table(NOTES)?,
-            meta: txn.open_table(META)?,
-        };
-        let mut next = None;
-        for job in jobs.iter_mut() {
-            let mut r = Vec::with_capacity(job.ops.len());
-            for op in &job.ops {
-                r.push(tables.apply(op)?);
-            }
-            if let Some(note) = job.note.take() {
-                let seq = match next {
-                    Some(n) => n,
-                    None => tables.next_note()?,
-                };
-                if let Some(text) = (note.text)(seq, &r) {
-                    tables.notes.insert(seq, text.as_str())?;
-                    next = Some(seq + 1);
-                    deliveries.push((text, note.deliver));
-                }
-            }
-            results.push(r);
+    let mut next = None;
+    for job in jobs.iter_mut() {
+        let mut r = Vec::with_capacity(job.ops.len());
+        for op in &job.ops {
+            r.push(tables.apply(op)?);
         }
+        if let Some(note) = job.note.take() {
+            let seq = match next {
+                Some(n) => n,
+                None => tables.next_note()?,
+            };
+            if let Some(text) = (note.text)(seq, &r) {
+                tables.txn.put_note(seq, &text)?;
+                next = Some(seq + 1);
+                deliveries.push((text, note.deliver));
+            }
+        }
+        results.push(r);
     }
-    txn.commit()?;
     Ok((results, deliveries))
 }
