@@ -10,6 +10,8 @@
 # route tests a file system that hangs, as a hung network mount does.
 # clamav-daemon gives the checks tests a real clamd (started by each test
 # with its own socket and a signature the test writes; nothing downloaded).
+# postgresql (15) is the journal's second engine: the tests make their own
+# clusters from it (tests/common/pg.rs), never the packaged service's.
 # chromium and chromium-driver (WebDriver) drive the HTTPS front door as a
 # browser does; fonts-noto-cjk makes its Japanese pages render; openssl
 # makes test certificates and tries old TLS versions against it.
@@ -36,6 +38,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
@@ -64,10 +67,20 @@ if ! cargo deny --version >/dev/null 2>&1; then
 fi
 cargo deny --log-level error check licenses bans sources
 
+# The tests of everything that touches storage run a second time with the
+# journal in PostgreSQL (decision 0016): the same tests, one harness.
+pg_suites=(storage routes remote lanes checks checks_rules audit notes downloads progress defender isolation refusals policy)
+pg_filter=()
+for t in "${pg_suites[@]}"; do pg_filter+=(--test "$t"); done
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-  # nextest does not run doctests.
-  cargo test --workspace --doc --quiet
+  run=(cargo nextest run)
 else
-  cargo test --workspace --no-fail-fast "$@"
+  run=(cargo test)
+fi
+"${run[@]}" --workspace --no-fail-fast "$@"
+# nextest does not run doctests.
+[ "${run[1]}" = nextest ] && cargo test --workspace --doc --quiet
+if [ $# -eq 0 ]; then
+  echo "test.sh: the storage tests again, with the journal in PostgreSQL" >&2
+  RENKEI_TEST_JOURNAL=postgres "${run[@]}" --no-fail-fast "${pg_filter[@]}"
 fi

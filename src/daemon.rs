@@ -27,7 +27,7 @@ use renkei_doors_ssh::ssh::{self, keys::HostKeyError};
 use renkei_handoff::route::Router;
 use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
 use renkei_storage::fsutil;
-use renkei_storage::journal::{Journal, JournalError};
+use renkei_storage::journal::JournalError;
 use renkei_storage::vault::{Vault, VaultError};
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +199,8 @@ struct Opened {
     ns: Arc<Namespace>,
     host_keys: Vec<russh::keys::PrivateKey>,
     vault_dir: PathBuf,
+    /// Holds `<data_dir>/renkei.lock` while the daemon runs.
+    _lock: std::fs::File,
 }
 
 /// Checks what can refuse, then opens the trail, the vault and the
@@ -212,6 +214,10 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
     }
     let data_dir = config.server.data_dir.clone();
     fsutil::create_private_dir(&data_dir).map_err(|source| DaemonError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let lock = fsutil::lock_dir(&data_dir).map_err(|source| DaemonError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
@@ -236,7 +242,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
     }
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
-    let journal = Journal::open(&data_dir.join("journal.redb"))?;
+    let journal = crate::engines::open_journal(&config)?;
     let defender = Defender::open(
         config.defender.clone(),
         journal.clone(),
@@ -254,6 +260,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
         ns,
         host_keys,
         vault_dir,
+        _lock: lock,
     })
 }
 
@@ -274,6 +281,7 @@ async fn recover(o: &Opened) -> Result<notes::Keeper, DaemonError> {
     let mut keeper = notes::Keeper {
         dropped_seen: o.audit.dropped(),
         must_settle: false,
+        doubt_seen: 0,
     };
     let reconciled = settled.unwrap_or_else(|e| {
         tracing::error!(error = %e, "audit records committed with changes could not be added to the trail yet; they stay in the journal and are retried");

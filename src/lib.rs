@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod demo;
+pub mod engines;
 pub mod fronts;
 pub mod logging;
 pub mod preflight;

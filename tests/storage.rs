@@ -75,6 +75,11 @@ fn no_plaintext_reaches_the_data_directory() {
     let mut files = Vec::new();
     every_file(&d.data, &mut files);
     assert!(files.len() >= 6, "vault blobs, journal, keys: {files:?}");
+    if let Some(pg) = &d.pg {
+        // The journal's database, WAL included.
+        pg.sql("CHECKPOINT");
+        every_file(&pg.data(), &mut files);
+    }
     let mut scanned = 0;
     for f in &files {
         let Ok(bytes) = fs::read(f) else { continue };

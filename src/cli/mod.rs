@@ -1,5 +1,5 @@
-//! The command line: `renkei serve | check | policy … | ctl … | audit … |
-//! passwd | completions | manpages`.
+//! The command line: `renkei serve | check | migrate-schema | policy … |
+//! ctl … | audit … | passwd | completions | manpages`.
 //!
 //! `--config FILE` is global (before or after the subcommand). Without it,
 //! `serve` runs the embedded demo configuration and `ctl` talks to the
@@ -44,6 +44,9 @@ pub enum Command {
     Serve,
     /// Validate a configuration and print a summary.
     Check,
+    /// Create or upgrade the journal's tables in PostgreSQL
+    /// (`[storage] journal`); the daemon also does it at start.
+    MigrateSchema,
     /// Check, explain and query the access rules (no daemon needed).
     Policy {
         #[command(subcommand)]
@@ -167,6 +170,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 None => {}
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MigrateSchema => {
+            let Some(path) = &cli.config else {
+                anyhow::bail!(
+                    "migrate-schema needs a configuration: renkei migrate-schema --config FILE"
+                );
+            };
+            println!("{}", crate::engines::migrate_schema(&load(path)?)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { user, totp, ftps } => passwd::run(&user, totp, ftps),

@@ -15,6 +15,7 @@ pub mod checks;
 pub mod clamd;
 mod clients;
 pub mod ftps;
+pub mod pg;
 pub mod sshd;
 pub mod web;
 
@@ -207,6 +208,9 @@ pub struct Daemon {
     hung: Option<PathBuf>,
     /// Environment the daemon is started with (e.g. `NOTIFY_SOCKET`).
     env: Vec<(String, String)>,
+    /// The PostgreSQL holding the journal, when this run tests that
+    /// engine (`RENKEI_TEST_JOURNAL=postgres`).
+    pub pg: Option<pg::Postgres>,
 }
 
 impl Daemon {
@@ -241,6 +245,26 @@ impl Daemon {
         extra: &str,
         policies: &[(&str, &str)],
     ) -> Daemon {
+        let pg = pg::journal_in_postgres().then(pg::Postgres::start);
+        Daemon::unstarted_on(tenants, server_keys, extra, policies, pg)
+    }
+
+    /// A daemon whose journal is in a PostgreSQL of its own, whatever
+    /// engine this run tests, started.
+    pub fn start_on_postgres(extra: &str) -> Daemon {
+        let pg = Some(pg::Postgres::start());
+        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], pg);
+        d.spawn();
+        d
+    }
+
+    fn unstarted_on(
+        tenants: Vec<TenantSpec>,
+        server_keys: &str,
+        extra: &str,
+        policies: &[(&str, &str)],
+        pg: Option<pg::Postgres>,
+    ) -> Daemon {
         let root = tempfile::tempdir().unwrap();
         if !policies.is_empty() {
             fs::create_dir_all(root.path().join("policies")).unwrap();
@@ -256,6 +280,9 @@ impl Daemon {
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{server_keys}\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n",
         );
+        if let Some(pg) = &pg {
+            toml.push_str(&pg.storage_toml());
+        }
         for t in &tenants {
             let nets: Vec<String> = t.networks.iter().map(|n| format!("\"{n}\"")).collect();
             toml.push_str(&format!(
@@ -292,6 +319,7 @@ impl Daemon {
             tmpfs: None,
             hung: None,
             env: Vec::new(),
+            pg,
             root,
         }
     }
@@ -449,6 +477,14 @@ impl Daemon {
             },
         );
         self.port = port;
+        if let Some(pg) = &self.pg {
+            // The parameterised run must really be on PostgreSQL.
+            assert!(
+                !self.data.join("journal.redb").exists(),
+                "the journal is in PostgreSQL, not in the data directory"
+            );
+            assert_eq!(pg.sql("SELECT max(version) FROM renkei_schema"), "1");
+        }
     }
 
     /// SIGKILL, no chance to clean up.

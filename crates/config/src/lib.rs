@@ -27,6 +27,7 @@ pub mod routes;
 pub mod scan;
 pub mod segments;
 pub mod server;
+pub mod storage;
 mod summary;
 mod tenants;
 pub use renkei_model::units;
@@ -56,6 +57,7 @@ pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
 pub use segments::{Lane, Segment};
 pub use server::{DEFAULT_PORT, DiskLow, ServerConfig};
+pub use storage::{JournalAt, PostgresJournal, StorageConfig};
 pub use tenants::{Account, Tenant};
 pub use web::{WebConfig, WebLogin, WebRole, WebUser};
 
@@ -91,6 +93,8 @@ pub struct Config {
     pub text: String,
     pub server: ServerConfig,
     pub vault: VaultConfig,
+    /// `[storage]`: which engines hold the journal and the files.
+    pub storage: StorageConfig,
     pub limits: Limits,
     pub defender: DefenderConfig,
     pub audit: AuditSettings,
@@ -135,6 +139,8 @@ struct RawConfig {
     server: server::RawServer,
     #[serde(default)]
     vault: RawVault,
+    #[serde(default)]
+    storage: storage::RawStorage,
     #[serde(default)]
     limits: limits::RawLimits,
     #[serde(default)]
@@ -245,6 +251,10 @@ impl Config {
             .as_ref()
             .map(|p| resolve(base, p.get_ref()))
             .unwrap_or_else(|| data_dir.join("vault.key"));
+        let storage = raw
+            .storage
+            .resolve(|p| resolve(base, p))
+            .map_err(|(span, msg)| loc.at(span, msg))?;
         let limits = raw
             .limits
             .resolve()
@@ -328,6 +338,7 @@ impl Config {
             text: text.to_string(),
             server,
             vault: VaultConfig { identity },
+            storage,
             limits,
             defender,
             audit,

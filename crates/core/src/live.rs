@@ -101,6 +101,9 @@ impl Live {
         if config.vault.identity != running.vault.identity {
             restart_needed.push("[vault]".to_string());
         }
+        if config.storage != running.storage {
+            restart_needed.push("[storage]".to_string());
+        }
         if config.limits != running.limits {
             restart_needed.push("[limits]".to_string());
         }
@@ -131,6 +134,7 @@ impl Live {
         config.server.data_dir = running.server.data_dir.clone();
         config.server.host_keys = running.server.host_keys.clone();
         config.vault = running.vault.clone();
+        config.storage = running.storage.clone();
         config.limits = running.limits.clone();
         config.defender = running.defender.clone();
         config.audit = running.audit.clone();

@@ -70,3 +70,30 @@ pub fn check_private(path: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Takes the data directory for this process: an exclusive lock on
+/// `<dir>/renkei.lock`, held while the returned file is open. A second
+/// daemon on the same directory is refused whichever engine holds the
+/// journal (redb locks its file itself; PostgreSQL cannot know).
+pub fn lock_dir(dir: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join("renkei.lock"))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            if e == rustix::io::Errno::WOULDBLOCK {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "already in use by another renkei process",
+                )
+            } else {
+                e.into()
+            }
+        },
+    )?;
+    Ok(file)
+}

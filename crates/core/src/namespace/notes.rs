@@ -11,7 +11,10 @@
 //! - [`settle`] runs at start-up ([`settle_all`]), and instead of a plain
 //!   clear when the trail had to drop records: it appends the records the
 //!   trail lacks — found by their `journal_seq` — marked
-//!   `recovered: true`, makes them durable, then drops the notes.
+//!   `recovered: true`, makes them durable, then drops the notes. A
+//!   commit whose outcome the journal's engine could not tell (its
+//!   database connection lost during COMMIT) counts as such a case: its
+//!   note may be in the journal without having been delivered.
 //!
 //! So a change and its record never exist one without the other: a crash
 //! between the commit and the trail's write loses nothing, and a record
@@ -98,6 +101,8 @@ pub struct Keeper {
     pub dropped_seen: u64,
     /// The last settle failed: the next clear must settle, not just drop.
     pub must_settle: bool,
+    /// `JournalStore::commits_in_doubt` when last looked at.
+    pub doubt_seen: u64,
 }
 
 /// Drops the notes whose records the trail has on disk (see the module
@@ -114,7 +119,8 @@ pub async fn clear(
     ns.journal.notes_delivered().await?;
     audit.checkpoint().await?;
     let dropped = audit.dropped();
-    if keeper.must_settle || dropped != keeper.dropped_seen {
+    let doubt = ns.journal.commits_in_doubt();
+    if keeper.must_settle || dropped != keeper.dropped_seen || doubt != keeper.doubt_seen {
         keeper.must_settle = true;
         let (sns, saudit) = (Arc::clone(ns), audit.clone());
         let settled = tokio::task::spawn_blocking(move || settle(&sns, &saudit, last))
@@ -128,6 +134,7 @@ pub async fn clear(
         }
         keeper.must_settle = false;
         keeper.dropped_seen = dropped;
+        keeper.doubt_seen = doubt;
         return Ok(());
     }
     ns.journal

@@ -7,7 +7,7 @@
 //!
 //! Two engines hold it (decision 0016): one redb file on one machine
 //! (`redb_engine`, the default; decision 0001) or PostgreSQL
-//! (`pg_engine`). Every operation (`ops`, `handoff`, `checks`, `lanes`)
+//! (`pg`). Every operation (`ops`, `handoff`, `checks`, `lanes`)
 //! and every read (`reads`) is written once over the engine-neutral
 //! `tables::Txn` and `reads::Snapshot`.
 //!
@@ -21,6 +21,7 @@ pub mod handoff;
 pub mod lanes;
 mod notes;
 mod ops;
+pub mod pg;
 mod reads;
 pub mod records;
 mod redb_engine;
@@ -33,6 +34,7 @@ pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use lanes::{LaneOp, lane_of_owner, lane_owner};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
+pub use pg::{PgConfig, PgJournal, migrate_schema};
 pub use records::{
     Approval, BanRecord, BoxKind, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState,
     PartialRecord, Release, SegmentRef, dir_prefix, entry_key, partial_key, tenant_prefix,

@@ -64,6 +64,11 @@ pub trait JournalStore: Send + Sync {
     fn notes(&self) -> Result<Vec<(u64, String)>, JournalError>;
     /// The sequence number of the newest note not yet dropped.
     fn last_note(&self) -> Result<Option<u64>, JournalError>;
+    /// How many commits ended without the engine knowing whether they
+    /// took effect (a connection lost during COMMIT). Their notes may be
+    /// in the journal without having been delivered, so whoever drops
+    /// notes must settle them against the trail instead (`notes::clear`).
+    fn commits_in_doubt(&self) -> u64;
 }
 
 /// The journal the core holds: cheap to clone, reads through to its
@@ -178,6 +183,11 @@ pub trait Engine: Send + Sync {
         &self,
         f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, JournalError>;
+    /// See [`JournalStore::commits_in_doubt`]; an engine whose failed
+    /// commit is certain to have changed nothing answers 0.
+    fn commits_in_doubt(&self) -> u64 {
+        0
+    }
 }
 
 impl<E: Engine> JournalStore for E {
@@ -250,6 +260,9 @@ impl<E: Engine> JournalStore for E {
     }
     fn last_note(&self) -> Result<Option<u64>, JournalError> {
         self.read(|s| s.last_note())
+    }
+    fn commits_in_doubt(&self) -> u64 {
+        Engine::commits_in_doubt(self)
     }
 }
 

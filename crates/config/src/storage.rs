@@ -1,0 +1,208 @@
+//! The `[storage]` table: which engines hold the journal and the files
+//! (decision 0016). Absent, everything stays in `data_dir` (redb and the
+//! local vault), as a single machine needs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use renkei_model::units::{Quantity, format_duration, parse_duration};
+
+/// Where the journal lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalAt {
+    /// `<data_dir>/journal.redb`.
+    Local,
+    /// A PostgreSQL database.
+    Postgres(PostgresJournal),
+}
+
+/// The journal in PostgreSQL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresJournal {
+    /// `postgresql://user@host:port/dbname`, without a password.
+    pub url: String,
+    /// A file holding the password (owner-only), when the server asks
+    /// for one.
+    pub password_file: Option<PathBuf>,
+    /// Connecting, each statement, and a wait for a read.
+    pub timeout: Duration,
+    /// Reader connections (the writer has one more).
+    pub connections: usize,
+}
+
+/// The `[storage]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    pub journal: JournalAt,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            journal: JournalAt::Local,
+        }
+    }
+}
+
+/// Default of `journal_timeout`.
+pub const DEFAULT_JOURNAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `journal_connections`.
+pub const DEFAULT_JOURNAL_CONNECTIONS: usize = 4;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    journal: Option<Spanned<String>>,
+    journal_password_file: Option<Spanned<String>>,
+    journal_timeout: Option<Spanned<Quantity>>,
+    journal_connections: Option<Spanned<i64>>,
+}
+
+type Problem = (std::ops::Range<usize>, String);
+
+/// Whether `url` says where a PostgreSQL database is, and holds no
+/// password (secrets live in files an operator can keep owner-only).
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+        .ok_or_else(|| {
+            "storage.journal must be \"local\" or a postgresql://user@host:port/database URL"
+                .to_string()
+        })?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((user, _)) = authority.rsplit_once('@')
+        && user.contains(':')
+    {
+        return Err(
+            "storage.journal holds a password: put it in journal_password_file instead".into(),
+        );
+    }
+    if url.contains("password=") {
+        return Err(
+            "storage.journal holds a password: put it in journal_password_file instead".into(),
+        );
+    }
+    if [
+        "sslmode=require",
+        "sslmode=verify-ca",
+        "sslmode=verify-full",
+    ]
+    .iter()
+    .any(|m| url.contains(m))
+    {
+        return Err(
+            "storage.journal asks for TLS (sslmode): this renkei connects to PostgreSQL without TLS; use a loopback or private network, or a renkei with TLS support"
+                .into(),
+        );
+    }
+    if authority.rsplit('@').next().unwrap_or("").is_empty() {
+        return Err("storage.journal names no host".into());
+    }
+    Ok(())
+}
+
+impl RawStorage {
+    pub(super) fn resolve(
+        &self,
+        resolve: impl Fn(&str) -> PathBuf,
+    ) -> Result<StorageConfig, Problem> {
+        let journal = match &self.journal {
+            None => JournalAt::Local,
+            Some(j) if j.get_ref() == "local" => JournalAt::Local,
+            Some(j) => {
+                check_url(j.get_ref()).map_err(|e| (j.span(), e))?;
+                let timeout = match &self.journal_timeout {
+                    None => DEFAULT_JOURNAL_TIMEOUT,
+                    Some(v) => {
+                        let d = parse_duration(v.get_ref())
+                            .map_err(|e| (v.span(), format!("storage.journal_timeout: {e}")))?;
+                        if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&d) {
+                            return Err((
+                                v.span(),
+                                format!(
+                                    "storage.journal_timeout is {}; it must be from 1s to 5m",
+                                    format_duration(d)
+                                ),
+                            ));
+                        }
+                        d
+                    }
+                };
+                let connections = match &self.journal_connections {
+                    None => DEFAULT_JOURNAL_CONNECTIONS,
+                    Some(v) => match usize::try_from(*v.get_ref()) {
+                        Ok(n) if (1..=64).contains(&n) => n,
+                        _ => {
+                            return Err((
+                                v.span(),
+                                "storage.journal_connections must be from 1 to 64".into(),
+                            ));
+                        }
+                    },
+                };
+                JournalAt::Postgres(PostgresJournal {
+                    url: j.get_ref().clone(),
+                    password_file: self
+                        .journal_password_file
+                        .as_ref()
+                        .map(|p| resolve(p.get_ref())),
+                    timeout,
+                    connections,
+                })
+            }
+        };
+        if matches!(journal, JournalAt::Local) {
+            let set = [
+                self.journal_password_file.as_ref().map(Spanned::span),
+                self.journal_timeout.as_ref().map(Spanned::span),
+                self.journal_connections.as_ref().map(Spanned::span),
+            ];
+            if let Some(span) = set.into_iter().flatten().next() {
+                return Err((
+                    span,
+                    "this setting is for a PostgreSQL journal; storage.journal is local".into(),
+                ));
+            }
+        }
+        Ok(StorageConfig { journal })
+    }
+}
+
+/// The password in `path`: its first line, the file owner-only.
+pub fn read_password(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "{shown} can be read by others (mode {:o}); chmod 600 it",
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(format!("{shown} is empty"));
+    }
+    Ok(line.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn a_url_names_a_host_and_holds_no_password() {
+        assert!(check_url("postgresql://renkei@db.example:5432/renkei").is_ok());
+        assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=disable").is_ok());
+        assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=require").is_err());
+        assert!(check_url("postgresql://renkei:secret@db/renkei").is_err());
+        assert!(check_url("postgresql://db/renkei?password=x").is_err());
+        assert!(check_url("mysql://db/renkei").is_err());
+        assert!(check_url("postgresql:///renkei").is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! The journal in PostgreSQL (decision 0016): the engine for a deployment
+//! that keeps its state where operators already keep it redundantly.
+//!
+//! The operations and reads are the same as on redb (`tables`, `reads`);
+//! this module only connects, migrates and runs them. Writes go through
+//! one writer thread that folds waiting transactions into one commit, as
+//! on redb: PostgreSQL's commit (WAL flushed, `synchronous_commit` as the
+//! operator set it) is what makes a change durable, and a client hears OK
+//! only after it. Reads run on a small pool of reader threads, each with
+//! its own connection, in read-only repeatable-read transactions.
+//!
+//! The client is the synchronous one of the rust-postgres project, so it
+//! runs only on these threads, never on the daemon's runtime. Every wait
+//! is bounded: connecting by `connect_timeout`, every statement by the
+//! server-side `statement_timeout`, a dead server by TCP keepalives and
+//! `tcp_user_timeout`, and a caller waiting for a read by `timeout`. A
+//! lost connection is made again before the next transaction, so work
+//! resumes without anyone's help when the database returns.
+
+mod schema;
+mod sql;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use postgres::{Client, IsolationLevel, NoTls};
+use tokio::sync::oneshot;
+
+use super::reads::Snapshot;
+use super::store::{Committed, Engine};
+use super::tables::StoreError;
+use super::writer::{self, Commit, Group, Job};
+use super::{JournalError, Note, Op};
+
+pub use schema::SCHEMA;
+
+/// How to reach the journal's database.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// `postgresql://user@host:port/dbname` (no password in it).
+    pub url: String,
+    /// The password, read from the operator's file.
+    pub password: Option<String>,
+    /// Connecting, each statement, and a caller's wait for a read.
+    pub timeout: Duration,
+    /// Reader connections (the writer has one more).
+    pub readers: usize,
+}
+
+/// Reads waiting for a reader thread, at most; more are refused as busy.
+const READ_QUEUE: usize = 1024;
+
+pub(super) fn pg_error(e: postgres::Error) -> StoreError {
+    // The driver's Display says only "db error"; the server's message is
+    // what an operator needs.
+    let text = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    };
+    StoreError::Postgres(text)
+}
+
+impl PgConfig {
+    /// Where the database is, as shown to people (never the password).
+    pub fn shown(&self) -> String {
+        self.url.clone()
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let mut config: postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| StoreError::Postgres(format!("{}: {e}", self.url)))?;
+        if let Some(p) = &self.password {
+            config.password(p.as_bytes());
+        }
+        let ms = self.timeout.as_millis();
+        config
+            .connect_timeout(self.timeout)
+            .tcp_user_timeout(self.timeout)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("renkei")
+            .options(&format!(
+                "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+            ));
+        config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Postgres(format!("{}: {}", self.url, pg_error(e))))
+    }
+}
+
+/// One connection with its prepared statements; made again after a loss.
+struct Conn {
+    config: PgConfig,
+    live: Option<(Client, sql::Statements)>,
+    /// Commits whose outcome is unknown (the writer's connection only).
+    in_doubt: Arc<AtomicU64>,
+}
+
+impl Conn {
+    fn new(config: PgConfig, in_doubt: Arc<AtomicU64>) -> Conn {
+        Conn {
+            config,
+            live: None,
+            in_doubt,
+        }
+    }
+
+    fn get(&mut self) -> Result<&mut (Client, sql::Statements), StoreError> {
+        if self.live.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+            self.live = None;
+        }
+        if self.live.is_none() {
+            let mut client = self.config.connect()?;
+            let statements = sql::Statements::prepare(&mut client)?;
+            self.live = Some((client, statements));
+        }
+        self.live
+            .as_mut()
+            .ok_or_else(|| StoreError::Postgres("not connected".into()))
+    }
+}
+
+impl Commit for Conn {
+    fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError> {
+        let (client, statements) = self.get()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        let group = {
+            let mut t = sql::PgTxn {
+                tx: &mut tx,
+                statements,
+            };
+            writer::apply_group(&mut t, jobs)?
+        };
+        if let Err(e) = tx.commit() {
+            // Nothing before COMMIT took effect, but COMMIT itself may
+            // have: the database can have made the change while the
+            // answer was lost.
+            self.in_doubt.fetch_add(1, Ordering::Relaxed);
+            return Err(pg_error(e));
+        }
+        Ok(group)
+    }
+}
+
+type ReadJob = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// The journal in PostgreSQL.
+pub struct PgJournal {
+    config: PgConfig,
+    in_doubt: Arc<AtomicU64>,
+    writer: mpsc::Sender<Job>,
+    reads: mpsc::SyncSender<ReadJob>,
+}
+
+/// Connects, brings the schema up to date, and returns the version it
+/// was at. Runs on a thread of its own (the client must not run on the
+/// daemon's runtime).
+pub fn migrate_schema(config: &PgConfig) -> Result<i32, JournalError> {
+    let config = config.clone();
+    let shown = config.shown();
+    let open_err = |source: StoreError| JournalError::Open {
+        path: shown.clone(),
+        source,
+    };
+    thread::Builder::new()
+        .name("journal-migrate".into())
+        .spawn(move || {
+            let mut client = config.connect()?;
+            schema::migrate(&mut client)
+        })
+        .map_err(|e| open_err(StoreError::Postgres(e.to_string())))?
+        .join()
+        .map_err(|_| open_err(StoreError::Postgres("the migration thread failed".into())))?
+        .map_err(open_err)
+}
+
+impl PgJournal {
+    /// Connects, migrates the schema, and starts the writer and readers.
+    pub fn open(config: PgConfig) -> Result<PgJournal, JournalError> {
+        migrate_schema(&config)?;
+        let spawn_err = |e: std::io::Error| JournalError::Open {
+            path: config.shown(),
+            source: StoreError::Postgres(e.to_string()),
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        let in_doubt = Arc::new(AtomicU64::new(0));
+        let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt));
+        thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer::run(&mut conn, &rx))
+            .map_err(spawn_err)?;
+        let (reads, queue) = mpsc::sync_channel::<ReadJob>(READ_QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..config.readers.max(1) {
+            let queue = Arc::clone(&queue);
+            let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt));
+            thread::Builder::new()
+                .name(format!("journal-reader-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut conn),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(spawn_err)?;
+        }
+        Ok(PgJournal {
+            config,
+            in_doubt,
+            writer: tx,
+            reads,
+        })
+    }
+}
+
+fn snapshot_read<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let (client, statements) = conn.get()?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(pg_error)?;
+    let out = f(&mut sql::PgSnapshot {
+        tx: &mut tx,
+        statements,
+    })?;
+    tx.commit().map_err(pg_error)?;
+    Ok(out)
+}
+
+impl Engine for PgJournal {
+    fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Job { ops, reply, note })
+            .map_err(|_| JournalError::WriterGone)?;
+        Ok(rx)
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = answer.send(snapshot_read(conn, f));
+        });
+        let unavailable = |why: &str| {
+            JournalError::Storage(StoreError::Postgres(format!(
+                "{}: {why}",
+                self.config.shown()
+            )))
+        };
+        self.reads.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => unavailable("too many reads waiting; try again"),
+            mpsc::TrySendError::Disconnected(_) => unavailable("the journal's readers stopped"),
+        })?;
+        match answered.recv_timeout(self.config.timeout) {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(unavailable(&format!(
+                "no answer within {} s",
+                self.config.timeout.as_secs()
+            ))),
+        }
+    }
+
+    fn commits_in_doubt(&self) -> u64 {
+        self.in_doubt.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,162 @@
+//! The journal in PostgreSQL (decision 0016), through the real daemon and
+//! a real PostgreSQL started by the test: the schema and its migration
+//! command, the configuration's refusals, and what happens when the
+//! database goes away and comes back. The rest of the storage suite runs
+//! on PostgreSQL too (scripts/test.sh, `RENKEI_TEST_JOURNAL=postgres`).
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::{Daemon, eventually, pg::Postgres};
+
+#[test]
+fn migrate_schema_creates_the_tables_once_and_refuses_a_newer_schema() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("renkei.toml");
+    fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n{}",
+            pg.storage_toml()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("migrate-schema")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, text) = run();
+    assert!(ok, "{text}");
+    assert!(text.contains("migrated from version 0 to 1"), "{text}");
+    let tables = pg.sql(
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'journal_%'",
+    );
+    assert_eq!(
+        tables,
+        "journal_bans,journal_deliveries,journal_deliveries_by_tenant,journal_entries,journal_imports,journal_meta,journal_notes,journal_objects,journal_partials"
+    );
+    let (ok, text) = run();
+    assert!(ok, "{text}");
+    assert!(text.contains("already version 1"), "{text}");
+
+    // A database migrated by a newer renkei is never written by this one.
+    pg.sql("INSERT INTO renkei_schema (version) VALUES (99)");
+    let (ok, text) = run();
+    assert!(!ok);
+    assert!(
+        text.contains("schema version 99") && text.contains("upgrade renkei first"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_password_in_the_url_or_a_readable_password_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("renkei.toml");
+    let check = |storage: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n[storage]\n{storage}"
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(common::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("migrate-schema")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = check("journal = \"postgresql://renkei:secret@127.0.0.1/renkei\"\n");
+    assert!(
+        err.contains("renkei.toml:6:") && err.contains("put it in journal_password_file"),
+        "{err}"
+    );
+    let pw = dir.path().join("pw");
+    fs::write(&pw, "secret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = check(&format!(
+        "journal = \"postgresql://renkei@127.0.0.1:1/renkei\"\njournal_password_file = \"{}\"\n",
+        pw.display()
+    ));
+    assert!(err.contains("can be read by others"), "{err}");
+    let err = check("journal_timeout = \"5s\"\n");
+    assert!(
+        err.contains("for a PostgreSQL journal; storage.journal is local"),
+        "{err}"
+    );
+}
+
+#[test]
+fn postgresql_stopped_mid_work_refuses_new_work_and_resumes_when_it_returns() {
+    let d = Daemon::start_on_postgres("");
+    let pg = d.pg.as_ref().unwrap();
+    fs::write(d.work.join("a.txt"), b"before\n").unwrap();
+    fs::write(d.work.join("b.txt"), b"while the database is down\n").unwrap();
+    fs::write(d.work.join("c.txt"), b"after\n").unwrap();
+    d.sftp_ok("032018-juki", "put a.txt /inbox/a.txt\n");
+
+    pg.stop();
+    let out = d.sftp("032018-juki", b"put b.txt /inbox/b.txt\n", &[]);
+    assert!(
+        !out.status.success(),
+        "an upload the journal could not commit was acknowledged"
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("the client was told: {said}");
+    let listing = d.sftp("032018-juki", b"ls /inbox\n", &[]);
+    assert!(
+        !listing.status.success(),
+        "a listing answered without its database"
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("journal database"),
+        "the log names the journal's database: {log}"
+    );
+
+    // Back without anyone touching renkei: new work is taken again.
+    pg.start_again();
+    eventually(
+        "an upload to succeed once the database is back",
+        Duration::from_secs(30),
+        || {
+            d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let names: Vec<String> = d
+        .ls("032018")
+        .iter()
+        .filter(|e| e["state"] == "stored")
+        .filter_map(|e| e["path"].as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("a.txt")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("c.txt")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with("b.txt")),
+        "b.txt was never acknowledged, so it is not there: {names:?}"
+    );
+    assert_eq!(d.get("032018", "inbox", "c.txt"), b"after\n");
+}
