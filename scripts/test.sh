@@ -58,6 +58,14 @@ if ! "$audit_venv/bin/ssh-audit" -h >/dev/null 2>&1; then
   "$audit_venv/bin/pip" install --quiet --disable-pip-version-check ssh-audit==3.9.0
 fi
 
+# Garage, a real S3-compatible server (tests/common/garage.rs), from
+# crates.io: not a Debian package. Built once into the cargo bin (~9 min on
+# two cores), like cargo-deny below.
+if ! { [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/garage" ] || command -v garage >/dev/null 2>&1; }; then
+  echo "test.sh: installing garage (S3 server for the storage tests)" >&2
+  cargo install --locked --quiet garage
+fi
+
 # The supply chain: licenses, banned crates and sources (deny.toml). Built
 # from crates.io the first time (a few minutes); advisories need GitHub,
 # which deny.toml explains.
@@ -69,7 +77,7 @@ cargo deny --log-level error check licenses bans sources
 
 # The tests of everything that touches storage run a second time with the
 # journal in PostgreSQL (decision 0016): the same tests, one harness.
-pg_suites=(storage routes remote lanes checks checks_rules audit notes downloads progress defender isolation refusals policy)
+pg_suites=(storage openssh routes remote lanes checks checks_rules audit notes downloads progress defender isolation refusals policy)
 pg_filter=()
 for t in "${pg_suites[@]}"; do pg_filter+=(--test "$t"); done
 if cargo nextest --version >/dev/null 2>&1; then

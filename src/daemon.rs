@@ -28,7 +28,7 @@ use renkei_handoff::route::Router;
 use renkei_storage::audit::{AuditConfig, AuditError, AuditLog};
 use renkei_storage::fsutil;
 use renkei_storage::journal::JournalError;
-use renkei_storage::vault::{Vault, VaultError};
+use renkei_storage::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -241,7 +241,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
         }
     }
     let vault_dir = data_dir.join("vault");
-    let vault = Arc::new(Vault::open(&config.vault.identity, &vault_dir)?);
+    let vault = Arc::new(crate::engines::open_vault(&config, &vault_dir)?);
     let journal = crate::engines::open_journal(&config)?;
     let defender = Defender::open(
         config.defender.clone(),

@@ -1,10 +1,12 @@
 //! Opens the engines `[storage]` names (decision 0016): the journal in
-//! `<data_dir>/journal.redb` or in PostgreSQL. Only this crate opens
+//! `<data_dir>/journal.redb` or in PostgreSQL, the vault's blobs in
+//! `<data_dir>/vault/` or in an S3-compatible bucket. Only this crate opens
 //! storage; the core receives a [`Journal`] and never knows which engine
 //! is under it.
 
-use renkei_config::{Config, JournalAt, PostgresJournal};
+use renkei_config::{BlobsAt, Config, JournalAt, PostgresJournal, S3Blobs};
 use renkei_storage::journal::{self, Journal, JournalError, PgConfig, PgJournal, StoreError};
+use renkei_storage::vault::{S3Config, S3Store, Vault, VaultError};
 use std::sync::Arc;
 
 /// The PostgreSQL settings with the password read from its file.
@@ -56,6 +58,41 @@ pub fn migrate_schema(config: &Config) -> Result<String, JournalError> {
                     journal::pg::SCHEMA
                 )
             })
+        }
+    }
+}
+
+/// The S3 settings with the key read from its file.
+pub fn s3_config(b: &S3Blobs) -> Result<S3Config, VaultError> {
+    let (access_key_id, secret_access_key) =
+        renkei_config::storage::read_s3_credentials(&b.credentials_file).map_err(|message| {
+            VaultError::Dir {
+                path: format!("s3://{}/{}", b.bucket, b.prefix),
+                source: std::io::Error::other(format!("s3_credentials_file: {message}")),
+            }
+        })?;
+    Ok(S3Config {
+        bucket: b.bucket.clone(),
+        prefix: b.prefix.clone(),
+        endpoint: b.endpoint.clone(),
+        region: b.region.clone(),
+        access_key_id,
+        secret_access_key,
+        timeout: b.timeout,
+    })
+}
+
+/// The vault the configuration names: its key always a local file, its
+/// blobs in `local_dir` or in the bucket.
+pub fn open_vault(config: &Config, local_dir: &std::path::Path) -> Result<Vault, VaultError> {
+    match &config.storage.blobs {
+        BlobsAt::Local => Vault::open(&config.vault.identity, local_dir),
+        BlobsAt::S3(b) => {
+            let store = S3Store::open(&s3_config(b)?).map_err(|source| VaultError::Dir {
+                path: format!("s3://{}/{}", b.bucket, b.prefix),
+                source,
+            })?;
+            Vault::with_store(&config.vault.identity, Box::new(store))
         }
     }
 }

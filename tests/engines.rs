@@ -160,3 +160,121 @@ fn postgresql_stopped_mid_work_refuses_new_work_and_resumes_when_it_returns() {
     );
     assert_eq!(d.get("032018", "inbox", "c.txt"), b"after\n");
 }
+
+const MARKER: &[u8] = b"RENKEI-S3-PLAINTEXT-MARKER";
+
+#[test]
+fn files_live_in_the_bucket_as_age_objects_and_come_back_byte_exact() {
+    let mut d = Daemon::start_on_engines("");
+    let mut content = Vec::new();
+    for i in 0..200_000 {
+        content.extend_from_slice(MARKER);
+        content.extend_from_slice(format!(" {i}\n").as_bytes());
+    }
+    fs::write(d.work.join("big.csv"), &content).unwrap();
+    fs::write(d.work.join("small.csv"), b"one line\n").unwrap();
+    d.sftp_ok(
+        "032018-juki",
+        "put big.csv /inbox/big.csv\nput small.csv /inbox/small.csv\n",
+    );
+
+    // Nothing on the node's disk; every blob an object, an age file.
+    assert!(d.vault_files().is_empty(), "{:?}", d.vault_files());
+    let s3 = d.s3.as_ref().unwrap();
+    let objects = s3.objects();
+    assert!(objects.len() >= 2, "{objects:?}");
+    for key in &objects {
+        assert!(key.starts_with("vault/") && key.ends_with(".age"), "{key}");
+        let bytes = s3.object(key);
+        assert!(bytes.starts_with(b"age-encryption.org/v1"), "{key}");
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+            "plaintext in {key}"
+        );
+    }
+    // Nor in the database.
+    let pg = d.pg.as_ref().unwrap();
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM journal_objects WHERE value LIKE '%RENKEI-S3-PLAINTEXT%'"),
+        "0"
+    );
+    assert_eq!(d.get("032018", "inbox", "big.csv"), content);
+    d.restart();
+    assert_eq!(
+        common::sha256_hex(&d.get("032018", "inbox", "big.csv")),
+        common::sha256_hex(&content)
+    );
+    assert_eq!(d.get("032018", "inbox", "small.csv"), b"one line\n");
+}
+
+#[test]
+fn an_upload_cut_off_with_one_node_resumes_on_another() {
+    let mut a = Daemon::start_on_engines("[limits]\nupload_checkpoint = \"2MiB\"\n");
+    let data = common::pseudo_random(20 << 20, 26);
+    fs::write(a.work.join("cut.dat"), &data).unwrap();
+    let client = a.sftp_background("032018-juki", "put cut.dat /inbox/cut.dat\n", 40_000);
+    eventually("a checkpoint", Duration::from_secs(60), || {
+        a.ls("032018")
+            .iter()
+            .any(|e| e["state"] == "partial" && e["size"].as_u64() >= Some(2 << 20))
+            .then_some(())
+    });
+    a.kill9();
+    common::kill_client(client);
+
+    // Node B: its own disk, the same database, bucket and vault key.
+    let mut b = a.second_node();
+    b.start_again();
+    let kept = b
+        .ls("032018")
+        .into_iter()
+        .find(|e| e["state"] == "partial")
+        .and_then(|e| e["size"].as_u64())
+        .expect("node B sees the partial node A checkpointed");
+    assert!(kept >= 2 << 20 && kept < data.len() as u64, "{kept}");
+    fs::write(b.work.join("cut.dat"), &data).unwrap();
+    b.sftp_ok("032018-juki", "reput cut.dat /inbox/cut.dat\n");
+    assert_eq!(
+        common::sha256_hex(&b.get("032018", "inbox", "cut.dat")),
+        common::sha256_hex(&data)
+    );
+    assert!(b.vault_files().is_empty());
+}
+
+#[test]
+fn the_object_store_unreachable_fails_uploads_closed_and_recovers_by_itself() {
+    let mut d = Daemon::start_on_engines("");
+    fs::write(d.work.join("a.txt"), b"before\n").unwrap();
+    fs::write(d.work.join("b.txt"), b"while the bucket is away\n").unwrap();
+    fs::write(d.work.join("c.txt"), b"after\n").unwrap();
+    d.sftp_ok("032018-juki", "put a.txt /inbox/a.txt\n");
+
+    d.s3.as_mut().unwrap().stop();
+    let out = d.sftp("032018-juki", b"put b.txt /inbox/b.txt\n", &[]);
+    assert!(
+        !out.status.success(),
+        "an upload whose bytes the bucket did not take was acknowledged"
+    );
+    let listed = d.ls("032018");
+    assert!(
+        !listed
+            .iter()
+            .any(|e| e["path"].as_str().is_some_and(|p| p.ends_with("b.txt"))
+                && e["state"] == "stored"),
+        "nothing half-visible: {listed:?}"
+    );
+
+    d.s3.as_mut().unwrap().start_again();
+    eventually(
+        "an upload to succeed once the bucket is back",
+        Duration::from_secs(60),
+        || {
+            d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    assert_eq!(d.get("032018", "inbox", "a.txt"), b"before\n");
+    assert_eq!(d.get("032018", "inbox", "c.txt"), b"after\n");
+}

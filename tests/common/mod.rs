@@ -15,6 +15,7 @@ pub mod checks;
 pub mod clamd;
 mod clients;
 pub mod ftps;
+pub mod garage;
 pub mod pg;
 pub mod sshd;
 pub mod web;
@@ -137,6 +138,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+#[derive(Clone)]
 pub struct Key {
     pub private: PathBuf,
     pub public_line: String,
@@ -211,6 +213,8 @@ pub struct Daemon {
     /// The PostgreSQL holding the journal, when this run tests that
     /// engine (`RENKEI_TEST_JOURNAL=postgres`).
     pub pg: Option<pg::Postgres>,
+    /// The S3 server holding the blobs, when the test wants one.
+    pub s3: Option<garage::Garage>,
 }
 
 impl Daemon {
@@ -246,16 +250,59 @@ impl Daemon {
         policies: &[(&str, &str)],
     ) -> Daemon {
         let pg = pg::journal_in_postgres().then(pg::Postgres::start);
-        Daemon::unstarted_on(tenants, server_keys, extra, policies, pg)
+        Daemon::unstarted_on(tenants, server_keys, extra, policies, (pg, None))
     }
 
     /// A daemon whose journal is in a PostgreSQL of its own, whatever
     /// engine this run tests, started.
     pub fn start_on_postgres(extra: &str) -> Daemon {
         let pg = Some(pg::Postgres::start());
-        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], pg);
+        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], (pg, None));
         d.spawn();
         d
+    }
+
+    /// A daemon with its journal in a PostgreSQL and its blobs in a
+    /// Garage bucket of its own, started.
+    pub fn start_on_engines(extra: &str) -> Daemon {
+        let engines = (Some(pg::Postgres::start()), Some(garage::Garage::start()));
+        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], engines);
+        d.spawn();
+        d
+    }
+
+    /// Another node of this daemon's deployment: its own data directory
+    /// and host key, the same configuration, vault key, PostgreSQL and
+    /// bucket. Not started.
+    pub fn second_node(&self) -> Daemon {
+        let root = tempfile::tempdir().unwrap();
+        let text = fs::read_to_string(&self.config).unwrap();
+        let config = root.path().join("renkei.toml");
+        fs::write(
+            &config,
+            format!(
+                "{text}\n[vault]\nidentity = \"{}\"\n",
+                self.data.join("vault.key").display()
+            ),
+        )
+        .unwrap();
+        let work = root.path().join("work");
+        fs::create_dir_all(&work).unwrap();
+        Daemon {
+            data: root.path().join("data"),
+            log: root.path().join("renkei.log"),
+            config,
+            work,
+            port: 0,
+            keys: self.keys.clone(),
+            child: None,
+            tmpfs: None,
+            hung: None,
+            env: Vec::new(),
+            pg: None,
+            s3: None,
+            root,
+        }
     }
 
     fn unstarted_on(
@@ -263,7 +310,7 @@ impl Daemon {
         server_keys: &str,
         extra: &str,
         policies: &[(&str, &str)],
-        pg: Option<pg::Postgres>,
+        (pg, s3): (Option<pg::Postgres>, Option<garage::Garage>),
     ) -> Daemon {
         let root = tempfile::tempdir().unwrap();
         if !policies.is_empty() {
@@ -282,6 +329,13 @@ impl Daemon {
         );
         if let Some(pg) = &pg {
             toml.push_str(&pg.storage_toml());
+        }
+        if let Some(s3) = &s3 {
+            if pg.is_none() {
+                toml.push_str("[storage]\n");
+            }
+            toml.push_str(&s3.storage_lines());
+            toml.push('\n');
         }
         for t in &tenants {
             let nets: Vec<String> = t.networks.iter().map(|n| format!("\"{n}\"")).collect();
@@ -320,6 +374,7 @@ impl Daemon {
             hung: None,
             env: Vec::new(),
             pg,
+            s3,
             root,
         }
     }

@@ -1,6 +1,8 @@
 //! The `[storage]` table: which engines hold the journal and the files
 //! (decision 0016). Absent, everything stays in `data_dir` (redb and the
-//! local vault), as a single machine needs.
+//! local vault), as a single machine needs. Secrets (the database
+//! password, the bucket's key) are read from owner-only files, never
+//! written in the configuration.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,19 +35,49 @@ pub struct PostgresJournal {
     pub connections: usize,
 }
 
+/// Where the vault's blobs live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlobsAt {
+    /// `<data_dir>/vault/`.
+    Local,
+    /// An S3-compatible bucket.
+    S3(S3Blobs),
+}
+
+/// The blobs in an S3-compatible bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Blobs {
+    pub bucket: String,
+    /// Key prefix inside the bucket (may be empty).
+    pub prefix: String,
+    /// `https://host:port` (or `http://` on a private network).
+    pub endpoint: String,
+    pub region: String,
+    /// AWS-style credentials file (`aws_access_key_id`,
+    /// `aws_secret_access_key`), owner-only.
+    pub credentials_file: PathBuf,
+    /// Each request, connecting included.
+    pub timeout: Duration,
+}
+
 /// The `[storage]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StorageConfig {
     pub journal: JournalAt,
+    pub blobs: BlobsAt,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             journal: JournalAt::Local,
+            blobs: BlobsAt::Local,
         }
     }
 }
+
+/// Default of `s3_timeout`.
+pub const DEFAULT_S3_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default of `journal_timeout`.
 pub const DEFAULT_JOURNAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +91,11 @@ pub(super) struct RawStorage {
     journal_password_file: Option<Spanned<String>>,
     journal_timeout: Option<Spanned<Quantity>>,
     journal_connections: Option<Spanned<i64>>,
+    blobs: Option<Spanned<String>>,
+    s3_endpoint: Option<Spanned<String>>,
+    s3_region: Option<Spanned<String>>,
+    s3_credentials_file: Option<Spanned<String>>,
+    s3_timeout: Option<Spanned<Quantity>>,
 }
 
 type Problem = (std::ops::Range<usize>, String);
@@ -168,12 +205,116 @@ impl RawStorage {
                 ));
             }
         }
-        Ok(StorageConfig { journal })
+        let blobs = self.blobs(&resolve)?;
+        Ok(StorageConfig { journal, blobs })
+    }
+
+    fn blobs(&self, resolve: &impl Fn(&str) -> PathBuf) -> Result<BlobsAt, Problem> {
+        let Some(b) = self.blobs.as_ref().filter(|b| b.get_ref() != "local") else {
+            let set = [
+                self.s3_endpoint.as_ref().map(Spanned::span),
+                self.s3_region.as_ref().map(Spanned::span),
+                self.s3_credentials_file.as_ref().map(Spanned::span),
+                self.s3_timeout.as_ref().map(Spanned::span),
+            ];
+            if let Some(span) = set.into_iter().flatten().next() {
+                return Err((
+                    span,
+                    "this setting is for blobs in S3; storage.blobs is local".into(),
+                ));
+            }
+            return Ok(BlobsAt::Local);
+        };
+        let Some(rest) = b.get_ref().strip_prefix("s3://") else {
+            return Err((
+                b.span(),
+                "storage.blobs must be \"local\" or s3://bucket/prefix".into(),
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err((b.span(), "storage.blobs names no bucket".into()));
+        }
+        let endpoint = self.s3_endpoint.as_ref().ok_or_else(|| {
+            (
+                b.span(),
+                "blobs in S3 need s3_endpoint (https://host:port of the service)".to_string(),
+            )
+        })?;
+        let e = endpoint.get_ref();
+        if !(e.starts_with("https://") || e.starts_with("http://")) {
+            return Err((
+                endpoint.span(),
+                "storage.s3_endpoint must start with https:// or http://".into(),
+            ));
+        }
+        let credentials = self.s3_credentials_file.as_ref().ok_or_else(|| {
+            (
+                b.span(),
+                "blobs in S3 need s3_credentials_file (aws_access_key_id and aws_secret_access_key)"
+                    .to_string(),
+            )
+        })?;
+        let timeout = match &self.s3_timeout {
+            None => DEFAULT_S3_TIMEOUT,
+            Some(v) => {
+                let d = parse_duration(v.get_ref())
+                    .map_err(|e| (v.span(), format!("storage.s3_timeout: {e}")))?;
+                if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&d) {
+                    return Err((
+                        v.span(),
+                        format!(
+                            "storage.s3_timeout is {}; it must be from 1s to 10m",
+                            format_duration(d)
+                        ),
+                    ));
+                }
+                d
+            }
+        };
+        Ok(BlobsAt::S3(S3Blobs {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: e.trim_end_matches('/').to_string(),
+            region: self
+                .s3_region
+                .as_ref()
+                .map(|r| r.get_ref().clone())
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            credentials_file: resolve(credentials.get_ref()),
+            timeout,
+        }))
     }
 }
 
-/// The password in `path`: its first line, the file owner-only.
-pub fn read_password(path: &Path) -> Result<String, String> {
+/// The access key id and secret in an AWS-style credentials file
+/// (`aws_access_key_id = …`, `aws_secret_access_key = …`; a `[section]`
+/// line is allowed), owner-only.
+pub fn read_s3_credentials(path: &Path) -> Result<(String, String), String> {
+    check_owner_only(path)?;
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut id = None;
+    let mut secret = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        match k.trim() {
+            "aws_access_key_id" => id = Some(v.trim().to_string()),
+            "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    match (id, secret) {
+        (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Ok((i, s)),
+        _ => Err(format!(
+            "{shown} needs aws_access_key_id and aws_secret_access_key lines"
+        )),
+    }
+}
+
+fn check_owner_only(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -183,6 +324,13 @@ pub fn read_password(path: &Path) -> Result<String, String> {
             meta.permissions().mode() & 0o777
         ));
     }
+    Ok(())
+}
+
+/// The password in `path`: its first line, the file owner-only.
+pub fn read_password(path: &Path) -> Result<String, String> {
+    check_owner_only(path)?;
+    let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {

@@ -14,6 +14,7 @@
 mod flusher;
 mod pins;
 mod reader;
+pub mod s3;
 pub mod store;
 
 use std::fs;
@@ -27,6 +28,7 @@ use crate::fsutil;
 use crate::journal::SegmentRef;
 
 pub use reader::ObjectReader;
+pub use s3::{S3Config, S3Store};
 pub use store::{BlobRead, BlobStore, BlobWrite, LocalDir};
 
 /// A vault failure. Messages name the blob or file involved.

@@ -96,20 +96,26 @@ impl PgConfig {
     }
 }
 
+/// Arbitrary, fixed: the session lock the writing node holds.
+const WRITER_LOCK: i64 = 0x7265_6e6b_6569_0002;
+
 /// One connection with its prepared statements; made again after a loss.
 struct Conn {
     config: PgConfig,
     live: Option<(Client, sql::Statements)>,
     /// Commits whose outcome is unknown (the writer's connection only).
     in_doubt: Arc<AtomicU64>,
+    /// The writer's connection holds [`WRITER_LOCK`] for its lifetime.
+    writer: bool,
 }
 
 impl Conn {
-    fn new(config: PgConfig, in_doubt: Arc<AtomicU64>) -> Conn {
+    fn new(config: PgConfig, in_doubt: Arc<AtomicU64>, writer: bool) -> Conn {
         Conn {
             config,
             live: None,
             in_doubt,
+            writer,
         }
     }
 
@@ -119,6 +125,19 @@ impl Conn {
         }
         if self.live.is_none() {
             let mut client = self.config.connect()?;
+            if self.writer {
+                // One writing node per database until the leases of
+                // several nodes exist: a second one is refused, not raced.
+                let row = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                    .map_err(pg_error)?;
+                if !row.get::<_, bool>(0) {
+                    return Err(StoreError::Postgres(format!(
+                        "{}: another renkei is writing to this journal; one node per database (decision 0016)",
+                        self.config.shown()
+                    )));
+                }
+            }
             let statements = sql::Statements::prepare(&mut client)?;
             self.live = Some((client, statements));
         }
@@ -192,16 +211,32 @@ impl PgJournal {
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let in_doubt = Arc::new(AtomicU64::new(0));
-        let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt));
+        let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt), true);
+        let (ready, connected) = mpsc::sync_channel(1);
         thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer::run(&mut conn, &rx))
+            .spawn(move || {
+                let first = conn.get().map(|_| ());
+                let go = first.is_ok();
+                let _ = ready.send(first);
+                if go {
+                    writer::run(&mut conn, &rx);
+                }
+            })
             .map_err(spawn_err)?;
+        connected
+            .recv()
+            .map_err(|_| StoreError::Postgres("the journal writer failed to start".into()))
+            .and_then(|r| r)
+            .map_err(|source| JournalError::Open {
+                path: config.shown(),
+                source,
+            })?;
         let (reads, queue) = mpsc::sync_channel::<ReadJob>(READ_QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..config.readers.max(1) {
             let queue = Arc::clone(&queue);
-            let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt));
+            let mut conn = Conn::new(config.clone(), Arc::clone(&in_doubt), false);
             thread::Builder::new()
                 .name(format!("journal-reader-{i}"))
                 .spawn(move || {
