@@ -17,6 +17,7 @@ pub mod demo;
 pub mod engines;
 pub mod fronts;
 pub mod logging;
+pub mod migrate;
 pub mod preflight;
 pub mod signals;
 pub mod systemd;

@@ -4,6 +4,8 @@
 //! database goes away and comes back. The rest of the storage suite runs
 //! on PostgreSQL too (scripts/test.sh, `RENKEI_TEST_JOURNAL=postgres`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
 mod common;
 
 use std::fs;

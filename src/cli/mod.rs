@@ -1,5 +1,5 @@
-//! The command line: `renkei serve | check | migrate-schema | policy … |
-//! ctl … | audit … | passwd | completions | manpages`.
+//! The command line: `renkei serve | check | migrate-schema | storage
+//! migrate | policy … | ctl … | audit … | passwd | completions | manpages`.
 //!
 //! `--config FILE` is global (before or after the subcommand). Without it,
 //! `serve` runs the embedded demo configuration and `ctl` talks to the
@@ -47,6 +47,12 @@ pub enum Command {
     /// Create or upgrade the journal's tables in PostgreSQL
     /// (`[storage] journal`); the daemon also does it at start.
     MigrateSchema,
+    /// Move a data directory's journal and files onto the engines of a
+    /// configuration (PostgreSQL, S3), verified (offline; docs/storage.md).
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Check, explain and query the access rules (no daemon needed).
     Policy {
         #[command(subcommand)]
@@ -87,6 +93,21 @@ pub enum Command {
         dir: Option<PathBuf>,
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy the journal into PostgreSQL and the files into the bucket the
+    /// configuration names, check every SHA-256, and set the old journal
+    /// aside. The daemon must be stopped.
+    Migrate {
+        /// The data directory to move (the daemon's `data_dir`).
+        #[arg(long, value_name = "DATA_DIR")]
+        from: PathBuf,
+        /// The configuration with the new `[storage]` (same data_dir).
+        #[arg(long, value_name = "CONFIG")]
+        to: PathBuf,
     },
 }
 
@@ -179,6 +200,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             };
             println!("{}", crate::engines::migrate_schema(&load(path)?)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Storage {
+            command: StorageCommand::Migrate { from, to },
+        } => {
+            let config = load(&to)?;
+            let done = crate::migrate::migrate(&from, &config)?;
+            print!("{done}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { user, totp, ftps } => passwd::run(&user, totp, ftps),

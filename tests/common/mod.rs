@@ -262,6 +262,14 @@ impl Daemon {
         d
     }
 
+    /// A daemon on redb and the local vault, whatever engine this run
+    /// tests (what a migration starts from), started.
+    pub fn start_local(extra: &str) -> Daemon {
+        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], (None, None));
+        d.spawn();
+        d
+    }
+
     /// A daemon with its journal in a PostgreSQL and its blobs in a
     /// Garage bucket of its own, started.
     pub fn start_on_engines(extra: &str) -> Daemon {

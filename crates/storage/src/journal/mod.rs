@@ -17,6 +17,7 @@
 //! queueing for one each. Reads take a snapshot and never wait for it.
 
 pub mod checks;
+mod copy;
 pub mod handoff;
 pub mod lanes;
 mod notes;
@@ -30,6 +31,7 @@ mod tables;
 mod writer;
 
 pub use checks::ChecksOp;
+pub use copy::{CopyReport, copy_to_postgres};
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use lanes::{LaneOp, lane_of_owner, lane_owner};
 pub use notes::{Note, NoteText};

@@ -77,7 +77,7 @@ impl RedbJournal {
         &self.writer
     }
 
-    pub(super) fn snapshot(&self) -> Result<RedbSnapshot, StoreError> {
+    pub(in crate::journal) fn snapshot(&self) -> Result<RedbSnapshot, StoreError> {
         Ok(RedbSnapshot {
             txn: self.db.begin_read().map_err(to_store)?,
         })
@@ -284,8 +284,19 @@ impl Snapshot for RedbSnapshot {
     }
 
     fn scan(&mut self, table: Table, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let t = self.table(table)?;
         let mut out = Vec::new();
+        if table == Table::Meta {
+            let t = self.txn.open_table(META).map_err(to_store)?;
+            for item in t.range(prefix..).map_err(to_store)? {
+                let (k, v) = item.map_err(to_store)?;
+                if !k.value().starts_with(prefix) {
+                    break;
+                }
+                out.push((k.value().to_string(), v.value().as_bytes().to_vec()));
+            }
+            return Ok(out);
+        }
+        let t = self.table(table)?;
         for item in t.range(prefix..).map_err(to_store)? {
             let (k, v) = item.map_err(to_store)?;
             if !k.value().starts_with(prefix) {

@@ -53,7 +53,7 @@ pub struct PgConfig {
 /// Reads waiting for a reader thread, at most; more are refused as busy.
 const READ_QUEUE: usize = 1024;
 
-pub(super) fn pg_error(e: postgres::Error) -> StoreError {
+pub(in crate::journal) fn pg_error(e: postgres::Error) -> StoreError {
     // The driver's Display says only "db error"; the server's message is
     // what an operator needs.
     let text = match e.as_db_error() {
@@ -199,6 +199,14 @@ pub fn migrate_schema(config: &PgConfig) -> Result<i32, JournalError> {
         .join()
         .map_err(|_| open_err(StoreError::Postgres("the migration thread failed".into())))?
         .map_err(open_err)
+}
+
+/// A connection for copying a journal in, the schema brought up to date
+/// first. The caller runs on a thread of its own.
+pub(in crate::journal) fn connect_for_copy(config: &PgConfig) -> Result<Client, StoreError> {
+    let mut client = config.connect()?;
+    schema::migrate(&mut client)?;
+    Ok(client)
 }
 
 impl PgJournal {
