@@ -13,6 +13,16 @@ use std::time::Duration;
 
 use common::{Daemon, eventually, pg::Postgres};
 
+/// Polls `put c.txt` until it succeeds (the engine is back).
+fn until_an_upload_succeeds(d: &Daemon, what: &str, seconds: u64) {
+    eventually(what, Duration::from_secs(seconds), || {
+        d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])
+            .status
+            .success()
+            .then_some(())
+    });
+}
+
 #[test]
 fn migrate_schema_creates_the_tables_once_and_refuses_a_newer_schema() {
     let pg = Postgres::start();
@@ -138,16 +148,7 @@ fn postgresql_stopped_mid_work_refuses_new_work_and_resumes_when_it_returns() {
 
     // Back without anyone touching renkei: new work is taken again.
     pg.start_again();
-    eventually(
-        "an upload to succeed once the database is back",
-        Duration::from_secs(30),
-        || {
-            d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])
-                .status
-                .success()
-                .then_some(())
-        },
-    );
+    until_an_upload_succeeds(&d, "an upload to succeed once the database is back", 30);
     let names: Vec<String> = d
         .ls("032018")
         .iter()
@@ -267,16 +268,7 @@ fn the_object_store_unreachable_fails_uploads_closed_and_recovers_by_itself() {
     );
 
     d.s3.as_mut().unwrap().start_again();
-    eventually(
-        "an upload to succeed once the bucket is back",
-        Duration::from_secs(60),
-        || {
-            d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])
-                .status
-                .success()
-                .then_some(())
-        },
-    );
+    until_an_upload_succeeds(&d, "an upload to succeed once the bucket is back", 60);
     assert_eq!(d.get("032018", "inbox", "a.txt"), b"before\n");
     assert_eq!(d.get("032018", "inbox", "c.txt"), b"after\n");
 }

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use super::eventually;
+use super::sshd::free_port;
 
 pub const BUCKET: &str = "renkei";
 
@@ -25,14 +26,6 @@ fn garage_bin() -> PathBuf {
     } else {
         PathBuf::from("garage")
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One running Garage, killed when dropped.

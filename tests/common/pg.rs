@@ -11,6 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::sshd::free_port;
+
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 pub const USER: &str = "renkei";
 pub const PASSWORD: &str = "pg-test-password";
@@ -82,14 +84,6 @@ fn template() -> PathBuf {
     }
     let _ = fs::remove_dir_all(&work);
     done
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One running cluster, stopped and removed when dropped.

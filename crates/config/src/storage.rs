@@ -100,6 +100,28 @@ pub(super) struct RawStorage {
 
 type Problem = (std::ops::Range<usize>, String);
 
+/// A duration from 1 s to `max`, `default` when absent.
+fn bounded(
+    v: &Option<Spanned<Quantity>>,
+    default: Duration,
+    max: Duration,
+    name: &str,
+) -> Result<Duration, Problem> {
+    let Some(v) = v else { return Ok(default) };
+    let d = parse_duration(v.get_ref()).map_err(|e| (v.span(), format!("{name}: {e}")))?;
+    if !(Duration::from_secs(1)..=max).contains(&d) {
+        return Err((
+            v.span(),
+            format!(
+                "{name} is {}; it must be from 1s to {}",
+                format_duration(d),
+                format_duration(max)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
 /// Whether `url` says where a PostgreSQL database is, and holds no
 /// password (secrets live in files an operator can keep owner-only).
 fn check_url(url: &str) -> Result<(), String> {
@@ -152,23 +174,12 @@ impl RawStorage {
             Some(j) if j.get_ref() == "local" => JournalAt::Local,
             Some(j) => {
                 check_url(j.get_ref()).map_err(|e| (j.span(), e))?;
-                let timeout = match &self.journal_timeout {
-                    None => DEFAULT_JOURNAL_TIMEOUT,
-                    Some(v) => {
-                        let d = parse_duration(v.get_ref())
-                            .map_err(|e| (v.span(), format!("storage.journal_timeout: {e}")))?;
-                        if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&d) {
-                            return Err((
-                                v.span(),
-                                format!(
-                                    "storage.journal_timeout is {}; it must be from 1s to 5m",
-                                    format_duration(d)
-                                ),
-                            ));
-                        }
-                        d
-                    }
-                };
+                let timeout = bounded(
+                    &self.journal_timeout,
+                    DEFAULT_JOURNAL_TIMEOUT,
+                    Duration::from_secs(300),
+                    "storage.journal_timeout",
+                )?;
                 let connections = match &self.journal_connections {
                     None => DEFAULT_JOURNAL_CONNECTIONS,
                     Some(v) => match usize::try_from(*v.get_ref()) {
@@ -255,23 +266,12 @@ impl RawStorage {
                     .to_string(),
             )
         })?;
-        let timeout = match &self.s3_timeout {
-            None => DEFAULT_S3_TIMEOUT,
-            Some(v) => {
-                let d = parse_duration(v.get_ref())
-                    .map_err(|e| (v.span(), format!("storage.s3_timeout: {e}")))?;
-                if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&d) {
-                    return Err((
-                        v.span(),
-                        format!(
-                            "storage.s3_timeout is {}; it must be from 1s to 10m",
-                            format_duration(d)
-                        ),
-                    ));
-                }
-                d
-            }
-        };
+        let timeout = bounded(
+            &self.s3_timeout,
+            DEFAULT_S3_TIMEOUT,
+            Duration::from_secs(600),
+            "storage.s3_timeout",
+        )?;
         Ok(BlobsAt::S3(S3Blobs {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),

@@ -268,11 +268,7 @@ impl<E: Engine> JournalStore for E {
 
 impl Engine for RedbJournal {
     fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.writer()
-            .send(super::writer::Job { ops, reply, note })
-            .map_err(|_| JournalError::WriterGone)?;
-        Ok(rx)
+        super::writer::submit(self.writer(), ops, note)
     }
 
     fn read<T: Send + 'static>(

@@ -36,6 +36,19 @@ pub(super) trait Commit {
     fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError>;
 }
 
+/// Hands a transaction to an engine's writer thread.
+pub(super) fn submit(
+    writer: &mpsc::Sender<Job>,
+    ops: Vec<Op>,
+    note: Option<Note>,
+) -> Result<super::Committed, JournalError> {
+    let (reply, rx) = oneshot::channel();
+    writer
+        .send(Job { ops, reply, note })
+        .map_err(|_| JournalError::WriterGone)?;
+    Ok(rx)
+}
+
 pub(super) fn run(engine: &mut dyn Commit, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];

@@ -27,7 +27,6 @@ use std::thread;
 use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, NoTls};
-use tokio::sync::oneshot;
 
 use super::reads::Snapshot;
 use super::store::{Committed, Engine};
@@ -291,11 +290,7 @@ fn snapshot_read<T>(
 
 impl Engine for PgJournal {
     fn submit(&self, ops: Vec<Op>, note: Option<Note>) -> Result<Committed, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Job { ops, reply, note })
-            .map_err(|_| JournalError::WriterGone)?;
-        Ok(rx)
+        writer::submit(&self.writer, ops, note)
     }
 
     fn read<T: Send + 'static>(
