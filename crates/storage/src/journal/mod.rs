@@ -17,11 +17,13 @@
 //! queueing for one each. Reads take a snapshot and never wait for it.
 
 pub mod checks;
+#[cfg(feature = "engines")]
 mod copy;
 pub mod handoff;
 pub mod lanes;
 mod notes;
 mod ops;
+#[cfg(feature = "engines")]
 pub mod pg;
 mod reads;
 pub mod records;
@@ -31,11 +33,13 @@ mod tables;
 mod writer;
 
 pub use checks::ChecksOp;
+#[cfg(feature = "engines")]
 pub use copy::{CopyReport, copy_to_postgres};
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use lanes::{LaneOp, lane_of_owner, lane_owner};
 pub use notes::{Note, NoteText};
 pub use ops::Op;
+#[cfg(feature = "engines")]
 pub use pg::{PgConfig, PgJournal, migrate_schema};
 pub use records::{
     Approval, BanRecord, BoxKind, CheckRecord, Delivered, EntryRecord, ObjectRecord, ObjectState,

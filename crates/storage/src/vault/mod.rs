@@ -14,6 +14,7 @@
 mod flusher;
 mod pins;
 mod reader;
+#[cfg(feature = "engines")]
 pub mod s3;
 pub mod store;
 
@@ -28,6 +29,7 @@ use crate::fsutil;
 use crate::journal::SegmentRef;
 
 pub use reader::ObjectReader;
+#[cfg(feature = "engines")]
 pub use s3::{S3Config, S3Store};
 pub use store::{BlobRead, BlobStore, BlobWrite, LocalDir};
 
