@@ -77,7 +77,7 @@ cargo deny --log-level error check licenses bans sources
 
 # The tests of everything that touches storage run a second time with the
 # journal in PostgreSQL (decision 0016): the same tests, one harness.
-pg_suites=(storage openssh routes remote lanes checks checks_rules audit notes downloads progress defender isolation refusals policy)
+pg_suites=(storage openssh routes remote lanes checks audit notes defender)
 pg_filter=()
 for t in "${pg_suites[@]}"; do pg_filter+=(--test "$t"); done
 if cargo nextest --version >/dev/null 2>&1; then
