@@ -87,13 +87,18 @@ impl Notifier {
             watchdog: None,
         };
         let message = format!("EXTEND_TIMEOUT_USEC=30000000\nSTATUS={what}");
+        // The first request goes before the work starts, not whenever the
+        // task first runs: a quick recovery must not race past it.
+        if me.target.is_some() {
+            me.send(&message);
+        }
         tokio::spawn(async move {
             if me.target.is_none() {
                 return;
             }
             loop {
-                me.send(&message);
                 tokio::time::sleep(Duration::from_secs(10)).await;
+                me.send(&message);
             }
         })
     }

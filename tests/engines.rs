@@ -146,8 +146,13 @@ fn postgresql_stopped_mid_work_refuses_new_work_and_resumes_when_it_returns() {
         "the log names the journal's database: {log}"
     );
 
-    // Back without anyone touching renkei: new work is taken again.
+    // Back without anyone touching renkei: reads answer at once (each
+    // reader finds its connection closed and makes a new one), and new
+    // work is taken again.
     pg.start_again();
+    for _ in 0..8 {
+        d.ls("032018");
+    }
     until_an_upload_succeeds(&d, "an upload to succeed once the database is back", 30);
     let names: Vec<String> = d
         .ls("032018")

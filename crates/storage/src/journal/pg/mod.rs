@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::reads::Snapshot;
 use super::store::{Committed, Engine};
@@ -146,25 +146,66 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Runs `body` in a transaction (read-only and repeatable-read for
+    /// reads). A connection the server closed while it sat idle (a
+    /// restart) is found out only at its next use, `BEGIN`: then nothing
+    /// was sent that could have changed anything, so it is made again
+    /// once and `BEGIN` is sent again.
+    fn transaction<R>(
+        &mut self,
+        read_only: bool,
+        body: impl FnOnce(Transaction<'_>, &sql::Statements) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut retried = false;
+        loop {
+            let failed = {
+                let (client, statements) = self.get()?;
+                let started = if read_only {
+                    client
+                        .build_transaction()
+                        .isolation_level(IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                } else {
+                    client.transaction()
+                };
+                match started {
+                    Ok(tx) => return body(tx, statements),
+                    Err(e) => e,
+                }
+            };
+            let closed = self.live.as_ref().is_none_or(|(c, _)| c.is_closed());
+            if retried || !closed {
+                return Err(pg_error(failed));
+            }
+            tracing::info!(error = %pg_error(failed), "the journal database closed its connection; connecting again");
+            retried = true;
+            self.live = None;
+        }
+    }
+}
+
 impl Commit for Conn {
     fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError> {
-        let (client, statements) = self.get()?;
-        let mut tx = client.transaction().map_err(pg_error)?;
-        let group = {
-            let mut t = sql::PgTxn {
-                tx: &mut tx,
-                statements,
+        let in_doubt = Arc::clone(&self.in_doubt);
+        self.transaction(false, |mut tx, statements| {
+            let group = {
+                let mut t = sql::PgTxn {
+                    tx: &mut tx,
+                    statements,
+                };
+                writer::apply_group(&mut t, jobs)?
             };
-            writer::apply_group(&mut t, jobs)?
-        };
-        if let Err(e) = tx.commit() {
-            // Nothing before COMMIT took effect, but COMMIT itself may
-            // have: the database can have made the change while the
-            // answer was lost.
-            self.in_doubt.fetch_add(1, Ordering::Relaxed);
-            return Err(pg_error(e));
-        }
-        Ok(group)
+            if let Err(e) = tx.commit() {
+                // Nothing before COMMIT took effect, but COMMIT itself may
+                // have: the database can have made the change while the
+                // answer was lost.
+                in_doubt.fetch_add(1, Ordering::Relaxed);
+                return Err(pg_error(e));
+            }
+            Ok(group)
+        })
     }
 }
 
@@ -273,19 +314,14 @@ fn snapshot_read<T>(
     conn: &mut Conn,
     f: impl FnOnce(&mut dyn Snapshot) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let (client, statements) = conn.get()?;
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(pg_error)?;
-    let out = f(&mut sql::PgSnapshot {
-        tx: &mut tx,
-        statements,
-    })?;
-    tx.commit().map_err(pg_error)?;
-    Ok(out)
+    conn.transaction(true, |mut tx, statements| {
+        let out = f(&mut sql::PgSnapshot {
+            tx: &mut tx,
+            statements,
+        })?;
+        tx.commit().map_err(pg_error)?;
+        Ok(out)
+    })
 }
 
 impl Engine for PgJournal {
