@@ -79,7 +79,7 @@ EOF
 pids="${pids:-} $!"
 g() { "$GARAGE" -c "$work/garage.toml" "$@"; }
 node=""
-for _ in $(seq 100); do node=$(g status 2>/dev/null | awk '/NO ROLE ASSIGNED/{print $1}'); [ -n "$node" ] && break; sleep 0.1; done
+for _ in $(seq 100); do node=$(g status 2>/dev/null | awk '/NO ROLE ASSIGNED/{print $1}' || true); [ -n "$node" ] && break; sleep 0.1; done
 g layout assign -z dc1 -c 10G "$node" >/dev/null
 g layout apply --version 1 >/dev/null
 g bucket create renkei >/dev/null

@@ -25,6 +25,10 @@ pub fn pg_config(p: &PostgresJournal) -> Result<PgConfig, JournalError> {
         password,
         timeout: p.timeout,
         readers: p.connections,
+        tls: p.tls.as_ref().map(|t| journal::pg::PgTls {
+            ca_file: t.ca_file.clone(),
+            client: t.client.clone(),
+        }),
     })
 }
 

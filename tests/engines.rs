@@ -277,3 +277,47 @@ fn the_object_store_unreachable_fails_uploads_closed_and_recovers_by_itself() {
     assert_eq!(d.get("032018", "inbox", "a.txt"), b"before\n");
     assert_eq!(d.get("032018", "inbox", "c.txt"), b"after\n");
 }
+
+#[test]
+fn the_journal_reaches_postgresql_over_verified_tls() {
+    let d = Daemon::start_on_postgres_tls("");
+    fs::write(d.work.join("t.txt"), b"over TLS\n").unwrap();
+    d.sftp_ok("032018-juki", "put t.txt /inbox/t.txt\n");
+    assert_eq!(d.get("032018", "inbox", "t.txt"), b"over TLS\n");
+    let pg = d.pg.as_ref().unwrap();
+    // The server takes TCP over TLS only; every renkei connection is TLS.
+    let plain = pg.sql(
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'renkei' AND NOT s.ssl",
+    );
+    let tls = pg.sql(
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'renkei' AND s.ssl",
+    );
+    assert_eq!(plain, "0");
+    assert!(tls.parse::<u32>().unwrap() >= 2, "{tls}");
+
+    // A server whose certificate another CA signed is refused.
+    let other = tempfile::tempdir().unwrap();
+    common::pg::make_ca(other.path(), false);
+    let text = fs::read_to_string(&d.config).unwrap().replace(
+        &pg.ca_file.as_ref().unwrap().display().to_string(),
+        &other.path().join("ca.crt").display().to_string(),
+    );
+    let config = other.path().join("renkei.toml");
+    fs::write(
+        &config,
+        text.replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"{}\"", d.data.display()),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("migrate-schema")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("certificate"), "{err}");
+}

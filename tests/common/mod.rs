@@ -270,6 +270,15 @@ impl Daemon {
         d
     }
 
+    /// A daemon whose journal is in a PostgreSQL of its own that speaks
+    /// TLS only, started.
+    pub fn start_on_postgres_tls(extra: &str) -> Daemon {
+        let pg = Some(pg::Postgres::start_tls());
+        let mut d = Daemon::unstarted_on(default_tenants(), "", extra, &[], (pg, None));
+        d.spawn();
+        d
+    }
+
     /// A daemon with its journal in a PostgreSQL and its blobs in a
     /// Garage bucket of its own, started.
     pub fn start_on_engines(extra: &str) -> Daemon {

@@ -89,6 +89,9 @@ fn template() -> PathBuf {
 /// One running cluster, stopped and removed when dropped.
 pub struct Postgres {
     root: tempfile::TempDir,
+    /// The CA the server's certificate chains to, when it speaks TLS (and
+    /// nothing else).
+    pub ca_file: Option<PathBuf>,
     pub port: u16,
     /// What `[storage] journal` says.
     pub url: String,
@@ -96,8 +99,100 @@ pub struct Postgres {
     pub password_file: PathBuf,
 }
 
+/// Runs openssl in `dir`, asserting it worked.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.crt`) and, when `server`, a certificate for 127.0.0.1 it
+/// signed (`server.crt`, `server.key`), in `dir`.
+pub fn make_ca(dir: &Path, server: bool) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=renkei-test-ca"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    openssl(dir, &ca);
+    if server {
+        let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+        openssl(dir, &csr);
+        fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.crt",
+            ],
+        );
+    }
+}
+
 impl Postgres {
+    /// A cluster that accepts TCP connections over TLS only
+    /// (`hostssl`), with a certificate for 127.0.0.1 from its own CA.
+    pub fn start_tls() -> Postgres {
+        let mut pg = Postgres::unstarted();
+        let data = pg.data();
+        make_ca(pg.root.path(), true);
+        for f in ["server.crt", "server.key"] {
+            fs::copy(pg.root.path().join(f), data.join(f)).unwrap();
+            fs::set_permissions(data.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        give_to_owner(pg.root.path());
+        let hba = fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let only_tls: String = hba
+            .lines()
+            .map(|l| {
+                if l.starts_with("host ") {
+                    l.replacen("host ", "hostssl ", 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        fs::write(data.join("pg_hba.conf"), only_tls).unwrap();
+        pg.ca_file = Some(pg.root.path().join("ca.crt"));
+        pg.start_again();
+        pg
+    }
+
     pub fn start() -> Postgres {
+        let pg = Postgres::unstarted();
+        pg.start_again();
+        pg
+    }
+
+    fn unstarted() -> Postgres {
         let template = template();
         let root = tempfile::tempdir().unwrap();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -114,14 +209,13 @@ impl Postgres {
         fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
         fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600)).unwrap();
         let port = free_port();
-        let pg = Postgres {
+        Postgres {
             url: format!("postgresql://{USER}@127.0.0.1:{port}/postgres"),
             root,
+            ca_file: None,
             port,
             password_file,
-        };
-        pg.start_again();
-        pg
+        }
     }
 
     /// The cluster's files (for the no-plaintext checks).
@@ -131,11 +225,14 @@ impl Postgres {
 
     /// Starts the (stopped) server and waits until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c max_connections=50",
             self.port,
             self.root.path().display()
         );
+        if self.ca_file.is_some() {
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let out = as_owner("pg_ctl")
             .arg("-D")
             .arg(self.data())
@@ -180,9 +277,15 @@ impl Postgres {
 
     /// The `[storage]` table of a daemon whose journal is here.
     pub fn storage_toml(&self) -> String {
+        let (url, tls) = match &self.ca_file {
+            None => (self.url.clone(), String::new()),
+            Some(ca) => (
+                format!("{}?sslmode=verify-full", self.url),
+                format!("journal_ca_file = \"{}\"\n", ca.display()),
+            ),
+        };
         format!(
-            "[storage]\njournal = \"{}\"\njournal_password_file = \"{}\"\njournal_timeout = \"5s\"\n\n",
-            self.url,
+            "[storage]\njournal = \"{url}\"\njournal_password_file = \"{}\"\njournal_timeout = \"5s\"\n{tls}\n",
             self.password_file.display()
         )
     }

@@ -57,7 +57,7 @@ pub use routes::{Destination, RetryPolicy, Route, Source};
 pub use scan::{ScanConfig, Unscannable};
 pub use segments::{Lane, Segment};
 pub use server::{DEFAULT_PORT, DiskLow, ServerConfig};
-pub use storage::{BlobsAt, JournalAt, PostgresJournal, S3Blobs, StorageConfig};
+pub use storage::{BlobsAt, JournalAt, JournalTls, PostgresJournal, S3Blobs, StorageConfig};
 pub use tenants::{Account, Tenant};
 pub use web::{WebConfig, WebLogin, WebRole, WebUser};
 

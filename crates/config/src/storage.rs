@@ -33,6 +33,16 @@ pub struct PostgresJournal {
     pub timeout: Duration,
     /// Reader connections (the writer has one more).
     pub connections: usize,
+    /// TLS: the CA file the server's certificate must chain to, and a
+    /// client certificate and key when the server asks for one.
+    pub tls: Option<JournalTls>,
+}
+
+/// TLS to the journal's database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalTls {
+    pub ca_file: PathBuf,
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where the vault's blobs live.
@@ -91,6 +101,9 @@ pub(super) struct RawStorage {
     journal_password_file: Option<Spanned<String>>,
     journal_timeout: Option<Spanned<Quantity>>,
     journal_connections: Option<Spanned<i64>>,
+    journal_ca_file: Option<Spanned<String>>,
+    journal_client_cert: Option<Spanned<String>>,
+    journal_client_key: Option<Spanned<String>>,
     blobs: Option<Spanned<String>>,
     s3_endpoint: Option<Spanned<String>>,
     s3_region: Option<Spanned<String>>,
@@ -145,19 +158,6 @@ fn check_url(url: &str) -> Result<(), String> {
             "storage.journal holds a password: put it in journal_password_file instead".into(),
         );
     }
-    if [
-        "sslmode=require",
-        "sslmode=verify-ca",
-        "sslmode=verify-full",
-    ]
-    .iter()
-    .any(|m| url.contains(m))
-    {
-        return Err(
-            "storage.journal asks for TLS (sslmode): this renkei connects to PostgreSQL without TLS; use a loopback or private network, or a renkei with TLS support"
-                .into(),
-        );
-    }
     if authority.rsplit('@').next().unwrap_or("").is_empty() {
         return Err("storage.journal names no host".into());
     }
@@ -192,7 +192,9 @@ impl RawStorage {
                         }
                     },
                 };
+                let tls = self.tls(j, &resolve)?;
                 JournalAt::Postgres(PostgresJournal {
+                    tls,
                     url: j.get_ref().clone(),
                     password_file: self
                         .journal_password_file
@@ -208,6 +210,9 @@ impl RawStorage {
                 self.journal_password_file.as_ref().map(Spanned::span),
                 self.journal_timeout.as_ref().map(Spanned::span),
                 self.journal_connections.as_ref().map(Spanned::span),
+                self.journal_ca_file.as_ref().map(Spanned::span),
+                self.journal_client_cert.as_ref().map(Spanned::span),
+                self.journal_client_key.as_ref().map(Spanned::span),
             ];
             if let Some(span) = set.into_iter().flatten().next() {
                 return Err((
@@ -218,6 +223,44 @@ impl RawStorage {
         }
         let blobs = self.blobs(&resolve)?;
         Ok(StorageConfig { journal, blobs })
+    }
+
+    /// TLS when the URL's `sslmode` asks for it or a CA file is given;
+    /// always verified against `journal_ca_file`.
+    fn tls(
+        &self,
+        url: &Spanned<String>,
+        resolve: &impl Fn(&str) -> PathBuf,
+    ) -> Result<Option<JournalTls>, Problem> {
+        let asks = [
+            "sslmode=require",
+            "sslmode=verify-ca",
+            "sslmode=verify-full",
+        ]
+        .iter()
+        .any(|m| url.get_ref().contains(m));
+        let client = match (&self.journal_client_cert, &self.journal_client_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some((resolve(c.get_ref()), resolve(k.get_ref()))),
+            (Some(one), None) | (None, Some(one)) => {
+                return Err((
+                    one.span(),
+                    "journal_client_cert and journal_client_key go together".into(),
+                ));
+            }
+        };
+        match &self.journal_ca_file {
+            Some(ca) => Ok(Some(JournalTls {
+                ca_file: resolve(ca.get_ref()),
+                client,
+            })),
+            None if asks || client.is_some() => Err((
+                url.span(),
+                "TLS to the journal's database needs journal_ca_file (the CA its certificate is checked against)"
+                    .into(),
+            )),
+            None => Ok(None),
+        }
     }
 
     fn blobs(&self, resolve: &impl Fn(&str) -> PathBuf) -> Result<BlobsAt, Problem> {
@@ -347,7 +390,7 @@ mod tests {
     fn a_url_names_a_host_and_holds_no_password() {
         assert!(check_url("postgresql://renkei@db.example:5432/renkei").is_ok());
         assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=disable").is_ok());
-        assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=require").is_err());
+        assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=verify-full").is_ok());
         assert!(check_url("postgresql://renkei:secret@db/renkei").is_err());
         assert!(check_url("postgresql://db/renkei?password=x").is_err());
         assert!(check_url("mysql://db/renkei").is_err());

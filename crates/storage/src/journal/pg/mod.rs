@@ -19,6 +19,7 @@
 
 mod schema;
 mod sql;
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -35,6 +36,7 @@ use super::writer::{self, Commit, Group, Job};
 use super::{JournalError, Note, Op};
 
 pub use schema::SCHEMA;
+pub use tls::PgTls;
 
 /// How to reach the journal's database.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct PgConfig {
     pub timeout: Duration,
     /// Reader connections (the writer has one more).
     pub readers: usize,
+    /// TLS, verified against a CA file; `None`: no TLS.
+    pub tls: Option<PgTls>,
 }
 
 /// Reads waiting for a reader thread, at most; more are refused as busy.
@@ -65,6 +69,23 @@ pub(in crate::journal) fn pg_error(e: postgres::Error) -> StoreError {
     StoreError::Postgres(text)
 }
 
+/// The URL without its `sslmode`: whether TLS is used (and verified) is
+/// decided by `tls`, and the driver knows only some of libpq's modes.
+fn without_sslmode(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("sslmode="))
+        .collect();
+    if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 impl PgConfig {
     /// Where the database is, as shown to people (never the password).
     pub fn shown(&self) -> String {
@@ -72,10 +93,14 @@ impl PgConfig {
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
-        let mut config: postgres::Config = self
-            .url
+        let mut config: postgres::Config = without_sslmode(&self.url)
             .parse()
             .map_err(|e| StoreError::Postgres(format!("{}: {e}", self.url)))?;
+        if self.tls.is_none() {
+            // Without a CA file nothing could be verified: no TLS rather
+            // than TLS that trusts whoever answers.
+            config.ssl_mode(postgres::config::SslMode::Disable);
+        }
         if let Some(p) = &self.password {
             config.password(p.as_bytes());
         }
@@ -89,9 +114,14 @@ impl PgConfig {
             .options(&format!(
                 "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
             ));
-        config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Postgres(format!("{}: {}", self.url, pg_error(e))))
+        let connected = match &self.tls {
+            None => config.connect(NoTls),
+            Some(t) => {
+                config.ssl_mode(postgres::config::SslMode::Require);
+                config.connect(tls::Rustls(tls::client_config(t)?))
+            }
+        };
+        connected.map_err(|e| StoreError::Postgres(format!("{}: {}", self.url, pg_error(e))))
     }
 }
 
@@ -358,5 +388,26 @@ impl Engine for PgJournal {
 
     fn commits_in_doubt(&self) -> u64 {
         self.in_doubt.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_sslmode;
+
+    #[test]
+    fn sslmode_is_left_to_the_tls_settings() {
+        assert_eq!(
+            without_sslmode("postgresql://u@h/db?sslmode=verify-full"),
+            "postgresql://u@h/db"
+        );
+        assert_eq!(
+            without_sslmode("postgresql://u@h/db?application_name=x&sslmode=require"),
+            "postgresql://u@h/db?application_name=x"
+        );
+        assert_eq!(
+            without_sslmode("postgresql://u@h/db"),
+            "postgresql://u@h/db"
+        );
     }
 }
