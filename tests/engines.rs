@@ -13,6 +13,25 @@ use std::time::Duration;
 
 use common::{Daemon, eventually, pg::Postgres};
 
+/// `renkei --config CONFIG migrate-schema`: whether it worked, and what it
+/// printed (both streams).
+fn migrate_schema(config: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("migrate-schema")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Polls `put c.txt` until it succeeds (the engine is back).
 fn until_an_upload_succeeds(d: &Daemon, what: &str, seconds: u64) {
     eventually(what, Duration::from_secs(seconds), || {
@@ -36,22 +55,7 @@ fn migrate_schema_creates_the_tables_once_and_refuses_a_newer_schema() {
         ),
     )
     .unwrap();
-    let run = || {
-        let out = std::process::Command::new(common::BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("migrate-schema")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let run = || migrate_schema(&config);
     let (ok, text) = run();
     assert!(ok, "{text}");
     assert!(text.contains("migrated from version 0 to 1"), "{text}");
@@ -88,14 +92,9 @@ fn a_password_in_the_url_or_a_readable_password_file_is_refused() {
             ),
         )
         .unwrap();
-        let out = std::process::Command::new(common::BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("migrate-schema")
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).to_string()
+        let (ok, said) = migrate_schema(&config);
+        assert!(!ok);
+        said
     };
     let err = check("journal = \"postgresql://renkei:secret@127.0.0.1/renkei\"\n");
     assert!(
@@ -311,13 +310,7 @@ fn the_journal_reaches_postgresql_over_verified_tls() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("migrate-schema")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, err) = migrate_schema(&config);
+    assert!(!ok);
     assert!(err.contains("certificate"), "{err}");
 }

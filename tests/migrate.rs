@@ -72,6 +72,17 @@ fn wrong_key_from(d: &Daemon, bind: &str) -> bool {
     .success()
 }
 
+/// `renkei storage migrate --from <d's data> --to TARGET`.
+fn storage_migrate(d: &Daemon, target: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["storage", "migrate", "--from"])
+        .arg(&d.data)
+        .arg("--to")
+        .arg(target)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_twice() {
     let mut d = Daemon::start_local(SETUP);
@@ -129,13 +140,7 @@ fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_t
         format!("{old}\n{}{}", pg.storage_toml(), s3.storage_lines()),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["storage", "migrate", "--from"])
-        .arg(&d.data)
-        .arg("--to")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let out = storage_migrate(&d, &target);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -148,13 +153,7 @@ fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_t
     );
     assert!(d.data.join("journal.redb.migrated").exists());
     // Run again, it finds everything already there and changes nothing.
-    let again = Command::new(BIN)
-        .args(["storage", "migrate", "--from"])
-        .arg(&d.data)
-        .arg("--to")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let again = storage_migrate(&d, &target);
     assert!(
         !again.status.success()
             && String::from_utf8_lossy(&again.stderr).contains("nothing to migrate"),
