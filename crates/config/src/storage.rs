@@ -387,6 +387,28 @@ mod tests {
     use super::check_url;
 
     #[test]
+    fn check_names_the_engines() {
+        let text = "[server]\ndata_dir = \"/d\"\n\n[storage]\njournal = \"postgresql://renkei@db:5432/renkei?sslmode=verify-full\"\njournal_ca_file = \"/etc/renkei/ca.pem\"\nblobs = \"s3://renkei/vault\"\ns3_endpoint = \"https://s3.example:3900\"\ns3_credentials_file = \"/etc/renkei/s3\"\n";
+        let c = crate::Config::parse("t.toml", text, std::path::Path::new("/")).unwrap();
+        let summary = c.summary();
+        assert!(
+            summary.contains("journal   PostgreSQL postgresql://renkei@db:5432/renkei?sslmode=verify-full (TLS, verified)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("files     s3://renkei/vault at https://s3.example:3900"),
+            "{summary}"
+        );
+        let local = crate::Config::parse(
+            "t.toml",
+            "[server]\ndata_dir = \"/d\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        assert!(local.summary().contains("journal   redb in data_dir"));
+    }
+
+    #[test]
     fn a_url_names_a_host_and_holds_no_password() {
         assert!(check_url("postgresql://renkei@db.example:5432/renkei").is_ok());
         assert!(check_url("postgres://renkei@127.0.0.1/renkei?sslmode=disable").is_ok());

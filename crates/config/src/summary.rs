@@ -29,8 +29,26 @@ impl Config {
         s
     }
 
-    /// Keys, the audit trail and retention.
+    /// The engines, keys, the audit trail and retention.
     fn summarise_storage(&self, s: &mut String) {
+        let journal = match &self.storage.journal {
+            super::JournalAt::Local => "redb in data_dir (journal.redb)".to_string(),
+            super::JournalAt::Postgres(p) => format!(
+                "PostgreSQL {}{}",
+                p.url,
+                if p.tls.is_some() {
+                    " (TLS, verified)"
+                } else {
+                    " (no TLS)"
+                }
+            ),
+        };
+        let _ = writeln!(s, "  journal   {journal}");
+        let blobs = match &self.storage.blobs {
+            super::BlobsAt::Local => "data_dir (vault/)".to_string(),
+            super::BlobsAt::S3(b) => format!("s3://{}/{} at {}", b.bucket, b.prefix, b.endpoint),
+        };
+        let _ = writeln!(s, "  files     {blobs}");
         let _ = writeln!(s, "  vault key {}", self.vault.identity.display());
         let _ = writeln!(
             s,
