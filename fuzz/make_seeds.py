@@ -155,6 +155,12 @@ def small_seeds():
     put("calendar", "utf8", "\ufeff# closed\n2026-12-29\n2026-12-30,年末\n".encode())
 
 
+def secrets_seeds():
+    put("secrets", "aws", b"[default]\naws_access_key_id = GK31c2f218a2e44f485b94239e\naws_secret_access_key = b892c0665f0ada8a4755dae98baa3b133590e11dae3bcc1f524d9fe3ebc41a11\n")
+    put("secrets", "crlf", b"[default]\r\naws_access_key_id=AKIA\r\naws_secret_access_key= s = x \r\n")
+    put("secrets", "password", b"correct horse battery staple\r\nsecond line\n")
+
+
 def web_form_seeds():
     def part(name, value, filename=None):
         disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
@@ -173,7 +179,7 @@ def audit_verify_seeds():
 
 
 if __name__ == "__main__":
-    web_form_seeds(); audit_verify_seeds()
+    web_form_seeds(); audit_verify_seeds(); secrets_seeds()
     sftp_seeds(); ftp_seeds(); path_seeds(); name_seeds(); format_seeds()
     filetype_seeds(); archive_seeds(); clamd_seeds(); ctl_seeds(); audit_seeds()
     config_seeds(); rules_seeds(); small_seeds()

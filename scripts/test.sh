@@ -76,7 +76,8 @@ fi
 cargo deny --log-level error check licenses bans sources
 
 # The tests of everything that touches storage run a second time with the
-# journal in PostgreSQL (decision 0016): the same tests, one harness.
+# journal in PostgreSQL and the files in S3 (Garage), decision 0016: the
+# same tests, one harness (tests/common: pg.rs, garage.rs, blobs.rs).
 pg_suites=(storage openssh routes remote lanes checks audit notes defender)
 pg_filter=()
 for t in "${pg_suites[@]}"; do pg_filter+=(--test "$t"); done
@@ -89,6 +90,6 @@ fi
 # nextest does not run doctests.
 [ "${run[1]}" = nextest ] && cargo test --workspace --doc --quiet
 if [ $# -eq 0 ]; then
-  echo "test.sh: the storage tests again, with the journal in PostgreSQL" >&2
-  RENKEI_TEST_JOURNAL=postgres "${run[@]}" --no-fail-fast "${pg_filter[@]}"
+  echo "test.sh: the storage tests again, on PostgreSQL and S3" >&2
+  RENKEI_TEST_JOURNAL=postgres RENKEI_TEST_BLOBS=s3 "${run[@]}" --no-fail-fast "${pg_filter[@]}"
 fi

@@ -187,6 +187,12 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), Daemo
     });
     // The final checkpoint seals the trail: a clean stop is verifiable as one.
     opened.audit.close().await;
+    if let Some(copier) = &opened.trail_copies {
+        // The copies end with the same seal, within the bucket's timeout.
+        if let Err(e) = copier.pass().await {
+            tracing::warn!(error = %e, "the audit trail's last checkpoint was not copied off the node; the next start copies it");
+        }
+    }
     Ok(())
 }
 
@@ -199,6 +205,8 @@ struct Opened {
     ns: Arc<Namespace>,
     host_keys: Vec<russh::keys::PrivateKey>,
     vault_dir: PathBuf,
+    /// The audit trail's copies in the bucket, when the files are in S3.
+    trail_copies: Option<crate::trail_copies::TrailCopier>,
     /// Holds `<data_dir>/renkei.lock` while the daemon runs.
     _lock: std::fs::File,
 }
@@ -243,6 +251,11 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
     let vault_dir = data_dir.join("vault");
     let vault = Arc::new(crate::engines::open_vault(&config, &vault_dir)?);
     let journal = crate::engines::open_journal(&config)?;
+    let trail_copies =
+        crate::engines::open_trail_copies(&config)?.map(|to| crate::trail_copies::TrailCopier {
+            dir: data_dir.join("audit"),
+            to,
+        });
     let defender = Defender::open(
         config.defender.clone(),
         journal.clone(),
@@ -260,6 +273,7 @@ fn open(config: Config, config_path: Option<PathBuf>) -> Result<Opened, DaemonEr
         ns,
         host_keys,
         vault_dir,
+        trail_copies,
         _lock: lock,
     })
 }
@@ -402,6 +416,13 @@ async fn start(
         commands.clone(),
     ));
     let (upkeep_stop, upkeep) = crate::timers::start(&o.ns, &o.defender, &o.audit, &config, keeper);
+    if let Some(copier) = &o.trail_copies {
+        upkeep.spawn(crate::trail_copies::keep(
+            copier.clone(),
+            config.audit.checkpoint_interval,
+            upkeep_stop.clone(),
+        ));
+    }
     let core = crate::fronts::Core {
         live: &o.live,
         ns: &o.ns,

@@ -9,6 +9,11 @@ use renkei_storage::journal::{self, Journal, JournalError, PgConfig, PgJournal, 
 use renkei_storage::vault::{S3Config, S3Store, Vault, VaultError};
 use std::sync::Arc;
 
+// The configuration's check of `limits.max_queued_requests` counts the
+// parts the vault really fills.
+const _: () =
+    assert!(renkei_config::storage::S3_PART_SIZE == renkei_storage::vault::s3::PART_SIZE as u64);
+
 /// The PostgreSQL settings with the password read from its file.
 pub fn pg_config(p: &PostgresJournal) -> Result<PgConfig, JournalError> {
     let password = match &p.password_file {
@@ -99,4 +104,21 @@ pub fn open_vault(config: &Config, local_dir: &std::path::Path) -> Result<Vault,
             Vault::with_store(&config.vault.identity, Box::new(store))
         }
     }
+}
+
+/// Where the audit trail's copies go: beside the blobs in the bucket
+/// (`s3://bucket/audit` for `s3://bucket/vault`), when the files are in S3.
+pub fn open_trail_copies(
+    config: &Config,
+) -> Result<Option<Arc<dyn renkei_storage::audit::copies::TrailCopies>>, VaultError> {
+    let BlobsAt::S3(b) = &config.storage.blobs else {
+        return Ok(None);
+    };
+    let mut at = s3_config(b)?;
+    at.prefix = b.audit_prefix();
+    let store = S3Store::open(&at).map_err(|source| VaultError::Dir {
+        path: format!("s3://{}/{}", at.bucket, at.prefix),
+        source,
+    })?;
+    Ok(Some(Arc::new(store)))
 }

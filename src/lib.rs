@@ -22,6 +22,7 @@ pub mod preflight;
 pub mod signals;
 pub mod systemd;
 mod timers;
+mod trail_copies;
 
 pub use renkei_config as config;
 pub use renkei_core::{defender, events, live, memory, namespace, policy, transfer};

@@ -15,8 +15,12 @@
 //!    configuration can no longer start on a journal that is not the
 //!    truth any more.
 //!
+//! 5. with the files in S3, the audit trail is copied into the bucket up
+//!    to its last checkpoint (`audit::copies`; the daemon keeps the copies
+//!    current from then on).
+//!
 //! The node's own files stay where they are: the keys, the host keys and
-//! the audit trail (the target configuration must use the same data
+//! the audit trail itself (the target configuration must use the same data
 //! directory; moving to another machine is copying that directory).
 //! Nothing is delivered again: the delivery records move with the files.
 
@@ -59,6 +63,8 @@ pub struct Migrated {
     pub bytes_copied: u64,
     pub files_verified: u64,
     pub moved_aside: Option<PathBuf>,
+    /// The trail's copies: where, and the files copied.
+    pub trail_copied: Option<(String, usize)>,
 }
 
 impl std::fmt::Display for Migrated {
@@ -77,6 +83,12 @@ impl std::fmt::Display for Migrated {
             "files read back from the target, SHA-256 matching: {}",
             self.files_verified
         )?;
+        if let Some((at, n)) = &self.trail_copied {
+            writeln!(
+                f,
+                "audit trail copied to {at} up to its last checkpoint ({n} files)"
+            )?;
+        }
         if let Some(p) = &self.moved_aside {
             writeln!(
                 f,
@@ -153,6 +165,11 @@ pub fn migrate(from: &Path, to: &Config) -> Result<Migrated, MigrateError> {
         None => Vault::open(&to.vault.identity, &from.join("vault"))?,
     };
     verify(source.as_ref(), Arc::new(vault), &mut done)?;
+    if let Some(to) = crate::engines::open_trail_copies(to)? {
+        let report = renkei_storage::audit::copies::copy_signed(&from.join("audit"), to.as_ref())
+            .map_err(|e| MigrateError::Refused(format!("{e}; the journal and the files were copied, journal.redb was kept: run the migration again")))?;
+        done.trail_copied = Some((to.shown(), report.copied.len() + report.current));
+    }
     drop(source);
     let aside = from.join("journal.redb.migrated");
     std::fs::rename(&redb_path, &aside).map_err(|source| MigrateError::Blob {

@@ -1,8 +1,9 @@
 //! The journal in PostgreSQL (decision 0016), through the real daemon and
 //! a real PostgreSQL started by the test: the schema and its migration
 //! command, the configuration's refusals, and what happens when the
-//! database goes away and comes back. The rest of the storage suite runs
-//! on PostgreSQL too (scripts/test.sh, `RENKEI_TEST_JOURNAL=postgres`).
+//! database goes away and comes back; the files in a real S3 server
+//! (Garage). The rest of the storage suite runs on PostgreSQL and S3 too
+//! (scripts/test.sh, `RENKEI_TEST_JOURNAL=postgres RENKEI_TEST_BLOBS=s3`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
@@ -172,7 +173,7 @@ const MARKER: &[u8] = b"RENKEI-S3-PLAINTEXT-MARKER";
 
 #[test]
 fn files_live_in_the_bucket_as_age_objects_and_come_back_byte_exact() {
-    let mut d = Daemon::start_on_engines("");
+    let mut d = Daemon::start_on_engines("[audit]\ncheckpoint_interval = \"1s\"\n");
     let mut content = Vec::new();
     for i in 0..200_000 {
         content.extend_from_slice(MARKER);
@@ -186,9 +187,17 @@ fn files_live_in_the_bucket_as_age_objects_and_come_back_byte_exact() {
     );
 
     // Nothing on the node's disk; every blob an object, an age file.
-    assert!(d.vault_files().is_empty(), "{:?}", d.vault_files());
+    assert!(
+        d.local_blob_files().is_empty(),
+        "{:?}",
+        d.local_blob_files()
+    );
     let s3 = d.s3.as_ref().unwrap();
-    let objects = s3.objects();
+    let objects: Vec<String> = s3
+        .objects_sized("vault")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert!(objects.len() >= 2, "{objects:?}");
     for key in &objects {
         assert!(key.starts_with("vault/") && key.ends_with(".age"), "{key}");
@@ -199,6 +208,24 @@ fn files_live_in_the_bucket_as_age_objects_and_come_back_byte_exact() {
             "plaintext in {key}"
         );
     }
+    // The audit trail's copy follows it, signed, beside the files.
+    let copied = eventually("the trail copied", Duration::from_secs(30), || {
+        let copies = s3.objects_sized("audit");
+        copies
+            .iter()
+            .any(|(k, _)| k == "audit/segment-000001.jsonl")
+            .then_some(copies)
+    });
+    assert!(
+        copied.iter().any(|(k, _)| k == "audit/audit.pub"),
+        "{copied:?}"
+    );
+    let segment = String::from_utf8(s3.object("audit/segment-000001.jsonl")).unwrap();
+    assert!(
+        segment.lines().last().unwrap().contains("\"checkpoint\""),
+        "a copy ends at a checkpoint"
+    );
+    assert!(!segment.contains("RENKEI-S3-PLAINTEXT"));
     // Nor in the database.
     let pg = d.pg.as_ref().unwrap();
     assert_eq!(
@@ -245,7 +272,7 @@ fn an_upload_cut_off_with_one_node_resumes_on_another() {
         common::sha256_hex(&b.get("032018", "inbox", "cut.dat")),
         common::sha256_hex(&data)
     );
-    assert!(b.vault_files().is_empty());
+    assert!(b.local_blob_files().is_empty());
 }
 
 #[test]
@@ -313,4 +340,54 @@ fn the_journal_reaches_postgresql_over_verified_tls() {
     let (ok, err) = migrate_schema(&config);
     assert!(!ok);
     assert!(err.contains("certificate"), "{err}");
+}
+
+/// An upload to the bucket holds one part (8 MiB) in memory until it is
+/// sent, so each open upload's part is charged to its session, account
+/// and the daemon: a client that opens many uploads and closes none is
+/// refused the ones past half its budget, the daemon's memory stays
+/// within it while another municipality works, and all of it comes back
+/// when the client is gone.
+#[test]
+fn open_uploads_charge_their_object_store_parts_to_the_session_budget() {
+    use std::io::{BufRead, BufReader};
+    let d = Daemon::start_on_engines("");
+    let rss_before = common::rss(d.pid());
+    let gate = d.work.join("never");
+    let size = (6 << 20).to_string();
+    let mut hog = d.paramiko_child(
+        "032018-juki",
+        &["open_uploads", "12", &size, gate.to_str().unwrap()],
+    );
+    let mut lines = BufReader::new(hog.stdout.take().unwrap()).lines();
+    let r: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    // Parts may use half of limits.max_queued_requests (64 MiB): four.
+    assert_eq!(
+        (r["written"].as_u64(), r["refused"].as_u64()),
+        (Some(4), Some(8)),
+        "{r}"
+    );
+    let why = r["message"].as_str().unwrap();
+    assert!(
+        why.contains("too much held")
+            && why.contains("limits.max_queued_requests")
+            && why.contains("object store"),
+        "{why}"
+    );
+    let held = d.status_json()["client_memory"]["held"].as_u64().unwrap();
+    assert!((32 << 20..=40 << 20).contains(&held), "held {held}");
+    // 札幌市 meanwhile.
+    let data = common::pseudo_random(3 << 20, 61);
+    fs::write(d.work.join("sapporo.bin"), &data).unwrap();
+    d.sftp_ok(
+        "011002-juki",
+        "put sapporo.bin /inbox/sapporo.bin\nget /inbox/sapporo.bin sapporo.back\n",
+    );
+    assert_eq!(fs::read(d.work.join("sapporo.back")).unwrap(), data);
+    let grown = common::rss(d.pid()).saturating_sub(rss_before);
+    assert!(grown < 96 << 20, "the daemon grew by {grown} bytes");
+    common::kill_client(hog);
+    eventually("the memory given back", Duration::from_secs(30), || {
+        (d.status_json()["client_memory"]["held"].as_u64() == Some(0)).then_some(())
+    });
 }

@@ -151,6 +151,10 @@ fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_t
         said.contains("SHA-256 matching: 31"),
         "thirty up, one down: {said}"
     );
+    assert!(
+        said.contains("audit trail copied to s3://renkei/audit"),
+        "{said}"
+    );
     assert!(d.data.join("journal.redb.migrated").exists());
     // Run again, it finds everything already there and changes nothing.
     let again = storage_migrate(&d, &target);
@@ -183,7 +187,11 @@ fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_t
             f.display()
         );
     }
-    let objects = s3.objects();
+    let objects: Vec<String> = s3
+        .objects_sized("vault")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert!(objects.len() >= 32, "31 files and a partial: {objects:?}");
     for key in &objects {
         let bytes = s3.object(key);
@@ -231,4 +239,36 @@ fn a_single_node_moves_to_postgresql_and_s3_losing_nothing_and_sending_nothing_t
     // The trail verifies across the move.
     let (ok, out) = d.cli("audit", &["verify"]);
     assert!(ok, "{out}");
+
+    // Its copy in the bucket too, up to the seal of a clean stop.
+    assert!(d.stop().success());
+    let copy = d.root.path().join("trail-copy");
+    d.s3.as_ref().unwrap().download("audit", &copy);
+    let local = fs::read_dir(d.data.join("audit"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("segment-"))
+        .count();
+    assert!(local >= 1);
+    for e in fs::read_dir(d.data.join("audit")).unwrap().flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with("segment-") {
+            assert_eq!(
+                fs::read(copy.join(&name)).unwrap(),
+                fs::read(e.path()).unwrap(),
+                "{name:?} copied whole after the final checkpoint"
+            );
+        }
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(["audit", "verify", "--dir"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

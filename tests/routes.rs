@@ -571,10 +571,10 @@ fn stored_bytes_that_fail_their_check_are_never_delivered() {
     d.wait_event("the first failure", |e| e["event"] == "handoff_failed");
     let blobs = d.vault_files();
     assert_eq!(blobs.len(), 1);
-    let mut bytes = fs::read(&blobs[0]).unwrap();
+    let mut bytes = d.blob_bytes(&blobs[0]);
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
-    fs::write(&blobs[0], &bytes).unwrap();
+    d.overwrite_blob(&blobs[0], &bytes);
     fs::remove_file(&blocker).unwrap();
     let e = d.wait_event("the check to stop it", |e| {
         e["event"] == "handoff_failed" && e["gave_up"] == true

@@ -299,6 +299,25 @@ def main():
             out({"after_ok": True, "names": sorted(sftp.listdir(path))})
         except IOError as e:
             out({"after_ok": False, "message": str(e)})
+    elif cmd == "open_uploads":
+        # Opens COUNT files /inbox/open-<i>.bin for writing, writes SIZE
+        # bytes into each, closes none, says how the writes went and waits
+        # until the file GATE exists (or it is killed).
+        count, size, gate = int(args[0]), int(args[1]), args[2]
+        files, written, refused, message = [], 0, 0, ""
+        for i in range(count):
+            f = sftp.open("/inbox/open-%d.bin" % i, "wb")
+            files.append(f)
+            try:
+                f.write(content("open-%d" % i, size))
+                written += 1
+            except IOError as e:
+                refused += 1
+                message = str(e)
+        out({"written": written, "refused": refused, "message": message})
+        deadline = time.time() + 120
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.05)
     elif cmd == "hold_write":
         # Opens REMOTE, writes LOCAL into it, says so, and closes it only
         # once the file GATE exists: the close (the commit) then meets

@@ -1,15 +1,14 @@
 //! The clients a test drives the daemon with, as the daemon's own
 //! methods: OpenSSH's `sftp` (batches, in the background, rate-limited),
-//! paramiko scripts, and what a test waits for on disk while they run.
+//! paramiko scripts.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Daemon, PARAMIKO, PYTHON, eventually, sha256_hex};
+use super::{Daemon, PARAMIKO, PYTHON, sha256_hex};
 
 impl Daemon {
     /// OpenSSH options for `user`'s key, with `port_flag` (-P for sftp/scp,
@@ -65,21 +64,6 @@ impl Daemon {
             .unwrap()
     }
 
-    /// Waits until an encrypted blob on disk has grown past `bytes`: an
-    /// upload is under way, observed on the real disk.
-    pub fn wait_for_blob_over(&self, bytes: u64) {
-        eventually(
-            "an upload under way on disk",
-            Duration::from_secs(30),
-            || {
-                self.vault_files()
-                    .iter()
-                    .any(|f| fs::metadata(f).map(|m| m.len() > bytes).unwrap_or(false))
-                    .then_some(())
-            },
-        );
-    }
-
     /// Runs the paramiko driver as `user`.
     pub fn paramiko(&self, user: &str, args: &[&str]) -> Output {
         self.paramiko_keyed(user, user, args)
@@ -125,34 +109,6 @@ impl Daemon {
                 String::from_utf8_lossy(&out.stderr)
             )
         })
-    }
-
-    /// Waits until the blobs on disk add up to more than `bytes`: a long
-    /// upload that checkpoints (one segment per checkpoint) is under way.
-    pub fn wait_for_vault_over(&self, bytes: u64) {
-        eventually("blobs written on disk", Duration::from_secs(30), || {
-            let total: u64 = self
-                .vault_files()
-                .iter()
-                .filter_map(|f| fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            (total > bytes).then_some(())
-        });
-    }
-
-    /// Blob files in the vault directory.
-    pub fn vault_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let Ok(shards) = fs::read_dir(self.data.join("vault")) else {
-            return out;
-        };
-        for shard in shards.flatten() {
-            if let Ok(files) = fs::read_dir(shard.path()) {
-                out.extend(files.flatten().map(|f| f.path()));
-            }
-        }
-        out
     }
 }
 

@@ -168,17 +168,23 @@ impl Garage {
         )
     }
 
+    fn rclone_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("RCLONE_CONFIG_G_TYPE", "s3".into()),
+            ("RCLONE_CONFIG_G_PROVIDER", "Other".into()),
+            ("RCLONE_CONFIG_G_ENDPOINT", self.endpoint.clone()),
+            ("RCLONE_CONFIG_G_REGION", "garage".into()),
+            ("RCLONE_CONFIG_G_ACCESS_KEY_ID", self.key_id.clone()),
+            ("RCLONE_CONFIG_G_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("RCLONE_CONFIG", "/dev/null".into()),
+        ]
+    }
+
     /// rclone against the bucket, as any S3 client.
     pub fn rclone(&self, args: &[&str]) -> Output {
         Command::new("rclone")
             .args(args)
-            .env("RCLONE_CONFIG_G_TYPE", "s3")
-            .env("RCLONE_CONFIG_G_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_G_ENDPOINT", &self.endpoint)
-            .env("RCLONE_CONFIG_G_REGION", "garage")
-            .env("RCLONE_CONFIG_G_ACCESS_KEY_ID", &self.key_id)
-            .env("RCLONE_CONFIG_G_SECRET_ACCESS_KEY", &self.secret)
-            .env("RCLONE_CONFIG", "/dev/null")
+            .envs(self.rclone_env())
             // The AWS SDK inside rclone cannot use a CA bundle with its
             // own transport; the endpoint is plain HTTP on loopback.
             .env_remove("AWS_CA_BUNDLE")
@@ -186,18 +192,66 @@ impl Garage {
             .unwrap()
     }
 
-    /// Every object's key in the bucket.
-    pub fn objects(&self) -> Vec<String> {
-        let out = self.rclone(&["lsf", "-R", "--files-only", &format!("g:{BUCKET}")]);
+    /// Keys and sizes of the objects under `prefix/`.
+    pub fn objects_sized(&self, prefix: &str) -> Vec<(String, u64)> {
+        let out = self.rclone(&[
+            "lsjson",
+            "-R",
+            "--files-only",
+            &format!("g:{BUCKET}/{prefix}"),
+        ]);
+        if !out.status.success() {
+            // No object yet under the prefix is no listing at all.
+            return Vec::new();
+        }
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.iter()
+            .map(|o| {
+                (
+                    format!("{prefix}/{}", o["Path"].as_str().unwrap()),
+                    o["Size"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Copies every object under `prefix/` into `dir`, as an auditor
+    /// would fetch them.
+    pub fn download(&self, prefix: &str, dir: &std::path::Path) {
+        let out = self.rclone(&[
+            "copy",
+            &format!("g:{BUCKET}/{prefix}"),
+            dir.to_str().unwrap(),
+        ]);
         assert!(
             out.status.success(),
-            "rclone lsf: {}",
+            "rclone copy {prefix}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
+    }
+
+    /// Writes an object (as damage done outside renkei would).
+    pub fn put_object(&self, key: &str, bytes: &[u8]) {
+        let mut child = Command::new("rclone")
+            .args(["rcat", &format!("g:{BUCKET}/{key}")])
+            .envs(self.rclone_env())
+            .env_remove("AWS_CA_BUNDLE")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        assert!(child.wait().unwrap().success(), "rclone rcat {key}");
+    }
+
+    /// Deletes an object (as a loss outside renkei would).
+    pub fn delete_object(&self, key: &str) {
+        let out = self.rclone(&["deletefile", &format!("g:{BUCKET}/{key}")]);
+        assert!(
+            out.status.success(),
+            "rclone deletefile {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// One object's bytes.

@@ -10,6 +10,7 @@
 // product).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod blobs;
 pub mod browser;
 pub mod checks;
 pub mod clamd;
@@ -20,6 +21,8 @@ pub mod pg;
 pub mod sshd;
 pub mod web;
 
+#[allow(unused_imports)]
+pub use blobs::{Blob, blobs_in_s3};
 #[allow(unused_imports)] // not every test binary kills a client
 pub use clients::{kill_client, openssh_opts, sftp_from};
 
@@ -213,7 +216,8 @@ pub struct Daemon {
     /// The PostgreSQL holding the journal, when this run tests that
     /// engine (`RENKEI_TEST_JOURNAL=postgres`).
     pub pg: Option<pg::Postgres>,
-    /// The S3 server holding the blobs, when the test wants one.
+    /// The S3 server holding the blobs, when the test wants one or this
+    /// run tests that engine (`RENKEI_TEST_BLOBS=s3`).
     pub s3: Option<garage::Garage>,
 }
 
@@ -250,7 +254,8 @@ impl Daemon {
         policies: &[(&str, &str)],
     ) -> Daemon {
         let pg = pg::journal_in_postgres().then(pg::Postgres::start);
-        Daemon::unstarted_on(tenants, server_keys, extra, policies, (pg, None))
+        let s3 = blobs_in_s3().then(garage::Garage::start);
+        Daemon::unstarted_on(tenants, server_keys, extra, policies, (pg, s3))
     }
 
     /// A daemon whose journal is in a PostgreSQL of its own, whatever
@@ -439,9 +444,11 @@ impl Daemon {
     }
 
     /// The data subdirectory `sub` on a tmpfs of `bytes`.
+    /// The blobs stay in the local vault whatever the engine: a full disk
+    /// is a local disk's failure.
     pub fn start_with_small(sub: &'static str, bytes: u64) -> Daemon {
-        let mut d = Daemon::start();
-        d.kill9();
+        let pg = pg::journal_in_postgres().then(pg::Postgres::start);
+        let mut d = Daemon::unstarted_on(default_tenants(), "", "", &[], (pg, None));
         d.tmpfs = Some((sub, bytes));
         d.spawn();
         d

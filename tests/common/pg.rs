@@ -299,7 +299,7 @@ impl Drop for Postgres {
 
 /// Whether this run keeps the daemons' journals in PostgreSQL
 /// (`RENKEI_TEST_JOURNAL=postgres`; scripts/test.sh runs the storage
-/// tests a second time so).
+/// tests a second time so, with `RENKEI_TEST_BLOBS=s3`).
 pub fn journal_in_postgres() -> bool {
     std::env::var("RENKEI_TEST_JOURNAL").is_ok_and(|v| v == "postgres")
 }

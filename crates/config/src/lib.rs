@@ -259,6 +259,11 @@ impl Config {
             .limits
             .resolve()
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        if matches!(storage.blobs, BlobsAt::S3(_)) {
+            raw.limits
+                .check_for_object_store(&limits)
+                .map_err(|(span, msg)| loc.at(span, msg))?;
+        }
         let defender = raw
             .defender
             .resolve(parse_network)

@@ -236,6 +236,29 @@ impl RawLimits {
         Ok(limits)
     }
 
+    /// With the blobs in S3, each open upload holds one part
+    /// ([`crate::storage::S3_PART_SIZE`]) charged within half of
+    /// `max_queued_requests`: a smaller budget could never upload at all.
+    pub(super) fn check_for_object_store(&self, l: &Limits) -> Result<(), LimitError> {
+        let least = 2 * crate::storage::S3_PART_SIZE;
+        if l.max_queued_requests >= least {
+            return Ok(());
+        }
+        let span = self
+            .max_queued_requests
+            .as_ref()
+            .map(|v| v.span())
+            .unwrap_or(0..0);
+        Err((
+            span,
+            format!(
+                "limits.max_queued_requests must be at least {} with the files in S3 (storage.blobs): each open upload holds a part of {} in memory, charged within half of it",
+                crate::units::format_size(least),
+                crate::units::format_size(crate::storage::S3_PART_SIZE)
+            ),
+        ))
+    }
+
     /// A session's SFTP budget: packets, what it may queue and hold, its handles and channels.
     fn sftp(&self, l: &mut Limits) -> Result<(), LimitError> {
         // SFTP clients send 32 KiB writes by default; below 34 KiB they break.

@@ -54,11 +54,21 @@ pub enum BlobsAt {
     S3(S3Blobs),
 }
 
+/// The part of a multipart upload that an upload to S3 fills in memory
+/// before sending it (the vault's `PART_SIZE`; the daemon checks they
+/// agree). `limits.max_queued_requests` must leave room for two.
+pub const S3_PART_SIZE: u64 = 8 << 20;
+
+/// The last component of the prefix the audit trail's copies go under,
+/// beside the blobs' (`s3://bucket/vault` → `s3://bucket/audit`).
+pub const AUDIT_COPIES: &str = "audit";
+
 /// The blobs in an S3-compatible bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3Blobs {
     pub bucket: String,
-    /// Key prefix inside the bucket (may be empty).
+    /// Key prefix inside the bucket (not empty, no leading or trailing
+    /// `/`).
     pub prefix: String,
     /// `https://host:port` (or `http://` on a private network).
     pub endpoint: String,
@@ -75,6 +85,16 @@ pub struct S3Blobs {
 pub struct StorageConfig {
     pub journal: JournalAt,
     pub blobs: BlobsAt,
+}
+
+impl S3Blobs {
+    /// The prefix of the audit trail's copies: beside the blobs' prefix.
+    pub fn audit_prefix(&self) -> String {
+        match self.prefix.rsplit_once('/') {
+            Some((parent, _)) => format!("{parent}/{AUDIT_COPIES}"),
+            None => AUDIT_COPIES.to_string(),
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -289,6 +309,15 @@ impl RawStorage {
         if bucket.is_empty() {
             return Err((b.span(), "storage.blobs names no bucket".into()));
         }
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() || prefix.rsplit('/').next() == Some(AUDIT_COPIES) {
+            return Err((
+                b.span(),
+                format!(
+                    "storage.blobs needs a prefix other than {AUDIT_COPIES}/ (s3://{bucket}/vault): the audit trail's copies go beside it (s3://{bucket}/{AUDIT_COPIES}/)"
+                ),
+            ));
+        }
         let endpoint = self.s3_endpoint.as_ref().ok_or_else(|| {
             (
                 b.span(),
@@ -317,7 +346,7 @@ impl RawStorage {
         )?;
         Ok(BlobsAt::S3(S3Blobs {
             bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
+            prefix: prefix.to_string(),
             endpoint: e.trim_end_matches('/').to_string(),
             region: self
                 .s3_region
@@ -337,6 +366,13 @@ pub fn read_s3_credentials(path: &Path) -> Result<(String, String), String> {
     check_owner_only(path)?;
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    parse_s3_credentials(&text)
+        .ok_or_else(|| format!("{shown} needs aws_access_key_id and aws_secret_access_key lines"))
+}
+
+/// The key id and secret of an AWS-style credentials file (`key = value`
+/// lines; sections and other keys ignored), if it has both, non-empty.
+pub fn parse_s3_credentials(text: &str) -> Option<(String, String)> {
     let mut id = None;
     let mut secret = None;
     for line in text.lines() {
@@ -350,10 +386,8 @@ pub fn read_s3_credentials(path: &Path) -> Result<(String, String), String> {
         }
     }
     match (id, secret) {
-        (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Ok((i, s)),
-        _ => Err(format!(
-            "{shown} needs aws_access_key_id and aws_secret_access_key lines"
-        )),
+        (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Some((i, s)),
+        _ => None,
     }
 }
 
@@ -375,11 +409,13 @@ pub fn read_password(path: &Path) -> Result<String, String> {
     check_owner_only(path)?;
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    parse_password(&text).ok_or_else(|| format!("{shown} is empty"))
+}
+
+/// A password file's first line, without its line ending, if not empty.
+pub fn parse_password(text: &str) -> Option<String> {
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(format!("{shown} is empty"));
-    }
-    Ok(line.to_string())
+    (!line.is_empty()).then(|| line.to_string())
 }
 
 #[cfg(test)]
@@ -406,6 +442,23 @@ mod tests {
         )
         .unwrap();
         assert!(local.summary().contains("journal   redb in data_dir"));
+    }
+
+    #[test]
+    fn files_in_s3_need_room_for_two_parts_in_the_request_budget() {
+        let s3 = "[server]\ndata_dir = \"/d\"\n\n[storage]\nblobs = \"s3://renkei/vault\"\ns3_endpoint = \"https://s3.example:3900\"\ns3_credentials_file = \"/etc/renkei/s3\"\n\n[limits]\n";
+        let root = std::path::Path::new("/");
+        let small = format!("{s3}max_queued_requests = \"8MiB\"\n");
+        let e = crate::Config::parse("t.toml", &small, root)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.toml:10") && e.contains("at least 16MiB with the files in S3"),
+            "{e}"
+        );
+        assert!(crate::Config::parse("t.toml", s3, root).is_ok());
+        let local = "[server]\ndata_dir = \"/d\"\n[limits]\nmax_queued_requests = \"8MiB\"\n";
+        assert!(crate::Config::parse("t.toml", local, root).is_ok());
     }
 
     #[test]

@@ -120,6 +120,17 @@ impl Pool {
             .is_ok()
     }
 
+    /// Adds `n` if the pool stays within half its cap, with no exception
+    /// for an empty pool: see [`Meter::hold_buffer`].
+    fn try_add_within_half(&self, n: u64) -> bool {
+        let half = self.max / 2;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u.saturating_add(n) <= half).then_some(u + n)
+            })
+            .is_ok()
+    }
+
     /// Gives back up to `n` bytes; returns how many it held.
     fn sub(&self, n: u64) -> u64 {
         let before = self
@@ -388,6 +399,35 @@ impl Meter {
         })
     }
 
+    /// Charges a storage buffer of `n` bytes (an object store's part being
+    /// filled, its read-ahead) for as long as the returned [`Held`] lives,
+    /// only while every level stays within half its cap: buffers that a
+    /// client makes the daemon keep by opening files can never take the
+    /// room its requests need, which would end its sessions instead of
+    /// refusing one more open file.
+    pub fn hold_buffer(&self, n: u64) -> Result<Held, Full> {
+        if !self.own.try_add_within_half(n) {
+            return Err(Full {
+                reason: self.own.describe(),
+                own: true,
+                daemon_wide: false,
+            });
+        }
+        if !self.account.try_add_within_half(n) {
+            self.own.sub(n);
+            return Err(self.full(&self.account, false));
+        }
+        if !self.daemon.try_add_within_half(n) {
+            self.own.sub(n);
+            self.account.sub(n);
+            return Err(self.full(&self.daemon, true));
+        }
+        Ok(Held {
+            meter: self.clone(),
+            n,
+        })
+    }
+
     /// Charges `n` bytes whatever the caps say. Only for a caller that
     /// then waits for room before it charges again ([`Meter::take`] of 0),
     /// so it overshoots by one item at most.
@@ -504,6 +544,26 @@ mod tests {
         assert!(a.requests.try_take(100).is_ok());
         b.requests.give(100);
         assert_eq!(m.account_used("a"), 100);
+    }
+
+    #[test]
+    fn buffers_take_at_most_half_of_each_pool_and_leave_requests_the_rest() {
+        // Session 1000 of requests; account 1600 (requests 800).
+        let m = Memory::new(&limits(1600, 1 << 20));
+        let a = m.session("a");
+        let first = a.requests.hold_buffer(300).unwrap();
+        let e = a.requests.hold_buffer(300).unwrap_err();
+        assert!(e.own, "past half the session's cap: {e:?}");
+        // No exception for an empty pool: a buffer larger than half never goes.
+        assert!(m.session("b").requests.hold_buffer(600).is_err());
+        // Requests still have the other half.
+        assert!(a.requests.try_take(450).is_ok());
+        let b = m.session("a");
+        let e = b.requests.hold_buffer(100).unwrap_err();
+        assert!(!e.own && e.reason.contains("max_account_memory"), "{e:?}");
+        drop(first);
+        a.requests.give(450);
+        assert_eq!(m.account_used("a"), 0);
     }
 
     #[test]

@@ -235,13 +235,16 @@ impl Session {
             OpenMode::Truncate
         };
         let ns = std::sync::Arc::clone(&self.ftps.ns);
-        let up = match self
+        let mut up = match self
             .opening(move || Upload::begin(&ns, &who, &p, mode))
             .await
         {
             Ok(up) => up,
             Err(e) => return self.fail(&e).await,
         };
+        if let Some(mem) = &self.mem {
+            up.charge_to(mem);
+        }
         if rest > 0 && up.size() != rest {
             let text = format!(
                 "REST {rest} does not match: {} bytes of {norm} are kept; send REST {} (or STOR without REST to start over)",
@@ -393,10 +396,13 @@ impl Session {
             Err(why) => return self.say(452, &why).await,
         };
         let ns = std::sync::Arc::clone(&self.ftps.ns);
-        let d = match self.opening(move || Download::open(&ns, &who, &p)).await {
+        let mut d = match self.opening(move || Download::open(&ns, &who, &p)).await {
             Ok(d) => d,
             Err(e) => return self.fail(&e).await,
         };
+        if let Some(Err(e)) = self.mem.as_ref().map(|m| d.charge_to(m)) {
+            return self.fail(&e).await;
+        }
         let size = d.size();
         if rest > size {
             return self

@@ -385,11 +385,15 @@ async fn download(web: &Web, who: Principal, path: NsPath) -> Response {
             );
         }
     };
+    let mem = web.ns.memory().session(&who.user);
     let (ns, w, p) = (Arc::clone(&web.ns), who, path.clone());
-    let d = match blocking(web, move || Download::open(&ns, &w, &p)).await {
+    let mut d = match blocking(web, move || Download::open(&ns, &w, &p)).await {
         Ok(d) => d,
         Err(e) => return ns_error(&e),
     };
+    if let Err(e) = d.charge_to(&mem) {
+        return ns_error(&e);
+    }
     let size = d.size();
     let name = match &path {
         NsPath::Entry { name, .. } | NsPath::LaneFile { name, .. } | NsPath::Receipt(name) => {

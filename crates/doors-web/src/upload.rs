@@ -246,9 +246,10 @@ async fn stream_one(
     limits: &WebLimits,
 ) -> Result<String, (StatusCode, String)> {
     let (ns, w, p) = (Arc::clone(&web.ns), who.clone(), target.clone());
-    let up = blocking(web, move || Upload::begin(&ns, &w, &p, OpenMode::Truncate))
+    let mut up = blocking(web, move || Upload::begin(&ns, &w, &p, OpenMode::Truncate))
         .await
         .map_err(|e| (status_of(&e), e.to_string()))?;
+    up.charge_to(&web.ns.memory().session(&who.user));
     let fs_timeout = web.ns.limits().fs_timeout;
     let mut rec = Receiving::start(up, limits.max_upload_size, OnCut::Discard, fs_timeout);
     let idle = web.ns.limits().idle_timeout;

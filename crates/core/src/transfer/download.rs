@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::events::Event;
+use crate::memory::{Held, SessionMemory, TooMuchHeld};
 use crate::namespace::{EntryInfo, Namespace, NsError, NsPath, Principal};
 use crate::policy::Operation;
 use renkei_storage::journal::{EntryRecord, ObjectRecord};
@@ -20,6 +21,9 @@ pub struct Download {
     name: String,
     body: Body,
     served: u64,
+    /// The store's read-ahead, charged to the session (see
+    /// [`Download::charge_to`]).
+    held: Option<Held>,
 }
 
 /// What is being read.
@@ -45,6 +49,7 @@ impl Download {
                 name: name.clone(),
                 body: Body::Receipt(receipt),
                 served: 0,
+                held: None,
             });
         }
         let shown = path.to_string();
@@ -82,6 +87,7 @@ impl Download {
                             reader,
                         },
                         served: 0,
+                        held: None,
                     });
                 }
                 Err(VaultError::Io { source, blob })
@@ -99,6 +105,27 @@ impl Download {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Charges what the store may read ahead for this download (an
+    /// object store's window) to `mem`, a session's meters and so its
+    /// account's and the daemon's; refused when they are full.
+    pub fn charge_to(&mut self, mem: &SessionMemory) -> Result<(), NsError> {
+        let need = match &self.body {
+            Body::Object { .. } => self.ns.vault.reader_memory(),
+            Body::Receipt(_) => 0,
+        };
+        if need > 0 && self.held.is_none() {
+            let held = mem
+                .replies
+                .hold_buffer(need)
+                .map_err(|full| NsError::Conflict {
+                    path: self.name.clone(),
+                    reason: TooMuchHeld(full).to_string(),
+                })?;
+            self.held = Some(held);
+        }
+        Ok(())
     }
 
     pub fn size(&self) -> u64 {

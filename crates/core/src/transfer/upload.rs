@@ -23,7 +23,7 @@ use jiff::Timestamp;
 
 use crate::events::Event;
 use crate::live::Snapshot;
-use crate::memory::Meter;
+use crate::memory::{Held, Meter, TooMuchHeld};
 use crate::namespace::{Namespace, NsError, NsPath, Principal};
 use crate::policy::{Operation, Role};
 use renkei_storage::journal::{BoxKind, EntryRecord, ObjectState, Op, PartialRecord, SegmentRef};
@@ -77,7 +77,11 @@ pub struct Upload {
     append: bool,
     /// Finished segments, in order.
     done: Vec<SegmentRef>,
-    current: Option<SegmentWriter>,
+    current: Option<OpenSegment>,
+    /// Where the open segment's store buffer is charged: the session's
+    /// upload meter (shared with its account and the daemon), or the
+    /// upload's own.
+    buffers: Meter,
     /// Contiguous bytes received from offset 0.
     size: u64,
     hasher: Hasher,
@@ -108,6 +112,13 @@ pub struct Upload {
     refused: Option<String>,
     open: bool,
     guard: crate::namespace::ActiveGuard,
+}
+
+/// The segment being written, and the memory its store may buffer (an
+/// object store's part) charged for as long as it is open.
+struct OpenSegment {
+    writer: SegmentWriter,
+    _held: Option<Held>,
 }
 
 /// The first bound at or above `size`.
@@ -218,6 +229,7 @@ impl Upload {
             append: mode == OpenMode::Append,
             done: Vec::new(),
             current: None,
+            buffers: Meter::standalone("limits.max_queued_requests", u64::MAX),
             size: 0,
             hasher: Hasher::default(),
             pending: BTreeMap::new(),
@@ -390,7 +402,7 @@ impl Upload {
     /// here is left for the write to meet and report.
     pub fn prepare(&mut self) {
         if self.current.is_none() && self.open && self.poisoned.is_none() {
-            match self.ns.vault.create_segment() {
+            match self.new_segment() {
                 Ok(seg) => self.current = Some(seg),
                 Err(e) => {
                     tracing::debug!(error = %e, "could not prepare a segment ahead of the first write")
@@ -399,11 +411,36 @@ impl Upload {
         }
     }
 
+    /// A new segment, its store's buffer charged first: an account cannot
+    /// open more buffered segments than its memory allows.
+    fn new_segment(&self) -> Result<OpenSegment, NsError> {
+        let need = self.ns.vault.segment_memory();
+        let held = match need {
+            0 => None,
+            n => Some(
+                self.buffers
+                    .hold_buffer(n)
+                    .map_err(|full| NsError::Conflict {
+                        path: self.shown.clone(),
+                        reason: format!(
+                            "{} (each file being uploaded holds {} for the object store)",
+                            TooMuchHeld(full),
+                            renkei_config::units::format_size(n)
+                        ),
+                    })?,
+            ),
+        };
+        Ok(OpenSegment {
+            writer: self.ns.vault.create_segment()?,
+            _held: held,
+        })
+    }
+
     fn append(&mut self, data: Bytes) -> Result<(), NsError> {
         let written = match self.current.as_mut() {
-            Some(seg) => seg.write_all(&data),
-            None => self.ns.vault.create_segment().and_then(|mut seg| {
-                let r = seg.write_all(&data);
+            Some(seg) => seg.writer.write_all(&data).map_err(NsError::from),
+            None => self.new_segment().and_then(|mut seg| {
+                let r = seg.writer.write_all(&data).map_err(NsError::from);
                 self.current = Some(seg);
                 r
             }),
@@ -415,9 +452,8 @@ impl Upload {
             self.size = self.done.iter().map(|s| s.len).sum();
             self.guard.set_size(self.size);
             self.clear_pending();
-            let err = NsError::from(e);
-            self.poisoned = Some(err.to_string());
-            return Err(err);
+            self.poisoned = Some(e.to_string());
+            return Err(e);
         }
         let n = data.len() as u64;
         self.hasher.update(data);
@@ -429,12 +465,10 @@ impl Upload {
     }
 
     fn seal_current(&mut self) -> Result<(), NsError> {
-        if let Some(seg) = self.current.take() {
-            if seg.is_empty() {
-                drop(seg);
-            } else {
-                self.done.push(seg.finish()?);
-            }
+        if let Some(seg) = self.current.take()
+            && !seg.writer.is_empty()
+        {
+            self.done.push(seg.writer.finish()?);
         }
         Ok(())
     }

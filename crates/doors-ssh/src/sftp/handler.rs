@@ -477,7 +477,13 @@ impl Handler {
             }
         } else {
             match tokio::task::spawn_blocking(move || Download::open(&ns, &who, &target)).await {
-                Ok(Ok(d)) => worker::State::Down(Box::new(d)),
+                Ok(Ok(mut d)) => {
+                    if let Err(e) = d.charge_to(&self.out.mem) {
+                        self.fail(id, cost, &e);
+                        return Ok(());
+                    }
+                    worker::State::Down(Box::new(d))
+                }
                 Ok(Err(e)) => {
                     self.fail(id, cost, &e);
                     return Ok(());

@@ -70,7 +70,7 @@ fn ok(out: &Out, id: u32, cost: u64) {
 pub(super) fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<FileReq>, out: Out) {
     let mut closed = None;
     if let State::Up(u) = &mut state {
-        u.set_reorder_meter(out.mem.reorder.clone());
+        u.charge_to(&out.mem);
         u.prepare();
     }
     while let Some(req) = rx.blocking_recv() {

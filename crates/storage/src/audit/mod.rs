@@ -11,6 +11,7 @@
 //! still verifies. Damage anywhere else is refused loudly: the daemon will
 //! not build on a trail it cannot vouch for.
 
+pub mod copies;
 pub mod export;
 pub mod keys;
 pub mod read;

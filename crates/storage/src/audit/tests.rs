@@ -321,3 +321,48 @@ fn an_exported_period_verifies_on_its_own() {
             .contains("does not end with a checkpoint")
     );
 }
+
+/// Copies in memory, for `copies::copy_signed`.
+#[derive(Default)]
+struct Copies(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+impl copies::TrailCopies for Copies {
+    fn sizes(&self) -> std::io::Result<std::collections::HashMap<String, u64>> {
+        let m = self.0.lock().unwrap();
+        Ok(m.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect())
+    }
+    fn put(&self, name: &str, from: &mut dyn std::io::Read) -> std::io::Result<()> {
+        let mut v = Vec::new();
+        from.read_to_end(&mut v)?;
+        self.0.lock().unwrap().insert(name.to_string(), v);
+        Ok(())
+    }
+    fn shown(&self) -> String {
+        "memory".into()
+    }
+}
+
+#[test]
+fn copies_end_at_the_last_checkpoint_verify_and_are_made_once() {
+    let t = T::new();
+    t.write_records(40, 3, 2048);
+    // An unsigned record at the end of the newest segment stays out.
+    let newest = *segments::list(&t.audit()).unwrap().last().unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segments::path(&t.audit(), newest))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"event\":\"unsigned\"}\n").unwrap();
+    let copies = Copies::default();
+    let first = copies::copy_signed(&t.audit(), &copies).unwrap();
+    assert!(first.copied.len() >= 3, "{first:?}");
+    let out = t.dir.path().join("copy");
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, bytes) in copies.0.lock().unwrap().iter() {
+        assert!(!bytes.ends_with(b"{\"event\":\"unsigned\"}\n"), "{name}");
+        std::fs::write(out.join(name), bytes).unwrap();
+    }
+    verify::verify_dir(&out, &[t.key()], false).unwrap();
+    let again = copies::copy_signed(&t.audit(), &copies).unwrap();
+    assert!(again.copied.is_empty(), "{again:?}");
+}

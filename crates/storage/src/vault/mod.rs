@@ -164,6 +164,17 @@ impl Vault {
         self.recipient.to_string()
     }
 
+    /// Bytes one segment being written may hold in memory (the store's
+    /// part buffer), for the writer's owner to charge to its limits.
+    pub fn segment_memory(&self) -> u64 {
+        self.store.write_memory()
+    }
+
+    /// Bytes one open segment being read may hold ahead of its reader.
+    pub fn reader_memory(&self) -> u64 {
+        self.store.read_memory()
+    }
+
     /// `blob`, if it is a vault id: ids come from the journal, and one that
     /// is not ours never reaches the store.
     fn checked(blob: &str) -> Result<&str, VaultError> {

@@ -150,11 +150,12 @@ impl S3Store {
     }
 }
 
-impl BlobStore for S3Store {
-    fn create(&self, id: &str) -> io::Result<Box<dyn BlobWrite>> {
-        Ok(Box::new(S3Blob {
+impl S3Store {
+    /// A new object at `key`, written one part at a time.
+    fn writer(&self, key: ObjPath) -> S3Blob {
+        S3Blob {
             s3: Arc::clone(&self.s3),
-            key: self.key(id),
+            key,
             buffer: Vec::new(),
             upload: None,
             parts: 0,
@@ -162,7 +163,13 @@ impl BlobStore for S3Store {
             runtime: self.handle.clone(),
             timeout: self.timeout,
             shown: self.shown.clone(),
-        }))
+        }
+    }
+}
+
+impl BlobStore for S3Store {
+    fn create(&self, id: &str) -> io::Result<Box<dyn BlobWrite>> {
+        Ok(Box::new(self.writer(self.key(id))))
     }
 
     fn open(&self, id: &str) -> io::Result<Box<dyn BlobRead>> {
@@ -196,6 +203,14 @@ impl BlobStore for S3Store {
         }
     }
 
+    fn write_memory(&self) -> u64 {
+        PART_SIZE as u64
+    }
+
+    fn read_memory(&self) -> u64 {
+        READ_AHEAD
+    }
+
     fn scan(&self, is_id: &dyn Fn(&str) -> bool) -> io::Result<(Vec<String>, Vec<String>)> {
         let s3 = Arc::clone(&self.s3);
         let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
@@ -217,6 +232,46 @@ impl BlobStore for S3Store {
             }
         }
         Ok((blobs, strays))
+    }
+}
+
+/// The store as the place for the audit trail's copies (opened with the
+/// trail's own prefix): named objects, replaced as they grow.
+impl crate::audit::copies::TrailCopies for S3Store {
+    fn sizes(&self) -> io::Result<std::collections::HashMap<String, u64>> {
+        let s3 = Arc::clone(&self.s3);
+        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
+        let listed = self.wait(async move {
+            let mut listing = s3.list(prefix.as_ref());
+            let mut out = Vec::new();
+            while let Some(meta) = listing.next().await {
+                let meta = meta?;
+                out.push((meta.location.to_string(), meta.size));
+            }
+            Ok(out)
+        })?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|(key, size)| {
+                let name = key.rsplit('/').next()?.to_string();
+                Some((name, size))
+            })
+            .collect())
+    }
+
+    fn put(&self, name: &str, from: &mut dyn Read) -> io::Result<()> {
+        let key = if self.prefix.is_empty() {
+            ObjPath::from(name)
+        } else {
+            ObjPath::from(format!("{}/{name}", self.prefix))
+        };
+        let mut blob = Box::new(self.writer(key));
+        io::copy(from, &mut blob)?;
+        blob.seal()
+    }
+
+    fn shown(&self) -> String {
+        self.shown.clone()
     }
 }
 

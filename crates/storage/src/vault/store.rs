@@ -42,6 +42,16 @@ pub trait BlobStore: Send + Sync {
     /// Every blob present (for start-up's garbage collection), and
     /// anything in the store that is not a blob (named for the operator).
     fn scan(&self, is_id: &dyn Fn(&str) -> bool) -> io::Result<(Vec<String>, Vec<String>)>;
+    /// Bytes one blob being written may hold in memory before they leave
+    /// for the store: the caller charges them to whoever opened it.
+    fn write_memory(&self) -> u64 {
+        0
+    }
+    /// Bytes one open blob being read may hold in memory ahead of its
+    /// reader.
+    fn read_memory(&self) -> u64 {
+        0
+    }
 }
 
 /// Blobs as files `<dir>/<first two characters>/<id>.age`.

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::Upload;
-use crate::memory::Meter;
+use crate::memory::SessionMemory;
 use crate::namespace::NsError;
 
 impl Upload {
@@ -15,10 +15,13 @@ impl Upload {
         self.reorder.give(std::mem::take(&mut self.pending_bytes));
     }
 
-    /// Charges out-of-order data to `meter` (a session's) instead of the
-    /// upload's own window.
-    pub fn set_reorder_meter(&mut self, meter: Meter) {
-        self.reorder = meter;
+    /// Charges what the upload holds to `mem`, a session's meters (and
+    /// so to its account and the daemon): out-of-order data, and the
+    /// store's buffer of the open segment. Without it, only the upload's
+    /// own window bounds them.
+    pub fn charge_to(&mut self, mem: &SessionMemory) {
+        self.reorder = mem.reorder.clone();
+        self.buffers = mem.requests.clone();
     }
 
     pub(super) fn hold(&mut self, offset: u64, data: Bytes) -> Result<(), NsError> {
