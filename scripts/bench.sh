@@ -15,6 +15,11 @@
 #   scripts/bench.sh ftps [MIB] [RUNS]          1 GiB FTPS upload and download
 #                                              (curl --ssl-reqd) vs sftp on
 #                                              renkei and on OpenSSH
+#   scripts/bench.sh engines [FILES] [MIB] [RUNS]  small files and a big
+#                                              file on redb + local against
+#                                              PostgreSQL + local and
+#                                              PostgreSQL + S3 (Garage):
+#                                              scripts/bench-engines.sh
 #
 # throughput: for each cipher (aes128-gcm, chacha20-poly1305) and each run,
 # both servers get the same `put -f` (upload, fsync) and `get` of the same
@@ -75,8 +80,9 @@ case $MODE in
   scan) FILES=${2:-200}; SIZE_KIB=${3:-1024} ;;
   web) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
   ftps) SIZE_MIB=${2:-1024}; RUNS=${3:-3} ;;
+  engines) exec "$(dirname "$0")/bench-engines.sh" "${@:2}" ;;
   all) SIZE_MIB=1024; RUNS=3; FILES=1000; RECORDS=1000000 ;;
-  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB] | web [MIB] [RUNS] | ftps [MIB] [RUNS]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [throughput [MIB] [RUNS] | small [FILES] [RUNS] | audit [RECORDS] | handoff [FILES] | push [MIB] [RUNS] | scan [FILES] [KIB] | web [MIB] [RUNS] | ftps [MIB] [RUNS] | engines [FILES] [MIB] [RUNS]]" >&2; exit 2 ;;
 esac
 
 if [ "$MODE" = audit ] || [ "$MODE" = all ]; then

@@ -486,6 +486,13 @@ fn print_status(s: &Status) {
         renkei_config::units::format_size(s.client_memory.limit),
         renkei_config::units::format_size(s.client_memory.account_limit)
     );
+    let peak = &s.client_memory.peak;
+    println!(
+        "  memory peak  {} requests, {} replies, {} out of order (most held at once since start)",
+        renkei_config::units::format_size(peak.requests),
+        renkei_config::units::format_size(peak.replies),
+        renkei_config::units::format_size(peak.out_of_order)
+    );
     println!("  vault key    {}", s.vault_recipient);
     print_checks(&s.checks);
     for t in &s.tenants {

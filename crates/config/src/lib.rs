@@ -255,6 +255,7 @@ impl Config {
             .storage
             .resolve(|p| resolve(base, p))
             .map_err(|(span, msg)| loc.at(span, msg))?;
+        warnings.extend(storage.warnings());
         let limits = raw
             .limits
             .resolve()

@@ -87,6 +87,29 @@ pub struct StorageConfig {
     pub blobs: BlobsAt,
 }
 
+impl StorageConfig {
+    /// What is allowed but deserves the operator's attention.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let BlobsAt::S3(b) = &self.blobs
+            && let Some(rest) = b.endpoint.strip_prefix("http://")
+        {
+            let host = rest.split(['/', ':']).next().unwrap_or("");
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                out.push(format!(
+                    "storage.s3_endpoint {} is plain HTTP: the objects are age ciphertext and every request is signed, but names, sizes and the signatures travel readable; use https:// off this host",
+                    b.endpoint
+                ));
+            }
+        }
+        out
+    }
+}
+
 impl S3Blobs {
     /// The prefix of the audit trail's copies: beside the blobs' prefix.
     pub fn audit_prefix(&self) -> String {
@@ -459,6 +482,22 @@ mod tests {
         assert!(crate::Config::parse("t.toml", s3, root).is_ok());
         let local = "[server]\ndata_dir = \"/d\"\n[limits]\nmax_queued_requests = \"8MiB\"\n";
         assert!(crate::Config::parse("t.toml", local, root).is_ok());
+    }
+
+    #[test]
+    fn plain_http_to_the_bucket_off_this_host_is_warned_about() {
+        let at = |endpoint: &str| {
+            let text = format!(
+                "[server]\ndata_dir = \"/d\"\n\n[storage]\nblobs = \"s3://renkei/vault\"\ns3_endpoint = \"{endpoint}\"\ns3_credentials_file = \"/etc/renkei/s3\"\n"
+            );
+            crate::Config::parse("t.toml", &text, std::path::Path::new("/"))
+                .unwrap()
+                .warnings
+        };
+        let plain = |w: Vec<String>| w.iter().any(|w| w.contains("plain HTTP"));
+        assert!(plain(at("http://10.0.0.5:3900")));
+        assert!(!plain(at("http://127.0.0.1:3900")));
+        assert!(!plain(at("https://s3.example:3900")));
     }
 
     #[test]

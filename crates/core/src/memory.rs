@@ -91,6 +91,8 @@ pub struct Pool {
     owner: String,
     max: u64,
     used: AtomicU64,
+    /// The most held at once since the pool was made.
+    peak: AtomicU64,
     freed: Notify,
 }
 
@@ -101,6 +103,7 @@ impl Pool {
             owner,
             max,
             used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
             freed: Notify::new(),
         })
     }
@@ -110,25 +113,42 @@ impl Pool {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// The most held at once since the pool was made.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn added(&self, before: Result<u64, u64>, n: u64) -> bool {
+        match before {
+            Ok(u) => {
+                self.peak.fetch_max(u + n, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn try_add(&self, n: u64, cap: u64) -> bool {
-        self.used
+        let before = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 // One item larger than the whole cap still goes when the
                 // pool is empty, or it could never go at all.
                 (u == 0 || u.saturating_add(n) <= cap).then_some(u + n)
-            })
-            .is_ok()
+            });
+        self.added(before, n)
     }
 
     /// Adds `n` if the pool stays within half its cap, with no exception
     /// for an empty pool: see [`Meter::hold_buffer`].
     fn try_add_within_half(&self, n: u64) -> bool {
         let half = self.max / 2;
-        self.used
+        let before = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 (u.saturating_add(n) <= half).then_some(u + n)
-            })
-            .is_ok()
+            });
+        self.added(before, n)
     }
 
     /// Gives back up to `n` bytes; returns how many it held.
@@ -203,6 +223,12 @@ impl Memory {
     /// Bytes held for all sessions now.
     pub fn daemon_used(&self) -> u64 {
         self.daemon.iter().map(|p| p.used()).sum()
+    }
+
+    /// The most the daemon has held at once since it started, of each
+    /// kind: unanswered requests, unsent replies, out-of-order writes.
+    pub fn daemon_peaks(&self) -> [u64; 3] {
+        self.daemon.each_ref().map(|p| p.peak())
     }
 
     /// Bytes held for `account`'s sessions now.
@@ -433,7 +459,8 @@ impl Meter {
     /// so it overshoots by one item at most.
     pub fn force(&self, n: u64) {
         for p in [&self.own, &self.account, &self.daemon] {
-            p.used.fetch_add(n, Ordering::AcqRel);
+            let before = p.used.fetch_add(n, Ordering::AcqRel);
+            p.peak.fetch_max(before + n, Ordering::Relaxed);
         }
     }
 
@@ -564,6 +591,8 @@ mod tests {
         drop(first);
         a.requests.give(450);
         assert_eq!(m.account_used("a"), 0);
+        // The daemon's high-water mark remembers what was held at once.
+        assert_eq!(m.daemon_peaks()[0], 750);
     }
 
     #[test]

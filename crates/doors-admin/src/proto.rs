@@ -155,6 +155,18 @@ pub struct ClientMemory {
     pub held: u64,
     pub limit: u64,
     pub account_limit: u64,
+    /// The most held at once since the daemon started, of each kind (a
+    /// high-water mark for sizing the limits).
+    #[serde(default)]
+    pub peak: MemoryPeaks,
+}
+
+/// High-water marks of client memory, by kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryPeaks {
+    pub requests: u64,
+    pub replies: u64,
+    pub out_of_order: u64,
 }
 
 /// Result of a reload.

@@ -213,6 +213,14 @@ fn status(s: &mut StdUnixStream, ctx: &Context) -> CtlResult {
             held: ctx.ns.memory().daemon_used(),
             limit: config.limits.max_client_memory,
             account_limit: config.limits.max_account_memory,
+            peak: {
+                let [requests, replies, out_of_order] = ctx.ns.memory().daemon_peaks();
+                proto::MemoryPeaks {
+                    requests,
+                    replies,
+                    out_of_order,
+                }
+            },
         },
         policy_sha256: snap.policy.digest.clone(),
         rules: snap.policy.rules().len(),
