@@ -59,7 +59,7 @@ fn migrate_schema_creates_the_tables_once_and_refuses_a_newer_schema() {
     let run = || migrate_schema(&config);
     let (ok, text) = run();
     assert!(ok, "{text}");
-    assert!(text.contains("migrated from version 0 to 1"), "{text}");
+    assert!(text.contains("migrated from version 0 to 2"), "{text}");
     let tables = pg.sql(
         "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'journal_%'",
     );
@@ -67,9 +67,13 @@ fn migrate_schema_creates_the_tables_once_and_refuses_a_newer_schema() {
         tables,
         "journal_bans,journal_deliveries,journal_deliveries_by_tenant,journal_entries,journal_imports,journal_meta,journal_notes,journal_objects,journal_partials"
     );
+    assert_eq!(
+        pg.sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'cluster_%'"),
+        "cluster_leases,cluster_nodes"
+    );
     let (ok, text) = run();
     assert!(ok, "{text}");
-    assert!(text.contains("already version 1"), "{text}");
+    assert!(text.contains("already version 2"), "{text}");
 
     // A database migrated by a newer renkei is never written by this one.
     pg.sql("INSERT INTO renkei_schema (version) VALUES (99)");

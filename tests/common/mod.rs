@@ -562,7 +562,10 @@ impl Daemon {
                 !self.data.join("journal.redb").exists(),
                 "the journal is in PostgreSQL, not in the data directory"
             );
-            assert_eq!(pg.sql("SELECT max(version) FROM renkei_schema"), "1");
+            assert_eq!(
+                pg.sql("SELECT max(version) FROM renkei_schema"),
+                renkei::journal::pg::SCHEMA.to_string()
+            );
         }
     }
 

@@ -81,6 +81,10 @@ impl NsError {
                          removes it (its receipt is under /receipts)"
                     .into(),
             },
+            OpError::Fenced => NsError::Conflict {
+                path,
+                reason: "this node's lease on the work was taken over by another node; nothing was changed".into(),
+            },
         }
     }
 

@@ -19,6 +19,7 @@
 pub mod checks;
 #[cfg(feature = "engines")]
 mod copy;
+pub mod fence;
 pub mod handoff;
 pub mod lanes;
 mod notes;
@@ -35,6 +36,7 @@ mod writer;
 pub use checks::ChecksOp;
 #[cfg(feature = "engines")]
 pub use copy::{CopyReport, copy_to_postgres};
+pub use fence::Fence;
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use lanes::{LaneOp, lane_of_owner, lane_owner};
 pub use notes::{Note, NoteText};

@@ -113,6 +113,10 @@ pub enum Op {
     DropNotes {
         through: u64,
     },
+    /// Only as a job's first operation: the rest of the job is applied
+    /// only if this node still holds the lease at this epoch
+    /// (`journal::fence`); otherwise none of it is.
+    Fence(super::fence::Fence),
 }
 
 /// Segments of `old` that `new` does not reuse.
@@ -301,6 +305,11 @@ impl Tables<'_> {
                 Ok(Ok(Outcome::default()))
             }
             Op::SpendStep { key, step } => self.spend_step(key, *step),
+            Op::Fence(fence) => Ok(if self.txn.holds(fence)? {
+                Ok(Outcome::default())
+            } else {
+                Err(OpError::Fenced)
+            }),
             Op::DropNotes { through } => {
                 // The next sequence number is the newest note's plus one;
                 // with the table emptied, `meta` remembers where it was.

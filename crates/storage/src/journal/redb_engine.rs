@@ -251,6 +251,12 @@ impl Txn for RedbTxn<'_> {
             .map_err(to_store)?;
         Ok(self.notes.first().map_err(to_store)?.is_some())
     }
+
+    fn holds(&mut self, _fence: &super::fence::Fence) -> Result<bool, StoreError> {
+        // One machine: nobody to be fenced from (a cluster needs
+        // PostgreSQL, decision 0017).
+        Ok(true)
+    }
 }
 
 /// A redb read transaction: a consistent snapshot.

@@ -42,6 +42,10 @@ pub enum OpError {
     ParentMissing,
     #[error("changed meanwhile")]
     Stale,
+    #[error(
+        "this node no longer holds the lease the work was started under; another node has taken it over"
+    )]
+    Fenced,
     #[error("already handed on")]
     HandedOn,
 }
@@ -116,6 +120,9 @@ pub trait Txn {
     fn put_note(&mut self, seq: u64, text: &str) -> Result<(), StoreError>;
     /// Drops the notes up to and including `through`; whether any remain.
     fn drop_notes(&mut self, through: u64) -> Result<bool, StoreError>;
+    /// Whether this node still holds the lease of `fence`, at its epoch and
+    /// unexpired, kept so until the transaction ends (`journal::fence`).
+    fn holds(&mut self, fence: &super::fence::Fence) -> Result<bool, StoreError>;
 }
 
 /// The operations' view of a transaction.

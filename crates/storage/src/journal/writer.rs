@@ -98,7 +98,13 @@ pub(super) fn apply_group(txn: &mut dyn Txn, jobs: &mut [Job]) -> Result<Group, 
     for job in jobs.iter_mut() {
         let mut r = Vec::with_capacity(job.ops.len());
         for op in &job.ops {
-            r.push(tables.apply(op)?);
+            let fenced = matches!(r.first(), Some(Err(super::OpError::Fenced)));
+            r.push(if fenced {
+                // The lease is gone: nothing after the fence is applied.
+                Err(super::OpError::Fenced)
+            } else {
+                tables.apply(op)?
+            });
         }
         if let Some(note) = job.note.take() {
             let seq = match next {

@@ -17,6 +17,7 @@
 //! lost connection is made again before the next transaction, so work
 //! resumes without anyone's help when the database returns.
 
+pub mod cluster;
 mod schema;
 mod sql;
 mod tls;

@@ -19,7 +19,7 @@ use super::pg_error;
 const MIGRATION_LOCK: i64 = 0x7265_6e6b_6569_0001;
 
 /// The newest schema this renkei understands.
-pub const SCHEMA: i32 = 1;
+pub const SCHEMA: i32 = 2;
 
 fn migration(version: i32) -> Vec<String> {
     match version {
@@ -38,6 +38,11 @@ fn migration(version: i32) -> Vec<String> {
             );
             out
         }
+        // Several nodes (decision 0017): who is alive, and who holds what.
+        2 => vec![
+            "CREATE TABLE cluster_nodes (node text PRIMARY KEY, address text NOT NULL, version text NOT NULL, started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL)".into(),
+            "CREATE TABLE cluster_leases (name text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)".into(),
+        ],
         _ => Vec::new(),
     }
 }

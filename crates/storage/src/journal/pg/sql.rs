@@ -174,6 +174,20 @@ impl Txn for PgTxn<'_, '_> {
             .map_err(pg_error)?;
         Ok(any.is_some())
     }
+
+    fn holds(&mut self, fence: &super::super::fence::Fence) -> Result<bool, StoreError> {
+        // FOR SHARE: a takeover's UPDATE of the row waits for this
+        // transaction to end, so the work commits before the new holder
+        // can start, or not at all.
+        let row = self
+            .tx
+            .query_opt(
+                "SELECT 1 FROM cluster_leases WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() FOR SHARE",
+                &[&fence.name, &fence.holder, &fence.epoch],
+            )
+            .map_err(pg_error)?;
+        Ok(row.is_some())
+    }
 }
 
 /// A read-only repeatable-read transaction: one consistent snapshot.
