@@ -34,6 +34,9 @@ pub fn pg_config(p: &PostgresJournal) -> Result<PgConfig, JournalError> {
             ca_file: t.ca_file.clone(),
             client: t.client.clone(),
         }),
+        // One writing node per database until the daemon runs its
+        // singleton work under leases (decision 0017).
+        shared: false,
     })
 }
 

@@ -13,6 +13,7 @@ use common::{eventually, pg::Postgres};
 use renkei::journal::pg::cluster::Cluster;
 use renkei::journal::{Journal, Op, OpError, PgConfig, PgJournal};
 
+/// The journal as one node of several sees it (`shared`).
 fn config(pg: &Postgres) -> PgConfig {
     PgConfig {
         url: pg.url.clone(),
@@ -25,6 +26,7 @@ fn config(pg: &Postgres) -> PgConfig {
         timeout: Duration::from_secs(10),
         readers: 1,
         tls: None,
+        shared: true,
     }
 }
 
@@ -120,4 +122,74 @@ fn a_lease_is_held_by_one_node_and_a_node_that_lost_it_commits_nothing() {
     assert_eq!(leases.len(), 1);
     assert_eq!((leases[0].holder.as_str(), leases[0].epoch), ("node-a", 3));
     assert!(leases[0].remaining_ms > 0, "{leases:?}");
+}
+
+/// Two nodes race to use up the same steps of one counter (a TOTP code's
+/// "once only"), each from several threads, with an audit note per step
+/// used: PostgreSQL serialises their groups, so every step is used once,
+/// by one node, with exactly one note, whatever the interleaving.
+#[test]
+fn two_nodes_writing_at_once_never_both_pass_one_precondition() {
+    use renkei::journal::{Note, OpResult};
+    let pg = Postgres::start();
+    let nodes: Vec<Journal> = (0..2)
+        .map(|_| Journal::with_store(std::sync::Arc::new(PgJournal::open(config(&pg)).unwrap())))
+        .collect();
+    const STEPS: u64 = 150;
+    let spent = std::sync::Mutex::new(Vec::new());
+    // All four writers try each step at the same moment.
+    let together = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for (n, journal) in nodes.iter().enumerate() {
+            for t in 0..2 {
+                let (spent, together) = (&spent, &together);
+                s.spawn(move || {
+                    for step in 1..=STEPS {
+                        together.wait();
+                        let who = format!("node-{n}/{t}");
+                        let text = {
+                            let who = who.clone();
+                            move |seq: u64, r: &[OpResult]| {
+                                r[0].as_ref().ok().map(|_| format!("{seq} {step} {who}"))
+                            }
+                        };
+                        let note = Note {
+                            text: Box::new(text),
+                            deliver: Box::new(|_| {}),
+                        };
+                        let op = Op::SpendStep {
+                            key: "totp:race".into(),
+                            step,
+                        };
+                        let r = journal.apply_noted_blocking(vec![op], note).unwrap();
+                        match &r[0] {
+                            Ok(_) => spent.lock().unwrap().push((step, who)),
+                            Err(OpError::Stale) => {}
+                            Err(e) => panic!("step {step}: {e}"),
+                        }
+                    }
+                });
+            }
+        }
+    });
+    let mut spent = spent.into_inner().unwrap();
+    spent.sort();
+    let steps: Vec<u64> = spent.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        (1..=STEPS).collect::<Vec<_>>(),
+        "each step used exactly once: {spent:?}"
+    );
+    let by_both = spent.iter().any(|(_, w)| w.starts_with("node-0"))
+        && spent.iter().any(|(_, w)| w.starts_with("node-1"));
+    assert!(by_both, "both nodes wrote: {spent:?}");
+    // One note per step used, each under its own number.
+    let notes = nodes[0].notes().unwrap();
+    assert_eq!(notes.len(), spent.len(), "{notes:?}");
+    let mut noted: Vec<u64> = notes
+        .iter()
+        .map(|(_, t)| t.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    noted.sort();
+    assert_eq!(noted, steps);
 }

@@ -111,11 +111,11 @@ impl Events {
     /// change is durable.
     pub fn note<F>(self: &Arc<Self>, build: F) -> Note
     where
-        F: FnOnce(&[OpResult]) -> Option<Event> + Send + 'static,
+        F: FnOnce(&[OpResult]) -> Option<Event> + Clone + Send + 'static,
     {
         let events = Arc::clone(self);
         Note {
-            text: Box::new(move |seq, results| {
+            text: Box::new(move |seq: u64, results: &[OpResult]| {
                 build(results).map(|e| with_field(&to_json(&e), JOURNAL_SEQ, seq))
             }),
             deliver: Box::new(move |text| events.deliver(text)),

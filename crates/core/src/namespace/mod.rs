@@ -385,7 +385,7 @@ impl Namespace {
     /// is durable (see `Events::note`).
     pub(crate) async fn apply_recorded<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
     where
-        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+        F: FnOnce(&Outcome) -> Option<Event> + Clone + Send + 'static,
     {
         let note = self.events.note(move |r| first_done(r).and_then(build));
         self.journal.apply_one_noted(op, note).await
@@ -394,7 +394,7 @@ impl Namespace {
     /// [`Namespace::apply_recorded`] for blocking threads.
     pub(crate) fn apply_recorded_blocking<F>(&self, op: Op, build: F) -> Result<Outcome, ApplyError>
     where
-        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+        F: FnOnce(&Outcome) -> Option<Event> + Clone + Send + 'static,
     {
         let note = self.events.note(move |r| first_done(r).and_then(build));
         self.journal.apply_one_noted_blocking(op, note)
@@ -408,7 +408,7 @@ impl Namespace {
         build: F,
     ) -> Result<Outcome, ApplyError>
     where
-        F: FnOnce(&Outcome) -> Option<Event> + Send + 'static,
+        F: FnOnce(&Outcome) -> Option<Event> + Clone + Send + 'static,
     {
         let note = self.events.note(move |r| first_done(r).and_then(build));
         let mut results = self.journal.apply_noted_blocking(ops, note)?;

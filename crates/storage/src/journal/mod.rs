@@ -39,7 +39,7 @@ pub use copy::{CopyReport, copy_to_postgres};
 pub use fence::Fence;
 pub use handoff::{DeliveryRecord, DeliveryState, HandoffOp, ImportMark};
 pub use lanes::{LaneOp, lane_of_owner, lane_owner};
-pub use notes::{Note, NoteText};
+pub use notes::{BuildNote, Note, NoteText};
 pub use ops::Op;
 #[cfg(feature = "engines")]
 pub use pg::{PgConfig, PgJournal, migrate_schema};

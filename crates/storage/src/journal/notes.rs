@@ -20,8 +20,26 @@ pub(super) const NEXT_NOTE: &str = "next_note";
 /// Builds a note's text from its sequence number and the results of the
 /// operations it accompanies; `None` stores no note (nothing was changed
 /// that needs one). Runs on the writer thread inside the transaction: it
-/// must be quick and must not block.
-pub type NoteText = Box<dyn FnOnce(u64, &[OpResult]) -> Option<String> + Send>;
+/// must be quick and must not block. It may run more than once: a
+/// transaction that PostgreSQL refused for a conflict with another node's
+/// is run again, and the text is made again from what the operations
+/// found the second time (decision 0017).
+pub trait BuildNote: Send {
+    fn build(&self, seq: u64, results: &[OpResult]) -> Option<String>;
+}
+
+/// Any closure that can be cloned builds a note: each attempt calls a
+/// fresh clone of it.
+impl<F> BuildNote for F
+where
+    F: FnOnce(u64, &[OpResult]) -> Option<String> + Clone + Send,
+{
+    fn build(&self, seq: u64, results: &[OpResult]) -> Option<String> {
+        (self.clone())(seq, results)
+    }
+}
+
+pub type NoteText = Box<dyn BuildNote>;
 
 /// A note to commit with a group of operations.
 pub struct Note {

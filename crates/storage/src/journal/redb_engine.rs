@@ -141,7 +141,7 @@ struct RedbWriter {
 }
 
 impl Commit for RedbWriter {
-    fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError> {
+    fn commit_group(&mut self, jobs: &[Job]) -> Result<Group, StoreError> {
         let txn = self.db.begin_write().map_err(to_store)?;
         let group = {
             let mut t = RedbTxn::open(&txn)?;

@@ -102,6 +102,11 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("journal database: {0}")]
     Postgres(String),
+    /// PostgreSQL refused a transaction for a conflict with another
+    /// node's (serialization failure, deadlock): nothing of it happened,
+    /// and running it again decides it anew.
+    #[error("journal database: {0} (a conflicting change by another node; tried again)")]
+    Conflict(String),
     #[error("{0}")]
     Corrupt(String),
 }

@@ -177,7 +177,9 @@ fn second_open_is_refused() {
 fn note(delivered: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Note {
     let d = std::sync::Arc::clone(delivered);
     Note {
-        text: Box::new(|seq, results| results.iter().all(Result::is_ok).then(|| format!("n{seq}"))),
+        text: Box::new(|seq: u64, results: &[crate::journal::OpResult]| {
+            results.iter().all(Result::is_ok).then(|| format!("n{seq}"))
+        }),
         deliver: Box::new(move |t| d.lock().unwrap().push(t)),
     }
 }

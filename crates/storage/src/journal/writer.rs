@@ -23,17 +23,19 @@ pub(super) struct Job {
     pub note: Option<Note>,
 }
 
-/// A stored note's text and where it goes once durable.
-pub(super) type Delivery = (String, Box<dyn FnOnce(String) + Send>);
+/// A stored note's text, and the job whose note it is.
+pub(super) type Delivery = (usize, String);
 
 /// What a committed group produced: each job's results, and the notes to
 /// deliver.
 pub(super) type Group = (Vec<Vec<OpResult>>, Vec<Delivery>);
 
 /// An engine's side of the writer: one transaction around
-/// [`apply_group`], committed durably.
+/// [`apply_group`], committed durably. It may run [`apply_group`] more
+/// than once (a transaction refused for a conflict, run again): nothing
+/// of a job is consumed until the group has committed.
 pub(super) trait Commit {
-    fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError>;
+    fn commit_group(&mut self, jobs: &[Job]) -> Result<Group, StoreError>;
 }
 
 /// Hands a transaction to an engine's writer thread.
@@ -69,10 +71,12 @@ pub(super) fn run(engine: &mut dyn Commit, rx: &mpsc::Receiver<Job>) {
             }
             continue;
         }
-        match engine.commit_group(&mut jobs) {
+        match engine.commit_group(&jobs) {
             Ok((results, deliveries)) => {
-                for (text, deliver) in deliveries {
-                    deliver(text);
+                for (i, text) in deliveries {
+                    if let Some(note) = jobs.get_mut(i).and_then(|j| j.note.take()) {
+                        (note.deliver)(text);
+                    }
                 }
                 for (job, res) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(res));
@@ -90,12 +94,12 @@ pub(super) fn run(engine: &mut dyn Commit, rx: &mpsc::Receiver<Job>) {
 }
 
 /// Applies every job's operations and stores its note, inside `txn`.
-pub(super) fn apply_group(txn: &mut dyn Txn, jobs: &mut [Job]) -> Result<Group, StoreError> {
+pub(super) fn apply_group(txn: &mut dyn Txn, jobs: &[Job]) -> Result<Group, StoreError> {
     let mut tables = Tables { txn };
     let mut results = Vec::with_capacity(jobs.len());
     let mut deliveries = Vec::new();
     let mut next = None;
-    for job in jobs.iter_mut() {
+    for (i, job) in jobs.iter().enumerate() {
         let mut r = Vec::with_capacity(job.ops.len());
         for op in &job.ops {
             let fenced = matches!(r.first(), Some(Err(super::OpError::Fenced)));
@@ -106,15 +110,15 @@ pub(super) fn apply_group(txn: &mut dyn Txn, jobs: &mut [Job]) -> Result<Group, 
                 tables.apply(op)?
             });
         }
-        if let Some(note) = job.note.take() {
+        if let Some(note) = &job.note {
             let seq = match next {
                 Some(n) => n,
                 None => tables.next_note()?,
             };
-            if let Some(text) = (note.text)(seq, &r) {
+            if let Some(text) = note.text.build(seq, &r) {
                 tables.txn.put_note(seq, &text)?;
                 next = Some(seq + 1);
-                deliveries.push((text, note.deliver));
+                deliveries.push((i, text));
             }
         }
         results.push(r);

@@ -52,6 +52,9 @@ pub struct PgConfig {
     pub readers: usize,
     /// TLS, verified against a CA file; `None`: no TLS.
     pub tls: Option<PgTls>,
+    /// Several nodes write this journal (decision 0017): no writer lock,
+    /// every group `SERIALIZABLE` and run again after a conflict.
+    pub shared: bool,
 }
 
 /// Reads waiting for a reader thread, at most; more are refused as busy.
@@ -67,8 +70,20 @@ pub(in crate::journal) fn pg_error(e: postgres::Error) -> StoreError {
             None => e.to_string(),
         },
     };
-    StoreError::Postgres(text)
+    let conflict = [
+        postgres::error::SqlState::T_R_SERIALIZATION_FAILURE,
+        postgres::error::SqlState::T_R_DEADLOCK_DETECTED,
+    ];
+    if e.code().is_some_and(|c| conflict.contains(c)) {
+        StoreError::Conflict(text)
+    } else {
+        StoreError::Postgres(text)
+    }
 }
+
+/// How often a group refused for a conflict with another node's is run
+/// again before its callers are told it failed.
+const CONFLICT_ATTEMPTS: u32 = 10;
 
 /// The URL without its `sslmode`: whether TLS is used (and verified) is
 /// decided by `tls`, and the driver knows only some of libpq's modes.
@@ -155,7 +170,7 @@ impl Conn {
         }
         if self.live.is_none() {
             let mut client = self.config.connect()?;
-            if self.writer {
+            if self.writer && !self.config.shared {
                 // One writing node per database until the leases of
                 // several nodes exist: a second one is refused, not raced.
                 let row = client
@@ -189,6 +204,7 @@ impl Conn {
         body: impl FnOnce(Transaction<'_>, &sql::Statements) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let mut retried = false;
+        let serializable = self.writer && self.config.shared;
         loop {
             let failed = {
                 let (client, statements) = self.get()?;
@@ -197,6 +213,11 @@ impl Conn {
                         .build_transaction()
                         .isolation_level(IsolationLevel::RepeatableRead)
                         .read_only(true)
+                        .start()
+                } else if serializable {
+                    client
+                        .build_transaction()
+                        .isolation_level(IsolationLevel::Serializable)
                         .start()
                 } else {
                     client.transaction()
@@ -218,7 +239,30 @@ impl Conn {
 }
 
 impl Commit for Conn {
-    fn commit_group(&mut self, jobs: &mut [Job]) -> Result<Group, StoreError> {
+    fn commit_group(&mut self, jobs: &[Job]) -> Result<Group, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.commit_once(jobs) {
+                Err(StoreError::Conflict(why)) if attempt < CONFLICT_ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        why,
+                        "journal group conflicted with another node's; running it again"
+                    );
+                    // A short, growing, jittered pause, so that two nodes
+                    // that collided do not collide again in step.
+                    let ms = u64::from(attempt) * (1 + rand::random::<u64>() % 5);
+                    thread::sleep(Duration::from_millis(ms));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Conn {
+    fn commit_once(&mut self, jobs: &[Job]) -> Result<Group, StoreError> {
         let in_doubt = Arc::clone(&self.in_doubt);
         self.transaction(false, |mut tx, statements| {
             let group = {
@@ -231,8 +275,11 @@ impl Commit for Conn {
             if let Err(e) = tx.commit() {
                 // Nothing before COMMIT took effect, but COMMIT itself may
                 // have: the database can have made the change while the
-                // answer was lost.
-                in_doubt.fetch_add(1, Ordering::Relaxed);
+                // answer was lost. An answer from the server (a conflict)
+                // says it did not.
+                if e.as_db_error().is_none() {
+                    in_doubt.fetch_add(1, Ordering::Relaxed);
+                }
                 return Err(pg_error(e));
             }
             Ok(group)
