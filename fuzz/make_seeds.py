@@ -161,6 +161,16 @@ def secrets_seeds():
     put("secrets", "password", b"correct horse battery staple\r\nsecond line\n")
 
 
+def proxy_seeds():
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    v4 = bytes([203, 0, 113, 7, 127, 0, 0, 11]) + (50123).to_bytes(2, "big") + (2222).to_bytes(2, "big")
+    put("proxy_header", "tcp4", sig + bytes([0x21, 0x11]) + len(v4).to_bytes(2, "big") + v4 + b"SSH-2.0-OpenSSH_9.2\r\n")
+    v6 = bytes(range(16)) + bytes(range(16, 32)) + (443).to_bytes(2, "big") + (8443).to_bytes(2, "big")
+    tlv = bytes([0x04, 0, 3]) + b"abc"
+    put("proxy_header", "tcp6_tlv", sig + bytes([0x21, 0x21]) + (len(v6) + len(tlv)).to_bytes(2, "big") + v6 + tlv)
+    put("proxy_header", "local", sig + bytes([0x20, 0x00, 0, 0]))
+
+
 def web_form_seeds():
     def part(name, value, filename=None):
         disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
@@ -179,7 +189,7 @@ def audit_verify_seeds():
 
 
 if __name__ == "__main__":
-    web_form_seeds(); audit_verify_seeds(); secrets_seeds()
+    web_form_seeds(); audit_verify_seeds(); secrets_seeds(); proxy_seeds()
     sftp_seeds(); ftp_seeds(); path_seeds(); name_seeds(); format_seeds()
     filetype_seeds(); archive_seeds(); clamd_seeds(); ctl_seeds(); audit_seeds()
     config_seeds(); rules_seeds(); small_seeds()

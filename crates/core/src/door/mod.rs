@@ -21,7 +21,8 @@
 //! each write: the proofs of a password login ([`proof`]), TLS with a reloadable
 //! certificate and pinned client certificates ([`tls`]), binding,
 //! accepting and draining listeners ([`listeners`]), and the `ls -l`
-//! line SFTP and FTPS both show ([`listing`]).
+//! line SFTP and FTPS both show ([`listing`]), and the PROXY protocol v2
+//! header a load balancer puts in front of a connection ([`proxy`]).
 //!
 //! A connection that logs in (SSH, FTPS) lives as a [`Session`]: its
 //! login attempts and their records, the account's connection limit, its
@@ -37,6 +38,7 @@ pub mod listeners;
 pub mod listing;
 pub mod login;
 pub mod proof;
+pub mod proxy;
 mod registry;
 pub mod session;
 mod source;
