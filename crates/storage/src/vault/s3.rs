@@ -151,6 +151,21 @@ impl S3Store {
 }
 
 impl S3Store {
+    /// Every object under the prefix: its key and size.
+    fn list(&self) -> io::Result<Vec<(String, u64)>> {
+        let s3 = Arc::clone(&self.s3);
+        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
+        self.wait(async move {
+            let mut listing = s3.list(prefix.as_ref());
+            let mut out = Vec::new();
+            while let Some(meta) = listing.next().await {
+                let meta = meta?;
+                out.push((meta.location.to_string(), meta.size));
+            }
+            Ok(out)
+        })
+    }
+
     /// A new object at `key`, written one part at a time.
     fn writer(&self, key: ObjPath) -> S3Blob {
         S3Blob {
@@ -212,19 +227,9 @@ impl BlobStore for S3Store {
     }
 
     fn scan(&self, is_id: &dyn Fn(&str) -> bool) -> io::Result<(Vec<String>, Vec<String>)> {
-        let s3 = Arc::clone(&self.s3);
-        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
-        let keys = self.wait(async move {
-            let mut listing = s3.list(prefix.as_ref());
-            let mut keys = Vec::new();
-            while let Some(meta) = listing.next().await {
-                keys.push(meta?.location.to_string());
-            }
-            Ok(keys)
-        })?;
         let mut blobs = Vec::new();
         let mut strays = Vec::new();
-        for key in keys {
+        for (key, _) in self.list()? {
             let name = key.rsplit('/').next().unwrap_or("");
             match name.strip_suffix(".age") {
                 Some(id) if is_id(id) && self.key(id).as_ref() == key => blobs.push(id.to_string()),
@@ -239,18 +244,8 @@ impl BlobStore for S3Store {
 /// trail's own prefix): named objects, replaced as they grow.
 impl crate::audit::copies::TrailCopies for S3Store {
     fn sizes(&self) -> io::Result<std::collections::HashMap<String, u64>> {
-        let s3 = Arc::clone(&self.s3);
-        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
-        let listed = self.wait(async move {
-            let mut listing = s3.list(prefix.as_ref());
-            let mut out = Vec::new();
-            while let Some(meta) = listing.next().await {
-                let meta = meta?;
-                out.push((meta.location.to_string(), meta.size));
-            }
-            Ok(out)
-        })?;
-        Ok(listed
+        Ok(self
+            .list()?
             .into_iter()
             .filter_map(|(key, size)| {
                 let name = key.rsplit('/').next()?.to_string();
