@@ -91,5 +91,7 @@ fi
 [ "${run[1]}" = nextest ] && cargo test --workspace --doc --quiet
 if [ $# -eq 0 ]; then
   echo "test.sh: the storage tests again, on PostgreSQL and S3" >&2
-  RENKEI_TEST_JOURNAL=postgres RENKEI_TEST_BLOBS=s3 "${run[@]}" --no-fail-fast "${pg_filter[@]}"
+  # --workspace: the same feature set as the first run, so nothing is
+  # built again.
+  RENKEI_TEST_JOURNAL=postgres RENKEI_TEST_BLOBS=s3 "${run[@]}" --workspace --no-fail-fast "${pg_filter[@]}"
 fi
