@@ -17,23 +17,9 @@ use common::{Daemon, eventually, pg::Postgres};
 /// `renkei --config CONFIG migrate-schema`: whether it worked, and what it
 /// printed (both streams).
 fn migrate_schema(config: &std::path::Path) -> (bool, String) {
-    let out = std::process::Command::new(common::BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("migrate-schema")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::renkei_cli(config, "migrate-schema", &[])
 }
 
-/// Polls `put c.txt` until it succeeds (the engine is back).
 fn until_an_upload_succeeds(d: &Daemon, what: &str, seconds: u64) {
     eventually(what, Duration::from_secs(seconds), || {
         d.sftp("032018-juki", b"put c.txt /inbox/c.txt\n", &[])

@@ -57,6 +57,26 @@ pub fn python_client(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Runs `renkei --config CONFIG SUB ARGS…` (offline commands, no daemon
+/// needed); whether it succeeded, and stdout+stderr.
+pub fn renkei_cli(config: &Path, sub: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg(sub)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Resident memory of a process, in bytes.
 pub fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -726,21 +746,7 @@ impl Daemon {
     /// Runs `renkei --config <this daemon's config> SUB ARGS…` (offline
     /// commands: audit, policy, check); success and stdout+stderr.
     pub fn cli(&self, sub: &str, args: &[&str]) -> (bool, String) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .arg(sub)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        renkei_cli(&self.config, sub, args)
     }
 
     /// Waits for an event matching `pred`.
